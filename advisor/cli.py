@@ -1,0 +1,181 @@
+"""`performance-advisor` command line (docs/architecture.md §3.1).
+
+Exit codes: 0 the analysis ran (whatever it found); 2 unusable input or options (one line on
+stderr); 1 internal error (one line, traceback with --debug).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import traceback
+from collections.abc import Sequence
+
+from . import __version__
+from .errors import InputError, OptionError
+from .options import (
+    CANN_VERSIONS,
+    LANGUAGES,
+    REPORT_FORMATS,
+    TORCH_VERSIONS,
+    AnalysisOptions,
+    parse_choice,
+    parse_dimensions,
+    parse_processes,
+)
+from .progress import PROGRESS_MODES, Reporter, make_reporter
+
+PROG = "performance-advisor"
+MAX_DEMO_RANKS = 64
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Explain why a training job is slow from its profiling data."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{analyze,demo}")
+
+    analyze = sub.add_parser("analyze", help="analyse a profile and write reports")
+    analyze.add_argument("path", help="an *_ascend_pt rank folder, or a folder of them (a cluster)")
+    analyze.add_argument("--compare", metavar="PATH", help="a baseline profile to compare with")
+    analyze.add_argument(
+        "--output", metavar="DIR", default=".", help="report folder (default: current folder)"
+    )
+    analyze.add_argument("--format", default=",".join(REPORT_FORMATS), help="comma-separated: html,xlsx,json")
+    analyze.add_argument(
+        "--dimensions", default=None, help="comma-separated analysis dimensions (default: all)"
+    )
+    analyze.add_argument("--processes", default="1", help="worker processes for reading ranks (1-8)")
+    analyze.add_argument(
+        "--cann-version", default=AnalysisOptions.cann_version, help="hint; the data's version wins"
+    )
+    analyze.add_argument(
+        "--torch-version", default=AnalysisOptions.torch_version, help="hint; the data's version wins"
+    )
+    analyze.add_argument("--no-comparison", action="store_true", help="skip comparison with the baseline")
+    analyze.add_argument("--no-affinity-api", action="store_true", help="skip the affinity-API check")
+    analyze.add_argument("--language", default="en", help="report language: en or zh")
+    analyze.add_argument("--quiet", action="store_true", help="no progress output")
+    analyze.add_argument(
+        "--progress", choices=PROGRESS_MODES, default="auto", help="progress format on stderr"
+    )
+    analyze.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    demo = sub.add_parser("demo", help="write a demo profile (a small cluster with known problems)")
+    demo.add_argument("dest", help="a new or empty folder")
+    demo.add_argument("--ranks", default="2", help=f"number of ranks (1-{MAX_DEMO_RANKS})")
+    demo.add_argument("--steps", default="12-14", help="step numbers: 12-14 or 3,5,7")
+    demo.add_argument("--seed", default="0", help="random seed")
+    demo.add_argument("--debug", action="store_true", help="show tracebacks")
+    return parser
+
+
+def parse_formats(value: str) -> tuple[str, ...]:
+    chosen = [parse_choice("format", item, REPORT_FORMATS) for item in value.split(",") if item.strip()]
+    if not chosen:
+        raise OptionError(f"format must name at least one of {', '.join(REPORT_FORMATS)}")
+    return tuple(f for f in REPORT_FORMATS if f in chosen)
+
+
+def parse_steps(value: str) -> tuple[int, ...]:
+    steps: list[int] = []
+    for item in value.split(","):
+        item = item.strip()
+        match = re.fullmatch(r"(\d+)\s*[-–]\s*(\d+)", item)
+        if match and int(match.group(1)) <= int(match.group(2)):
+            steps.extend(range(int(match.group(1)), int(match.group(2)) + 1))
+        elif item.isdigit():
+            steps.append(int(item))
+        else:
+            raise OptionError(f"steps must look like 12-14 or 3,5,7; got {value!r}")
+    if len(steps) > 1000 or len(set(steps)) != len(steps):
+        raise OptionError(f"steps must be at most 1000 distinct numbers; got {value!r}")
+    return tuple(steps)
+
+
+def _int_option(name: str, value: str, low: int, high: int) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise OptionError(f"{name} must be an integer; got {value!r}") from None
+    if not low <= number <= high:
+        raise OptionError(f"{name} must be between {low} and {high}; got {number}")
+    return number
+
+
+def _options(args: argparse.Namespace) -> AnalysisOptions:
+    return AnalysisOptions(
+        cann_version=parse_choice("cann_version", args.cann_version, CANN_VERSIONS),
+        torch_version=parse_choice("torch_version", args.torch_version, TORCH_VERSIONS),
+        analysis_dimensions=parse_dimensions(args.dimensions)
+        if args.dimensions is not None
+        else AnalysisOptions.analysis_dimensions,
+        advisor_analyze_processes=parse_processes(args.processes),
+        disable_profiling_comparison=args.no_comparison,
+        disable_affinity_api=args.no_affinity_api,
+        output_path=args.output,
+    )
+
+
+def _analyze(args: argparse.Namespace, reporter: Reporter) -> int:
+    from .engine import run_analysis, write_reports
+
+    options = _options(args)
+    formats = parse_formats(args.format)
+    language = parse_choice("language", args.language, LANGUAGES)
+    report = run_analysis(
+        args.path, compare_path=args.compare, options=options, language=language, progress=reporter
+    )
+    for warning in report.warnings:
+        reporter.warning(warning)
+    paths = write_reports(report, args.output, formats, progress=reporter)
+    reporter.result(paths)
+    for path in paths.values():
+        print(path)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import write_demo_profile
+
+    ranks = _int_option("ranks", args.ranks, 1, MAX_DEMO_RANKS)
+    seed = _int_option("seed", args.seed, 0, 2**32 - 1)
+    print(write_demo_profile(args.dest, ranks=ranks, steps=parse_steps(args.steps), seed=seed))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    reporter: Reporter = Reporter()
+    if args.command == "analyze":
+        reporter = make_reporter(args.progress, quiet=args.quiet)
+    try:
+        return _analyze(args, reporter) if args.command == "analyze" else _demo(args)
+    except InputError as exc:
+        message = " ".join(str(exc).split())
+        reporter.error(message)
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        if args.debug:
+            traceback.print_exc()
+        return 2
+    except KeyboardInterrupt:
+        reporter.error("interrupted")
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        message = " ".join(f"{type(exc).__name__}: {exc}".split())
+        reporter.error(f"internal error: {message}")
+        if args.debug:
+            traceback.print_exc()
+            print(f"{PROG}: internal error: {message}", file=sys.stderr)
+        else:
+            print(
+                f"{PROG}: internal error: {message} (rerun with --debug for the traceback)", file=sys.stderr
+            )
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,11 @@
+"""Errors meant for the user: one line that names the file and the problem."""
+
+from __future__ import annotations
+
+
+class InputError(Exception):
+    """Unusable input (missing path, not profiling data, unreadable file): CLI exit code 2."""
+
+
+class OptionError(InputError):
+    """An analysis option out of its range or choices (HTTP 400 in the server)."""

@@ -1,0 +1,137 @@
+"""The analysis options: one table of choices and defaults for the CLI, the server and the UI."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .errors import OptionError
+
+CANN_VERSIONS = ("6.3.RC2", "7.0.RC1", "7.0.0", "8.0.RC1")
+TORCH_VERSIONS = ("1.11.0", "2.1.0")
+DIMENSIONS = ("computation", "communication", "schedule", "memory", "dataloader")
+REPORT_FORMATS = ("html", "xlsx", "json")
+LANGUAGES = ("en", "zh")
+MIN_PROCESSES, MAX_PROCESSES = 1, 8
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    """What the user chose in Advanced Settings (REST names)."""
+
+    cann_version: str = "8.0.RC1"
+    torch_version: str = "2.1.0"
+    analysis_dimensions: tuple[str, ...] = DIMENSIONS
+    advisor_analyze_processes: int = 1
+    disable_profiling_comparison: bool = False
+    disable_affinity_api: bool = False
+    output_path: str = ""
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("extra")
+        data["analysis_dimensions"] = list(self.analysis_dimensions)
+        return data
+
+    def to_cli_args(self) -> list[str]:
+        """The `performance-advisor analyze` flags for these options (output excluded)."""
+        args = [
+            "--cann-version", self.cann_version,
+            "--torch-version", self.torch_version,
+            "--dimensions", ",".join(self.analysis_dimensions),
+            "--processes", str(self.advisor_analyze_processes),
+        ]  # fmt: skip
+        if self.disable_profiling_comparison:
+            args.append("--no-comparison")
+        if self.disable_affinity_api:
+            args.append("--no-affinity-api")
+        return args
+
+
+def options_schema() -> dict[str, Any]:
+    """Choices and defaults, as served to the frontend."""
+    defaults = AnalysisOptions()
+    return {
+        "cann_version": {"default": defaults.cann_version, "choices": list(CANN_VERSIONS)},
+        "torch_version": {"default": defaults.torch_version, "choices": list(TORCH_VERSIONS)},
+        "analysis_dimensions": {"default": list(DIMENSIONS), "choices": list(DIMENSIONS)},
+        "advisor_analyze_processes": {
+            "default": defaults.advisor_analyze_processes,
+            "min": MIN_PROCESSES,
+            "max": MAX_PROCESSES,
+        },
+        "disable_profiling_comparison": {"default": False},
+        "disable_affinity_api": {"default": False},
+        "output_path": {"default": ""},
+    }
+
+
+def parse_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    """`value` if it is one of `choices` (case-insensitive), else OptionError."""
+    if isinstance(value, str):
+        for choice in choices:
+            if value.strip().lower() == choice.lower():
+                return choice
+    raise OptionError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def parse_dimensions(value: Any) -> tuple[str, ...]:
+    """A list (or comma-separated string) of dimensions; empty or unknown entries are refused."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise OptionError(f"analysis_dimensions must be a list; got {value!r}")
+    chosen = [parse_choice("analysis_dimensions", item, DIMENSIONS) for item in items]
+    if not chosen:
+        raise OptionError("analysis_dimensions must name at least one of " + ", ".join(DIMENSIONS))
+    return tuple(d for d in DIMENSIONS if d in chosen)
+
+
+def parse_processes(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise OptionError(f"advisor_analyze_processes must be an integer; got {value!r}")
+    try:
+        number = int(value)
+    except ValueError:
+        raise OptionError(f"advisor_analyze_processes must be an integer; got {value!r}") from None
+    if not MIN_PROCESSES <= number <= MAX_PROCESSES:
+        raise OptionError(
+            f"advisor_analyze_processes must be between {MIN_PROCESSES} and {MAX_PROCESSES}; got {number}"
+        )
+    return number
+
+
+def parse_flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise OptionError(f"{name} must be true or false; got {value!r}")
+    return value
+
+
+def parse_options(raw: dict[str, Any] | None) -> AnalysisOptions:
+    """Validate options from the REST API (missing keys take their defaults; unknown keys are refused)."""
+    raw = dict(raw or {})
+    known = set(options_schema())
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise OptionError(f"unknown option(s): {', '.join(unknown)}")
+    defaults = AnalysisOptions()
+    output_path = raw.get("output_path") or ""
+    if not isinstance(output_path, str):
+        raise OptionError(f"output_path must be a string; got {output_path!r}")
+    return AnalysisOptions(
+        cann_version=parse_choice(
+            "cann_version", raw.get("cann_version", defaults.cann_version), CANN_VERSIONS
+        ),
+        torch_version=parse_choice(
+            "torch_version", raw.get("torch_version", defaults.torch_version), TORCH_VERSIONS
+        ),
+        analysis_dimensions=parse_dimensions(raw.get("analysis_dimensions", list(DIMENSIONS))),
+        advisor_analyze_processes=parse_processes(
+            raw.get("advisor_analyze_processes", defaults.advisor_analyze_processes)
+        ),
+        disable_profiling_comparison=parse_flag(
+            "disable_profiling_comparison", raw.get("disable_profiling_comparison", False)
+        ),
+        disable_affinity_api=parse_flag("disable_affinity_api", raw.get("disable_affinity_api", False)),
+        output_path=output_path.strip(),
+    )

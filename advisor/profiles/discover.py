@@ -1,0 +1,323 @@
+"""Find out what a folder holds: one rank or a cluster of Ascend PyTorch Profiler rank folders.
+
+Discovery only lists files and reads a few small JSON files; the big tables are read later by the
+loaders in `tables.py`, once per rank, only when a selected check needs them.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+
+RANK_SUFFIX = "_ascend_pt"
+MINDSPORE_SUFFIX = "_ascend_ms"
+OUTPUT_DIR = "ASCEND_PROFILER_OUTPUT"
+STEP_TRACE_CSV = "step_trace_time.csv"
+TRACE_VIEW_JSON = "trace_view.json"
+
+DB_FILE = re.compile(r"^ascend_pytorch_profiler(_\d+)?\.db$")
+_PROFILER_INFO = re.compile(r"^profiler_info(?:_(-?\d+))?\.json$")
+# Only names that plainly say "rank N" (or are just digits) give a rank id: the digits of a
+# canonical `{host}_{pid}_{timestamp}_ascend_pt` name are a pid and a time, not a rank.
+_RANK_IN_NAME = re.compile(r"(?:^|[_\-.])rank[_\-]?(\d+)(?:[_\-.]|$)", re.IGNORECASE)
+_DIGITS_NAME = re.compile(r"^(\d+)$")
+_TIMESTAMP17 = re.compile(r"_(\d{17})_")
+_STEP_NAME = re.compile(rb'"name"\s*:\s*"ProfilerStep#(\d+)"')
+_VERSION_KEYS = {"cann_version": "cann", "torch_npu_version": "torch", "torch_version": "torch"}
+
+
+@dataclass(frozen=True)
+class RankInfo:
+    """One rank folder: where it is, what it exports and which steps it profiled."""
+
+    rank: int
+    path: Path
+    export: str  # "text" | "db"
+    steps: tuple[int, ...] = ()
+    files: tuple[str, ...] = ()  # paths relative to the rank folder, "/"-separated
+    cann_version: str | None = None
+    torch_version: str | None = None
+
+    def file(self, name: str) -> Path | None:
+        """The path of ASCEND_PROFILER_OUTPUT/`name` when the rank has it."""
+        rel = f"{OUTPUT_DIR}/{name}"
+        return self.path / OUTPUT_DIR / name if rel in self.files else None
+
+
+@dataclass
+class ProfileSet:
+    """What `discover` found under a user path."""
+
+    root: Path
+    kind: str
+    export: str  # "text" | "db" | "mixed"
+    ranks: list[RankInfo]
+    steps: list[int]
+    cann_version: str | None = None
+    torch_version: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def unsupported(self) -> str | None:
+        """Why the engine cannot read this profile yet (one line), or None when it can."""
+        if self.export == "db":
+            return f"{self.root}: db export is not supported yet ({self.describe()}); export it as text"
+        return None
+
+    def describe(self) -> str:
+        n = len(self.ranks)
+        parts = [f"{n} rank{'s' if n != 1 else ''}", f"{self.export} export", describe_steps(self.steps)]
+        return ", ".join(parts)
+
+
+def describe_steps(steps: list[int]) -> str:
+    """'step 50', 'steps 12–14', 'steps 1, 3, 7' or 'no step markers'."""
+    if not steps:
+        return "no step markers"
+    if len(steps) == 1:
+        return f"step {steps[0]}"
+    if steps == list(range(steps[0], steps[-1] + 1)):
+        return f"steps {steps[0]}–{steps[-1]}"
+    return "steps " + ", ".join(str(s) for s in steps)
+
+
+def discover(path: str | Path) -> ProfileSet:
+    """Classify `path` (rank folder, cluster root, or a path inside a rank folder) and list its ranks."""
+    given = Path(path).expanduser()
+    if not given.exists():
+        raise InputError(f"{given}: no such file or directory")
+    if not given.is_dir():
+        raise InputError(
+            f"{given}: not a directory (expected an *{RANK_SUFFIX} rank folder or a folder of them)"
+        )
+    root = given.resolve()
+
+    for candidate in (root, *root.parents):
+        if candidate.name.endswith(MINDSPORE_SUFFIX):
+            raise InputError(f"{given}: MindSpore profiles ({MINDSPORE_SUFFIX}) are not supported yet")
+        if candidate.name.endswith(RANK_SUFFIX):
+            return _build(root, [candidate])
+    if root.name == OUTPUT_DIR:
+        return _build(root, [root.parent])
+    if (root / OUTPUT_DIR).is_dir():
+        return _build(root, [root])
+
+    rank_dirs, ms_dirs = _find_rank_dirs(root)
+    if not rank_dirs and ms_dirs:
+        raise InputError(f"{given}: MindSpore profiles ({MINDSPORE_SUFFIX}) are not supported yet")
+    if not rank_dirs:
+        raise InputError(
+            f"{given}: not profiling data: expected *{RANK_SUFFIX} rank folders or {OUTPUT_DIR}, "
+            f"found {_describe_contents(root)}"
+        )
+    profile = _build(root, rank_dirs)
+    if ms_dirs:
+        profile.warnings.append(f"ignored {len(ms_dirs)} MindSpore folder(s) (*{MINDSPORE_SUFFIX})")
+    return profile
+
+
+def _is_rank_dir(path: Path) -> bool:
+    if path.name.endswith(MINDSPORE_SUFFIX):
+        return False
+    return path.name.endswith(RANK_SUFFIX) or (path / OUTPUT_DIR).is_dir()
+
+
+def _subdirs(path: Path) -> list[Path]:
+    try:
+        return sorted(p for p in path.iterdir() if p.is_dir())
+    except OSError as exc:
+        raise InputError(f"{path}: cannot list the folder ({exc.strerror})") from None
+
+
+def _find_rank_dirs(root: Path) -> tuple[list[Path], list[Path]]:
+    """Rank folders among the children, else among the grandchildren (e.g. one folder per node)."""
+    for level in (_subdirs(root), [g for child in _subdirs(root) for g in _subdirs(child)]):
+        ranks = [p for p in level if _is_rank_dir(p)]
+        ms = [p for p in level if p.name.endswith(MINDSPORE_SUFFIX)]
+        if ranks or ms:
+            return ranks, ms
+    return [], []
+
+
+def _describe_contents(root: Path) -> str:
+    entries = list(root.iterdir())
+    if not entries:
+        return "an empty folder"
+    n_dirs = sum(1 for e in entries if e.is_dir())
+    n_files = len(entries) - n_dirs
+    bits = []
+    if n_dirs:
+        names = ", ".join(sorted(e.name for e in entries if e.is_dir())[:3])
+        more = ", …" if n_dirs > 3 else ""
+        bits.append(f"{n_dirs} folder{'s' if n_dirs != 1 else ''} ({names}{more})")
+    if n_files:
+        bits.append(f"{n_files} file{'s' if n_files != 1 else ''}")
+    return ", ".join(bits) + ", no rank folders"
+
+
+def _read_small_json(path: Path) -> Any:
+    try:
+        with path.open("rb") as fh:
+            return json.loads(fh.read())
+    except (OSError, ValueError):
+        return None  # metadata is optional: a broken file just tells us nothing
+
+
+def _list_files(rank_dir: Path) -> tuple[str, ...]:
+    files = [p.name for p in rank_dir.iterdir() if p.is_file()]
+    out_dir = rank_dir / OUTPUT_DIR
+    if out_dir.is_dir():
+        files += [f"{OUTPUT_DIR}/{p.name}" for p in out_dir.iterdir() if p.is_file()]
+    return tuple(sorted(files))
+
+
+def _rank_from_files(rank_dir: Path, files: Iterable[str]) -> int | None:
+    for name in files:
+        match = _PROFILER_INFO.match(name)
+        if match and match.group(1) is not None and int(match.group(1)) >= 0:
+            return int(match.group(1))
+    for name in (*[f for f in files if _PROFILER_INFO.match(f)], "profiler_metadata.json"):
+        data = _read_small_json(rank_dir / name) if name in files else None
+        if isinstance(data, dict):
+            value = data.get("rank_id")
+            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+                return value
+            if isinstance(value, str) and value.strip().isdigit():
+                return int(value)
+    stem = rank_dir.name.removesuffix(RANK_SUFFIX)
+    match = _RANK_IN_NAME.search(stem) or _DIGITS_NAME.match(stem)
+    return int(match.group(1)) if match else None
+
+
+def _find_versions(data: Any, found: dict[str, str], depth: int = 0) -> None:
+    """Collect cann/torch(_npu) version strings from nested JSON (first one wins)."""
+    if depth > 4:
+        return
+    if isinstance(data, dict):
+        for key, value in data.items():
+            kind = _VERSION_KEYS.get(str(key).lower())
+            if kind and isinstance(value, (str, int, float)) and str(value).strip():
+                found.setdefault(kind, str(value).strip())
+            elif isinstance(value, (dict, list)):
+                _find_versions(value, found, depth + 1)
+    elif isinstance(data, list):
+        for item in data[:50]:
+            _find_versions(item, found, depth + 1)
+
+
+def _steps_from_csv(path: Path) -> list[int]:
+    from .csvread import read_csv  # local import: discovery stays cheap when only listing
+
+    header, rows = read_csv(path)
+    key = next((i for i, h in enumerate(header) if h.strip().lower() == "step"), None)
+    if key is None:
+        return []
+    steps = set()
+    for row in rows:
+        value = row[key] if key < len(row) else ""
+        match = re.search(r"\d+", value)
+        if match:
+            steps.add(int(match.group()))
+    return sorted(steps)
+
+
+def _steps_from_trace(path: Path) -> list[int]:
+    """ProfilerStep#N names found by a regex scan over the bytes, without parsing the JSON."""
+    try:
+        with path.open("rb") as fh:
+            if path.stat().st_size == 0:
+                return []
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+                return sorted({int(m.group(1)) for m in _STEP_NAME.finditer(buf)})
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def _rank_export(rank_dir: Path, files: tuple[str, ...]) -> str:
+    outputs = [f.split("/", 1)[1] for f in files if f.startswith(f"{OUTPUT_DIR}/")]
+    if any(name.endswith((".csv", ".json")) for name in outputs):
+        return "text"
+    if any(DB_FILE.match(name) for name in outputs):
+        return "db"
+    if not (rank_dir / OUTPUT_DIR).is_dir():
+        raise InputError(
+            f"{rank_dir}: no {OUTPUT_DIR} folder (the profile was not exported; run the profiler's "
+            "offline analysis first)"
+        )
+    raise InputError(f"{rank_dir / OUTPUT_DIR}: no text (csv/json) or db export files")
+
+
+def _collection_time(rank_dir: Path) -> str:
+    match = _TIMESTAMP17.search(rank_dir.name + "_")
+    return match.group(1) if match else ""
+
+
+def _build(root: Path, rank_dirs: list[Path]) -> ProfileSet:
+    warnings: list[str] = []
+    found: list[tuple[int | None, Path, tuple[str, ...]]] = []
+    for rank_dir in sorted(rank_dirs):
+        files = _list_files(rank_dir)
+        found.append((_rank_from_files(rank_dir, files), rank_dir, files))
+
+    # Duplicate rank ids: keep the most recent collection (then the last path) and say so.
+    by_rank: dict[int, tuple[Path, tuple[str, ...]]] = {}
+    for rank, rank_dir, files in found:
+        if rank is None:
+            continue
+        if rank in by_rank:
+            kept = max(by_rank[rank], (rank_dir, files), key=lambda c: (_collection_time(c[0]), str(c[0])))
+            dropped = rank_dir if kept[0] != rank_dir else by_rank[rank][0]
+            warnings.append(f"rank {rank} appears twice: kept {kept[0]}, ignored {dropped}")
+            by_rank[rank] = kept
+        else:
+            by_rank[rank] = (rank_dir, files)
+    next_free = 0
+    for rank, rank_dir, files in found:
+        if rank is not None:
+            continue
+        while next_free in by_rank:
+            next_free += 1
+        by_rank[next_free] = (rank_dir, files)
+        warnings.append(f"{rank_dir}: no rank id recorded; numbered rank {next_free} by folder order")
+
+    ranks = []
+    for rank in sorted(by_rank):
+        rank_dir, files = by_rank[rank]
+        ranks.append(_rank_info(rank, rank_dir, files))
+
+    exports = {r.export for r in ranks}
+    export = exports.pop() if len(exports) == 1 else "mixed"
+    steps = sorted({s for r in ranks for s in r.steps})
+    cann = _agree([r.cann_version for r in ranks], "CANN version", warnings)
+    torch = _agree([r.torch_version for r in ranks], "torch_npu version", warnings)
+    return ProfileSet(root, "ascend_pt", export, ranks, steps, cann, torch, warnings)
+
+
+def _rank_info(rank: int, rank_dir: Path, files: tuple[str, ...]) -> RankInfo:
+    export = _rank_export(rank_dir, files)
+    versions: dict[str, str] = {}
+    for name in files:
+        if _PROFILER_INFO.match(name) or name == "profiler_metadata.json":
+            _find_versions(_read_small_json(rank_dir / name), versions)
+    steps: list[int] = []
+    if export == "text":
+        csv_path = rank_dir / OUTPUT_DIR / STEP_TRACE_CSV
+        trace_path = rank_dir / OUTPUT_DIR / TRACE_VIEW_JSON
+        if f"{OUTPUT_DIR}/{STEP_TRACE_CSV}" in files:
+            steps = _steps_from_csv(csv_path)
+        elif f"{OUTPUT_DIR}/{TRACE_VIEW_JSON}" in files:
+            steps = _steps_from_trace(trace_path)
+    return RankInfo(rank, rank_dir, export, tuple(steps), files, versions.get("cann"), versions.get("torch"))
+
+
+def _agree(values: list[str | None], label: str, warnings: list[str]) -> str | None:
+    distinct = sorted({v for v in values if v})
+    if len(distinct) > 1:
+        warnings.append(f"ranks disagree on the {label}: {', '.join(distinct)}")
+    return distinct[0] if distinct else None

@@ -1,0 +1,129 @@
+"""The per-step time split of one rank ("step_trace" table).
+
+Source 1: `step_trace_time.csv`. Source 2 (when the CSV is absent): the `Overlap Analysis` process
+of `trace_view.json`, bucketed into `ProfilerStep#N` windows.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import InputError
+from .csvread import normalise_header, parse_number, read_csv
+from .discover import STEP_TRACE_CSV, TRACE_VIEW_JSON, RankInfo
+from .trace_view import OVERLAP_NAMES, OVERLAP_PROCESS, extract_overlap, load_events
+
+COLUMNS = (
+    "step",
+    "computing_us",
+    "communication_not_overlapped_us",
+    "overlapped_us",
+    "communication_us",
+    "free_us",
+    "preparing_us",
+    "bubble_us",
+    "stage_us",
+)
+# Normalised CSV header -> table column. Columns are found by name: their order and presence vary
+# between torch_npu versions (e.g. `Preparing` is recent), so the version number is never trusted.
+_CSV_COLUMNS = {
+    "computing": "computing_us",
+    "communication(not overlapped)": "communication_not_overlapped_us",
+    "overlapped": "overlapped_us",
+    "communication": "communication_us",
+    "free": "free_us",
+    "preparing": "preparing_us",
+    "bubble": "bubble_us",
+    "stage": "stage_us",
+}
+_REQUIRED = ("computing", "communication(not overlapped)", "free")
+SOURCE_CSV = STEP_TRACE_CSV
+SOURCE_TRACE = f"{TRACE_VIEW_JSON} (Overlap Analysis)"
+
+
+def load_step_trace(rank: RankInfo) -> pd.DataFrame:
+    """Per-step times in µs for one rank; `df.attrs["source"]` says which file they came from."""
+    csv_path = rank.file(STEP_TRACE_CSV)
+    if csv_path is not None:
+        return read_step_trace_csv(csv_path)
+    trace_path = rank.file(TRACE_VIEW_JSON)
+    if trace_path is not None:
+        return step_trace_from_trace_view(trace_path)
+    raise InputError(f"{rank.path}: neither {STEP_TRACE_CSV} nor {TRACE_VIEW_JSON} in ASCEND_PROFILER_OUTPUT")
+
+
+def _parse_step(value: str, path: Path, row: int) -> int | None:
+    text = value.strip()
+    if text.lower() in {"", "n/a", "na", "none", "-"}:
+        return None  # an export without step markers: the whole profile is one unnamed step
+    digits = text.removeprefix("step").removeprefix("Step")
+    try:
+        return int(float(digits))
+    except ValueError:
+        raise InputError(f"{path}: row {row}, column 'Step': not a step number: {text[:40]!r}") from None
+
+
+def read_step_trace_csv(path: Path) -> pd.DataFrame:
+    header, rows = read_csv(path)
+    names = [normalise_header(h) for h in header]
+    if "step" not in names:
+        raise InputError(f"{path}: no 'Step' column (found: {', '.join(header)})")
+    missing = [c for c in _REQUIRED if c not in names]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {', '.join(missing)} (found: {', '.join(header)})")
+    if not rows:
+        raise InputError(f"{path}: no data rows")
+    index = {name: names.index(name) for name in ("step", *_CSV_COLUMNS) if name in names}
+    data: dict[str, list] = {c: [] for c in COLUMNS}
+    for line, row in enumerate(rows, start=2):
+        cells = {name: row[i] if i < len(row) else "" for name, i in index.items()}
+        data["step"].append(_parse_step(cells["step"], path, line))
+        for csv_name, column in _CSV_COLUMNS.items():
+            value = parse_number(cells[csv_name], path, line, csv_name) if csv_name in index else math.nan
+            data[column].append(value)
+    return _frame(data, SOURCE_CSV)
+
+
+def step_trace_from_trace_view(path: Path) -> pd.DataFrame:
+    trace = extract_overlap(load_events(path))
+    if not trace.has_overlap_process:
+        raise InputError(f"{path}: no '{OVERLAP_PROCESS}' process (and no {STEP_TRACE_CSV})")
+    windows = trace.steps or [(None, -math.inf, math.inf)]
+    starts = [w[1] for w in windows]
+    sums = [dict.fromkeys(OVERLAP_NAMES, 0.0) for _ in windows]
+    unassigned = 0.0
+    for name, ts, dur in zip(trace.names, trace.starts, trace.durations, strict=True):
+        # A slice belongs to the step window it starts in; the device runs behind the host, so a
+        # window reaches up to the next step's start, and the last one up to its own end.
+        i = bisect.bisect_right(starts, ts) - 1
+        if i < 0 or (i == len(windows) - 1 and ts > windows[i][2]):
+            unassigned += dur
+            continue
+        sums[i][name] += dur
+    data: dict[str, list] = {c: [] for c in COLUMNS}
+    for (step, _, _), total in zip(windows, sums, strict=True):
+        not_overlapped = total["Communication(Not Overlapped)"]
+        data["step"].append(step)
+        data["computing_us"].append(total["Computing"])
+        data["communication_not_overlapped_us"].append(not_overlapped)
+        data["communication_us"].append(total["Communication"])
+        data["overlapped_us"].append(max(total["Communication"] - not_overlapped, 0.0))
+        data["free_us"].append(total["Free"])
+        for column in ("preparing_us", "bubble_us", "stage_us"):
+            data[column].append(math.nan)
+    frame = _frame(data, SOURCE_TRACE)
+    frame.attrs["unassigned_us"] = unassigned
+    return frame
+
+
+def _frame(data: dict[str, list], source: str) -> pd.DataFrame:
+    frame = pd.DataFrame({c: data[c] for c in COLUMNS})
+    frame["step"] = pd.array(data["step"], dtype="Int64")
+    for column in COLUMNS[1:]:
+        frame[column] = frame[column].astype("float64")
+    frame.attrs["source"] = source
+    return frame

@@ -1,0 +1,161 @@
+"""The report: one immutable-ish object rendered to JSON, HTML and XLSX."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+SCHEMA_VERSION = 1
+TOOL_NAME = "performance-advisor"
+PRIORITIES = ("high", "medium", "low")
+
+
+@dataclass
+class Evidence:
+    """A table backing a finding (one XLSX sheet, one HTML table)."""
+
+    name: str
+    columns: list[str]
+    rows: list[list[Any]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "columns": list(self.columns), "rows": [plain(r) for r in self.rows]}
+
+
+@dataclass
+class Finding:
+    check: str
+    dimension: str
+    priority: str
+    title: str
+    description: str
+    suggestions: list[str] = field(default_factory=list)
+    ranks: list[int] = field(default_factory=list)
+    step: int | None = None
+    estimated_gain_us: float | None = None
+    evidence: list[Evidence] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.priority not in PRIORITIES:
+            raise ValueError(f"priority must be one of {PRIORITIES}; got {self.priority!r}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "check": self.check,
+            "dimension": self.dimension,
+            "priority": self.priority,
+            "title": self.title,
+            "description": self.description,
+            "suggestions": list(self.suggestions),
+            "ranks": [int(r) for r in self.ranks],
+            "step": plain(self.step),
+            "estimated_gain_us": plain(self.estimated_gain_us),
+            "evidence": [e.to_json() for e in self.evidence],
+        }
+
+
+@dataclass
+class NotEvaluated:
+    check: str
+    reason: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"check": self.check, "reason": self.reason}
+
+
+@dataclass
+class InputInfo:
+    path: str
+    compare_path: str | None
+    kind: str
+    export: str
+    ranks: list[int]
+    steps: list[int]
+    cann_version: str | None
+    torch_version: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "compare_path": self.compare_path,
+            "kind": self.kind,
+            "export": self.export,
+            "ranks": list(self.ranks),
+            "steps": list(self.steps),
+            "cann_version": self.cann_version,
+            "torch_version": self.torch_version,
+        }
+
+
+@dataclass
+class Report:
+    """Everything one analysis produced. `to_json()` is the schema_version 1 contract."""
+
+    input: InputInfo
+    tool_version: str
+    summary: dict[str, Any] = field(default_factory=lambda: {"per_rank": []})
+    findings: list[Finding] = field(default_factory=list)
+    not_evaluated: list[NotEvaluated] = field(default_factory=list)
+    timings_s: dict[str, float] = field(default_factory=lambda: {"load": 0.0, "checks": 0.0, "render": 0.0})
+    # Not part of the JSON contract; shown in the HTML header.
+    generated: datetime = field(default_factory=lambda: datetime.now().astimezone())
+    language: str = "en"
+    description: str = ""
+    warnings: list[str] = field(default_factory=list)
+    dimensions: tuple[str, ...] = ()  # the dimensions the user selected
+    checked_dimensions: tuple[str, ...] = ()  # the dimensions that have at least one check that ran
+    version_hints: dict[str, str] = field(default_factory=dict)
+
+    def sorted_findings(self) -> list[Finding]:
+        """Largest estimated gain first; findings without an estimate after, by priority."""
+        return sorted(
+            self.findings,
+            key=lambda f: (
+                f.estimated_gain_us is None,
+                -(f.estimated_gain_us or 0.0),
+                PRIORITIES.index(f.priority),
+                f.check,
+            ),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "tool": {"name": TOOL_NAME, "version": self.tool_version},
+            "input": self.input.to_json(),
+            "summary": plain(self.summary),
+            "findings": [f.to_json() for f in self.sorted_findings()],
+            "not_evaluated": [n.to_json() for n in self.not_evaluated],
+            "timings_s": {
+                k: round(float(self.timings_s.get(k, 0.0)), 3) for k in ("load", "checks", "render")
+            },
+        }
+
+
+def plain(value: Any) -> Any:
+    """JSON-safe Python values: NaN/inf/NA -> None, numpy scalars -> int/float, tuples -> lists."""
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if hasattr(value, "item"):  # numpy / pandas scalars
+        try:
+            return plain(value.item())
+        except (TypeError, ValueError):
+            pass
+    try:
+        import pandas as pd
+
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return str(value)

@@ -1,0 +1,1 @@
+"""The Jupyter server extension: REST API, task queue, task store and report serving."""

@@ -1,0 +1,91 @@
+"""The Performance Advisor server extension: configuration and wiring."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jupyter_core.paths import jupyter_data_dir
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Float, Int, List, Unicode, default, validate
+
+from ..options import MAX_PROCESSES, MIN_PROCESSES
+from .handlers import handler_routes
+from .paths import PathResolver
+from .runner import TaskRunner
+from .store import TaskStore
+
+
+class AdvisorApp(ExtensionApp):
+    """Analyses profiling data in subprocesses and serves the reports to JupyterLab."""
+
+    name = "advisor"
+    load_other_extensions = True
+
+    max_concurrent_tasks = Int(
+        1, config=True, help="How many analyses may run at once; the others wait in the queue."
+    )
+    default_processes = Int(
+        1,
+        config=True,
+        help="Worker processes per analysis (advisor_analyze_processes) when the request does not say.",
+    )
+    task_timeout = Float(
+        3600.0, config=True, help="Seconds after which a running analysis is stopped and fails (0: no limit)."
+    )
+    reports_dir = Unicode(
+        config=True,
+        help="Folder for the task database (tasks.sqlite) and the per-task logs. "
+        "Default: <jupyter data dir>/performance_advisor.",
+    )
+    allowed_roots = List(
+        Unicode(),
+        config=True,
+        help="Folders whose profiling data may be analysed and where reports may be written. "
+        "Relative entries are taken from the server root. Default: the server root only.",
+    )
+
+    @default("reports_dir")
+    def _default_reports_dir(self) -> str:
+        return str(Path(jupyter_data_dir()) / "performance_advisor")
+
+    @validate("max_concurrent_tasks")
+    def _check_concurrency(self, proposal: dict) -> int:
+        if proposal["value"] < 1:
+            raise ValueError("max_concurrent_tasks must be at least 1")
+        return proposal["value"]
+
+    @validate("default_processes")
+    def _check_processes(self, proposal: dict) -> int:
+        if not MIN_PROCESSES <= proposal["value"] <= MAX_PROCESSES:
+            raise ValueError(f"default_processes must be between {MIN_PROCESSES} and {MAX_PROCESSES}")
+        return proposal["value"]
+
+    def initialize_settings(self) -> None:
+        state_dir = Path(self.reports_dir)
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.store = TaskStore(state_dir / "tasks.sqlite")
+        interrupted = self.store.recover_interrupted()
+        if interrupted:
+            self.log.info("Performance Advisor: %d task(s) interrupted by the last shutdown", interrupted)
+        resolver = PathResolver(self.serverapp.root_dir, self.allowed_roots)
+        self.runner = TaskRunner(
+            self.store,
+            resolver,
+            logs_dir=state_dir / "logs",
+            max_concurrent=self.max_concurrent_tasks,
+            timeout_s=self.task_timeout,
+            log=self.log,
+        )
+        self.settings["performance_advisor"] = {
+            "store": self.store,
+            "runner": self.runner,
+            "resolver": resolver,
+            "default_processes": self.default_processes,
+        }
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(handler_routes())
+
+    async def stop_extension(self) -> None:
+        await self.runner.shutdown()
+        self.store.close()

@@ -1,0 +1,167 @@
+"""REST handlers (JSON) and the report handler (HTML in a sandbox)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import mimetypes
+from pathlib import Path
+from typing import Any
+
+from jupyter_server.base.handlers import APIHandler, JupyterHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+from tornado import web
+
+from ..errors import InputError
+from ..options import options_schema
+from ..profiles.discover import discover
+from .models import ACTIVE_STATUSES, SUCCESS, Task
+from .paths import PathResolver, is_object_store_path, validate_object_store_path
+from .runner import TaskRunner
+from .store import TaskStore
+from .submission import parse_submission
+
+NAMESPACE = "performance-advisor"
+
+
+class AdvisorHandlerMixin(ExtensionHandlerMixin):
+    @property
+    def store(self) -> TaskStore:
+        return self.settings["performance_advisor"]["store"]
+
+    @property
+    def runner(self) -> TaskRunner:
+        return self.settings["performance_advisor"]["runner"]
+
+    @property
+    def resolver(self) -> PathResolver:
+        return self.settings["performance_advisor"]["resolver"]
+
+    def get_task_or_404(self, task_id: str) -> Task:
+        task = self.store.get(task_id)
+        if task is None:
+            raise web.HTTPError(404, f"No task {task_id}")
+        return task
+
+
+class AdvisorAPIHandler(AdvisorHandlerMixin, APIHandler):
+    def write_json(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps(data))
+
+    def json_body(self) -> Any:
+        try:
+            return json.loads(self.request.body or b"{}")
+        except ValueError:
+            raise web.HTTPError(400, "The request body is not valid JSON") from None
+
+
+class OptionsHandler(AdvisorAPIHandler):
+    @web.authenticated
+    def get(self) -> None:
+        schema = options_schema()
+        schema["advisor_analyze_processes"]["default"] = self.settings["performance_advisor"][
+            "default_processes"
+        ]
+        self.write_json({"options": schema, "sources": ["local", "obs"]})
+
+
+class InspectHandler(AdvisorAPIHandler):
+    """Validates a path as the user types: does it exist, and is it profiling data?"""
+
+    @web.authenticated
+    async def get(self) -> None:
+        source = self.get_argument("source", "local")
+        path = self.get_argument("path", "")
+        try:
+            if source == "obs" or is_object_store_path(path):
+                validate_object_store_path(path)
+                self.write_json({"ok": True, "summary": "object storage path (checked when the task runs)"})
+                return
+            resolved = self.resolver.resolve(path, kind="path")
+            # Discovery lists folders and reads a few small files: off the event loop all the same.
+            found = await asyncio.get_running_loop().run_in_executor(None, discover, resolved)
+        except InputError as error:
+            self.write_json({"ok": False, "message": str(error)})
+            return
+        self.write_json({"ok": True, "summary": found.describe(), "path": self.resolver.display(resolved)})
+
+
+class TasksHandler(AdvisorAPIHandler):
+    @web.authenticated
+    def get(self) -> None:
+        self.write_json({"tasks": [task.to_api() for task in self.store.list()]})
+
+    @web.authenticated
+    def post(self) -> None:
+        try:
+            task = parse_submission(
+                self.json_body(),
+                self.resolver,
+                default_processes=self.settings["performance_advisor"]["default_processes"],
+            )
+        except InputError as error:
+            raise web.HTTPError(400, str(error)) from None
+        self.runner.submit(task)
+        self.write_json(task.to_api(), status=201)
+
+
+class TaskHandler(AdvisorAPIHandler):
+    @web.authenticated
+    def get(self, task_id: str) -> None:
+        self.write_json(self.get_task_or_404(task_id).to_api())
+
+    @web.authenticated
+    async def delete(self, task_id: str) -> None:
+        """Cancel a queued/analyzing task (200 with the task), or delete a finished one (204)."""
+        task = self.get_task_or_404(task_id)
+        if task.status in ACTIVE_STATUSES:
+            cancelled = await self.runner.cancel(task_id)
+            if cancelled is None:
+                raise web.HTTPError(409, "The task is finishing; try again in a moment")
+            self.write_json({"task": cancelled.to_api()})
+            return
+        for report in task.report_files.values():
+            # Only the files this task wrote; the profiling data is never touched.
+            Path(report).unlink(missing_ok=True)
+        self.runner.log_path(task_id).unlink(missing_ok=True)
+        self.store.delete(task_id)
+        self.set_status(204)
+        self.finish()
+
+
+class ReportHandler(AdvisorHandlerMixin, JupyterHandler):
+    """Serves a task's reports. HTML runs in a CSP sandbox: scripts yes, same origin no."""
+
+    @property
+    def content_security_policy(self) -> str:
+        return super().content_security_policy + "; sandbox allow-scripts"
+
+    @web.authenticated
+    def get(self, task_id: str, fmt: str | None = None) -> None:
+        fmt = fmt or "html"
+        task = self.get_task_or_404(task_id)
+        path = task.report_files.get(fmt)
+        if task.status != SUCCESS or not path:
+            raise web.HTTPError(404, f"Task {task_id} has no {fmt} report")
+        file = Path(path)
+        if not file.is_file():
+            raise web.HTTPError(404, f"The {fmt} report of task {task_id} was deleted from disk")
+        content_type = "text/html; charset=UTF-8" if fmt == "html" else mimetypes.guess_type(file.name)[0]
+        self.set_header("Content-Type", content_type or "application/octet-stream")
+        self.set_header("Cache-Control", "no-store")
+        if fmt != "html":
+            self.set_header("Content-Disposition", f'attachment; filename="{file.name}"')
+        self.finish(file.read_bytes())
+
+
+def handler_routes() -> list[tuple[str, type]]:
+    task_id = r"(?P<task_id>[0-9a-f]{12})"
+    return [
+        (rf"/{NAMESPACE}/api/options", OptionsHandler),
+        (rf"/{NAMESPACE}/api/inspect", InspectHandler),
+        (rf"/{NAMESPACE}/api/tasks", TasksHandler),
+        (rf"/{NAMESPACE}/api/tasks/{task_id}", TaskHandler),
+        (rf"/{NAMESPACE}/reports/{task_id}", ReportHandler),
+        (rf"/{NAMESPACE}/reports/{task_id}/(?P<fmt>xlsx|json)", ReportHandler),
+    ]

@@ -1,0 +1,238 @@
+"""Runs analysis tasks as CLI subprocesses: bounded parallelism, progress, timeout, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+from ..options import parse_options
+from .models import ANALYZING, CANCELLED, FAILED, INTERRUPTED, QUEUED, SUCCESS, Task, utc_now
+from .paths import PathResolver
+from .store import TaskStore
+
+OBS_NOT_SUPPORTED = "OBS source is not supported yet"
+KILL_GRACE_S = 5.0
+
+
+def new_task_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+class TaskRunner:
+    """Queues tasks and runs at most `max_concurrent` analysis subprocesses at once.
+
+    Each subprocess gets its own process group, so cancel and shutdown kill the analysis and every
+    worker process it started.
+    """
+
+    def __init__(
+        self,
+        store: TaskStore,
+        resolver: PathResolver,
+        *,
+        logs_dir: Path,
+        max_concurrent: int = 1,
+        timeout_s: float = 0,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.store = store
+        self.resolver = resolver
+        self.logs_dir = logs_dir
+        self.timeout_s = timeout_s
+        self.log = log or logging.getLogger(__name__)
+        self._slots = asyncio.Semaphore(max_concurrent)
+        self._active: dict[str, Task] = {}
+        self._processes: dict[str, asyncio.subprocess.Process] = {}
+        self._jobs: dict[str, asyncio.Task[None]] = {}
+        self._cancel_requested: set[str] = set()
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+
+    # -- public -------------------------------------------------------------------------------
+    def submit(self, task: Task) -> Task:
+        self.store.add(task)
+        if task.source == "obs" or (task.compare or {}).get("source") == "obs":
+            # No fake success: until object storage support lands the task fails at once.
+            self._finish(task, FAILED, error=OBS_NOT_SUPPORTED)
+            return task
+        self._active[task.id] = task
+        self._jobs[task.id] = asyncio.ensure_future(self._run(task))
+        return task
+
+    def log_path(self, task_id: str) -> Path:
+        return self.logs_dir / f"{task_id}.log"
+
+    def running_count(self) -> int:
+        return len(self._processes)
+
+    async def cancel(self, task_id: str) -> Task | None:
+        """Cancel a queued or analyzing task; returns it, or None if it is not active."""
+        task = self._active.get(task_id)
+        if task is None:
+            return None
+        self._cancel_requested.add(task_id)
+        process = self._processes.get(task_id)
+        if process is None:
+            # Still waiting for a slot: it never started, so nothing to kill.
+            self._finish(task, CANCELLED, error="Cancelled before it started")
+            return task
+        await self._kill(process)
+        job = self._jobs.get(task_id)
+        if job is not None:
+            await asyncio.wait([job], timeout=KILL_GRACE_S * 2)
+        return task
+
+    async def shutdown(self) -> None:
+        """Server stop: kill every analysis and record its task as interrupted."""
+        for task_id in list(self._active):
+            self._cancel_requested.add(task_id)
+        await asyncio.gather(*(self._kill(p) for p in list(self._processes.values())), return_exceptions=True)
+        for task in list(self._active.values()):
+            self._finish(task, INTERRUPTED, error="The server stopped while this task was running")
+        for job in self._jobs.values():
+            job.cancel()
+
+    # -- internals ----------------------------------------------------------------------------
+    def _command(self, task: Task) -> list[str]:
+        data = self.resolver.resolve(task.path, kind="profiling path")
+        output = self.resolver.resolve(
+            task.options.get("output_path") or ".", must_exist=False, kind="output_path"
+        )
+        command = [sys.executable, "-m", "advisor", "analyze", str(data), "--output", str(output)]
+        command += ["--progress", "json", *task_cli_options(task.options)]
+        if task.compare:
+            compare = self.resolver.resolve(task.compare["path"], kind="compared profiling path")
+            command += ["--compare", str(compare)]
+        return command
+
+    async def _run(self, task: Task) -> None:
+        try:
+            async with self._slots:
+                if task.status != QUEUED:  # cancelled while waiting for a slot
+                    return
+                await self._execute(task)
+        except Exception as error:  # a bug here must not leave the task "analyzing" forever
+            self.log.exception("Performance Advisor task %s crashed", task.id)
+            if task.status in (QUEUED, ANALYZING):
+                self._finish(task, FAILED, error=f"Internal error while running the task: {error}")
+        finally:
+            self._jobs.pop(task.id, None)
+            self._cancel_requested.discard(task.id)
+
+    async def _execute(self, task: Task) -> None:
+        try:
+            command = self._command(task)
+        except InputError as error:  # the data was moved or deleted after submission
+            self._finish(task, FAILED, error=str(error))
+            return
+        task.status, task.started = ANALYZING, utc_now()
+        task.progress = {"stage": "starting", "done": 0, "total": 1}
+        self.store.update(task)
+        with open(self.log_path(task.id), "ab") as log_file:
+            log_file.write(("$ " + " ".join(command) + "\n").encode())
+            log_file.flush()
+            process = await asyncio.create_subprocess_exec(
+                *command,
+                stdout=log_file,
+                stderr=asyncio.subprocess.PIPE,
+                stdin=asyncio.subprocess.DEVNULL,
+                cwd=str(self.resolver.root_dir),
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                start_new_session=True,
+            )
+            self._processes[task.id] = process
+            outcome: dict[str, Any] = {}
+            try:
+                reader = self._read_events(task, process, log_file, outcome)
+                if self.timeout_s > 0:
+                    await asyncio.wait_for(reader, timeout=self.timeout_s)
+                else:
+                    await reader
+                returncode = await process.wait()
+            except asyncio.TimeoutError:
+                await self._kill(process)
+                self._finish(
+                    task, FAILED, error=f"The analysis took longer than {self.timeout_s:g} s and was stopped"
+                )
+                return
+            finally:
+                self._processes.pop(task.id, None)
+        if task.id in self._cancel_requested:
+            self._finish(task, CANCELLED, error="Cancelled by the user")
+        elif returncode == 0 and outcome.get("reports"):
+            task.report_files = {fmt: path for fmt, path in outcome["reports"].items() if path}
+            self._finish(task, SUCCESS)
+        else:
+            reason = (
+                outcome.get("error")
+                or outcome.get("last_line")
+                or f"the analysis exited with code {returncode}"
+            )
+            self._finish(task, FAILED, error=reason)
+
+    async def _read_events(
+        self, task: Task, process: asyncio.subprocess.Process, log_file: Any, outcome: dict[str, Any]
+    ) -> None:
+        assert process.stderr is not None
+        async for raw in process.stderr:
+            log_file.write(raw)
+            log_file.flush()
+            line = raw.decode("utf-8", "replace").strip()
+            if not line:
+                continue
+            event = parse_event(line)
+            if event is None:
+                outcome["last_line"] = line[:500]
+            elif event.get("event") == "progress":
+                task.progress = {
+                    "stage": str(event.get("stage", "")),
+                    "done": int(event.get("done", 0)),
+                    "total": int(event.get("total", 0)),
+                }
+                self.store.update(task)
+            elif event.get("event") == "result":
+                outcome["reports"] = event.get("reports") or {}
+            elif event.get("event") == "error":
+                outcome["error"] = str(event.get("message", ""))[:1000]
+
+    async def _kill(self, process: asyncio.subprocess.Process) -> None:
+        """SIGTERM the whole process group, SIGKILL it if it does not exit within the grace period."""
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, sig)
+            try:
+                await asyncio.wait_for(process.wait(), timeout=KILL_GRACE_S)
+                return
+            except asyncio.TimeoutError:
+                continue
+
+    def _finish(self, task: Task, status: str, *, error: str | None = None) -> None:
+        task.status, task.error, task.finished = status, error, utc_now()
+        if status != SUCCESS:
+            task.report_files = {}
+        self.store.update(task)
+        self._active.pop(task.id, None)
+
+
+def parse_event(line: str) -> dict[str, Any] | None:
+    """A progress-protocol event (see docs/design.md), or None for free text."""
+    if not line.startswith("{"):
+        return None
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) and "event" in event else None
+
+
+def task_cli_options(options: dict[str, Any]) -> list[str]:
+    """The CLI flags of a task's stored options (validated when the task was submitted)."""
+    return parse_options(options).to_cli_args()

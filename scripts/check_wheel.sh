@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Build the wheel and prove it installs and loads in a fresh venv with no node on PATH.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck disable=SC1091
+. .venv/bin/activate
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+python -m pip wheel -q --no-deps --no-build-isolation -w "$work/dist" .
+python -m venv "$work/venv"
+"$work/venv/bin/pip" install -q "$work"/dist/*.whl jupyterlab
+# Only the venv on PATH: node and jlpm are out of reach.
+run() { env -i HOME="$work" PATH="$work/venv/bin" JUPYTER_PLATFORM_DIRS=1 "$@"; }
+if run /bin/sh -c 'command -v node'; then echo "node is visible" >&2; exit 1; fi
+run "$work/venv/bin/jupyter" labextension list 2>&1 | tee "$work/lab.txt"
+grep -E "jupyterlab-performance-advisor.*enabled.*OK.*\(python, jupyterlab-performance-advisor\)" "$work/lab.txt"
+run "$work/venv/bin/jupyter" server extension list 2>&1 | tee "$work/server.txt"
+grep -E "advisor.*OK" "$work/server.txt"
+cd "$work"
+run "$work/venv/bin/performance-advisor" demo "$work/demo" >/dev/null
+run "$work/venv/bin/performance-advisor" analyze "$work/demo" --output "$work/out" --quiet
+ls "$work"/out/performance_advisor_*.html >/dev/null
+echo "wheel OK"

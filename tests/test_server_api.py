@@ -1,0 +1,262 @@
+"""REST API of the server extension, end to end with the real analysis subprocess."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tornado.httpclient import HTTPClientError
+
+from advisor.server.models import TASK_KEYS
+
+from .server_helpers import API, call, submit, wait_for
+
+
+async def test_options_lists_choices_and_defaults(jp_fetch):
+    status, body = await call(jp_fetch, *API, "options")
+    assert status == 200
+    options = body["options"]
+    assert options["cann_version"] == {
+        "default": "8.0.RC1",
+        "choices": ["6.3.RC2", "7.0.RC1", "7.0.0", "8.0.RC1"],
+    }
+    assert options["torch_version"]["default"] == "2.1.0"
+    assert options["advisor_analyze_processes"] == {"default": 1, "min": 1, "max": 8}
+    assert options["analysis_dimensions"]["default"] == [
+        "computation", "communication", "schedule", "memory", "dataloader",
+    ]  # fmt: skip
+    assert body["sources"] == ["local", "obs"]
+
+
+@pytest.mark.parametrize("advisor_config", [{"default_processes": 4}])
+async def test_options_default_processes_follows_config(jp_fetch, advisor_config):
+    _, body = await call(jp_fetch, *API, "options")
+    assert body["options"]["advisor_analyze_processes"]["default"] == 4
+
+
+async def test_inspect_describes_profiling_data(jp_fetch, demo_profile):
+    status, body = await call(
+        jp_fetch, *API, "inspect", params={"source": "local", "path": "./profiling_dir1"}
+    )
+    assert status == 200
+    assert body == {"ok": True, "summary": "2 ranks, text export, steps 12–14", "path": "./profiling_dir1"}
+
+
+async def test_inspect_explains_what_is_wrong(jp_fetch, jp_root_dir, demo_profile):
+    (jp_root_dir / "notes").mkdir()
+    (jp_root_dir / "notes" / "a.txt").write_text("hello")
+    cases = {
+        "./missing": "does not exist",
+        "/etc": "outside the folders this server may read",
+        "../": "outside the folders this server may read",
+        "./notes": "not profiling data",
+    }
+    for path, reason in cases.items():
+        status, body = await call(jp_fetch, *API, "inspect", params={"path": path})
+        assert status == 200
+        assert body["ok"] is False, path
+        assert reason in body["message"], (path, body)
+
+
+async def test_inspect_accepts_object_store_paths(jp_fetch):
+    _, body = await call(jp_fetch, *API, "inspect", params={"source": "obs", "path": "obs://bucket/run1"})
+    assert body["ok"] is True
+    _, body = await call(jp_fetch, *API, "inspect", params={"source": "obs", "path": "obs:///run1"})
+    assert body["ok"] is False and "bucket" in body["message"]
+
+
+async def test_submit_analyse_and_serve_reports(jp_fetch, jp_root_dir, demo_profile):
+    profile_files = {p: p.read_bytes() for p in Path(demo_profile).rglob("*") if p.is_file()}
+    status, task = await submit(jp_fetch, "./profiling_dir1", options={"output_path": "reports"})
+    assert status == 201
+    assert tuple(task) == TASK_KEYS
+    assert task["status"] in ("queued", "analyzing")
+    assert task["title"] == "profiling_dir1"
+    assert task["options"]["advisor_analyze_processes"] == 1
+
+    done = await wait_for(jp_fetch, task["id"], ("success", "failed"))
+    assert done["status"] == "success", done["error"]
+    assert done["error"] is None
+    assert done["started"] <= done["finished"]
+    assert done["reports"] == {
+        "html": f"performance-advisor/reports/{task['id']}",
+        "xlsx": f"performance-advisor/reports/{task['id']}/xlsx",
+        "json": f"performance-advisor/reports/{task['id']}/json",
+    }
+    written = sorted(p.suffix for p in (jp_root_dir / "reports").iterdir())
+    assert written == [".html", ".json", ".xlsx"]
+
+    html = await jp_fetch("performance-advisor", "reports", task["id"])
+    assert html.headers["Content-Type"].startswith("text/html")
+    csp = html.headers["Content-Security-Policy"]
+    assert csp.endswith("; sandbox allow-scripts")
+    assert "allow-same-origin" not in csp
+    assert b"plotly" in html.body.lower()
+
+    report_json = await jp_fetch("performance-advisor", "reports", task["id"], "json")
+    assert "attachment" in report_json.headers["Content-Disposition"]
+    report = json.loads(report_json.body)
+    assert report["schema_version"] == 1
+    assert report["input"]["ranks"] == [0, 1]
+    assert any(f["check"] == "overall.summary" for f in report["findings"])
+
+    xlsx = await jp_fetch("performance-advisor", "reports", task["id"], "xlsx")
+    assert xlsx.body[:2] == b"PK"  # a zip container
+
+    # The analysis only read the profile.
+    assert {p: p.read_bytes() for p in Path(demo_profile).rglob("*") if p.is_file()} == profile_files
+
+
+async def test_list_get_and_delete(jp_fetch, jp_root_dir, demo_profile):
+    _, first = await submit(jp_fetch, "./profiling_dir1")
+    await wait_for(jp_fetch, first["id"], ("success",))
+    _, second = await submit(jp_fetch, str(demo_profile))  # absolute path inside the root
+    assert second["path"] == "./profiling_dir1"
+    done = await wait_for(jp_fetch, second["id"], ("success",))
+
+    _, listing = await call(jp_fetch, *API, "tasks")
+    assert [t["id"] for t in listing["tasks"]] == [second["id"], first["id"]]  # newest first
+
+    status, _ = await call(jp_fetch, *API, "tasks", "0123456789ab")
+    assert status == 404
+
+    reports = sorted(jp_root_dir.glob("performance_advisor_*"))
+    assert len(reports) == 6
+    status, _ = await call(jp_fetch, *API, "tasks", second["id"], method="DELETE")
+    assert status == 204
+    left = sorted(jp_root_dir.glob("performance_advisor_*"))
+    assert len(left) == 3 and not any(done["id"] in p.name for p in left)
+    assert (jp_root_dir / "profiling_dir1").is_dir()
+    status, _ = await call(jp_fetch, *API, "tasks", second["id"])
+    assert status == 404
+    status, _ = await call(jp_fetch, "performance-advisor", "reports", second["id"])
+    assert status == 404
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"options": {"advisor_analyze_processes": 9}}, "between 1 and 8"),
+        ({"options": {"advisor_analyze_processes": 0}}, "between 1 and 8"),
+        ({"options": {"cann_version": "9.9"}}, "cann_version must be one of"),
+        ({"options": {"torch_version": "3.0.0"}}, "torch_version must be one of"),
+        ({"options": {"analysis_dimensions": ["computation", "gpu"]}}, "analysis_dimensions"),
+        ({"options": {"analysis_dimensions": []}}, "at least one"),
+        ({"options": {"disable_affinity_api": "yes"}}, "true or false"),
+        ({"options": {"colour": "red"}}, "unknown option"),
+        ({"options": {"output_path": "/tmp"}}, "outside"),
+        ({"path": "./nowhere"}, "does not exist"),
+        ({"path": "/etc"}, "outside the folders this server may read"),
+        ({"path": "../.."}, "outside the folders this server may read"),
+        ({"source": "ftp"}, "source must be one of"),
+        ({"compare": {"source": "local", "path": "/etc"}}, "outside"),
+        ({"source": "obs", "path": "./profiling_dir1"}, "not an object storage path"),
+        ({"extra": 1}, "unknown field"),
+    ],
+)
+async def test_bad_submissions_are_refused_with_400(jp_fetch, demo_profile, fields, message):
+    body = {"source": "local", "path": "./profiling_dir1", **fields}
+    status, reply = await call(jp_fetch, *API, "tasks", method="POST", body=body)
+    assert status == 400
+    assert message in reply["message"]
+    _, listing = await call(jp_fetch, *API, "tasks")
+    assert listing["tasks"] == []
+
+
+async def test_invalid_json_body_is_400(jp_fetch):
+    with pytest.raises(HTTPClientError) as error:
+        await jp_fetch(*API, "tasks", method="POST", body="{not json")
+    assert error.value.code == 400
+
+
+async def test_symlink_out_of_the_root_is_refused(jp_fetch, jp_root_dir, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (jp_root_dir / "link").symlink_to(outside)
+    status, reply = await submit(jp_fetch, "./link")
+    assert status == 400 and "outside" in reply["message"]
+
+
+async def test_profile_that_is_not_profiling_data_fails_with_reason(jp_fetch, jp_root_dir):
+    (jp_root_dir / "empty").mkdir()
+    _, task = await submit(jp_fetch, "./empty")
+    done = await wait_for(jp_fetch, task["id"], ("success", "failed"))
+    assert done["status"] == "failed"
+    assert "not profiling data" in done["error"]
+    assert "Traceback" not in done["error"]
+    assert done["reports"] == {"html": None, "xlsx": None, "json": None}
+
+
+async def test_obs_source_fails_at_once_without_fake_success(jp_fetch):
+    status, task = await call(
+        jp_fetch, *API, "tasks", method="POST", body={"source": "obs", "path": "obs://bucket/profiling_dir1"}
+    )
+    assert status == 201
+    assert task["status"] == "failed"
+    assert task["error"] == "OBS source is not supported yet"
+
+
+@pytest.mark.parametrize(
+    ("method", "parts", "body"),
+    [
+        ("GET", (*API, "tasks"), None),
+        ("POST", (*API, "tasks"), "{}"),
+        ("GET", (*API, "options"), None),
+        ("GET", (*API, "inspect"), None),
+        ("GET", (*API, "tasks", "0123456789ab"), None),
+        ("DELETE", (*API, "tasks", "0123456789ab"), None),
+    ],
+)
+async def test_api_requires_authentication(jp_fetch, method, parts, body):
+    with pytest.raises(HTTPClientError) as error:
+        await jp_fetch(*parts, method=method, body=body, headers={"Authorization": ""})
+    assert error.value.code == 403
+
+
+async def test_report_requires_authentication(jp_fetch):
+    with pytest.raises(HTTPClientError) as error:
+        await jp_fetch(
+            "performance-advisor",
+            "reports",
+            "0123456789ab",
+            headers={"Authorization": ""},
+            follow_redirects=False,
+        )
+    assert error.value.code in (302, 403)  # redirect to the login page, never the report
+
+
+def cookies_of(response) -> dict[str, str]:
+    return {
+        name: rest.split(";", 1)[0]
+        for name, _, rest in (header.partition("=") for header in response.headers.get_list("Set-Cookie"))
+    }
+
+
+async def test_cookie_post_needs_xsrf(jp_fetch, jp_serverapp, demo_profile):
+    token = jp_serverapp.identity_provider.token
+    # Log in with the token in the URL (the server answers with a login cookie), then load a page
+    # for the _xsrf cookie, as a browser would.
+    login = await jp_fetch("api", "status", params={"token": token}, headers={"Authorization": ""})
+    cookies = cookies_of(login)
+    assert any(name.startswith("username-") for name in cookies), cookies
+    page = await jp_fetch("login", headers={"Authorization": ""})
+    xsrf = cookies_of(page)["_xsrf"]
+    cookie_header = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    body = json.dumps({"source": "local", "path": "./profiling_dir1"})
+
+    without = {"Authorization": "", "Cookie": cookie_header}
+    with pytest.raises(HTTPClientError) as error:
+        await jp_fetch(*API, "tasks", method="POST", body=body, headers=without)
+    assert error.value.code == 403
+
+    with_xsrf = {"Authorization": "", "Cookie": f"{cookie_header}; _xsrf={xsrf}", "X-XSRFToken": xsrf}
+    response = await jp_fetch(*API, "tasks", method="POST", body=body, headers=with_xsrf)
+    assert response.code == 201
+
+
+def test_every_route_is_authenticated(jp_serverapp):
+    from advisor.server.handlers import handler_routes
+
+    for pattern, handler in handler_routes():
+        assert jp_serverapp.web_app._check_handler_auth(pattern, handler) == [], pattern
