@@ -12,11 +12,13 @@ from typing import Any
 import pandas as pd
 
 from . import __version__
+from .checks.catalogue import applicable_dimensions, unimplemented
 from .checks.registry import (
     CheckResult,
     CheckSpec,
     ClusterContext,
     RankContext,
+    all_checks,
     selected_checks,
 )
 from .checks.registry import (
@@ -30,7 +32,6 @@ from .report.messages import Messages
 from .report.model import Finding, InputInfo, NotEvaluated, Report
 
 ProgressFn = Callable[[str, int, int], None]
-COMPARISON_CHECKS = ("comparison.regression", "comparison.kernel", "comparison.api")
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:
@@ -200,10 +201,16 @@ def run_analysis(
 
     notify("running checks", len(profile.ranks), total)
     findings, not_evaluated, summary = run_checks(specs, profile, tables, errors, options, messages)
-    if compare is not None and not options.disable_profiling_comparison:
-        not_evaluated.extend(
-            NotEvaluated(c, messages.t("engine.comparison_not_implemented")) for c in COMPARISON_CHECKS
-        )
+    dimensions = applicable_dimensions(
+        options.analysis_dimensions,
+        ranks=len(profile.ranks),
+        has_baseline=compare is not None,
+        comparison_disabled=options.disable_profiling_comparison,
+    )
+    not_evaluated.extend(
+        NotEvaluated(c, messages.t("engine.not_implemented"))
+        for c in unimplemented(dimensions, (spec.id for spec in all_checks()))
+    )
     checked = time.perf_counter()
 
     return Report(
