@@ -1,0 +1,495 @@
+import { nullTranslator } from '@jupyterlab/translation';
+import { Widget } from '@lumino/widgets';
+
+import { TaskListModel } from '../model';
+import { AdvisorClient } from '../request';
+import { ISubmitRequest, ITask } from '../tokens';
+import { AdvisorPanel } from '../widgets/panel';
+import { makeTask, OPTIONS_REPLY, waitFor } from './utils';
+
+const trans = nullTranslator.load('jupyterlab_performance_advisor');
+
+/**
+ * Set the value of a React-controlled input or select and fire the event React hears.
+ */
+function setValue(
+  element: HTMLInputElement | HTMLSelectElement,
+  value: string
+) {
+  const proto =
+    element instanceof HTMLSelectElement
+      ? HTMLSelectElement.prototype
+      : HTMLInputElement.prototype;
+  Object.getOwnPropertyDescriptor(proto, 'value')!.set!.call(element, value);
+  element.dispatchEvent(
+    new Event(element instanceof HTMLSelectElement ? 'change' : 'input', {
+      bubbles: true
+    })
+  );
+}
+
+function $(root: HTMLElement, selector: string): HTMLElement {
+  const element = root.querySelector(selector) as HTMLElement | null;
+  if (!element) {
+    throw new Error(`no element matches ${selector}`);
+  }
+  return element;
+}
+
+describe('AdvisorPanel', () => {
+  let tasks: ITask[];
+  let client: {
+    options: jest.Mock;
+    inspect: jest.Mock;
+    submit: jest.Mock;
+    listTasks: jest.Mock;
+    cancelOrDelete: jest.Mock;
+    url: (path: string) => string;
+    reportUrl: (id: string) => string;
+  };
+  let model: TaskListModel;
+  let panel: AdvisorPanel;
+  let onOpenReport: jest.Mock;
+
+  beforeEach(async () => {
+    tasks = [];
+    client = {
+      options: jest.fn(async () => OPTIONS_REPLY),
+      inspect: jest.fn(async (source: string, path: string) =>
+        path === './profiling_dir1' || path === './baseline'
+          ? { ok: true, summary: '2 ranks, text export, steps 12–14', path }
+          : { ok: false, message: 'no profiling data found in ' + path }
+      ),
+      submit: jest.fn(async (body: ISubmitRequest) =>
+        makeTask({ id: 'new', source: body.source, path: body.path })
+      ),
+      listTasks: jest.fn(async () => tasks),
+      cancelOrDelete: jest.fn(async () => null),
+      url: (path: string) => `http://host/base/${path}`,
+      reportUrl: (id: string) =>
+        `http://host/base/performance-advisor/reports/${id}`
+    };
+    model = new TaskListModel({ source: client, paused: true, auto: false });
+    onOpenReport = jest.fn();
+    panel = new AdvisorPanel({
+      model,
+      client: client as unknown as AdvisorClient,
+      trans,
+      onOpenReport
+    });
+    Widget.attach(panel, document.body);
+    await waitFor(
+      () => !!panel.node.querySelector('.jp-pa-form'),
+      3000,
+      'render'
+    );
+    await waitFor(
+      () => client.options.mock.calls.length === 1,
+      3000,
+      'options'
+    );
+  });
+
+  afterEach(() => {
+    panel.dispose();
+    document.body.innerHTML = '';
+  });
+
+  const submitButton = () =>
+    $(panel.node, '.jp-pa-submit') as HTMLButtonElement;
+  const toggle = (name: string) =>
+    (
+      $(panel.node, `[data-switch="${name}"] input`) as HTMLInputElement
+    ).click();
+
+  it('shows the Submit tab first, with tab semantics', () => {
+    const tabs = Array.from(panel.node.querySelectorAll('[role="tab"]'));
+    expect(tabs.map(t => t.getAttribute('data-tab'))).toEqual([
+      'submit',
+      'reports'
+    ]);
+    expect(tabs.map(t => t.getAttribute('aria-selected'))).toEqual([
+      'true',
+      'false'
+    ]);
+    expect(panel.currentTab).toBe('submit');
+    expect(submitButton().disabled).toBe(true);
+    const path = $(panel.node, '#jp-pa-data-path') as HTMLInputElement;
+    expect(path.placeholder).toBe('./profiling_dir1');
+    expect(panel.node.textContent).toContain('Compared Profiling Data');
+  });
+
+  it('validates the path as the user types (debounced) and submits', async () => {
+    const path = $(panel.node, '#jp-pa-data-path') as HTMLInputElement;
+    for (const partial of ['./p', './prof', './profiling_dir1']) {
+      setValue(path, partial);
+    }
+    await waitFor(
+      () => $(panel.node, '#jp-pa-data-validation').textContent === 'Checking…',
+      2000,
+      'Checking…'
+    );
+    await waitFor(
+      () =>
+        $(panel.node, '#jp-pa-data-validation').getAttribute('data-status') ===
+        'ok',
+      3000,
+      'validation ok'
+    );
+    expect($(panel.node, '#jp-pa-data-validation').textContent).toContain(
+      '2 ranks'
+    );
+    // Only the last value was sent to the server.
+    expect(client.inspect.mock.calls).toEqual([['local', './profiling_dir1']]);
+    await waitFor(() => !submitButton().disabled, 2000, 'submit enabled');
+
+    tasks = [makeTask({ id: 'new', status: 'queued' })];
+    submitButton().click();
+    await waitFor(() => client.submit.mock.calls.length === 1, 2000, 'submit');
+    expect(client.submit.mock.calls[0][0]).toEqual({
+      source: 'local',
+      path: './profiling_dir1',
+      compare: null,
+      options: {
+        cann_version: '7.0.0',
+        torch_version: '2.1.0',
+        analysis_dimensions: ['computation', 'memory'],
+        advisor_analyze_processes: 2,
+        disable_profiling_comparison: false,
+        disable_affinity_api: false,
+        output_path: ''
+      }
+    });
+    await waitFor(() => panel.currentTab === 'reports', 2000, 'reports tab');
+    await waitFor(
+      () => !!panel.node.querySelector('tr[data-task-id="new"]'),
+      2000,
+      'new row'
+    );
+    expect(
+      $(panel.node, '[data-tab="reports"]').getAttribute('aria-selected')
+    ).toBe('true');
+  });
+
+  it('shows the reason when the path is not usable', async () => {
+    setValue(
+      $(panel.node, '#jp-pa-data-path') as HTMLInputElement,
+      './nothing'
+    );
+    await waitFor(
+      () =>
+        $(panel.node, '#jp-pa-data-validation').getAttribute('data-status') ===
+        'error',
+      3000,
+      'validation error'
+    );
+    expect($(panel.node, '#jp-pa-data-validation').textContent).toBe(
+      'no profiling data found in ./nothing'
+    );
+    expect(submitButton().disabled).toBe(true);
+  });
+
+  it('checks the OBS prefix without asking the server', async () => {
+    setValue($(panel.node, '#jp-pa-data-source') as HTMLSelectElement, 'obs');
+    setValue($(panel.node, '#jp-pa-data-path') as HTMLInputElement, 'bucket/x');
+    await waitFor(
+      () =>
+        $(panel.node, '#jp-pa-data-validation').textContent ===
+        'OBS paths must start with obs:// or s3://',
+      2000,
+      'OBS message'
+    );
+    await new Promise(resolve => setTimeout(resolve, 500));
+    expect(client.inspect).not.toHaveBeenCalled();
+    expect(submitButton().disabled).toBe(true);
+
+    setValue(
+      $(panel.node, '#jp-pa-data-path') as HTMLInputElement,
+      'obs://bucket/profiling_dir1'
+    );
+    await waitFor(
+      () => client.inspect.mock.calls.length === 1,
+      2000,
+      'inspect'
+    );
+    expect(client.inspect).toHaveBeenCalledWith(
+      'obs',
+      'obs://bucket/profiling_dir1'
+    );
+  });
+
+  it('builds the advanced settings from api/options and validates them', async () => {
+    setValue(
+      $(panel.node, '#jp-pa-data-path') as HTMLInputElement,
+      './profiling_dir1'
+    );
+    await waitFor(() => !submitButton().disabled, 3000, 'submit enabled');
+
+    toggle('advanced');
+    await waitFor(
+      () => !!panel.node.querySelector('#jp-pa-cann-version'),
+      2000,
+      'advanced settings'
+    );
+    const cann = $(panel.node, '#jp-pa-cann-version') as HTMLSelectElement;
+    expect(Array.from(cann.options).map(o => o.value)).toEqual([
+      '7.0.0',
+      '8.0.RC1',
+      '9.9.X'
+    ]);
+    expect(cann.value).toBe('7.0.0');
+    const dimensions = Array.from(
+      panel.node.querySelectorAll<HTMLInputElement>('.jp-pa-dimensions input')
+    );
+    expect(dimensions.map(d => [d.value, d.checked])).toEqual([
+      ['computation', true],
+      ['memory', true],
+      ['dataloader', false]
+    ]);
+    const processes = $(panel.node, '#jp-pa-processes') as HTMLInputElement;
+    expect([processes.value, processes.min, processes.max]).toEqual([
+      '2',
+      '1',
+      '4'
+    ]);
+    expect(
+      ($(panel.node, '#jp-pa-output-path') as HTMLInputElement).placeholder
+    ).toBe('server root');
+
+    // Out of range: inline error and Submit disabled.
+    setValue(processes, '9');
+    await waitFor(() => submitButton().disabled, 2000, 'submit disabled');
+    expect(
+      panel.node.querySelector('.jp-pa-advanced [role="alert"]')!.textContent
+    ).toBe('Enter a number from 1 to 4.');
+    setValue(processes, '3');
+    await waitFor(() => !submitButton().disabled, 2000, 'submit enabled again');
+
+    // No dimension: Submit disabled.
+    dimensions[0].click();
+    dimensions[1].click();
+    await waitFor(() => submitButton().disabled, 2000, 'no dimension');
+    dimensions[2].click();
+    await waitFor(() => !submitButton().disabled, 2000, 'one dimension');
+
+    setValue(cann, '9.9.X');
+    panel.node
+      .querySelectorAll<HTMLInputElement>(
+        '.jp-pa-advanced .jp-pa-checkbox input'
+      )[4]
+      .click();
+    setValue(
+      $(panel.node, '#jp-pa-output-path') as HTMLInputElement,
+      ' out/dir '
+    );
+    await waitFor(() => cann.value === '9.9.X', 2000, 'cann');
+
+    submitButton().click();
+    await waitFor(() => client.submit.mock.calls.length === 1, 2000, 'submit');
+    expect(client.submit.mock.calls[0][0].options).toEqual({
+      cann_version: '9.9.X',
+      torch_version: '2.1.0',
+      analysis_dimensions: ['dataloader'],
+      advisor_analyze_processes: 3,
+      disable_profiling_comparison: false,
+      disable_affinity_api: true,
+      output_path: 'out/dir'
+    });
+  });
+
+  it('requires a valid baseline when comparing', async () => {
+    setValue(
+      $(panel.node, '#jp-pa-data-path') as HTMLInputElement,
+      './profiling_dir1'
+    );
+    await waitFor(() => !submitButton().disabled, 3000, 'submit enabled');
+    toggle('compare');
+    await waitFor(
+      () => !!panel.node.querySelector('#jp-pa-compare-path'),
+      2000,
+      'compare input'
+    );
+    expect(submitButton().disabled).toBe(true);
+    setValue(
+      $(panel.node, '#jp-pa-compare-path') as HTMLInputElement,
+      './baseline'
+    );
+    await waitFor(() => !submitButton().disabled, 3000, 'compare ok');
+    submitButton().click();
+    await waitFor(() => client.submit.mock.calls.length === 1, 2000, 'submit');
+    expect(client.submit.mock.calls[0][0].compare).toEqual({
+      source: 'local',
+      path: './baseline'
+    });
+  });
+
+  it("shows the server's message when the submission is refused", async () => {
+    client.submit.mockRejectedValueOnce(
+      new Error('output_path is outside the server root')
+    );
+    setValue(
+      $(panel.node, '#jp-pa-data-path') as HTMLInputElement,
+      './profiling_dir1'
+    );
+    await waitFor(() => !submitButton().disabled, 3000, 'submit enabled');
+    submitButton().click();
+    await waitFor(
+      () => !!panel.node.querySelector('.jp-pa-submit-error'),
+      2000,
+      'error shown'
+    );
+    expect($(panel.node, '.jp-pa-submit-error').textContent).toBe(
+      'output_path is outside the server root'
+    );
+    expect(panel.currentTab).toBe('submit');
+  });
+
+  it('lists tasks with status, progress, reasons and actions', async () => {
+    tasks = [
+      makeTask({
+        id: 'run',
+        status: 'analyzing',
+        created: '2026-11-22T10:03:00Z',
+        started: '2026-11-22T10:03:01Z',
+        progress: { stage: 'reading rank 1/2', done: 1, total: 4 }
+      }),
+      makeTask({
+        id: 'bad',
+        status: 'failed',
+        source: 'obs',
+        path: 'obs://bucket/profiling_dir1',
+        created: '2026-11-22T10:02:00Z',
+        error: 'OBS source is not supported yet'
+      }),
+      makeTask({
+        id: 'ok',
+        status: 'success',
+        title: 'profiling_dir1',
+        compare: { source: 'local', path: './baseline' },
+        created: '2026-11-22T10:01:00Z',
+        started: '2026-11-22T10:01:00Z',
+        finished: '2026-11-22T10:01:07Z',
+        reports: {
+          html: 'performance-advisor/reports/ok',
+          xlsx: 'performance-advisor/reports/ok/xlsx',
+          json: 'performance-advisor/reports/ok/json'
+        }
+      })
+    ];
+    ($(panel.node, '[data-tab="reports"]') as HTMLButtonElement).click();
+    await waitFor(
+      () => panel.node.querySelectorAll('tr[data-task-id]').length === 3,
+      2000,
+      'rows'
+    );
+    const rows = Array.from(
+      panel.node.querySelectorAll<HTMLTableRowElement>('tr[data-task-id]')
+    );
+    expect(rows.map(r => [r.dataset.taskId, r.dataset.status])).toEqual([
+      ['run', 'analyzing'],
+      ['bad', 'failed'],
+      ['ok', 'success']
+    ]);
+    const headers = Array.from(panel.node.querySelectorAll('th')).map(
+      th => th.textContent
+    );
+    expect(headers).toEqual([
+      'Data path',
+      'Compared path',
+      'Submitted',
+      'Duration',
+      'Status',
+      'Actions'
+    ]);
+
+    const [run, bad, ok] = rows;
+    const progress = run.querySelector('progress')!;
+    expect([progress.value, progress.max]).toEqual([1, 4]);
+    expect(run.querySelector('.jp-pa-status')!.textContent).toContain(
+      'Analyzing'
+    );
+    expect(run.querySelector('.jp-pa-stage')!.textContent).toContain(
+      'reading rank 1/2'
+    );
+    expect(run.querySelector('[data-action="cancel"]')).not.toBeNull();
+    expect(run.querySelector('[data-action="view"]')).toBeNull();
+
+    const status = bad.querySelector('.jp-pa-status')!;
+    expect(status.getAttribute('title')).toBe(
+      'OBS source is not supported yet'
+    );
+    expect(
+      status.querySelector('.jp-pa-status-label')!.getAttribute('title')
+    ).toBe('OBS source is not supported yet');
+    expect(status.querySelector('.jp-pa-status-info')).not.toBeNull();
+    expect(bad.querySelector('[data-action="delete"]')).not.toBeNull();
+    expect(bad.querySelector('[data-action="cancel"]')).toBeNull();
+
+    expect(ok.cells[1].textContent).toBe('./baseline');
+    expect(ok.cells[3].textContent).toBe('7s');
+    expect(ok.querySelector('[data-action="xlsx"]')!.getAttribute('href')).toBe(
+      'http://host/base/performance-advisor/reports/ok/xlsx'
+    );
+    expect(
+      ok.querySelector('[data-action="json"]')!.hasAttribute('download')
+    ).toBe(true);
+    (ok.querySelector('[data-action="view"]') as HTMLButtonElement).click();
+    expect(onOpenReport).toHaveBeenCalledWith(tasks[2]);
+
+    (run.querySelector('[data-action="cancel"]') as HTMLButtonElement).click();
+    await waitFor(
+      () => client.cancelOrDelete.mock.calls.length === 1,
+      2000,
+      'cancel'
+    );
+    expect(client.cancelOrDelete).toHaveBeenCalledWith('run');
+  });
+
+  it('asks before deleting a report', async () => {
+    tasks = [makeTask({ id: 'done', status: 'cancelled' })];
+    await model.refresh();
+    panel.setTab('reports');
+    await waitFor(
+      () => !!panel.node.querySelector('[data-action="delete"]'),
+      2000,
+      'delete button'
+    );
+    ($(panel.node, '[data-action="delete"]') as HTMLButtonElement).click();
+    await waitFor(() => !!document.querySelector('.jp-Dialog'), 2000, 'dialog');
+    expect(document.querySelector('.jp-Dialog')!.textContent).toContain(
+      'Delete this report? The report files are deleted; the profiling data is not touched.'
+    );
+    expect(client.cancelOrDelete).not.toHaveBeenCalled();
+    (
+      document.querySelector('.jp-Dialog .jp-mod-warn') as HTMLButtonElement
+    ).click();
+    await waitFor(
+      () => client.cancelOrDelete.mock.calls.length === 1,
+      2000,
+      'delete'
+    );
+    expect(client.cancelOrDelete).toHaveBeenCalledWith('done');
+  });
+
+  it('shows the empty state', async () => {
+    panel.setTab('reports');
+    await waitFor(
+      () =>
+        (panel.node.textContent || '').includes(
+          'No analyses yet. Submit one from the Submit tab.'
+        ),
+      2000,
+      'empty state'
+    );
+  });
+
+  it('polls only while visible', () => {
+    expect(model.paused).toBe(false);
+    panel.hide();
+    expect(model.paused).toBe(true);
+    panel.show();
+    expect(model.paused).toBe(false);
+    Widget.detach(panel);
+    expect(model.paused).toBe(true);
+  });
+});

@@ -1,0 +1,68 @@
+import { IOptionsReply, ITask } from '../tokens';
+
+/**
+ * A task as the server would send it.
+ */
+export function makeTask(overrides: Partial<ITask> = {}): ITask {
+  return {
+    id: 'a1b2c3',
+    status: 'queued',
+    source: 'local',
+    path: 'profiling_dir1',
+    compare: null,
+    options: {
+      cann_version: '8.0.RC1',
+      torch_version: '2.1.0',
+      analysis_dimensions: ['computation', 'communication'],
+      advisor_analyze_processes: 1,
+      disable_profiling_comparison: false,
+      disable_affinity_api: false,
+      output_path: ''
+    },
+    created: '2026-11-22T10:00:00+00:00',
+    started: null,
+    finished: null,
+    progress: null,
+    error: null,
+    title: 'profiling_dir1',
+    reports: { html: null, xlsx: null, json: null },
+    ...overrides
+  };
+}
+
+/**
+ * The `GET api/options` reply (choices deliberately differ from the Python defaults,
+ * to prove the form takes them from the server).
+ */
+export const OPTIONS_REPLY: IOptionsReply = {
+  options: {
+    cann_version: { default: '7.0.0', choices: ['7.0.0', '8.0.RC1', '9.9.X'] },
+    torch_version: { default: '2.1.0', choices: ['1.11.0', '2.1.0'] },
+    analysis_dimensions: {
+      default: ['computation', 'memory'],
+      choices: ['computation', 'memory', 'dataloader']
+    },
+    advisor_analyze_processes: { default: 2, min: 1, max: 4 },
+    disable_profiling_comparison: { default: false },
+    disable_affinity_api: { default: false },
+    output_path: { default: '' }
+  },
+  sources: ['local', 'obs']
+};
+
+/**
+ * Wait until `predicate` holds (real timers), or fail after `timeout` ms.
+ */
+export async function waitFor(
+  predicate: () => boolean,
+  timeout = 3000,
+  message = 'condition'
+): Promise<void> {
+  const start = Date.now();
+  while (!predicate()) {
+    if (Date.now() - start > timeout) {
+      throw new Error(`Timed out waiting for ${message}`);
+    }
+    await new Promise(resolve => setTimeout(resolve, 10));
+  }
+}

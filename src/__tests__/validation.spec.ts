@@ -1,0 +1,91 @@
+import { nullTranslator } from '@jupyterlab/translation';
+
+import {
+  checkDimensions,
+  checkPathSyntax,
+  checkProcesses,
+  defaultOptions
+} from '../validation';
+import { OPTIONS_REPLY } from './utils';
+
+const trans = nullTranslator.load('jupyterlab_performance_advisor');
+
+describe('checkPathSyntax', () => {
+  it('requires a path', () => {
+    expect(checkPathSyntax('local', '   ', trans)).toBe(
+      'Enter the path of the profiling data.'
+    );
+  });
+
+  it('leaves local paths to the server', () => {
+    expect(checkPathSyntax('local', './profiling_dir1', trans)).toBeNull();
+    expect(checkPathSyntax('local', '/abs/dir', trans)).toBeNull();
+  });
+
+  it('accepts obs:// and s3:// object storage paths', () => {
+    expect(
+      checkPathSyntax('obs', 'obs://bucket/profiling_dir1', trans)
+    ).toBeNull();
+    expect(checkPathSyntax('obs', 'S3://bucket/x', trans)).toBeNull();
+  });
+
+  it('refuses other OBS paths', () => {
+    expect(checkPathSyntax('obs', './profiling_dir1', trans)).toBe(
+      'OBS paths must start with obs:// or s3://'
+    );
+    expect(checkPathSyntax('obs', 'http://bucket/x', trans)).toBe(
+      'OBS paths must start with obs:// or s3://'
+    );
+    expect(checkPathSyntax('obs', 'obs://', trans)).toBe(
+      'Add the bucket name after obs://'
+    );
+    expect(checkPathSyntax('obs', 'obs:///x', trans)).toBe(
+      'Add the bucket name after obs://'
+    );
+  });
+});
+
+describe('checkProcesses', () => {
+  const range = OPTIONS_REPLY.options.advisor_analyze_processes; // 1..4
+
+  it('accepts whole numbers in range', () => {
+    expect(checkProcesses('1', range, trans)).toBeNull();
+    expect(checkProcesses(' 4 ', range, trans)).toBeNull();
+  });
+
+  it('refuses numbers out of range', () => {
+    expect(checkProcesses('0', range, trans)).toBe(
+      'Enter a number from 1 to 4.'
+    );
+    expect(checkProcesses('5', range, trans)).toBe(
+      'Enter a number from 1 to 4.'
+    );
+  });
+
+  it('refuses non-integers', () => {
+    expect(checkProcesses('', range, trans)).toBe('Enter a whole number.');
+    expect(checkProcesses('2.5', range, trans)).toBe('Enter a whole number.');
+    expect(checkProcesses('two', range, trans)).toBe('Enter a whole number.');
+  });
+});
+
+describe('checkDimensions', () => {
+  it('requires at least one dimension', () => {
+    expect(checkDimensions([], trans)).toBe('Select at least one dimension.');
+    expect(checkDimensions(['memory'], trans)).toBeNull();
+  });
+});
+
+describe('defaultOptions', () => {
+  it('takes every default from the server schema', () => {
+    expect(defaultOptions(OPTIONS_REPLY.options)).toEqual({
+      cann_version: '7.0.0',
+      torch_version: '2.1.0',
+      analysis_dimensions: ['computation', 'memory'],
+      advisor_analyze_processes: 2,
+      disable_profiling_comparison: false,
+      disable_affinity_api: false,
+      output_path: ''
+    });
+  });
+});

@@ -1,0 +1,352 @@
+import { TranslationBundle } from '@jupyterlab/translation';
+import { IDisposable } from '@lumino/disposable';
+import { Poll } from '@lumino/polling';
+import { ISignal, Signal } from '@lumino/signaling';
+
+import { describeError } from './request';
+import { DEFAULT_REFRESH_INTERVAL, ITask, TaskStatus } from './tokens';
+
+export { DEFAULT_REFRESH_INTERVAL };
+
+/**
+ * The part of `AdvisorClient` the model needs.
+ */
+export interface ITaskSource {
+  listTasks(): Promise<ITask[]>;
+}
+
+/**
+ * The task list shown in the Reports tab, kept fresh by a `Poll`.
+ *
+ * The poll stands by while the browser tab is hidden (`when-hidden`) and while the
+ * panel is hidden (`pause()` / `resume()`).
+ */
+export class TaskListModel implements IDisposable {
+  constructor(options: TaskListModel.IOptions) {
+    this._source = options.source;
+    this._paused = options.paused ?? false;
+    const interval = sanitizeInterval(
+      options.refreshInterval ?? DEFAULT_REFRESH_INTERVAL
+    );
+    this._poll = new Poll({
+      auto: options.auto ?? true,
+      factory: () => this._fetch(),
+      frequency: { interval, backoff: true, max: maxInterval(interval) },
+      name: 'performance-advisor:tasks',
+      standby: () => this._paused || 'when-hidden'
+    });
+  }
+
+  /**
+   * Emitted whenever the task list (or the last error) has been updated.
+   */
+  get changed(): ISignal<this, void> {
+    return this._changed;
+  }
+
+  /**
+   * The tasks, newest first.
+   */
+  get tasks(): ReadonlyArray<ITask> {
+    return this._tasks;
+  }
+
+  /**
+   * Whether at least one refresh has completed (successfully or not).
+   */
+  get loaded(): boolean {
+    return this._loaded;
+  }
+
+  /**
+   * The message of the last failed refresh, `null` after a successful one.
+   */
+  get error(): string | null {
+    return this._error;
+  }
+
+  /**
+   * Whether polling is paused (the panel is hidden).
+   */
+  get paused(): boolean {
+    return this._paused;
+  }
+
+  /**
+   * Whether the poll currently stands by instead of fetching.
+   */
+  get isStandby(): boolean {
+    return (
+      this._paused ||
+      (typeof document !== 'undefined' && document.visibilityState === 'hidden')
+    );
+  }
+
+  /**
+   * The refresh interval, in milliseconds.
+   */
+  get refreshInterval(): number {
+    return this._poll.frequency.interval;
+  }
+  set refreshInterval(value: number) {
+    const interval = sanitizeInterval(value);
+    if (interval === this._poll.frequency.interval) {
+      return;
+    }
+    this._poll.frequency = {
+      ...this._poll.frequency,
+      interval,
+      max: maxInterval(interval)
+    };
+    if (!this._paused) {
+      // Apply the new interval now rather than after the old one elapses.
+      void this._poll.refresh();
+    }
+  }
+
+  /**
+   * Whether the model is disposed.
+   */
+  get isDisposed(): boolean {
+    return this._isDisposed;
+  }
+
+  /**
+   * Stop fetching until `resume()` (the panel was hidden).
+   */
+  pause(): void {
+    this._paused = true;
+  }
+
+  /**
+   * Fetch now and resume polling (the panel was shown).
+   */
+  resume(): void {
+    if (!this._paused) {
+      return;
+    }
+    this._paused = false;
+    if (!this._isDisposed) {
+      void this._poll.refresh();
+    }
+  }
+
+  /**
+   * Fetch the task list now (e.g. after a submission or a cancellation).
+   */
+  async refresh(): Promise<void> {
+    try {
+      await this._fetch();
+    } catch {
+      // The error is recorded in `error` and signalled through `changed`.
+    }
+  }
+
+  /**
+   * The task with this id, if listed.
+   */
+  find(id: string): ITask | undefined {
+    return this._tasks.find(task => task.id === id);
+  }
+
+  dispose(): void {
+    if (this._isDisposed) {
+      return;
+    }
+    this._isDisposed = true;
+    this._poll.dispose();
+    Signal.clearData(this);
+  }
+
+  private async _fetch(): Promise<void> {
+    const request = ++this._requestCount;
+    try {
+      const tasks = await this._source.listTasks();
+      if (this._isDisposed || request < this._appliedRequest) {
+        return;
+      }
+      this._appliedRequest = request;
+      this._tasks = sortNewestFirst(tasks);
+      this._error = null;
+      this._loaded = true;
+      this._changed.emit();
+    } catch (error) {
+      if (!this._isDisposed && request >= this._appliedRequest) {
+        this._appliedRequest = request;
+        this._error = describeError(error);
+        this._loaded = true;
+        this._changed.emit();
+      }
+      // Let the poll back off.
+      throw error;
+    }
+  }
+
+  private _source: ITaskSource;
+  private _poll: Poll;
+  private _paused: boolean;
+  private _tasks: ITask[] = [];
+  private _error: string | null = null;
+  private _loaded = false;
+  private _requestCount = 0;
+  private _appliedRequest = 0;
+  private _isDisposed = false;
+  private _changed = new Signal<this, void>(this);
+}
+
+/**
+ * A namespace for TaskListModel statics.
+ */
+export namespace TaskListModel {
+  /**
+   * Instantiation options.
+   */
+  export interface IOptions {
+    /**
+     * Where tasks come from (an `AdvisorClient`).
+     */
+    source: ITaskSource;
+    /**
+     * Refresh interval in milliseconds (default 5000).
+     */
+    refreshInterval?: number;
+    /**
+     * Start paused (default false).
+     */
+    paused?: boolean;
+    /**
+     * Start polling on construction (default true).
+     */
+    auto?: boolean;
+  }
+}
+
+/**
+ * Clamp a refresh interval (ms) to something sane: at least one second.
+ */
+export function sanitizeInterval(value: number): number {
+  if (!Number.isFinite(value) || value <= 0) {
+    return DEFAULT_REFRESH_INTERVAL;
+  }
+  return Math.max(1000, Math.round(value));
+}
+
+/**
+ * The longest back-off after failed refreshes.
+ */
+function maxInterval(interval: number): number {
+  return Math.max(interval * 6, 60 * 1000);
+}
+
+/**
+ * Sort tasks by creation time, newest first (stable for equal times).
+ */
+export function sortNewestFirst(tasks: ReadonlyArray<ITask>): ITask[] {
+  return tasks
+    .map((task, index) => ({ task, index, time: Date.parse(task.created) }))
+    .sort((a, b) => {
+      const ta = Number.isNaN(a.time) ? 0 : a.time;
+      const tb = Number.isNaN(b.time) ? 0 : b.time;
+      return tb - ta || a.index - b.index;
+    })
+    .map(item => item.task);
+}
+
+/**
+ * Whether a task has reached a final state.
+ */
+export function isFinished(status: TaskStatus): boolean {
+  return (
+    status === 'success' ||
+    status === 'failed' ||
+    status === 'cancelled' ||
+    status === 'interrupted'
+  );
+}
+
+/**
+ * Whether a task is waiting or running (it can be cancelled).
+ */
+export function isActive(status: TaskStatus): boolean {
+  return status === 'queued' || status === 'analyzing';
+}
+
+/**
+ * The translated label of a task status.
+ */
+export function statusLabel(
+  status: TaskStatus,
+  trans: TranslationBundle
+): string {
+  switch (status) {
+    case 'queued':
+      return trans.__('Queued');
+    case 'analyzing':
+      return trans.__('Analyzing');
+    case 'success':
+      return trans.__('Success');
+    case 'failed':
+      return trans.__('Failed');
+    case 'cancelled':
+      return trans.__('Cancelled');
+    case 'interrupted':
+      return trans.__('Interrupted');
+    default:
+      return String(status);
+  }
+}
+
+/**
+ * How long a task has run, in milliseconds: from `started` to `finished`
+ * (or to `now` while it is still running). `null` if it never started.
+ */
+export function durationMs(
+  task: ITask,
+  now: number = Date.now()
+): number | null {
+  if (!task.started) {
+    return null;
+  }
+  const start = Date.parse(task.started);
+  if (Number.isNaN(start)) {
+    return null;
+  }
+  let end: number;
+  if (task.finished) {
+    end = Date.parse(task.finished);
+    if (Number.isNaN(end)) {
+      return null;
+    }
+  } else if (isFinished(task.status)) {
+    return null;
+  } else {
+    end = now;
+  }
+  return Math.max(0, end - start);
+}
+
+/**
+ * Format a duration: "0s", "42s", "3m 05s", "1h 02m 03s".
+ */
+export function formatDuration(ms: number): string {
+  const total = Math.floor(Math.max(0, ms) / 1000);
+  const hours = Math.floor(total / 3600);
+  const minutes = Math.floor((total % 3600) / 60);
+  const seconds = total % 60;
+  const pad = (n: number) => String(n).padStart(2, '0');
+  if (hours > 0) {
+    return `${hours}h ${pad(minutes)}m ${pad(seconds)}s`;
+  }
+  if (minutes > 0) {
+    return `${minutes}m ${pad(seconds)}s`;
+  }
+  return `${seconds}s`;
+}
+
+/**
+ * The duration column of a task: formatted, or "—" when it never started.
+ */
+export function duration(task: ITask, now: number = Date.now()): string {
+  const ms = durationMs(task, now);
+  return ms === null ? '—' : formatDuration(ms);
+}

@@ -1,0 +1,90 @@
+import { TranslationBundle } from '@jupyterlab/translation';
+
+import {
+  IAnalysisOptions,
+  IOptionsSchema,
+  IRangeOption,
+  SourceKind
+} from './tokens';
+
+/**
+ * Object-storage URL schemes accepted for the OBS source.
+ */
+export const OBS_SCHEMES = ['obs://', 's3://'];
+
+/**
+ * Client-side check of a path, before the server is asked.
+ *
+ * @returns A one-line reason, or `null` if the path may be sent to `api/inspect`.
+ */
+export function checkPathSyntax(
+  source: SourceKind,
+  path: string,
+  trans: TranslationBundle
+): string | null {
+  const value = path.trim();
+  if (!value) {
+    return trans.__('Enter the path of the profiling data.');
+  }
+  if (source === 'obs') {
+    const lower = value.toLowerCase();
+    const scheme = OBS_SCHEMES.find(s => lower.startsWith(s));
+    if (!scheme) {
+      return trans.__('OBS paths must start with obs:// or s3://');
+    }
+    if (value.length <= scheme.length || value[scheme.length] === '/') {
+      return trans.__('Add the bucket name after %1', scheme);
+    }
+  }
+  return null;
+}
+
+/**
+ * Check the number of analysis processes.
+ *
+ * @returns A one-line reason, or `null` if valid.
+ */
+export function checkProcesses(
+  raw: string,
+  range: IRangeOption,
+  trans: TranslationBundle
+): string | null {
+  const text = raw.trim();
+  const value = Number(text);
+  if (!text || !Number.isInteger(value)) {
+    return trans.__('Enter a whole number.');
+  }
+  if (value < range.min || value > range.max) {
+    return trans.__('Enter a number from %1 to %2.', range.min, range.max);
+  }
+  return null;
+}
+
+/**
+ * Check the selected analysis dimensions.
+ *
+ * @returns A one-line reason, or `null` if valid.
+ */
+export function checkDimensions(
+  selected: ReadonlyArray<string>,
+  trans: TranslationBundle
+): string | null {
+  return selected.length === 0
+    ? trans.__('Select at least one dimension.')
+    : null;
+}
+
+/**
+ * The default analysis options, as served by the server.
+ */
+export function defaultOptions(schema: IOptionsSchema): IAnalysisOptions {
+  return {
+    cann_version: schema.cann_version.default,
+    torch_version: schema.torch_version.default,
+    analysis_dimensions: [...schema.analysis_dimensions.default],
+    advisor_analyze_processes: schema.advisor_analyze_processes.default,
+    disable_profiling_comparison: schema.disable_profiling_comparison.default,
+    disable_affinity_api: schema.disable_affinity_api.default,
+    output_path: schema.output_path.default
+  };
+}

@@ -1,0 +1,563 @@
+import { TranslationBundle } from '@jupyterlab/translation';
+import * as React from 'react';
+
+import { AdvisorClient, describeError } from '../request';
+import {
+  IAnalysisOptions,
+  IOptionsReply,
+  ISubmitRequest,
+  ITask,
+  SourceKind
+} from '../tokens';
+import {
+  checkDimensions,
+  checkPathSyntax,
+  checkProcesses,
+  defaultOptions
+} from '../validation';
+import { Switch } from './common';
+
+/**
+ * Delay between the last keystroke and the `api/inspect` request.
+ */
+export const INSPECT_DEBOUNCE_MS = 400;
+
+/**
+ * The state of a path check.
+ */
+export interface IPathCheck {
+  status: 'idle' | 'checking' | 'ok' | 'error';
+  message: string;
+}
+
+/**
+ * Check a path as the user types: syntax at once, then `api/inspect` (debounced).
+ */
+export function usePathCheck(
+  client: AdvisorClient,
+  source: SourceKind,
+  path: string,
+  trans: TranslationBundle,
+  enabled = true
+): IPathCheck {
+  const trimmed = path.trim();
+  const key = `${source}\n${trimmed}`;
+  const [state, setState] = React.useState<IPathCheck & { key: string }>({
+    status: 'idle',
+    message: '',
+    key: ''
+  });
+
+  React.useEffect(() => {
+    if (!enabled) {
+      return;
+    }
+    if (!trimmed) {
+      setState({ status: 'idle', message: '', key });
+      return;
+    }
+    const syntax = checkPathSyntax(source, trimmed, trans);
+    if (syntax) {
+      setState({ status: 'error', message: syntax, key });
+      return;
+    }
+    setState({ status: 'checking', message: trans.__('Checking…'), key });
+    let cancelled = false;
+    const timer = window.setTimeout(() => {
+      client
+        .inspect(source, trimmed)
+        .then(reply => {
+          if (cancelled) {
+            return;
+          }
+          if (reply.ok) {
+            setState({
+              status: 'ok',
+              message: reply.summary || trans.__('Profiling data found'),
+              key
+            });
+          } else {
+            setState({
+              status: 'error',
+              message: reply.message || trans.__('This path cannot be used.'),
+              key
+            });
+          }
+        })
+        .catch(error => {
+          if (!cancelled) {
+            setState({ status: 'error', message: describeError(error), key });
+          }
+        });
+    }, INSPECT_DEBOUNCE_MS);
+    return () => {
+      cancelled = true;
+      window.clearTimeout(timer);
+    };
+  }, [key, enabled]);
+
+  if (!enabled || !trimmed) {
+    return { status: 'idle', message: '' };
+  }
+  if (state.key !== key) {
+    // The input changed and the effect has not run yet: never report a stale result.
+    return { status: 'checking', message: trans.__('Checking…') };
+  }
+  return { status: state.status, message: state.message };
+}
+
+/**
+ * Source select, path input and the validation message under it.
+ */
+function DataInput(props: {
+  name: 'data' | 'compare';
+  sources: SourceKind[];
+  source: SourceKind;
+  path: string;
+  check: IPathCheck;
+  onSource: (source: SourceKind) => void;
+  onPath: (path: string) => void;
+  trans: TranslationBundle;
+}): JSX.Element {
+  const { trans, name } = props;
+  const compare = name === 'compare';
+  const sourceId = `jp-pa-${name}-source`;
+  const pathId = `jp-pa-${name}-path`;
+  const messageId = `jp-pa-${name}-validation`;
+  const sourceLabel = (source: SourceKind) => {
+    switch (source) {
+      case 'local':
+        return trans.__('Local');
+      case 'obs':
+        return trans.__('OBS');
+      default:
+        return String(source);
+    }
+  };
+  return (
+    <div className="jp-pa-data-input" data-input={name}>
+      <div className="jp-pa-field">
+        <label htmlFor={sourceId}>{trans.__('Source')}</label>
+        <select
+          id={sourceId}
+          className="jp-mod-styled jp-pa-source"
+          aria-label={
+            compare ? trans.__('Compared data source') : trans.__('Data source')
+          }
+          value={props.source}
+          onChange={event =>
+            props.onSource(event.currentTarget.value as SourceKind)
+          }
+        >
+          {props.sources.map(source => (
+            <option key={source} value={source}>
+              {sourceLabel(source)}
+            </option>
+          ))}
+        </select>
+      </div>
+      <div className="jp-pa-field jp-pa-field-grow">
+        <label htmlFor={pathId}>{trans.__('Path')}</label>
+        <input
+          id={pathId}
+          type="text"
+          className="jp-mod-styled jp-pa-path"
+          aria-label={
+            compare
+              ? trans.__('Compared profiling data path')
+              : trans.__('Profiling data path')
+          }
+          aria-describedby={messageId}
+          aria-invalid={props.check.status === 'error'}
+          placeholder={
+            props.source === 'obs'
+              ? trans.__('obs://bucket/profiling_dir1')
+              : trans.__('./profiling_dir1')
+          }
+          spellCheck={false}
+          autoComplete="off"
+          value={props.path}
+          onChange={event => props.onPath(event.currentTarget.value)}
+        />
+        <div
+          id={messageId}
+          className={`jp-pa-validation jp-pa-mod-${props.check.status}`}
+          data-status={props.check.status}
+          aria-live="polite"
+        >
+          {props.check.message}
+        </div>
+      </div>
+    </div>
+  );
+}
+
+/**
+ * Properties of the submit form.
+ */
+export interface ISubmitFormProps {
+  client: AdvisorClient;
+  trans: TranslationBundle;
+  /**
+   * Called with the created task after a successful submission.
+   */
+  onSubmitted: (task: ITask) => void;
+}
+
+/**
+ * The Submit tab: profiling data, optional baseline, advanced settings.
+ */
+export function SubmitForm(props: ISubmitFormProps): JSX.Element {
+  const { client, trans } = props;
+
+  const [schema, setSchema] = React.useState<IOptionsReply | null>(null);
+  const [schemaError, setSchemaError] = React.useState<string | null>(null);
+  const [schemaAttempt, setSchemaAttempt] = React.useState(0);
+
+  const [source, setSource] = React.useState<SourceKind>('local');
+  const [path, setPath] = React.useState('');
+  const [compare, setCompare] = React.useState(false);
+  const [compareSource, setCompareSource] = React.useState<SourceKind>('local');
+  const [comparePath, setComparePath] = React.useState('');
+  const [advanced, setAdvanced] = React.useState(false);
+  const [options, setOptions] = React.useState<IAnalysisOptions | null>(null);
+  const [processes, setProcesses] = React.useState('');
+  const [submitting, setSubmitting] = React.useState(false);
+  const [submitError, setSubmitError] = React.useState<string | null>(null);
+
+  React.useEffect(() => {
+    let cancelled = false;
+    setSchemaError(null);
+    client
+      .options()
+      .then(reply => {
+        if (cancelled) {
+          return;
+        }
+        setSchema(reply);
+        const defaults = defaultOptions(reply.options);
+        setOptions(defaults);
+        setProcesses(String(defaults.advisor_analyze_processes));
+      })
+      .catch(error => {
+        if (!cancelled) {
+          setSchemaError(describeError(error));
+        }
+      });
+    return () => {
+      cancelled = true;
+    };
+  }, [client, schemaAttempt]);
+
+  const dataCheck = usePathCheck(client, source, path, trans);
+  const compareCheck = usePathCheck(
+    client,
+    compareSource,
+    comparePath,
+    trans,
+    compare
+  );
+
+  const sources: SourceKind[] =
+    schema && schema.sources.length > 0 ? schema.sources : ['local', 'obs'];
+
+  const processesError =
+    schema && advanced
+      ? checkProcesses(
+          processes,
+          schema.options.advisor_analyze_processes,
+          trans
+        )
+      : null;
+  const dimensionsError =
+    options && advanced
+      ? checkDimensions(options.analysis_dimensions, trans)
+      : null;
+
+  const valid =
+    schema !== null &&
+    options !== null &&
+    dataCheck.status === 'ok' &&
+    (!compare || compareCheck.status === 'ok') &&
+    processesError === null &&
+    dimensionsError === null;
+
+  const update = (patch: Partial<IAnalysisOptions>) => {
+    setOptions(current => (current ? { ...current, ...patch } : current));
+  };
+
+  const toggleDimension = (dimension: string, checked: boolean) => {
+    setOptions(current => {
+      if (!current || !schema) {
+        return current;
+      }
+      const chosen = new Set(current.analysis_dimensions);
+      if (checked) {
+        chosen.add(dimension);
+      } else {
+        chosen.delete(dimension);
+      }
+      return {
+        ...current,
+        analysis_dimensions: schema.options.analysis_dimensions.choices.filter(
+          d => chosen.has(d)
+        )
+      };
+    });
+  };
+
+  const onSubmit = async (event: React.FormEvent) => {
+    event.preventDefault();
+    if (!valid || submitting || !schema || !options) {
+      return;
+    }
+    const chosen: IAnalysisOptions = advanced
+      ? {
+          ...options,
+          advisor_analyze_processes: Number(processes.trim()),
+          output_path: options.output_path.trim()
+        }
+      : defaultOptions(schema.options);
+    const request: ISubmitRequest = {
+      source,
+      path: path.trim(),
+      compare: compare
+        ? { source: compareSource, path: comparePath.trim() }
+        : null,
+      options: chosen
+    };
+    setSubmitting(true);
+    setSubmitError(null);
+    try {
+      const task = await client.submit(request);
+      props.onSubmitted(task);
+    } catch (error) {
+      setSubmitError(describeError(error));
+    } finally {
+      setSubmitting(false);
+    }
+  };
+
+  const range = schema?.options.advisor_analyze_processes;
+
+  return (
+    <form
+      className="jp-pa-form"
+      aria-label={trans.__('Submit an analysis')}
+      onSubmit={onSubmit}
+      noValidate
+    >
+      <fieldset className="jp-pa-section">
+        <legend>{trans.__('Profiling Data')}</legend>
+        <DataInput
+          name="data"
+          sources={sources}
+          source={source}
+          path={path}
+          check={dataCheck}
+          onSource={setSource}
+          onPath={setPath}
+          trans={trans}
+        />
+      </fieldset>
+
+      <Switch
+        name="compare"
+        label={trans.__('Compared Profiling Data')}
+        checked={compare}
+        onChange={setCompare}
+      />
+      {compare && (
+        <fieldset className="jp-pa-section jp-pa-compare">
+          <legend>{trans.__('Baseline to compare with')}</legend>
+          <DataInput
+            name="compare"
+            sources={sources}
+            source={compareSource}
+            path={comparePath}
+            check={compareCheck}
+            onSource={setCompareSource}
+            onPath={setComparePath}
+            trans={trans}
+          />
+        </fieldset>
+      )}
+
+      <Switch
+        name="advanced"
+        label={trans.__('Advanced Settings')}
+        checked={advanced}
+        onChange={setAdvanced}
+      />
+      {advanced && schema && options && range && (
+        <fieldset className="jp-pa-section jp-pa-advanced">
+          <legend>{trans.__('Advanced Settings')}</legend>
+          <div className="jp-pa-grid">
+            <label htmlFor="jp-pa-cann-version">
+              {trans.__('CANN version')}
+            </label>
+            <select
+              id="jp-pa-cann-version"
+              className="jp-mod-styled"
+              aria-label={trans.__('CANN version')}
+              value={options.cann_version}
+              onChange={event =>
+                update({ cann_version: event.currentTarget.value })
+              }
+            >
+              {schema.options.cann_version.choices.map(choice => (
+                <option key={choice} value={choice}>
+                  {choice}
+                </option>
+              ))}
+            </select>
+
+            <label htmlFor="jp-pa-torch-version">
+              {trans.__('Torch version')}
+            </label>
+            <select
+              id="jp-pa-torch-version"
+              className="jp-mod-styled"
+              aria-label={trans.__('Torch version')}
+              value={options.torch_version}
+              onChange={event =>
+                update({ torch_version: event.currentTarget.value })
+              }
+            >
+              {schema.options.torch_version.choices.map(choice => (
+                <option key={choice} value={choice}>
+                  {choice}
+                </option>
+              ))}
+            </select>
+
+            <span className="jp-pa-grid-label" id="jp-pa-dimensions-label">
+              {trans.__('Analysis dimensions')}
+            </span>
+            <div
+              className="jp-pa-dimensions"
+              role="group"
+              aria-labelledby="jp-pa-dimensions-label"
+            >
+              {schema.options.analysis_dimensions.choices.map(dimension => (
+                <label key={dimension} className="jp-pa-checkbox">
+                  <input
+                    type="checkbox"
+                    value={dimension}
+                    checked={options.analysis_dimensions.includes(dimension)}
+                    onChange={event =>
+                      toggleDimension(dimension, event.currentTarget.checked)
+                    }
+                  />
+                  <span className="jp-pa-dimension-name">{dimension}</span>
+                </label>
+              ))}
+              {dimensionsError && (
+                <div className="jp-pa-validation jp-pa-mod-error" role="alert">
+                  {dimensionsError}
+                </div>
+              )}
+            </div>
+
+            <label htmlFor="jp-pa-processes">
+              {trans.__('Analysis processes')}
+            </label>
+            <div>
+              <input
+                id="jp-pa-processes"
+                type="number"
+                className="jp-mod-styled jp-pa-processes"
+                aria-label={trans.__('Analysis processes')}
+                aria-invalid={processesError !== null}
+                min={range.min}
+                max={range.max}
+                step={1}
+                value={processes}
+                onChange={event => setProcesses(event.currentTarget.value)}
+              />
+              {processesError && (
+                <div
+                  className="jp-pa-validation jp-pa-mod-error"
+                  data-status="error"
+                  role="alert"
+                >
+                  {processesError}
+                </div>
+              )}
+            </div>
+
+            <span className="jp-pa-grid-label" />
+            <label className="jp-pa-checkbox">
+              <input
+                type="checkbox"
+                checked={options.disable_profiling_comparison}
+                onChange={event =>
+                  update({
+                    disable_profiling_comparison: event.currentTarget.checked
+                  })
+                }
+              />
+              {trans.__('Disable profiling comparison')}
+            </label>
+
+            <span className="jp-pa-grid-label" />
+            <label className="jp-pa-checkbox">
+              <input
+                type="checkbox"
+                checked={options.disable_affinity_api}
+                onChange={event =>
+                  update({ disable_affinity_api: event.currentTarget.checked })
+                }
+              />
+              {trans.__('Disable affinity API check')}
+            </label>
+
+            <label htmlFor="jp-pa-output-path">{trans.__('Output path')}</label>
+            <input
+              id="jp-pa-output-path"
+              type="text"
+              className="jp-mod-styled"
+              aria-label={trans.__('Output path')}
+              placeholder={trans.__('server root')}
+              spellCheck={false}
+              autoComplete="off"
+              value={options.output_path}
+              onChange={event =>
+                update({ output_path: event.currentTarget.value })
+              }
+            />
+          </div>
+        </fieldset>
+      )}
+
+      {schemaError && (
+        <div className="jp-pa-error" role="alert">
+          {trans.__('Could not load the analysis options: %1', schemaError)}{' '}
+          <button
+            type="button"
+            className="jp-mod-styled jp-mod-reject"
+            onClick={() => setSchemaAttempt(n => n + 1)}
+          >
+            {trans.__('Retry')}
+          </button>
+        </div>
+      )}
+      {submitError && (
+        <div className="jp-pa-error jp-pa-submit-error" role="alert">
+          {submitError}
+        </div>
+      )}
+
+      <div className="jp-pa-actions">
+        <button
+          type="submit"
+          className="jp-mod-styled jp-mod-accept jp-pa-submit"
+          aria-label={trans.__('Submit')}
+          disabled={!valid || submitting}
+        >
+          {submitting ? trans.__('Submitting…') : trans.__('Submit')}
+        </button>
+      </div>
+    </form>
+  );
+}

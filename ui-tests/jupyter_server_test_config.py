@@ -1,0 +1,31 @@
+"""Server configuration for integration tests.
+
+!! Never use this configuration in production because it
+opens the server to the world and provide access to JupyterLab
+JavaScript objects through the global window variable.
+"""
+
+import os
+from pathlib import Path
+
+from advisor.demo import write_demo_profile
+from jupyterlab.galata import configure_jupyter_server
+
+configure_jupyter_server(c)  # noqa: F821  (`c` is injected by traitlets)
+
+# configure_jupyter_server hard-codes port 8888; keep it overridable.
+c.ServerApp.port = int(os.environ.get("UI_TEST_PORT", "8888"))  # noqa: F821
+# CI runs as root.
+c.ServerApp.allow_root = True  # noqa: F821
+# No network calls and no news toast over the UI.
+c.LabApp.extension_manager = "readonly"  # noqa: F821
+c.LabApp.news_url = None  # noqa: F821
+c.LabApp.check_for_updates_class = "jupyterlab.NeverCheckForUpdate"  # noqa: F821
+
+# One analysis at a time on the 2-core test machines.
+c.AdvisorApp.max_concurrent_tasks = 1  # noqa: F821
+
+# The demo profile the tests analyse: <root>/profiling_dir1 (2 ranks, steps 12-14).
+demo_profile = Path(c.ServerApp.root_dir) / "profiling_dir1"  # noqa: F821
+if not demo_profile.exists():
+    write_demo_profile(demo_profile)
