@@ -12,7 +12,7 @@ fi
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
 # Build tools in the venv, so the editable install needs no isolated build env (faster, fewer downloads).
-python -m pip install -q "jupyterlab>=4.6,<5" "hatchling>=1.5" "hatch-nodejs-version>=0.3.2" "hatch-jupyter-builder>=0.9"
+python -m pip install -q "jupyterlab>=4.6,<5" "hatchling>=1.5" "hatch-nodejs-version>=0.3.2" "hatch-jupyter-builder>=0.9" editables
 
 jlpm install --immutable
 jlpm build
