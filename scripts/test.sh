@@ -20,7 +20,7 @@ jupyter server extension list 2>&1 | tee /tmp/pa-server-ext.txt
 grep -E "advisor.*OK" /tmp/pa-server-ext.txt
 jupyter labextension list 2>&1 | tee /tmp/pa-lab-ext.txt
 grep -E "jupyterlab-performance-advisor.*enabled.*OK" /tmp/pa-lab-ext.txt
-python -m jupyterlab.browser_check --no-browser-test
+python -m jupyterlab.browser_check --no-browser-test --allow-root
 
 step "jest"
 jlpm test
