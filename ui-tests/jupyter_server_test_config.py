@@ -6,6 +6,7 @@ JavaScript objects through the global window variable.
 """
 
 import os
+import tempfile
 from pathlib import Path
 
 from advisor.demo import write_demo_profile
@@ -24,6 +25,8 @@ c.LabApp.check_for_updates_class = "jupyterlab.NeverCheckForUpdate"  # noqa: F82
 
 # One analysis at a time on the 2-core test machines.
 c.AdvisorApp.max_concurrent_tasks = 1  # noqa: F821
+# A task store of its own: tasks of earlier test runs must not show up.
+c.AdvisorApp.reports_dir = tempfile.mkdtemp(prefix="pa-ui-tests-")  # noqa: F821
 
 # The demo profile the tests analyse: <root>/profiling_dir1 (2 ranks, steps 12-14).
 demo_profile = Path(c.ServerApp.root_dir) / "profiling_dir1"  # noqa: F821
