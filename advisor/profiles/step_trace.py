@@ -15,6 +15,7 @@ import pandas as pd
 from ..errors import InputError
 from .csvread import normalise_header, parse_number, read_csv
 from .discover import STEP_TRACE_CSV, TRACE_VIEW_JSON, RankInfo
+from .tables import register_table
 from .trace_view import OVERLAP_NAMES, OVERLAP_PROCESS, extract_overlap, load_events
 
 COLUMNS = (
@@ -45,6 +46,7 @@ SOURCE_CSV = STEP_TRACE_CSV
 SOURCE_TRACE = f"{TRACE_VIEW_JSON} (Overlap Analysis)"
 
 
+@register_table("step_trace", "text")
 def load_step_trace(rank: RankInfo) -> pd.DataFrame:
     """Per-step times in µs for one rank; `df.attrs["source"]` says which file they came from."""
     csv_path = rank.file(STEP_TRACE_CSV)

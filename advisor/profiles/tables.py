@@ -1,45 +1,56 @@
-"""Registry of table loaders: the engine asks for tables by name, once per rank."""
+"""Registry of table loaders: the engine asks for tables by name, once per rank.
+
+Each reader module registers its loaders with `@register_table(name, export)`; the same table name
+is filled from a text export and from a db export alike (schemas in `schema.py`).
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 
 import pandas as pd
 
 from ..errors import InputError
-from .discover import DB_FILE, OUTPUT_DIR, RankInfo
-from .step_trace import load_step_trace
+from .discover import RankInfo
 
 TableLoader = Callable[[RankInfo], pd.DataFrame]
-_LOADERS: dict[str, TableLoader] = {}
+EXPORTS = ("text", "db")
+# Modules that register loaders; imported on first use (also in worker processes, which start fresh).
+READER_MODULES = ("advisor.profiles.step_trace",)
+_LOADERS: dict[tuple[str, str], TableLoader] = {}
 
 
-def register_table(name: str) -> Callable[[TableLoader], TableLoader]:
-    """Register `fn(rank) -> DataFrame` as the loader of table `name`."""
+def register_table(name: str, export: str = "text") -> Callable[[TableLoader], TableLoader]:
+    """Register `fn(rank) -> DataFrame` as the loader of table `name` for `export` data."""
+    if export not in EXPORTS:
+        raise ValueError(f"export must be one of {EXPORTS}; got {export!r}")
 
     def decorate(fn: TableLoader) -> TableLoader:
-        if name in _LOADERS:
-            raise ValueError(f"table {name!r} is registered twice")
-        _LOADERS[name] = fn
+        if _LOADERS.get((name, export), fn) is not fn:
+            raise ValueError(f"table {name!r} ({export}) is registered twice")
+        _LOADERS[(name, export)] = fn
         return fn
 
     return decorate
 
 
+def _load_readers() -> None:
+    for module in READER_MODULES:
+        importlib.import_module(module)
+
+
 def table_names() -> list[str]:
-    return sorted(_LOADERS)
+    _load_readers()
+    return sorted({name for name, _ in _LOADERS})
 
 
 def load_table(name: str, rank: RankInfo) -> pd.DataFrame:
     """Load table `name` for `rank`. InputError (naming the file) when the data cannot give it."""
-    try:
-        loader = _LOADERS[name]
-    except KeyError:
-        raise ValueError(f"unknown table {name!r}; known: {', '.join(table_names())}") from None
-    if rank.export == "db":
-        db = next((f for f in rank.files if DB_FILE.match(f.rsplit("/", 1)[-1])), OUTPUT_DIR)
-        raise InputError(f"{rank.path / db}: db export is not supported yet (export the profile as text)")
+    _load_readers()
+    if name not in table_names():
+        raise ValueError(f"unknown table {name!r}; known: {', '.join(table_names())}")
+    loader = _LOADERS.get((name, rank.export))
+    if loader is None:
+        raise InputError(f"{rank.path}: reading {name} from a {rank.export} export is not supported yet")
     return loader(rank)
-
-
-register_table("step_trace")(load_step_trace)

@@ -1,0 +1,283 @@
+"""The normalised tables: one schema per table, filled alike from text and db exports.
+
+Units: durations in µs (float64); absolute timestamps in ns (Int64): a float64 µs value at epoch
+scale (~1.7e15) resolves only 0.25 µs, while the profiler records ns and links host to device
+events by exact timestamps. Sizes in bytes (communication MB = 10^6 bytes, memory MB = 2^20 bytes
+and KB = 2^10 bytes, as the profiler writes them). Absent values are <NA>/NaN, never 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pandas as pd
+
+STR, INT, FLOAT, BOOL = "string", "Int64", "float64", "boolean"
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    name: str
+    columns: Mapping[str, str]  # column -> pandas dtype
+    doc: str
+
+
+def _schema(table: str, doc: str, /, **columns: str) -> TableSchema:
+    return TableSchema(table, dict(columns), doc)
+
+
+PMU_RATIOS = (
+    "aic_mac_ratio", "aic_scalar_ratio", "aic_mte1_ratio", "aic_mte2_ratio", "aic_fixpipe_ratio",
+    "aiv_vec_ratio", "aiv_scalar_ratio", "aiv_mte2_ratio", "aiv_mte3_ratio",
+)  # fmt: skip
+
+SCHEMAS: dict[str, TableSchema] = {
+    s.name: s
+    for s in (
+        _schema(
+            "step_trace",
+            "Per step: the device time split (step_trace_time.csv / StepTraceTime / Overlap Analysis).",
+            step=INT,
+            computing_us=FLOAT,
+            communication_not_overlapped_us=FLOAT,
+            overlapped_us=FLOAT,
+            communication_us=FLOAT,
+            free_us=FLOAT,
+            preparing_us=FLOAT,
+            bubble_us=FLOAT,
+            stage_us=FLOAT,
+        ),
+        _schema(
+            "kernels",
+            "One row per device kernel (kernel_details.csv / TASK+COMPUTE_TASK_INFO+TASK_PMU_INFO).",
+            step=INT,
+            name=STR,
+            op_type=STR,
+            accelerator_core=STR,
+            op_state=STR,
+            start_ns=INT,
+            duration_us=FLOAT,
+            wait_us=FLOAT,
+            stream_id=INT,
+            task_id=INT,
+            block_dim=INT,
+            mix_block_dim=INT,
+            input_shapes=STR,
+            input_dtypes=STR,
+            input_formats=STR,
+            output_shapes=STR,
+            output_dtypes=STR,
+            output_formats=STR,
+            aicore_time_us=FLOAT,
+            aiv_time_us=FLOAT,
+            **dict.fromkeys(PMU_RATIOS, FLOAT),
+        ),
+        _schema(
+            "op_statistic",
+            "Per operator type and core type, over the whole profile (op_statistic.csv).",
+            op_type=STR,
+            core_type=STR,
+            count=INT,
+            total_us=FLOAT,
+            min_us=FLOAT,
+            avg_us=FLOAT,
+            max_us=FLOAT,
+            ratio_pct=FLOAT,
+        ),
+        _schema(
+            "api_statistic",
+            "Per host API (api_statistic.csv).",
+            level=STR,
+            api_name=STR,
+            total_us=FLOAT,
+            count=INT,
+            avg_us=FLOAT,
+            min_us=FLOAT,
+            max_us=FLOAT,
+            variance=FLOAT,
+        ),
+        _schema(
+            "operator_details",
+            "Per framework operator (operator_details.csv).",
+            name=STR,
+            input_shapes=STR,
+            call_stack=STR,
+            host_self_us=FLOAT,
+            host_total_us=FLOAT,
+            device_self_us=FLOAT,
+            device_total_us=FLOAT,
+        ),
+        _schema(
+            "memory_record",
+            "Allocator samples over time (memory_record.csv / MEMORY_RECORD).",
+            component=STR,
+            ts_ns=INT,
+            allocated_bytes=FLOAT,
+            reserved_bytes=FLOAT,
+            active_bytes=FLOAT,
+            device=STR,
+        ),
+        _schema(
+            "operator_memory",
+            "Per tensor allocation of framework operators (operator_memory.csv / OP_MEMORY).",
+            name=STR,
+            size_bytes=FLOAT,
+            alloc_ns=INT,
+            release_ns=INT,
+            duration_us=FLOAT,
+            device=STR,
+        ),
+        _schema(
+            "npu_module_mem",
+            "Reserved memory per CANN module over time (npu_module_mem.csv / NPU_MODULE_MEM).",
+            component=STR,
+            ts_ns=INT,
+            reserved_bytes=FLOAT,
+            device=STR,
+        ),
+        _schema(
+            "comm_ops",
+            "Per communication op (communication.json / CommAnalyzerTime); no 'Total Op Info' rows.",
+            step=INT,
+            kind=STR,
+            op_name=STR,
+            group=STR,
+            start_ns=INT,
+            elapse_us=FLOAT,
+            transit_us=FLOAT,
+            wait_us=FLOAT,
+            sync_us=FLOAT,
+            idle_us=FLOAT,
+            wait_ratio=FLOAT,
+            sync_ratio=FLOAT,
+        ),
+        _schema(
+            "comm_bandwidth",
+            "Per communication op and transport (communication.json / CommAnalyzerBandwidth).",
+            step=INT,
+            kind=STR,
+            op_name=STR,
+            group=STR,
+            transport=STR,
+            size_bytes=FLOAT,
+            transit_us=FLOAT,
+            bandwidth_gbps=FLOAT,
+            large_packet_ratio=FLOAT,
+        ),
+        _schema(
+            "comm_packets",
+            "Packet-size distribution per op and transport ('Size Distribution').",
+            step=INT,
+            kind=STR,
+            op_name=STR,
+            group=STR,
+            transport=STR,
+            packet_bytes=FLOAT,
+            count=INT,
+            total_us=FLOAT,
+        ),
+        _schema(
+            "comm_matrix",
+            "Per link (communication_matrix.json / CommAnalyzerMatrix); ranks local to the group.",
+            step=INT,
+            kind=STR,
+            op_name=STR,
+            group=STR,
+            src_rank=INT,
+            dst_rank=INT,
+            transport=STR,
+            size_bytes=FLOAT,
+            transit_us=FLOAT,
+            bandwidth_gbps=FLOAT,
+            hccl_op_name=STR,
+        ),
+        _schema(
+            "steps",
+            "Profiled steps (ProfilerStep#N / STEP_TIME).",
+            step=INT,
+            start_ns=INT,
+            dur_us=FLOAT,
+        ),
+        _schema(
+            "host_ops",
+            "Framework events of the Python process: cpu_op, python_function, enqueue, dequeue, "
+            "DataLoader, Optimizer (trace_view.json / PYTORCH_API).",
+            name=STR,
+            cat=STR,
+            start_ns=INT,
+            dur_us=FLOAT,
+            tid=INT,
+            call_stack=STR,
+        ),
+        _schema(
+            "cann_api",
+            "CANN API calls, named with their level prefix, e.g. AscendCL@aclrtSynchronizeStream.",
+            name=STR,
+            start_ns=INT,
+            dur_us=FLOAT,
+            tid=INT,
+        ),
+        _schema(
+            "device_tasks",
+            "Tasks of the 'Ascend Hardware' process (TASK).",
+            name=STR,
+            task_type=STR,
+            start_ns=INT,
+            dur_us=FLOAT,
+            stream_id=INT,
+            task_id=INT,
+        ),
+        _schema(
+            "hccl",
+            "HCCL ops (is_op) and their tasks on plane threads (trace HCCL process / COMMUNICATION_*).",
+            name=STR,
+            is_op=BOOL,
+            group=STR,
+            plane=STR,
+            start_ns=INT,
+            dur_us=FLOAT,
+            task_type=STR,
+            transport=STR,
+            link_type=STR,
+            size_bytes=FLOAT,
+            src_rank=INT,
+            dst_rank=INT,
+        ),
+        _schema(
+            "overlap",
+            "Overlap Analysis slices: kind is Computing, Communication, "
+            "Communication(Not Overlapped) or Free.",
+            kind=STR,
+            start_ns=INT,
+            dur_us=FLOAT,
+        ),
+        _schema(
+            "freq",
+            "AI Core frequency samples in MHz (AI Core Freq counter / AICORE_FREQ).",
+            ts_ns=INT,
+            mhz=FLOAT,
+        ),
+        _schema(
+            "flows",
+            "Host-to-device links (torch_to_npu / CONNECTION_IDS): host event start and device task start.",
+            cat=STR,
+            host_ns=INT,
+            device_ns=INT,
+        ),
+        _schema("gc", "Python garbage collections (GC_RECORD / Python GC).", start_ns=INT, dur_us=FLOAT),
+    )
+}
+
+
+def conform(frame: pd.DataFrame, table: str) -> pd.DataFrame:
+    """Exactly the schema's columns, in order, with its dtypes; absent columns become <NA>/NaN."""
+    schema = SCHEMAS[table]
+    data = {}
+    for column, dtype in schema.columns.items():
+        if column in frame.columns:
+            data[column] = frame[column].astype(dtype)
+        else:
+            missing = float("nan") if dtype == FLOAT else pd.NA
+            data[column] = pd.Series(missing, index=frame.index, dtype=dtype)
+    return pd.DataFrame(data, index=pd.RangeIndex(len(frame)))
