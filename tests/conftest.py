@@ -7,6 +7,14 @@ import pytest
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
 
 
+@pytest.fixture(autouse=True)
+def table_cache(tmp_path_factory, monkeypatch):
+    """Every test gets an empty table cache of its own (never the user's ~/.cache)."""
+    folder = tmp_path_factory.mktemp("table_cache")
+    monkeypatch.setenv("PERFORMANCE_ADVISOR_CACHE", str(folder))
+    return folder
+
+
 @pytest.fixture
 def advisor_config() -> dict:
     """Per-test overrides of AdvisorApp traitlets."""

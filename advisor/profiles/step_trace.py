@@ -46,7 +46,7 @@ SOURCE_CSV = STEP_TRACE_CSV
 SOURCE_TRACE = f"{TRACE_VIEW_JSON} (Overlap Analysis)"
 
 
-@register_table("step_trace", "text")
+@register_table("step_trace", "text", sources=(STEP_TRACE_CSV, TRACE_VIEW_JSON))
 def load_step_trace(rank: RankInfo) -> pd.DataFrame:
     """Per-step times in µs for one rank; `df.attrs["source"]` says which file they came from."""
     csv_path = rank.file(STEP_TRACE_CSV)

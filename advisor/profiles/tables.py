@@ -1,35 +1,52 @@
 """Registry of table loaders: the engine asks for tables by name, once per rank.
 
-Each reader module registers its loaders with `@register_table(name, export)`; the same table name
-is filled from a text export and from a db export alike (schemas in `schema.py`).
+Each reader module registers its loaders with `@register_table(name, export, sources=...)`; the same
+table name is filled from a text export and from a db export alike (schemas in `schema.py`).
+Loaded tables go through the on-disk cache (`cache.py`), keyed by the source files they read.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import importlib
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
 from ..errors import InputError
+from . import cache
 from .discover import RankInfo
 
 TableLoader = Callable[[RankInfo], pd.DataFrame]
 EXPORTS = ("text", "db")
 # Modules that register loaders; imported on first use (also in worker processes, which start fresh).
 READER_MODULES = ("advisor.profiles.step_trace",)
-_LOADERS: dict[tuple[str, str], TableLoader] = {}
 
 
-def register_table(name: str, export: str = "text") -> Callable[[TableLoader], TableLoader]:
+@dataclass(frozen=True)
+class Loader:
+    fn: TableLoader
+    # File name patterns the loader reads (matched against the rank's file names); None: any file.
+    sources: tuple[str, ...] | None
+
+
+_LOADERS: dict[tuple[str, str], Loader] = {}
+
+
+def register_table(
+    name: str, export: str = "text", *, sources: tuple[str, ...] | None = None
+) -> Callable[[TableLoader], TableLoader]:
     """Register `fn(rank) -> DataFrame` as the loader of table `name` for `export` data."""
     if export not in EXPORTS:
         raise ValueError(f"export must be one of {EXPORTS}; got {export!r}")
 
     def decorate(fn: TableLoader) -> TableLoader:
-        if _LOADERS.get((name, export), fn) is not fn:
+        known = _LOADERS.get((name, export))
+        if known is not None and known.fn is not fn:
             raise ValueError(f"table {name!r} ({export}) is registered twice")
-        _LOADERS[(name, export)] = fn
+        _LOADERS[(name, export)] = Loader(fn, sources)
         return fn
 
     return decorate
@@ -45,7 +62,16 @@ def table_names() -> list[str]:
     return sorted({name for name, _ in _LOADERS})
 
 
-def load_table(name: str, rank: RankInfo) -> pd.DataFrame:
+def source_files(rank: RankInfo, sources: tuple[str, ...] | None) -> list[Path]:
+    """The rank's files that a loader with these source patterns may read."""
+    return [
+        rank.path / rel
+        for rel in rank.files
+        if sources is None or any(fnmatch.fnmatch(rel.rsplit("/", 1)[-1], p) for p in sources)
+    ]
+
+
+def load_table(name: str, rank: RankInfo, *, use_cache: bool = True) -> pd.DataFrame:
     """Load table `name` for `rank`. InputError (naming the file) when the data cannot give it."""
     _load_readers()
     if name not in table_names():
@@ -53,4 +79,13 @@ def load_table(name: str, rank: RankInfo) -> pd.DataFrame:
     loader = _LOADERS.get((name, rank.export))
     if loader is None:
         raise InputError(f"{rank.path}: reading {name} from a {rank.export} export is not supported yet")
-    return loader(rank)
+    files = source_files(rank, loader.sources)
+    key = cache.cache_key(name, rank.export, loader.fn.__module__, files) if use_cache and files else None
+    if key is not None:
+        cached = cache.load(key)
+        if cached is not None:
+            return cached
+    frame = loader.fn(rank)
+    if key is not None:
+        cache.store(key, frame, inputs=[rank.path])
+    return frame

@@ -1,0 +1,103 @@
+"""On-disk cache of parsed per-rank tables, so a second analysis (or a comparison) reads no raw file.
+
+An entry is keyed by the table, the reader's code and the path, size and mtime of every source file
+it read: a changed file or a changed reader misses. Entries live outside the input folders (which
+are read-only) in `$PERFORMANCE_ADVISOR_CACHE` (default `~/.cache/performance-advisor/tables`; "off"
+disables it), as Parquet, and the oldest are pruned past `$PERFORMANCE_ADVISOR_CACHE_MB` (2048).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sys
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+
+import pandas as pd
+
+DEFAULT_LIMIT_MB = 2048
+_DISABLED = {"", "0", "off", "false", "no"}
+
+
+def cache_dir() -> Path | None:
+    """The cache folder, or None when caching is switched off."""
+    configured = os.environ.get("PERFORMANCE_ADVISOR_CACHE")
+    if configured is not None:
+        return None if configured.strip().lower() in _DISABLED else Path(configured).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "performance-advisor" / "tables"
+
+
+@cache
+def code_fingerprint(module_name: str) -> str:
+    """A hash of a reader module's source: editing the reader invalidates what it cached."""
+    module = sys.modules[module_name]
+    source = Path(module.__file__ or "")
+    return hashlib.sha1(source.read_bytes()).hexdigest()[:16] if source.is_file() else "nosource"
+
+
+def cache_key(table: str, export: str, module_name: str, sources: Iterable[Path]) -> str | None:
+    """The entry name for `table` read from `sources`, or None if a source cannot be stat'ed."""
+    digest = hashlib.sha1(f"{table}\0{export}\0{code_fingerprint(module_name)}".encode())
+    for path in sorted(sources):
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        digest.update(f"\0{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+    return f"{table}-{digest.hexdigest()}.parquet"
+
+
+def load(key: str) -> pd.DataFrame | None:
+    folder = cache_dir()
+    if folder is None:
+        return None
+    try:
+        frame = pd.read_parquet(folder / key)
+    except Exception:  # missing, partial or corrupt entry: read the source again
+        return None
+    with contextlib.suppress(OSError):
+        os.utime(folder / key)  # recently used entries survive pruning
+    return frame
+
+
+def store(key: str, frame: pd.DataFrame, inputs: Iterable[Path]) -> None:
+    """Write an entry atomically; a cache that cannot be written is skipped, never an error."""
+    folder = cache_dir()
+    if folder is None:
+        return
+    resolved = folder.resolve()
+    if any(resolved == p.resolve() or p.resolve() in resolved.parents for p in inputs):
+        return  # never write inside the profiling data
+    partial = folder / f".{key}.{os.getpid()}.tmp"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(partial)
+        os.replace(partial, folder / key)
+        prune(folder)
+    except Exception:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+
+
+def prune(folder: Path) -> None:
+    """Delete the least recently used entries while the cache is over its size limit."""
+    try:
+        limit = float(os.environ.get("PERFORMANCE_ADVISOR_CACHE_MB", DEFAULT_LIMIT_MB)) * 2**20
+    except ValueError:
+        limit = DEFAULT_LIMIT_MB * 2**20
+    entries = []
+    for entry in folder.glob("*.parquet"):
+        with contextlib.suppress(OSError):
+            stat = entry.stat()
+            entries.append((stat.st_mtime, stat.st_size, entry))
+    total = sum(size for _, size, _ in entries)
+    for _, size, entry in sorted(entries):
+        if total <= limit:
+            break
+        with contextlib.suppress(OSError):
+            entry.unlink()
+            total -= size

@@ -1,0 +1,95 @@
+"""End to end: `performance-advisor analyze` against the reference `msprof-analyze advisor all`.
+
+Both tools run as subprocesses on copies of the same profile (the reference writes and changes
+permissions under its input), best wall time of --repeat runs, peak RSS of the child process.
+
+    python benchmarks/bench_e2e.py PROFILE [PROFILE ...] [--repeat 3] [--reference PATH]
+
+The reference lives in its own venv, so that its pins do not touch ours:
+    python -m venv .venv-ref && .venv-ref/bin/pip install msprof-analyze
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_child(command: list[str], cwd: Path) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one child process; raises when it fails."""
+    wrapper = (
+        "import resource, subprocess, sys, time\n"
+        "t = time.perf_counter()\n"
+        "rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE).returncode\n"
+        "wall = time.perf_counter() - t\n"
+        "rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
+        "print(rc, wall, rss)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", wrapper, *command], cwd=cwd, capture_output=True, text=True, check=True
+    )
+    rc, wall, rss = out.stdout.split()
+    if rc != "0":
+        raise RuntimeError(f"{' '.join(command)} exited with {rc}")
+    return float(wall), float(rss)
+
+
+def best_of(repeat: int, make_command, profile: Path) -> tuple[float, float]:
+    walls, rss = [], 0.0
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory(prefix="pa-bench-") as tmp:
+            work = Path(tmp)
+            copy = work / "input"
+            shutil.copytree(profile, copy)
+            wall, peak = run_child(make_command(copy, work / "out"), work)
+            walls.append(wall)
+            rss = max(rss, peak)
+    return min(walls), rss
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("profiles", nargs="+", type=Path)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--processes", type=int, default=1)
+    parser.add_argument(
+        "--reference",
+        default=os.environ.get("MSPROF_ANALYZE")
+        or shutil.which("msprof-analyze")
+        or str(ROOT / ".venv-ref/bin/msprof-analyze"),
+    )
+    args = parser.parse_args()
+
+    def ours(data: Path, out: Path) -> list[str]:
+        return [sys.executable, "-m", "advisor", "analyze", str(data), "--output", str(out), "--quiet",
+                "--processes", str(args.processes)]  # fmt: skip
+
+    def reference(data: Path, out: Path) -> list[str]:
+        return [args.reference, "advisor", "all", "-d", str(data), "-o", str(out), "-l", "en"]
+
+    have_reference = Path(args.reference).exists()
+    if not have_reference:
+        print(f"reference not found at {args.reference}; timing performance-advisor only", file=sys.stderr)
+
+    print(f"{'profile':40} {'ours s':>8} {'ours MiB':>9} {'ref s':>8} {'ref MiB':>8} {'speed-up':>9}")
+    for profile in args.profiles:
+        wall, rss = best_of(args.repeat, ours, profile)
+        line = f"{profile.name[:40]:40} {wall:8.2f} {rss:9.0f}"
+        if have_reference:
+            ref_wall, ref_rss = best_of(args.repeat, reference, profile)
+            line += f" {ref_wall:8.2f} {ref_rss:8.0f} {ref_wall / wall:8.1f}x"
+        print(line, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

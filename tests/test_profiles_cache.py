@@ -1,0 +1,97 @@
+"""The on-disk table cache: hits, invalidation by a changed file or reader, limits, read-only inputs."""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import pytest
+
+from advisor.profiles import cache, discover, load_table
+from advisor.profiles import step_trace as step_trace_module
+
+from .engine_fixtures import demo
+
+
+@pytest.fixture
+def counted_reads(monkeypatch):
+    """Count how often the step_trace CSV is parsed."""
+    calls = []
+    original = step_trace_module.read_step_trace_csv
+
+    def counting(path):
+        calls.append(path)
+        return original(path)
+
+    monkeypatch.setattr(step_trace_module, "read_step_trace_csv", counting)
+    return calls
+
+
+def test_second_load_comes_from_the_cache(tmp_path, table_cache, counted_reads):
+    root, _ = demo(tmp_path, ranks=1)
+    rank = discover(root).ranks[0]
+    first = load_table("step_trace", rank)
+    again = load_table("step_trace", rank)
+    assert len(counted_reads) == 1
+    pd.testing.assert_frame_equal(first, again)
+    assert again.attrs == first.attrs
+    assert len(list(table_cache.glob("step_trace-*.parquet"))) == 1
+
+
+def test_a_changed_source_file_misses(tmp_path, counted_reads):
+    root, _ = demo(tmp_path, ranks=1)
+    rank = discover(root).ranks[0]
+    before = load_table("step_trace", rank)
+    csv = rank.file("step_trace_time.csv")
+    csv.write_bytes(csv.read_bytes().replace(b"\r\n12,", b"\r\n112,", 1))
+    os.utime(csv, ns=(csv.stat().st_atime_ns, csv.stat().st_mtime_ns + 1_000_000))
+    after = load_table("step_trace", rank)
+    assert len(counted_reads) == 2
+    assert list(before.step) != list(after.step) and 112 in list(after.step)
+
+
+def test_a_changed_reader_misses(tmp_path, monkeypatch, counted_reads):
+    root, _ = demo(tmp_path, ranks=1)
+    rank = discover(root).ranks[0]
+    load_table("step_trace", rank)
+    monkeypatch.setattr(cache, "code_fingerprint", lambda module: "edited-reader")
+    load_table("step_trace", rank)
+    assert len(counted_reads) == 2
+
+
+def test_cache_can_be_switched_off(tmp_path, monkeypatch, table_cache, counted_reads):
+    monkeypatch.setenv("PERFORMANCE_ADVISOR_CACHE", "off")
+    root, _ = demo(tmp_path, ranks=1)
+    rank = discover(root).ranks[0]
+    load_table("step_trace", rank)
+    load_table("step_trace", rank)
+    assert len(counted_reads) == 2
+    assert list(table_cache.iterdir()) == []
+
+
+def test_a_corrupt_entry_is_read_again(tmp_path, table_cache, counted_reads):
+    root, _ = demo(tmp_path, ranks=1)
+    rank = discover(root).ranks[0]
+    expected = load_table("step_trace", rank)
+    [entry] = table_cache.glob("*.parquet")
+    entry.write_bytes(b"not parquet")
+    pd.testing.assert_frame_equal(load_table("step_trace", rank), expected)
+    assert len(counted_reads) == 2
+
+
+def test_never_caches_inside_the_input(tmp_path, monkeypatch, counted_reads):
+    root, _ = demo(tmp_path, ranks=1)
+    rank = discover(root).ranks[0]
+    inside = rank.path / "cache"
+    monkeypatch.setenv("PERFORMANCE_ADVISOR_CACHE", str(inside))
+    load_table("step_trace", rank)
+    assert not inside.exists()
+
+
+def test_pruning_keeps_the_cache_under_its_limit(tmp_path, monkeypatch, table_cache):
+    for index in range(5):
+        (table_cache / f"t-{index}.parquet").write_bytes(b"x" * 400_000)
+        os.utime(table_cache / f"t-{index}.parquet", (index, index))
+    monkeypatch.setenv("PERFORMANCE_ADVISOR_CACHE_MB", "1")
+    cache.prune(table_cache)
+    assert sorted(p.name for p in table_cache.iterdir()) == ["t-3.parquet", "t-4.parquet"]
