@@ -273,6 +273,7 @@ SCHEMAS: dict[str, TableSchema] = {
 def conform(frame: pd.DataFrame, table: str) -> pd.DataFrame:
     """Exactly the schema's columns, in order, with its dtypes; absent columns become <NA>/NaN."""
     schema = SCHEMAS[table]
+    frame = frame.reset_index(drop=True)  # a filtered frame would otherwise align by its old index
     data = {}
     for column, dtype in schema.columns.items():
         if column in frame.columns:

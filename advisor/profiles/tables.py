@@ -22,7 +22,13 @@ from .discover import RankInfo
 TableLoader = Callable[[RankInfo], pd.DataFrame]
 EXPORTS = ("text", "db")
 # Modules that register loaders; imported on first use (also in worker processes, which start fresh).
-READER_MODULES = ("advisor.profiles.step_trace",)
+READER_MODULES = (
+    "advisor.profiles.step_trace",
+    "advisor.profiles.kernels",
+    "advisor.profiles.statistics",
+    "advisor.profiles.memory",
+    "advisor.profiles.communication",
+)
 
 
 @dataclass(frozen=True)
