@@ -183,10 +183,6 @@ def run_analysis(
 
     profile = discover(path)
     compare = discover(compare_path) if compare_path is not None else None
-    for candidate in (profile, compare):
-        problem = candidate.unsupported() if candidate is not None else None
-        if problem:
-            raise InputError(problem)
     specs = selected_checks(options.analysis_dimensions)
     names = sorted({name for spec in specs for name in spec.needs})
     total = len(profile.ranks) + 2

@@ -101,9 +101,11 @@ def test_truncated_trace_exits_2_naming_the_file(tmp_path, capsys):
     assert code == 2 and "trace_view.json: truncated or invalid JSON at byte" in err
 
 
-def test_db_corpus_exits_2_not_supported(tmp_path, capsys):
-    code, _, err = _run(capsys, "analyze", corpus_path(DB_CORPUS), "--output", tmp_path / "o", "--quiet")
-    assert code == 2 and "db export is not supported yet" in err and "Traceback" not in err
+def test_db_corpus_is_analysed(tmp_path, capsys):
+    code, out, err = _run(capsys, "analyze", corpus_path(DB_CORPUS), "--output", tmp_path / "o", "--quiet")
+    assert code == 0, err
+    report = json.loads(Path(next(line for line in out.splitlines() if line.endswith(".json"))).read_text())
+    assert report["input"]["export"] == "db" and report["input"]["steps"] == [50]
 
 
 def test_internal_error_exits_1(tmp_path, capsys, monkeypatch):

@@ -11,7 +11,7 @@ from advisor.errors import InputError
 from advisor.options import AnalysisOptions
 from advisor.profiles import discover, load_table
 
-from .engine_fixtures import TEXT_CORPUS, corpus_path, demo, expected_by_rank_step, rank_dir
+from .engine_fixtures import DB_CORPUS, TEXT_CORPUS, corpus_path, demo, expected_by_rank_step, rank_dir
 
 
 def _overall(report):
@@ -230,16 +230,23 @@ def _db_rank(parent, name, rank):
     (folder / f"profiler_info_{rank}.json").write_text("{}")
 
 
-def test_db_export_is_refused_and_mixed_leaves_db_ranks_out(tmp_path):
-    _db_rank(tmp_path / "db", "a_ascend_pt", 0)
-    with pytest.raises(InputError, match=r"db export is not supported yet \(1 rank, db export"):
-        run_analysis(tmp_path / "db")
+def test_db_corpus_gives_the_db_step_trace(tmp_path):
+    profile = discover(corpus_path(DB_CORPUS))
+    report = run_analysis(profile.root)
+    assert report.input.export == "db" and report.input.steps == [50]
+    for row, rank in zip(report.summary["per_rank"], profile.ranks, strict=True):
+        table = load_table("step_trace", rank).iloc[0]
+        assert row["computing_us"] == pytest.approx(table.computing_us)
+        assert row["free_us"] == pytest.approx(table.free_us)
+
+
+def test_unreadable_db_rank_is_left_out_of_a_mixed_cluster(tmp_path):
     rank_dir(tmp_path / "mixed", "a_ascend_pt", rank=0)
     _db_rank(tmp_path / "mixed", "b_ascend_pt", 1)
     report = run_analysis(tmp_path / "mixed")
     assert report.input.export == "mixed"
     [entry] = [n for n in report.not_evaluated if n.check == "overall.summary"]
-    assert entry.reason.startswith("rank 1 left out:") and "db export is not supported yet" in entry.reason
+    assert entry.reason.startswith("rank 1 left out:") and "ascend_pytorch_profiler_1.db" in entry.reason
 
 
 def test_trace_fallback_reports_time_outside_steps(tmp_path):

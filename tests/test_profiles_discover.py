@@ -125,12 +125,71 @@ def test_empty_dir(tmp_path):
         discover(tmp_path)
 
 
-def test_mindspore(tmp_path):
-    (tmp_path / "w_1_20250101000000000_ascend_ms" / "ASCEND_PROFILER_OUTPUT").mkdir(parents=True)
-    with pytest.raises(InputError, match=r"MindSpore profiles .* are not supported yet"):
-        discover(tmp_path)
-    with pytest.raises(InputError, match="MindSpore"):
-        discover(tmp_path / "w_1_20250101000000000_ascend_ms")
+def test_mindspore_is_read_where_the_files_are_the_same(tmp_path):
+    rank_dir(tmp_path / "ms", "w_1_20250101000000000_ascend_ms", rank=0)
+    found = discover(tmp_path / "ms")
+    assert found.kind == "ascend_ms" and found.ranks[0].framework == "mindspore"
+    assert any("MindSpore profile" in w for w in found.warnings)
+    assert discover(tmp_path / "ms" / "w_1_20250101000000000_ascend_ms").describe().startswith("1 rank")
+    rank_dir(tmp_path / "mixed", "a_ascend_pt", rank=0)
+    rank_dir(tmp_path / "mixed", "b_ascend_ms", rank=1)
+    with pytest.raises(InputError, match=r"both PyTorch .* and MindSpore .* rank folders"):
+        discover(tmp_path / "mixed")
+
+
+def _metadata(folder, **content):
+    (folder / "profiler_metadata.json").write_text(json.dumps(content))
+
+
+def test_versions_and_level_come_from_the_data(tmp_path):
+    info = {
+        "rank_id": 0,
+        "torch_npu_version": "2.1.0.post8",
+        "cann_version": "8.0.RC3",
+        "config": {"experimental_config": {"_profiler_level": "ProfilerLevel.Level2"}},
+    }
+    folder = rank_dir(tmp_path, "a_ascend_pt", rank=0, info=info)
+    [rank] = discover(folder).ranks
+    assert (rank.cann_version, rank.torch_version, rank.level) == ("8.0.RC3", "2.1.0.post8", "Level2")
+
+
+def test_broken_metadata_is_a_warning_not_a_failure(tmp_path):
+    folder = rank_dir(tmp_path, "a_ascend_pt", rank=0)
+    (folder / "profiler_metadata.json").write_text('{"ENV_VARIABLES": {')
+    found = discover(folder)
+    assert found.ranks[0].rank == 0
+    assert any("profiler_metadata.json" in w for w in found.warnings)
+
+
+def test_pipeline_stages_from_parallel_groups(tmp_path):
+    # 4 ranks, pp=2, dp=2: pp groups (0, 2) and (1, 3); stage = place in the pp group.
+    for rank in range(4):
+        folder = rank_dir(tmp_path / "job", f"r{rank}_ascend_pt", rank=rank)
+        pp = [rank % 2, rank % 2 + 2]
+        dp = [0, 1] if rank < 2 else [2, 3]
+        _metadata(
+            folder,
+            parallel_group_info={
+                f"pp{rank % 2}": {"group_name": "pp", "group_rank": pp.index(rank), "global_ranks": pp},
+                f"dp{rank // 2}": {"group_name": "dp", "group_rank": dp.index(rank), "global_ranks": dp},
+            },
+        )
+    found = discover(tmp_path / "job")
+    assert found.stages == [(0, 1), (2, 3)]
+    assert set(found.groups.values()) >= {(0, 2), (1, 3), (0, 1), (2, 3)}
+
+
+def test_pipeline_stages_from_distributed_args(tmp_path):
+    for rank in range(4):
+        folder = rank_dir(tmp_path / "job", f"r{rank}_ascend_pt", rank=rank)
+        _metadata(folder, distributed_args={"world_size": 4, "pipeline_model_parallel_size": 2})
+    assert discover(tmp_path / "job").stages == [(0, 1), (2, 3)]
+
+
+def test_no_pipeline_means_no_stages(tmp_path):
+    for rank in range(2):
+        rank_dir(tmp_path / "job", f"r{rank}_ascend_pt", rank=rank)
+    assert discover(tmp_path / "job").stages == []
 
 
 def test_rank_folder_without_export(tmp_path):

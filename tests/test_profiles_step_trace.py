@@ -14,7 +14,6 @@ from advisor.profiles import discover, load_table
 from advisor.profiles.step_trace import SOURCE_CSV, SOURCE_TRACE, step_trace_from_trace_view
 
 from .engine_fixtures import (
-    DB_CORPUS,
     FIXTURE_TRACE,
     STEP_TRACE_HEADER,
     TEXT_CORPUS,
@@ -161,12 +160,6 @@ def test_reference_fixture_fallback_sums():
     assert table.computing_us.iloc[0] == pytest.approx(sums["Computing"])
     assert table.free_us.iloc[0] == pytest.approx(sums["Free"])
     assert table.communication_us.iloc[0] == pytest.approx(sums.get("Communication", 0.0))
-
-
-def test_corpus_db_is_not_supported_yet():
-    rank = discover(corpus_path(DB_CORPUS)).ranks[0]
-    with pytest.raises(InputError, match=r"reading step_trace from a db export is not supported yet"):
-        load_table("step_trace", rank)
 
 
 def test_unknown_table_name(tmp_path):

@@ -33,10 +33,13 @@ def cache_dir() -> Path | None:
 
 @cache
 def code_fingerprint(module_name: str) -> str:
-    """A hash of a reader module's source: editing the reader invalidates what it cached."""
-    module = sys.modules[module_name]
-    source = Path(module.__file__ or "")
-    return hashlib.sha1(source.read_bytes()).hexdigest()[:16] if source.is_file() else "nosource"
+    """A hash of the reader's package sources: editing a reader, or a helper it uses, invalidates
+    what was cached."""
+    package = Path(sys.modules[module_name].__file__ or "").parent
+    digest = hashlib.sha1()
+    for source in sorted(package.glob("*.py")):
+        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def cache_key(table: str, export: str, module_name: str, sources: Iterable[Path]) -> str | None:

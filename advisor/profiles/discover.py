@@ -12,9 +12,12 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    from .metadata import RankMetadata
 
 RANK_SUFFIX = "_ascend_pt"
 MINDSPORE_SUFFIX = "_ascend_ms"
@@ -22,15 +25,14 @@ OUTPUT_DIR = "ASCEND_PROFILER_OUTPUT"
 STEP_TRACE_CSV = "step_trace_time.csv"
 TRACE_VIEW_JSON = "trace_view.json"
 
-DB_FILE = re.compile(r"^ascend_pytorch_profiler(_\d+)?\.db$")
-_PROFILER_INFO = re.compile(r"^profiler_info(?:_(-?\d+))?\.json$")
+DB_FILE = re.compile(r"^ascend_(?:pytorch|mindspore)_profiler(_\d+)?\.db$")
+PROFILER_INFO = re.compile(r"^profiler_info(?:_(-?\d+))?\.json$")
 # Only names that plainly say "rank N" (or are just digits) give a rank id: the digits of a
 # canonical `{host}_{pid}_{timestamp}_ascend_pt` name are a pid and a time, not a rank.
 _RANK_IN_NAME = re.compile(r"(?:^|[_\-.])rank[_\-]?(\d+)(?:[_\-.]|$)", re.IGNORECASE)
 _DIGITS_NAME = re.compile(r"^(\d+)$")
 _TIMESTAMP17 = re.compile(r"_(\d{17})_")
 _STEP_NAME = re.compile(rb'"name"\s*:\s*"ProfilerStep#(\d+)"')
-_VERSION_KEYS = {"cann_version": "cann", "torch_npu_version": "torch", "torch_version": "torch"}
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,9 @@ class RankInfo:
     files: tuple[str, ...] = ()  # paths relative to the rank folder, "/"-separated
     cann_version: str | None = None
     torch_version: str | None = None
+    level: str | None = None  # profiler_level as recorded (Level0/Level1/Level2), None if not recorded
+    framework: str = "pytorch"  # "pytorch" (*_ascend_pt) or "mindspore" (*_ascend_ms)
+    device: str | None = None  # device type as recorded (db NPU_INFO), e.g. "Ascend910B"
 
     def file(self, name: str) -> Path | None:
         """The path of ASCEND_PROFILER_OUTPUT/`name` when the rank has it."""
@@ -63,12 +68,10 @@ class ProfileSet:
     cann_version: str | None = None
     torch_version: str | None = None
     warnings: list[str] = field(default_factory=list)
-
-    def unsupported(self) -> str | None:
-        """Why the engine cannot read this profile yet (one line), or None when it can."""
-        if self.export == "db":
-            return f"{self.root}: db export is not supported yet ({self.describe()}); export it as text"
-        return None
+    # Pipeline-parallel stages (global ranks per stage, first stage first) and process groups
+    # (name -> global ranks), from profiler_metadata.json; empty when the run did not record them.
+    stages: list[tuple[int, ...]] = field(default_factory=list)
+    groups: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     def describe(self) -> str:
         n = len(self.ranks)
@@ -99,9 +102,7 @@ def discover(path: str | Path) -> ProfileSet:
     root = given.resolve()
 
     for candidate in (root, *root.parents):
-        if candidate.name.endswith(MINDSPORE_SUFFIX):
-            raise InputError(f"{given}: MindSpore profiles ({MINDSPORE_SUFFIX}) are not supported yet")
-        if candidate.name.endswith(RANK_SUFFIX):
+        if candidate.name.endswith((RANK_SUFFIX, MINDSPORE_SUFFIX)):
             return _build(root, [candidate])
     if root.name == OUTPUT_DIR:
         return _build(root, [root.parent])
@@ -109,22 +110,22 @@ def discover(path: str | Path) -> ProfileSet:
         return _build(root, [root])
 
     rank_dirs, ms_dirs = _find_rank_dirs(root)
-    if not rank_dirs and ms_dirs:
-        raise InputError(f"{given}: MindSpore profiles ({MINDSPORE_SUFFIX}) are not supported yet")
-    if not rank_dirs:
+    if rank_dirs and ms_dirs:
+        raise InputError(
+            f"{given}: holds both PyTorch (*{RANK_SUFFIX}) and MindSpore (*{MINDSPORE_SUFFIX}) rank folders; "
+            "analyse them separately"
+        )
+    if not rank_dirs and not ms_dirs:
         raise InputError(
             f"{given}: not profiling data: expected *{RANK_SUFFIX} rank folders or {OUTPUT_DIR}, "
             f"found {_describe_contents(root)}"
         )
-    profile = _build(root, rank_dirs)
-    if ms_dirs:
-        profile.warnings.append(f"ignored {len(ms_dirs)} MindSpore folder(s) (*{MINDSPORE_SUFFIX})")
-    return profile
+    return _build(root, rank_dirs or ms_dirs)
 
 
 def _is_rank_dir(path: Path) -> bool:
     if path.name.endswith(MINDSPORE_SUFFIX):
-        return False
+        return False  # listed separately: a folder may not mix frameworks
     return path.name.endswith(RANK_SUFFIX) or (path / OUTPUT_DIR).is_dir()
 
 
@@ -179,10 +180,10 @@ def _list_files(rank_dir: Path) -> tuple[str, ...]:
 
 def _rank_from_files(rank_dir: Path, files: Iterable[str]) -> int | None:
     for name in files:
-        match = _PROFILER_INFO.match(name)
+        match = PROFILER_INFO.match(name)
         if match and match.group(1) is not None and int(match.group(1)) >= 0:
             return int(match.group(1))
-    for name in (*[f for f in files if _PROFILER_INFO.match(f)], "profiler_metadata.json"):
+    for name in (*[f for f in files if PROFILER_INFO.match(f)], "profiler_metadata.json"):
         data = _read_small_json(rank_dir / name) if name in files else None
         if isinstance(data, dict):
             value = data.get("rank_id")
@@ -193,22 +194,6 @@ def _rank_from_files(rank_dir: Path, files: Iterable[str]) -> int | None:
     stem = rank_dir.name.removesuffix(RANK_SUFFIX)
     match = _RANK_IN_NAME.search(stem) or _DIGITS_NAME.match(stem)
     return int(match.group(1)) if match else None
-
-
-def _find_versions(data: Any, found: dict[str, str], depth: int = 0) -> None:
-    """Collect cann/torch(_npu) version strings from nested JSON (first one wins)."""
-    if depth > 4:
-        return
-    if isinstance(data, dict):
-        for key, value in data.items():
-            kind = _VERSION_KEYS.get(str(key).lower())
-            if kind and isinstance(value, (str, int, float)) and str(value).strip():
-                found.setdefault(kind, str(value).strip())
-            elif isinstance(value, (dict, list)):
-                _find_versions(value, found, depth + 1)
-    elif isinstance(data, list):
-        for item in data[:50]:
-            _find_versions(item, found, depth + 1)
 
 
 def _steps_from_csv(path: Path) -> list[int]:
@@ -253,6 +238,17 @@ def _rank_export(rank_dir: Path, files: tuple[str, ...]) -> str:
     raise InputError(f"{rank_dir / OUTPUT_DIR}: no text (csv/json) or db export files")
 
 
+def _read_metadata(rank_dir: Path, warnings: list[str]) -> RankMetadata:
+    """What the rank recorded about itself; a broken metadata file is a warning, not a failure."""
+    from .metadata import RankMetadata, read_metadata  # metadata's readers import this module
+
+    try:
+        return read_metadata(rank_dir)
+    except InputError as error:
+        warnings.append(str(error))
+        return RankMetadata()
+
+
 def _collection_time(rank_dir: Path) -> str:
     match = _TIMESTAMP17.search(rank_dir.name + "_")
     return match.group(1) if match else ""
@@ -287,25 +283,65 @@ def _build(root: Path, rank_dirs: list[Path]) -> ProfileSet:
         warnings.append(f"{rank_dir}: no rank id recorded; numbered rank {next_free} by folder order")
 
     ranks = []
+    metadata: dict[int, RankMetadata] = {}
     for rank in sorted(by_rank):
         rank_dir, files = by_rank[rank]
-        ranks.append(_rank_info(rank, rank_dir, files))
+        metadata[rank] = _read_metadata(rank_dir, warnings)
+        ranks.append(_rank_info(rank, rank_dir, files, metadata[rank]))
 
     exports = {r.export for r in ranks}
     export = exports.pop() if len(exports) == 1 else "mixed"
     steps = sorted({s for r in ranks for s in r.steps})
     cann = _agree([r.cann_version for r in ranks], "CANN version", warnings)
     torch = _agree([r.torch_version for r in ranks], "torch_npu version", warnings)
-    return ProfileSet(root, "ascend_pt", export, ranks, steps, cann, torch, warnings)
+    framework = ranks[0].framework
+    if framework == "mindspore":
+        warnings.append(
+            "MindSpore profile: read with the Ascend PyTorch Profiler readers where the files are the same; "
+            "framework (host) tables may be missing"
+        )
+    groups, stages = _parallel_layout(metadata.values(), len(ranks), warnings)
+    kind = "ascend_ms" if framework == "mindspore" else "ascend_pt"
+    return ProfileSet(root, kind, export, ranks, steps, cann, torch, warnings, stages, groups)
 
 
-def _rank_info(rank: int, rank_dir: Path, files: tuple[str, ...]) -> RankInfo:
+def _parallel_layout(
+    metadata: Iterable[RankMetadata], n_ranks: int, warnings: list[str]
+) -> tuple[dict[str, tuple[int, ...]], list[tuple[int, ...]]]:
+    """Process groups and pipeline stages from profiler_metadata.json (parallel_group_info,
+    distributed_args). A rank's stage is its place in its pipeline group; without group info,
+    Megatron's rank order (stage = rank // (world_size / pp_size)) is used."""
+    groups: dict[str, tuple[int, ...]] = {}
+    stage_of: dict[int, int] = {}
+    pp_size = world = None
+    for meta in metadata:
+        for group_id, group in meta.parallel_groups.items():
+            name = group.group_name or group_id
+            groups.setdefault(name if name not in groups else f"{name}@{group_id}", group.global_ranks)
+            if name.lower().startswith("pp") or "pipeline" in name.lower():
+                for position, rank in enumerate(group.global_ranks):
+                    stage_of.setdefault(rank, position)
+        pp_size = pp_size or meta.distributed.pipeline_model_parallel_size
+        world = world or meta.distributed.world_size
+    if not stage_of and pp_size and pp_size > 1 and world and world % pp_size == 0:
+        per_stage = world // pp_size
+        stage_of = {rank: rank // per_stage for rank in range(world)}
+        if world != n_ranks:
+            warnings.append(f"world size {world} recorded, {n_ranks} rank folder(s) found")
+    stages = [
+        tuple(sorted(r for r, s in stage_of.items() if s == stage))
+        for stage in sorted(set(stage_of.values()))
+    ]
+    return groups, stages if len(stages) > 1 else []
+
+
+def _rank_info(rank: int, rank_dir: Path, files: tuple[str, ...], meta: RankMetadata) -> RankInfo:
     export = _rank_export(rank_dir, files)
-    versions: dict[str, str] = {}
-    for name in files:
-        if _PROFILER_INFO.match(name) or name == "profiler_metadata.json":
-            _find_versions(_read_small_json(rank_dir / name), versions)
     steps: list[int] = []
+    recorded: dict[str, Any] = {}
+    if export == "db":
+        recorded = _db_metadata(rank_dir, files)
+        steps = list(recorded.get("steps") or [])
     if export == "text":
         csv_path = rank_dir / OUTPUT_DIR / STEP_TRACE_CSV
         trace_path = rank_dir / OUTPUT_DIR / TRACE_VIEW_JSON
@@ -313,7 +349,30 @@ def _rank_info(rank: int, rank_dir: Path, files: tuple[str, ...]) -> RankInfo:
             steps = _steps_from_csv(csv_path)
         elif f"{OUTPUT_DIR}/{TRACE_VIEW_JSON}" in files:
             steps = _steps_from_trace(trace_path)
-    return RankInfo(rank, rank_dir, export, tuple(steps), files, versions.get("cann"), versions.get("torch"))
+    framework = "mindspore" if rank_dir.name.endswith(MINDSPORE_SUFFIX) else "pytorch"
+    return RankInfo(
+        rank,
+        rank_dir,
+        export,
+        tuple(steps),
+        files,
+        meta.cann_version or recorded.get("cann_version"),
+        meta.torch_npu_version or meta.torch_version or recorded.get("torch_npu_version"),
+        meta.profiler_level,
+        framework,
+        recorded.get("device_type"),
+    )
+
+
+def _db_metadata(rank_dir: Path, files: tuple[str, ...]) -> dict[str, Any]:
+    """Steps, versions and device type recorded in the rank's profiler db (empty if unreadable)."""
+    from .db_sqlite import read_db_metadata  # the db reader imports this module
+
+    db = next((f for f in files if DB_FILE.match(f.rsplit("/", 1)[-1])), None)
+    try:
+        return read_db_metadata(rank_dir / db) if db else {}
+    except InputError:
+        return {}
 
 
 def _agree(values: list[str | None], label: str, warnings: list[str]) -> str | None:

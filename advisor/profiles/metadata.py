@@ -8,17 +8,15 @@ while a file that is not valid JSON is an InputError.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from .csvread import read_json
-from .discover import RankInfo
+from .discover import PROFILER_INFO, RankInfo
 
 PROFILER_METADATA_JSON = "profiler_metadata.json"
-_PROFILER_INFO = re.compile(r"^profiler_info(?:_(-?\d+))?\.json$")
 _VERSION_KEYS = {"cann_version": "cann", "torch_npu_version": "torch_npu", "torch_version": "torch"}
 
 
@@ -129,7 +127,7 @@ def _parallel_groups(value: Any) -> dict[str, ParallelGroup]:
 
 def _info_file(names: list[str]) -> tuple[str | None, int | None]:
     """profiler_info_{N}.json (rank N) before a plain profiler_info.json."""
-    found = [(m.group(1) is None, name, m.group(1)) for name in names if (m := _PROFILER_INFO.match(name))]
+    found = [(m.group(1) is None, name, m.group(1)) for name in names if (m := PROFILER_INFO.match(name))]
     matches = sorted(found)
     if not matches:
         return None, None

@@ -28,6 +28,8 @@ READER_MODULES = (
     "advisor.profiles.statistics",
     "advisor.profiles.memory",
     "advisor.profiles.communication",
+    "advisor.profiles.db",
+    "advisor.profiles.db_analysis",
 )
 
 

@@ -1,0 +1,744 @@
+"""Loaders for the db export: `ascend_pytorch_profiler_{N}.db` into the normalised tables.
+
+Units of the profiler db: every startNs/endNs/timestamp ns (absolute, as the text export); TASK_PMU_INFO
+`*_time` ns (the text kernel_details `(us)` columns are the same values / 1000); sizes bytes. Names
+and types are interned in STRING_IDS and resolved in SQL; joins over unindexed columns run in pandas.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from .db_sqlite import SqliteFile, string_of
+from .discover import DB_FILE, OUTPUT_DIR, RankInfo
+from .schema import INT, PMU_RATIOS, SCHEMAS, conform
+from .tables import register_table
+
+ANALYSIS_DB = "analysis.db"
+# File name patterns each loader reads (the table cache keys on them); sidecars hold pending writes.
+PROFILER_SOURCES = tuple(f"ascend_pytorch_profiler*.db{s}" for s in ("", "-wal", "-journal"))
+ANALYSIS_SOURCES = tuple(f"{ANALYSIS_DB}{s}" for s in ("", "-wal", "-journal"))
+OVERLAP_KINDS = {0: "Computing", 1: "Communication", 2: "Communication(Not Overlapped)", 3: "Free"}
+# ENUM_API_TYPE name -> the level prefix of the text trace's CANN event names.
+API_PREFIXES = {"acl": "AscendCL", "runtime": "Runtime", "node": "Node", "model": "Model", "hccl": "Hccl"}
+# PYTORCH_API types -> the text trace's categories (queue events split by name below).
+HOST_CATEGORIES = {"op": "cpu_op", "trace": "python_function"}
+_MISSING_TEXT = {"", "n/a", "na", "nan", "none", "null", "-", "--"}
+_KERNEL_TASK_TYPES = {"AI_CORE", "AI_VECTOR_CORE", "AI_CPU", "MIX_AIC", "MIX_AIV", "FFTS_PLUS"}
+
+
+def profiler_db(rank: RankInfo) -> SqliteFile:
+    """The rank's ascend_pytorch_profiler[_N].db."""
+    names = sorted(
+        f.split("/", 1)[1]
+        for f in rank.files
+        if f.startswith(f"{OUTPUT_DIR}/") and DB_FILE.match(f.split("/", 1)[1])
+    )
+    folder = rank.path / OUTPUT_DIR
+    if not names:
+        raise InputError(f"{folder}: no ascend_pytorch_profiler*.db")
+    preferred = f"ascend_pytorch_profiler_{rank.rank}.db"
+    if preferred not in names and len(names) > 1:
+        raise InputError(f"{folder}: several profiler dbs ({', '.join(names)}) and none named {preferred}")
+    return SqliteFile(folder / (preferred if preferred in names else names[0]))
+
+
+def analysis_db(rank: RankInfo) -> SqliteFile:
+    """The rank's analysis.db (communication and step-trace analysis)."""
+    path = rank.file(ANALYSIS_DB)
+    if path is None:
+        raise InputError(f"{rank.path / OUTPUT_DIR}: no {ANALYSIS_DB}")
+    return SqliteFile(path)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Shared reads (memoised by SqliteFile.query, so every loader of a rank reuses them)
+
+
+def _select(db: SqliteFile, table: str, alias: str, columns: dict[str, tuple[str, bool]]) -> str:
+    """`out_name: (column, interned)` -> a select list; absent columns read as NULL."""
+    parts = []
+    for out, (column, interned) in columns.items():
+        if not db.has(table, column):
+            parts.append(f'NULL AS "{out}"')
+        elif interned:
+            parts.append(f'{string_of(f"{alias}.{column}")} AS "{out}"')
+        else:
+            parts.append(f'{alias}.{column} AS "{out}"')
+    return ", ".join(parts)
+
+
+def _require_strings(db: SqliteFile, why: str) -> None:
+    db.require("STRING_IDS", "id", "value", why=why)
+
+
+def _tasks(db: SqliteFile, why: str) -> pd.DataFrame:
+    db.require("TASK", "globalTaskId", "startNs", "endNs", why=why)
+    _require_strings(db, why)
+    columns = {
+        "gid": ("globalTaskId", False),
+        "start_ns": ("startNs", False),
+        "end_ns": ("endNs", False),
+        "stream_id": ("streamId", False),
+        "task_id": ("taskId", False),
+        "connection_id": ("connectionId", False),
+        "raw_type": ("taskType", True),
+    }
+    return db.query(f"SELECT {_select(db, 'TASK', 't', columns)} FROM TASK AS t")
+
+
+def _compute_info(db: SqliteFile, why: str) -> pd.DataFrame:
+    db.require("COMPUTE_TASK_INFO", "globalTaskId", "name", why=why)
+    _require_strings(db, why)
+    columns = {
+        "gid": ("globalTaskId", False),
+        "name": ("name", True),
+        "op_type": ("opType", True),
+        "accelerator_core": ("taskType", True),
+        "op_state": ("opState", True),
+        "block_dim": ("blockDim", False),
+        "mix_block_dim": ("mixBlockDim", False),
+        "input_shapes": ("inputShapes", True),
+        "input_dtypes": ("inputDataTypes", True),
+        "input_formats": ("inputFormats", True),
+        "output_shapes": ("outputShapes", True),
+        "output_dtypes": ("outputDataTypes", True),
+        "output_formats": ("outputFormats", True),
+    }
+    frame = db.query(f"SELECT {_select(db, 'COMPUTE_TASK_INFO', 'c', columns)} FROM COMPUTE_TASK_INFO AS c")
+    for column, (_, interned) in columns.items():
+        if interned:
+            frame[column] = _clean_text(frame[column])
+    return frame
+
+
+def _clean_text(values: pd.Series) -> pd.Series:
+    """As the text reader cleans kernel_details cells: blanks and wrapping quotes (shapes are stored
+    as '"32,3,224,224"') stripped, 'N/A' and other missing markers <NA>."""
+    text = values.astype("string").str.strip(' \t\r\n"')
+    return text.mask(text.str.lower().isin(_MISSING_TEXT))
+
+
+def comm_op_frame(db: SqliteFile, why: str, *, optional: bool) -> pd.DataFrame:
+    """COMMUNICATION_OP; with `optional`, a db without it (no collective ran) gives no rows."""
+    if optional and not db.has("COMMUNICATION_OP"):
+        return pd.DataFrame(columns=["name", "op_type", "group", "start_ns", "end_ns", "connection_id"])
+    db.require("COMMUNICATION_OP", "opName", "startNs", "endNs", why=why)
+    _require_strings(db, why)
+    columns = {
+        "name": ("opName", True),
+        "op_type": ("opType", True),
+        "group": ("groupName", True),
+        "start_ns": ("startNs", False),
+        "end_ns": ("endNs", False),
+        "connection_id": ("connectionId", False),
+    }
+    return db.query(f"SELECT {_select(db, 'COMMUNICATION_OP', 'o', columns)} FROM COMMUNICATION_OP AS o")
+
+
+def _comm_task_ids(db: SqliteFile) -> pd.Series:
+    if not db.has("COMMUNICATION_TASK_INFO", "globalTaskId"):
+        return pd.Series([], dtype="Int64")
+    return db.query("SELECT DISTINCT globalTaskId AS gid FROM COMMUNICATION_TASK_INFO")["gid"]
+
+
+def _launch_times(db: SqliteFile) -> pd.Series:
+    """Host start of the CANN API call that launched each connection id (empty without CANN_API)."""
+    if not (db.has("CANN_API", "connectionId") and db.has("CANN_API", "startNs")):
+        return pd.Series([], dtype="Int64")
+    frame = db.query("SELECT connectionId AS cid, MIN(startNs) AS ts FROM CANN_API GROUP BY connectionId")
+    return frame.set_index("cid")["ts"]
+
+
+def _enum(db: SqliteFile, table: str) -> dict[int, str]:
+    if not (db.has(table, "id") and db.has(table, "name")):
+        return {}
+    frame = db.query(f"SELECT id, name FROM {table}")
+    return {int(i): str(n) for i, n in zip(frame["id"], frame["name"], strict=True) if not pd.isna(i)}
+
+
+def _decode(values: pd.Series, names: dict[int, str]) -> pd.Series:
+    """Enum ids to names; an id the enum table lacks keeps its number."""
+    ids = _int64(values)
+    return ids.map(names).astype("string").fillna(ids.astype("string"))
+
+
+def _windows(db: SqliteFile) -> list[tuple[int, int, int]]:
+    """(step, start_ns, end_ns) from STEP_TIME, sorted by start; [] when the db has none."""
+    if not all(db.has("STEP_TIME", c) for c in ("id", "startNs", "endNs")):
+        return []
+    frame = db.query("SELECT id, startNs, endNs FROM STEP_TIME ORDER BY startNs").dropna()
+    return [
+        (int(s), int(a), int(b))
+        for s, a, b in zip(frame["id"], frame["startNs"], frame["endNs"], strict=True)
+    ]
+
+
+def _window_index(ts: pd.Series, windows: list[tuple[int, int, int]]) -> np.ndarray:
+    """Index of the window each time falls in, -1 for none. As for the text trace, a window reaches up
+    to the next step's start (the device runs behind the host) and the last one up to its own end."""
+    values = _int64(ts)
+    if not windows:
+        return np.full(len(values), -1)
+    starts = np.array([w[1] for w in windows], dtype=np.int64)
+    filled = values.to_numpy(dtype=np.int64, na_value=np.iinfo(np.int64).min)
+    index = np.searchsorted(starts, filled, side="right") - 1
+    index[(index == len(windows) - 1) & (filled > windows[-1][2])] = -1
+    return index
+
+
+def _steps_of(ts: pd.Series, windows: list[tuple[int, int, int]]) -> pd.Series:
+    index = _window_index(ts, windows)
+    steps = [pd.NA if i < 0 else windows[i][0] for i in index]
+    return pd.Series(steps, index=ts.index, dtype="Int64")
+
+
+def _int64(values: pd.Series) -> pd.Series:
+    """Integers exactly as Int64 (ns at epoch scale need all 64 bits); a REAL in a NUMERIC column rounded."""
+    return (values.round() if pd.api.types.is_float_dtype(values) else values).astype("Int64")
+
+
+def _us(end: pd.Series, start: pd.Series) -> pd.Series:
+    return (_int64(end) - _int64(start)).astype("float64") / 1000.0
+
+
+def _device(ids: pd.Series) -> pd.Series:
+    return "NPU:" + _int64(ids).astype("string")  # as the text export's Device / Device Type
+
+
+def _tid(global_tid: pd.Series) -> pd.Series:
+    """globalTid packs the process id in the high 32 bits and the thread id in the low ones."""
+    return _int64(global_tid) % (1 << 32)
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    parts = [f for f in frames if len(f)]
+    return pd.concat(parts, ignore_index=True) if parts else frames[0].iloc[0:0]
+
+
+def finish(frame: pd.DataFrame, table: str, source: str) -> pd.DataFrame:
+    """The schema's columns (conform aligns on the index, hence the reset) and the source read."""
+    frame = frame.reset_index(drop=True)
+    for column, dtype in SCHEMAS[table].columns.items():
+        if dtype == INT and column in frame:
+            frame[column] = _int64(frame[column])
+    out = conform(frame, table)
+    out.attrs["source"] = source
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# Device side
+
+
+def _pmu(db: SqliteFile) -> pd.DataFrame | None:
+    """TASK_PMU_INFO pivoted to one column per metric, indexed by globalTaskId (None without the table)."""
+    if not all(db.has("TASK_PMU_INFO", c) for c in ("globalTaskId", "name", "value")):
+        return None
+    metrics = (*PMU_RATIOS, "aic_total_time", "aiv_total_time")
+    marks = ", ".join("?" * len(metrics))
+    frame = db.query(
+        "SELECT p.globalTaskId AS gid, s.value AS metric, p.value AS value FROM TASK_PMU_INFO AS p "
+        f"JOIN STRING_IDS AS s ON s.id = p.name WHERE s.value IN ({marks})",
+        metrics,
+    )
+    frame["value"] = frame["value"].astype("float64")
+    return frame.drop_duplicates(["gid", "metric"]).pivot(index="gid", columns="metric", values="value")
+
+
+@register_table("kernels", "db", sources=PROFILER_SOURCES)
+def load_kernels(rank: RankInfo) -> pd.DataFrame:
+    """COMPUTE_TASK_INFO ⋈ TASK with PMU metrics, plus COMMUNICATION_OP rows (accelerator core HCCL)
+    and COMMUNICATION_SCHEDULE_TASK_INFO tasks, as kernel_details.csv lists them."""
+    db = profiler_db(rank)
+    why = "needed for the kernel table"
+    tasks = _tasks(db, why)
+    kernels = _compute_info(db, why).merge(tasks, on="gid", how="inner")
+    pmu = _pmu(db)
+    if pmu is not None:
+        kernels = kernels.join(pmu, on="gid")
+        for metric, column in (("aic_total_time", "aicore_time_us"), ("aiv_total_time", "aiv_time_us")):
+            if metric in kernels:
+                kernels[column] = kernels[metric] / 1000.0  # ns -> µs
+    comm = comm_op_frame(db, why, optional=True).assign(accelerator_core="HCCL")
+    parts = [kernels, comm]
+    if db.has("COMMUNICATION_SCHEDULE_TASK_INFO"):
+        db.require("COMMUNICATION_SCHEDULE_TASK_INFO", "globalTaskId", "name", why=why)
+        columns = {
+            "gid": ("globalTaskId", False),
+            "name": ("name", True),
+            "op_type": ("opType", True),
+            "accelerator_core": ("taskType", True),
+        }
+        table = "COMMUNICATION_SCHEDULE_TASK_INFO"
+        schedule = db.query(f"SELECT {_select(db, table, 's', columns)} FROM {table} AS s")
+        parts.append(schedule.merge(tasks, on="gid", how="inner"))
+    frame = _concat(parts).sort_values("start_ns", kind="stable", ignore_index=True)
+    frame["duration_us"] = _us(frame["end_ns"], frame["start_ns"])
+    # As kernel_details.csv: the gap since the previous kernel (in start order) ended, never negative.
+    gap = (frame["start_ns"] - frame["end_ns"].shift()).astype("float64") / 1000.0
+    frame["wait_us"] = gap.clip(lower=0.0).fillna(0.0)
+    # A kernel belongs to the step its launch (host CANN call) falls in; without one, its device start.
+    launched = frame["connection_id"].map(_launch_times(db)).astype("Int64")
+    frame["step"] = _steps_of(launched.fillna(frame["start_ns"].astype("Int64")), _windows(db))
+    return finish(frame, "kernels", "COMPUTE_TASK_INFO+TASK+TASK_PMU_INFO+COMMUNICATION_OP")
+
+
+def _device_task_frame(db: SqliteFile, why: str) -> pd.DataFrame:
+    """TASK rows as the text trace's Ascend Hardware process shows them, with connection ids."""
+    tasks = _tasks(db, why)
+    has_info = db.has("COMPUTE_TASK_INFO")
+    if has_info:
+        info = _compute_info(db, why)[["gid", "name", "accelerator_core"]]
+        tasks = tasks.merge(info, on="gid", how="left")
+    else:
+        tasks = tasks.assign(name=pd.NA, accelerator_core=pd.NA)
+    tasks["comm_task"] = tasks["gid"].isin(_comm_task_ids(db))
+    raw = tasks["raw_type"].astype("string")
+    if has_info:
+        # Kernel-type tasks without COMPUTE_TASK_INFO are absent from the text trace too: an HCCL op's
+        # launch container (its time is the op's, in `hccl`) or kernels the profiler could not name.
+        kernel_like = (raw.isin(_KERNEL_TASK_TYPES) | raw.str.startswith("KERNEL_")).fillna(False)
+        unnamed = tasks["name"].isna() & ~tasks["comm_task"] & kernel_like
+        tasks, raw = tasks[~unnamed.to_numpy(dtype=bool)], raw[~unnamed.to_numpy(dtype=bool)]
+    tasks = tasks.assign(
+        name=tasks["name"].astype("string").fillna(raw),
+        task_type=tasks["accelerator_core"].astype("string").fillna(raw),
+    )
+    return tasks.reset_index(drop=True)
+
+
+@register_table("device_tasks", "db", sources=PROFILER_SOURCES)
+def load_device_tasks(rank: RankInfo) -> pd.DataFrame:
+    frame = _device_task_frame(profiler_db(rank), "needed for the device task table")
+    frame["dur_us"] = _us(frame["end_ns"], frame["start_ns"])
+    frame = frame.sort_values("start_ns", kind="stable", ignore_index=True)
+    return finish(frame, "device_tasks", "TASK")
+
+
+@register_table("hccl", "db", sources=PROFILER_SOURCES)
+def load_hccl(rank: RankInfo) -> pd.DataFrame:
+    """COMMUNICATION_OP rows as ops, COMMUNICATION_TASK_INFO ⋈ TASK as their tasks on plane threads."""
+    db = profiler_db(rank)
+    why = "needed for the HCCL table"
+    ops = comm_op_frame(db, why, optional=False).assign(is_op=True)
+    db.require("COMMUNICATION_TASK_INFO", "globalTaskId", "taskType", why=why)
+    columns = {
+        "gid": ("globalTaskId", False),
+        "task_type": ("taskType", True),
+        "group": ("groupName", True),
+        "plane_id": ("planeId", False),
+        "transport_id": ("transportType", False),
+        "link_id": ("linkType", False),
+        "size_bytes": ("size", False),
+        "src_rank": ("srcRank", False),
+        "dst_rank": ("dstRank", False),
+    }
+    table = "COMMUNICATION_TASK_INFO"
+    tasks = db.query(f"SELECT {_select(db, table, 'm', columns)} FROM {table} AS m")
+    tasks = tasks.merge(_tasks(db, why)[["gid", "start_ns", "end_ns"]], on="gid", how="inner")
+    tasks["name"] = tasks["task_type"]  # the text trace names a plane task by its type
+    tasks["is_op"] = False
+    tasks["plane"] = "Plane " + _int64(tasks["plane_id"]).astype("string")  # the trace's thread name
+    tasks["transport"] = _decode(tasks["transport_id"], _enum(db, "ENUM_HCCL_TRANSPORT_TYPE"))
+    tasks["link_type"] = _decode(tasks["link_id"], _enum(db, "ENUM_HCCL_LINK_TYPE"))
+    tasks["size_bytes"] = tasks["size_bytes"].astype("float64")
+    frame = _concat([ops, tasks]).sort_values(
+        ["start_ns", "is_op"], ascending=[True, False], ignore_index=True
+    )
+    frame["dur_us"] = _us(frame["end_ns"], frame["start_ns"])
+    return finish(frame, "hccl", "COMMUNICATION_OP+COMMUNICATION_TASK_INFO")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Overlap and step time
+
+
+def _merge_intervals(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Union of [start, end) intervals as a sorted (n, 2) array; touching intervals join."""
+    if not len(starts):
+        return np.empty((0, 2), dtype=np.int64)
+    order = np.argsort(starts, kind="stable")
+    s, e = starts[order], ends[order]
+    reach = np.maximum.accumulate(e)
+    first = np.r_[True, s[1:] > reach[:-1]]
+    heads = np.flatnonzero(first)
+    return np.column_stack([s[heads], np.maximum.reduceat(e, heads)])
+
+
+def _subtract(a: np.ndarray, b: np.ndarray) -> list[tuple[int, int]]:
+    """Parts of the disjoint sorted intervals `a` not covered by the disjoint sorted intervals `b`."""
+    out, j = [], 0
+    for start, end in a.tolist():
+        while j < len(b) and b[j][1] <= start:
+            j += 1
+        cursor, k = start, j
+        while k < len(b) and b[k][0] < end:
+            if b[k][0] > cursor:
+                out.append((cursor, int(b[k][0])))
+            cursor = max(cursor, int(b[k][1]))
+            k += 1
+        if cursor < end:
+            out.append((cursor, end))
+    return out
+
+
+def _derived_overlap(db: SqliteFile, why: str) -> pd.DataFrame:
+    """The Overlap Analysis slices the profiler computes (identical to OVERLAP_ANALYSIS where a db has
+    both): Computing = union of compute tasks, Communication = union of HCCL ops, Not Overlapped =
+    communication outside computing, Free = gaps between busy intervals."""
+    kernels = (
+        _compute_info(db, why)[["gid"]]
+        .merge(_tasks(db, why), on="gid", how="inner")
+        .dropna(subset=["start_ns", "end_ns"])
+    )
+    comm = comm_op_frame(db, why, optional=True).dropna(subset=["start_ns", "end_ns"])
+
+    def ns(values: pd.Series) -> np.ndarray:
+        return _int64(values).to_numpy(dtype=np.int64)
+
+    computing = _merge_intervals(ns(kernels["start_ns"]), ns(kernels["end_ns"]))
+    communication = _merge_intervals(ns(comm["start_ns"]), ns(comm["end_ns"]))
+    busy = _merge_intervals(
+        np.r_[computing[:, 0], communication[:, 0]], np.r_[computing[:, 1], communication[:, 1]]
+    )
+    slices = {
+        "Computing": computing.tolist(),
+        "Communication": communication.tolist(),
+        "Communication(Not Overlapped)": _subtract(communication, computing),
+        "Free": list(zip(busy[:-1, 1].tolist(), busy[1:, 0].tolist(), strict=True)),
+    }
+    rows = [(kind, start, end) for kind, pairs in slices.items() for start, end in pairs]
+    return pd.DataFrame(rows, columns=["kind", "start_ns", "end_ns"])
+
+
+def _overlap_frame(db: SqliteFile, why: str) -> tuple[pd.DataFrame, str]:
+    """OVERLAP_ANALYSIS (MindStudio Insight adds it to a db it opens) or the same slices computed."""
+    if db.has("OVERLAP_ANALYSIS"):
+        db.require("OVERLAP_ANALYSIS", "startNs", "endNs", "type", why=why)
+        frame = db.query("SELECT type, startNs AS start_ns, endNs AS end_ns FROM OVERLAP_ANALYSIS")
+        frame["kind"] = frame["type"].map(OVERLAP_KINDS)
+        frame, source = frame.dropna(subset=["kind"]), "OVERLAP_ANALYSIS"
+    else:
+        frame, source = _derived_overlap(db, why), "COMPUTE_TASK_INFO+TASK+COMMUNICATION_OP (derived)"
+    frame = frame.assign(start_ns=_int64(frame["start_ns"]), end_ns=_int64(frame["end_ns"]))
+    return frame.sort_values(["start_ns", "kind"], kind="stable", ignore_index=True), source
+
+
+@register_table("overlap", "db", sources=PROFILER_SOURCES)
+def load_overlap(rank: RankInfo) -> pd.DataFrame:
+    why = "needed for the overlap table"
+    frame, source = _overlap_frame(profiler_db(rank), why)
+    frame["dur_us"] = _us(frame["end_ns"], frame["start_ns"])
+    return finish(frame, "overlap", source)
+
+
+STEP_TRACE_COLUMNS = {
+    "computing": "computing_us",
+    "communication_not_overlapped": "communication_not_overlapped_us",
+    "overlapped": "overlapped_us",
+    "communication": "communication_us",
+    "free": "free_us",
+    "preparing": "preparing_us",
+    "bubble": "bubble_us",
+    "stage": "stage_us",
+}
+
+
+@register_table("step_trace", "db", sources=PROFILER_SOURCES + ANALYSIS_SOURCES)
+def load_step_trace(rank: RankInfo) -> pd.DataFrame:
+    """analysis.db StepTraceTime (µs, as step_trace_time.csv); without it, the overlap slices summed
+    per STEP_TIME window (which reproduces StepTraceTime, bubble aside)."""
+    path = rank.file(ANALYSIS_DB)
+    analysis = SqliteFile(path) if path is not None else None
+    if analysis is None or not analysis.has("StepTraceTime"):
+        return _step_trace_from_overlap(profiler_db(rank))
+    why = "needed for the step trace"
+    analysis.require("StepTraceTime", "step", "computing", "communication_not_overlapped", "free", why=why)
+    selected = ", ".join(analysis.optional("StepTraceTime", c) for c in STEP_TRACE_COLUMNS)
+    frame = analysis.query(f"SELECT step, {selected} FROM StepTraceTime")
+    frame = frame.rename(columns=STEP_TRACE_COLUMNS)
+    frame["step"] = step_numbers(frame["step"])
+    return finish(frame, "step_trace", f"{ANALYSIS_DB} StepTraceTime")
+
+
+def step_numbers(values: pd.Series) -> pd.Series:
+    """'50', 'step50' or 50 -> 50; '' or NULL -> <NA> (an export without step markers)."""
+    digits = values.astype("string").str.extract(r"(\d+)", expand=False)
+    return pd.to_numeric(digits, errors="coerce").astype("Int64")
+
+
+def _step_trace_from_overlap(db: SqliteFile) -> pd.DataFrame:
+    why = f"needed for the step trace, as the rank has no {ANALYSIS_DB} StepTraceTime"
+    overlap, _ = _overlap_frame(db, why)
+    windows = _windows(db)
+    index = _window_index(overlap["start_ns"], windows) if windows else np.zeros(len(overlap), dtype=int)
+    rows = []
+    for i, (step, begin, _) in enumerate(windows or [(None, None, None)]):
+        part = overlap[index == i]
+        total = (part["end_ns"] - part["start_ns"]).astype("float64").groupby(part["kind"]).sum() / 1000.0
+        computing, communication = total.get("Computing", 0.0), total.get("Communication", 0.0)
+        not_overlapped, free = total.get("Communication(Not Overlapped)", 0.0), total.get("Free", 0.0)
+        first = part["start_ns"].min() if len(part) else None
+        rows.append(
+            {
+                "step": step,
+                "computing_us": computing,
+                "communication_not_overlapped_us": not_overlapped,
+                "overlapped_us": max(communication - not_overlapped, 0.0),
+                "communication_us": communication,
+                "free_us": free,
+                # Device idle from the step's (host) start to its first device activity.
+                "preparing_us": (first - begin) / 1000.0
+                if begin is not None and first is not None
+                else np.nan,
+                "stage_us": computing + not_overlapped + free,
+            }
+        )
+    frame = pd.DataFrame(rows)
+    frame["step"] = frame["step"].astype("Int64")
+    return finish(frame, "step_trace", "OVERLAP slices per STEP_TIME window (no analysis.db StepTraceTime)")
+
+
+@register_table("steps", "db", sources=PROFILER_SOURCES)
+def load_steps(rank: RankInfo) -> pd.DataFrame:
+    db = profiler_db(rank)
+    db.require("STEP_TIME", "id", "startNs", "endNs", why="needed for the step table")
+    frame = db.query(
+        "SELECT id AS step, startNs AS start_ns, endNs AS end_ns FROM STEP_TIME ORDER BY startNs"
+    )
+    frame["dur_us"] = _us(frame["end_ns"], frame["start_ns"])
+    return finish(frame, "steps", "STEP_TIME")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Host side
+
+
+def _host_frame(db: SqliteFile, why: str) -> pd.DataFrame:
+    db.require("PYTORCH_API", "startNs", "endNs", "name", why=why)
+    _require_strings(db, why)
+    # startNs/endNs are declared TEXT: cast in SQL so 19-digit values stay exact integers.
+    columns = {
+        "name": ("name", True),
+        "type_id": ("type", False),
+        "global_tid": ("globalTid", False),
+        "connection_id": ("connectionId", False),
+        "callchain_id": ("callchainId", False),
+    }
+    return db.query(
+        "SELECT CAST(p.startNs AS INTEGER) AS start_ns, CAST(p.endNs AS INTEGER) AS end_ns, "
+        f"{_select(db, 'PYTORCH_API', 'p', columns)} FROM PYTORCH_API AS p"
+    )
+
+
+def _call_stacks(db: SqliteFile) -> pd.Series:
+    """callchainId -> frames joined with ';\\n', outermost last (as the text "Call stack")."""
+    if not all(db.has("PYTORCH_CALLCHAINS", c) for c in ("id", "stack", "stackDepth")):
+        return pd.Series([], dtype="string")
+    frame = db.query(
+        "SELECT c.id AS id, c.stackDepth AS depth, s.value AS frame FROM PYTORCH_CALLCHAINS AS c "
+        "JOIN STRING_IDS AS s ON s.id = c.stack"
+    )
+    frame = frame.dropna(subset=["id"]).sort_values(["id", "depth"], kind="stable")
+    return frame.groupby("id")["frame"].agg(lambda frames: ";\n".join(frames.astype(str))).astype("string")
+
+
+@register_table("host_ops", "db", sources=PROFILER_SOURCES)
+def load_host_ops(rank: RankInfo) -> pd.DataFrame:
+    """PYTORCH_API with categories of the text trace and call stacks from PYTORCH_CALLCHAINS."""
+    db = profiler_db(rank)
+    frame = _host_frame(db, "needed for the host op table")
+    kinds = _decode(frame["type_id"], _enum(db, "ENUM_API_TYPE"))
+    queue = kinds.eq("queue").fillna(False)
+    dequeue = frame["name"].astype("string").str.startswith("Dequeue").fillna(False)
+    frame["cat"] = (
+        kinds.replace(HOST_CATEGORIES).mask(queue & dequeue, "dequeue").mask(queue & ~dequeue, "enqueue")
+    )
+    frame["dur_us"] = _us(frame["end_ns"], frame["start_ns"])
+    frame["tid"] = _tid(frame["global_tid"])
+    frame["call_stack"] = frame["callchain_id"].map(_call_stacks(db))
+    frame = frame.sort_values("start_ns", kind="stable", ignore_index=True)
+    return finish(frame, "host_ops", "PYTORCH_API+PYTORCH_CALLCHAINS")
+
+
+def _cann_frame(db: SqliteFile, why: str) -> pd.DataFrame:
+    db.require("CANN_API", "startNs", "endNs", "name", "type", why=why)
+    _require_strings(db, why)
+    columns = {
+        "start_ns": ("startNs", False),
+        "end_ns": ("endNs", False),
+        "api": ("name", True),
+        "type_id": ("type", False),
+        "global_tid": ("globalTid", False),
+        "connection_id": ("connectionId", False),
+    }
+    return db.query(f"SELECT {_select(db, 'CANN_API', 'a', columns)} FROM CANN_API AS a")
+
+
+@register_table("cann_api", "db", sources=PROFILER_SOURCES)
+def load_cann_api(rank: RankInfo) -> pd.DataFrame:
+    """CANN_API named like the text trace: the ENUM_API_TYPE level as prefix (AscendCL@, Node@, …)."""
+    db = profiler_db(rank)
+    frame = _cann_frame(db, "needed for the CANN API table")
+    levels = _decode(frame["type_id"], _enum(db, "ENUM_API_TYPE"))
+    prefixes = levels.map(lambda level: API_PREFIXES.get(level, level) if isinstance(level, str) else pd.NA)
+    frame["name"] = (prefixes.astype("string") + "@" + frame["api"].astype("string")).fillna(frame["api"])
+    frame["dur_us"] = _us(frame["end_ns"], frame["start_ns"])
+    frame["tid"] = _tid(frame["global_tid"])
+    frame = frame.sort_values("start_ns", kind="stable", ignore_index=True)
+    return finish(frame, "cann_api", "CANN_API")
+
+
+@register_table("api_statistic", "db", sources=PROFILER_SOURCES)
+def load_api_statistic(rank: RankInfo) -> pd.DataFrame:
+    """Per level and CANN API, as api_statistic.csv computes it (population variance, µs²)."""
+    db = profiler_db(rank)
+    frame = _cann_frame(db, "needed for the API statistics")
+    frame["level"] = _decode(frame["type_id"], _enum(db, "ENUM_API_TYPE"))
+    frame["dur"] = _us(frame["end_ns"], frame["start_ns"])
+    groups = frame.dropna(subset=["level", "api"]).groupby(["level", "api"], sort=True)["dur"]
+    stats = groups.agg(total_us="sum", count="size", avg_us="mean", min_us="min", max_us="max")
+    stats["variance"] = groups.var(ddof=0)
+    stats = stats.reset_index().rename(columns={"api": "api_name"})
+    stats = stats.sort_values("total_us", ascending=False, kind="stable", ignore_index=True)
+    return finish(stats, "api_statistic", "CANN_API (aggregated)")
+
+
+@register_table("op_statistic", "db", sources=PROFILER_SOURCES)
+def load_op_statistic(rank: RankInfo) -> pd.DataFrame:
+    """Per operator type and core type over the compute kernels, as op_statistic.csv (no HCCL rows)."""
+    kernels = load_kernels(rank)
+    kernels = kernels[kernels["accelerator_core"] != "HCCL"]
+    groups = kernels.groupby(["op_type", "accelerator_core"], sort=True)["duration_us"]
+    stats = groups.agg(count="size", total_us="sum", min_us="min", avg_us="mean", max_us="max").reset_index()
+    total = stats["total_us"].sum()
+    stats["ratio_pct"] = stats["total_us"] / total * 100.0 if total else np.nan
+    stats = stats.rename(columns={"accelerator_core": "core_type"})
+    stats = stats.sort_values("total_us", ascending=False, kind="stable", ignore_index=True)
+    return finish(stats, "op_statistic", "COMPUTE_TASK_INFO+TASK (aggregated)")
+
+
+@register_table("flows", "db", sources=PROFILER_SOURCES)
+def load_flows(rank: RankInfo) -> pd.DataFrame:
+    """Host-to-device links: PYTORCH_API → CONNECTION_IDS → device task ('async_npu', the trace's
+    torch_to_npu) and CANN_API → device task ('HostToDevice'). An HCCL op is linked once, at its start."""
+    db = profiler_db(rank)
+    why = "needed for the host-to-device flows"
+    tasks = _device_task_frame(db, why)
+    targets = _concat(
+        [
+            tasks.loc[~tasks["comm_task"], ["connection_id", "start_ns"]],
+            comm_op_frame(db, why, optional=True)[["connection_id", "start_ns"]],
+        ]
+    ).rename(columns={"start_ns": "device_ns"})
+    links = []
+    if db.has("PYTORCH_API", "connectionId"):
+        db.require("CONNECTION_IDS", "id", "connectionId", why=why)
+        host = _host_frame(db, why).dropna(subset=["connection_id"])[["connection_id", "start_ns"]]
+        ids = db.query("SELECT id, connectionId FROM CONNECTION_IDS")
+        host = host.merge(ids, left_on="connection_id", right_on="id")[["connectionId", "start_ns"]]
+        host = host.rename(columns={"connectionId": "connection_id"})
+        links.append(host.merge(targets, on="connection_id").assign(cat="async_npu"))
+    if db.has("CANN_API", "connectionId"):
+        cann = _cann_frame(db, why).dropna(subset=["connection_id"])[["connection_id", "start_ns"]]
+        links.append(cann.merge(targets, on="connection_id").assign(cat="HostToDevice"))
+    if not links:
+        raise InputError(f"{db.path}: no PYTORCH_API or CANN_API connection ids ({why})")
+    frame = _concat(links).rename(columns={"start_ns": "host_ns"})
+    frame = frame.sort_values(["cat", "host_ns", "device_ns"], kind="stable", ignore_index=True)
+    return finish(frame, "flows", "CONNECTION_IDS+PYTORCH_API+CANN_API+TASK")
+
+
+@register_table("gc", "db", sources=PROFILER_SOURCES)
+def load_gc(rank: RankInfo) -> pd.DataFrame:
+    db = profiler_db(rank)
+    db.require("GC_RECORD", "startNs", "endNs", why="needed for the GC table; written with GC detection on")
+    frame = db.query("SELECT startNs AS start_ns, endNs AS end_ns FROM GC_RECORD ORDER BY startNs")
+    frame["dur_us"] = _us(frame["end_ns"], frame["start_ns"])
+    return finish(frame, "gc", "GC_RECORD")
+
+
+@register_table("freq", "db", sources=PROFILER_SOURCES)
+def load_freq(rank: RankInfo) -> pd.DataFrame:
+    db = profiler_db(rank)
+    db.require("AICORE_FREQ", "timestampNs", "freq", why="needed for the AI Core frequency table")
+    frame = db.query("SELECT timestampNs AS ts_ns, freq AS mhz FROM AICORE_FREQ ORDER BY timestampNs")
+    return finish(frame, "freq", "AICORE_FREQ")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Memory (sizes bytes, timestamps ns)
+
+
+@register_table("memory_record", "db", sources=PROFILER_SOURCES)
+def load_memory_record(rank: RankInfo) -> pd.DataFrame:
+    """MEMORY_RECORD plus the 'APP' rows of memory_record.csv, which come from NPU_MEM (type 'app')."""
+    db = profiler_db(rank)
+    why = "needed for the memory record table"
+    db.require("MEMORY_RECORD", "component", "timestamp", "totalReserved", why=why)
+    _require_strings(db, why)
+    columns = {
+        "component": ("component", True),
+        "ts_ns": ("timestamp", False),
+        "allocated_bytes": ("totalAllocated", False),
+        "reserved_bytes": ("totalReserved", False),
+        "active_bytes": ("totalActive", False),
+        "device_id": ("deviceId", False),
+    }
+    parts = [db.query(f"SELECT {_select(db, 'MEMORY_RECORD', 'm', columns)} FROM MEMORY_RECORD AS m")]
+    if all(db.has("NPU_MEM", c) for c in ("type", "hbm", "ddr", "timestampNs")):
+        npu = db.query(
+            "SELECT 'APP' AS component, n.timestampNs AS ts_ns, "
+            "COALESCE(n.hbm, 0) + COALESCE(n.ddr, 0) AS reserved_bytes, "
+            f"{db.optional('NPU_MEM', 'deviceId', 'n.deviceId')} FROM NPU_MEM AS n "
+            f"WHERE LOWER({string_of('n.type')}) = 'app'"
+        )
+        parts.append(npu.rename(columns={"deviceId": "device_id"}))
+    frame = _concat(parts)
+    frame["device"] = _device(frame["device_id"])
+    frame = frame.sort_values("ts_ns", kind="stable", ignore_index=True)
+    return finish(frame, "memory_record", "MEMORY_RECORD+NPU_MEM")
+
+
+@register_table("operator_memory", "db", sources=PROFILER_SOURCES)
+def load_operator_memory(rank: RankInfo) -> pd.DataFrame:
+    """OP_MEMORY. Its GE allocations (copied from NPU_OP_MEM) have no stream and no active total;
+    the text export names those `cann::<op>`, and so do we."""
+    db = profiler_db(rank)
+    why = "needed for the operator memory table"
+    db.require("OP_MEMORY", "name", "size", "allocationTime", why=why)
+    _require_strings(db, why)
+    columns = {
+        "name": ("name", True),
+        "size_bytes": ("size", False),
+        "alloc_ns": ("allocationTime", False),
+        "release_ns": ("releaseTime", False),
+        "duration_ns": ("duration", False),
+        "device_id": ("deviceId", False),
+        "stream": ("streamPtr", False),
+        "active": ("allocationTotalActive", False),
+    }
+    frame = db.query(f"SELECT {_select(db, 'OP_MEMORY', 'o', columns)} FROM OP_MEMORY AS o")
+    if db.has("OP_MEMORY", "streamPtr") and db.has("OP_MEMORY", "allocationTotalActive"):
+        ge = (frame["stream"].isna() & frame["active"].isna()).to_numpy(dtype=bool)
+        frame["name"] = frame["name"].astype("string").mask(ge, "cann::" + frame["name"].astype("string"))
+    frame["duration_us"] = frame["duration_ns"].astype("float64") / 1000.0
+    frame["device"] = _device(frame["device_id"])
+    return finish(frame, "operator_memory", "OP_MEMORY")
+
+
+@register_table("npu_module_mem", "db", sources=PROFILER_SOURCES)
+def load_npu_module_mem(rank: RankInfo) -> pd.DataFrame:
+    db = profiler_db(rank)
+    why = "needed for the NPU module memory table"
+    db.require("NPU_MODULE_MEM", "moduleId", "timestampNs", "totalReserved", why=why)
+    frame = db.query(
+        "SELECT moduleId AS module_id, timestampNs AS ts_ns, totalReserved AS reserved_bytes, "
+        f"{db.optional('NPU_MODULE_MEM', 'deviceId')} FROM NPU_MODULE_MEM"
+    )
+    frame["component"] = _decode(frame["module_id"], _enum(db, "ENUM_MODULE"))
+    frame["device"] = _device(frame["deviceId"])
+    return finish(frame, "npu_module_mem", "NPU_MODULE_MEM")

@@ -1,0 +1,219 @@
+"""Read-only access to the SQLite files of a db export (`ascend_pytorch_profiler_{N}.db`, `analysis.db`).
+
+Inputs are never changed: no write access, no permission change, no file created. A database whose
+changes all sit in the main file is opened `immutable=1` (SQLite then creates no -shm/-wal file,
+which `mode=ro` alone may do for a WAL database); one with a non-empty -wal or -journal beside it
+is copied, sidecar included, into a temporary folder and read there. Query results are memoised per
+file identity (path, size, mtime_ns, sidecar sizes), so the loaders of one rank read each db once.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+import sqlite3
+import stat
+import tempfile
+import weakref
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..errors import InputError
+
+_SIDECARS = ("-wal", "-journal")  # pending changes that an immutable open would not see
+
+
+def _sidecar_sizes(path: Path) -> tuple[int, ...]:
+    sizes = []
+    for suffix in _SIDECARS:
+        try:
+            sizes.append(Path(f"{path}{suffix}").stat().st_size)
+        except OSError:
+            sizes.append(0)
+    return tuple(sizes)
+
+
+@functools.lru_cache(maxsize=8)
+def _file_cache(path: str, size: int, mtime_ns: int, sidecars: tuple[int, ...]) -> dict[str, Any]:
+    """A fresh memo per file identity: a rewritten file gets a new one, old ones age out of the LRU."""
+    return {}
+
+
+class _PrivateCopy:
+    """A db and its sidecars copied to a temporary folder, removed when this object is collected
+    (it lives in the file's memo, so as long as the memo)."""
+
+    def __init__(self, source: Path) -> None:
+        folder = tempfile.mkdtemp(prefix="advisor-db-")
+        weakref.finalize(self, shutil.rmtree, folder, ignore_errors=True)
+        self.path = Path(folder) / source.name
+        for suffix in ("", *_SIDECARS):
+            if Path(f"{source}{suffix}").exists():
+                shutil.copyfile(f"{source}{suffix}", f"{self.path}{suffix}")
+
+
+class SqliteFile:
+    """One SQLite file, opened read-only for each query; layout and query results memoised."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            raise InputError(f"{path}: no such file") from None
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError(f"{path}: not a file")
+        self._memo = _file_cache(str(path), info.st_size, info.st_mtime_ns, _sidecar_sizes(path))
+
+    def _connect(self) -> sqlite3.Connection:
+        if not any(_sidecar_sizes(self.path)):
+            return sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=ro&immutable=1", uri=True)
+        if "copy" not in self._memo:
+            self._memo["copy"] = _PrivateCopy(self.path)
+        return sqlite3.connect(self._memo["copy"].path)  # ours: SQLite may replay the journal there
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> pd.DataFrame:
+        """The rows of `sql` with nullable dtypes (Int64 keeps ns exact next to NULLs); a fresh copy."""
+        key = ("query", sql, params)
+        if key not in self._memo:
+            try:
+                conn = self._connect()
+                try:
+                    frame = pd.read_sql_query(sql, conn, params=params, dtype_backend="numpy_nullable")
+                finally:
+                    conn.close()
+            except (sqlite3.Error, OSError, pd.errors.DatabaseError) as exc:
+                raise InputError(f"{self.path}: cannot read the SQLite database ({_reason(exc)})") from None
+            self._memo[key] = frame
+        return self._memo[key].copy()
+
+    def layout(self) -> dict[str, tuple[str, ...]]:
+        """Table name -> column names, as the file declares them."""
+        if "layout" not in self._memo:
+            rows = self.query(
+                "SELECT m.name AS tbl, p.name AS col FROM sqlite_master AS m "
+                "JOIN pragma_table_info(m.name) AS p WHERE m.type = 'table' ORDER BY m.name, p.cid"
+            )
+            layout: dict[str, list[str]] = {}
+            for table, column in zip(rows["tbl"], rows["col"], strict=True):
+                layout.setdefault(str(table), []).append(str(column))
+            self._memo["layout"] = {t: tuple(c) for t, c in layout.items()}
+        return self._memo["layout"]
+
+    def columns(self, table: str) -> tuple[str, ...] | None:
+        """The columns of `table`, or None when the file has no such table."""
+        return self.layout().get(table)
+
+    def has(self, table: str, column: str | None = None) -> bool:
+        columns = self.columns(table)
+        return columns is not None and (column is None or column in columns)
+
+    def require(self, table: str, *columns: str, why: str) -> None:
+        """InputError naming the file when `table` or one of `columns` is missing; `why` says who needs it."""
+        found = self.columns(table)
+        if found is None:
+            raise InputError(f"{self.path}: no {table} table ({why})")
+        missing = [c for c in columns if c not in found]
+        if missing:
+            raise InputError(f"{self.path}: {table} has no column {', '.join(missing)} ({why})")
+
+    def optional(self, table: str, column: str, expression: str | None = None) -> str:
+        """`expression` (default: the column) when `table` has `column`, else NULL, aliased to `column`."""
+        if self.has(table, column):
+            return f"{expression or column} AS {column}"
+        return f"NULL AS {column}"
+
+
+def _reason(exc: BaseException) -> str:
+    cause = exc.__cause__ or exc  # pandas wraps the sqlite3 error, whose message is the useful part
+    text = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+    return text[:200]
+
+
+def _scalar(value: Any, *, integer: bool) -> int | str | None:
+    if pd.isna(value):
+        return None
+    if integer:
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            return None
+    return str(value)
+
+
+def string_of(column: str) -> str:
+    """SQL resolving an interned string id through STRING_IDS (portable: a scalar subquery)."""
+    return f"(SELECT value FROM STRING_IDS WHERE id = {column})"
+
+
+_META_KEYS = (
+    "schema_version",
+    "cann_version",
+    "torch_npu_version",
+    "device_type",
+    "device_id",
+    "rank_id",
+    "host_name",
+    "host_uid",
+    "session_start_ns",
+    "session_end_ns",
+    "env_variables",
+    "meta_data",
+    "steps",
+)
+
+
+def read_db_metadata(db_path: Path) -> dict[str, Any]:
+    """What a profiler db says about its run; every key present, None where the db records nothing.
+
+    Keys: schema_version, cann_version, torch_npu_version (META_DATA rows whose name mentions them),
+    device_type and device_id (NPU_INFO), rank_id (RANK_DEVICE_MAP), host_name and host_uid
+    (HOST_INFO), session_start_ns and session_end_ns (SESSION_TIME_INFO), env_variables (META_DATA
+    ENV_VARIABLES as a dict), meta_data (every META_DATA name -> value) and steps (the sorted step
+    numbers of STEP_TIME, for discovery).
+    """
+    db = SqliteFile(Path(db_path))
+    out: dict[str, Any] = dict.fromkeys(_META_KEYS)
+    if db.has("META_DATA", "name") and db.has("META_DATA", "value"):
+        meta = db.query("SELECT name, value FROM META_DATA")
+        pairs = {
+            str(n): (None if pd.isna(v) else str(v)) for n, v in zip(meta["name"], meta["value"], strict=True)
+        }
+        out["meta_data"] = pairs
+        for name, value in pairs.items():
+            key = name.lower()
+            if key == "schema_version":
+                out["schema_version"] = value
+            elif "version" in key and "cann" in key:
+                out["cann_version"] = out["cann_version"] or value
+            elif "version" in key and "torch" in key:
+                out["torch_npu_version"] = out["torch_npu_version"] or value
+            elif key == "env_variables" and value:
+                try:
+                    env = json.loads(value)
+                except ValueError:
+                    env = None
+                out["env_variables"] = env if isinstance(env, dict) else None
+    first_rows = (
+        ("NPU_INFO", ("name", "device_type"), ("id", "device_id")),
+        ("RANK_DEVICE_MAP", ("rankId", "rank_id")),
+        ("HOST_INFO", ("hostName", "host_name"), ("hostUid", "host_uid")),
+        ("SESSION_TIME_INFO", ("startTimeNs", "session_start_ns"), ("endTimeNs", "session_end_ns")),
+    )
+    if db.has("STEP_TIME", "id"):
+        ids = db.query("SELECT DISTINCT id FROM STEP_TIME WHERE id IS NOT NULL")["id"]
+        out["steps"] = sorted(int(i) for i in ids)
+    for table, *pairs in first_rows:
+        present = [(column, key) for column, key in pairs if db.has(table, column)]
+        if not present:
+            continue
+        frame = db.query(f"SELECT {', '.join(c for c, _ in present)} FROM {table} LIMIT 1")
+        if len(frame):
+            for column, key in present:
+                out[key] = _scalar(frame[column].iloc[0], integer=key.endswith(("_id", "_ns")))
+    return out
