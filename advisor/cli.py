@@ -28,6 +28,7 @@ from .progress import PROGRESS_MODES, Reporter, make_reporter
 
 PROG = "performance-advisor"
 MAX_DEMO_RANKS = 64
+MAX_SYNTH_RANKS = 1024
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
         prog=PROG, description="Explain why a training job is slow from its profiling data."
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{analyze,demo}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{analyze,demo,synth}")
 
     analyze = sub.add_parser("analyze", help="analyse a profile and write reports")
     analyze.add_argument("path", help="an *_ascend_pt rank folder, or a folder of them (a cluster)")
@@ -69,6 +70,25 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--steps", default="12-14", help="step numbers: 12-14 or 3,5,7")
     demo.add_argument("--seed", default="0", help="random seed")
     demo.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    synth = sub.add_parser(
+        "synth", help="write a synthetic profile with injected problems and their ground truth"
+    )
+    synth.add_argument("dest", help="a new or empty folder")
+    synth.add_argument("--ranks", default="2", help=f"number of ranks (1-{MAX_SYNTH_RANKS})")
+    synth.add_argument(
+        "--steps", default="12-14", help="a number of steps (20) or step numbers (12-14, 3,5,7)"
+    )
+    synth.add_argument(
+        "--size-mb", default=None, help="trace_view.json size per rank; sets the number of steps"
+    )
+    synth.add_argument("--inject", default="", help="comma-separated check ids to build in (gc, aicpu, ...)")
+    synth.add_argument(
+        "--inject-ranks", default=None, help="ranks the faults hit, e.g. 1,3 (default per fault)"
+    )
+    synth.add_argument("--export", default="text", help="text, db or both")
+    synth.add_argument("--seed", default="0", help="random seed")
+    synth.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
 
@@ -146,13 +166,42 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _synth(args: argparse.Namespace) -> int:
+    from .synth import SynthSpec, check_faults, parse_faults, write_synth_profile
+
+    ranks = _int_option("ranks", args.ranks, 1, MAX_SYNTH_RANKS)
+    count = args.steps.strip()
+    steps = (
+        tuple(range(1, _int_option("steps", count, 1, 100_000) + 1))
+        if count.isdigit()
+        else parse_steps(count)
+    )
+    try:
+        spec = SynthSpec(
+            ranks=ranks,
+            steps=steps,
+            seed=_int_option("seed", args.seed, 0, 2**32 - 1),
+            size_mb=float(args.size_mb) if args.size_mb is not None else None,
+            inject=parse_faults(args.inject),
+            inject_ranks=tuple(int(r) for r in args.inject_ranks.split(",")) if args.inject_ranks else None,
+            export=parse_choice("export", args.export, ("text", "db", "both")),
+        )
+        check_faults(spec)
+    except ValueError as exc:  # numbers out of range, an unknown fault, a fault this cluster cannot have
+        raise OptionError(f"synth: {exc}") from None
+    print(write_synth_profile(args.dest, spec))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     reporter: Reporter = Reporter()
     if args.command == "analyze":
         reporter = make_reporter(args.progress, quiet=args.quiet)
     try:
-        return _analyze(args, reporter) if args.command == "analyze" else _demo(args)
+        if args.command == "analyze":
+            return _analyze(args, reporter)
+        return _demo(args) if args.command == "demo" else _synth(args)
     except InputError as exc:
         message = " ".join(str(exc).split())
         reporter.error(message)

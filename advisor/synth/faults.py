@@ -1,0 +1,153 @@
+"""Which problems to build in (check ids of docs/architecture.md §3.3), on which ranks and steps.
+
+Each fault is chosen so that it clearly crosses the threshold of its check (reference-advisor.md §2,
+Appendix A) while the clean defaults stay clearly under every threshold. The numbers each check
+should find are measured from what was actually written (ground_truth.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .spec import SynthSpec
+
+FAULTS: dict[str, str] = {
+    "cluster.slow_rank": "one rank computes 35 % longer; the others wait for it in every all-reduce",
+    "cluster.slow_link": "one HCCS link (src -> dst) runs at a quarter of its bandwidth",
+    "communication.exposed": "4x the gradient traffic and almost no overlap with backward compute",
+    "communication.small_packet": "gradients all-reduced in 2 MB buckets",
+    "communication.retransmission": "one all-reduce spends 4.5 s in RDMA retransmission (ranks on 2 nodes)",
+    "communication.byte_alignment": "all-reduce transfer sizes not multiples of 512 bytes",
+    "schedule.gc": "Python GC pauses of 20-45 ms while the device starves",
+    "schedule.synchronize_stream": "every kernel launch followed by aclrtSynchronizeStream",
+    "schedule.host_sync": "aten::item calls that synchronize the stream and leave the device idle",
+    "schedule.operator_dispatch": "24 aclopCompileAndExecute online compilations per step",
+    "schedule.affinity_api": "aten::gelu activations and the stock AdamW optimizer",
+    "dataloader.slow": "a single-process DataLoader taking 25-45 ms per step",
+    "memory.operators": "bursts of aclrtFree / aclMallocMemInner (empty_cache) with HBM nearly full",
+    "computation.aicpu": "NonZero, IndexPutV2 and a DOUBLE Cast running on AI_CPU",
+    "computation.ai_core_frequency": "AI Core frequency throttled to 1100 MHz (nominal 1800) in later steps",
+    "computation.dynamic_shape": "every operator dynamic (OP State) and recompiled",
+    "computation.block_dim": "block dims that are not multiples of the core counts",
+    "computation.operator_bound": "Conv2D kernels bound by no unit (every PMU ratio <= 0.6)",
+    "environment.variables": "log level 1, ASCEND_LAUNCH_BLOCKING=1, HCCL_ALGO set, caches off",
+    "overall.idle": "the device idle about a third of every step",
+}
+# Faults that need communication (a second rank) and, for retransmission, a second node.
+_NEEDS_RANKS = {f for f in FAULTS if f.startswith(("cluster.", "communication."))}
+# Hardware faults hit one rank unless --inject-ranks says otherwise; software ones hit every rank.
+_ONE_RANK = {
+    "cluster.slow_rank": -1,
+    "cluster.slow_link": -1,
+    "computation.ai_core_frequency": 0,
+    "communication.retransmission": 0,
+}
+
+SLOW_RANK_FACTOR = 1.35
+SLOW_LINK_FACTOR = 0.25
+LOW_MHZ = 1100
+RETRANSMIT_NS = 4_500_000_000
+EXPOSED_TRAFFIC = 4.0
+EXPOSED_OVERLAP = 0.05
+SMALL_BUCKET_MB = 2.0
+IDLE_FREE_FACTOR = 25.0
+HBM_CAPACITY_MB = 65_536.0
+CLEAN_ENV = {
+    "ASCEND_GLOBAL_LOG_LEVEL": "3",
+    "HCCL_RDMA_TC": "",
+    "HCCL_RDMA_SL": "",
+    "ACLNN_CACHE_LIMIT": "100000",
+    "HOST_CACHE_CAPACITY": "20",
+    "ASCEND_ENHANCE_ENABLE": "1",
+    "PYTORCH_NPU_ALLOC_CONF": "expandable_segments:True",
+    "ASCEND_LAUNCH_BLOCKING": "0",
+}
+BAD_ENV = {
+    "ASCEND_GLOBAL_LOG_LEVEL": "1",
+    "ACLNN_CACHE_LIMIT": "",
+    "HOST_CACHE_CAPACITY": "0",
+    "PYTORCH_NPU_ALLOC_CONF": "",
+    "ASCEND_LAUNCH_BLOCKING": "1",
+    "HCCL_ALGO": "level0:NA;level1:ring",
+}
+
+
+def parse_faults(names: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Check ids from 'gc,aicpu' or full ids; ValueError naming the unknown ones."""
+    items = names.split(",") if isinstance(names, str) else list(names)
+    out: list[str] = []
+    for item in (i.strip() for i in items):
+        if not item:
+            continue
+        matches = [f for f in FAULTS if f == item or f.split(".", 1)[1] == item]
+        if len(matches) != 1:
+            raise ValueError(f"unknown fault {item!r}; choose from {', '.join(sorted(FAULTS))}")
+        if matches[0] not in out:
+            out.append(matches[0])
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Fault:
+    check: str
+    ranks: tuple[int, ...]
+    steps: tuple[int, ...]
+
+
+def check_faults(spec: SynthSpec) -> None:
+    """ValueError when `spec` asks for a fault it cannot have."""
+    for check in spec.inject:
+        if check not in FAULTS:
+            raise ValueError(f"unknown fault {check!r}")
+        if check in _NEEDS_RANKS and spec.ranks < 2:
+            raise ValueError(f"{check} needs at least 2 ranks")
+
+
+class Injection:
+    """The resolved faults of one run: `on(check, rank, step)` is what the generator asks."""
+
+    def __init__(self, spec: SynthSpec, steps: tuple[int, ...]) -> None:
+        check_faults(spec)
+        self.faults: dict[str, Fault] = {}
+        for check in spec.inject:
+            if spec.inject_ranks is not None:
+                ranks = tuple(sorted(set(spec.inject_ranks)))
+            elif check in _ONE_RANK:
+                ranks = (_ONE_RANK[check] % spec.ranks,)
+            else:
+                ranks = tuple(range(spec.ranks))
+            self.faults[check] = Fault(check, ranks, _fault_steps(check, steps))
+        self.ranks_per_node = spec.ranks_per_node
+        if "communication.retransmission" in self.faults and spec.ranks_per_node >= spec.ranks:
+            self.ranks_per_node = (spec.ranks + 1) // 2  # RDMA needs a second node
+        slow = self.faults.get("cluster.slow_link")
+        # The slow link leaves the first injected rank towards its next peer on the same node.
+        self.slow_link = (
+            (slow.ranks[0], _next_peer(slow.ranks[0], spec.ranks, self.ranks_per_node)) if slow else None
+        )
+
+    def on(self, check: str, rank: int, step: int | None = None) -> bool:
+        fault = self.faults.get(check)
+        return fault is not None and rank in fault.ranks and (step is None or step in fault.steps)
+
+    def env(self) -> dict[str, str]:
+        env = dict(CLEAN_ENV)
+        if "environment.variables" in self.faults:
+            env.update(BAD_ENV)
+        return env
+
+
+def _fault_steps(check: str, steps: tuple[int, ...]) -> tuple[int, ...]:
+    if check == "schedule.gc":
+        return steps[::2]
+    if check == "computation.ai_core_frequency":
+        return steps[len(steps) // 2 :]
+    if check == "communication.retransmission":
+        return (steps[len(steps) // 2],)
+    return steps
+
+
+def _next_peer(rank: int, ranks: int, per_node: int) -> int:
+    node = rank // per_node
+    members = [r for r in range(node * per_node, min(ranks, (node + 1) * per_node)) if r != rank]
+    return members[0] if members else (rank + 1) % ranks

@@ -1,0 +1,271 @@
+"""ground_truth.json: what was built in and the key numbers a check should find, measured from the
+rendered files (not from the plan), plus `incidental`: problems the faults cause on the side (a GC
+pause on one rank makes the others wait, which a slow-rank check rightly sees).
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import asdict
+from typing import Any
+
+from .faults import BAD_ENV, HBM_CAPACITY_MB, LOW_MHZ, Injection
+from .model import AI_CORE_NUM, AIV_NUM, NOMINAL_MHZ
+from .plan import BLOCK_DIM_FAULT, UNBOUND_TYPE
+from .render import RankResult
+from .spec import SynthSpec
+
+SLOW_RANK_GAP = 0.05
+
+
+def _us(ns: float) -> float:
+    return round(ns / 1000, 3)
+
+
+def _sum(results: list[RankResult], key: str) -> float:
+    return sum(r.renderer.tally[key] for r in results)
+
+
+def _max(results: list[RankResult], key: str) -> float:
+    return max((r.renderer.tally[key] for r in results), default=0.0)
+
+
+def slow_rank_gaps(results: list[RankResult]) -> dict[str, float]:
+    """The reference's slow-rank measure: per component, (max - min) over all (step, rank) / mean step."""
+    rows = [row for r in results for row in r.trace_rows.values()]
+    mean = statistics.fmean(row["step"] for row in rows)
+    gaps = {}
+    for name, key in (("computing", "computing"), ("communication", "not_overlapped"), ("free", "free")):
+        values = [row[key] for row in rows]
+        gaps[name] = round((max(values) - min(values)) / mean, 4) if mean else 0.0
+    return gaps
+
+
+def _mean_by_rank(results: list[RankResult], key: str, share: bool = False) -> dict[str, float]:
+    out = {}
+    for r in results:
+        rows = list(r.trace_rows.values())
+        value = statistics.fmean(row[key] / row["step"] if share else row[key] for row in rows)
+        out[str(r.rank)] = round(value, 4) if share else _us(value)
+    return out
+
+
+def _expected(
+    check: str, hit: list[RankResult], everyone: list[RankResult], inj: Injection
+) -> dict[str, Any]:
+    if check == "cluster.slow_rank":
+        return {
+            "dimension": "computing",
+            "gap_ratios": slow_rank_gaps(everyone),
+            "threshold": SLOW_RANK_GAP,
+            "computing_us_by_rank": _mean_by_rank(everyone, "computing"),
+        }
+    if check == "communication.exposed":
+        return {
+            "not_overlapped_us_by_rank": _mean_by_rank(hit, "not_overlapped"),
+            "share_of_step_by_rank": _mean_by_rank(hit, "not_overlapped", share=True),
+        }
+    if check == "overall.idle":
+        return {
+            "free_us_by_rank": _mean_by_rank(hit, "free"),
+            "share_of_step_by_rank": _mean_by_rank(hit, "free", True),
+        }
+    if check == "schedule.gc":
+        return {
+            "events": int(_sum(hit, "gc.events")),
+            "total_us": _us(_sum(hit, "gc.total_ns")),
+            "max_us": _us(_max(hit, "gc.max_ns")),
+            "threshold_us": 1000.0,
+            "by_rank": {
+                str(r.rank): {
+                    "events": int(r.renderer.tally["gc.events"]),
+                    "total_us": _us(r.renderer.tally["gc.total_ns"]),
+                }
+                for r in hit
+            },
+        }
+    if check == "computation.aicpu":
+        return {
+            "kernels": int(_sum(hit, "aicpu.kernels")),
+            "total_us": _us(_sum(hit, "aicpu.total_ns")),
+            "max_us": _us(_max(hit, "aicpu.max_ns")),
+            "min_duration_threshold_us": 20.0,
+            "op_types": sorted(set().union(*(r.renderer.kinds["aicpu.types"] for r in hit))),
+            "double_input_types": ["Cast"],
+        }
+    if check == "schedule.synchronize_stream":
+        launches, syncs = _sum(hit, "launch.events"), _sum(hit, "sync.after_launch")
+        return {
+            "sync_events": int(syncs),
+            "launch_events": int(launches),
+            "co_occurrence_ratio": round(syncs / launches, 4) if launches else 0.0,
+            "threshold": 0.5,
+        }
+    if check == "schedule.host_sync":
+        return {
+            "item_calls": int(_sum(hit, "host_sync.items")),
+            "sync_events": int(_sum(hit, "host_sync.items")),
+            "idle_after_us": _us(_sum(hit, "host_sync.idle_ns")),
+        }
+    if check in ("schedule.operator_dispatch", "computation.dynamic_shape"):
+        steps = len(inj.faults[check].steps) * len(hit)
+        compiles = _sum(hit, "compile.events")
+        out: dict[str, Any] = {
+            "compile_events": int(compiles),
+            "compile_events_per_step": compiles / steps,
+            "compile_total_us": _us(_sum(hit, "compile.total_ns")),
+        }
+        if check == "computation.dynamic_shape":
+            out.update(
+                {
+                    "dynamic_kernels": int(_sum(hit, "op_state.dynamic")),
+                    "static_kernels": int(_sum(hit, "op_state.static")),
+                }
+            )
+        else:
+            out["threshold_per_step"] = 20
+        return out
+    if check == "dataloader.slow":
+        return {
+            "events": int(_sum(hit, "dataloader.slow_events")),
+            "max_us": _us(_max(hit, "dataloader.max_ns")),
+            "name": "enumerate(DataLoader)#_SingleProcessDataLoaderIter.__next__",
+            "threshold_us": 10000.0,
+        }
+    if check == "memory.operators":
+        steps = len(inj.faults[check].steps) * len(hit)
+        apis = {
+            api: {
+                "count": int(_sum(hit, f"memory.{api}.count")),
+                "total_us": _us(_sum(hit, f"memory.{api}.ns")),
+                "per_step_us": _us(_sum(hit, f"memory.{api}.ns") / steps),
+            }
+            for api in ("aclrtFree", "aclMallocMemInner")
+        }
+        return {
+            "apis": apis,
+            "threshold_us": 10000.0,
+            "peak_reserved_mb": hit[0].renderer.reserved_mb + 312.0,
+            "capacity_mb": HBM_CAPACITY_MB,
+        }
+    if check == "computation.ai_core_frequency":
+        ratios = [
+            decrease / (NOMINAL_MHZ * count)
+            for r in hit
+            for count, decrease in r.renderer.freq_by_op.values()
+        ]
+        return {
+            "nominal_mhz": NOMINAL_MHZ,
+            "throttled_mhz": LOW_MHZ,
+            "threshold": 0.05,
+            "decrease_ratio": round(statistics.fmean(ratios), 4) if ratios else 0.0,
+            "ops_over_threshold": sum(1 for x in ratios if x >= 0.05),
+        }
+    if check == "computation.block_dim":
+        return {
+            "kernels": int(_sum(hit, "block_dim.kernels")),
+            "total_us": _us(_sum(hit, "block_dim.total_ns")),
+            "op_types": sorted(set().union(*(r.renderer.kinds["block_dim.types"] for r in hit))),
+            "block_dims": BLOCK_DIM_FAULT,
+            "ai_core_num": AI_CORE_NUM,
+            "aiv_num": AIV_NUM,
+        }
+    if check == "computation.operator_bound":
+        return {
+            "kernels": int(_sum(hit, "unbound.kernels")),
+            "max_us": _us(_max(hit, "unbound.max_ns")),
+            "op_types": [UNBOUND_TYPE],
+            "max_ratio": 0.6,
+            "threshold": 0.8,
+        }
+    if check == "cluster.slow_link":
+        assert inj.slow_link is not None
+        src, dst = inj.slow_link
+        source = next(r for r in everyone if r.rank == src).renderer.tally
+        link = next(k.split(".")[1] for k in source if k.startswith("link.") and k.endswith(f".{dst}.bytes"))
+        others = [
+            t[key] / t[key.replace(".bytes", ".ns")]
+            for t in (r.renderer.tally for r in everyone if r.rank != src)
+            for key in t
+            if key.startswith(f"link.{link}.") and key.endswith(".bytes")
+        ]
+        return {
+            "src": src,
+            "dst": dst,
+            "transport": link,
+            "bandwidth_gbps": round(source[f"link.{link}.{dst}.bytes"] / source[f"link.{link}.{dst}.ns"], 4),
+            "normal_gbps": round(statistics.fmean(others), 4) if others else None,
+            "sdma_bandwidth_gbps_by_rank": {
+                str(r.rank): round(r.renderer.tally["sdma.mb"] / r.renderer.tally["sdma.ms"], 4)
+                for r in everyone
+                if r.renderer.tally["sdma.ms"]
+            },
+        }
+    if check == "communication.small_packet":
+        ops, small = _sum(hit, "packet.sdma_ops"), _sum(hit, "packet.small_sdma_ops")
+        return {
+            "sdma_ops": int(ops),
+            "small_sdma_ops": int(small),
+            "ratio": round(small / ops, 4) if ops else 0.0,
+            "small_below_mb": 16,
+            "threshold": 0.2,
+        }
+    if check == "communication.retransmission":
+        step = inj.faults[check].steps[0]
+        first = [next(op for op in r.comm if op["step"] == step) for r in everyone]
+        return {
+            "step": step,
+            "op": first[0]["name"],
+            "rdma_transit_ms_by_rank": {
+                str(r.rank): round(r.renderer.tally["rdma.max_transit_ms"], 3) for r in hit
+            },
+            "min_elapse_ms": round(min(op["elapse"] for op in first) / 1e6, 3),
+            "threshold_ms": 4000.0,
+        }
+    if check == "communication.byte_alignment":
+        inspected, abnormal = _sum(hit, "alignment.inspected_ns"), _sum(hit, "alignment.abnormal_ns")
+        return {
+            "ops": int(_sum(hit, "alignment.ops")),
+            "abnormal_us": _us(abnormal),
+            "inspected_us": _us(inspected),
+            "abnormal_share": round(abnormal / inspected, 4) if inspected else 0.0,
+            "alignment_bytes": 512,
+        }
+    if check == "environment.variables":
+        return {"variables": BAD_ENV}
+    if check == "schedule.affinity_api":
+        return {
+            "patterns": {
+                "aten::gelu": "torch_npu.fast_gelu",
+                "Optimizer.step#AdamW.step": "torch_npu.optim.NpuFusedAdamW",
+            }
+        }
+    raise KeyError(check)
+
+
+def build_ground_truth(spec: SynthSpec, inj: Injection, results: list[RankResult]) -> dict[str, Any]:
+    injected = []
+    for check, fault in inj.faults.items():
+        hit = [r for r in results if r.rank in fault.ranks]
+        injected.append(
+            {
+                "check": check,
+                "ranks": list(fault.ranks),
+                "steps": list(fault.steps),
+                "expected": _expected(check, hit, results, inj),
+            }
+        )
+    incidental = []
+    if len(results) > 1 and "cluster.slow_rank" not in inj.faults:
+        gaps = slow_rank_gaps(results)
+        if max(gaps.values()) > SLOW_RANK_GAP:
+            incidental.append(
+                {"check": "cluster.slow_rank", "expected": {"gap_ratios": gaps, "threshold": SLOW_RANK_GAP}}
+            )
+    return {
+        "seed": spec.seed,
+        "spec": asdict(spec),
+        "injected": injected,
+        "incidental": incidental,
+        "slow_rank_gaps": slow_rank_gaps(results) if len(results) > 1 else {},
+    }
