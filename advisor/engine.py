@@ -61,7 +61,7 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _load_all(
+def load_all_tables(
     profile: ProfileSet, names: Sequence[str], processes: int, progress: ProgressFn, total: int
 ) -> tuple[dict[int, dict[str, pd.DataFrame]], dict[int, dict[str, str]]]:
     tables: dict[int, dict[str, pd.DataFrame]] = {}
@@ -187,7 +187,7 @@ def run_analysis(
     names = sorted({name for spec in specs for name in spec.needs})
     total = len(profile.ranks) + 2
     notify(f"reading rank 1/{len(profile.ranks)}", 0, total)
-    tables, errors = _load_all(profile, names, options.advisor_analyze_processes, notify, total)
+    tables, errors = load_all_tables(profile, names, options.advisor_analyze_processes, notify, total)
     if names and not any(tables.values()):
         # Nothing at all could be read: that is unusable input, not a report with every check missing.
         first = next(msg for rank_errors in errors.values() for msg in rank_errors.values())

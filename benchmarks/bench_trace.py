@@ -1,0 +1,317 @@
+"""Speed and peak memory of the trace_view.json reader on a generated trace of a chosen size.
+
+    python benchmarks/bench_trace.py --size-mb 500 [--repeat 3] [--out DIR] [--compare-json]
+
+The trace mimics a torch_npu Level1 profile with call stacks: per step, host ops (a third with
+call stacks), python functions, enqueue/dequeue, CANN API calls, device tasks, HCCL ops and plane
+tasks, Overlap Analysis slices, counters (Acc PMU, QoS, HBM, …, AI Core Freq) and flows, in the
+proportions of a real 2-rank profile; the Python process is named after its events, as torch_npu does.
+Each measurement runs in a fresh child process, which reports its parse time and peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HOST_PID, CANN_PID, HW_PID, HCCL_PID, OVERLAP_PID = 3096504, 3170820320, 3170820512, 3170820576, 3170820832
+COUNTER_PIDS = {"AI Core Freq": 3170820544, "Acc PMU": 3170820768, "QoS": 3170820800, "HBM": 3170820640}
+START_US = 1_736_408_883_000_000
+ATEN = (
+    "aten::empty",
+    "aten::to",
+    "aten::add",
+    "aten::mul",
+    "aten::mm",
+    "aten::conv2d",
+    "aten::relu",
+    "aten::copy_",
+)
+CANN_NAMES = (
+    "AscendCL@aclrtMemcpyAsync",
+    "AscendCL@aclnnAdd",
+    "AscendCL@aclopCompileAndExecute",
+    "Runtime@rtKernelLaunch",
+    "Node@launch",
+    "AscendCL@aclrtSynchronizeStreamWithTimeout",
+)
+TASK_TYPES = ("AI_CORE", "AI_VECTOR_CORE", "MIX_AIC", "AI_CPU", "EVENT_WAIT_SQE", "PCIE_DMA_SQE")
+SITE_PACKAGES = "/home/user/.local/lib/python3.9/site-packages"
+HCCL_TASKS = ("Memcpy", "Reduce_Inline", "Notify_Wait", "Notify_Record")
+
+
+def _ts(ns: int) -> str:
+    return f"{ns // 1000}.{ns % 1000:03d}"
+
+
+def _host(name: str, ns: int, dur: float, cat: str, args: dict, tid: int = HOST_PID) -> dict:
+    """A framework event, keys in torch_npu's order for the Python process."""
+    return {
+        "ph": "X",
+        "name": name,
+        "pid": HOST_PID,
+        "tid": tid,
+        "ts": _ts(ns),
+        "dur": dur,
+        "cat": cat,
+        "args": args,
+    }
+
+
+def _device(name: str, pid: int, tid: int, ns: int, dur: float, args: dict | None = None) -> dict:
+    """A CANN, device, HCCL or Overlap Analysis event, keys in the device-side order."""
+    event: dict = {"name": name, "pid": pid, "tid": tid, "ts": _ts(ns), "dur": dur}
+    if args is not None:
+        event["args"] = args
+    event["ph"] = "X"
+    return event
+
+
+def _flow(ph: str, name: str, flow_id: int | str, cat: str, pid: int, tid: int, ns: int) -> dict:
+    return {
+        "ph": ph,
+        "bp": "e",
+        "name": name,
+        "id": flow_id,
+        "pid": pid,
+        "tid": tid,
+        "ts": _ts(ns),
+        "cat": cat,
+    }
+
+
+def _counter(name: str, pid: int, ns: int, args: dict) -> dict:
+    return {"name": name, "ts": _ts(ns), "pid": pid, "tid": 0, "args": args, "ph": "C"}
+
+
+def _metadata(pid: int, name: str, threads: dict[int, str] | None = None) -> list[dict]:
+    events = [{"ph": "M", "name": "process_name", "pid": pid, "tid": 0, "args": {"name": name}}]
+    for tid, thread in (threads or {}).items():
+        events.append({"name": "thread_name", "pid": pid, "tid": tid, "args": {"name": thread}, "ph": "M"})
+    return events
+
+
+def _stacks(rng: random.Random) -> list[str]:
+    """A pool of call stacks: ~1.1 KB each, repeated across steps as real code paths are."""
+    pool = []
+    for i in range(40):
+        frames = []
+        for k in range(12):
+            package = rng.choice(("nn", "utils", "optim"))
+            function = rng.choice(("forward", "_call_impl", "step", "train"))
+            line = rng.randint(10, 2000)
+            frames.append(f"{SITE_PACKAGES}/torch/{package}/m{i}_{k}.py({line}): {function}")
+        pool.append(";\r\n".join(frames))
+    return pool
+
+
+def _launches(rng: random.Random, step: int, t0: int, stacks: list[str]) -> tuple[list[dict], int]:
+    """Host ops; every 4th launches a kernel: torch_to_npu and HostToDevice flows, CANN calls, tasks."""
+    events: list[dict] = []
+    t = t0 + 1_000
+    for i in range(860):
+        t += rng.randint(2_000, 30_000)
+        args = {
+            "Sequence number": -1,
+            "Fwd thread id": 0,
+            "Input Dims": "0;\r\n;\r\n",
+            "Input type": "float;\r\nNone",
+        }
+        if i % 3 == 0:
+            args["Call stack"] = rng.choice(stacks)
+        events.append(_host(rng.choice(ATEN), t, round(rng.uniform(1, 200), 2), "cpu_op", args))
+        if i % 4:
+            continue
+        device_ns = t + rng.randint(50_000, 400_000)
+        link = 10_000_000 + step * 1000 + i
+        npu_id = int(_ts(device_ns).replace(".", ""))
+        events.append(_flow("s", "torch_to_npu", npu_id, "async_npu", HOST_PID, HOST_PID, t))
+        for k in range(3):  # the API and the runtime/node calls under it
+            cann_args = {"Thread Id": HOST_PID, "Mode": "ACL_RTS", "level": "acl", "id": "aclrtMemcpyAsync"}
+            cann_args |= {"item_id": "0", "connection_id": link}
+            dur = round(rng.uniform(5, 60), 2)
+            events.append(_device(rng.choice(CANN_NAMES), CANN_PID, HOST_PID, t + 500 + k, dur, cann_args))
+        events.append(
+            _flow("s", f"HostToDevice{link}", str(link), "HostToDevice", CANN_PID, HOST_PID, t + 500)
+        )
+        for k in range(2):  # the kernel and a memcpy or event task beside it
+            task_args = {"Model Id": 4294967295, "Task Type": rng.choice(TASK_TYPES), "Physic Stream Id": 2}
+            task_args |= {"Task Id": i, "Batch Id": 0, "Subtask Id": 4294967295, "connection_id": link}
+            dur = round(rng.uniform(1, 300), 5)
+            events.append(_device(f"kernel_{i % 97}", HW_PID, 2, device_ns + k * 9_000, dur, task_args))
+        events.append(_flow("f", f"HostToDevice{link}", str(link), "HostToDevice", HW_PID, 2, device_ns))
+        events.append(_flow("f", "torch_to_npu", npu_id, "async_npu", HW_PID, 2, device_ns))
+    return events, t
+
+
+def step_events(rng: random.Random, step: int, t0: int, stacks: list[str]) -> tuple[list[dict], int]:
+    """The events of one step starting at ns `t0`, and the step's end (ns)."""
+    events, t = _launches(rng, step, t0, stacks)
+    for i in range(1282):
+        args = {"Python id": i, "Python parent id": max(i - 1, 0)}
+        name = f"torch/nn/modules/module.py({i % 300}): _call_impl"
+        events.append(_host(name, t0 + i * 90_000, round(rng.uniform(1, 900), 2), "python_function", args))
+    for i in range(159):
+        at, queue_id = t0 + i * 600_000, step * 1000 + i
+        events.append(_host("Enqueue", at, 11.3, "enqueue", {"correlation_id": queue_id}))
+        events.append(
+            _host("Dequeue@aclnnAdd", at + 9_000, 30.1, "dequeue", {"correlation_id": queue_id}, HOST_PID + 1)
+        )
+        events.append(_flow("s", "enqueue_to_dequeue", queue_id, "async_task_queue", HOST_PID, HOST_PID, at))
+        events.append(
+            _flow("f", "enqueue_to_dequeue", queue_id, "async_task_queue", HOST_PID, HOST_PID + 1, at)
+        )
+    end = t + 2_000_000
+    events.append(
+        _host(f"ProfilerStep#{step}", t0, round((end - t0) / 1000, 3), "cpu_op", {"Sequence number": -1})
+    )
+    for op in range(4):
+        at = t0 + op * (end - t0) // 4
+        op_args = {"connection_id": op, "model id": 4294967295, "data_type": "FP32", "alg_type": "MESH-RING"}
+        events.append(_device(f"hcom_allReduce__586_{op}_1", HCCL_PID, 0, at, 2000.5, op_args))
+        for k in range(74):
+            task = rng.choice(HCCL_TASKS)
+            task_args = {"notify_id": "0", "duration estimated(us)": 1.2, "stream id": 4, "task id": 807}
+            task_args |= {
+                "context id": k,
+                "task type": task,
+                "src rank": 0,
+                "dst rank": 1,
+                "transport type": "SDMA",
+            }
+            task_args |= {
+                "size(Byte)": 2064384,
+                "data type": "FP32",
+                "link type": "HCCS",
+                "bandwidth(GB/s)": 15.03,
+            }
+            events.append(_device(task, HCCL_PID, 1 + k % 8, at + k * 20_000, 3.36, task_args))
+    span = (end - t0) // 382
+    for i in range(382):
+        kind = ("Computing", "Communication", "Communication(Not Overlapped)", "Free")[i % 4]
+        events.append(_device(kind, OVERLAP_PID, i % 4, t0 + i * span, round(span / 1000, 3)))
+    for name, count, key in (("Acc PMU", 2752, "value"), ("QoS", 1405, "value"), ("HBM", 274, "Read(MB/s)")):
+        for i in range(count):
+            args = {key: rng.randint(0, 2000), "acc_id": i % 4}
+            events.append(_counter(f"{name} {i % 4}", COUNTER_PIDS[name], t0 + i * 20_000, args))
+    for i in range(2):
+        events.append(
+            _counter("AI Core Freq", COUNTER_PIDS["AI Core Freq"], t0 + i * 100_000_000, {"MHz": 1800})
+        )
+    return events, end
+
+
+def write_trace(path: Path, size_mb: float, seed: int = 0) -> dict[str, int]:
+    """Write a trace of about `size_mb` MB; returns the number of steps and events written."""
+    rng = random.Random(seed)
+    stacks = _stacks(rng)
+    overlap_threads = dict(enumerate(("Computing", "Communication", "Communication(Not Overlapped)", "Free")))
+    header = [
+        *_metadata(CANN_PID, "CANN"),
+        *_metadata(HW_PID, "Ascend Hardware", {2: "Stream 2"}),
+        *_metadata(
+            HCCL_PID, "HCCL", {0: "Group 0 Communication", **{k: f"Plane {k - 1}" for k in range(1, 9)}}
+        ),
+        *_metadata(OVERLAP_PID, "Overlap Analysis", overlap_threads),
+        *(e for name, pid in COUNTER_PIDS.items() for e in _metadata(pid, name)),
+    ]
+    target = int(size_mb * 1e6)
+    steps = events = 0
+    t = START_US * 1000
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write("[")
+        fh.write(json.dumps(header)[1:-1])
+        written = fh.tell()
+        while written < target:
+            block, t = step_events(rng, steps + 1, t, stacks)
+            if steps == 0:  # torch_npu names the Python process after its events
+                block += _metadata(HOST_PID, "Python", {HOST_PID: f"Thread {HOST_PID}"})
+            text = ", " + json.dumps(block)[1:-1]
+            fh.write(text)
+            written += len(text)
+            steps += 1
+            events += len(block)
+        fh.write("]")
+    return {"steps": steps, "events": events + len(header)}
+
+
+_CHILD = textwrap.dedent(
+    """
+    import json, resource, sys, time
+    from pathlib import Path
+    mode, path = sys.argv[1], Path(sys.argv[2])
+    if mode == "reader":
+        from advisor.profiles.trace_view import read_trace as parse
+    elif mode == "orjson":
+        import orjson
+        def parse(p):
+            return orjson.loads(p.read_bytes())
+    else:
+        def parse(p):
+            with p.open("rb") as fh:
+                return json.load(fh)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    result = parse(path)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rows = {k: len(v) for k, v in result.items()} if isinstance(result, dict) else {"events": len(result)}
+    print(json.dumps({"seconds": seconds, "base_kb": base, "peak_kb": peak, "rows": rows}))
+    """
+)
+
+
+def measure(mode: str, path: Path, repeat: int) -> dict:
+    """Best time and largest peak RSS over `repeat` fresh child processes."""
+    runs = []
+    for _ in range(repeat):
+        out = subprocess.run(
+            [sys.executable, "-c", _CHILD, mode, str(path)],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        runs.append(json.loads(out.stdout.splitlines()[-1]))
+    best = min(runs, key=lambda r: r["seconds"])
+    return {**best, "peak_kb": max(r["peak_kb"] for r in runs)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--size-mb", type=float, default=200.0, help="size of the generated trace (MB)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per reader; the best time is kept")
+    parser.add_argument("--out", type=Path, help="folder for the trace (kept); default a temporary one")
+    parser.add_argument("--compare-json", action="store_true", help="also time json.load and orjson.loads")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = args.out or Path(scratch)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "trace_view.json"
+        info = write_trace(path, args.size_mb)
+        size = path.stat().st_size
+        print(f"{path}: {size / 1e6:.1f} MB, {info['events']} events, {info['steps']} steps")
+        modes = ["reader", *(("orjson", "json") if args.compare_json else ())]
+        print(f"{'parser':<10} {'best s':>8} {'MB/s':>8} {'peak RSS MB':>12} {'over imports MB':>16}")
+        for mode in modes:
+            result = measure(mode, path, args.repeat)
+            mb_s = size / 1e6 / result["seconds"]
+            peak, base = result["peak_kb"] / 1024, result["base_kb"] / 1024
+            print(f"{mode:<10} {result['seconds']:>8.2f} {mb_s:>8.1f} {peak:>12.0f} {peak - base:>16.0f}")
+            if mode == "reader":
+                reader_rows = result["rows"]
+        print("reader rows:", reader_rows)
+
+
+if __name__ == "__main__":
+    main()
