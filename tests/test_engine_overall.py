@@ -252,6 +252,7 @@ def test_unreadable_db_rank_is_left_out_of_a_mixed_cluster(tmp_path):
 def test_trace_fallback_reports_time_outside_steps(tmp_path):
     trace = [
         {"ph": "M", "name": "process_name", "pid": 9, "tid": 0, "args": {"name": "Overlap Analysis"}},
+        {"ph": "M", "name": "process_name", "pid": 1, "tid": 0, "args": {"name": "Python"}},
         {
             "ph": "X",
             "name": "ProfilerStep#2",

@@ -281,4 +281,4 @@ def conform(frame: pd.DataFrame, table: str) -> pd.DataFrame:
         else:
             missing = float("nan") if dtype == FLOAT else pd.NA
             data[column] = pd.Series(missing, index=frame.index, dtype=dtype)
-    return pd.DataFrame(data, index=pd.RangeIndex(len(frame)))
+    return pd.DataFrame(data, index=pd.RangeIndex(len(frame)), copy=False)

@@ -6,17 +6,17 @@ of `trace_view.json`, bucketed into `ProfilerStep#N` windows.
 
 from __future__ import annotations
 
-import bisect
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..errors import InputError
 from .csvread import normalise_header, parse_number, read_csv
 from .discover import STEP_TRACE_CSV, TRACE_VIEW_JSON, RankInfo
 from .tables import register_table
-from .trace_view import OVERLAP_NAMES, OVERLAP_PROCESS, extract_overlap, load_events
+from .trace_view import OVERLAP_NAMES, OVERLAP_PROCESS, parse_trace
 
 COLUMNS = (
     "step",
@@ -91,34 +91,38 @@ def read_step_trace_csv(path: Path) -> pd.DataFrame:
 
 
 def step_trace_from_trace_view(path: Path) -> pd.DataFrame:
-    trace = extract_overlap(load_events(path))
-    if not trace.has_overlap_process:
+    trace = parse_trace(path)
+    if OVERLAP_PROCESS not in trace.processes.values():
         raise InputError(f"{path}: no '{OVERLAP_PROCESS}' process (and no {STEP_TRACE_CSV})")
-    windows = trace.steps or [(None, -math.inf, math.inf)]
-    starts = [w[1] for w in windows]
-    sums = [dict.fromkeys(OVERLAP_NAMES, 0.0) for _ in windows]
-    unassigned = 0.0
-    for name, ts, dur in zip(trace.names, trace.starts, trace.durations, strict=True):
-        # A slice belongs to the step window it starts in; the device runs behind the host, so a
-        # window reaches up to the next step's start, and the last one up to its own end.
-        i = bisect.bisect_right(starts, ts) - 1
-        if i < 0 or (i == len(windows) - 1 and ts > windows[i][2]):
-            unassigned += dur
-            continue
-        sums[i][name] += dur
-    data: dict[str, list] = {c: [] for c in COLUMNS}
-    for (step, _, _), total in zip(windows, sums, strict=True):
-        not_overlapped = total["Communication(Not Overlapped)"]
-        data["step"].append(step)
-        data["computing_us"].append(total["Computing"])
-        data["communication_not_overlapped_us"].append(not_overlapped)
-        data["communication_us"].append(total["Communication"])
-        data["overlapped_us"].append(max(total["Communication"] - not_overlapped, 0.0))
-        data["free_us"].append(total["Free"])
-        for column in ("preparing_us", "bubble_us", "stage_us"):
-            data[column].append(math.nan)
+    steps, overlap = trace["steps"], trace["overlap"]
+    if len(steps):
+        step_ids: list[int | None] = steps["step"].tolist()
+        starts = steps["start_ns"].to_numpy(np.int64)
+        last_end = starts[-1] + round(steps["dur_us"].iloc[-1] * 1000)
+    else:  # no step markers: the whole profile is one unnamed step
+        step_ids, starts, last_end = [None], np.array([np.iinfo(np.int64).min]), np.iinfo(np.int64).max
+    ts = overlap["start_ns"].to_numpy(np.int64)
+    dur = overlap["dur_us"].to_numpy(np.float64)
+    # A slice belongs to the step window it starts in; the device runs behind the host, so a window
+    # reaches up to the next step's start, and the last one up to its own end.
+    window = np.searchsorted(starts, ts, side="right") - 1
+    assigned = (window >= 0) & ((window < len(starts) - 1) | (ts <= last_end))
+    sums = {}
+    for name in OVERLAP_NAMES:
+        mask = assigned & (overlap["kind"] == name).to_numpy(np.bool_, na_value=False)
+        sums[name] = np.bincount(window[mask], dur[mask], minlength=len(starts))
+    not_overlapped, communication = sums["Communication(Not Overlapped)"], sums["Communication"]
+    data: dict[str, list] = {
+        "step": step_ids,
+        "computing_us": sums["Computing"].tolist(),
+        "communication_not_overlapped_us": not_overlapped.tolist(),
+        "communication_us": communication.tolist(),
+        "overlapped_us": np.maximum(communication - not_overlapped, 0.0).tolist(),
+        "free_us": sums["Free"].tolist(),
+        **{column: [math.nan] * len(starts) for column in ("preparing_us", "bubble_us", "stage_us")},
+    }
     frame = _frame(data, SOURCE_TRACE)
-    frame.attrs["unassigned_us"] = unassigned
+    frame.attrs["unassigned_us"] = float(dur[~assigned].sum())
     return frame
 
 

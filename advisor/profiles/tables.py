@@ -24,6 +24,7 @@ EXPORTS = ("text", "db")
 # Modules that register loaders; imported on first use (also in worker processes, which start fresh).
 READER_MODULES = (
     "advisor.profiles.step_trace",
+    "advisor.profiles.trace_view",
     "advisor.profiles.kernels",
     "advisor.profiles.statistics",
     "advisor.profiles.memory",

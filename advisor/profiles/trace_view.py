@@ -1,101 +1,481 @@
-"""Reading `trace_view.json` (Chrome-trace JSON array written by the Ascend PyTorch Profiler).
+"""Reading `trace_view.json` (Chrome-trace JSON array of the Ascend PyTorch Profiler) into typed tables.
 
-The file is parsed once per rank and immediately reduced to the few columns a table needs; the
-parsed event list is dropped as soon as the reduction is done.
+One streaming pass (see `trace_json`) fills the tables `steps`, `host_ops`, `cann_api`,
+`device_tasks`, `hccl`, `overlap`, `freq`, `flows` and `gc` (schemas in `schema.py`). Events are
+classified by the `process_name` of their pid; a byte pre-scan finds those names first, because
+the profiler writes some metadata after the events it names. Per chunk only the needed fields are
+kept, as Python lists that become compact arrays at the end of the chunk, so memory is bounded by
+one chunk's objects plus the output.
+
+Rows keep file order, except `steps`, `overlap`, `freq` and `flows`, which are sorted by time.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+import ctypes
+import gc
 import re
-from dataclasses import dataclass
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from ..errors import InputError
+from .discover import OUTPUT_DIR, TRACE_VIEW_JSON, RankInfo
+from .schema import conform
+from .tables import register_table
+from .trace_columns import float_array, id_array, int_array, ns_array, stack_array, string_array
+from .trace_json import CHUNK_BYTES, ArrayReader, scan_process_names
 
 OVERLAP_PROCESS = "Overlap Analysis"
 OVERLAP_NAMES = ("Computing", "Communication", "Communication(Not Overlapped)", "Free")
+TABLES = ("steps", "host_ops", "cann_api", "device_tasks", "hccl", "overlap", "freq", "flows", "gc")
+FLOW_CATS = frozenset({"async_npu", "HostToDevice"})  # torch_to_npu and CANN -> device links
+AI_CORE_FREQ = "AI Core Freq"
+
+# Process kinds; OTHER is a named process we do not read (HBM, QoS, …), None an unnamed pid.
+OTHER, HOST, CANN, DEVICE, HCCL, OVERLAP, FREQ, GC = range(8)
 _STEP = re.compile(r"^ProfilerStep#(\d+)$")
+_GROUP_THREAD = re.compile(r"^Group (.+) Communication$")
+_PLANE_THREAD = re.compile(r"^(?:Group (.+) )?Plane (.+)$")
+_OP_GROUP = re.compile(r"^hcom_\w+?__(\d+)_")  # hcom_allReduce__586_0_1: 586 ends the group hash
+
+# The raw columns kept per chunk, with their converters; NS columns drop rows they cannot read.
+STR, NS, FLOAT, INT, ID, STACK = "str", "ns", "float", "int", "id", "stack"
+_RAW: dict[str, tuple[tuple[str, str], ...]] = {
+    "host_ops": (
+        ("name", STR),
+        ("cat", STR),
+        ("start_ns", NS),
+        ("dur_us", FLOAT),
+        ("tid", INT),
+        ("call_stack", STACK),
+    ),
+    "cann_api": (("name", STR), ("start_ns", NS), ("dur_us", FLOAT), ("tid", INT)),
+    "device_tasks": (
+        ("name", STR),
+        ("task_type", STR),
+        ("start_ns", NS),
+        ("dur_us", FLOAT),
+        ("stream_id", INT),
+        ("task_id", INT),
+    ),
+    "hccl": (
+        ("name", STR),
+        ("pid", INT),
+        ("tid", INT),
+        ("start_ns", NS),
+        ("dur_us", FLOAT),
+        ("task_type", STR),
+        ("transport", STR),
+        ("link_type", STR),
+        ("size_bytes", FLOAT),
+        ("src_rank", INT),
+        ("dst_rank", INT),
+    ),
+    "overlap": (("kind", STR), ("start_ns", NS), ("dur_us", FLOAT)),
+    "freq": (("ts_ns", NS), ("mhz", FLOAT)),
+    "gc": (("start_ns", NS), ("dur_us", FLOAT)),
+    # Flow ids: numbers (torch_to_npu) or strings of up to 20+ digits (HostToDevice), kept as text.
+    "flow_start": (("cat", STR), ("id", ID), ("host_ns", NS)),
+    "flow_end": (("cat", STR), ("id", ID), ("device_ns", NS)),
+}
 
 
-def load_events(path: Path) -> list[dict[str, Any]]:
-    """The trace's event list; InputError naming the file when it is not a valid trace."""
+class TraceTables(dict[str, pd.DataFrame]):
+    """The tables of one trace_view.json; `warnings` (one line each) and `processes` (pid -> name)."""
+
+    def __init__(self, tables: dict[str, pd.DataFrame], warnings: list[str], processes: dict[Any, str]):
+        super().__init__(tables)
+        self.warnings = warnings
+        self.processes = processes
+
+
+def process_kind(name: str) -> int:
+    """The kind of a process from its `process_name` (OTHER for processes no table reads)."""
+    name = name.strip()
+    kinds = {"CANN": CANN, "Ascend Hardware": DEVICE, "HCCL": HCCL, "Communication": HCCL}
+    if name in kinds:
+        return kinds[name]
+    if name == OVERLAP_PROCESS:
+        return OVERLAP
+    if name == AI_CORE_FREQ:
+        return FREQ
+    if "gc" in name.lower().split():  # "Python GC"
+        return GC
+    return HOST if name.lower().startswith("python") else OTHER
+
+
+def read_trace(path: Path, chunk_bytes: int = CHUNK_BYTES) -> TraceTables:
+    """Parse `path` in one streaming pass (not memoised: see `parse_trace`)."""
+    processes = scan_process_names(path, chunk_bytes)
+    builder = _Builder({pid: process_kind(name) for pid, name in processes.items()})
+    reader = ArrayReader(path, chunk_bytes)
+    collecting = gc.isenabled()
+    gc.disable()  # millions of acyclic dicts per chunk: collections would only rescan them (~30%)
     try:
-        raw = path.read_bytes()
+        for events in reader:
+            builder.feed(events)
+            del events  # before the next batch is parsed
+    finally:
+        if collecting:
+            gc.enable()
+    _release_freed_memory()  # the chunks' objects: else the tables would be built on top of them
+    warnings = []
+    if reader.truncated_at is not None:
+        warnings.append(f"{path}: truncated at byte {reader.truncated_at}; read {reader.count} events")
+    if builder.skipped:
+        warnings.append(f"{path}: skipped {builder.skipped} malformed events")
+    tables = TraceTables(builder.tables(), warnings, processes)
+    _release_freed_memory()
+    return tables
+
+
+def _release_freed_memory() -> None:
+    """Return freed heap pages to the system: glibc keeps them mapped after many small objects die,
+    which would count twice toward the peak RSS of a multi-GB trace. A no-op without glibc."""
+    with contextlib.suppress(OSError, AttributeError, TypeError):
+        ctypes.CDLL(None).malloc_trim(0)
+
+
+_MEMO: OrderedDict[tuple[str, int, int], TraceTables] = OrderedDict()
+_MEMO_SIZE = 2  # the tables of a rank are asked one by one; two ranks' traces may interleave
+_MEMO_LOCK = threading.Lock()
+
+
+def parse_trace(path: Path) -> TraceTables:
+    """The tables of `path`, parsed once per (file, size, mtime) in this process (small LRU).
+
+    Callers share the returned frames: copy before changing them.
+    """
+    try:
+        stat = path.stat()
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        byte = len(text[: exc.pos].encode("utf-8"))
-        raise InputError(f"{path}: truncated or invalid JSON at byte {byte}") from None
-    if isinstance(data, dict) and isinstance(data.get("traceEvents"), list):
-        data = data["traceEvents"]
-    if not isinstance(data, list):
-        raise InputError(f"{path}: not a Chrome trace (expected a JSON array of events)")
-    return data
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    with _MEMO_LOCK:
+        if key in _MEMO:
+            _MEMO.move_to_end(key)
+            return _MEMO[key]
+    tables = read_trace(path)
+    with _MEMO_LOCK:
+        _MEMO[key] = tables
+        while len(_MEMO) > _MEMO_SIZE:
+            _MEMO.popitem(last=False)
+    return tables
 
 
-@dataclass(frozen=True)
-class OverlapTrace:
-    """The Overlap Analysis slices and the ProfilerStep windows of one trace (µs)."""
+def _loader(table: str) -> Callable[[RankInfo], pd.DataFrame]:
+    def load(rank: RankInfo) -> pd.DataFrame:
+        path = rank.file(TRACE_VIEW_JSON)
+        if path is None:
+            raise InputError(
+                f"{rank.path}: no {TRACE_VIEW_JSON} in {OUTPUT_DIR} (collect with torch_npu.profiler "
+                "and experimental_config export_type=Text; HCCL data needs profiler_level Level1)"
+            )
+        return parse_trace(path)[table].copy(deep=False)  # a shallow copy: the memo's frame stays as is
 
-    names: list[str]
-    starts: list[float]
-    durations: list[float]
-    steps: list[tuple[int, float, float]]  # (step, start, end), sorted by start
-    has_overlap_process: bool
-
-
-def _number(value: Any) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
+    load.__doc__ = f"The {table} table of one rank, from its {TRACE_VIEW_JSON}."
+    return load
 
 
-def extract_overlap(events: list[dict[str, Any]]) -> OverlapTrace:
-    """One pass over the events keeping only Overlap Analysis slices and ProfilerStep#N events."""
-    process_names: dict[Any, str] = {}
-    candidates: list[tuple[Any, str, float, float]] = []
-    steps: dict[int, tuple[bool, float, float]] = {}
-    for event in events:
-        if not isinstance(event, dict):
+for _table in TABLES:
+    register_table(_table, "text", sources=(TRACE_VIEW_JSON,))(_loader(_table))
+
+
+class _Builder:
+    """Column buffers for every table, filled event by event and compacted once per chunk."""
+
+    def __init__(self, kinds: dict[Any, int]) -> None:
+        self.kinds = kinds
+        self.threads: dict[tuple[Any, Any], Any] = {}
+        self.skipped = 0
+        self.raw = {table: tuple([] for _ in columns) for table, columns in _RAW.items()}
+        self.parts: dict[str, list[dict[str, Any]]] = {table: [] for table in _RAW}
+
+    def feed(self, events: list[Any]) -> None:
+        it = iter(events)
+        while True:
+            try:
+                self._fill(it)
+                break
+            except (KeyError, TypeError, AttributeError):
+                # `_fill` reads every field of an event before appending any, so a malformed event
+                # is simply left out; the iterator resumes after it.
+                self.skipped += 1
+        self._compact()
+
+    def _fill(self, it: Iterator[Any]) -> None:
+        # The hot loop: locals only, one dict lookup per field, appends bound once per chunk. The
+        # process kind comes first: it discards the counters of other processes (~40% of events).
+        kind_of = self.kinds.get
+        threads = self.threads
+        h_name, h_cat, h_ts, h_dur, h_tid, h_stack = (c.append for c in self.raw["host_ops"])
+        c_name, c_ts, c_dur, c_tid = (c.append for c in self.raw["cann_api"])
+        d_name, d_type, d_ts, d_dur, d_stream, d_task = (c.append for c in self.raw["device_tasks"])
+        m_name, m_pid, m_tid, m_ts, m_dur, m_type, m_transport, m_link, m_size, m_src, m_dst = (
+            c.append for c in self.raw["hccl"]
+        )
+        o_kind, o_ts, o_dur = (c.append for c in self.raw["overlap"])
+        f_ts, f_mhz = (c.append for c in self.raw["freq"])
+        g_ts, g_dur = (c.append for c in self.raw["gc"])
+        s_cat, s_id, s_ts = (c.append for c in self.raw["flow_start"])
+        e_cat, e_id, e_ts = (c.append for c in self.raw["flow_end"])
+        overlap_names = frozenset(OVERLAP_NAMES)
+        flow_cats = FLOW_CATS
+        other, host, cann, device = OTHER, HOST, CANN, DEVICE
+        hccl, overlap, freq, gc_kind = HCCL, OVERLAP, FREQ, GC
+        for e in it:
+            pid = e["pid"]
+            kind = kind_of(pid)
+            if kind == other:
+                continue
+            ph = e["ph"]
+            if ph == "X":
+                if kind == host:
+                    args = e.get("args")
+                    stack = args.get("Call stack") if args else None
+                    name, cat, ts, dur, tid = e["name"], e.get("cat"), e["ts"], e.get("dur"), e.get("tid")
+                    if cat == "GC":
+                        g_ts(ts)
+                        g_dur(dur)
+                        continue
+                    h_name(name)
+                    h_cat(cat)
+                    h_ts(ts)
+                    h_dur(dur)
+                    h_tid(tid)
+                    h_stack(stack)
+                elif kind == cann:
+                    name, ts, dur, tid = e["name"], e["ts"], e.get("dur"), e.get("tid")
+                    c_name(name)
+                    c_ts(ts)
+                    c_dur(dur)
+                    c_tid(tid)
+                elif kind == device:
+                    args = e.get("args") or {}
+                    stream = args.get("Stream Id")
+                    if stream is None:  # newer torch_npu writes the physical stream only
+                        stream = args.get("Physic Stream Id", e.get("tid"))
+                    name, ts, dur = e["name"], e["ts"], e.get("dur")
+                    ttype, task = args.get("Task Type"), args.get("Task Id")
+                    d_name(name)
+                    d_type(ttype)
+                    d_ts(ts)
+                    d_dur(dur)
+                    d_stream(stream)
+                    d_task(task)
+                elif kind == hccl:
+                    args = e.get("args") or {}
+                    name, tid, ts, dur = e["name"], e.get("tid"), e["ts"], e.get("dur")
+                    ttype, transport, link = (
+                        args.get("task type"),
+                        args.get("transport type"),
+                        args.get("link type"),
+                    )
+                    size, src, dst = args.get("size(Byte)"), args.get("src rank"), args.get("dst rank")
+                    m_name(name)
+                    m_pid(pid)
+                    m_tid(tid)
+                    m_ts(ts)
+                    m_dur(dur)
+                    m_type(ttype)
+                    m_transport(transport)
+                    m_link(link)
+                    m_size(size)
+                    m_src(src)
+                    m_dst(dst)
+                elif kind == overlap:
+                    name = e["name"]
+                    if name in overlap_names:
+                        ts, dur = e["ts"], e.get("dur")
+                        o_kind(name)
+                        o_ts(ts)
+                        o_dur(dur)
+                elif kind == gc_kind or str(e.get("cat")).lower() == "gc":  # GC events may have no process
+                    ts, dur = e["ts"], e.get("dur")
+                    g_ts(ts)
+                    g_dur(dur)
+            elif ph == "s" or ph == "f":
+                cat = e.get("cat")
+                if cat in flow_cats:
+                    flow_id, ts = e["id"], e["ts"]
+                    if ph == "s":
+                        s_cat(cat)
+                        s_id(flow_id)
+                        s_ts(ts)
+                    else:
+                        e_cat(cat)
+                        e_id(flow_id)
+                        e_ts(ts)
+            elif ph == "C":
+                if kind == freq or (kind is None and e["name"] == AI_CORE_FREQ):
+                    ts, mhz = e["ts"], e["args"].get("MHz")
+                    f_ts(ts)
+                    f_mhz(mhz)
+            elif ph == "M" and e.get("name") == "thread_name":
+                threads[(pid, e.get("tid"))] = e["args"]["name"]
+
+    def _compact(self) -> None:
+        """Turn this chunk's lists into arrays (rows with an unreadable timestamp are dropped)."""
+        for table, columns in _RAW.items():
+            lists = self.raw[table]
+            if not lists[0]:
+                continue
+            part: dict[str, Any] = {}
+            keep = None
+            for (column, kind), values in zip(columns, lists, strict=True):
+                if kind == NS:
+                    part[column], keep = ns_array(values)
+                elif kind == FLOAT:
+                    part[column] = float_array(values)
+                elif kind == INT:
+                    part[column] = int_array(values)
+                elif kind == ID:
+                    part[column] = id_array(values)
+                elif kind == STACK:
+                    part[column] = stack_array(values)
+                else:
+                    part[column] = string_array(values)
+                values.clear()
+            if keep is not None:
+                part = {column: _take(value, keep) for column, value in part.items()}
+            self.parts[table].append(part)
+
+    def _column(self, parts: list[dict[str, Any]], column: str, kind: str) -> Any:
+        """One column over all chunks, as a pandas array of the schema's dtype (chunks released)."""
+        pieces = [part.pop(column) for part in parts]
+        if kind in (STR, ID, STACK):
+            return pd.arrays.ArrowStringArray(pa.chunked_array(pieces, type=pa.large_string()))
+        if kind == FLOAT:
+            return np.concatenate(pieces) if pieces else np.zeros(0, np.float64)
+        if kind == NS:
+            values = np.concatenate(pieces) if pieces else np.zeros(0, np.int64)
+            return pd.arrays.IntegerArray(values, np.zeros(len(values), np.bool_))
+        values = np.concatenate([p[0] for p in pieces]) if pieces else np.zeros(0, np.int64)
+        masks = [p[1] if p[1] is not None else np.zeros(len(p[0]), np.bool_) for p in pieces]
+        return pd.arrays.IntegerArray(values, np.concatenate(masks) if masks else np.zeros(0, np.bool_))
+
+    def _frame(self, table: str) -> pd.DataFrame:
+        parts = self.parts.pop(table)
+        return pd.DataFrame(
+            {column: self._column(parts, column, kind) for column, kind in _RAW[table]}, copy=False
+        )
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The final tables, built one at a time so that only one table's raw chunks are copied at once."""
+        tables: dict[str, pd.DataFrame] = {}
+        raw = {
+            "host_ops": lambda: self._frame("host_ops"),
+            "steps": lambda: _steps(tables["host_ops"]),
+            "cann_api": lambda: self._frame("cann_api"),
+            "device_tasks": lambda: self._frame("device_tasks"),
+            "hccl": lambda: _hccl(self._frame("hccl"), self.threads),
+            "overlap": lambda: _sorted(self._frame("overlap"), "start_ns"),
+            "freq": lambda: _sorted(self._frame("freq"), "ts_ns"),
+            "flows": lambda: _flows(self._frame("flow_start"), self._frame("flow_end")),
+            "gc": lambda: self._frame("gc"),
+        }
+        for name, build in raw.items():
+            tables[name] = conform(build(), name)
+            tables[name].attrs["source"] = TRACE_VIEW_JSON
+            _release_freed_memory()  # the raw columns just copied, before the next table is built
+        return {name: tables[name] for name in TABLES}
+
+
+def _take(value: Any, keep: np.ndarray) -> Any:
+    if isinstance(value, tuple):  # int column: values and missing mask
+        return value[0][keep], None if value[1] is None else value[1][keep]
+    if isinstance(value, pa.Array):
+        return value.filter(pa.array(keep))
+    return value[keep]
+
+
+def _sorted(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    return frame.sort_values(column, kind="stable", ignore_index=True)
+
+
+def _steps(host: pd.DataFrame) -> pd.DataFrame:
+    """One row per ProfilerStep#N, from the host cpu_op event (another track only when it is alone)."""
+    is_step = host["name"].str.startswith("ProfilerStep#").fillna(False)
+    rows = host.loc[is_step, ["name", "cat", "start_ns", "dur_us"]]
+    step = rows["name"].str.extract(_STEP, expand=False).astype("Int64")
+    rows = rows.assign(step=step, secondary=(rows["cat"] != "cpu_op").fillna(True)).dropna(subset="step")
+    rows = rows.sort_values(["secondary", "start_ns"], kind="stable").drop_duplicates("step")
+    return _sorted(rows, "start_ns")
+
+
+def _hccl(frame: pd.DataFrame, threads: dict[tuple[Any, Any], Any]) -> pd.DataFrame:
+    """Ops (on "Group … Communication" threads) and plane tasks, with their group and plane."""
+    labels = []
+    for (pid, tid), thread in threads.items():
+        if type(pid) is not int or type(tid) is not int or not isinstance(thread, str):
             continue
-        name = event.get("name")
-        phase = event.get("ph")
-        if phase == "M":
-            if name == "process_name" and isinstance(event.get("args"), dict):
-                process_names[event.get("pid")] = str(event["args"].get("name", ""))
-            continue
-        if phase != "X" or not isinstance(name, str):
-            continue
-        if name in OVERLAP_NAMES:
-            ts, dur = _number(event.get("ts")), _number(event.get("dur"))
-            if ts is not None and dur is not None:
-                candidates.append((event.get("pid"), name, ts, dur))
-        elif name.startswith("ProfilerStep#"):
-            match = _STEP.match(name)
-            ts, dur = _number(event.get("ts")), _number(event.get("dur"))
-            if match and ts is not None and dur is not None:
-                # A step may be recorded on several tracks; the host cpu_op is the reference one.
-                is_cpu = event.get("cat") == "cpu_op"
-                step = int(match.group(1))
-                if step not in steps or (is_cpu and not steps[step][0]):
-                    steps[step] = (is_cpu, ts, ts + dur)
-    overlap_pids = {pid for pid, pname in process_names.items() if pname == OVERLAP_PROCESS}
-    kept = [c for c in candidates if c[0] in overlap_pids]
-    kept.sort(key=lambda c: c[2])
-    windows = sorted(((s, start, end) for s, (_, start, end) in steps.items()), key=lambda w: w[1])
-    return OverlapTrace(
-        names=[c[1] for c in kept],
-        starts=[c[2] for c in kept],
-        durations=[c[3] for c in kept],
-        steps=windows,
-        has_overlap_process=bool(overlap_pids),
+        if match := _GROUP_THREAD.match(thread):
+            labels.append((pid, tid, True, match.group(1), None))
+        elif match := _PLANE_THREAD.match(thread):
+            labels.append((pid, tid, False, match.group(1), f"Plane {match.group(2)}"))
+    lookup = pd.DataFrame(labels, columns=["pid", "tid", "is_op", "group", "plane"])
+    lookup = lookup.astype(
+        {"pid": "Int64", "tid": "Int64", "is_op": "boolean", "group": "string", "plane": "string"}
     )
+    frame = frame.merge(lookup, on=["pid", "tid"], how="left")  # keeps the frame's row order
+    frame["is_op"] = frame["is_op"].fillna(frame["name"].str.startswith("hcom_")).fillna(False)
+    # Ops without a group thread: the digits after "__" in their name. Tasks: the only group, if one.
+    ops = frame["is_op"]
+    need = ops & frame["group"].isna()
+    if need.any():
+        frame.loc[need, "group"] = frame.loc[need, "name"].str.extract(_OP_GROUP, expand=False)
+    groups = frame.loc[ops, "group"].dropna().unique()
+    if len(groups) == 1:
+        frame.loc[~ops & frame["group"].isna(), "group"] = groups[0]
+    return frame
+
+
+def _flows(starts: pd.DataFrame, ends: pd.DataFrame) -> pd.DataFrame:
+    """Flow starts (host) and ends (device) matched by category and id; a repeated start counts once
+    (its earliest). Strings become integer codes (one Arrow hash pass) and are matched with numpy:
+    a join on the strings themselves needs several times the memory."""
+    n = len(starts)
+    if not n or not len(ends):
+        return pd.DataFrame({"cat": pd.array([], dtype="string"), "host_ns": [], "device_ns": []})
+    cats, cat_code = _codes(starts["cat"], ends["cat"])
+    ids, id_code = _codes(starts["id"], ends["id"])
+    key = cat_code * (len(ids) + 1) + id_code  # null cat or id: code -1, never matched below
+    host_ns = starts["host_ns"].to_numpy(np.int64)
+    order = np.lexsort((host_ns, key[:n]))
+    start_key, start_ns = key[:n][order], host_ns[order]
+    first = np.r_[True, start_key[1:] != start_key[:-1]]
+    start_key, start_ns = start_key[first], start_ns[first]
+    end_key = key[n:]
+    at = np.minimum(np.searchsorted(start_key, end_key), len(start_key) - 1)
+    matched = (start_key[at] == end_key) & (cat_code[n:] >= 0) & (id_code[n:] >= 0)
+    host, device = start_ns[at[matched]], ends["device_ns"].to_numpy(np.int64)[matched]
+    order = np.lexsort((device, host))
+    cat = cats.take(pa.array(cat_code[n:][matched][order]))
+    return pd.DataFrame(
+        {
+            "cat": pd.arrays.ArrowStringArray(pa.chunked_array([cat])),
+            "host_ns": host[order],
+            "device_ns": device[order],
+        }
+    )
+
+
+def _codes(*columns: pd.Series) -> tuple[pa.Array, np.ndarray]:
+    """The distinct strings of the columns and each row's index among them (-1 when missing)."""
+    chunks = []
+    for column in columns:
+        values = pa.array(column.array, type=pa.large_string())
+        chunks += values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+    encoded = pc.dictionary_encode(pa.chunked_array(chunks, type=pa.large_string()))
+    codes = [pc.fill_null(chunk.indices, -1).to_numpy().astype(np.int64) for chunk in encoded.chunks]
+    dictionary = encoded.chunks[0].dictionary if encoded.num_chunks else pa.array([], pa.large_string())
+    return dictionary, np.concatenate(codes) if codes else np.zeros(0, np.int64)

@@ -1,0 +1,228 @@
+"""Chunked reading of one big JSON array of objects (a Chrome trace) at orjson speed in bounded memory.
+
+The file is read in chunks; each chunk is cut after its last complete top-level element and that
+piece is parsed as its own array. Cut candidates are found by bytes (`}` `,` `{` with optional
+whitespace); a candidate inside a nested value can never give valid JSON (an object or string stays
+open), so a failed parse that ends at the cut just means "try an earlier candidate".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ..errors import InputError
+
+CHUNK_BYTES = 8 << 20  # a chunk becomes ~8x its size in Python objects while it is read
+# A single element may outgrow a chunk; beyond this the data is taken as corrupt, not as one event.
+MAX_ELEMENT_BYTES = 256 << 20
+_WS = b" \t\r\n"
+_BOM = b"\xef\xbb\xbf"
+_COMMA, _CLOSE = ord(","), ord("}")
+_OPEN_ARRAY, _CLOSE_ARRAY = ord("["), ord("]")
+_META_WINDOW = 4096  # a process_name metadata event is ~100 bytes; pretty-printing adds little
+
+
+class ArrayReader:
+    """Yields the elements of the JSON array in `path` batch by batch.
+
+    After iteration, `count` is the number of elements read and `truncated_at` the file size when the
+    array was cut short (complete elements before the cut are still yielded). Invalid JSON before
+    the end, or a file that is not an array, raises InputError naming the file and byte offset.
+    """
+
+    def __init__(self, path: Path, chunk_bytes: int = CHUNK_BYTES) -> None:
+        self.path = path
+        self.chunk_bytes = max(1, chunk_bytes)
+        self.count = 0
+        self.truncated_at: int | None = None
+
+    def __iter__(self) -> Iterator[list[Any]]:
+        try:
+            with self.path.open("rb") as fh:
+                yield from self._batches(fh)
+        except OSError as exc:
+            raise InputError(f"{self.path}: cannot read ({exc.strerror})") from None
+
+    def _batches(self, fh: Any) -> Iterator[list[Any]]:
+        # buf[0] is the byte before the next element ('[' or a separator), at file offset `offset`;
+        # pieces are parsed in place, with that byte and the one after the piece set to '[' and ']'.
+        buf, offset = self._open_array(fh)
+        eof = False
+        while True:
+            if not eof and len(buf) < self.chunk_bytes:
+                data = fh.read(self.chunk_bytes)
+                eof = not data
+                buf += data
+                continue
+            if eof:
+                yield from self._tail(bytes(buf[1:]), offset + 1)
+                return
+            cut = self._cut(buf, offset)
+            if cut is None:  # no complete element in buf yet: one element longer than a chunk
+                if len(buf) > max(MAX_ELEMENT_BYTES, 4 * self.chunk_bytes):
+                    raise InputError(f"{self.path}: invalid JSON after byte {offset} (no element end found)")
+                data = fh.read(max(self.chunk_bytes, len(buf)))  # doubling: no quadratic re-scans
+                eof = not data
+                buf += data
+                continue
+            events, next_start = cut
+            del cut
+            self.count += len(events)
+            yield events
+            del events  # one batch of objects alive at a time: the consumer dropped its reference
+            del buf[: next_start - 1]
+            offset += next_start - 1
+
+    def _open_array(self, fh: Any) -> tuple[bytearray, int]:
+        head = b""
+        while not (body := head.removeprefix(_BOM).lstrip(_WS)):
+            data = fh.read(max(self.chunk_bytes, 64))
+            if not data:
+                raise InputError(f"{self.path}: empty file, expected a JSON array of trace events")
+            head += data
+        at = len(head) - len(body)
+        if body[:1] != b"[":
+            raise InputError(
+                f"{self.path}: not a JSON array of trace events (byte {at} is {body[:1]!r}, expected '[')"
+            )
+        return bytearray(body), at
+
+    def _cut(self, buf: bytearray, offset: int) -> tuple[list[Any], int] | None:
+        """Parse the longest run of complete elements after buf[0]: (elements, next element's index)."""
+        hi = len(buf)
+        while True:
+            for end, next_start in _boundaries(buf, hi):
+                events = self._parse(buf, end, offset)
+                if events is not None:
+                    return events, next_start
+                # A cut inside a nested value: halve the piece so a run of such cuts stays cheap.
+                hi = end // 2
+                break
+            else:
+                return None
+
+    def _tail(self, body: bytes, offset: int) -> Iterator[list[Any]]:
+        """The last piece (from file offset `offset`): the array's end, or a truncated array."""
+        size = offset + len(body)
+        body = body.rstrip(_WS)
+        if body.endswith(b"]"):
+            events = self._parse(bytearray(b" " + body), len(body), offset - 1, strict=False)
+            if events is not None:
+                self.count += len(events)
+                yield events
+                return
+        # Truncated: keep every complete element, cutting as in the main loop until none is left.
+        self.truncated_at = size
+        buf, offset = bytearray(b" " + body.rstrip(b",").rstrip(_WS) + b" "), offset - 1
+        while True:
+            events = self._parse(buf, len(buf) - 1, offset, strict=False)  # it stops between elements
+            cut = None if events is not None else self._cut(buf, offset)
+            if cut is not None:
+                events, next_start = cut
+                del buf[: next_start - 1]
+                offset += next_start - 1
+            if events:
+                self.count += len(events)
+                yield events
+            if cut is None:
+                break
+        if not self.count:
+            raise InputError(f"{self.path}: truncated or invalid JSON at byte {size}")
+
+    def _parse(self, buf: bytearray, end: int, offset: int, strict: bool = True) -> list[Any] | None:
+        """The elements in buf[1:end], or None when the piece stops inside an element.
+
+        An error before the end of the piece is invalid JSON: InputError with its file offset (or
+        None when not `strict`, for the tail, where a truncated file may also fail early).
+        """
+        first, last = buf[0], buf[end]
+        buf[0], buf[end] = _OPEN_ARRAY, _CLOSE_ARRAY
+        try:
+            return orjson.loads(memoryview(buf)[: end + 1])
+        except orjson.JSONDecodeError as exc:
+            at = len(exc.doc[: exc.pos].encode("utf-8", "surrogatepass")) - 1  # minus the '['
+        finally:
+            buf[0], buf[end] = first, last
+        if at >= end - 1 or not strict:
+            return None
+        raise InputError(f"{self.path}: invalid JSON at byte {offset + 1 + at}")
+
+
+def _boundaries(buf: bytes, hi: int) -> Iterator[tuple[int, int]]:
+    """Possible element boundaries before `hi`, last first: (end after '}', start of the next '{')."""
+    pos = hi
+    while (start := buf.rfind(b"{", 0, pos)) > 0:
+        pos = start
+        j = start - 1
+        while j >= 0 and buf[j] in _WS:
+            j -= 1
+        if j < 1 or buf[j] != _COMMA:
+            continue
+        j -= 1
+        while j >= 0 and buf[j] in _WS:
+            j -= 1
+        if j >= 0 and buf[j] == _CLOSE:
+            yield j + 1, start
+
+
+def scan_process_names(path: Path, chunk_bytes: int = CHUNK_BYTES) -> dict[Any, str]:
+    """pid -> name from the `process_name` metadata events, wherever they are in the file.
+
+    A byte search (GB/s) over the whole file: metadata may follow the events that use it, and events
+    are classified by their process while they are read.
+    """
+    needle = b'"process_name"'
+    names: dict[Any, str] = {}
+    block = max(chunk_bytes, 4 * _META_WINDOW)
+    buf, base, searched = b"", 0, 0  # buf covers file bytes [base, base + len(buf))
+    try:
+        with path.open("rb") as fh:
+            while True:
+                data = fh.read(block)
+                buf += data
+                limit = len(buf) if not data else len(buf) - _META_WINDOW
+                pos = searched - base
+                while 0 <= (hit := buf.find(needle, pos)) < limit:
+                    found = _process_name_at(buf, hit)
+                    if found is not None:
+                        names[found[0]] = found[1]
+                    pos = hit + 1
+                if not data:
+                    return names
+                searched = base + max(pos, limit)
+                keep = max(0, limit - _META_WINDOW)
+                buf, base = buf[keep:], base + keep
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def _process_name_at(buf: bytes, hit: int) -> tuple[Any, str] | None:
+    """(pid, name) of the `process_name` metadata event around byte `hit`, or None (e.g. in a string)."""
+    lo, hi = max(0, hit - _META_WINDOW), hit + _META_WINDOW
+    start = hit
+    for _ in range(3):  # the event's '{', or a nested one when args come before the name
+        start = buf.rfind(b"{", lo, start)
+        if start < 0:
+            return None
+        end = hit
+        for _ in range(3):  # the event's '}', or args' '}' first
+            end = buf.find(b"}", end, hi) + 1
+            if end <= 0:
+                break
+            try:
+                event = orjson.loads(buf[start:end])
+            except orjson.JSONDecodeError:
+                continue
+            if not (
+                isinstance(event, dict) and event.get("ph") == "M" and event.get("name") == "process_name"
+            ):
+                continue
+            args, pid = event.get("args"), event.get("pid")
+            if isinstance(args, dict) and isinstance(args.get("name"), str) and isinstance(pid, (int, str)):
+                return pid, args["name"]
+            return None
+    return None
