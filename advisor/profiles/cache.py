@@ -42,9 +42,10 @@ def code_fingerprint(module_name: str) -> str:
     return digest.hexdigest()[:16]
 
 
-def cache_key(table: str, export: str, module_name: str, sources: Iterable[Path]) -> str | None:
-    """The entry name for `table` read from `sources`, or None if a source cannot be stat'ed."""
-    digest = hashlib.sha1(f"{table}\0{export}\0{code_fingerprint(module_name)}".encode())
+def cache_key(table: str, rank: int, export: str, module_name: str, sources: Iterable[Path]) -> str | None:
+    """The entry name for `rank`'s `table` read from `sources` (one file may hold several ranks), or
+    None if a source cannot be stat'ed."""
+    digest = hashlib.sha1(f"{table}\0{rank}\0{export}\0{code_fingerprint(module_name)}".encode())
     for path in sorted(sources):
         try:
             stat = path.stat()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +20,9 @@ import pandas as pd
 from ..errors import InputError
 from .communication import TOTAL_OP, CommCollector, parse_step_key
 from .csvread import Column, expect_dict, input_error, read_columns, read_json
+from .discover import RankInfo
 from .schema import conform
+from .tables import register_table
 
 CLUSTER_OUTPUT_DIR = "cluster_analysis_output"
 CLUSTER_STEP_TRACE_CSV = "cluster_step_trace_time.csv"
@@ -117,3 +120,42 @@ def read_cluster_communication(path: Path) -> dict[int, CommTables]:
                     collector = collectors.setdefault(int(rank_key), CommCollector(path))
                     collector.add_op(where, step, kind, op_key, info)
     return {rank: collectors[rank].tables() for rank in sorted(collectors)}
+
+
+@lru_cache(maxsize=2)
+def _cached(folder: Path, stamp: tuple[int, ...]) -> ClusterOutput:
+    return read_cluster_output(folder)
+
+
+def _for_rank(rank: RankInfo) -> ClusterOutput:
+    """The folder's tables, read once for all its ranks (re-read when a file changes)."""
+    files = [rank.path / name for name in (CLUSTER_STEP_TRACE_CSV, CLUSTER_COMMUNICATION_JSON)]
+    stamp = tuple(n for f in files if f.is_file() for n in (f.stat().st_size, f.stat().st_mtime_ns))
+    return _cached(rank.path, stamp)
+
+
+def _missing(rank: RankInfo, what: str) -> InputError:
+    return InputError(f"{rank.path}: no {what} for rank {rank.rank}")
+
+
+@register_table("step_trace", "cluster", sources=(CLUSTER_STEP_TRACE_CSV,))
+def load_cluster_step_trace(rank: RankInfo) -> pd.DataFrame:
+    table = _for_rank(rank).step_trace.get(rank.rank)
+    if table is None:
+        raise _missing(rank, CLUSTER_STEP_TRACE_CSV)
+    return table
+
+
+def _comm_loader(position: int, table: str):
+    @register_table(table, "cluster", sources=(CLUSTER_COMMUNICATION_JSON,))
+    def load(rank: RankInfo) -> pd.DataFrame:
+        tables = _for_rank(rank).comm.get(rank.rank)
+        if tables is None:
+            raise _missing(rank, CLUSTER_COMMUNICATION_JSON)
+        return tables[position]
+
+    return load
+
+
+for _position, _table in enumerate(("comm_ops", "comm_bandwidth", "comm_packets")):
+    _comm_loader(_position, _table)

@@ -116,11 +116,38 @@ def discover(path: str | Path) -> ProfileSet:
             "analyse them separately"
         )
     if not rank_dirs and not ms_dirs:
+        summary = _from_cluster_output(root)
+        if summary is not None:
+            return summary
         raise InputError(
             f"{given}: not profiling data: expected *{RANK_SUFFIX} rank folders or {OUTPUT_DIR}, "
             f"found {_describe_contents(root)}"
         )
     return _build(root, rank_dirs or ms_dirs)
+
+
+def _from_cluster_output(root: Path) -> ProfileSet | None:
+    """A folder with only msprof-analyze's cluster_analysis_output/: per-rank step and communication
+    summaries without the rank folders (export "cluster")."""
+    from .cluster_output import find_cluster_output, read_cluster_output  # it imports this module
+
+    folder = find_cluster_output(root)
+    if folder is None:
+        return None
+    output = read_cluster_output(folder)
+    files = tuple(sorted(p.name for p in folder.iterdir() if p.is_file()))
+    ranks = []
+    for rank in output.ranks:
+        table = output.step_trace.get(rank)
+        steps = tuple(sorted({int(s) for s in table["step"].dropna()})) if table is not None else ()
+        ranks.append(RankInfo(rank, folder, "cluster", steps, files))
+    if not ranks:
+        return None
+    steps = sorted({s for r in ranks for s in r.steps})
+    stages = sorted(output.stage_step_trace) if len(output.stage_step_trace) > 1 else []
+    warnings = [f"{folder}: only the cluster summaries of msprof-analyze (no rank folders): step and "
+                "communication tables only"]  # fmt: skip
+    return ProfileSet(root, "cluster_output", "cluster", ranks, steps, None, None, warnings, stages)
 
 
 def _is_rank_dir(path: Path) -> bool:

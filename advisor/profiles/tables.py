@@ -20,7 +20,7 @@ from . import cache
 from .discover import RankInfo
 
 TableLoader = Callable[[RankInfo], pd.DataFrame]
-EXPORTS = ("text", "db")
+EXPORTS = ("text", "db", "cluster")  # cluster: an existing cluster_analysis_output/
 # Modules that register loaders; imported on first use (also in worker processes, which start fresh).
 READER_MODULES = (
     "advisor.profiles.step_trace",
@@ -31,6 +31,7 @@ READER_MODULES = (
     "advisor.profiles.communication",
     "advisor.profiles.db",
     "advisor.profiles.db_analysis",
+    "advisor.profiles.cluster_output",
 )
 
 
@@ -89,7 +90,11 @@ def load_table(name: str, rank: RankInfo, *, use_cache: bool = True) -> pd.DataF
     if loader is None:
         raise InputError(f"{rank.path}: reading {name} from a {rank.export} export is not supported yet")
     files = source_files(rank, loader.sources)
-    key = cache.cache_key(name, rank.export, loader.fn.__module__, files) if use_cache and files else None
+    key = (
+        cache.cache_key(name, rank.rank, rank.export, loader.fn.__module__, files)
+        if use_cache and files
+        else None
+    )
     if key is not None:
         cached = cache.load(key)
         if cached is not None:
