@@ -49,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
         "--dimensions", default=None, help="comma-separated analysis dimensions (default: all)"
     )
     analyze.add_argument("--processes", default="1", help="worker processes for reading ranks (1-8)")
+    analyze.add_argument("--step", help="analyse this profiled step only (default: every profiled step)")
     analyze.add_argument(
         "--cann-version", default=AnalysisOptions.cann_version, help="hint; the data's version wins"
     )
@@ -145,8 +146,9 @@ def _analyze(args: argparse.Namespace, reporter: Reporter) -> int:
     options = _options(args)
     formats = parse_formats(args.format)
     language = parse_choice("language", args.language, LANGUAGES)
+    step = _int_option("step", args.step, 0, 2**63 - 1) if args.step is not None else None
     report = run_analysis(
-        args.path, compare_path=args.compare, options=options, language=language, progress=reporter
+        args.path, compare_path=args.compare, options=options, language=language, progress=reporter, step=step
     )
     for warning in report.warnings:
         reporter.warning(warning)

@@ -26,7 +26,15 @@ from .checks.registry import (
 )
 from .errors import InputError
 from .options import REPORT_FORMATS, AnalysisOptions
-from .profiles.discover import MINDSPORE_SUFFIX, OUTPUT_DIR, RANK_SUFFIX, ProfileSet, RankInfo, discover
+from .profiles.discover import (
+    MINDSPORE_SUFFIX,
+    OUTPUT_DIR,
+    RANK_SUFFIX,
+    ProfileSet,
+    RankInfo,
+    describe_steps,
+    discover,
+)
 from .profiles.tables import load_table
 from .report.messages import Messages
 from .report.model import Finding, InputInfo, NotEvaluated, Report
@@ -84,6 +92,14 @@ def load_all_tables(
             if done < n:
                 progress(f"reading rank {done + 1}/{n}", done, total)
     return dict(sorted(tables.items())), dict(sorted(errors.items()))
+
+
+def select_step(tables: dict[str, pd.DataFrame], step: int) -> dict[str, pd.DataFrame]:
+    """Only `step`'s rows of the tables that are per step; whole-profile tables stay as they are."""
+    return {
+        name: frame[frame["step"] == step].reset_index(drop=True) if "step" in frame.columns else frame
+        for name, frame in tables.items()
+    }
 
 
 def _normalise(result: Any, check_id: str) -> CheckResult:
@@ -174,8 +190,10 @@ def run_analysis(
     options: AnalysisOptions | None = None,
     language: str = "en",
     progress: ProgressFn | None = None,
+    step: int | None = None,
 ) -> Report:
-    """Analyse the profile at `path`. InputError for unusable input; a failing check never raises."""
+    """Analyse the profile at `path` (only `step` when given). InputError for unusable input; a
+    failing check never raises."""
     options = options or AnalysisOptions()
     messages = Messages(language)
     notify = progress or _no_progress
@@ -187,7 +205,11 @@ def run_analysis(
     names = sorted({name for spec in specs for name in spec.needs})
     total = len(profile.ranks) + 2
     notify(f"reading rank 1/{len(profile.ranks)}", 0, total)
+    if step is not None and step not in profile.steps:
+        raise InputError(f"{profile.root}: step {step} was not profiled ({describe_steps(profile.steps)})")
     tables, errors = load_all_tables(profile, names, options.advisor_analyze_processes, notify, total)
+    if step is not None:
+        tables = {rank: select_step(rank_tables, step) for rank, rank_tables in tables.items()}
     if names and not any(tables.values()):
         # Nothing at all could be read: that is unusable input, not a report with every check missing.
         first = next(msg for rank_errors in errors.values() for msg in rank_errors.values())
@@ -216,7 +238,7 @@ def run_analysis(
             kind=profile.kind,
             export=profile.export,
             ranks=[r.rank for r in profile.ranks],
-            steps=list(profile.steps),
+            steps=[step] if step is not None else list(profile.steps),
             cann_version=profile.cann_version,
             torch_version=profile.torch_version,
         ),

@@ -194,3 +194,14 @@ def test_terminal_progress_bar():
     text = stream.getvalue()
     assert text.startswith("\r[#######") and "1/4 reading rank 1/2" in text and text.endswith("\n")
     assert make_reporter("auto", quiet=True, stream=stream).__class__.__name__ == "Reporter"
+
+
+def test_step_option(tmp_path, capsys):
+    root, _ = demo(tmp_path)
+    code, out, _ = _run(capsys, "analyze", root, "--step", "14", "--output", tmp_path / "o", "--quiet")
+    report = json.loads(Path(next(line for line in out.splitlines() if line.endswith(".json"))).read_text())
+    assert code == 0 and report["input"]["steps"] == [14]
+    code, _, err = _run(capsys, "analyze", root, "--step", "99", "--output", tmp_path / "o", "--quiet")
+    assert code == 2 and "step 99 was not profiled" in err
+    code, _, err = _run(capsys, "analyze", root, "--step", "x", "--output", tmp_path / "o", "--quiet")
+    assert code == 2 and "step must be an integer" in err

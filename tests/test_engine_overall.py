@@ -285,3 +285,15 @@ def test_trace_fallback_reports_time_outside_steps(tmp_path):
     )
     assert "no step_trace_time.csv" in finding.description
     assert finding.title.startswith("Computation dominates")
+
+
+def test_one_step_can_be_selected(tmp_path):
+    root, spec = demo(tmp_path)
+    report = run_analysis(root, step=13)
+    assert report.input.steps == [13]
+    assert {(row["rank"], row["step"]) for row in report.summary["per_rank"]} == {(0, 13), (1, 13)}
+    expected = expected_by_rank_step(spec)
+    for row in report.summary["per_rank"]:
+        assert row["computing_us"] == pytest.approx(expected[(row["rank"], 13)]["computing_us"])
+    with pytest.raises(InputError, match=r"step 99 was not profiled \(steps 12–14\)"):
+        run_analysis(root, step=99)
