@@ -403,6 +403,43 @@ def test_malformed_events_are_skipped_or_missing(tmp_path):
     assert tables.warnings == [f"{tmp_path / 't.json'}: skipped 8 malformed events"]
 
 
+def test_odd_but_valid_field_types_never_fail_a_chunk(tmp_path):
+    # Events are decoded into typed Structs chunk by chunk: any JSON type in any field must decode, or
+    # a whole chunk of good events would be lost.
+    events = [
+        *meta(1, "Ascend Hardware"),
+        *meta("2", "Python"),  # a string pid
+        *meta(3, "HBM"),
+        *meta(4, "AI Core Freq"),
+        {"ph": "X", "name": "k", "pid": 1, "tid": "7", "ts": 5, "args": {"Stream Id": "3", "Task Id": 4.0}},
+        {"ph": "X", "name": 9, "pid": 1, "tid": 7, "ts": "6.000", "dur": "2", "args": None},
+        {"ph": "X", "name": "k", "pid": 1, "tid": 8, "ts": 7.5, "dur": None, "args": []},
+        {"ph": "X", "name": "op", "pid": "2", "tid": "t", "ts": "8", "cat": 5, "args": {"Call stack": 3}},
+        {"ph": "X", "name": "op", "pid": "2", "tid": 1, "ts": "9", "args": {"Call stack": None, "x": [1]}},
+        # Other processes' counters: any shape, never read.
+        {"ph": "C", "name": ["a"], "pid": 3, "ts": {"x": 1}, "args": [1, {"y": None}], "extra": 1.5e300},
+        {"ph": "C", "name": "HBM", "pid": 3, "ts": True, "id": 123456789012345678901234567890},
+        {"ph": "C", "name": "AI Core Freq", "pid": 4, "ts": "10", "args": {"MHz": "1800"}},
+        {"ph": "s", "name": "f", "pid": "2", "tid": 1, "ts": "8", "cat": "async_npu", "id": 1.5},
+        {"ph": "f", "name": "f", "pid": 1, "tid": 7, "ts": 5, "cat": "async_npu", "id": "1.5", "bp": "e"},
+        {"ph": 1, "pid": 3},
+        {"pid": 3, "unknown": {"nested": [[[]]]}, "args": "text"},
+    ]
+    for chunk in (8 << 20, 64):
+        tables = read_trace(write(tmp_path / "t.json", events), chunk_bytes=chunk)
+        assert tables.warnings == []
+        device = tables["device_tasks"]
+        assert device["name"].tolist() == ["k", "9", "k"]
+        assert device["start_ns"].tolist() == [5000, 6000, 7500]
+        assert device["stream_id"].tolist() == [3, 7, 8]  # from args, else the tid
+        assert device["task_id"].iloc[0] == 4 and pd.isna(device["task_id"].iloc[1])
+        assert device["dur_us"].iloc[1] == 2 and device["dur_us"][2:].isna().all()
+        host = tables["host_ops"]
+        assert host["start_ns"].tolist() == [8000, 9000] and host["call_stack"].isna().all()
+        assert tables["freq"]["mhz"].tolist() == [1800.0]
+        assert len(tables["flows"]) == 0  # ids 1.5 (a number) and "1.5" are not the same flow
+
+
 def _serialised(events: list[dict]) -> tuple[bytes, list[int]]:
     """The trace as torch_npu writes it (one line, ", " between events) and each event's end offset."""
     parts, ends, pos = [b"["], [], 1
@@ -468,6 +505,8 @@ def test_unterminated_array_is_a_warning_only(tmp_path):
         (b'[{"ph": "X", "name": "Computing", "ts": "1.0"', "truncated or invalid JSON at byte 45"),
         (b'[{"a": 1}, {"b": nope}, {"c": 2}]', "invalid JSON at byte 17"),
         (b'[{"a": 1}, {"b": "\xff\xfe"}, {"c": 2}]', "invalid JSON at byte"),
+        (b'[{"a": 1}, {"ts": 1e400}, {"c": 2}]', "invalid JSON after byte 0 (Number out of range"),
+        (b'[{"a": 1}, {"name": "\\ud800"}, {"c": 2}]', "invalid JSON at byte 21"),  # lone surrogate
     ],
 )
 def test_unusable_files_are_one_line_input_errors(tmp_path, content, message):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import gc
 import re
 import threading
 from collections import OrderedDict
@@ -22,6 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -118,15 +118,10 @@ def read_trace(path: Path, chunk_bytes: int = CHUNK_BYTES) -> TraceTables:
     processes = scan_process_names(path, chunk_bytes)
     builder = _Builder({pid: process_kind(name) for pid, name in processes.items()})
     reader = ArrayReader(path, chunk_bytes)
-    collecting = gc.isenabled()
-    gc.disable()  # millions of acyclic dicts per chunk: collections would only rescan them (~30%)
-    try:
-        for events in reader:
-            builder.feed(events)
-            del events  # before the next batch is parsed
-    finally:
-        if collecting:
-            gc.enable()
+    # The events are Structs untracked by the cyclic GC (gc=False): no need to pause collections.
+    for events in reader:
+        builder.feed(events)
+        del events  # before the next batch is parsed
     _release_freed_memory()  # the chunks' objects: else the tables would be built on top of them
     warnings = []
     if reader.truncated_at is not None:
@@ -206,15 +201,16 @@ class _Builder:
             try:
                 self._fill(it)
                 break
-            except (KeyError, TypeError, AttributeError):
+            except (KeyError, TypeError, AttributeError, msgspec.DecodeError):
                 # `_fill` reads every field of an event before appending any, so a malformed event
-                # is simply left out; the iterator resumes after it.
+                # (not an object, a field missing, args not an object) is simply left out; the
+                # iterator resumes after it.
                 self.skipped += 1
         self._compact()
 
     def _fill(self, it: Iterator[Any]) -> None:
-        # The hot loop: locals only, one dict lookup per field, appends bound once per chunk. The
-        # process kind comes first: it discards the counters of other processes (~40% of events).
+        # The hot loop: locals only, appends bound once per chunk. The process kind comes first: it
+        # discards the counters of other processes (~40% of events) before their args are decoded.
         kind_of = self.kinds.get
         threads = self.threads
         h_name, h_cat, h_ts, h_dur, h_tid, h_stack = (c.append for c in self.raw["host_ops"])
@@ -228,21 +224,35 @@ class _Builder:
         g_ts, g_dur = (c.append for c in self.raw["gc"])
         s_cat, s_id, s_ts = (c.append for c in self.raw["flow_start"])
         e_cat, e_id, e_ts = (c.append for c in self.raw["flow_end"])
+        host_args, device_args, hccl_args = _HOST_ARGS.decode, _DEVICE_ARGS.decode, _HCCL_ARGS.decode
+        freq_args, thread_args = _FREQ_ARGS.decode, _THREAD_ARGS.decode
+        no_device, no_hccl = _DeviceArgs(), _HcclArgs()
         overlap_names = frozenset(OVERLAP_NAMES)
         flow_cats = FLOW_CATS
         other, host, cann, device = OTHER, HOST, CANN, DEVICE
         hccl, overlap, freq, gc_kind = HCCL, OVERLAP, FREQ, GC
+        unset = msgspec.UNSET
+        table_kinds = frozenset({host, cann, device, hccl})
         for e in it:
-            pid = e["pid"]
+            pid = e.pid
+            if pid is unset:
+                raise KeyError("pid")
             kind = kind_of(pid)
             if kind == other:
                 continue
-            ph = e["ph"]
+            ph = e.ph
             if ph == "X":
+                # A missing field is a malformed event only where the table reads it.
+                name, ts = e.name, e.ts
+                if kind in table_kinds and (name is unset or ts is unset):
+                    raise KeyError("name or ts")
                 if kind == host:
-                    args = e.get("args")
-                    stack = args.get("Call stack") if args else None
-                    name, cat, ts, dur, tid = e["name"], e.get("cat"), e["ts"], e.get("dur"), e.get("tid")
+                    args = e.args
+                    try:
+                        stack = host_args(args).call_stack if args else None
+                    except msgspec.ValidationError:
+                        stack = _odd_args(args, _HostArgs).call_stack
+                    cat, dur, tid = e.cat, e.dur, e.tid
                     if cat == "GC":
                         g_ts(ts)
                         g_dur(dur)
@@ -254,59 +264,67 @@ class _Builder:
                     h_tid(tid)
                     h_stack(stack)
                 elif kind == cann:
-                    name, ts, dur, tid = e["name"], e["ts"], e.get("dur"), e.get("tid")
+                    dur, tid = e.dur, e.tid
                     c_name(name)
                     c_ts(ts)
                     c_dur(dur)
                     c_tid(tid)
                 elif kind == device:
-                    args = e.get("args") or {}
-                    stream = args.get("Stream Id")
+                    args = e.args
+                    try:
+                        a = device_args(args) if args else no_device
+                    except msgspec.ValidationError:
+                        a = _odd_args(args, _DeviceArgs)
+                    stream = a.stream_id
                     if stream is None:  # newer torch_npu writes the physical stream only
-                        stream = args.get("Physic Stream Id", e.get("tid"))
-                    name, ts, dur = e["name"], e["ts"], e.get("dur")
-                    ttype, task = args.get("Task Type"), args.get("Task Id")
+                        stream = e.tid if a.physic_stream_id is unset else a.physic_stream_id
+                    dur = e.dur
                     d_name(name)
-                    d_type(ttype)
+                    d_type(a.task_type)
                     d_ts(ts)
                     d_dur(dur)
                     d_stream(stream)
-                    d_task(task)
+                    d_task(a.task_id)
                 elif kind == hccl:
-                    args = e.get("args") or {}
-                    name, tid, ts, dur = e["name"], e.get("tid"), e["ts"], e.get("dur")
-                    ttype, transport, link = (
-                        args.get("task type"),
-                        args.get("transport type"),
-                        args.get("link type"),
-                    )
-                    size, src, dst = args.get("size(Byte)"), args.get("src rank"), args.get("dst rank")
+                    args = e.args
+                    try:
+                        a = hccl_args(args) if args else no_hccl
+                    except msgspec.ValidationError:
+                        a = _odd_args(args, _HcclArgs)
+                    tid, dur = e.tid, e.dur
                     m_name(name)
                     m_pid(pid)
                     m_tid(tid)
                     m_ts(ts)
                     m_dur(dur)
-                    m_type(ttype)
-                    m_transport(transport)
-                    m_link(link)
-                    m_size(size)
-                    m_src(src)
-                    m_dst(dst)
+                    m_type(a.task_type)
+                    m_transport(a.transport)
+                    m_link(a.link)
+                    m_size(a.size)
+                    m_src(a.src)
+                    m_dst(a.dst)
                 elif kind == overlap:
-                    name = e["name"]
+                    if name is unset:
+                        raise KeyError("name")
                     if name in overlap_names:
-                        ts, dur = e["ts"], e.get("dur")
+                        if ts is unset:
+                            raise KeyError("ts")
+                        dur = e.dur
                         o_kind(name)
                         o_ts(ts)
                         o_dur(dur)
-                elif kind == gc_kind or str(e.get("cat")).lower() == "gc":  # GC events may have no process
-                    ts, dur = e["ts"], e.get("dur")
+                elif kind == gc_kind or str(e.cat).lower() == "gc":  # GC events may have no process
+                    if ts is unset:
+                        raise KeyError("ts")
+                    dur = e.dur
                     g_ts(ts)
                     g_dur(dur)
             elif ph == "s" or ph == "f":
-                cat = e.get("cat")
+                cat = e.cat
                 if cat in flow_cats:
-                    flow_id, ts = e["id"], e["ts"]
+                    flow_id, ts = e.id, e.ts
+                    if flow_id is unset or ts is unset:
+                        raise KeyError("id or ts")
                     if ph == "s":
                         s_cat(cat)
                         s_id(flow_id)
@@ -316,12 +334,18 @@ class _Builder:
                         e_id(flow_id)
                         e_ts(ts)
             elif ph == "C":
-                if kind == freq or (kind is None and e["name"] == AI_CORE_FREQ):
-                    ts, mhz = e["ts"], e["args"].get("MHz")
+                if kind is None and e.name is unset:
+                    raise KeyError("name")
+                if kind == freq or (kind is None and e.name == AI_CORE_FREQ):
+                    ts, mhz = e.ts, freq_args(e.args).mhz  # no args: a DecodeError, the event is skipped
+                    if ts is unset:
+                        raise KeyError("ts")
                     f_ts(ts)
                     f_mhz(mhz)
-            elif ph == "M" and e.get("name") == "thread_name":
-                threads[(pid, e.get("tid"))] = e["args"]["name"]
+            elif ph == "M" and e.name == "thread_name":
+                threads[(pid, e.tid)] = thread_args(e.args).name
+            elif ph is unset:
+                raise KeyError("ph")
 
     def _compact(self) -> None:
         """Turn this chunk's lists into arrays (rows with an unreadable timestamp are dropped)."""
@@ -388,6 +412,49 @@ class _Builder:
             tables[name].attrs["source"] = TRACE_VIEW_JSON
             _release_freed_memory()  # the raw columns just copied, before the next table is built
         return {name: tables[name] for name in TABLES}
+
+
+# The args each kind of event needs, decoded for those events only. Values stay untyped (see `Event`).
+class _HostArgs(msgspec.Struct, gc=False):
+    call_stack: Any = msgspec.field(default=None, name="Call stack")
+
+
+class _DeviceArgs(msgspec.Struct, gc=False):
+    task_type: Any = msgspec.field(default=None, name="Task Type")
+    stream_id: Any = msgspec.field(default=None, name="Stream Id")
+    physic_stream_id: Any = msgspec.field(default=msgspec.UNSET, name="Physic Stream Id")
+    task_id: Any = msgspec.field(default=None, name="Task Id")
+
+
+class _HcclArgs(msgspec.Struct, gc=False):
+    task_type: Any = msgspec.field(default=None, name="task type")
+    transport: Any = msgspec.field(default=None, name="transport type")
+    link: Any = msgspec.field(default=None, name="link type")
+    size: Any = msgspec.field(default=None, name="size(Byte)")
+    src: Any = msgspec.field(default=None, name="src rank")
+    dst: Any = msgspec.field(default=None, name="dst rank")
+
+
+class _FreqArgs(msgspec.Struct, gc=False):
+    mhz: Any = msgspec.field(default=None, name="MHz")
+
+
+class _ThreadArgs(msgspec.Struct, gc=False):
+    name: Any
+
+
+_HOST_ARGS = msgspec.json.Decoder(_HostArgs)
+_DEVICE_ARGS = msgspec.json.Decoder(_DeviceArgs)
+_HCCL_ARGS = msgspec.json.Decoder(_HcclArgs)
+_FREQ_ARGS = msgspec.json.Decoder(_FreqArgs)
+_THREAD_ARGS = msgspec.json.Decoder(_ThreadArgs)
+
+
+def _odd_args(raw: msgspec.Raw, kind: type) -> Any:
+    """Args that are not an object: empty when falsy (null, [], "", 0), else the event is malformed."""
+    if msgspec.json.decode(raw):
+        raise TypeError("args is not an object")
+    return kind()
 
 
 def _take(value: Any, keep: np.ndarray) -> Any:
