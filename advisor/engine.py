@@ -94,6 +94,14 @@ def load_all_tables(
     return dict(sorted(tables.items())), dict(sorted(errors.items()))
 
 
+def table_warnings(tables: dict[int, dict[str, pd.DataFrame]]) -> list[str]:
+    """What the readers could not read (e.g. a truncated trace), once each, for the report."""
+    found = (
+        w for rank in tables.values() for frame in rank.values() for w in frame.attrs.get("warnings", ())
+    )
+    return list(dict.fromkeys(found))
+
+
 def select_step(tables: dict[str, pd.DataFrame], step: int) -> dict[str, pd.DataFrame]:
     """Only `step`'s rows of the tables that are per step; whole-profile tables stay as they are."""
     return {
@@ -249,7 +257,9 @@ def run_analysis(
         timings_s={"load": loaded - started, "checks": checked - loaded, "render": 0.0},
         language=language,
         description=profile.describe(),
-        warnings=list(profile.warnings) + (list(compare.warnings) if compare else []),
+        warnings=list(profile.warnings)
+        + (list(compare.warnings) if compare else [])
+        + table_warnings(tables),
         dimensions=tuple(options.analysis_dimensions),
         checked_dimensions=tuple(dict.fromkeys(spec.dimension for spec in specs)),
         version_hints={"cann_version": options.cann_version, "torch_version": options.torch_version},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from advisor.checks.overall_summary import priority_for
@@ -297,3 +299,27 @@ def test_one_step_can_be_selected(tmp_path):
         assert row["computing_us"] == pytest.approx(expected[(row["rank"], 13)]["computing_us"])
     with pytest.raises(InputError, match=r"step 99 was not profiled \(steps 12–14\)"):
         run_analysis(root, step=99)
+
+
+def test_a_truncated_trace_is_read_and_reported(tmp_path):
+    events = [
+        {"ph": "M", "name": "process_name", "pid": 9, "tid": 0, "args": {"name": "Overlap Analysis"}},
+        {"ph": "M", "name": "process_name", "pid": 1, "tid": 0, "args": {"name": "Python"}},
+        {
+            "ph": "X",
+            "name": "ProfilerStep#4",
+            "pid": 1,
+            "tid": 1,
+            "ts": "100.000",
+            "dur": 50,
+            "cat": "cpu_op",
+        },
+        {"ph": "X", "name": "Computing", "pid": 9, "tid": 0, "ts": "110.000", "dur": 30},
+        {"ph": "X", "name": "Free", "pid": 9, "tid": 3, "ts": "140.000", "dur": 10},
+    ]
+    text = json.dumps(events)
+    cut = text[: -len("]")] + ', {"ph": "X", "name": "Comp'  # torch_npu died mid-write
+    folder = rank_dir(tmp_path, "x_ascend_pt", trace=cut)
+    report = run_analysis(folder)
+    assert [(row["step"], row["computing_us"]) for row in report.summary["per_rank"]] == [(4, 30.0)]
+    assert any("trace_view.json: truncated at byte" in w for w in report.warnings), report.warnings

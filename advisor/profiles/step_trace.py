@@ -123,6 +123,8 @@ def step_trace_from_trace_view(path: Path) -> pd.DataFrame:
     }
     frame = _frame(data, SOURCE_TRACE)
     frame.attrs["unassigned_us"] = float(dur[~assigned].sum())
+    if trace.warnings:
+        frame.attrs["warnings"] = list(trace.warnings)
     return frame
 
 

@@ -175,7 +175,11 @@ def _loader(table: str) -> Callable[[RankInfo], pd.DataFrame]:
                 f"{rank.path}: no {TRACE_VIEW_JSON} in {OUTPUT_DIR} (collect with torch_npu.profiler "
                 "and experimental_config export_type=Text; HCCL data needs profiler_level Level1)"
             )
-        return parse_trace(path)[table].copy(deep=False)  # a shallow copy: the memo's frame stays as is
+        trace = parse_trace(path)
+        frame = trace[table].copy(deep=False)  # a shallow copy: the memo's frame stays as is
+        if trace.warnings:  # e.g. a truncated file: the report must say what was not read
+            frame.attrs = {**frame.attrs, "warnings": list(trace.warnings)}
+        return frame
 
     load.__doc__ = f"The {table} table of one rank, from its {TRACE_VIEW_JSON}."
     return load
