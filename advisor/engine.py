@@ -35,7 +35,7 @@ from .profiles.discover import (
     describe_steps,
     discover,
 )
-from .profiles.tables import load_table
+from .profiles.tables import READER_MODULES, load_table
 from .report.messages import Messages
 from .report.model import Finding, InputInfo, NotEvaluated, Report
 
@@ -78,8 +78,10 @@ def load_all_tables(
     if not names:
         return {r.rank: {} for r in profile.ranks}, {r.rank: {} for r in profile.ranks}
     if processes > 1 and n > 1:
-        # spawn, not fork: the engine may run inside a threaded server process.
-        context = multiprocessing.get_context("spawn")
+        # forkserver, not fork: the engine may run inside a threaded process. The server process
+        # imports the readers once, so each worker starts without paying for pandas/pyarrow again.
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(list(READER_MODULES))
         with ProcessPoolExecutor(max_workers=min(processes, n), mp_context=context) as pool:
             futures = {pool.submit(load_rank_tables, rank, list(names)): rank.rank for rank in profile.ranks}
             for done, future in enumerate(as_completed(futures), start=1):
