@@ -251,13 +251,14 @@ def test_unreadable_db_rank_is_left_out_of_a_mixed_cluster(tmp_path):
     assert entry.reason.startswith("rank 1 left out:") and "ascend_pytorch_profiler_1.db" in entry.reason
 
 
-def test_trace_fallback_reports_time_outside_steps(tmp_path):
-    trace = [
+def overlap_trace(step: int) -> list[dict]:
+    """A minimal trace: one ProfilerStep#`step` at 100–150 µs with 30 µs computing and 10 µs free."""
+    return [
         {"ph": "M", "name": "process_name", "pid": 9, "tid": 0, "args": {"name": "Overlap Analysis"}},
         {"ph": "M", "name": "process_name", "pid": 1, "tid": 0, "args": {"name": "Python"}},
         {
             "ph": "X",
-            "name": "ProfilerStep#2",
+            "name": f"ProfilerStep#{step}",
             "pid": 1,
             "tid": 1,
             "ts": "100.000",
@@ -266,6 +267,12 @@ def test_trace_fallback_reports_time_outside_steps(tmp_path):
         },
         {"ph": "X", "name": "Computing", "pid": 9, "tid": 0, "ts": "110.000", "dur": 30},
         {"ph": "X", "name": "Free", "pid": 9, "tid": 3, "ts": "140.000", "dur": 10},
+    ]
+
+
+def test_trace_fallback_reports_time_outside_steps(tmp_path):
+    trace = [
+        *overlap_trace(2),
         {"ph": "X", "name": "Computing", "pid": 9, "tid": 0, "ts": "20.000", "dur": 4000},  # before the step
     ]
     folder = rank_dir(tmp_path, "x_ascend_pt", trace=trace)
@@ -302,21 +309,7 @@ def test_one_step_can_be_selected(tmp_path):
 
 
 def test_a_truncated_trace_is_read_and_reported(tmp_path):
-    events = [
-        {"ph": "M", "name": "process_name", "pid": 9, "tid": 0, "args": {"name": "Overlap Analysis"}},
-        {"ph": "M", "name": "process_name", "pid": 1, "tid": 0, "args": {"name": "Python"}},
-        {
-            "ph": "X",
-            "name": "ProfilerStep#4",
-            "pid": 1,
-            "tid": 1,
-            "ts": "100.000",
-            "dur": 50,
-            "cat": "cpu_op",
-        },
-        {"ph": "X", "name": "Computing", "pid": 9, "tid": 0, "ts": "110.000", "dur": 30},
-        {"ph": "X", "name": "Free", "pid": 9, "tid": 3, "ts": "140.000", "dur": 10},
-    ]
+    events = overlap_trace(4)
     text = json.dumps(events)
     cut = text[: -len("]")] + ', {"ph": "X", "name": "Comp'  # torch_npu died mid-write
     folder = rank_dir(tmp_path, "x_ascend_pt", trace=cut)

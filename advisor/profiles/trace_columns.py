@@ -32,15 +32,8 @@ def ns_array(values: list[Any]) -> tuple[np.ndarray, np.ndarray | None]:
     fixed = _ns_fixed_width(values)
     if fixed is not None:
         return fixed, None
-    out = np.zeros(len(values), np.int64)
-    valid = np.ones(len(values), np.bool_)
-    for i, value in enumerate(values):
-        ns = ns_value(value)
-        if ns is None:
-            valid[i] = False
-        else:
-            out[i] = ns
-    return out, None if valid.all() else valid
+    out, missing = _per_value(values, ns_value)
+    return out, ~missing if missing.any() else None
 
 
 def _ns_fixed_width(values: list[Any]) -> np.ndarray | None:
@@ -121,15 +114,21 @@ def int_array(values: list[Any]) -> tuple[np.ndarray, np.ndarray | None]:
         return objects.astype(np.int64), missing if missing.any() else None
     except (TypeError, ValueError, OverflowError):
         pass
+    out, missing = _per_value(values, _int)
+    return out, missing if missing.any() else None
+
+
+def _per_value(values: list[Any], convert: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The slow path: int64 values converted one by one, and where `convert` gave None."""
     out = np.zeros(len(values), np.int64)
     missing = np.zeros(len(values), np.bool_)
     for i, value in enumerate(values):
-        number = _int(value)
+        number = convert(value)
         if number is None:
             missing[i] = True
         else:
             out[i] = number
-    return out, missing if missing.any() else None
+    return out, missing
 
 
 def _int(value: Any) -> int | None:
