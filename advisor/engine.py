@@ -6,6 +6,7 @@ import multiprocessing
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,13 @@ import pandas as pd
 
 from . import __version__
 from .checks.catalogue import applicable_dimensions, unimplemented
+from .checks.common import mean_step_us
 from .checks.registry import (
+    SCOPES,
     CheckResult,
     CheckSpec,
     ClusterContext,
+    ComparisonContext,
     RankContext,
     all_checks,
     selected_checks,
@@ -37,7 +41,7 @@ from .profiles.discover import (
 )
 from .profiles.tables import READER_MODULES, load_table
 from .report.messages import Messages
-from .report.model import Finding, InputInfo, NotEvaluated, Report
+from .report.model import PRIORITIES, Evidence, Finding, InputInfo, NotEvaluated, Report
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -46,11 +50,21 @@ def _no_progress(stage: str, done: int, total: int) -> None:
     pass
 
 
-def load_rank_tables(rank: RankInfo, names: Sequence[str]) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
-    """Tables of one rank, and a one-line reason for each table that could not be read.
+@dataclass
+class RankOutcome:
+    """What one rank's worker sends back: the (small) tables the cluster checks need, why tables
+    could not be read, and what the rank checks found. The rank's big tables stay in the worker."""
 
-    Runs in worker processes: returns plain strings for errors so that nothing unpicklable travels.
-    """
+    rank: int
+    tables: dict[str, pd.DataFrame]
+    errors: dict[str, str]
+    results: list[tuple[str, CheckResult | NotEvaluated]]
+    warnings: list[str]
+    rows_read: int
+
+
+def load_rank_tables(rank: RankInfo, names: Iterable[str]) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    """Tables of one rank, and a one-line reason for each table that could not be read."""
     tables: dict[str, pd.DataFrame] = {}
     errors: dict[str, str] = {}
     for name in names:
@@ -65,35 +79,84 @@ def load_rank_tables(rank: RankInfo, names: Sequence[str]) -> tuple[dict[str, pd
     return tables, errors
 
 
+def analyse_rank(
+    profile: ProfileSet,
+    rank: RankInfo,
+    cluster_names: Sequence[str],
+    rank_check_ids: Sequence[str],
+    options: AnalysisOptions,
+    language: str,
+    step: int | None,
+    load: Sequence[str] = (),
+) -> RankOutcome:
+    """Load one rank's tables, run the rank checks on them and keep only what the cluster needs
+    (`load`: more tables to read, for benchmarks).
+
+    Runs in worker processes: everything returned is picklable (errors are plain strings)."""
+    specs = {spec.id: spec for spec in all_checks()}
+    chosen = [specs[check_id] for check_id in rank_check_ids]
+    names = sorted({*cluster_names, *load, *(n for spec in chosen for n in spec.needs)})
+    tables, errors = load_rank_tables(rank, names)
+    if step is not None:
+        tables = select_step(tables, step)
+    messages = Messages(language)
+    results: list[tuple[str, CheckResult | NotEvaluated]] = []
+    for spec in chosen:
+        absent = sorted(n for n in spec.needs if n not in tables)
+        if absent:
+            reason = errors.get(absent[0], f"table {absent[0]} unavailable")
+            results.append((spec.id, NotEvaluated(spec.id, _one_line(reason))))
+            continue
+        ctx = RankContext(profile, rank, {n: tables[n] for n in spec.needs}, options, messages)
+        results.append((spec.id, _run_one(spec, ctx, messages)))
+    return RankOutcome(
+        rank=rank.rank,
+        tables={n: tables[n] for n in cluster_names if n in tables},
+        errors=errors,
+        results=results,
+        warnings=table_warnings({rank.rank: tables}),
+        rows_read=sum(len(frame) for frame in tables.values()),
+    )
+
+
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def load_all_tables(
-    profile: ProfileSet, names: Sequence[str], processes: int, progress: ProgressFn, total: int
-) -> tuple[dict[int, dict[str, pd.DataFrame]], dict[int, dict[str, str]]]:
-    tables: dict[int, dict[str, pd.DataFrame]] = {}
-    errors: dict[int, dict[str, str]] = {}
+def analyse_ranks(
+    profile: ProfileSet,
+    cluster_names: Sequence[str],
+    rank_check_ids: Sequence[str],
+    options: AnalysisOptions,
+    *,
+    language: str = "en",
+    step: int | None = None,
+    progress: ProgressFn = _no_progress,
+    total: int = 1,
+    load: Sequence[str] = (),
+) -> list[RankOutcome]:
+    """`analyse_rank` for every rank, in `options.advisor_analyze_processes` worker processes."""
     n = len(profile.ranks)
-    if not names:
-        return {r.rank: {} for r in profile.ranks}, {r.rank: {} for r in profile.ranks}
-    if processes > 1 and n > 1:
+    outcomes: list[RankOutcome] = []
+    args = (cluster_names, rank_check_ids, options, language, step, load)
+    if options.advisor_analyze_processes > 1 and n > 1:
         # forkserver, not fork: the engine may run inside a threaded process. The server process
-        # imports the readers once, so each worker starts without paying for pandas/pyarrow again.
+        # imports the readers and checks once, so each worker starts without paying for them again.
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(list(READER_MODULES))
-        with ProcessPoolExecutor(max_workers=min(processes, n), mp_context=context) as pool:
-            futures = {pool.submit(load_rank_tables, rank, list(names)): rank.rank for rank in profile.ranks}
+        context.set_forkserver_preload([*READER_MODULES, "advisor.engine"])
+        workers = min(options.advisor_analyze_processes, n)
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            futures = [pool.submit(analyse_rank, profile, rank, *args) for rank in profile.ranks]
             for done, future in enumerate(as_completed(futures), start=1):
-                tables[futures[future]], errors[futures[future]] = future.result()
+                outcomes.append(future.result())
                 if done < n:
                     progress(f"reading rank {done + 1}/{n}", done, total)
     else:
         for done, rank in enumerate(profile.ranks, start=1):
-            tables[rank.rank], errors[rank.rank] = load_rank_tables(rank, names)
+            outcomes.append(analyse_rank(profile, rank, *args))
             if done < n:
                 progress(f"reading rank {done + 1}/{n}", done, total)
-    return dict(sorted(tables.items())), dict(sorted(errors.items()))
+    return sorted(outcomes, key=lambda o: o.rank)
 
 
 def table_warnings(tables: dict[int, dict[str, pd.DataFrame]]) -> list[str]:
@@ -135,62 +198,201 @@ def _run_one(spec: CheckSpec, ctx: Any, messages: Messages, prefix: str = "") ->
         return NotEvaluated(spec.id, _one_line(prefix + reason))
 
 
+class Outcomes:
+    """Collects check outcomes into findings, not-evaluated entries and the report summary."""
+
+    def __init__(self, messages: Messages) -> None:
+        self.messages = messages
+        self.findings: list[Finding] = []
+        self.not_evaluated: list[NotEvaluated] = []
+        self.summary: dict[str, Any] = {"per_rank": []}
+
+    def add(self, outcome: CheckResult | NotEvaluated) -> None:
+        if isinstance(outcome, NotEvaluated):
+            self.not_evaluated.append(outcome)
+            return
+        self.findings.extend(outcome.findings)
+        for key, value in outcome.summary.items():
+            if isinstance(value, list) and isinstance(self.summary.get(key), list):
+                self.summary[key].extend(value)
+            else:
+                self.summary[key] = value
+
+    def add_rank_results(self, check_id: str, by_rank: dict[int, CheckResult | NotEvaluated]) -> None:
+        """One rank check's outcomes on every rank: findings merged across ranks, reasons grouped."""
+        m = self.messages
+        found = {r: o for r, o in by_rank.items() if isinstance(o, CheckResult)}
+        reasons: dict[str, list[int]] = {}
+        for rank, outcome in by_rank.items():
+            if isinstance(outcome, NotEvaluated):
+                reasons.setdefault(outcome.reason, []).append(rank)
+        several = len(by_rank) > 1
+        for reason, ranks in reasons.items():
+            if not several:
+                text = reason
+            elif len(ranks) == 1:
+                text = m.t("engine.missing_table", rank=ranks[0], reason=reason)
+            else:
+                text = m.t("engine.missing_table_ranks", ranks=_rank_list(ranks), reason=reason)
+            self.not_evaluated.append(NotEvaluated(check_id, text))
+        for outcome in found.values():
+            self.add(CheckResult(findings=[], summary=outcome.summary))
+        self.findings.extend(merge_rank_findings(m, {r: o.findings for r, o in found.items()}))
+
+
+def _rank_list(ranks: Iterable[int]) -> str:
+    return ", ".join(str(r) for r in sorted(ranks))
+
+
+def merge_rank_findings(m: Messages, by_rank: dict[int, list[Finding]]) -> list[Finding]:
+    """One rank check's findings over the ranks: the costliest rank's findings stand for all, naming
+    every rank where the check found something, with a per-rank table of what it found there."""
+    hit = {rank: findings for rank, findings in by_rank.items() if findings}
+    if len(hit) <= 1:
+        return [f for findings in hit.values() for f in findings]
+
+    def cost(rank: int) -> tuple[float, int]:
+        return (sum(f.estimated_gain_us or 0.0 for f in hit[rank]), -rank)
+
+    worst = max(hit, key=cost)
+    ranks = sorted(hit)
+    per_rank = Evidence(
+        m.t("engine.evidence.per_rank"),
+        ["rank", "findings", "priority", "estimated_gain_us", "title"],
+        [
+            [
+                rank,
+                len(hit[rank]),
+                min((f.priority for f in hit[rank]), key=PRIORITIES.index),
+                round(sum(f.estimated_gain_us or 0.0 for f in hit[rank]), 3),
+                hit[rank][0].title,
+            ]
+            for rank in ranks
+        ],
+    )
+    note = m.t("engine.seen_on_ranks", count=len(ranks), ranks=_rank_list(ranks), rank=worst)
+    return [
+        replace(
+            f,
+            ranks=ranks,
+            description=f"{f.description}\n{note}" if f.description else note,
+            evidence=[*f.evidence, per_rank],
+        )
+        for f in hit[worst]
+    ]
+
+
 def run_checks(
     specs: Iterable[CheckSpec],
     profile: ProfileSet,
-    tables: dict[int, dict[str, pd.DataFrame]],
-    errors: dict[int, dict[str, str]],
+    outcomes: list[RankOutcome],
     options: AnalysisOptions,
     messages: Messages,
-) -> tuple[list[Finding], list[NotEvaluated], dict[str, Any]]:
-    findings: list[Finding] = []
-    not_evaluated: list[NotEvaluated] = []
-    summary: dict[str, Any] = {"per_rank": []}
-
-    def collect(outcome: CheckResult | NotEvaluated) -> None:
-        if isinstance(outcome, NotEvaluated):
-            not_evaluated.append(outcome)
-            return
-        findings.extend(outcome.findings)
-        for key, value in outcome.summary.items():
-            if isinstance(value, list) and isinstance(summary.get(key), list):
-                summary[key].extend(value)
-            else:
-                summary[key] = value
-
-    def missing_reason(rank: int, needs: frozenset[str]) -> str | None:
-        absent = sorted(n for n in needs if n not in tables.get(rank, {}))
-        return errors.get(rank, {}).get(absent[0], f"table {absent[0]} unavailable") if absent else None
-
+) -> Outcomes:
+    """Collect the rank checks' results and run the cluster checks on the tables the ranks sent."""
+    collected = Outcomes(messages)
+    tables = {o.rank: o.tables for o in outcomes}
+    errors = {o.rank: o.errors for o in outcomes}
+    rank_results: dict[str, dict[int, CheckResult | NotEvaluated]] = {}
+    for outcome in outcomes:
+        for check_id, result in outcome.results:
+            rank_results.setdefault(check_id, {})[outcome.rank] = result
     for spec in specs:
         if spec.scope == "rank":
+            collected.add_rank_results(spec.id, rank_results.get(spec.id, {}))
+        elif spec.scope == "cluster":
+            usable: dict[int, dict[str, pd.DataFrame]] = {}
             for rank in profile.ranks:
-                reason = missing_reason(rank.rank, spec.needs)
-                if reason:
-                    not_evaluated.append(
-                        NotEvaluated(
-                            spec.id, messages.t("engine.missing_table", rank=rank.rank, reason=reason)
-                        )
-                    )
-                    continue
-                ctx = RankContext(
-                    profile, rank, {n: tables[rank.rank][n] for n in spec.needs}, options, messages
-                )
-                prefix = f"rank {rank.rank}: " if len(profile.ranks) > 1 else ""
-                collect(_run_one(spec, ctx, messages, prefix))
+                absent = sorted(n for n in spec.needs if n not in tables.get(rank.rank, {}))
+                if absent:
+                    reason = errors.get(rank.rank, {}).get(absent[0], f"table {absent[0]} unavailable")
+                    left_out = messages.t("engine.rank_left_out", rank=rank.rank, reason=reason)
+                    collected.add(NotEvaluated(spec.id, left_out))
+                else:
+                    usable[rank.rank] = {n: tables[rank.rank][n] for n in spec.needs}
+            if usable:
+                collected.add(_run_one(spec, ClusterContext(profile, usable, options, messages), messages))
+    return collected
+
+
+def comparison_pair(
+    profile: ProfileSet,
+    step_traces: dict[int, pd.DataFrame],
+    baseline: ProfileSet | None,
+    baseline_step_traces: dict[int, pd.DataFrame] | None = None,
+) -> tuple[str, RankInfo, RankInfo] | None:
+    """(mode, target rank, baseline rank): with a baseline, the target's slowest rank against the
+    baseline rank with the same id (the baseline's slowest when ids differ); without, the slowest
+    rank against the fastest. None when there is nothing to compare."""
+    by_id = {r.rank: r for r in profile.ranks}
+    steps = {rank: mean_step_us(frame) for rank, frame in step_traces.items()}
+    timed = sorted((t, rank) for rank, t in steps.items() if t is not None and rank in by_id)
+    slowest = by_id[timed[-1][1]] if timed else profile.ranks[0]
+    if baseline is not None:
+        base_ids = {r.rank: r for r in baseline.ranks}
+        if slowest.rank in base_ids:
+            return "baseline", slowest, base_ids[slowest.rank]
+        base_steps = {rank: mean_step_us(f) for rank, f in (baseline_step_traces or {}).items()}
+        base_timed = sorted((t, rank) for rank, t in base_steps.items() if t is not None and rank in base_ids)
+        return "baseline", slowest, base_ids[base_timed[-1][1]] if base_timed else baseline.ranks[0]
+    if len(timed) < 2 or timed[0][0] == timed[-1][0]:
+        return None
+    return "ranks", slowest, by_id[timed[0][1]]
+
+
+def run_comparison_checks(
+    specs: Sequence[CheckSpec],
+    profile: ProfileSet,
+    step_traces: dict[int, pd.DataFrame],
+    baseline: ProfileSet | None,
+    options: AnalysisOptions,
+    messages: Messages,
+    collected: Outcomes,
+    step: int | None,
+) -> None:
+    """Load the two compared ranks' tables (from the cache, mostly) and run the comparison checks."""
+    if not specs or options.disable_profiling_comparison:
+        return
+    base_traces: dict[int, pd.DataFrame] = {}
+    if baseline is not None and len(baseline.ranks) > 1:
+        for rank in baseline.ranks:
+            loaded, _ = load_rank_tables(rank, ["step_trace"])
+            if "step_trace" in loaded:
+                base_traces[rank.rank] = loaded["step_trace"]
+    pair = comparison_pair(profile, step_traces, baseline, base_traces)
+    if pair is None:
+        if len(profile.ranks) > 1 or baseline is not None:
+            for spec in specs:
+                collected.add(NotEvaluated(spec.id, messages.t("engine.no_comparison_pair")))
+        return
+    mode, target_rank, base_rank = pair
+    names = sorted({n for spec in specs for n in spec.needs})
+    target_tables, target_errors = load_rank_tables(target_rank, names)
+    base_tables, base_errors = load_rank_tables(base_rank, names)
+    if step is not None:
+        target_tables = select_step(target_tables, step)
+        if mode == "ranks":  # the same run: compare the same step
+            base_tables = select_step(base_tables, step)
+    base_profile = baseline if baseline is not None else profile
+    for spec in specs:
+        absent = [(n, target_errors) for n in spec.needs if n not in target_tables]
+        absent += [(n, base_errors) for n in spec.needs if n not in base_tables]
+        if absent:
+            name, errs = absent[0]
+            collected.add(NotEvaluated(spec.id, _one_line(errs.get(name, f"table {name} unavailable"))))
             continue
-        usable: dict[int, dict[str, pd.DataFrame]] = {}
-        for rank in profile.ranks:
-            reason = missing_reason(rank.rank, spec.needs)
-            if reason:
-                not_evaluated.append(
-                    NotEvaluated(spec.id, messages.t("engine.rank_left_out", rank=rank.rank, reason=reason))
-                )
-            else:
-                usable[rank.rank] = {n: tables[rank.rank][n] for n in spec.needs}
-        if usable:
-            collect(_run_one(spec, ClusterContext(profile, usable, options, messages), messages))
-    return findings, not_evaluated, summary
+        ctx = ComparisonContext(
+            mode=mode,
+            target=profile,
+            target_rank=target_rank,
+            target_tables={n: target_tables[n] for n in spec.needs},
+            baseline=base_profile,
+            baseline_rank=base_rank,
+            baseline_tables={n: base_tables[n] for n in spec.needs},
+            options=options,
+            messages=messages,
+        )
+        collected.add(_run_one(spec, ctx, messages))
 
 
 def run_analysis(
@@ -212,23 +414,38 @@ def run_analysis(
     profile = discover(path)
     compare = discover(compare_path) if compare_path is not None else None
     specs = selected_checks(options.analysis_dimensions)
-    names = sorted({name for spec in specs for name in spec.needs})
+    by_scope = {scope: [spec for spec in specs if spec.scope == scope] for scope in SCOPES}
+    # step_trace always travels: it is small, and picks the ranks a comparison looks at.
+    cluster_names = sorted({"step_trace", *(n for spec in by_scope["cluster"] for n in spec.needs)})
     total = len(profile.ranks) + 2
     notify(f"reading rank 1/{len(profile.ranks)}", 0, total)
     if step is not None and step not in profile.steps:
         raise InputError(f"{profile.root}: step {step} was not profiled ({describe_steps(profile.steps)})")
-    tables, errors = load_all_tables(profile, names, options.advisor_analyze_processes, notify, total)
-    if step is not None:
-        tables = {rank: select_step(rank_tables, step) for rank, rank_tables in tables.items()}
-    if names and not any(tables.values()):
+    outcomes = analyse_ranks(
+        profile,
+        cluster_names,
+        [spec.id for spec in by_scope["rank"]],
+        options,
+        language=language,
+        step=step,
+        progress=notify,
+        total=total,
+    )
+    if not any(o.tables or any(isinstance(r, CheckResult) for _, r in o.results) for o in outcomes):
         # Nothing at all could be read: that is unusable input, not a report with every check missing.
-        first = next(msg for rank_errors in errors.values() for msg in rank_errors.values())
-        others = sum(len(e) for e in errors.values()) - 1
-        raise InputError(first + (f" (and {others} more like it)" if others else ""))
+        reasons = (msg for o in outcomes for msg in o.errors.values())
+        first = next(reasons, f"{profile.root}: no table could be read")
+        others = sum(len(o.errors) for o in outcomes) - 1
+        raise InputError(first + (f" (and {others} more like it)" if others > 0 else ""))
     loaded = time.perf_counter()
 
     notify("running checks", len(profile.ranks), total)
-    findings, not_evaluated, summary = run_checks(specs, profile, tables, errors, options, messages)
+    collected = run_checks(specs, profile, outcomes, options, messages)
+    step_traces = {o.rank: o.tables["step_trace"] for o in outcomes if "step_trace" in o.tables}
+    run_comparison_checks(
+        by_scope["comparison"], profile, step_traces, compare, options, messages, collected, step
+    )
+    findings, not_evaluated, summary = collected.findings, collected.not_evaluated, collected.summary
     dimensions = applicable_dimensions(
         options.analysis_dimensions,
         ranks=len(profile.ranks),
@@ -261,7 +478,7 @@ def run_analysis(
         description=profile.describe(),
         warnings=list(profile.warnings)
         + (list(compare.warnings) if compare else [])
-        + table_warnings(tables),
+        + list(dict.fromkeys(w for o in outcomes for w in o.warnings)),
         dimensions=tuple(options.analysis_dimensions),
         checked_dimensions=tuple(dict.fromkeys(spec.dimension for spec in specs)),
         version_hints={"cann_version": options.cann_version, "torch_version": options.torch_version},

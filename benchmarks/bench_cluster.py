@@ -20,14 +20,16 @@ from pathlib import Path
 
 MEASURE = """
 import json, sys, time
-from advisor.engine import load_all_tables
+from advisor.engine import analyse_ranks
+from advisor.options import AnalysisOptions
 from advisor.profiles import discover, table_names
 t = time.perf_counter()
 profile = discover(sys.argv[1])
-tables, errors = load_all_tables(profile, table_names(), int(sys.argv[2]), lambda *a: None, 1)
-rows = sum(len(frame) for rank in tables.values() for frame in rank.values())
-print(json.dumps({"seconds": time.perf_counter() - t, "rows": rows,
-                  "errors": sum(len(e) for e in errors.values())}))
+# Every table of every rank read in the workers; only row counts come back (no checks run).
+outcomes = analyse_ranks(profile, (), (), AnalysisOptions(advisor_analyze_processes=int(sys.argv[2])),
+                         load=table_names())
+print(json.dumps({"seconds": time.perf_counter() - t, "rows": sum(o.rows_read for o in outcomes),
+                  "errors": sum(len(o.errors) for o in outcomes)}))
 """
 
 

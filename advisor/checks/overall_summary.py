@@ -16,11 +16,11 @@ import pandas as pd
 from ..profiles.step_trace import SOURCE_TRACE
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
+from .common import priority_for
 from .registry import CheckResult, ClusterContext, NotEvaluated, check
 
 # The three parts that add up to the step, in the order used for tie-breaks and charts.
 COMPONENTS = ("computing", "communication_not_overlapped", "free")
-HIGH_SHARE, MEDIUM_SHARE = 0.05, 0.03  # share of the step at stake -> priority (reference §2.0.1)
 
 
 @dataclass(frozen=True)
@@ -62,12 +62,6 @@ class RankSplit:
     def share_at_stake(self) -> float:
         """The bottleneck's share when it is not computation (computation is the useful work)."""
         return 0.0 if self.bottleneck == "computing" else self.share(self.bottleneck)
-
-
-def priority_for(share: float) -> str:
-    if share >= HIGH_SHARE:
-        return "high"
-    return "medium" if share >= MEDIUM_SHARE else "low"
 
 
 def _value(value: object) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,9 +18,9 @@ from ..report.model import Finding
 # Dimensions the user cannot deselect: the overall picture always runs; cluster and comparison
 # checks run whenever their data (several ranks, a baseline) is there.
 ALWAYS_RUN = ("overall", "cluster", "comparison")
-SCOPES = ("rank", "cluster")
-# Modules holding the built-in checks (imported once by `load_builtin_checks`).
-BUILTIN_MODULES = ("advisor.checks.overall_summary",)
+SCOPES = ("rank", "cluster", "comparison")
+# Modules of this package that hold no checks; every other module registers its checks on import.
+_NOT_CHECKS = frozenset({"registry", "catalogue", "common"})
 
 
 class NotEvaluated(Exception):
@@ -51,6 +52,35 @@ class ClusterContext:
     messages: Messages
 
 
+@dataclass(frozen=True)
+class ComparisonContext:
+    """What a comparison check sees: one rank of the target run against one rank of a baseline.
+
+    `mode` is "baseline" (another run given with --compare; ranks matched by id) or "ranks" (no
+    baseline: the slowest rank of the cluster against the fastest). Per-step tables are as loaded
+    (all profiled steps unless --step chose one); compare per-step figures, as the two sides may
+    hold different numbers of steps.
+    """
+
+    mode: str
+    target: ProfileSet
+    target_rank: RankInfo
+    target_tables: Mapping[str, pd.DataFrame]
+    baseline: ProfileSet
+    baseline_rank: RankInfo
+    baseline_tables: Mapping[str, pd.DataFrame]
+    options: AnalysisOptions
+    messages: Messages
+
+    def label(self, side: str) -> str:
+        """'rank 3 (slowest)' / 'baseline rank 0': what to call a side in titles and tables."""
+        m = self.messages
+        if side not in ("target", "baseline"):
+            raise ValueError(f"side must be target or baseline; got {side!r}")
+        rank = (self.target_rank if side == "target" else self.baseline_rank).rank
+        return m.t(f"comparison.label.{self.mode}.{side}", rank=rank)
+
+
 @dataclass
 class CheckResult:
     """A check may return this instead of a list to also contribute to the report's `summary`."""
@@ -80,7 +110,8 @@ def check(
     needs: frozenset[str] = frozenset({"step_trace"}),
     scope: str = "rank",
 ) -> Callable[[CheckFn], CheckFn]:
-    """Register a check function (`fn(RankContext)` or `fn(ClusterContext)` -> findings)."""
+    """Register a check function (`fn(RankContext)`, `fn(ClusterContext)` or `fn(ComparisonContext)`
+    -> findings, by scope)."""
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {SCOPES}; got {scope!r}")
     if not check_id.startswith(f"{dimension}.") and dimension not in ("overall", "cluster"):
@@ -101,8 +132,10 @@ def unregister(check_id: str) -> None:
 
 
 def load_builtin_checks() -> None:
-    for module in BUILTIN_MODULES:
-        importlib.import_module(module)
+    package = importlib.import_module(__package__)
+    for module in pkgutil.iter_modules(package.__path__):
+        if module.name not in _NOT_CHECKS and not module.ispkg:
+            importlib.import_module(f"{__package__}.{module.name}")
 
 
 def all_checks() -> list[CheckSpec]:

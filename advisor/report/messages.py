@@ -1,7 +1,8 @@
 """The message catalogue: every user-facing report string, in English and Chinese.
 
-Catalogues live in `messages/<language>.json`. A value is a `str.format` template or a list of them
-(suggestion lists). A key missing from a translation falls back to English.
+Catalogues live in `messages/<language>.json` plus one file per check module in
+`messages/<language>/<module>.json` (so that each check owns its strings). A value is a `str.format`
+template or a list of them (suggestion lists). A key missing from a translation falls back to English.
 """
 
 from __future__ import annotations
@@ -16,10 +17,21 @@ from ..options import LANGUAGES
 _DIR = Path(__file__).with_name("messages")
 
 
+def _read(path: Path) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as fh:
+        return json.load(fh)
+
+
 @cache
 def _catalogue(language: str) -> dict[str, Any]:
-    with (_DIR / f"{language}.json").open(encoding="utf-8") as fh:
-        return json.load(fh)
+    strings = _read(_DIR / f"{language}.json")
+    for part in sorted((_DIR / language).glob("*.json")):
+        fragment = _read(part)
+        clash = sorted(set(fragment) & set(strings))
+        if clash:
+            raise ValueError(f"{part}: message keys defined twice: {', '.join(clash)}")
+        strings.update(fragment)
+    return strings
 
 
 class Messages:

@@ -1,0 +1,132 @@
+"""The engine's scopes: rank checks merged across ranks, worker processes, comparison pairs."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from advisor.checks import check
+from advisor.checks.registry import unregister
+from advisor.engine import comparison_pair, merge_rank_findings, run_analysis
+from advisor.options import AnalysisOptions
+from advisor.profiles import discover
+from advisor.report.messages import Messages
+from advisor.report.model import Evidence, Finding
+from tests.engine_fixtures import demo
+
+
+def _finding(rank: int, gain: float | None, priority: str = "medium") -> Finding:
+    return Finding(
+        check="memory.probe",
+        dimension="memory",
+        priority=priority,
+        title=f"seen on {rank}",
+        description="what was seen",
+        ranks=[rank],
+        estimated_gain_us=gain,
+        evidence=[Evidence("t", ["a"], [[rank]])],
+    )
+
+
+def test_one_rank_findings_stay_as_they_are():
+    findings = merge_rank_findings(Messages(), {0: [], 1: [_finding(1, 5.0)]})
+    assert len(findings) == 1
+    assert findings[0].ranks == [1]
+    assert len(findings[0].evidence) == 1
+
+
+def test_costliest_rank_stands_for_all_and_names_every_rank():
+    merged = merge_rank_findings(
+        Messages(), {0: [_finding(0, 5.0)], 1: [], 2: [_finding(2, 40.0, "high")], 3: [_finding(3, None)]}
+    )
+    assert len(merged) == 1
+    finding = merged[0]
+    assert finding.title == "seen on 2"
+    assert finding.ranks == [0, 2, 3]
+    assert "3 ranks (0, 2, 3)" in finding.description and "rank 2" in finding.description
+    per_rank = finding.evidence[-1]
+    assert per_rank.columns == ["rank", "findings", "priority", "estimated_gain_us", "title"]
+    assert [row[0] for row in per_rank.rows] == [0, 2, 3]
+    assert per_rank.rows[1][2:4] == ["high", 40.0]
+
+
+def test_rank_check_runs_once_per_rank_and_merges(tmp_path):
+    seen: list[int] = []
+
+    @check("memory.test_probe", "memory", needs=frozenset({"step_trace"}), scope="rank")
+    def probe(ctx):
+        seen.append(ctx.rank.rank)
+        if ctx.rank.rank == 0:
+            return []
+        return [_finding(ctx.rank.rank, float(ctx.rank.rank))]
+
+    try:
+        root, _ = demo(tmp_path, ranks=3)
+        report = run_analysis(root, options=AnalysisOptions(analysis_dimensions=("memory",)))
+    finally:
+        unregister("memory.test_probe")
+    assert sorted(seen) == [0, 1, 2]
+    probes = [f for f in report.findings if f.check == "memory.probe"]
+    assert len(probes) == 1 and probes[0].ranks == [1, 2] and probes[0].title == "seen on 2"
+
+
+def test_worker_processes_give_the_same_report(tmp_path):
+    root, _ = demo(tmp_path, ranks=3, computing_factor={1: 1.4})
+    one = run_analysis(root, options=AnalysisOptions(advisor_analyze_processes=1)).to_json()
+    two = run_analysis(root, options=AnalysisOptions(advisor_analyze_processes=2)).to_json()
+    for key in ("findings", "not_evaluated", "summary"):
+        assert one[key] == two[key]
+
+
+def _trace(step_us: float) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"step": [1, 2], "computing_us": [step_us, step_us], "communication_not_overlapped_us": [0.0, 0.0],
+         "free_us": [0.0, 0.0]}
+    )  # fmt: skip
+
+
+def test_comparison_pair_slowest_against_fastest(tmp_path):
+    root, _ = demo(tmp_path, ranks=3)
+    profile = discover(root)
+    mode, target, base = comparison_pair(profile, {0: _trace(10.0), 1: _trace(30.0), 2: _trace(5.0)}, None)
+    assert (mode, target.rank, base.rank) == ("ranks", 1, 2)
+    assert comparison_pair(profile, {0: _trace(10.0), 1: _trace(10.0)}, None) is None
+
+
+def test_comparison_pair_with_a_baseline_matches_rank_ids(tmp_path):
+    target_root, _ = demo(tmp_path, "target", ranks=2)
+    base_root, _ = demo(tmp_path, "base", ranks=2)
+    target, baseline = discover(target_root), discover(base_root)
+    mode, t, b = comparison_pair(target, {0: _trace(10.0), 1: _trace(30.0)}, baseline)
+    assert (mode, t.rank, b.rank) == ("baseline", 1, 1)
+    # A single-rank baseline with another id: compared with that one rank.
+    single_root, _ = demo(tmp_path, "single", ranks=1)
+    mode, t, b = comparison_pair(target, {0: _trace(10.0), 1: _trace(30.0)}, discover(single_root))
+    assert (t.rank, b.rank) == (1, 0)
+
+
+def test_comparison_check_sees_both_sides(tmp_path):
+    seen = {}
+
+    @check("comparison.test_probe", "comparison", needs=frozenset({"step_trace"}), scope="comparison")
+    def probe(ctx):
+        seen.update(mode=ctx.mode, target=ctx.label("target"), baseline=ctx.label("baseline"))
+        seen["rows"] = (len(ctx.target_tables["step_trace"]), len(ctx.baseline_tables["step_trace"]))
+        return []
+
+    try:
+        target_root, _ = demo(tmp_path, "target", ranks=2, computing_factor={1: 1.5})
+        base_root, _ = demo(tmp_path, "base", ranks=2)
+        run_analysis(target_root, compare_path=base_root)
+        with_baseline = dict(seen)
+        seen.clear()
+        run_analysis(target_root)
+        without = dict(seen)
+        seen.clear()
+        run_analysis(target_root, options=AnalysisOptions(disable_profiling_comparison=True))
+    finally:
+        unregister("comparison.test_probe")
+    assert with_baseline["mode"] == "baseline"
+    assert with_baseline["target"] == "rank 1" and with_baseline["baseline"] == "baseline rank 1"
+    assert (without["mode"], without["target"]) == ("ranks", "rank 1 (slowest)")
+    assert without["baseline"] == "rank 0 (fastest)"
+    assert not seen  # disabled by the option
