@@ -10,6 +10,7 @@ the cut just means "try an earlier candidate".
 
 from __future__ import annotations
 
+import mmap
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -234,35 +235,29 @@ def _boundaries(buf: bytes, hi: int) -> Iterator[tuple[int, int]]:
             yield j + 1, start
 
 
-def scan_process_names(path: Path, chunk_bytes: int = CHUNK_BYTES) -> dict[Any, str]:
+def scan_process_names(path: Path) -> dict[Any, str]:
     """pid -> name from the `process_name` metadata events, wherever they are in the file.
 
-    A byte search (GB/s) over the whole file: metadata may follow the events that use it, and events
-    are classified by their process while they are read.
+    A byte search over a read-only memory map (GB/s, nothing copied): metadata may follow the
+    events that use it, and events are classified by their process while they are read.
     """
     needle = b'"process_name"'
     names: dict[Any, str] = {}
-    block = max(chunk_bytes, 4 * _META_WINDOW)
-    buf, base, searched = b"", 0, 0  # buf covers file bytes [base, base + len(buf))
     try:
         with path.open("rb") as fh:
-            while True:
-                data = fh.read(block)
-                buf += data
-                limit = len(buf) if not data else len(buf) - _META_WINDOW
-                pos = searched - base
-                while 0 <= (hit := buf.find(needle, pos)) < limit:
-                    found = _process_name_at(buf, hit)
+            if path.stat().st_size == 0:
+                return names
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+                pos = 0
+                while (hit := buf.find(needle, pos)) >= 0:
+                    lo = max(0, hit - _META_WINDOW)
+                    found = _process_name_at(buf[lo : hit + _META_WINDOW], hit - lo)
                     if found is not None:
                         names[found[0]] = found[1]
                     pos = hit + 1
-                if not data:
-                    return names
-                searched = base + max(pos, limit)
-                keep = max(0, limit - _META_WINDOW)
-                buf, base = buf[keep:], base + keep
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
+    return names
 
 
 def _process_name_at(buf: bytes, hit: int) -> tuple[Any, str] | None:

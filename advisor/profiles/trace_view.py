@@ -115,7 +115,7 @@ def process_kind(name: str) -> int:
 
 def read_trace(path: Path, chunk_bytes: int = CHUNK_BYTES) -> TraceTables:
     """Parse `path` in one streaming pass (not memoised: see `parse_trace`)."""
-    processes = scan_process_names(path, chunk_bytes)
+    processes = scan_process_names(path)
     builder = _Builder({pid: process_kind(name) for pid, name in processes.items()})
     reader = ArrayReader(path, chunk_bytes)
     # The events are Structs untracked by the cyclic GC (gc=False): no need to pause collections.
