@@ -328,6 +328,11 @@ def _build(root: Path, rank_dirs: list[Path]) -> ProfileSet:
             "framework (host) tables may be missing"
         )
     groups, stages = _parallel_layout(metadata.values(), len(ranks), warnings)
+    if not groups and len(ranks) > 1:
+        from .layout import groups_from_communication, stages_from_groups  # it imports this module
+
+        groups, p2p = groups_from_communication(ranks, warnings)
+        stages = stages or stages_from_groups(groups, p2p)
     kind = "ascend_ms" if framework == "mindspore" else "ascend_pt"
     return ProfileSet(root, kind, export, ranks, steps, cann, torch, warnings, stages, groups)
 
