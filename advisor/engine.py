@@ -14,7 +14,7 @@ import pandas as pd
 
 from . import __version__
 from .checks.catalogue import applicable_dimensions, unimplemented
-from .checks.common import mean_step_us
+from .checks.common import own_time_us
 from .checks.registry import (
     SCOPES,
     CheckResult,
@@ -323,17 +323,21 @@ def comparison_pair(
 ) -> tuple[str, RankInfo, RankInfo] | None:
     """(mode, target rank, baseline rank): with a baseline, the target's slowest rank against the
     baseline rank with the same id (the baseline's slowest when ids differ); without, the slowest
-    rank against the fastest. None when there is nothing to compare."""
+    rank against the fastest. None when there is nothing to compare.
+
+    "Slowest" is by the time a rank spends on its own (computing + free): in a synchronous job every
+    rank has about the same step time, and the ranks that wait for a slow one show it as
+    communication, not as their own work."""
     by_id = {r.rank: r for r in profile.ranks}
-    steps = {rank: mean_step_us(frame) for rank, frame in step_traces.items()}
-    timed = sorted((t, rank) for rank, t in steps.items() if t is not None and rank in by_id)
+    own = {rank: own_time_us(frame) for rank, frame in step_traces.items()}
+    timed = sorted((t, rank) for rank, t in own.items() if t is not None and rank in by_id)
     slowest = by_id[timed[-1][1]] if timed else profile.ranks[0]
     if baseline is not None:
         base_ids = {r.rank: r for r in baseline.ranks}
         if slowest.rank in base_ids:
             return "baseline", slowest, base_ids[slowest.rank]
-        base_steps = {rank: mean_step_us(f) for rank, f in (baseline_step_traces or {}).items()}
-        base_timed = sorted((t, rank) for rank, t in base_steps.items() if t is not None and rank in base_ids)
+        base_own = {rank: own_time_us(f) for rank, f in (baseline_step_traces or {}).items()}
+        base_timed = sorted((t, rank) for rank, t in base_own.items() if t is not None and rank in base_ids)
         return "baseline", slowest, base_ids[base_timed[-1][1]] if base_timed else baseline.ranks[0]
     if len(timed) < 2 or timed[0][0] == timed[-1][0]:
         return None

@@ -34,3 +34,12 @@ def mean_step_us(step_trace: pd.DataFrame | None) -> float | None:
 def share_of_step(time_us: float, step_us: float | None) -> float:
     """`time_us` as a share of the step (0 when the step time is unknown)."""
     return time_us / step_us if step_us else 0.0
+
+
+def own_time_us(step_trace: pd.DataFrame | None) -> float | None:
+    """Mean computing + free time per step of a rank (the time that is its own, not spent waiting for
+    peers in communication), or None when the step_trace table gives none."""
+    if step_trace is None or step_trace.empty:
+        return None
+    parts = step_trace[["computing_us", "free_us"]].dropna()
+    return float(parts.sum(axis=1).mean()) if len(parts) else None

@@ -128,7 +128,8 @@ _COMM_TASK_TYPE = {
     "Notify_Wait": "Notify Wait",
     "Notify_Record": "Write Value",
 }
-_OVERLAP_TYPE = {"Computing": 0, "Communication": 1, "Free": 2}
+# OVERLAP_ANALYSIS.type as the profiler writes it (the corpus db: 0..3 in this order).
+_OVERLAP_TYPE = {"Computing": 0, "Communication": 1, "Communication(Not Overlapped)": 2, "Free": 3}
 _COL = {name: i for i, name in enumerate(KERNEL_HEADER)}
 _SHAPE_COLUMNS = (
     "Input Formats",

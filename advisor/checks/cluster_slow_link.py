@@ -1,0 +1,298 @@
+"""cluster.slow_link: links and ranks whose transfer bandwidth is far below their peers' on the same
+transport (HCCS / PCIE / SIO on a node, RDMA between nodes).
+
+Two views: per link (communication_matrix: src -> dst, group-local ranks mapped to global ranks where
+the profiled ranks tell which is which) and per rank (communication.json: all of a rank's transfers
+on one transport). Bandwidth is summed size / summed transit time; rows with no size or a zero
+transit time are skipped, not divided. A link or rank is slow when it runs below a share of the
+median of its peers on the same transport, is a robust outlier where there are enough peers, and
+loses a material time per step. Time lost = transit - size / peers' median bandwidth.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..report.messages import Messages
+from ..report.model import Evidence, Finding
+from .cluster_slow_rank import evidence_cell, loo_median, rank_steps, robust_z, thresholds
+from .common import priority_for
+from .registry import ClusterContext, NotEvaluated, check
+
+# SDMA is the sum of the on-node transports; used only where none of them is broken out.
+ON_NODE = ("HCCS", "PCIE", "SIO")
+AGGREGATE = "SDMA"
+LOCAL = "LOCAL"
+
+
+def _ms(us: float) -> float:
+    return us / 1000.0
+
+
+def _n_steps(frame: pd.DataFrame) -> int:
+    return max(int(frame["step"].nunique(dropna=False)), 1) if not frame.empty else 1
+
+
+def rank_bandwidth(ctx: ClusterContext) -> pd.DataFrame:
+    """Per rank and transport: bytes and transit µs per step, GB/s."""
+    frames = []
+    for rank, tables in ctx.tables.items():
+        bw = tables.get("comm_bandwidth")
+        if bw is None or bw.empty:
+            continue
+        n_steps = _n_steps(bw)
+        usable = bw[(bw["size_bytes"] > 0) & (bw["transit_us"] > 0)]
+        if usable.empty:
+            continue
+        sums = usable.groupby(usable["transport"].astype("string").str.upper())[
+            ["size_bytes", "transit_us"]
+        ].sum()
+        sums = sums / n_steps
+        frames.append(sums.reset_index().assign(rank=rank))
+    if not frames:
+        return pd.DataFrame(columns=["rank", "transport", "size_bytes", "transit_us", "bandwidth_gbps"])
+    out = pd.concat(frames, ignore_index=True)
+    if out["transport"].isin(ON_NODE).any():
+        out = out[out["transport"] != AGGREGATE]
+    out = out[out["transport"] != LOCAL]
+    out["bandwidth_gbps"] = out["size_bytes"] / out["transit_us"] / 1000.0  # B/µs = MB/s; /1000 -> GB/s
+    return out.reset_index(drop=True)
+
+
+def _matrix_rows(matrix: pd.DataFrame) -> pd.DataFrame:
+    """Real transfers of real ops: no self copies, no zero rows, no summary pseudo-ops twice."""
+    rows = matrix[(matrix["src_rank"] != matrix["dst_rank"]) & (matrix["transport"].str.upper() != LOCAL)]
+    rows = rows[(rows["size_bytes"] > 0) & (rows["transit_us"] > 0)]
+    if rows.empty:
+        return rows
+    is_total = rows["op_name"].astype("string").str.lower().str.endswith("total").fillna(False)
+    named = rows["hccl_op_name"].notna()
+    if named.any():
+        # top1/middle/bottomN repeat real ops (hccl_op_name); keep each real op's link once.
+        rows = rows[named & ~is_total]
+        return rows.drop_duplicates(["step", "group", "hccl_op_name", "src_rank", "dst_rank", "transport"])
+    if is_total.any():
+        return rows[is_total]
+    return rows.drop_duplicates(["step", "group", "op_name", "src_rank", "dst_rank", "transport"])
+
+
+def link_bandwidth(ctx: ClusterContext) -> pd.DataFrame:
+    """Per link (group, src -> dst, transport): bytes and transit µs per step, GB/s, and the global
+    ranks of both ends where known (the rank whose file lists a self copy is that local rank)."""
+    frames, owners = [], []
+    for rank, tables in ctx.tables.items():
+        matrix = tables.get("comm_matrix")
+        if matrix is None or matrix.empty:
+            continue
+        self_rows = matrix[matrix["src_rank"] == matrix["dst_rank"]]
+        local = self_rows["src_rank"] if not self_rows.empty else matrix["src_rank"]
+        for group, value in local.groupby(matrix.loc[local.index, "group"].astype("string")):
+            owners.append((str(group), int(value.mode().iloc[0]), rank))
+        rows = _matrix_rows(matrix)
+        if rows.empty:
+            continue
+        n_steps = _n_steps(matrix)
+        sums = rows.groupby(
+            [rows["group"].astype("string"), "src_rank", "dst_rank", rows["transport"].str.upper()],
+            dropna=False,
+        )[["size_bytes", "transit_us"]].sum()
+        frames.append((sums / n_steps).reset_index().assign(file_rank=rank))
+    if not frames:
+        return pd.DataFrame()
+    links = pd.concat(frames, ignore_index=True)
+    to_global = {(g, local): rank for g, local, rank in owners}
+    groups = links["group"].astype(str).to_numpy()
+    links["src"] = [to_global.get((g, int(s))) for g, s in zip(groups, links["src_rank"], strict=True)]
+    links["dst"] = [to_global.get((g, int(d))) for g, d in zip(groups, links["dst_rank"], strict=True)]
+    # A link listed by both ends' files counts once.
+    links = links.groupby(["group", "src_rank", "dst_rank", "transport"], as_index=False, dropna=False).agg(
+        size_bytes=("size_bytes", "max"),
+        transit_us=("transit_us", "max"),
+        src=("src", "first"),
+        dst=("dst", "first"),
+    )
+    links["bandwidth_gbps"] = links["size_bytes"] / links["transit_us"] / 1000.0
+    return links
+
+
+def judge(frame: pd.DataFrame, cfg: dict[str, float], min_lost_us: float) -> pd.DataFrame:
+    """Per transport: peers' median bandwidth, ratio, robust z, time lost per step and `slow`."""
+    if frame.empty:
+        return frame.assign(peer_median_gbps=[], ratio=[], robust_z=[], lost_us=[], slow=[])
+    parts = []
+    for _, part in frame.groupby("transport", sort=True):
+        part = part.copy()
+        bw = part["bandwidth_gbps"].to_numpy(dtype=float)
+        peers = loo_median(bw)
+        part["peer_median_gbps"] = peers
+        part["ratio"] = np.where(peers > 0, bw / peers, np.nan)
+        enough = len(part) >= cfg["min_ranks_for_z"]
+        part["robust_z"] = robust_z(bw, peers) if enough else np.nan
+        expected_us = np.where(peers > 0, part["size_bytes"] / (peers * 1000.0), np.nan)
+        part["lost_us"] = np.clip(part["transit_us"] - expected_us, 0, None)
+        slow = (part["ratio"] <= cfg["max_bandwidth_ratio"]) & (part["lost_us"] >= min_lost_us)
+        slow &= part["size_bytes"] >= cfg["min_bytes"]
+        if enough:
+            slow &= part["robust_z"] <= -cfg["robust_z"]
+        part["slow"] = slow.fillna(False).astype(bool)
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
+def _exposed_fraction(ctx: ClusterContext) -> tuple[float, float | None]:
+    """(median share of communication that is not overlapped, median step µs) from step_trace."""
+    rows = rank_steps(ctx)
+    if rows.empty:
+        return 1.0, None
+    per_rank = rows.groupby("rank")[["communication_not_overlapped_us", "communication_us", "step_us"]].sum()
+    shares = per_rank["communication_not_overlapped_us"] / per_rank["communication_us"].where(
+        per_rank["communication_us"] > 0
+    )
+    share = float(shares.median()) if shares.notna().any() else 1.0
+    steps = rows.groupby("rank")["step_us"].mean()
+    return min(max(share, 0.0), 1.0), float(steps.median())
+
+
+def _end(global_rank: object, local: object) -> str:
+    return str(int(global_rank)) if pd.notna(global_rank) else f"g{int(local)}"
+
+
+@check(
+    "cluster.slow_link",
+    "cluster",
+    needs=frozenset({"comm_bandwidth", "comm_matrix", "step_trace"}),
+    scope="cluster",
+)
+def slow_link(ctx: ClusterContext) -> list[Finding]:
+    m = ctx.messages
+    if len(ctx.tables) < 2:
+        raise NotEvaluated(m.t("cluster.slow_link.one_rank"))
+    cfg = thresholds("slow_link")
+    ranks = rank_bandwidth(ctx)
+    links = link_bandwidth(ctx)
+    if ranks.empty and links.empty:
+        raise NotEvaluated(m.t("cluster.slow_link.no_data"))
+    exposed, step_us = _exposed_fraction(ctx)
+    min_lost = cfg["min_lost_share"] * step_us if step_us else 0.0
+    ranks = judge(ranks, cfg, min_lost)
+    links = judge(links, cfg, min_lost)
+    slow_ranks = ranks[ranks["slow"]] if not ranks.empty else ranks
+    slow_links = links[links["slow"]] if not links.empty else links
+    if slow_ranks.empty and slow_links.empty:
+        return []
+
+    # Links of one op run in parallel and ranks wait for each other: the costliest one sets the loss.
+    lost = max(
+        float(slow_links["lost_us"].max()) if not slow_links.empty else 0.0,
+        float(slow_ranks["lost_us"].max()) if not slow_ranks.empty else 0.0,
+    )
+    gain = lost * exposed
+    share = gain / step_us if step_us else 0.0
+    lines = [m.t("cluster.slow_link.method", ratio=cfg["max_bandwidth_ratio"])]
+    if not slow_links.empty:
+        worst = slow_links.loc[slow_links["lost_us"].idxmax()]
+        label = f"{_end(worst['src'], worst['src_rank'])}→{_end(worst['dst'], worst['dst_rank'])}"
+        title = m.t(
+            "cluster.slow_link.title.link",
+            transport=worst["transport"],
+            link=label,
+            gbps=worst["bandwidth_gbps"],
+            ratio=worst["ratio"],
+            peer_gbps=worst["peer_median_gbps"],
+        )
+        for rec in slow_links.sort_values("lost_us", ascending=False).itertuples(index=False):
+            lines.append(
+                m.t(
+                    "cluster.slow_link.link_line",
+                    transport=rec.transport,
+                    link=f"{_end(rec.src, rec.src_rank)}→{_end(rec.dst, rec.dst_rank)}",
+                    gbps=rec.bandwidth_gbps,
+                    peer_gbps=rec.peer_median_gbps,
+                    ratio=rec.ratio,
+                    lost_ms=_ms(rec.lost_us),
+                )
+            )
+        if slow_links["src"].isna().any() or slow_links["dst"].isna().any():
+            lines.append(m.t("cluster.slow_link.local_ranks"))
+    else:
+        worst = slow_ranks.loc[slow_ranks["lost_us"].idxmax()]
+        title = m.t(
+            "cluster.slow_link.title.rank",
+            transport=worst["transport"],
+            rank=int(worst["rank"]),
+            gbps=worst["bandwidth_gbps"],
+            ratio=worst["ratio"],
+            peer_gbps=worst["peer_median_gbps"],
+        )
+    for rec in slow_ranks.sort_values("lost_us", ascending=False).itertuples(index=False):
+        lines.append(
+            m.t(
+                "cluster.slow_link.rank_line",
+                transport=rec.transport,
+                rank=int(rec.rank),
+                gbps=rec.bandwidth_gbps,
+                peer_gbps=rec.peer_median_gbps,
+                ratio=rec.ratio,
+                lost_ms=_ms(rec.lost_us),
+            )
+        )
+    lines.append(
+        m.t("cluster.slow_link.gain", lost_ms=_ms(lost), exposed=exposed, gain_ms=_ms(gain), share=share)
+    )
+
+    transports = {str(t) for frame in (slow_links, slow_ranks) if not frame.empty for t in frame["transport"]}
+    suggestions = m.t_list("cluster.slow_link.suggestions.rdma") if "RDMA" in transports else []
+    if transports - {"RDMA"}:
+        suggestions += m.t_list("cluster.slow_link.suggestions.on_node")
+    suggestions += m.t_list("cluster.slow_link.suggestions.common")
+
+    involved = set(int(r) for r in slow_ranks["rank"]) if not slow_ranks.empty else set()
+    if not slow_links.empty:
+        involved |= {int(r) for r in pd.concat([slow_links["src"], slow_links["dst"]]).dropna()}
+    return [
+        Finding(
+            check="cluster.slow_link",
+            dimension="cluster",
+            priority=priority_for(share),
+            title=title,
+            description="\n".join(lines),
+            suggestions=suggestions,
+            ranks=sorted(involved),
+            step=None,
+            estimated_gain_us=round(gain, 3),
+            evidence=_evidence(m, links, ranks),
+        )
+    ]
+
+
+def _evidence(m: Messages, links: pd.DataFrame, ranks: pd.DataFrame) -> list[Evidence]:
+    out = []
+    if not links.empty:
+        columns = ["transport", "src", "dst", "group", "src_local", "dst_local", "size_bytes", "transit_us",
+                   "bandwidth_gbps", "peer_median_gbps", "ratio", "robust_z", "lost_us", "slow"]  # fmt: skip
+        table = links.sort_values(["slow", "transport", "ratio"], ascending=[False, True, True])
+        rows = [
+            [
+                rec.transport,
+                None if pd.isna(rec.src) else int(rec.src),
+                None if pd.isna(rec.dst) else int(rec.dst),
+                str(rec.group),
+                int(rec.src_rank),
+                int(rec.dst_rank),
+                *(evidence_cell(v) for v in (rec.size_bytes, rec.transit_us, rec.bandwidth_gbps,
+                                             rec.peer_median_gbps, rec.ratio, rec.robust_z, rec.lost_us)),
+                bool(rec.slow),
+            ]
+            for rec in table.itertuples(index=False)
+        ]  # fmt: skip
+        out.append(Evidence(m.t("cluster.slow_link.evidence.links"), columns, rows))
+    if not ranks.empty:
+        columns = ["transport", "rank", "size_bytes", "transit_us", "bandwidth_gbps", "peer_median_gbps",
+                   "ratio", "robust_z", "lost_us", "slow"]  # fmt: skip
+        table = ranks.sort_values(["slow", "transport", "ratio"], ascending=[False, True, True])
+        cells = ["transport", "rank", *columns[2:-1]]
+        rows = [[*(evidence_cell(v) for v in rec[:-1]), bool(rec[-1])] for rec in
+                table[[*cells, "slow"]].itertuples(index=False, name=None)]  # fmt: skip
+        out.append(Evidence(m.t("cluster.slow_link.evidence.ranks"), columns, rows))
+    return out

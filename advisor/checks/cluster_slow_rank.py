@@ -1,0 +1,296 @@
+"""cluster.slow_rank: ranks whose busy time (computing + free) is out of line with their peers'.
+
+In synchronous training every rank leaves a collective together, so the step is set by the slowest
+rank and the others show its extra time as communication-not-overlapped wait. A rank is therefore
+judged by its busy time, not its step time (which is the same everywhere): per step, against the
+median of the other ranks of its pipeline stage (leave-one-out median, robust to the slow rank
+itself), and only when the gap is material (a share of the median step), so that jitter stays
+quiet. The modified z-score (MAD) tells a clear outlier from an uneven spread. Ranks that only wait
+are named as waiting, not slow.
+
+Also home of the helpers the other cluster checks share (thresholds, robust statistics, stages).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..profiles.discover import ProfileSet
+from ..report.model import Evidence, Finding
+from .common import STEP_PARTS, priority_for
+from .registry import ClusterContext, NotEvaluated, check
+
+_KNOWLEDGE = Path(__file__).with_name("knowledge") / "cluster.json"
+MAD_SCALE = 1.4826  # MAD of a normal distribution -> its standard deviation
+NO_STAGE = -1
+
+
+@cache
+def _knowledge() -> dict[str, Any]:
+    with _KNOWLEDGE.open(encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def thresholds(section: str) -> dict[str, float]:
+    """One section of knowledge/cluster.json (slow_rank, slow_link, exposed, idle, ...)."""
+    return _knowledge()[section]
+
+
+def loo_median(values: np.ndarray) -> np.ndarray:
+    """For each value, the median of the *other* values (NaN when there are none)."""
+    values = np.asarray(values, dtype=float)
+    n = len(values)
+    if n < 2:
+        return np.full(n, np.nan)
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    removed = np.arange(n)  # position (in sorted order) of the value left out
+
+    def kth(k: int) -> np.ndarray:  # k-th smallest of the others
+        j = np.full(n, k)
+        return np.where(j < removed, ordered[np.minimum(j, n - 1)], ordered[np.minimum(j + 1, n - 1)])
+
+    k = n - 1
+    medians = kth((k - 1) // 2) if k % 2 else (kth(k // 2 - 1) + kth(k // 2)) / 2
+    out = np.empty(n)
+    out[order] = medians
+    return out
+
+
+def robust_z(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """(value - reference) / (1.4826 * MAD of all values); inf when MAD is 0 and the value differs."""
+    values = np.asarray(values, dtype=float)
+    mad = float(np.median(np.abs(values - np.median(values)))) if len(values) else math.nan
+    diff = values - np.asarray(reference, dtype=float)
+    if not mad > 0:
+        return np.select([diff > 0, diff < 0], [np.inf, -np.inf], 0.0)
+    return diff / (MAD_SCALE * mad)
+
+
+def stage_of(profile: ProfileSet) -> dict[int, int]:
+    """Global rank -> pipeline stage index (first stage 0); empty when no stages were recorded."""
+    return {rank: i for i, members in enumerate(profile.stages) for rank in members}
+
+
+def rank_steps(ctx: ClusterContext) -> pd.DataFrame:
+    """One row per (rank, step) with the three step parts present: rank, stage, step, the parts,
+    overlapped_us, communication_us, bubble_us, step_us. Absent step numbers become -1."""
+    stages = stage_of(ctx.profile)
+    frames = []
+    for rank, tables in ctx.tables.items():
+        frame = tables.get("step_trace")
+        if frame is None or frame.empty:
+            continue
+        frame = frame.dropna(subset=list(STEP_PARTS))
+        if frame.empty:
+            continue
+        part = pd.DataFrame(
+            {
+                "rank": rank,
+                "stage": stages.get(rank, NO_STAGE),
+                "step": frame["step"].fillna(-1).astype("int64").to_numpy(),
+                **{c: frame[c].astype(float).to_numpy() for c in STEP_PARTS},
+                "overlapped_us": frame["overlapped_us"].astype(float).to_numpy(),
+                "communication_us": frame["communication_us"].astype(float).to_numpy(),
+                "bubble_us": frame["bubble_us"].astype(float).to_numpy(),
+            }
+        )
+        frames.append(part)
+    if not frames:
+        return pd.DataFrame(columns=["rank", "stage", "step", *STEP_PARTS, "step_us"])
+    out = pd.concat(frames, ignore_index=True)
+    # A step recorded twice for a rank (duplicated rows) counts once, summed like the reference.
+    out = out.groupby(["rank", "stage", "step"], as_index=False).sum(min_count=1)
+    out["step_us"] = out[list(STEP_PARTS)].sum(axis=1)
+    return out
+
+
+def _ms(us: float) -> float:
+    return us / 1000.0
+
+
+def _rank_list(ranks: list[int]) -> str:
+    return ", ".join(str(r) for r in sorted(ranks))
+
+
+def classify(rows: pd.DataFrame, cfg: dict[str, float]) -> pd.DataFrame:
+    """Per (stage, step) group: peer medians, excess, robust z and the role of each rank
+    (slow / waiting / normal), plus the step gain of the group."""
+    rows = rows.copy()
+    rows["busy_us"] = rows["computing_us"] + rows["free_us"]
+    out = []
+    for _, group in rows.groupby(["stage", "step"], sort=True):
+        group = group.copy()
+        n = len(group)
+        if n < 2:
+            continue
+        busy = group["busy_us"].to_numpy()
+        group["peer_median_busy_us"] = loo_median(busy)
+        group["peer_median_computing_us"] = loo_median(group["computing_us"].to_numpy())
+        group["peer_median_free_us"] = loo_median(group["free_us"].to_numpy())
+        group["excess_us"] = busy - group["peer_median_busy_us"]
+        group["robust_z"] = robust_z(busy, group["peer_median_busy_us"].to_numpy()) if n >= 3 else np.nan
+        material = float(cfg["min_gap_share"]) * float(np.median(group["step_us"]))
+        group["material_us"] = material
+        excess = group["excess_us"].to_numpy()
+        slow = (excess >= material) & (excess > 0)
+        group["outlier"] = slow & (n >= cfg["min_ranks_for_z"]) & (group["robust_z"] >= cfg["robust_z"])
+        role = np.where(slow, "slow", "normal")
+        if slow.any():
+            least_wait = float(group.loc[slow, "communication_not_overlapped_us"].min())
+            waits = group["communication_not_overlapped_us"].to_numpy() - least_wait
+            role = np.where(~slow & (waits >= material), "waiting", role)
+            group["extra_wait_us"] = np.where(role == "waiting", waits, 0.0)
+            # If the slow ranks matched the slowest of the others, the step would shrink by this much.
+            group["group_gain_us"] = float(busy.max()) - float(busy[~slow].max()) if (~slow).any() else 0.0
+        else:
+            group["extra_wait_us"] = 0.0
+            group["group_gain_us"] = 0.0
+        group["role"] = role
+        out.append(group)
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
+
+
+@check("cluster.slow_rank", "cluster", needs=frozenset({"step_trace"}), scope="cluster")
+def slow_rank(ctx: ClusterContext) -> list[Finding]:
+    m = ctx.messages
+    if len(ctx.tables) < 2:
+        raise NotEvaluated(m.t("cluster.slow_rank.one_rank"))
+    cfg = thresholds("slow_rank")
+    rows = rank_steps(ctx)
+    if rows.empty or rows["rank"].nunique() < 2:
+        raise NotEvaluated(m.t("cluster.slow_rank.no_data"))
+    judged = classify(rows, cfg)
+    if judged.empty:
+        raise NotEvaluated(m.t("cluster.slow_rank.no_peers"))
+    if not (judged["role"] == "slow").any():
+        return []
+
+    n_steps = judged["step"].nunique()
+    median_step = float(judged.groupby("rank")["step_us"].mean().median())
+    # Gain per step: the largest group gain of each step (stages run in parallel), averaged over steps.
+    per_step_gain = judged.groupby("step")["group_gain_us"].max()
+    gain = float(per_step_gain.sum()) / n_steps
+    share = gain / median_step if median_step > 0 else 0.0
+
+    slow = judged[judged["role"] == "slow"]
+    names = {c: m.t(f"cluster.slow_rank.component.{c}") for c in ("computing", "free")}
+    lines = [
+        m.t(
+            "cluster.slow_rank.method",
+            gap=cfg["min_gap_share"],
+            scope=m.t(
+                "cluster.slow_rank.scope.stage" if ctx.profile.stages else "cluster.slow_rank.scope.all"
+            ),
+        )
+    ]
+    slow_ranks = sorted(int(r) for r in slow["rank"].unique())
+    per_rank = slow.groupby("rank").agg(
+        steps=("step", "nunique"),
+        excess_us=("excess_us", "mean"),
+        computing_delta=("computing_us", "mean"),
+        computing_peer=("peer_median_computing_us", "mean"),
+        free_delta=("free_us", "mean"),
+        free_peer=("peer_median_free_us", "mean"),
+        z=("robust_z", "median"),
+        outlier=("outlier", "all"),
+    )
+    per_rank["computing_delta"] -= per_rank["computing_peer"]
+    per_rank["free_delta"] -= per_rank["free_peer"]
+    causes = {}
+    for rank, rec in per_rank.iterrows():
+        cause = "computing" if rec["computing_delta"] >= rec["free_delta"] else "free"
+        causes[int(rank)] = cause
+        kind = (
+            m.t("cluster.slow_rank.outlier", z=rec["z"])
+            if rec["outlier"]
+            else m.t(
+                "cluster.slow_rank.spread" if not math.isnan(rec["z"]) else "cluster.slow_rank.two_ranks"
+            )
+        )
+        lines.append(
+            m.t(
+                "cluster.slow_rank.rank_line",
+                rank=int(rank),
+                excess_ms=_ms(rec["excess_us"]),
+                steps=int(rec["steps"]),
+                n_steps=n_steps,
+                computing_ms=_ms(rec["computing_delta"]),
+                free_ms=_ms(rec["free_delta"]),
+                cause=names[cause],
+                kind=kind,
+            )
+        )
+    waiting = judged[judged["role"] == "waiting"]
+    if not waiting.empty:
+        lines.append(
+            m.t(
+                "cluster.slow_rank.waiting",
+                ranks=_rank_list([int(r) for r in waiting["rank"].unique()]),
+                wait_ms=_ms(float(waiting["extra_wait_us"].mean())),
+            )
+        )
+    lines.append(m.t("cluster.slow_rank.gain", gain_ms=_ms(gain), share=share))
+
+    worst = int(per_rank["excess_us"].idxmax())
+    cause = causes[worst]
+    if len(slow_ranks) == 1:
+        title = m.t(
+            "cluster.slow_rank.title.one",
+            rank=worst,
+            component=names[cause],
+            excess_ms=_ms(float(per_rank.loc[worst, "excess_us"])),
+        )
+    else:
+        title = m.t(
+            "cluster.slow_rank.title.many",
+            ranks=_rank_list(slow_ranks),
+            component=names[cause],
+            excess_ms=_ms(float(per_rank["excess_us"].max())),
+        )
+    suggestions = m.t_list(f"cluster.slow_rank.suggestions.{cause}", rank=worst)
+    if not waiting.empty:
+        suggestions += m.t_list("cluster.slow_rank.suggestions.waiting")
+
+    columns = [
+        "stage", "step", "rank", "role", "computing_us", "free_us", "busy_us", "peer_median_busy_us",
+        "excess_us", "robust_z", "communication_not_overlapped_us", "extra_wait_us", "step_us",
+    ]  # fmt: skip
+    table = judged.sort_values(["stage", "step", "rank"])
+    table = table.assign(stage=table["stage"].where(table["stage"] != NO_STAGE, None))
+    evidence_rows = [
+        [evidence_cell(v) for v in rec] for rec in table[columns].itertuples(index=False, name=None)
+    ]
+    steps = sorted(int(s) for s in judged["step"].unique() if s >= 0)
+    return [
+        Finding(
+            check="cluster.slow_rank",
+            dimension="cluster",
+            priority=priority_for(share),
+            title=title,
+            description="\n".join(lines),
+            suggestions=suggestions,
+            ranks=slow_ranks,
+            step=steps[0] if len(steps) == 1 else None,
+            estimated_gain_us=round(gain, 3),
+            evidence=[Evidence(m.t("cluster.slow_rank.evidence"), columns, evidence_rows)],
+        )
+    ]
+
+
+def evidence_cell(value: object) -> object:
+    """Evidence cells: plain Python values, floats rounded to the ns, NaN/inf (e.g. a robust z when
+    the peers are identical) as empty cells."""
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return round(value, 3) if math.isfinite(value) else None
+    if isinstance(value, (np.integer, np.bool_)):
+        return value.item()
+    return None if value is pd.NA else value

@@ -1,0 +1,248 @@
+"""communication.bandwidth_contention: SDMA transfers that slow down while computation runs beside them.
+
+Communication overlapped with computation shares HBM bandwidth with the kernels. The reference
+(reference-advisor.md §2.24) flags whole ops overlapping a MatMul with SDMA bandwidth under a fixed
+14.4 GB/s. Here each SDMA transfer task (Memcpy / Reduce, at least 1 MiB so that its bandwidth is
+not latency-bound) gets the share of its own time that compute kernels cover; its bandwidth is
+compared with that of the rank's transfers of the same task and link type that ran alone (median;
+a nominal value for off-chip Memcpy when too few ran alone). A transfer is contended when at least
+half of it overlaps computation and it reaches less than 80 % of that baseline. Gain per step: the
+contended transfers' time beyond the baseline, times the share of communication not hidden under
+computation (only an exposed transfer lengthens the step).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..report.model import Evidence, Finding
+from .common import mean_step_us, priority_for, share_of_step
+from .communication_byte_alignment import in_profiled_steps, sdma_transfers
+from .communication_small_packet import exposed_share, knowledge
+from .registry import RankContext, check
+
+ON_CHIP = "ON_CHIP"
+
+
+def compute_blocks(kernels: pd.DataFrame, non_compute_cores: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end (ns) of the union of the compute kernels' intervals, sorted and disjoint."""
+    core = kernels["accelerator_core"].astype("string").str.upper()
+    name = kernels["name"].astype("string").str.lower()
+    keep = (
+        ~core.isin(non_compute_cores).fillna(False)
+        & ~name.str.startswith("hcom").fillna(False)
+        & kernels["start_ns"].notna()
+        & (kernels["duration_us"] > 0).fillna(False)
+    )
+    k = kernels[keep]
+    if k.empty:
+        return np.empty(0), np.empty(0)
+    start = k["start_ns"].astype("float64").to_numpy()
+    end = start + k["duration_us"].to_numpy(dtype="float64") * 1e3
+    order = np.argsort(start, kind="stable")
+    start, end = start[order], end[order]
+    reach = np.maximum.accumulate(end)
+    new_block = np.ones(len(start), dtype=bool)
+    new_block[1:] = start[1:] > reach[:-1]
+    block_id = np.cumsum(new_block) - 1
+    block_start = start[new_block]
+    block_end = np.zeros(len(block_start))
+    np.maximum.at(block_end, block_id, end)
+    return block_start, block_end
+
+
+def covered_ns(
+    block_start: np.ndarray, block_end: np.ndarray, start: np.ndarray, end: np.ndarray
+) -> np.ndarray:
+    """How much of each [start, end) the disjoint blocks cover (vectorised prefix sums)."""
+    if len(block_start) == 0:
+        return np.zeros(len(start))
+    before = np.concatenate([[0.0], np.cumsum(block_end - block_start)])
+
+    def until(t: np.ndarray) -> np.ndarray:
+        idx = np.searchsorted(block_start, t, side="right") - 1
+        safe = np.clip(idx, 0, None)
+        inside = np.clip(np.minimum(t, block_end[safe]) - block_start[safe], 0, None)
+        return np.where(idx >= 0, before[safe] + inside, 0.0)
+
+    return until(end) - until(start)
+
+
+def _collective(op_name: pd.Series) -> pd.Series:
+    """'hcom_allReduce__101_3_1' -> 'hcom_allReduce'."""
+    return op_name.astype("string").str.replace(r"_+\d+(_\d+)*$", "", regex=True)
+
+
+@check(
+    "communication.bandwidth_contention",
+    "communication",
+    needs=frozenset({"hccl", "kernels", "steps", "step_trace"}),
+)
+def bandwidth_contention(ctx: RankContext) -> list[Finding]:
+    m = ctx.messages
+    rules = knowledge("communication")["bandwidth_contention"]
+    tasks, n_steps = in_profiled_steps(
+        sdma_transfers(ctx.tables["hccl"], rules["transfer_tasks"]),
+        ctx.tables["steps"],
+        ctx.rank,
+        ctx.tables["step_trace"],
+    )
+    tasks = tasks[tasks["size_bytes"] >= rules["min_task_bytes"]].copy()
+    if tasks.empty:
+        return []
+    blocks = compute_blocks(ctx.tables["kernels"], rules["non_compute_cores"])
+    start = tasks["start_ns"].astype("float64").to_numpy()
+    end = tasks["end_ns"].astype("float64").to_numpy()
+    tasks["overlap_share"] = np.clip(covered_ns(*blocks, start, end) / np.maximum(end - start, 1.0), 0.0, 1.0)
+
+    alone = tasks[tasks["overlap_share"] <= rules["alone_share"]]
+    stats = alone.groupby(["task_type", "link_type"])["bandwidth_gbps"].agg(["median", "size"])
+    baselines: dict[tuple[str, str], tuple[float, str, int]] = {}
+    for task_type, link in tasks[["task_type", "link_type"]].drop_duplicates().itertuples(index=False):
+        n_alone = int(stats["size"].get((task_type, link), 0))
+        if n_alone >= rules["min_alone_tasks"]:
+            baselines[(task_type, link)] = (float(stats["median"][(task_type, link)]), "measured", n_alone)
+        elif task_type in rules["nominal_gbps"] and str(link).upper() != ON_CHIP:
+            baselines[(task_type, link)] = (float(rules["nominal_gbps"][task_type]), "nominal", n_alone)
+    keys = list(zip(tasks["task_type"], tasks["link_type"], strict=True))
+    tasks["baseline_gbps"] = [baselines.get(k, (np.nan,))[0] for k in keys]
+    tasks["contended"] = (
+        (tasks["overlap_share"] >= rules["concurrent_share"])
+        & (tasks["bandwidth_gbps"] < rules["slow_ratio"] * tasks["baseline_gbps"])
+    ).fillna(False)
+    hit = tasks[tasks["contended"]].copy()
+    if hit.empty:
+        return []
+    hit["lost_us"] = (hit["dur_us"] - hit["size_bytes"] / (hit["baseline_gbps"] * 1e3)).clip(lower=0)
+    step_us = mean_step_us(ctx.tables["step_trace"])
+    lost_per_step = float(hit["lost_us"].sum()) / n_steps
+    if share_of_step(lost_per_step, step_us) < rules["min_lost_share"]:
+        return []
+    exposed = exposed_share(ctx.tables["step_trace"])
+    gain = round(lost_per_step * exposed, 3)
+
+    hit["op"] = hit["op_name"].fillna(m.t("communication.bandwidth_contention.no_op"))
+    hit["collective"] = _collective(hit["op"])
+    concurrent = tasks[tasks["overlap_share"] >= rules["concurrent_share"]]
+    lines = [
+        m.t(
+            "communication.bandwidth_contention.summary",
+            contended=len(hit),
+            concurrent=len(concurrent),
+            tasks=len(tasks),
+            ops=hit["op"].nunique(),
+            share=rules["concurrent_share"],
+            ratio=rules["slow_ratio"],
+        )
+    ]
+    by_collective = hit.groupby("collective").agg(
+        ops=("op", "nunique"), tasks=("dur_us", "size"), lost_us=("lost_us", "sum")
+    )
+    for name, r in by_collective.sort_values("lost_us", ascending=False).iterrows():
+        lines.append(
+            m.t(
+                "communication.bandwidth_contention.collective_line",
+                collective=name,
+                ops=int(r.ops),
+                tasks=int(r.tasks),
+                lost_ms=float(r.lost_us) / 1e3,
+            )
+        )
+    lines.append(
+        m.t("communication.bandwidth_contention.gain", gain_us=gain, n_steps=n_steps, exposed=exposed)
+    )
+
+    per_op = (
+        hit.groupby("op", sort=False)
+        .agg(
+            collective=("collective", "first"),
+            tasks=("dur_us", "size"),
+            duration_us=("dur_us", "sum"),
+            size_bytes=("size_bytes", "sum"),
+            baseline_gbps=("baseline_gbps", "median"),
+            overlap_share=("overlap_share", "mean"),
+            lost_us=("lost_us", "sum"),
+        )
+        .sort_values("lost_us", ascending=False)
+    )
+    op_rows = [
+        [
+            op,
+            r.collective,
+            int(r.tasks),
+            round(float(r.duration_us), 3),
+            round(float(r.size_bytes) / 1e6, 3),
+            round(float(r.size_bytes) / (float(r.duration_us) * 1e3), 3),
+            round(float(r.baseline_gbps), 3),
+            round(float(r.overlap_share), 3),
+            round(float(r.lost_us), 3),
+        ]
+        for op, r in per_op.head(int(rules["top"])).iterrows()
+    ]
+    kind_rows = []
+    for (task_type, link), (baseline, source, n_alone) in sorted(baselines.items()):
+        of_kind = concurrent[(concurrent["task_type"] == task_type) & (concurrent["link_type"] == link)]
+        median = float(of_kind["bandwidth_gbps"].median()) if len(of_kind) else None
+        kind_rows.append(
+            [
+                task_type,
+                link,
+                n_alone,
+                round(baseline, 3),
+                source,
+                len(of_kind),
+                None if median is None else round(median, 3),
+                int(((hit["task_type"] == task_type) & (hit["link_type"] == link)).sum()),
+            ]
+        )
+    return [
+        Finding(
+            check="communication.bandwidth_contention",
+            dimension="communication",
+            priority=priority_for(share_of_step(gain, step_us)),
+            title=m.t(
+                "communication.bandwidth_contention.title",
+                ops=hit["op"].nunique(),
+                bandwidth=float(hit["bandwidth_gbps"].median()),
+                baseline=float(hit["baseline_gbps"].median()),
+            ),
+            description="\n".join(lines),
+            suggestions=m.t_list("communication.bandwidth_contention.suggestions"),
+            ranks=[ctx.rank.rank],
+            estimated_gain_us=gain,
+            evidence=[
+                Evidence(
+                    m.t(
+                        "communication.bandwidth_contention.evidence.ops", top=len(op_rows), total=len(per_op)
+                    ),
+                    [
+                        "op_name",
+                        "collective",
+                        "contended_tasks",
+                        "duration_us",
+                        "size_mb",
+                        "bandwidth_gbps",
+                        "baseline_gbps",
+                        "compute_overlap_share",
+                        "lost_us",
+                    ],
+                    op_rows,
+                ),
+                Evidence(
+                    m.t("communication.bandwidth_contention.evidence.baselines"),
+                    [
+                        "task_type",
+                        "link_type",
+                        "alone_tasks",
+                        "baseline_gbps",
+                        "baseline_source",
+                        "concurrent_tasks",
+                        "concurrent_median_gbps",
+                        "contended_tasks",
+                    ],
+                    kind_rows,
+                ),
+            ],
+        )
+    ]

@@ -1,0 +1,427 @@
+"""comparison.kernel / comparison.api / comparison.regression: where the target loses time against a baseline.
+
+The target is one rank of the analysed run; the baseline is the same rank of another run (--compare) or,
+without one, the fastest rank of the same run (ctx.mode "ranks"). The two sides may have profiled
+different numbers of steps, so every figure is per step: a table's steps are its distinct step numbers
+(rows without a step count as one more step). Differences are target minus baseline (positive: the
+target spends more); ratios are target / baseline (above 1: the target is slower), the reverse of the
+reference's benchmark / target.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..report.messages import Messages
+from ..report.model import Evidence, Finding
+from .common import STEP_PARTS, mean_step_us, priority_for, share_of_step, step_times_us
+from .registry import ComparisonContext, NotEvaluated, check
+
+# A row counts as slower when it spends more than this share of the baseline's time more, and more than
+# NOISE_US µs per step more: run-to-run jitter must not add up to a finding. Host API times vary more
+# between runs than kernel times.
+NOISE_SHARE = {"kernel": 0.05, "api": 0.1}
+NOISE_US = 1.0
+# A finding when the time lost in slower rows is at least this share of the target's step.
+MATERIAL_SHARE = {"kernel": 0.005, "api": 0.01}
+# Regression: the target's step must be at least this much longer than the baseline's.
+REGRESSION_SHARE = 0.02
+TOP_ROWS = 5
+KERNEL_KEY = ("name", "op_type", "input_shapes")
+STATS = ("calls_per_step", "total_us_per_step", "avg_us", "max_us", "min_us")
+
+
+def n_steps(frame: pd.DataFrame | None) -> int:
+    """The number of steps a per-step table covers: distinct steps, plus one for rows without a step."""
+    if frame is None or frame.empty or "step" not in frame.columns:
+        return 1
+    steps = frame["step"]
+    return max(1, int(steps.nunique(dropna=True)) + int(bool(steps.isna().any())))
+
+
+def side_stats(frame: pd.DataFrame, keys: Sequence[str], duration: str, steps: int) -> pd.DataFrame:
+    """Per key: calls and total time per step, avg/max/min per call (NaN durations are not time)."""
+    data = frame[list(keys)].astype("string").fillna("")
+    data["_dur"] = pd.to_numeric(frame[duration], errors="coerce").astype(float)
+    grouped = data.groupby(list(keys), sort=False)["_dur"]
+    out = grouped.agg(calls="size", total="sum", max_us="max", min_us="min")
+    out["calls_per_step"] = out["calls"] / steps
+    out["total_us_per_step"] = out["total"] / steps
+    out["avg_us"] = (out["total"] / out["calls"]).where(out["calls"] > 0)
+    return out[list(STATS)]
+
+
+def compare_stats(target: pd.DataFrame, baseline: pd.DataFrame) -> pd.DataFrame:
+    """Both sides side by side (keys missing on a side: no calls, no time), sorted by time lost."""
+    both = target.add_prefix("target_").join(baseline.add_prefix("baseline_"), how="outer")
+    for side in ("target", "baseline"):
+        for col in ("calls_per_step", "total_us_per_step"):
+            both[f"{side}_{col}"] = both[f"{side}_{col}"].fillna(0.0)
+    both["diff_total_us_per_step"] = both["target_total_us_per_step"] - both["baseline_total_us_per_step"]
+    base = both["baseline_total_us_per_step"]
+    both["ratio_total"] = (both["target_total_us_per_step"] / base).where(base > 0)
+    both["diff_avg_us"] = both["target_avg_us"] - both["baseline_avg_us"]
+    return both.sort_values("diff_total_us_per_step", ascending=False, kind="stable")
+
+
+def slower(diff: pd.Series, baseline: pd.Series, noise_share: float) -> pd.Series:
+    """Rows whose extra time is above run-to-run noise."""
+    return (diff > NOISE_US) & (diff > noise_share * baseline)
+
+
+@dataclass(frozen=True)
+class Loss:
+    lost_us: float  # per step, in rows slower beyond noise
+    rows: int
+    more_calls_us: float  # of which: more calls at the baseline's time per call
+    slower_calls_us: float  # of which: each call slower
+    net_us: float  # all rows, signed
+
+
+def loss(table: pd.DataFrame, kind: str, diff_col: str, base_col: str) -> Loss:
+    hit = table[slower(table[diff_col], table[base_col], NOISE_SHARE[kind])]
+    # Split the time lost: extra calls priced at the baseline's avg, the rest is calls that got slower.
+    base_avg = hit["baseline_avg_us"].fillna(hit["target_avg_us"]).fillna(0.0)
+    more_calls = ((hit["target_calls_per_step"] - hit["baseline_calls_per_step"]) * base_avg).clip(lower=0.0)
+    more_calls = np.minimum(more_calls, hit[diff_col])
+    lost = float(hit[diff_col].sum())
+    return Loss(
+        lost, len(hit), float(more_calls.sum()), lost - float(more_calls.sum()), float(table[diff_col].sum())
+    )
+
+
+def _round(value: object) -> object:
+    if isinstance(value, float):
+        return round(value, 3) if math.isfinite(value) else None
+    return value
+
+
+def evidence_rows(table: pd.DataFrame, keys: Sequence[str], columns: Sequence[str]) -> list[list[object]]:
+    flat = table.reset_index()
+    return [[_round(v) for v in row] for row in flat[[*keys, *columns]].itertuples(index=False, name=None)]
+
+
+def _label(key: tuple[str, ...] | str) -> str:
+    parts = [key] if isinstance(key, str) else [p for p in key if p]
+    return parts[0] + (f" ({', '.join(parts[1:])})" if len(parts) > 1 else "")
+
+
+def _ms(us: float) -> float:
+    return us / 1000.0
+
+
+def _step_us(ctx: ComparisonContext, fallback: float) -> float:
+    """The target's mean step time; its compared total when the step trace gives none."""
+    step = mean_step_us(ctx.target_tables.get("step_trace"))
+    return step if step else fallback
+
+
+def _top_lines(m: Messages, kind: str, table: pd.DataFrame, diff_col: str, base_col: str) -> list[str]:
+    prefix = f"comparison.{kind}"
+    hit = table[slower(table[diff_col], table[base_col], NOISE_SHARE[kind])]
+    hit = hit.sort_values(diff_col, ascending=False, kind="stable").head(TOP_ROWS)
+    return [
+        m.t(
+            f"{prefix}.top_line",
+            what=_label(key),
+            diff_ms=_ms(float(row[diff_col])),
+            target_calls=float(row["target_calls_per_step"]),
+            baseline_calls=float(row["baseline_calls_per_step"]),
+            target_avg=float(row["target_avg_us"]) if pd.notna(row["target_avg_us"]) else 0.0,
+            baseline_avg=float(row["baseline_avg_us"]) if pd.notna(row["baseline_avg_us"]) else 0.0,
+        )
+        for key, row in hit.iterrows()
+    ]
+
+
+def _finding(
+    ctx: ComparisonContext,
+    check_id: str,
+    lost: Loss,
+    gain: float,
+    step_us: float,
+    lines: list[str],
+    evidence: Evidence,
+) -> Finding:
+    m = ctx.messages
+    # Suggestions follow where the time went: more calls (model/config changed) or slower calls.
+    kind = "more_calls" if lost.more_calls_us > lost.slower_calls_us else "slower_calls"
+    return Finding(
+        check=check_id,
+        dimension="comparison",
+        priority=priority_for(share_of_step(gain, step_us)),
+        title=m.t(
+            f"{check_id}.title",
+            target=ctx.label("target"),
+            baseline=ctx.label("baseline"),
+            lost_ms=_ms(lost.lost_us),
+            rows=lost.rows,
+        ),
+        description="\n".join(lines),
+        suggestions=m.t_list(f"{check_id}.suggestions.{kind}"),
+        ranks=[ctx.target_rank.rank],
+        estimated_gain_us=round(gain, 3),
+        evidence=[evidence],
+    )
+
+
+def _common_lines(ctx: ComparisonContext, kind: str, lost: Loss, t_steps: int, b_steps: int) -> list[str]:
+    m = ctx.messages
+    return [
+        m.t(
+            f"comparison.{kind}.summary",
+            target=ctx.label("target"),
+            baseline=ctx.label("baseline"),
+            lost_ms=_ms(lost.lost_us),
+            rows=lost.rows,
+            net_ms=_ms(lost.net_us),
+            target_steps=t_steps,
+            baseline_steps=b_steps,
+            noise_share=NOISE_SHARE[kind],
+            noise_us=NOISE_US,
+        ),
+        m.t(
+            "comparison.split",
+            more_calls_ms=_ms(lost.more_calls_us),
+            slower_calls_ms=_ms(lost.slower_calls_us),
+        ),
+    ]
+
+
+@check("comparison.kernel", "comparison", needs=frozenset({"kernels", "step_trace"}), scope="comparison")
+def comparison_kernel(ctx: ComparisonContext) -> list[Finding]:
+    m = ctx.messages
+    target, baseline = ctx.target_tables["kernels"], ctx.baseline_tables["kernels"]
+    if target.empty and baseline.empty:
+        raise NotEvaluated(m.t("comparison.kernel.no_data"))
+    t_steps, b_steps = n_steps(target), n_steps(baseline)
+    table = compare_stats(
+        side_stats(compute_kernels(target), KERNEL_KEY, "duration_us", t_steps),
+        side_stats(compute_kernels(baseline), KERNEL_KEY, "duration_us", b_steps),
+    )
+    lost = loss(table, "kernel", "diff_total_us_per_step", "baseline_total_us_per_step")
+    t_total = float(table["target_total_us_per_step"].sum())
+    step_us = _step_us(ctx, t_total)
+    if lost.lost_us <= 0 or share_of_step(lost.lost_us, step_us) < MATERIAL_SHARE["kernel"]:
+        return []
+    lines = _common_lines(ctx, "kernel", lost, t_steps, b_steps)
+    lines += _top_lines(m, "kernel", table, "diff_total_us_per_step", "baseline_total_us_per_step")
+    lines.append(m.t("comparison.kernel.gain", gain_ms=_ms(lost.lost_us)))
+    columns = [f"{side}_{s}" for side in ("target", "baseline") for s in STATS]
+    columns += ["diff_total_us_per_step", "ratio_total", "diff_avg_us"]
+    evidence = Evidence(
+        m.t("comparison.kernel.evidence", target=ctx.label("target"), baseline=ctx.label("baseline")),
+        [*KERNEL_KEY, *columns],
+        evidence_rows(table, KERNEL_KEY, columns),
+    )
+    return [_finding(ctx, "comparison.kernel", lost, lost.lost_us, step_us, lines, evidence)]
+
+
+def compute_kernels(kernels: pd.DataFrame) -> pd.DataFrame:
+    """Kernels that compute: communication kernels (HCCL) last as long as the slowest peer makes them
+    wait, and are named per instance and run (hcom_allReduce__586_0_1); exposed communication is
+    compared by comparison.regression and the communication checks."""
+    hccl = kernels["accelerator_core"].eq("HCCL").fillna(False)
+    hccl |= kernels["name"].str.startswith("hcom_").fillna(False)
+    return kernels[~hccl.astype(bool)]
+
+
+def step_windows(host_ops: pd.DataFrame, step_trace: pd.DataFrame | None) -> pd.DataFrame:
+    """ProfilerStep#N spans (step, start_ns, end_ns), only the steps the step trace kept (--step)."""
+    marks = host_ops[host_ops["name"].str.startswith("ProfilerStep#", na=False)]
+    steps = pd.to_numeric(marks["name"].str.slice(len("ProfilerStep#")), errors="coerce")
+    windows = pd.DataFrame(
+        {
+            "step": steps.to_numpy(),
+            "start_ns": marks["start_ns"].astype("Float64").to_numpy(),
+            "end_ns": (marks["start_ns"].astype("Float64") + marks["dur_us"] * 1000.0).to_numpy(),
+        }
+    ).dropna()
+    if step_trace is not None and not step_trace.empty:
+        kept = set(step_trace["step"].dropna().astype(int))
+        if kept and kept & set(windows["step"].astype(int)):
+            windows = windows[windows["step"].astype(int).isin(kept)]
+    return windows.sort_values("start_ns").reset_index(drop=True)
+
+
+def framework_ops(host_ops: pd.DataFrame, step_trace: pd.DataFrame | None) -> tuple[pd.DataFrame, int]:
+    """The cpu_op events inside the profiled steps, with a `top_level` flag (not nested in another cpu_op
+    of the same thread: their times add up without double counting), and the number of steps."""
+    ops = host_ops[(host_ops["cat"] == "cpu_op") & host_ops["start_ns"].notna() & host_ops["dur_us"].notna()]
+    windows = step_windows(host_ops, step_trace)
+    ops = ops[~ops["name"].str.startswith("ProfilerStep#", na=False)]
+    frame = pd.DataFrame(
+        {
+            "name": ops["name"].astype("string").fillna("").to_numpy(),
+            "tid": ops["tid"].astype("Float64").fillna(-1).to_numpy(),
+            "start_ns": ops["start_ns"].astype("float64").to_numpy(),
+            "dur_us": ops["dur_us"].astype("float64").clip(lower=0.0).to_numpy(),
+        }
+    )
+    steps = 1
+    if not windows.empty:
+        frame = frame.sort_values("start_ns", kind="stable")
+        placed = pd.merge_asof(
+            frame,
+            windows.astype({"start_ns": "float64", "end_ns": "float64"}),
+            on="start_ns",
+            direction="backward",
+        )
+        frame = placed[placed["start_ns"] < placed["end_ns"]].drop(columns=["end_ns"])
+        steps = int(windows["step"].nunique())
+    frame = frame.assign(end_ns=frame["start_ns"] + frame["dur_us"] * 1000.0)
+    frame = frame.sort_values(["tid", "start_ns", "dur_us"], ascending=[True, True, False], kind="stable")
+    reach = frame.groupby("tid")["end_ns"].cummax()
+    before = reach.groupby(frame["tid"]).shift(1)
+    nested = (frame["start_ns"] < before) & (frame["end_ns"] <= before)
+    return frame.assign(top_level=~nested.fillna(False).astype(bool)), steps
+
+
+def api_stats(ops: pd.DataFrame, steps: int) -> pd.DataFrame:
+    out = side_stats(ops, ("name",), "dur_us", steps)
+    top = ops["dur_us"].where(ops["top_level"], 0.0).groupby(ops["name"].astype("string").fillna("")).sum()
+    out["top_level_us_per_step"] = (top / steps).reindex(out.index).fillna(0.0)
+    return out
+
+
+@check("comparison.api", "comparison", needs=frozenset({"host_ops", "step_trace"}), scope="comparison")
+def comparison_api(ctx: ComparisonContext) -> list[Finding]:
+    m = ctx.messages
+    target, t_steps = framework_ops(ctx.target_tables["host_ops"], ctx.target_tables.get("step_trace"))
+    baseline, b_steps = framework_ops(ctx.baseline_tables["host_ops"], ctx.baseline_tables.get("step_trace"))
+    if target.empty and baseline.empty:
+        raise NotEvaluated(m.t("comparison.api.no_data"))
+    table = compare_stats(api_stats(target, t_steps), api_stats(baseline, b_steps))
+    for side in ("target", "baseline"):
+        table[f"{side}_top_level_us_per_step"] = table[f"{side}_top_level_us_per_step"].fillna(0.0)
+    table["diff_top_level_us_per_step"] = (
+        table["target_top_level_us_per_step"] - table["baseline_top_level_us_per_step"]
+    )
+    # Time lost counts top-level calls only: a nested API's time is already inside its caller's.
+    lost = loss(table, "api", "diff_top_level_us_per_step", "baseline_top_level_us_per_step")
+    step_us = _step_us(ctx, float(table["target_top_level_us_per_step"].sum()))
+    # Host time costs step time only while the device waits for the host: cap at the target's idle time.
+    free = ctx.target_tables.get("step_trace")
+    free_us = (
+        pd.to_numeric(free["free_us"], errors="coerce").mean() if free is not None and len(free) else None
+    )
+    gain = min(lost.lost_us, float(free_us)) if free_us is not None and pd.notna(free_us) else lost.lost_us
+    if lost.lost_us <= 0 or share_of_step(lost.lost_us, step_us) < MATERIAL_SHARE["api"]:
+        return []
+    lines = _common_lines(ctx, "api", lost, t_steps, b_steps)
+    lines += _top_lines(m, "api", table, "diff_top_level_us_per_step", "baseline_top_level_us_per_step")
+    lines.append(m.t("comparison.api.gain", gain_ms=_ms(gain), lost_ms=_ms(lost.lost_us)))
+    columns = [f"{side}_{s}" for side in ("target", "baseline") for s in (*STATS, "top_level_us_per_step")]
+    columns += ["diff_total_us_per_step", "ratio_total", "diff_avg_us", "diff_top_level_us_per_step"]
+    evidence = Evidence(
+        m.t("comparison.api.evidence", target=ctx.label("target"), baseline=ctx.label("baseline")),
+        ["api_name", *columns],
+        evidence_rows(table, ("name",), columns),
+    )
+    return [_finding(ctx, "comparison.api", lost, gain, step_us, lines, evidence)]
+
+
+COMPONENTS = ("computing", "communication_not_overlapped", "free")
+
+
+def component_means(step_trace: pd.DataFrame | None) -> dict[str, float] | None:
+    """Mean per step of the step and its three parts; None without a complete row."""
+    if step_trace is None or step_trace.empty:
+        return None
+    times = step_times_us(step_trace)
+    if times.empty:
+        return None
+    rows = step_trace.dropna(subset=list(STEP_PARTS))
+    means = {c: float(pd.to_numeric(rows[f"{c}_us"]).mean()) for c in COMPONENTS}
+    means["step"] = float(times.mean())
+    means["steps"] = float(len(times))
+    return means
+
+
+@check("comparison.regression", "comparison", needs=frozenset({"step_trace"}), scope="comparison")
+def comparison_regression(ctx: ComparisonContext) -> list[Finding]:
+    if ctx.mode != "baseline":
+        return []  # two ranks of one run: the slow-rank check's job
+    m = ctx.messages
+    target = component_means(ctx.target_tables.get("step_trace"))
+    baseline = component_means(ctx.baseline_tables.get("step_trace"))
+    if target is None or baseline is None:
+        raise NotEvaluated(m.t("comparison.regression.no_data"))
+    diff = target["step"] - baseline["step"]
+    if baseline["step"] <= 0 or diff < REGRESSION_SHARE * baseline["step"]:
+        return []
+    diffs = {c: target[c] - baseline[c] for c in COMPONENTS}
+    main = max(COMPONENTS, key=lambda c: (diffs[c], -COMPONENTS.index(c)))
+    names = {c: m.t(f"comparison.regression.component.{c}") for c in (*COMPONENTS, "step")}
+    labels = {"target": ctx.label("target"), "baseline": ctx.label("baseline")}
+    lines = [
+        m.t(
+            "comparison.regression.summary",
+            **labels,
+            target_ms=_ms(target["step"]),
+            baseline_ms=_ms(baseline["step"]),
+            diff_ms=_ms(diff),
+            share=diff / baseline["step"],
+            target_steps=int(target["steps"]),
+            baseline_steps=int(baseline["steps"]),
+        )
+    ]
+    for c in COMPONENTS:
+        lines.append(
+            m.t(
+                "comparison.regression.component_line",
+                component=names[c],
+                target_ms=_ms(target[c]),
+                baseline_ms=_ms(baseline[c]),
+                diff_ms=_ms(diffs[c]),
+                share=diffs[c] / diff,
+            )
+        )
+    for attr, what in (("cann_version", "CANN"), ("torch_version", "torch")):
+        t_version, b_version = getattr(ctx.target, attr), getattr(ctx.baseline, attr)
+        if t_version and b_version and t_version != b_version:
+            lines.append(
+                m.t("comparison.regression.versions", what=what, target=t_version, baseline=b_version)
+            )
+    lines.append(m.t("comparison.regression.gain", gain_ms=_ms(diff)))
+    rows = [
+        [names[c], round(baseline[c], 3), round(target[c], 3), round(diffs[c], 3), round(diffs[c] / diff, 4)]
+        for c in COMPONENTS
+    ]
+    rows.append([names["step"], round(baseline["step"], 3), round(target["step"], 3), round(diff, 3), 1.0])
+    return [
+        Finding(
+            check="comparison.regression",
+            dimension="comparison",
+            priority=priority_for(share_of_step(diff, target["step"])),
+            title=m.t(
+                "comparison.regression.title",
+                **labels,
+                diff_ms=_ms(diff),
+                share=diff / baseline["step"],
+                component=names[main],
+            ),
+            description="\n".join(lines),
+            suggestions=m.t_list(f"comparison.regression.suggestions.{main}"),
+            ranks=[ctx.target_rank.rank],
+            estimated_gain_us=round(diff, 3),
+            evidence=[
+                Evidence(
+                    m.t("comparison.regression.evidence", **labels),
+                    [
+                        "component",
+                        "baseline_us_per_step",
+                        "target_us_per_step",
+                        "diff_us_per_step",
+                        "share_of_regression",
+                    ],
+                    rows,
+                )
+            ],
+        )
+    ]

@@ -1,0 +1,292 @@
+"""computation.ai_core_performance: MatMul, FlashAttention and vector kernels with poor efficiency.
+
+Kernels are grouped by (name, input shapes, input dtypes); a group is examined when it takes at least
+1 % of the kernel time (or 1 s). Per category (reference-advisor.md §2.11, thresholds in
+knowledge/ai_core_performance.json):
+* cube (MatMul): inner axis of the first two ND inputs not a multiple of 256 bytes (inefficient GM
+  moves / ND→NZ conversion), unless the cube is saturated anyway; bound by mac ≥ 0.8 or mte2 ≥ 0.95;
+* FlashAttention: head dim D and sequence length S not multiples of 128 (layouts BSH/SBH/BNSD/BSND
+  and TND for varlen); forward bound by mte2 ≥ 0.8 or vec ≥ 0.75, backward mte2 ≥ 0.8 or
+  fixpipe ≥ 0.75 (the reference labels the mte2 bound "mac");
+* vector: vec+mte2+mte3 ≥ 0.9, or one of them ≥ 0.7.
+Not bound: optimisation space = 1 − max(ratio / bound). A finding needs an unaligned group or one
+with at least 10 % space. Gain = Σ duration × space over the groups that are not bound: the time
+saved if they reached their bound (this overlaps computation.operator_bound for the same kernels).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..report.messages import Messages
+from ..report.model import Evidence, Finding
+from .computation_base import (
+    as_float,
+    dtype_bytes,
+    gain_line,
+    knowledge,
+    parse_shapes,
+    split_dtypes,
+    step_basis,
+    text_or_empty,
+    us,
+)
+from .registry import NotEvaluated, RankContext, check
+
+CHECK = "computation.ai_core_performance"
+RATIOS = {
+    "mac": "aic_mac_ratio",
+    "mte2": "aic_mte2_ratio",
+    "fixpipe": "aic_fixpipe_ratio",
+    "vec": "aiv_vec_ratio",
+    "vec_mte2": "aiv_mte2_ratio",
+    "vec_mte3": "aiv_mte3_ratio",
+}
+CATEGORIES = ("cube", "fa", "vector")
+
+
+def _category(op_type: pd.Series, core: pd.Series) -> pd.Series:
+    kind = op_type.astype("string").str.lower().fillna("")
+    core = core.astype("string").str.upper().fillna("")
+    out = pd.Series("", index=op_type.index, dtype="object")
+    fa = kind.str.startswith("flashattentionscore")
+    cube = kind.str.contains("matmul") & core.isin(["AI_CORE", "MIX_AIC"]) & ~fa
+    vector = core.isin(["AI_VECTOR_CORE", "MIX_AIV"]) & ~fa & ~cube
+    out[cube.to_numpy(dtype=bool)] = "cube"
+    out[fa.to_numpy(dtype=bool)] = "fa"
+    out[vector.to_numpy(dtype=bool)] = "vector"
+    return out
+
+
+def bound_or_space(limits: dict[str, float], ratios: dict[str, float]) -> tuple[str | None, float]:
+    """('mte2', 0) when a pipe reaches its bound (several joined by '+'), else (None, space)."""
+    hit = [unit for unit, limit in limits.items() if ratios.get(unit, np.nan) >= limit]
+    if hit:
+        return "+".join(hit), 0.0
+    usage = [ratios[u] / limit for u, limit in limits.items() if np.isfinite(ratios.get(u, np.nan))]
+    return None, float(max(0.0, 1.0 - max(usage))) if usage else np.nan
+
+
+def cube_alignment(shapes: str, dtypes: str, align: int) -> list[str]:
+    """Inputs (of the first two) whose inner axis is not `align`-byte aligned, as 'input0 (15365 × 2 B)'."""
+    tensors, types = parse_shapes(shapes), split_dtypes(dtypes)
+    out = []
+    for i, dims in enumerate(tensors[:2]):
+        if not 2 <= len(dims) <= 3:  # 1-D bias or 4-D fractal (NZ) layouts are aligned by construction
+            continue
+        size = dtype_bytes(types[i]) if i < len(types) else None
+        if size and (dims[-1] * size) % align:
+            out.append(f"input{i} ({dims[-1]} × {size} B)")
+    return out
+
+
+def fa_dims(name: str, shapes: str, out_shapes: str) -> tuple[int | None, int | None]:
+    """(head dim D, sequence length S) of a FlashAttention kernel, None where the layout hides it."""
+    inputs, outputs = parse_shapes(shapes), parse_shapes(out_shapes)
+    query = inputs[0] if inputs else []
+    if "varlen" in name.lower():  # TND
+        return (query[2] if len(query) == 3 else None), None
+    stats = outputs[0] if outputs else []  # softmax max/sum: (B, N, S, 8)
+    heads = stats[1] if len(stats) == 4 else None
+    seq = stats[2] if len(stats) == 4 else None
+    if len(query) == 4:
+        return query[3], seq
+    if len(query) == 3 and heads:
+        return (query[2] // heads if query[2] % heads == 0 else None), seq
+    return None, seq
+
+
+@check(CHECK, "computation", needs=frozenset({"kernels"}))
+def ai_core_performance(ctx: RankContext) -> list[Finding]:
+    m = ctx.messages
+    kernels = ctx.tables["kernels"]
+    cfg = knowledge("ai_core_performance")
+    category = _category(kernels["op_type"], kernels["accelerator_core"])
+    mask = (category != "").to_numpy(dtype=bool) & np.isfinite(as_float(kernels["duration_us"]))
+    if not mask.any():
+        return []
+    chosen = kernels[mask]
+    if chosen[list(RATIOS.values())].isna().all().all():
+        raise NotEvaluated(m.t(f"{CHECK}.no_pmu"))
+    frame = pd.DataFrame(
+        {
+            "category": category[mask].to_numpy(),
+            "op_type": chosen["op_type"].astype("string").fillna("").to_numpy(),
+            "name": chosen["name"].astype("string").fillna("").to_numpy(),
+            "shapes": chosen["input_shapes"].astype("string").fillna("").to_numpy(),
+            "dtypes": chosen["input_dtypes"].astype("string").fillna("").to_numpy(),
+            "out_shapes": chosen["output_shapes"].astype("string").fillna("").to_numpy(),
+            "dur": as_float(chosen["duration_us"]),
+            **{unit: as_float(chosen[column]) for unit, column in RATIOS.items()},
+        }
+    )
+    all_us = float(np.nansum(as_float(kernels["duration_us"]).clip(min=0.0)))
+    keys = ["category", "op_type", "name", "shapes", "dtypes", "out_shapes"]
+    groups = frame.groupby(keys, sort=False).agg(
+        count=("dur", "size"), total=("dur", "sum"), **{u: (u, "mean") for u in RATIOS}
+    )
+    if "vector" in frame["category"].values:  # vector types qualify by their whole share, as the reference
+        type_share = frame[frame["category"] == "vector"].groupby("op_type")["dur"].sum()
+        keep_types = set(
+            type_share[(type_share >= cfg["min_group_share"] * all_us) | (type_share >= 1e6)].index
+        )
+    else:
+        keep_types = set()
+    big = (groups["total"] >= cfg["min_group_share"] * all_us) | (groups["total"] >= cfg["min_group_us"])
+    is_vector = groups.index.get_level_values("category") == "vector"
+    in_types = groups.index.get_level_values("op_type").isin(list(keep_types))
+    groups = groups[np.where(is_vector, in_types, big.to_numpy())]
+
+    rows: list[dict[str, Any]] = []
+    for (cat, op_type, name, shapes, dtypes, out_shapes), g in groups.iterrows():
+        ratios = {u: float(g[u]) for u in RATIOS}
+        issues: list[str] = []
+        if cat == "cube":
+            bound, space = bound_or_space(cfg["cube"], ratios)
+            bad = cube_alignment(shapes, dtypes, int(cfg["inner_axis_align_bytes"]))
+            if bad and (bound is None or "mac" not in bound):  # a saturated cube gains nothing from it
+                issues.append(
+                    m.t(
+                        f"{CHECK}.issue.inner_axis",
+                        inputs=", ".join(bad),
+                        align=cfg["inner_axis_align_bytes"],
+                    )
+                )
+        elif cat == "fa":
+            limits = cfg["fa_backward"] if op_type.lower().endswith("grad") else cfg["fa_forward"]
+            bound, space = bound_or_space(limits, ratios)
+            head, seq = fa_dims(name, shapes, out_shapes)
+            align = int(cfg["fa_align"])
+            if head is not None and head % align:
+                issues.append(m.t(f"{CHECK}.issue.head_dim", value=head, align=align))
+            if seq is not None and seq % align:
+                issues.append(m.t(f"{CHECK}.issue.seq_len", value=seq, align=align))
+        else:
+            limits = cfg["vector"]
+            vec_ratios = {"vec": ratios["vec"], "mte2": ratios["vec_mte2"], "mte3": ratios["vec_mte3"]}
+            total = float(np.nansum(list(vec_ratios.values())))
+            if total >= limits["sum"]:
+                bound, space = "vec+mte2+mte3", 0.0
+            else:
+                bound, space = bound_or_space({k: limits[k] for k in ("mte2", "mte3", "vec")}, vec_ratios)
+        space = 0.0 if not np.isfinite(space) else space
+        rows.append(
+            {
+                "category": cat,
+                "op_type": op_type,
+                "name": name,
+                "shapes": shapes,
+                "dtypes": dtypes,
+                "count": int(g["count"]),
+                "total": float(g["total"]),
+                "ratios": ratios,
+                "bound": bound,
+                "space": space,
+                "issues": issues,
+                "lost": float(g["total"]) * space,
+            }
+        )
+    # Space alone flags only kernels long enough to be worth tuning (short ones are launch-bound).
+    min_us = float(knowledge("computation_thresholds")["bound_min_kernel_us"])
+    flagged = [
+        r
+        for r in rows
+        if r["issues"] or (r["space"] >= cfg["min_space"] and r["total"] / r["count"] >= min_us)
+    ]
+    if not flagged:
+        return []
+
+    basis = step_basis(kernels)
+    lost = sum(r["lost"] for r in flagged if r["bound"] is None)
+    gain = basis.per_step(lost)
+    counts = {c: sum(1 for r in flagged if r["category"] == c) for c in CATEGORIES}
+    lines = [m.t(f"{CHECK}.seen", cube=counts["cube"], fa=counts["fa"], vector=counts["vector"])]
+    for r in sorted(flagged, key=lambda r: -r["total"])[:5]:
+        lines.append(_line(m, r))
+    lines.append(m.t(f"{CHECK}.estimate", gain=gain_line(m, basis, gain), steps=basis.n_steps))
+    suggestions: list[str] = []
+    for cat in CATEGORIES:
+        if counts[cat]:
+            suggestions += m.t_list(f"{CHECK}.suggestions.{cat}")
+    return [
+        Finding(
+            check=CHECK,
+            dimension="computation",
+            priority=basis.priority(gain),
+            title=m.t(f"{CHECK}.title", groups=len(flagged), gain_us=gain),
+            description="\n".join(lines),
+            suggestions=suggestions,
+            ranks=[ctx.rank.rank],
+            estimated_gain_us=round(gain, 3),
+            evidence=[_evidence(m, rows, int(cfg["max_rows_per_category"]))],
+        )
+    ]
+
+
+def _status(m: Messages, row: dict[str, Any]) -> str:
+    if row["bound"]:
+        return m.t(f"{CHECK}.status.bound", units=row["bound"])
+    return m.t(f"{CHECK}.status.space", space=row["space"])
+
+
+def _line(m: Messages, row: dict[str, Any]) -> str:
+    return m.t(
+        f"{CHECK}.line",
+        category=m.t(f"{CHECK}.category.{row['category']}"),
+        op_type=row["op_type"],
+        shapes=row["shapes"],
+        dtypes=row["dtypes"],
+        total_us=row["total"],
+        status=_status(m, row),
+        issues="; ".join(row["issues"]) or m.t(f"{CHECK}.issue.none"),
+    )
+
+
+def _evidence(m: Messages, rows: list[dict[str, Any]], per_category: int) -> Evidence:
+    table = []
+    for cat in CATEGORIES:
+        chosen = sorted((r for r in rows if r["category"] == cat), key=lambda r: (-r["lost"], -r["total"]))
+        for r in chosen[:per_category]:
+            ratio = r["ratios"]
+            table.append(
+                [
+                    cat,
+                    r["op_type"],
+                    r["name"],
+                    text_or_empty(r["shapes"]),
+                    text_or_empty(r["dtypes"]),
+                    r["count"],
+                    us(r["total"]),
+                    *(None if not np.isfinite(ratio[u]) else round(ratio[u], 3) for u in RATIOS),
+                    r["bound"] or "",
+                    round(r["space"], 4),
+                    "; ".join(r["issues"]),
+                    us(r["lost"]),
+                ]
+            )
+    return Evidence(
+        m.t(f"{CHECK}.evidence"),
+        [
+            "category",
+            "op_type",
+            "op_name",
+            "input_shapes",
+            "input_dtypes",
+            "count",
+            "total_us",
+            "aic_mac_ratio",
+            "aic_mte2_ratio",
+            "aic_fixpipe_ratio",
+            "aiv_vec_ratio",
+            "aiv_mte2_ratio",
+            "aiv_mte3_ratio",
+            "bound",
+            "optimisation_space",
+            "issues",
+            "lost_us",
+        ],
+        table,
+    )

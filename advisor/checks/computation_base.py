@@ -1,0 +1,207 @@
+"""Helpers shared by the computation checks (no checks here): the kernel-based step basis, device
+info from `PROF_*/device_*/info.json.*`, knowledge files, CANN version ordering, shapes and dtypes.
+
+The computation checks only need the kernels table, so their step basis comes from it too: the mean
+per-step span of the kernels (first kernel start to last kernel end of each step). Gains are per
+step: the profile-wide saving divided by the number of profiled steps.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..report.messages import Messages
+from .common import priority_for, share_of_step
+
+KNOWLEDGE = Path(__file__).with_name("knowledge")
+# Task types that run on the AI Core (cube and vector units); AI_CPU, HCCL, DSA_SQE … do not.
+AI_CORE_TYPES = ("AI_CORE", "AI_VECTOR_CORE", "MIX_AIC", "MIX_AIV")
+CUBE_TYPES = ("AI_CORE", "MIX_AIC")
+
+
+@cache
+def knowledge(name: str) -> dict[str, Any]:
+    """A knowledge file (advisor/checks/knowledge/<name>.json), read once per process."""
+    with (KNOWLEDGE / f"{name}.json").open(encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+@dataclass(frozen=True)
+class StepBasis:
+    """How many steps the kernels cover and their mean device span (µs; None when unknown)."""
+
+    n_steps: int
+    step_us: float | None
+
+    def per_step(self, total_us: float) -> float:
+        return total_us / self.n_steps if self.n_steps else total_us
+
+    def priority(self, gain_per_step_us: float) -> str:
+        return priority_for(share_of_step(gain_per_step_us, self.step_us))
+
+    def share(self, gain_per_step_us: float) -> float:
+        return share_of_step(gain_per_step_us, self.step_us)
+
+
+def step_basis(kernels: pd.DataFrame) -> StepBasis:
+    """Steps and mean per-step kernel span; a table without step ids counts as one step."""
+    frame = kernels[["step", "start_ns", "duration_us"]].dropna(subset=["start_ns", "duration_us"])
+    if frame.empty:
+        return StepBasis(max(1, int(kernels["step"].nunique(dropna=True))), None)
+    start = frame["start_ns"].astype("float64")
+    end = start + frame["duration_us"].clip(lower=0.0) * 1000.0
+    step = frame["step"].astype("float64").fillna(-1.0)
+    spans = (end.groupby(step).max() - start.groupby(step).min()) / 1000.0
+    spans = spans[spans > 0]
+    n_steps = max(1, int(step.nunique()))
+    return StepBasis(n_steps, float(spans.mean()) if len(spans) else None)
+
+
+def finite(value: Any) -> float:
+    """float(value), NaN for NA/None/non-numbers."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return out
+
+
+def us(value: float) -> float:
+    """µs rounded to the ns for evidence tables."""
+    return round(float(value), 3) if math.isfinite(float(value)) else math.nan
+
+
+def gain_line(m: Messages, basis: StepBasis, gain_us: float) -> str:
+    """'x µs per step (y % of the mean step)' in the user's language."""
+    if basis.step_us:
+        return m.t("computation.common.gain_share", gain_us=gain_us, share=basis.share(gain_us))
+    return m.t("computation.common.gain", gain_us=gain_us)
+
+
+# --- device info ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    ai_core_num: int | None
+    aiv_num: int | None
+    aic_mhz: float | None
+    source: str  # the file read
+
+
+def read_device_info(rank_path: Path) -> DeviceInfo | None:
+    """The first `PROF_*/device_*/info.json.*` (not `*.done`) with DeviceInfo; None when absent or
+    unreadable. Read per rank (the reference keeps the first file of any rank process-wide)."""
+    try:
+        candidates = sorted(rank_path.glob("PROF_*/device_*/info.json.*"))
+    except OSError:
+        return None
+    for path in candidates:
+        if path.name.endswith("done") or not path.is_file():
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+        except (OSError, ValueError):
+            continue
+        infos = data.get("DeviceInfo") if isinstance(data, dict) else None
+        if not isinstance(infos, list) or not infos or not isinstance(infos[0], dict):
+            continue
+        info = infos[0]
+        mhz = finite(info.get("aic_frequency"))
+        return DeviceInfo(
+            ai_core_num=_positive_int(info.get("ai_core_num")),
+            aiv_num=_positive_int(info.get("aiv_num")),
+            aic_mhz=mhz if mhz > 0 else None,
+            source=str(path.relative_to(rank_path)),
+        )
+    return None
+
+
+def _positive_int(value: Any) -> int | None:
+    number = finite(value)
+    return int(number) if math.isfinite(number) and number > 0 else None
+
+
+# --- CANN versions ---------------------------------------------------------------------------------
+
+_VERSION = re.compile(r"(\d+)\.(\d+)(?:\.(?:(RC)(\d+)|(\d+)))?", re.IGNORECASE)
+
+
+def cann_key(version: str | None) -> tuple[int, int, int, int] | None:
+    """Sortable key: 7.0.RC1 < 7.0.0 < 8.0.RC1 < 8.0.RC2 < 8.0.0 < 8.0.1; None if unparseable."""
+    if not version:
+        return None
+    match = _VERSION.search(str(version))
+    if not match:
+        return None
+    major, minor, rc, rc_n, patch = match.groups()
+    if rc:
+        return int(major), int(minor), 0, int(rc_n)
+    return int(major), int(minor), 1, int(patch or 0)
+
+
+def version_in(version: str | None, low: str | None = None, high: str | None = None) -> bool:
+    """low <= version < high (bounds optional); an unknown version counts as the newest."""
+    key = cann_key(version) or (99, 0, 1, 0)
+    low_key, high_key = cann_key(low), cann_key(high)
+    return (low_key is None or key >= low_key) and (high_key is None or key < high_key)
+
+
+# --- shapes and dtypes -----------------------------------------------------------------------------
+
+
+def parse_shapes(text: Any) -> list[list[int]]:
+    """'"81920,4096;8192,512"' -> [[81920, 4096], [8192, 512]]; unparseable tensors -> []."""
+    if text is None or (not isinstance(text, str) and pd.isna(text)):
+        return []
+    out = []
+    for tensor in str(text).strip().strip('"').split(";"):
+        dims = [d.strip() for d in tensor.split(",") if d.strip()]
+        try:
+            out.append([int(d) for d in dims])
+        except ValueError:
+            out.append([])
+    return out
+
+
+def split_dtypes(text: Any) -> list[str]:
+    """'DT_BF16;FLOAT' -> ['bf16', 'float32']: lower case, DT_ prefix gone, float -> float32,
+    double -> float64 (the names differ between CANN versions)."""
+    if text is None or (not isinstance(text, str) and pd.isna(text)):
+        return []
+    aliases = knowledge("dtypes")["aliases"]
+    out = []
+    for item in str(text).split(";"):
+        name = item.strip().lower()
+        name = name[3:] if name.startswith("dt_") else name
+        if name:
+            out.append(aliases.get(name, name))
+    return out
+
+
+def dtype_bytes(name: str) -> int | None:
+    return knowledge("dtypes")["bytes"].get(name)
+
+
+def text_or_empty(value: Any) -> str:
+    return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
+
+
+def ai_core_kernels(kernels: pd.DataFrame) -> pd.DataFrame:
+    """Kernels that ran on the AI Core with a usable duration."""
+    core = kernels["accelerator_core"].astype("string").str.upper()
+    keep = core.isin(AI_CORE_TYPES).fillna(False) & kernels["duration_us"].notna()
+    return kernels[keep.to_numpy(dtype=bool)]
+
+
+def as_float(series: pd.Series) -> np.ndarray:
+    return pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)

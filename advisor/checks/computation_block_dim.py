@@ -1,0 +1,190 @@
+"""computation.block_dim: kernels whose block count leaves AI Cores idle.
+
+A kernel's blocks run in waves over the cores; with `b` blocks on `c` cores the last wave keeps only
+`b mod c` busy, so the share of core time used is u = b / (ceil(b / c) · c). AI_CORE kernels are
+judged against the cube cores, AI_VECTOR_CORE against the vector cores and MIX_AIC against the cube
+cores unless its mixed (vector) block count fills the vector cores (the reference also counts
+MIX_AIC blocks against the vector cores). Kernels under 20 µs are left out: their block count
+follows their (small) data. Core counts: device info.json, else the device model's table, else the
+count among the family's candidates that divides the block dims of most AI_CORE time.
+Gain = Σ duration × (1 − u): the time saved if the work were spread evenly over every core.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..report.messages import Messages
+from ..report.model import Evidence, Finding
+from .computation_base import as_float, gain_line, knowledge, read_device_info, step_basis, text_or_empty, us
+from .registry import RankContext, check
+
+CHECK = "computation.block_dim"
+MAX_ROWS = 50
+
+
+@dataclass(frozen=True)
+class Cores:
+    cube: int
+    vector: int | None
+    source: str  # message key suffix: device / model / inferred
+    detail: str
+
+
+def _family(device: str | None) -> dict:
+    table = knowledge("computation_devices")
+    if device:
+        matches = [name for name in table["families"] if device.startswith(name)]
+        if matches:
+            return table["families"][max(matches, key=len)]
+    return table["default"]
+
+
+def core_counts(ctx: RankContext, kernels: pd.DataFrame, min_us: float) -> Cores:
+    info = read_device_info(ctx.rank.path)
+    if info is not None and info.ai_core_num:
+        return Cores(info.ai_core_num, info.aiv_num, "device", info.source)
+    device = ctx.rank.device
+    known = knowledge("computation_devices")["devices"].get(device or "")
+    if known:
+        return Cores(int(known["ai_core_num"]), known.get("aiv_num"), "model", str(device))
+    family = _family(device)
+    candidates = [int(c) for c in family["cube_candidates"]]
+    cube = kernels[(kernels["accelerator_core"] == "AI_CORE").fillna(False).to_numpy(dtype=bool)]
+    blocks = as_float(cube["block_dim"])
+    dur = as_float(cube["duration_us"])
+    keep = np.isfinite(blocks) & (blocks > 0) & np.isfinite(dur) & (dur >= min_us)
+    # The candidate that divides most AI_CORE time; ties keep the family's first (most common) one.
+    scores = [float(dur[keep][(blocks[keep] % c) == 0].sum()) for c in candidates]
+    best = candidates[int(np.argmax(scores))] if any(scores) else candidates[0]
+    per_cube = int(family.get("aiv_per_cube", 0))
+    return Cores(best, best * per_cube if per_cube else None, "inferred", device or "?")
+
+
+def utilisation(blocks: np.ndarray, cores: np.ndarray) -> np.ndarray:
+    """Share of core time in use when `blocks` run in waves over `cores`."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return blocks / (np.ceil(blocks / cores) * cores)
+
+
+@check(CHECK, "computation", needs=frozenset({"kernels"}))
+def block_dim(ctx: RankContext) -> list[Finding]:
+    m = ctx.messages
+    kernels = ctx.tables["kernels"]
+    min_us = float(knowledge("computation_thresholds")["block_dim_min_kernel_us"])
+    core_type = kernels["accelerator_core"].astype("string").str.upper().fillna("")
+    judged_types = core_type.isin(["AI_CORE", "AI_VECTOR_CORE", "MIX_AIC"]).to_numpy(dtype=bool)
+    blocks = as_float(kernels["block_dim"])
+    dur = as_float(kernels["duration_us"])
+    usable = judged_types & np.isfinite(blocks) & (blocks > 0) & np.isfinite(dur) & (dur >= min_us)
+    if not usable.any():
+        return []
+    cores = core_counts(ctx, kernels, min_us)
+    vector = cores.vector or cores.cube
+    is_vector = (core_type == "AI_VECTOR_CORE").to_numpy(dtype=bool)
+    counts = np.where(is_vector, vector, cores.cube).astype("float64")
+    mix = as_float(kernels["mix_block_dim"])
+    mix_fills = (
+        (core_type == "MIX_AIC").to_numpy(dtype=bool) & np.isfinite(mix) & (mix > 0) & (mix % vector == 0)
+    )
+    flagged = usable & (blocks % counts != 0) & ~mix_fills
+    if not flagged.any():
+        return []
+
+    basis = step_basis(kernels)
+    hits = kernels[flagged]
+    frame = pd.DataFrame(
+        {
+            "op_type": hits["op_type"].astype("string").fillna("").to_numpy(),
+            "name": hits["name"].astype("string").fillna("").to_numpy(),
+            "core": core_type[flagged].to_numpy(),
+            "block_dim": blocks[flagged].astype("int64"),
+            "mix_block_dim": hits["mix_block_dim"].astype("Float64").to_numpy(),
+            "core_num": counts[flagged].astype("int64"),
+            "shapes": hits["input_shapes"].astype("string").fillna("").to_numpy(),
+            "dur": dur[flagged],
+        }
+    )
+    frame["util"] = utilisation(frame["block_dim"].to_numpy(float), frame["core_num"].to_numpy(float))
+    frame["lost"] = frame["dur"] * (1.0 - frame["util"])
+    table = (
+        frame.groupby(["op_type", "name", "core", "block_dim", "core_num"], sort=False, dropna=False)
+        .agg(
+            count=("dur", "size"),
+            total=("dur", "sum"),
+            lost=("lost", "sum"),
+            util=("util", "first"),
+            mix=("mix_block_dim", "max"),
+            shapes=("shapes", "first"),
+        )
+        .sort_values(["lost", "total"], ascending=False)
+    )
+    lost = float(frame["lost"].sum())
+    gain = basis.per_step(lost)
+    types = frame.groupby("op_type")["lost"].sum().sort_values(ascending=False)
+    lines = [
+        _cores_line(m, cores),
+        m.t(
+            f"{CHECK}.seen",
+            kernels=len(frame),
+            total_us=float(frame["dur"].sum()),
+            min_us=min_us,
+            types=", ".join(map(str, types.index[:10])),
+        ),
+        m.t(f"{CHECK}.estimate", gain=gain_line(m, basis, gain), steps=basis.n_steps),
+    ]
+    rows = [
+        [
+            op_type,
+            name,
+            core,
+            int(block),
+            None if pd.isna(row["mix"]) else int(row["mix"]),
+            int(num),
+            int(row["count"]),
+            us(row["total"]),
+            round(float(row["util"]), 4),
+            text_or_empty(row["shapes"]),
+            us(row["lost"]),
+        ]
+        for (op_type, name, core, block, num), row in table.head(MAX_ROWS).iterrows()
+    ]
+    return [
+        Finding(
+            check=CHECK,
+            dimension="computation",
+            priority=basis.priority(gain),
+            title=m.t(f"{CHECK}.title", kernels=len(frame), cube=cores.cube, vector=vector, gain_us=gain),
+            description="\n".join(lines),
+            suggestions=m.t_list(f"{CHECK}.suggestions"),
+            ranks=[ctx.rank.rank],
+            estimated_gain_us=round(gain, 3),
+            evidence=[
+                Evidence(
+                    m.t(f"{CHECK}.evidence"),
+                    [
+                        "op_type",
+                        "op_name",
+                        "accelerator_core",
+                        "block_dim",
+                        "mix_block_dim",
+                        "core_num",
+                        "count",
+                        "total_us",
+                        "core_utilisation",
+                        "input_shapes",
+                        "lost_us",
+                    ],
+                    rows,
+                )
+            ],
+        )
+    ]
+
+
+def _cores_line(m: Messages, cores: Cores) -> str:
+    vector = cores.vector if cores.vector is not None else m.t(f"{CHECK}.no_vector")
+    return m.t(f"{CHECK}.cores.{cores.source}", cube=cores.cube, vector=vector, detail=cores.detail)

@@ -1,0 +1,195 @@
+"""computation.ai_core_frequency: AI Core kernels that ran while the chip clocked below nominal.
+
+The `AI Core Freq` counter is piecewise constant (a sample holds until the next one; kernels that
+start before the first sample are left out). Each kernel gets the time-weighted mean frequency over its own
+interval (the reference takes the minimum of every sample folded in so far, including samples that
+ended before the kernel started, and has no db path). Nominal = `aic_frequency` of the device
+info.json, else the highest sample. An op name is flagged when its time-weighted frequency is at
+least 5 % under nominal. Time lost per kernel = duration × (1 − f / nominal): what the kernel would
+save at nominal clock if its time scales with the clock (an upper bound for memory-bound kernels).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..report.model import Evidence, Finding
+from .computation_base import (
+    ai_core_kernels,
+    as_float,
+    gain_line,
+    knowledge,
+    read_device_info,
+    step_basis,
+    us,
+)
+from .registry import NotEvaluated, RankContext, check
+
+CHECK = "computation.ai_core_frequency"
+MAX_ROWS = 50
+
+
+def kernel_mhz(kernels: pd.DataFrame, freq: pd.DataFrame) -> np.ndarray:
+    """Time-weighted mean MHz of the counter over each kernel's [start, end] (NaN without samples)."""
+    samples = freq.dropna(subset=["ts_ns", "mhz"]).sort_values("ts_ns", kind="stable")
+    out = np.full(len(kernels), np.nan)
+    if samples.empty or kernels.empty:
+        return out
+    t0 = int(samples["ts_ns"].iloc[0])
+    # Relative ns as float: epoch-scale ns do not fit a float64 mantissa.
+    ts = (samples["ts_ns"].astype("Int64") - t0).to_numpy(dtype="float64")
+    mhz = samples["mhz"].to_numpy(dtype="float64")
+    area = np.concatenate(([0.0], np.cumsum(mhz[:-1] * np.diff(ts))))  # ∫ f dt up to each sample
+
+    def integral(t: np.ndarray) -> np.ndarray:
+        i = np.searchsorted(ts, t, side="right") - 1  # >= 0: kernels start at or after the first sample
+        return area[i] + mhz[i] * (t - ts[i])
+
+    start = (kernels["start_ns"].astype("Int64") - t0).to_numpy(dtype="float64", na_value=np.nan)
+    dur_ns = as_float(kernels["duration_us"]) * 1000.0
+    end = start + dur_ns
+    # Before the first sample the clock is unknown: such kernels are left out, not guessed.
+    valid = np.isfinite(start) & np.isfinite(dur_ns) & (start >= 0)
+    point = mhz[np.clip(np.searchsorted(ts, start[valid], side="right") - 1, 0, len(ts) - 1)]
+    spread = dur_ns[valid]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = (integral(end[valid]) - integral(start[valid])) / spread
+    out[valid] = np.where(spread > 0, mean, point)  # a zero-length kernel: the sample at its start
+    return out
+
+
+@check(CHECK, "computation", needs=frozenset({"freq", "kernels"}))
+def ai_core_frequency(ctx: RankContext) -> list[Finding]:
+    m = ctx.messages
+    freq, kernels = ctx.tables["freq"], ctx.tables["kernels"]
+    mhz_values = pd.to_numeric(freq["mhz"], errors="coerce") if len(freq) else pd.Series(dtype=float)
+    mhz_values = mhz_values[mhz_values > 0]
+    if mhz_values.empty:
+        raise NotEvaluated(m.t(f"{CHECK}.no_samples"))
+    device = read_device_info(ctx.rank.path)
+    if device is not None and device.aic_mhz:
+        nominal, nominal_source = device.aic_mhz, m.t(f"{CHECK}.nominal.device", file=device.source)
+    else:
+        nominal, nominal_source = float(mhz_values.max()), m.t(f"{CHECK}.nominal.observed")
+    threshold = float(knowledge("computation_thresholds")["frequency_drop_ratio"])
+
+    core = ai_core_kernels(kernels)
+    core = core[core["start_ns"].notna().to_numpy(dtype=bool)]
+    if core.empty:
+        return []
+    basis = step_basis(kernels)
+    dur = as_float(core["duration_us"]).clip(min=0.0)
+    mhz = kernel_mhz(core, freq[freq["mhz"] > 0])
+    frame = pd.DataFrame(
+        {
+            "name": core["name"].astype("string").fillna("").to_numpy(),
+            "op_type": core["op_type"].astype("string").fillna("").to_numpy(),
+            "core": core["accelerator_core"].astype("string").to_numpy(),
+            "step": core["step"].to_numpy(),
+            "dur": dur,
+            "mhz": mhz,
+        }
+    ).dropna(subset=["mhz"])
+    if frame.empty:
+        return []
+    frame["lost"] = frame["dur"] * (1.0 - frame["mhz"] / nominal).clip(lower=0.0)
+    frame["weighted"] = frame["mhz"] * frame["dur"]
+    ops = frame.groupby(["name", "op_type", "core"], sort=False).agg(
+        count=("dur", "size"),
+        total=("dur", "sum"),
+        weighted=("weighted", "sum"),
+        mean_plain=("mhz", "mean"),
+        min_mhz=("mhz", "min"),
+        lost=("lost", "sum"),
+    )
+    ops["mean_mhz"] = np.where(
+        ops["total"] > 0, ops["weighted"] / ops["total"].where(ops["total"] > 0), ops["mean_plain"]
+    )
+    ops["drop"] = (1.0 - ops["mean_mhz"] / nominal).clip(lower=0.0)
+    flagged = ops[ops["drop"] >= threshold].sort_values(["lost", "total"], ascending=False)
+    if flagged.empty:
+        return []
+
+    lost_total = float(flagged["lost"].sum())
+    gain = basis.per_step(lost_total)
+    reduced = frame[frame["mhz"] < nominal * (1.0 - threshold)]
+    cube = flagged[flagged.index.get_level_values("core").isin(["AI_CORE", "MIX_AIC"])]
+    lines = [
+        m.t(
+            f"{CHECK}.seen",
+            ops=len(flagged),
+            threshold=threshold,
+            nominal=nominal,
+            nominal_source=nominal_source,
+            low=float(mhz_values.min()),
+            kernels=len(reduced),
+            reduced_us=float(reduced["dur"].sum()),
+            core_us=float(frame["dur"].sum()),
+        ),
+        m.t(f"{CHECK}.cube", ops=len(cube), lost_us=float(cube["lost"].sum()))
+        if len(cube)
+        else m.t(f"{CHECK}.no_cube"),
+        m.t(f"{CHECK}.estimate", gain=gain_line(m, basis, gain), steps=basis.n_steps),
+    ]
+    by_step = frame.assign(step=frame["step"].astype("Float64")).groupby("step", dropna=False)
+    step_rows = [
+        [
+            None if pd.isna(step) else int(step),
+            us(part["dur"].sum()),
+            round(float(part["weighted"].sum() / part["dur"].sum()), 1) if part["dur"].sum() > 0 else None,
+            round(float(part["mhz"].min()), 1),
+            us(part["lost"].sum()),
+        ]
+        for step, part in by_step
+    ]
+    op_rows = [
+        [
+            name,
+            op_type,
+            core_type,
+            int(row["count"]),
+            us(row["total"]),
+            round(float(row["mean_mhz"]), 1),
+            round(float(row["min_mhz"]), 1),
+            round(float(nominal), 1),
+            round(float(row["drop"]), 4),
+            us(row["lost"]),
+        ]
+        for (name, op_type, core_type), row in flagged.head(MAX_ROWS).iterrows()
+    ]
+    return [
+        Finding(
+            check=CHECK,
+            dimension="computation",
+            priority=basis.priority(gain),
+            title=m.t(f"{CHECK}.title", ops=len(flagged), low=float(mhz_values.min()), nominal=nominal),
+            description="\n".join(lines),
+            suggestions=m.t_list(f"{CHECK}.suggestions"),
+            ranks=[ctx.rank.rank],
+            estimated_gain_us=round(gain, 3),
+            evidence=[
+                Evidence(
+                    m.t(f"{CHECK}.evidence.ops"),
+                    [
+                        "op_name",
+                        "op_type",
+                        "accelerator_core",
+                        "count",
+                        "total_us",
+                        "mean_mhz",
+                        "min_mhz",
+                        "nominal_mhz",
+                        "decrease_ratio",
+                        "lost_us",
+                    ],
+                    op_rows,
+                ),
+                Evidence(
+                    m.t(f"{CHECK}.evidence.steps"),
+                    ["step", "ai_core_us", "mean_mhz", "min_mhz", "lost_us"],
+                    step_rows,
+                ),
+            ],
+        )
+    ]

@@ -1,0 +1,167 @@
+"""dataloader.slow: fetching the next batch stalls the training step.
+
+The reference (reference-advisor.md §2.17) flags any framework event whose name contains
+"dataloader" at 10 ms or more and describes only the first one. Here the fetches are the
+`enumerate(DataLoader)#…__next__` events (the python_function frames of torch/utils/data/dataloader.py
+record the same wait again; they count, outermost only, when the trace has no fetch events), and
+every slow fetch is listed per step. A fetch is slow from 10 ms, or from 5 % of its step when it
+lasts at least 1 ms (a 10 ms bar never trips on short steps; knowledge/dataloader.json).
+`_SingleProcessDataLoaderIter` means num_workers=0: the main process loads and decodes every batch
+itself. Gain per step: the slow fetches' time, capped by the device's free time in that step (the
+device idles while it waits for the batch; a prefetching loader returns a ready batch in well under
+a millisecond), averaged over the steps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..report.model import Evidence, Finding
+from .common import mean_step_us, priority_for, share_of_step
+from .communication_small_packet import knowledge
+from .memory_operators import step_of
+from .registry import NotEvaluated, RankContext, check
+
+SINGLE_PROCESS = "singleprocess"
+MULTI_PROCESS = "multiprocessing"
+
+
+def outermost(events: pd.DataFrame) -> pd.DataFrame:
+    """The events not nested inside an earlier event of the same thread."""
+    if events.empty:
+        return events
+    frame = events.assign(
+        _tid=events["tid"].fillna(-1).astype("int64"),
+        _start=events["start_ns"].astype("int64"),
+        _end=events["start_ns"].astype("float64") + events["dur_us"].fillna(0.0) * 1e3,
+    ).sort_values(["_tid", "_start", "_end"], ascending=[True, True, False], kind="stable")
+    reach = frame.groupby("_tid")["_end"].cummax()
+    previous = reach.groupby(frame["_tid"]).shift(1)
+    nested = (frame["_end"] <= previous).fillna(False).to_numpy(dtype=bool)
+    return frame[~nested].drop(columns=["_tid", "_start", "_end"])
+
+
+def _iterator(name: pd.Series) -> pd.Series:
+    lower = name.str.lower().str.replace("_", "", regex=False)
+    return pd.Series(
+        np.select(
+            [
+                lower.str.contains(SINGLE_PROCESS).fillna(False),
+                lower.str.contains(MULTI_PROCESS).fillna(False),
+            ],
+            ["single_process", "multi_process"],
+            "unknown",
+        ),
+        index=name.index,
+    )
+
+
+@check(
+    "dataloader.slow",
+    "dataloader",
+    needs=frozenset({"host_ops", "steps", "step_trace"}),
+)
+def dataloader_slow(ctx: RankContext) -> list[Finding]:
+    m = ctx.messages
+    host = ctx.tables["host_ops"]
+    if host.empty:
+        raise NotEvaluated(m.t("dataloader.slow.no_host_ops"))
+    name = host["name"].astype("string")
+    loader = host[name.str.contains("dataloader", case=False, regex=False).fillna(False)]
+    # torch records one `enumerate(DataLoader)#…` event per fetch; with_stack adds python frames of
+    # the same wait, which may start earlier: use the fetch events when there are any.
+    fetches = loader["name"].astype("string").str.startswith("enumerate(DataLoader)").fillna(False)
+    if fetches.any():
+        loader = loader[fetches]
+    loader = outermost(loader.dropna(subset=["start_ns", "dur_us"]))
+    steps = ctx.tables["steps"]
+    windowed = not steps.dropna(subset=["start_ns", "dur_us"]).empty
+    if windowed:
+        loader = loader.assign(step=step_of(loader["start_ns"], steps))
+        loader = loader[loader["step"].notna()]
+        n_steps = int(steps["step"].nunique()) or 1
+    else:
+        loader = loader.assign(step=pd.Series(pd.NA, index=loader.index, dtype="Int64"))
+        n_steps = 1
+    rules = knowledge("dataloader")
+    windows = steps.dropna(subset=["step"]).drop_duplicates("step").set_index("step")["dur_us"]
+    step_dur = loader["step"].map(windows).astype("float64")
+    relative = (loader["dur_us"] >= rules["min_us"]) & (
+        loader["dur_us"] >= rules["slow_step_share"] * step_dur
+    )
+    slow = loader[(loader["dur_us"] >= rules["slow_us"]) | relative.fillna(False)].copy()
+    if slow.empty:
+        return []
+    slow["iterator"] = _iterator(slow["name"].astype("string"))
+
+    # Cap each step's stall by the device's free time in that step (from step_trace).
+    trace = ctx.tables["step_trace"].dropna(subset=["step", "free_us"])
+    free = trace.groupby("step")["free_us"].sum()
+    stall = slow.groupby("step", dropna=False)["dur_us"].sum()
+    capped = [
+        min(total, float(free[step])) if pd.notna(step) and step in free.index else total
+        for step, total in stall.items()
+    ]
+    gain = round(sum(capped) / n_steps, 3)
+    step_us = mean_step_us(ctx.tables["step_trace"])
+
+    kinds = sorted(set(slow["iterator"]))
+    lines = [
+        m.t(
+            "dataloader.slow.summary",
+            slow=len(slow),
+            fetches=len(loader),
+            n_steps=n_steps,
+            threshold_ms=rules["slow_us"] / 1e3,
+            step_share=rules["slow_step_share"],
+            max_ms=float(slow["dur_us"].max()) / 1e3,
+            mean_ms=float(slow["dur_us"].mean()) / 1e3,
+        )
+    ]
+    lines += [m.t(f"dataloader.slow.iterator.{kind}") for kind in kinds]
+    if not windowed:
+        lines.append(m.t("dataloader.slow.no_steps"))
+    lines.append(m.t("dataloader.slow.gain", gain_us=gain, n_steps=n_steps))
+    suggestions = (
+        m.t_list("dataloader.slow.suggestions.single_process")
+        if "single_process" in kinds
+        else m.t_list("dataloader.slow.suggestions.workers")
+    )
+    suggestions += m.t_list("dataloader.slow.suggestions.io")
+
+    rows = [
+        [
+            None if pd.isna(r.step) else int(r.step),
+            r.name,
+            r.iterator,
+            round(float(r.dur_us), 3),
+            None if pd.isna(r.step) or r.step not in free.index else round(float(free[r.step]), 3),
+        ]
+        for r in slow.sort_values("start_ns").itertuples(index=False)
+    ]
+    single = "single_process" in kinds
+    return [
+        Finding(
+            check="dataloader.slow",
+            dimension="dataloader",
+            priority=priority_for(share_of_step(gain, step_us)),
+            title=m.t(
+                "dataloader.slow.title.single" if single else "dataloader.slow.title",
+                slow=len(slow),
+                max_ms=float(slow["dur_us"].max()) / 1e3,
+            ),
+            description="\n".join(lines),
+            suggestions=suggestions,
+            ranks=[ctx.rank.rank],
+            step=int(slow["step"].iloc[0]) if slow["step"].nunique() == 1 else None,
+            estimated_gain_us=gain,
+            evidence=[
+                Evidence(
+                    m.t("dataloader.slow.evidence.events"),
+                    ["step", "name", "iterator", "duration_us", "step_free_us"],
+                    rows,
+                )
+            ],
+        )
+    ]

@@ -1,0 +1,276 @@
+"""memory.operators: host time in device-memory APIs, read against how full the HBM is.
+
+The reference (reference-advisor.md §2.21) sums aclMallocMemInner / aclrtFreePhysical / aclrtFree
+over one step and reports each above 10 ms. Here every AscendCL memory API (allocation, release,
+virtual-memory remapping; knowledge/memory.json) is counted inside the profiled ProfilerStep
+windows and averaged per step; an API is flagged from 10 ms per step or 3 % of the step. Frequent
+allocation and release mean the caching allocator is not reusing memory: torch.npu.empty_cache() in
+the loop, or HBM so full that the allocator frees its cache and retries to avoid running out.
+So the finding adds what the memory records say (when collected with profile_memory=True): peak
+device memory against the HBM capacity (device info, else known per device type; unknown is said),
+and the allocator's reserved − allocated memory. Gain per step: the time in all memory APIs, which a
+warm caching allocator avoids (an upper bound: aclrtFree waits for the device to finish first).
+
+Also holds `step_of`, which the dataloader check shares.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from ..profiles.discover import RankInfo
+from ..profiles.tables import load_table
+from ..report.messages import Messages
+from ..report.model import Evidence, Finding
+from .common import mean_step_us, priority_for, share_of_step
+from .communication_small_packet import knowledge
+from .registry import NotEvaluated, RankContext, check
+
+MB = float(2**20)  # memory records count binary megabytes
+
+
+def step_of(start_ns: pd.Series, steps: pd.DataFrame) -> pd.Series:
+    """The step whose ProfilerStep window holds each timestamp (<NA> outside every window)."""
+    out = pd.Series(pd.NA, index=start_ns.index, dtype="Int64")
+    windows = steps.dropna(subset=["step", "start_ns", "dur_us"]).sort_values("start_ns")
+    known = start_ns.notna()
+    if windows.empty or not known.any():
+        return out
+    begin = windows["start_ns"].astype("int64").to_numpy()
+    end = begin + (windows["dur_us"].to_numpy(dtype="float64") * 1e3).round().astype("int64")
+    t = start_ns[known].astype("int64").to_numpy()
+    idx = np.searchsorted(begin, t, side="right") - 1
+    safe = np.clip(idx, 0, None)
+    inside = (idx >= 0) & (t < end[safe])
+    values = windows["step"].astype("int64").to_numpy()[safe]
+    out.loc[known] = pd.array(np.where(inside, values, -1), dtype="Int64")
+    return out.where(out != -1)
+
+
+def _optional_table(rank: RankInfo, name: str) -> pd.DataFrame | None:
+    """A table the check uses when the profile has it (memory records need profile_memory=True)."""
+    try:
+        frame = load_table(name, rank)
+    except InputError:
+        return None
+    return frame if not frame.empty else None
+
+
+def _device_info_capacity(rank: RankInfo) -> float | None:
+    """HBM capacity in MB from PROF_*/device_*/info.json.* when the device info records one."""
+    for path in sorted(rank.path.glob("PROF_*/device_*/info.json.*")):
+        if path.name.endswith("done"):
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        for info in data.get("DeviceInfo", []) if isinstance(data, dict) else []:
+            value = info.get("hbm_capacity_mb") if isinstance(info, dict) else None
+            if isinstance(value, (int, float)) and value > 0:
+                return float(value)
+    return None
+
+
+def hbm_capacity(rank: RankInfo) -> tuple[float | None, str]:
+    """(capacity MB, where it comes from); None with the candidates when the device type is ambiguous."""
+    found = _device_info_capacity(rank)
+    if found is not None:
+        return found, "device_info"
+    table = knowledge("memory")["capacity_mb"]
+    device = (rank.device or "").strip()
+    value = table.get(device)
+    if isinstance(value, (int, float)):
+        return float(value), "device_type"
+    if isinstance(value, list):
+        return None, "ambiguous"
+    return None, "unknown"
+
+
+def memory_state(rank: RankInfo) -> dict[str, float] | None:
+    """Peak figures (MB) from memory_record (and npu_module_mem), or None when not collected."""
+    record = _optional_table(rank, "memory_record")
+    if record is None:
+        return None
+    out: dict[str, float] = {}
+    component = record["component"].astype("string").str.upper()
+    app = record[component == "APP"]["reserved_bytes"].dropna()
+    if len(app):
+        out["peak_device_mb"] = float(app.max()) / MB
+    pta = record[component == "PTA"].dropna(subset=["reserved_bytes"])
+    if not pta.empty:
+        at_peak = pta.loc[pta["reserved_bytes"].idxmax()]
+        out["pta_peak_reserved_mb"] = float(at_peak["reserved_bytes"]) / MB
+        if pta["allocated_bytes"].notna().any():
+            out["pta_peak_allocated_mb"] = float(pta["allocated_bytes"].max()) / MB
+            if pd.notna(at_peak["allocated_bytes"]):
+                spare = float(at_peak["reserved_bytes"] - at_peak["allocated_bytes"])
+                out["pta_unallocated_at_peak_mb"] = spare / MB
+    if "peak_device_mb" not in out and "pta_peak_reserved_mb" in out:
+        out["peak_device_mb"] = out["pta_peak_reserved_mb"]  # the allocator's part is the best we have
+    modules = _optional_table(rank, "npu_module_mem")
+    if modules is not None:
+        named = modules[modules["component"].astype("string").str.upper() != "APP"]
+        peak = named.groupby("component")["reserved_bytes"].max().sort_values(ascending=False)
+        for name, value in peak.head(3).items():
+            if value > 0:
+                out[f"module_{str(name).lower()}_peak_mb"] = float(value) / MB
+    return out or None
+
+
+def _memory_lines(m: Messages, rank: RankInfo, state: dict[str, float] | None) -> tuple[list[str], bool]:
+    """Description lines about the HBM and whether it is nearly full."""
+    if state is None:
+        return [m.t("memory.operators.no_records")], False
+    lines: list[str] = []
+    capacity, source = hbm_capacity(rank)
+    peak = state.get("peak_device_mb")
+    full = False
+    if peak is not None and capacity:
+        share = peak / capacity
+        full = share >= knowledge("memory")["pressure_share"]
+        state["capacity_mb"] = capacity
+        state["peak_share"] = share
+        lines.append(
+            m.t(
+                "memory.operators.hbm",
+                peak_mb=peak,
+                capacity_mb=capacity,
+                share=share,
+                source=m.t(f"memory.operators.capacity.{source}", device=rank.device or "?"),
+            )
+        )
+    elif peak is not None:
+        lines.append(
+            m.t(
+                "memory.operators.hbm_unknown",
+                peak_mb=peak,
+                why=m.t(f"memory.operators.capacity.{source}", device=rank.device or "?"),
+            )
+        )
+    if "pta_peak_reserved_mb" in state:
+        lines.append(
+            m.t(
+                "memory.operators.allocator",
+                reserved_mb=state["pta_peak_reserved_mb"],
+                allocated_mb=state.get("pta_peak_allocated_mb", float("nan")),
+                spare_mb=state.get("pta_unallocated_at_peak_mb", float("nan")),
+            )
+        )
+    return lines, full
+
+
+@check(
+    "memory.operators",
+    "memory",
+    needs=frozenset({"cann_api", "steps", "step_trace"}),
+)
+def memory_operators(ctx: RankContext) -> list[Finding]:
+    m = ctx.messages
+    rules = knowledge("memory")
+    cann = ctx.tables["cann_api"]
+    if cann.empty:
+        raise NotEvaluated(m.t("memory.operators.no_cann"))
+    api = cann["name"].astype("string").str.rsplit("@", n=1).str[-1].str.strip()
+    calls = cann.assign(api=api, category=api.map(rules["apis"]))
+    calls = calls[calls["category"].notna() & calls["dur_us"].notna()]
+    steps = ctx.tables["steps"]
+    if steps.dropna(subset=["start_ns", "dur_us"]).empty:
+        n_steps, windowed = 1, False
+    else:
+        calls = calls[step_of(calls["start_ns"], steps).notna()]
+        n_steps, windowed = int(steps["step"].nunique()) or 1, True
+    if calls.empty:
+        return []
+    step_us = mean_step_us(ctx.tables["step_trace"])
+    per_api = (
+        calls.groupby(["api", "category"])["dur_us"]
+        .agg(calls="size", total_us="sum", max_us="max")
+        .reset_index()
+        .sort_values("total_us", ascending=False)
+    )
+    per_api["per_step_us"] = per_api["total_us"] / n_steps
+    per_api["step_share"] = [share_of_step(v, step_us) for v in per_api["per_step_us"]]
+    flagged = per_api[
+        (per_api["per_step_us"] >= rules["min_us_per_step"])
+        | (per_api["step_share"] >= rules["min_step_share"])
+    ]
+    if flagged.empty:
+        return []
+
+    gain = round(float(per_api["per_step_us"].sum()), 3)
+    lines = [
+        m.t(
+            "memory.operators.api_line",
+            api=r.api,
+            calls=int(r.calls),
+            per_step_ms=r.per_step_us / 1e3,
+            share=r.step_share,
+            max_us=r.max_us,
+        )
+        for r in flagged.itertuples(index=False)
+    ]
+    if not windowed:
+        lines.append(m.t("memory.operators.no_steps"))
+    state = memory_state(ctx.rank)
+    memory_lines, full = _memory_lines(m, ctx.rank, state)
+    lines.extend(memory_lines)
+    lines.append(m.t("memory.operators.gain", gain_us=gain, n_steps=n_steps))
+
+    categories = set(flagged["category"])
+    suggestions: list[str] = []
+    for key in ("free", "alloc", "remap"):
+        if key in categories:
+            suggestions += m.t_list(f"memory.operators.suggestions.{key}")
+    suggestions += m.t_list(
+        "memory.operators.suggestions.full" if full else "memory.operators.suggestions.roomy"
+    )
+    worst = flagged.iloc[0]
+    evidence = [
+        Evidence(
+            m.t("memory.operators.evidence.apis"),
+            ["api", "category", "calls", "total_us", "per_step_us", "max_us", "step_share"],
+            [
+                [
+                    r.api,
+                    r.category,
+                    int(r.calls),
+                    round(float(r.total_us), 3),
+                    round(float(r.per_step_us), 3),
+                    round(float(r.max_us), 3),
+                    round(float(r.step_share), 4),
+                ]
+                for r in per_api.itertuples(index=False)
+            ],
+        )
+    ]
+    if state:
+        evidence.append(
+            Evidence(
+                m.t("memory.operators.evidence.memory"),
+                ["metric", "value"],
+                [[k, round(v, 4 if k == "peak_share" else 1)] for k, v in state.items()],
+            )
+        )
+    return [
+        Finding(
+            check="memory.operators",
+            dimension="memory",
+            priority=priority_for(share_of_step(gain, step_us)),
+            title=m.t(
+                "memory.operators.title.full" if full else "memory.operators.title",
+                api=worst["api"],
+                per_step_ms=float(worst["per_step_us"]) / 1e3,
+                share=state.get("peak_share", 0.0) if state else 0.0,
+            ),
+            description="\n".join(lines),
+            suggestions=suggestions,
+            ranks=[ctx.rank.rank],
+            estimated_gain_us=gain,
+            evidence=evidence,
+        )
+    ]

@@ -1,0 +1,96 @@
+"""overall.idle: the device is idle (free time: neither computing nor communicating) for a large
+share of the step.
+
+Free time is the device waiting for the host: slow operator dispatch, synchronising calls, Python
+work or data loading between launches. A small floor of free time is normal (step boundaries, a
+few launch gaps); the estimated gain is the free time above that floor.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ..report.model import Evidence, Finding
+from .cluster_slow_rank import evidence_cell, thresholds
+from .common import STEP_PARTS, priority_for
+from .registry import NotEvaluated, RankContext, check
+
+
+def _ms(us: float) -> float:
+    return us / 1000.0
+
+
+@check("overall.idle", "overall", needs=frozenset({"step_trace"}), scope="rank")
+def overall_idle(ctx: RankContext) -> list[Finding]:
+    m = ctx.messages
+    cfg = thresholds("idle")
+    frame = ctx.tables["step_trace"]
+    rows = frame.dropna(subset=list(STEP_PARTS)) if not frame.empty else frame
+    if rows.empty:
+        raise NotEvaluated(m.t("overall.idle.no_data"))
+    step_us = rows[list(STEP_PARTS)].sum(axis=1)
+    mean_step = float(step_us.mean())
+    if not mean_step > 0:
+        raise NotEvaluated(m.t("overall.idle.no_data"))
+    free = float(rows["free_us"].mean())
+    share = free / mean_step
+    if share < cfg["min_share"]:
+        return []
+
+    floor = cfg["floor_share"] * mean_step
+    gain = max(free - floor, 0.0)
+    shares = (rows["free_us"] / step_us.where(step_us > 0)).fillna(0.0)
+    worst = shares.idxmax()
+    rank = ctx.rank.rank
+    lines = [
+        m.t("overall.idle.seen", rank=rank, free_ms=_ms(free), share=share, step_ms=_ms(mean_step)),
+        m.t(
+            "overall.idle.worst",
+            step=_step(rows.loc[worst, "step"]),
+            free_ms=_ms(float(rows.loc[worst, "free_us"])),
+            share=float(shares[worst]),
+        ),
+    ]
+    preparing = rows["preparing_us"].mean()
+    if pd.notna(preparing) and preparing > floor:
+        lines.append(m.t("overall.idle.preparing", preparing_ms=_ms(float(preparing))))
+    if ctx.profile.stages:
+        lines.append(m.t("overall.idle.pipeline"))
+    lines.append(
+        m.t("overall.idle.gain", gain_ms=_ms(gain), floor=cfg["floor_share"], share=gain / mean_step)
+    )
+
+    columns = ["step", "step_us", "computing_us", "communication_not_overlapped_us", "free_us", "free_share",
+               "preparing_us"]  # fmt: skip
+    evidence_rows = [
+        [
+            _step(rec.step),
+            *(
+                evidence_cell(float(v))
+                for v in (total, rec.computing_us, rec.communication_not_overlapped_us)
+            ),
+            evidence_cell(float(rec.free_us)),
+            round(float(s), 4),
+            evidence_cell(float(rec.preparing_us)),
+        ]
+        for rec, total, s in zip(rows.itertuples(index=False), step_us, shares, strict=True)
+    ]
+    steps = [s for s in (_step(v) for v in rows["step"]) if s is not None]
+    return [
+        Finding(
+            check="overall.idle",
+            dimension="overall",
+            priority=priority_for(gain / mean_step),
+            title=m.t("overall.idle.title", share=share, free_ms=_ms(free)),
+            description="\n".join(lines),
+            suggestions=m.t_list("overall.idle.suggestions"),
+            ranks=[rank],
+            step=steps[0] if len(set(steps)) == 1 else None,
+            estimated_gain_us=round(gain, 3),
+            evidence=[Evidence(m.t("overall.idle.evidence"), columns, evidence_rows)],
+        )
+    ]
+
+
+def _step(value: object) -> int | None:
+    return None if pd.isna(value) else int(value)

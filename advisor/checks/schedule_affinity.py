@@ -1,0 +1,228 @@
+"""schedule.affinity_api: framework op sequences and optimizers with NPU-affine replacements.
+
+The rules (knowledge/affinity_api.json) map sequences of top-level aten ops, per thread in time
+order, and optimizer classes to the fused NPU API that replaces them. A rule applies when the CANN
+version of the data (or the one the user named) ships the API. The replaced sequence launches
+several small kernels where the fused API launches one; what that costs shows as device idle time
+during the sequence's dispatch, which is the gain estimate.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..report.model import Evidence, Finding
+from .common import priority_for, share_of_step
+from .registry import NotEvaluated, RankContext, check
+from .schedule_base import (
+    free_slices,
+    intervals,
+    mean_step_time,
+    step_windows,
+    top_level,
+    union_overlap_ns,
+    us,
+    user_frames,
+)
+
+KNOWLEDGE = Path(__file__).with_name("knowledge") / "affinity_api.json"
+OPTIMIZER_PREFIX = "Optimizer.step#"
+_TOKEN = re.compile(r"^\(([^()]+)\)(\{\d+,\d+\}|[?*+])?$")
+
+
+@cache
+def rules() -> dict[str, Any]:
+    with KNOWLEDGE.open(encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def pattern_regex(pattern: str) -> re.Pattern[str]:
+    """'(permute|transpose)-(contiguous){0,1}-view' -> a regex over '-op--op-…' strings."""
+    parts = []
+    for token in pattern.split("-"):
+        match = _TOKEN.match(token)
+        if match:
+            names = "|".join(f"-{re.escape(n)}-" for n in match.group(1).split("|"))
+            parts.append(f"(?:{names}){match.group(2) or ''}")
+        else:
+            parts.append(f"-{re.escape(token)}-")
+    return re.compile("".join(parts))
+
+
+def version_key(version: str | None) -> tuple[int, ...] | None:
+    """'8.0.RC2' -> (8, 0, 0, 2); '8.0.0' -> (8, 0, 1, 0): a release sorts after its RCs."""
+    if not version:
+        return None
+    parts = re.findall(r"\d+|RC\d+|alpha\d*|beta\d*|T\d+", str(version), flags=re.IGNORECASE)
+    if len(parts) < 2 or not parts[0].isdigit() or not parts[1].isdigit():
+        return None
+    key = [int(parts[0]), int(parts[1])]
+    third = parts[2] if len(parts) > 2 else "0"
+    if third.isdigit():
+        key += [1, int(third)]
+    else:
+        digits = re.sub(r"\D", "", third)
+        key += [0, int(digits) if digits else 0]
+    return tuple(key)
+
+
+def _applies(rule: dict[str, Any], version: tuple[int, ...] | None) -> bool:
+    minimum = version_key(rule.get("min_cann"))
+    return version is None or minimum is None or version >= minimum
+
+
+def _aten_matches(ops: pd.DataFrame, version: tuple[int, ...] | None) -> pd.DataFrame:
+    """One row per matched sequence: api, ops (matched names), first (row of its first op), start, end."""
+    aten = ops[ops["name"].str.startswith("aten::").fillna(False).to_numpy(dtype=bool)]
+    aten = aten.reset_index(drop=True)
+    top = top_level(aten)
+    found = []
+    names = aten["name"].str.slice(6).to_numpy(dtype=object)
+    for _tid, group in top.groupby("tid", sort=False):
+        pos = group["pos"].to_numpy()
+        units = [f"-{n}-" for n in names[pos]]
+        offsets = np.r_[0, np.cumsum([len(u) for u in units])]
+        text = "".join(units)
+        starts, ends = group["start"].to_numpy(), group["end"].to_numpy()
+        for rule in rules()["aten"]:
+            if not _applies(rule, version):
+                continue
+            for pattern in rule["patterns"]:
+                for hit in pattern_regex(pattern).finditer(text):
+                    if hit.end() == hit.start():
+                        continue
+                    first = int(np.searchsorted(offsets, hit.start(), side="right") - 1)
+                    last = int(np.searchsorted(offsets, hit.end(), side="left") - 1)
+                    found.append(
+                        (rule["api"], hit.group(0).strip("-").replace("--", "-"), pos[first], starts[first],
+                         ends[first:last + 1].max())
+                    )  # fmt: skip
+    frame = pd.DataFrame(found, columns=["api", "ops", "first", "start", "end"])
+    # Patterns of one rule may overlap (A-B and A-B-C): a sequence counts once per API.
+    frame = frame.sort_values(["api", "start", "end"], ascending=[True, True, False], kind="stable")
+    frame = frame.drop_duplicates(["api", "start"])
+    frame["call_stack"] = (
+        aten["call_stack"].to_numpy(dtype=object)[frame["first"].to_numpy(dtype=np.int64)]
+        if len(frame)
+        else []
+    )
+    return frame
+
+
+def _optimizer_matches(ops: pd.DataFrame, version: tuple[int, ...] | None) -> pd.DataFrame:
+    steps_ = ops[ops["name"].str.startswith(OPTIMIZER_PREFIX).fillna(False).to_numpy(dtype=bool)]
+    classes = steps_["name"].str.slice(len(OPTIMIZER_PREFIX)).str.replace(r"\.step$", "", regex=True)
+    api_of = {c: r["api"] for r in rules()["optimizer"] if _applies(r, version) for c in r["classes"]}
+    api = classes.map(api_of)
+    hit = steps_[api.notna().to_numpy(dtype=bool)]
+    starts, ends = intervals(hit)
+    return pd.DataFrame(
+        {
+            "api": api[api.notna()].to_numpy(dtype=object),
+            "ops": hit["name"].to_numpy(dtype=object),
+            "start": starts,
+            "end": ends,
+            "call_stack": hit["call_stack"].to_numpy(dtype=object),
+        }
+    )
+
+
+@check("schedule.affinity_api", "schedule", needs=frozenset({"host_ops", "overlap", "steps", "step_trace"}))
+def affinity_api(ctx: RankContext) -> list[Finding]:
+    m = ctx.messages
+    if ctx.options.disable_affinity_api:
+        raise NotEvaluated(m.t("schedule.affinity_api.disabled"))
+    steps = step_windows(ctx.tables["steps"])
+    host = ctx.tables["host_ops"]
+    host = host[steps.contains(host["start_ns"])].reset_index(drop=True)
+    data_version = ctx.profile.cann_version
+    version_text = data_version or ctx.options.cann_version
+    version = version_key(version_text)
+    matches = pd.concat(
+        [frame for frame in (_aten_matches(host, version), _optimizer_matches(host, version)) if len(frame)]
+        or [pd.DataFrame(columns=["api", "ops", "start", "end", "call_stack"])],
+        ignore_index=True,
+    )
+    if matches.empty:
+        return []
+    n_steps = steps.count
+    free = free_slices(ctx.tables["overlap"], steps)
+    m_starts = matches["start"].to_numpy(dtype=np.int64)
+    m_ends = matches["end"].to_numpy(dtype=np.int64)
+    gain = us(union_overlap_ns(m_starts, m_ends, *free) / n_steps)
+    share = share_of_step(gain, mean_step_time(ctx))
+    matches["call_site"] = user_frames(pd.Series(matches["call_stack"], dtype=object))
+    matches["call_site"] = matches["call_site"].replace("", m.t("schedule.affinity_api.no_stack"))
+    matches["host_us"] = (m_ends - m_starts) / 1000.0
+    grouped = (
+        matches.groupby(["api", "ops", "call_site"], sort=False)
+        .agg(count=("api", "size"), host_us=("host_us", "sum"))
+        .reset_index()
+        .sort_values(["count", "host_us"], ascending=False, kind="stable")
+    )
+    rows = [
+        [r.api, r.ops, r.call_site, int(r.count), round(r.count / n_steps, 2), round(r.host_us / n_steps, 3)]
+        for r in grouped.itertuples(index=False)
+    ]
+    apis = list(dict.fromkeys(grouped["api"]))
+    no_stack = not matches["call_stack"].notna().any()
+    suggestions = [
+        m.t("schedule.affinity_api.suggestion.api", api=api, ops=_ops_of(grouped, api)) for api in apis
+    ]
+    suggestions += m.t_list("schedule.affinity_api.suggestions")
+    if no_stack:
+        suggestions += m.t_list("schedule.affinity_api.suggestions.stack")
+    priority = priority_for(share)
+    if priority == "high":  # the gain is an estimate from idle time, not a measured saving
+        priority = "medium"
+    return [
+        Finding(
+            check="schedule.affinity_api",
+            dimension="schedule",
+            priority=priority,
+            title=m.t("schedule.affinity_api.title", apis=len(apis), count=len(matches)),
+            description="\n".join(
+                [
+                    m.t(
+                        "schedule.affinity_api.description",
+                        count=len(matches),
+                        steps=n_steps,
+                        apis=", ".join(apis),
+                        cann=version_text or "?",
+                        idle_ms=gain / 1000.0,
+                        share=share,
+                    ),
+                    m.t("schedule.affinity_api.gain"),
+                ]
+            ),
+            suggestions=suggestions,
+            ranks=[ctx.rank.rank],
+            step=steps.numbers[0] if len(steps.numbers) == 1 else None,
+            estimated_gain_us=gain,
+            evidence=[
+                Evidence(
+                    m.t("schedule.affinity_api.evidence"),
+                    [
+                        "affinity_api",
+                        "replaced_ops",
+                        "call_site",
+                        "count",
+                        "count_per_step",
+                        "host_us_per_step",
+                    ],
+                    rows,
+                )
+            ],
+        )
+    ]
+
+
+def _ops_of(grouped: pd.DataFrame, api: str) -> str:
+    return ", ".join(dict.fromkeys(grouped.loc[grouped["api"] == api, "ops"].astype(str)))

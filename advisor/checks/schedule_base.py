@@ -1,0 +1,259 @@
+"""Helpers shared by the schedule checks (no checks here): step windows, device-idle overlap,
+outermost host ops, call-stack frames.
+
+Host events (host_ops, cann_api, gc) carry no step number; a step is the window of its
+`ProfilerStep#N` event (table `steps`). With `--step`, the engine keeps only that step's row, so
+filtering by the windows also honours the user's choice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from ..profiles.tables import load_table
+from .common import mean_step_us
+from .registry import RankContext
+
+# Frames from these path parts are library code, not the line a user would change.
+LIBRARY_FRAMES = ("site-packages", "dist-packages", "/torch/", "/torch_npu/", "/lib/python", "<string>")
+
+
+@dataclass(frozen=True)
+class Steps:
+    """The profiled step windows of a rank (ns), sorted; one window over everything when the
+    trace has no ProfilerStep events."""
+
+    starts: np.ndarray
+    ends: np.ndarray
+    numbers: list[int]
+
+    @property
+    def count(self) -> int:
+        return max(1, len(self.starts))
+
+    @property
+    def known(self) -> bool:
+        return len(self.numbers) > 0
+
+    def contains(self, ns: pd.Series | np.ndarray) -> np.ndarray:
+        """True where a timestamp lies inside a step window (NA never does)."""
+        values = _ns(ns)
+        if not self.known:
+            return values != _NA_NS
+        at = np.searchsorted(self.starts, values, side="right") - 1
+        ok = at >= 0
+        inside = np.zeros(len(values), dtype=bool)
+        inside[ok] = values[ok] < self.ends[at[ok]]
+        return inside & (values != _NA_NS)
+
+    def step_of(self, ns: pd.Series | np.ndarray) -> np.ndarray:
+        """The step number of each timestamp (-1 outside every window)."""
+        values = _ns(ns)
+        if not self.known:
+            return np.full(len(values), -1, dtype=np.int64)
+        at = np.searchsorted(self.starts, values, side="right") - 1
+        out = np.full(len(values), -1, dtype=np.int64)
+        ok = (at >= 0) & (values != _NA_NS)
+        ok[ok] = values[ok] < self.ends[at[ok]]
+        out[ok] = np.asarray(self.numbers, dtype=np.int64)[at[ok]]
+        return out
+
+    def clip(self, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Intervals cut to the step window their start lies in (left as they are without steps)."""
+        if not self.known:
+            return starts, ends
+        at = np.clip(np.searchsorted(self.starts, starts, side="right") - 1, 0, len(self.starts) - 1)
+        return starts, np.minimum(ends, self.ends[at])
+
+
+_NA_NS = np.iinfo(np.int64).min
+
+
+def _ns(values: pd.Series | np.ndarray) -> np.ndarray:
+    if isinstance(values, pd.Series):
+        return values.astype("Int64").to_numpy(dtype=np.int64, na_value=_NA_NS)
+    return np.asarray(values, dtype=np.int64)
+
+
+def step_windows(steps: pd.DataFrame | None) -> Steps:
+    if steps is None or steps.empty:
+        return Steps(np.zeros(0, np.int64), np.zeros(0, np.int64), [])
+    rows = steps.dropna(subset=["step", "start_ns", "dur_us"]).sort_values("start_ns")
+    starts = rows["start_ns"].to_numpy(dtype=np.int64)
+    ends = starts + np.round(rows["dur_us"].to_numpy(dtype=np.float64) * 1000).astype(np.int64)
+    return Steps(starts, ends, [int(s) for s in rows["step"]])
+
+
+def mean_step_time(ctx: RankContext) -> float | None:
+    """Mean step time (µs) from step_trace, else from the ProfilerStep durations."""
+    step_us = mean_step_us(ctx.tables.get("step_trace"))
+    if step_us:
+        return step_us
+    steps = ctx.tables.get("steps")
+    if steps is not None and not steps.empty:
+        value = float(steps["dur_us"].mean())
+        return value if value > 0 else None
+    return None
+
+
+def optional_table(ctx: RankContext, name: str) -> pd.DataFrame | None:
+    """A table the check can do without: the context's, else loaded here (None when the export
+    lacks it). Used where declaring it in `needs` would drop the whole check for a missing table."""
+    if name in ctx.tables:
+        return ctx.tables[name]
+    try:
+        return load_table(name, ctx.rank)
+    except InputError:
+        return None
+
+
+def intervals(
+    frame: pd.DataFrame, start: str = "start_ns", dur: str = "dur_us"
+) -> tuple[np.ndarray, np.ndarray]:
+    """(start, end) in ns of rows with a start; a missing or negative duration counts as zero."""
+    starts = _ns(frame[start])
+    durations = frame[dur].to_numpy(dtype=np.float64, na_value=0.0)
+    ends = starts + np.round(np.clip(np.nan_to_num(durations), 0.0, None) * 1000).astype(np.int64)
+    keep = starts != _NA_NS
+    return starts[keep], ends[keep]
+
+
+def free_slices(overlap: pd.DataFrame | None, steps: Steps) -> tuple[np.ndarray, np.ndarray]:
+    """Device-idle slices (Overlap Analysis 'Free') inside the steps, sorted, cut to their step."""
+    if overlap is None or overlap.empty:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    free = overlap[(overlap["kind"] == "Free").fillna(False)]
+    starts, ends = intervals(free)
+    keep = steps.contains(starts) & (ends > starts)
+    starts, ends = steps.clip(starts[keep], ends[keep])
+    order = np.argsort(starts, kind="stable")
+    return starts[order], ends[order]
+
+
+def merge(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The union of intervals as sorted disjoint intervals."""
+    if len(starts) == 0:
+        return starts, ends
+    order = np.argsort(starts, kind="stable")
+    s, e = starts[order], ends[order]
+    reach = np.maximum.accumulate(e)
+    new = np.r_[True, s[1:] > reach[:-1]]
+    group = np.cumsum(new) - 1
+    merged_ends = np.full(group[-1] + 1, np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(merged_ends, group, e)
+    return s[new], merged_ends
+
+
+def _covered_until(x: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Length of (disjoint, sorted) intervals covered before each point of x."""
+    lengths = ends - starts
+    before = np.r_[0, np.cumsum(lengths)]
+    k = np.searchsorted(starts, x, side="right")
+    partial = np.zeros(len(x), dtype=np.int64)
+    ok = k > 0
+    idx = k[ok] - 1
+    partial[ok] = np.clip(x[ok] - starts[idx], 0, lengths[idx])
+    return before[np.maximum(k - 1, 0)] * ok + partial
+
+
+def overlap_ns(
+    a_starts: np.ndarray, a_ends: np.ndarray, b_starts: np.ndarray, b_ends: np.ndarray
+) -> np.ndarray:
+    """Per interval of a: how long it overlaps the union of b (ns)."""
+    if len(a_starts) == 0 or len(b_starts) == 0:
+        return np.zeros(len(a_starts), dtype=np.int64)
+    bs, be = merge(b_starts, b_ends)
+    return _covered_until(a_ends, bs, be) - _covered_until(a_starts, bs, be)
+
+
+def union_overlap_ns(
+    a_starts: np.ndarray, a_ends: np.ndarray, b_starts: np.ndarray, b_ends: np.ndarray
+) -> int:
+    """How long the union of a overlaps the union of b (ns): nothing counted twice."""
+    a_s, a_e = merge(a_starts, a_ends)
+    return int(overlap_ns(a_s, a_e, b_starts, b_ends).sum())
+
+
+def slice_at(points: np.ndarray, starts: np.ndarray, ends: np.ndarray, tolerance_ns: int = 0) -> np.ndarray:
+    """Index of the (sorted, disjoint) slice containing each point, within tolerance; -1 if none."""
+    if len(starts) == 0:
+        return np.full(len(points), -1, dtype=np.int64)
+    at = np.searchsorted(starts, points + tolerance_ns, side="right") - 1
+    ok = at >= 0
+    ok[ok] = ends[at[ok]] + tolerance_ns >= points[ok]
+    return np.where(ok, at, -1)
+
+
+def top_level(ops: pd.DataFrame) -> pd.DataFrame:
+    """The ops not enclosed by another op of `ops` on the same thread: columns pos (row position in
+    `ops`), tid, start, end (ns), sorted by start. `ops` must nest per thread, as framework ops do."""
+    starts, ends = intervals(ops)
+    valid = _ns(ops["start_ns"]) != _NA_NS
+    frame = pd.DataFrame(
+        {
+            "pos": np.flatnonzero(valid),
+            "tid": ops["tid"].to_numpy(dtype=np.int64, na_value=-1)[valid],
+            "start": starts,
+            "end": ends,
+        }
+    ).sort_values(["tid", "start", "end"], ascending=[True, True, False], kind="stable")
+    # An op is outermost when it starts after everything earlier on its thread has ended.
+    reach = frame.groupby("tid", sort=False)["end"].cummax()
+    prev = reach.groupby(frame["tid"], sort=False).shift(1)
+    return frame[prev.isna() | (frame["start"] >= prev)].sort_values("start", kind="stable")
+
+
+def outermost(ops: pd.DataFrame, inner: pd.DataFrame, tolerance_ns: int = 1000) -> np.ndarray:
+    """For each row of `inner` (start_ns, dur_us, tid), the row position in `ops` of the outermost
+    op on the same thread that encloses it; -1 when none does."""
+    out = np.full(len(inner), -1, dtype=np.int64)
+    if ops.empty or inner.empty:
+        return out
+    top = top_level(ops)
+    i_s, i_e = intervals(inner)
+    i_valid = _ns(inner["start_ns"]) != _NA_NS
+    probe = pd.DataFrame(
+        {
+            "row": np.flatnonzero(i_valid),
+            "tid": inner["tid"].to_numpy(dtype=np.int64, na_value=-1)[i_valid],
+            "start": i_s,
+            "inner_end": i_e,
+        }
+    ).sort_values("start", kind="stable")
+    hit = pd.merge_asof(probe, top, on="start", by="tid", direction="backward")
+    hit = hit.dropna(subset=["pos"])
+    hit = hit[hit["end"] + tolerance_ns >= hit["inner_end"]]
+    out[hit["row"].to_numpy(dtype=np.int64)] = hit["pos"].to_numpy(dtype=np.int64)
+    return out
+
+
+def user_frame(stack: Any) -> str:
+    """The first frame of a call stack (innermost first, ';\\n'-separated) outside library code."""
+    if stack is None or (not isinstance(stack, str)) or not stack.strip():
+        return ""
+    frames = [f.strip() for f in stack.replace("\r", "").split(";") if f.strip()]
+    for frame in frames:
+        if not any(part in frame for part in LIBRARY_FRAMES):
+            return frame
+    return frames[0] if frames else ""
+
+
+def user_frames(stacks: pd.Series) -> pd.Series:
+    """`user_frame` per distinct stack (stacks repeat a lot: map over the distinct ones only)."""
+    if stacks.empty:
+        return pd.Series([], dtype="string", index=stacks.index)
+    values = stacks.astype(object).where(stacks.notna(), None)
+    lookup = {s: user_frame(s) for s in values.dropna().unique()}
+    return pd.Series(
+        [lookup.get(s, "") if s is not None else "" for s in values], index=stacks.index, dtype=object
+    )
+
+
+def us(ns: float | int) -> float:
+    """ns -> µs rounded to the ns."""
+    return round(float(ns) / 1000.0, 3)

@@ -1,0 +1,117 @@
+"""schedule.operator_dispatch: operators compiled online while the step runs.
+
+With jit_compile on, operators without a binary kernel go through aclopCompileAndExecute, which
+compiles (AscendCL@opCompile) the first time a shape is seen, and again whenever shapes change.
+Reported when such calls recur in the profiled steps: at least 20 per step (reference) or at least
+1 % of the step in them (a few slow calls cost as much as many).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..report.model import Evidence, Finding
+from .common import priority_for, share_of_step
+from .registry import RankContext, check
+from .schedule_base import free_slices, intervals, mean_step_time, step_windows, union_overlap_ns, us
+
+COMPILE_EXECUTE = "AscendCL@aclopCompileAndExecute"
+COMPILE = "AscendCL@opCompile"
+MIN_PER_STEP = 20.0
+MIN_SHARE = 0.01
+
+
+@check(
+    "schedule.operator_dispatch",
+    "schedule",
+    needs=frozenset({"cann_api", "overlap", "steps", "step_trace"}),
+)
+def operator_dispatch(ctx: RankContext) -> list[Finding]:
+    m = ctx.messages
+    steps = step_windows(ctx.tables["steps"])
+    cann = ctx.tables["cann_api"]
+    in_steps = steps.contains(cann["start_ns"])
+    names = cann["name"]
+    calls = cann[(names == COMPILE_EXECUTE).fillna(False).to_numpy(dtype=bool) & in_steps]
+    compiles = cann[(names == COMPILE).fillna(False).to_numpy(dtype=bool) & in_steps]
+    if calls.empty and compiles.empty:
+        return []
+    n_steps = steps.count
+    count = len(calls) if len(calls) else len(compiles)
+    per_step = count / n_steps
+    total_us = float(calls["dur_us"].sum())
+    compile_us = float(compiles["dur_us"].sum())
+    # The whole compile-and-execute call: binary kernels (jit_compile=False) skip the compile and
+    # the slower single-op path alike, even when the compile cache hits.
+    cost = calls if len(calls) else compiles
+    c_starts, c_ends = intervals(cost)
+    free = free_slices(ctx.tables["overlap"], steps)
+    gain = us(union_overlap_ns(c_starts, c_ends, *free) / n_steps)
+    step_us = mean_step_time(ctx)
+    cost_share = share_of_step(float(cost["dur_us"].sum()) / n_steps, step_us)
+    if per_step < MIN_PER_STEP and cost_share < MIN_SHARE:
+        return []
+    share = share_of_step(gain, step_us)
+    step_of = steps.step_of(calls["start_ns"])
+    per = pd.DataFrame({"step": step_of, "dur": calls["dur_us"].to_numpy(dtype=np.float64)})
+    per = per.groupby("step").agg(count=("dur", "size"), total_us=("dur", "sum"))
+    step_rows = [
+        [int(s) if s >= 0 else None, int(r["count"]), round(float(r["total_us"]), 3)]
+        for s, r in per.iterrows()
+    ]
+    description = "\n".join(
+        [
+            m.t(
+                "schedule.operator_dispatch.description",
+                count=count,
+                steps=n_steps,
+                per_step=per_step,
+                total_ms=total_us / n_steps / 1000.0,
+                compile_ms=compile_us / n_steps / 1000.0,
+                idle_ms=gain / 1000.0,
+                share=share,
+            ),
+            m.t("schedule.operator_dispatch.gain"),
+        ]
+    )
+    return [
+        Finding(
+            check="schedule.operator_dispatch",
+            dimension="schedule",
+            priority=priority_for(max(share, cost_share if per_step >= MIN_PER_STEP else share)),
+            title=m.t("schedule.operator_dispatch.title", per_step=per_step, ms=total_us / n_steps / 1000.0),
+            description=description,
+            suggestions=m.t_list("schedule.operator_dispatch.suggestions"),
+            ranks=[ctx.rank.rank],
+            step=steps.numbers[0] if len(steps.numbers) == 1 else None,
+            estimated_gain_us=gain,
+            evidence=[
+                Evidence(
+                    m.t("schedule.operator_dispatch.evidence.summary"),
+                    ["api", "count", "count_per_step", "total_us", "per_step_us"],
+                    [
+                        [
+                            COMPILE_EXECUTE,
+                            len(calls),
+                            round(len(calls) / n_steps, 2),
+                            round(total_us, 3),
+                            round(total_us / n_steps, 3),
+                        ],
+                        [
+                            COMPILE,
+                            len(compiles),
+                            round(len(compiles) / n_steps, 2),
+                            round(compile_us, 3),
+                            round(compile_us / n_steps, 3),
+                        ],
+                    ],
+                ),
+                Evidence(
+                    m.t("schedule.operator_dispatch.evidence.per_step"),
+                    ["step", "count", "total_us"],
+                    step_rows,
+                ),
+            ],
+        )
+    ]

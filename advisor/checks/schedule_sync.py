@@ -1,0 +1,343 @@
+"""schedule.host_sync and schedule.synchronize_stream: the host waiting for the device.
+
+Both start from the blocking CANN calls (aclrtSynchronizeStream*/Device/Event and the synchronous
+aclrtMemcpy). A blocking call made inside a framework op (aten::item, aten::to, aten::nonzero, …) on
+the same thread is a host synchronisation caused by that op (schedule.host_sync); the others are
+explicit synchronisations (torch.npu.synchronize(), stream.synchronize()) or, right after each
+kernel launch, ASCEND_LAUNCH_BLOCKING (schedule.synchronize_stream).
+
+Cost: while the host waits it queues no work, so the device runs dry when the wait returns and
+idles until the next launch arrives. The device-idle slice (Overlap Analysis 'Free') in which a
+wait ends is what the sync cost; each slice is counted once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..profiles.metadata import load_metadata
+from ..report.model import Evidence, Finding
+from .common import priority_for, share_of_step
+from .registry import NotEvaluated, RankContext, check
+from .schedule_base import (
+    Steps,
+    free_slices,
+    intervals,
+    mean_step_time,
+    outermost,
+    slice_at,
+    step_windows,
+    us,
+    user_frames,
+)
+
+BLOCKING = r"^AscendCL@(?:aclrtSynchronize(?:Stream|Device|Event)\w*|aclrtMemcpy)$"
+STREAM_SYNC = r"^AscendCL@aclrtSynchronize(?:Stream|Device)"
+LAUNCH = "Node@launch"
+# The wait returns a few µs after the device drained; host and device clocks agree to about that.
+END_TOLERANCE_NS = 50_000
+CO_OCCURRENCE = 0.5  # syncs right after a launch / launches above this: launch blocking (reference)
+MIN_SHARE = 0.01  # device idle after the waits, as a share of the step, worth a finding
+MIN_PER_STEP = 5.0  # host syncs per step worth a (low priority) finding even when the device is busy
+TOP = 10
+# Framework op -> advice family (the suggestions differ by what caused the wait).
+FAMILIES = {
+    "item": ("aten::item", "aten::_local_scalar_dense", "aten::is_nonzero", "aten::equal"),
+    "copy": ("aten::to", "aten::_to_copy", "aten::copy_", "aten::cpu", "aten::contiguous"),
+    "shape": ("aten::nonzero", "aten::masked_select", "aten::unique", "aten::_unique2", "aten::index",
+              "aten::repeat_interleave", "aten::where", "aten::argwhere"),
+}  # fmt: skip
+_NEEDS = frozenset({"host_ops", "cann_api", "overlap", "steps", "step_trace"})
+
+
+def _blocking(ctx: RankContext) -> tuple[pd.DataFrame, Steps]:
+    """The blocking CANN calls inside the profiled steps, and the step windows."""
+    steps = step_windows(ctx.tables["steps"])
+    cann = ctx.tables["cann_api"]
+    if cann.empty:
+        raise NotEvaluated(ctx.messages.t("schedule.sync.no_cann"))
+    blocking = cann[cann["name"].str.contains(BLOCKING, regex=True).fillna(False).to_numpy(dtype=bool)]
+    blocking = blocking[steps.contains(blocking["start_ns"])].reset_index(drop=True)
+    return blocking, steps
+
+
+def _enclosing(ctx: RankContext, blocking: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """Framework ops (aten::…) and, per blocking call, the outermost one enclosing it (-1: none)."""
+    host = ctx.tables["host_ops"]
+    aten = host[host["name"].str.startswith("aten::").fillna(False).to_numpy(dtype=bool)].reset_index(
+        drop=True
+    )
+    return aten, outermost(aten, blocking)
+
+
+def _idle_after(ends: np.ndarray, free: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Index of the device-idle slice in which each wait ended (-1: the device was still busy)."""
+    return slice_at(ends, free[0], free[1], END_TOLERANCE_NS)
+
+
+def _unique_idle_ns(slices: np.ndarray, free: tuple[np.ndarray, np.ndarray]) -> int:
+    hit = np.unique(slices[slices >= 0])
+    return int((free[1][hit] - free[0][hit]).sum()) if len(hit) else 0
+
+
+def _slice_us(slices: np.ndarray, free: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Per wait: the length (µs) of the idle slice it ended in (0 when none)."""
+    if not len(free[0]):
+        return np.zeros(len(slices))
+    return np.where(slices >= 0, (free[1] - free[0])[np.maximum(slices, 0)], 0) / 1000.0
+
+
+def _family(name: str) -> str:
+    for family, names in FAMILIES.items():
+        if name in names:
+            return family
+    return "other"
+
+
+@check("schedule.host_sync", "schedule", needs=_NEEDS)
+def host_sync(ctx: RankContext) -> list[Finding]:
+    m = ctx.messages
+    blocking, steps = _blocking(ctx)
+    if blocking.empty:
+        return []
+    aten, owner = _enclosing(ctx, blocking)
+    inside = owner >= 0
+    if not inside.any():
+        return []
+    calls = blocking[inside].assign(op=owner[inside])
+    c_starts, c_ends = intervals(calls)
+    calls = calls.assign(end_ns=c_ends, start=c_starts)
+    # One host sync per enclosing op (aten::item may both synchronise and copy).
+    syncs = calls.groupby("op", sort=True).agg(
+        blocked_us=("dur_us", "sum"), wait_end=("end_ns", "max"), calls=("name", "size")
+    )
+    ops = aten.iloc[syncs.index.to_numpy()]
+    free = free_slices(ctx.tables["overlap"], steps)
+    slices = _idle_after(syncs["wait_end"].to_numpy(dtype=np.int64), free)
+    table = pd.DataFrame(
+        {
+            "op": ops["name"].to_numpy(dtype=object),
+            "call_site": user_frames(ops["call_stack"].reset_index(drop=True)).to_numpy(dtype=object),
+            "start_ns": ops["start_ns"].to_numpy(dtype=np.int64),
+            "step": steps.step_of(ops["start_ns"]),
+            "blocked_us": syncs["blocked_us"].to_numpy(dtype=np.float64),
+            "idle_after_us": _slice_us(slices, free),
+        }
+    )
+    count = len(table)
+    n_steps = steps.count
+    idle_ns = _unique_idle_ns(slices, free)
+    gain = us(idle_ns / n_steps)
+    blocked = float(table["blocked_us"].sum()) / n_steps
+    step_us = mean_step_time(ctx)
+    share = share_of_step(gain, step_us)
+    per_step = count / n_steps
+    if share < MIN_SHARE and per_step < MIN_PER_STEP:
+        return []
+
+    table["call_site"] = table["call_site"].replace("", m.t("schedule.host_sync.no_stack"))
+    by_site = (
+        table.groupby(["op", "call_site"], sort=False)
+        .agg(count=("op", "size"), blocked_us=("blocked_us", "sum"), idle_after_us=("idle_after_us", "sum"))
+        .reset_index()
+        .sort_values(["idle_after_us", "count"], ascending=False, kind="stable")
+    )
+    site_rows = [
+        [r.op, r.call_site, int(r.count), round(r.count / n_steps, 2), round(r.blocked_us, 3),
+         round(r.idle_after_us, 3)]
+        for r in by_site.itertuples(index=False)
+    ]  # fmt: skip
+    first = dict(zip(steps.numbers, steps.starts, strict=True))
+    largest = table.sort_values("idle_after_us", ascending=False, kind="stable").head(TOP)
+    largest_rows = [
+        [
+            int(r.step) if r.step >= 0 else None,
+            round((r.start_ns - first[r.step]) / 1e6, 3) if r.step in first else None,
+            r.op,
+            r.call_site,
+            round(r.blocked_us, 3),
+            round(r.idle_after_us, 3),
+        ]
+        for r in largest.itertuples(index=False)
+    ]
+    top = by_site.iloc[0]
+    description = "\n".join(
+        [
+            m.t(
+                "schedule.host_sync.description",
+                count=count,
+                steps=n_steps,
+                per_step=per_step,
+                sites=len(by_site),
+                blocked_ms=blocked / 1000.0,
+                idle_ms=gain / 1000.0,
+                share=share,
+            ),
+            m.t("schedule.host_sync.top", op=top.op, site=top.call_site, count=int(top["count"])),
+            m.t("schedule.host_sync.gain"),
+        ]
+    )
+    families = list(dict.fromkeys(_family(name) for name in by_site["op"]))
+    suggestions = [s for f in families for s in m.t_list(f"schedule.host_sync.suggestions.{f}")]
+    if not ops["call_stack"].notna().any():
+        suggestions += m.t_list("schedule.host_sync.suggestions.stack")
+    return [
+        Finding(
+            check="schedule.host_sync",
+            dimension="schedule",
+            priority=priority_for(share),
+            title=m.t("schedule.host_sync.title", per_step=per_step, idle_ms=gain / 1000.0),
+            description=description,
+            suggestions=suggestions,
+            ranks=[ctx.rank.rank],
+            step=steps.numbers[0] if len(steps.numbers) == 1 else None,
+            estimated_gain_us=gain,
+            evidence=[
+                Evidence(
+                    m.t("schedule.host_sync.evidence.sites"),
+                    ["op", "call_site", "count", "count_per_step", "blocked_us", "idle_after_us"],
+                    site_rows,
+                ),
+                Evidence(
+                    m.t("schedule.host_sync.evidence.largest"),
+                    ["step", "at_ms", "op", "call_site", "blocked_us", "idle_after_us"],
+                    largest_rows,
+                ),
+            ],
+        )
+    ]
+
+
+def _after_launch(cann: pd.DataFrame, steps: Steps) -> tuple[np.ndarray, int]:
+    """Per cann_api row: a stream sync that directly follows a kernel launch on the same thread;
+    and the number of launches, inside the steps."""
+    names = cann["name"]
+    is_launch = names.eq(LAUNCH).fillna(False).to_numpy(dtype=bool)
+    is_sync = names.str.contains(STREAM_SYNC, regex=True).fillna(False).to_numpy(dtype=bool)
+    keep = np.flatnonzero((is_launch | is_sync) & steps.contains(cann["start_ns"]))
+    events = pd.DataFrame(
+        {
+            "row": keep,
+            "tid": cann["tid"].to_numpy(dtype=np.int64, na_value=-1)[keep],
+            "start": cann["start_ns"].to_numpy(dtype=np.int64, na_value=0)[keep],
+            "launch": is_launch[keep],
+        }
+    ).sort_values(["tid", "start"], kind="stable")
+    previous = events.groupby("tid", sort=False)["launch"].shift(1, fill_value=False).astype(bool)
+    after = np.zeros(len(cann), dtype=bool)
+    after[events["row"].to_numpy()[(~events["launch"] & previous).to_numpy()]] = True
+    return after, int(events["launch"].sum())
+
+
+@check("schedule.synchronize_stream", "schedule", needs=_NEEDS)
+def synchronize_stream(ctx: RankContext) -> list[Finding]:
+    m = ctx.messages
+    _, steps = _blocking(ctx)
+    cann = ctx.tables["cann_api"]
+    after_mask, launches = _after_launch(cann, steps)
+    after_launch = int(after_mask.sum())
+    ratio = after_launch / launches if launches else 0.0
+    env = load_metadata(ctx.rank).env
+    blocking_env = str(env.get("ASCEND_LAUNCH_BLOCKING", "")).strip() == "1"
+    launch_blocking = ratio > CO_OCCURRENCE or blocking_env
+
+    # All stream/device syncs outside framework ops: after launches (launch blocking) or explicit.
+    in_steps = steps.contains(cann["start_ns"])
+    is_sync = cann["name"].str.contains(STREAM_SYNC, regex=True).fillna(False).to_numpy(dtype=bool)
+    syncs = (
+        cann[is_sync & in_steps].assign(after_launch=after_mask[is_sync & in_steps]).reset_index(drop=True)
+    )
+    if not syncs.empty:
+        _, owner = _enclosing(ctx, syncs)
+        syncs = syncs[owner < 0].reset_index(drop=True)
+    explicit = syncs[~syncs["after_launch"].to_numpy(dtype=bool)]
+    n_steps = steps.count
+    free = free_slices(ctx.tables["overlap"], steps)
+    _, ends = intervals(syncs)
+    slices = _idle_after(ends, free)
+    gain = us(_unique_idle_ns(slices, free) / n_steps)
+    step_us = mean_step_time(ctx)
+    share = share_of_step(gain, step_us)
+    if not launch_blocking and (syncs.empty or share < MIN_SHARE):
+        return []
+
+    lines = []
+    if launch_blocking:
+        lines.append(
+            m.t(
+                "schedule.synchronize_stream.launch_blocking",
+                syncs=after_launch,
+                launches=launches,
+                ratio=ratio,
+            )
+        )
+        if blocking_env:
+            lines.append(m.t("schedule.synchronize_stream.env"))
+    per_step = len(explicit) / n_steps
+    host_ms = float(syncs["dur_us"].sum()) / n_steps / 1000.0
+    lines.append(
+        m.t(
+            "schedule.synchronize_stream.description",
+            count=len(explicit),
+            total=len(syncs),
+            steps=n_steps,
+            per_step=per_step,
+            host_ms=host_ms,
+            idle_ms=gain / 1000.0,
+            share=share,
+        )
+    )
+    lines.append(m.t("schedule.synchronize_stream.gain"))
+    by_name = (
+        syncs.assign(idle_after_us=_slice_us(slices, free))
+        .groupby(["name", "after_launch"], sort=True)
+        .agg(
+            count=("name", "size"),
+            total_us=("dur_us", "sum"),
+            max_us=("dur_us", "max"),
+            idle_after_us=("idle_after_us", "sum"),
+        )
+        .reset_index()
+    )
+    rows = [
+        [r.name, bool(r.after_launch), int(r.count), round(r.count / n_steps, 2), round(r.total_us, 3),
+         round(r.max_us, 3), round(r.idle_after_us, 3)]
+        for r in by_name.itertuples(index=False)
+    ]  # fmt: skip
+    evidence = [
+        Evidence(
+            m.t("schedule.synchronize_stream.evidence.calls"),
+            ["api", "after_launch", "count", "count_per_step", "total_us", "max_us", "idle_after_us"],
+            rows,
+        ),
+        Evidence(
+            m.t("schedule.synchronize_stream.evidence.launch"),
+            ["syncs_after_launch", "launches", "co_occurrence_ratio", "threshold", "ascend_launch_blocking"],
+            [[after_launch, launches, round(ratio, 4), CO_OCCURRENCE, env.get("ASCEND_LAUNCH_BLOCKING")]],
+        ),
+    ]
+    suggestions = (
+        m.t_list("schedule.synchronize_stream.suggestions.launch_blocking") if launch_blocking else []
+    )
+    if len(explicit) or not launch_blocking:
+        suggestions += m.t_list("schedule.synchronize_stream.suggestions.explicit")
+    # Launch blocking serialises every launch: at least medium whatever the measured idle says.
+    priority = priority_for(share)
+    if launch_blocking and priority == "low":
+        priority = "medium"
+    title_key = "launch_blocking" if launch_blocking else "explicit"
+    return [
+        Finding(
+            check="schedule.synchronize_stream",
+            dimension="schedule",
+            priority=priority,
+            title=m.t(f"schedule.synchronize_stream.title.{title_key}", per_step=per_step, ratio=ratio),
+            description="\n".join(lines),
+            suggestions=suggestions,
+            ranks=[ctx.rank.rank],
+            step=steps.numbers[0] if len(steps.numbers) == 1 else None,
+            estimated_gain_us=gain,
+            evidence=evidence,
+        )
+    ]
