@@ -95,7 +95,7 @@ def analyse_rank(
     Runs in worker processes: everything returned is picklable (errors are plain strings)."""
     specs = {spec.id: spec for spec in all_checks()}
     chosen = [specs[check_id] for check_id in rank_check_ids]
-    names = sorted({*cluster_names, *load, *(n for spec in chosen for n in spec.needs)})
+    names = sorted({*cluster_names, *load, *(n for spec in chosen for n in spec.tables)})
     tables, errors = load_rank_tables(rank, names)
     if step is not None:
         tables = select_step(tables, step)
@@ -107,7 +107,9 @@ def analyse_rank(
             reason = errors.get(absent[0], f"table {absent[0]} unavailable")
             results.append((spec.id, NotEvaluated(spec.id, _one_line(reason))))
             continue
-        ctx = RankContext(profile, rank, {n: tables[n] for n in spec.needs}, options, messages)
+        ctx = RankContext(
+            profile, rank, {n: tables[n] for n in spec.tables if n in tables}, options, messages
+        )
         results.append((spec.id, _run_one(spec, ctx, messages)))
     return RankOutcome(
         rank=rank.rank,
@@ -117,6 +119,11 @@ def analyse_rank(
         warnings=table_warnings({rank.rank: tables}),
         rows_read=sum(len(frame) for frame in tables.values()),
     )
+
+
+def _tables_for(spec: CheckSpec, tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """What a check sees: its needed tables and those of its optional ones that could be read."""
+    return {name: tables[name] for name in spec.tables if name in tables}
 
 
 def _one_line(text: str) -> str:
@@ -309,7 +316,9 @@ def run_checks(
                     left_out = messages.t("engine.rank_left_out", rank=rank.rank, reason=reason)
                     collected.add(NotEvaluated(spec.id, left_out))
                 else:
-                    usable[rank.rank] = {n: tables[rank.rank][n] for n in spec.needs}
+                    usable[rank.rank] = {
+                        n: tables[rank.rank][n] for n in spec.tables if n in tables[rank.rank]
+                    }
             if usable:
                 collected.add(_run_one(spec, ClusterContext(profile, usable, options, messages), messages))
     return collected
@@ -370,7 +379,7 @@ def run_comparison_checks(
                 collected.add(NotEvaluated(spec.id, messages.t("engine.no_comparison_pair")))
         return
     mode, target_rank, base_rank = pair
-    names = sorted({n for spec in specs for n in spec.needs})
+    names = sorted({n for spec in specs for n in spec.tables})
     target_tables, target_errors = load_rank_tables(target_rank, names)
     base_tables, base_errors = load_rank_tables(base_rank, names)
     if step is not None:
@@ -389,10 +398,10 @@ def run_comparison_checks(
             mode=mode,
             target=profile,
             target_rank=target_rank,
-            target_tables={n: target_tables[n] for n in spec.needs},
+            target_tables=_tables_for(spec, target_tables),
             baseline=base_profile,
             baseline_rank=base_rank,
-            baseline_tables={n: base_tables[n] for n in spec.needs},
+            baseline_tables=_tables_for(spec, base_tables),
             options=options,
             messages=messages,
         )
@@ -420,7 +429,7 @@ def run_analysis(
     specs = selected_checks(options.analysis_dimensions)
     by_scope = {scope: [spec for spec in specs if spec.scope == scope] for scope in SCOPES}
     # step_trace always travels: it is small, and picks the ranks a comparison looks at.
-    cluster_names = sorted({"step_trace", *(n for spec in by_scope["cluster"] for n in spec.needs)})
+    cluster_names = sorted({"step_trace", *(n for spec in by_scope["cluster"] for n in spec.tables)})
     total = len(profile.ranks) + 2
     notify(f"reading rank 1/{len(profile.ranks)}", 0, total)
     if step is not None and step not in profile.steps:

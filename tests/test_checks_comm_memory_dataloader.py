@@ -5,6 +5,7 @@ on the real corpus (skipped when absent)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from pathlib import Path
@@ -21,6 +22,7 @@ from advisor.checks.dataloader_slow import dataloader_slow, outermost
 from advisor.checks.memory_operators import hbm_capacity, memory_operators, step_of
 from advisor.checks.registry import ClusterContext, NotEvaluated, RankContext, all_checks
 from advisor.engine import run_analysis
+from advisor.errors import InputError
 from advisor.options import AnalysisOptions
 from advisor.profiles import discover, load_table
 from advisor.profiles.discover import ProfileSet, RankInfo
@@ -50,8 +52,14 @@ MESSAGES_DIR = Path(__file__).resolve().parents[1] / "advisor" / "report" / "mes
 # --- helpers ----------------------------------------------------------------------------------
 
 
-def rank_ctx(rank: RankInfo, needs: set[str], profile: ProfileSet | None = None) -> RankContext:
+def rank_ctx(
+    rank: RankInfo, needs: set[str], profile: ProfileSet | None = None, optional: set[str] = frozenset()
+) -> RankContext:
+    """The context the engine builds: every needed table, and the optional ones the export has."""
     tables = {name: load_table(name, rank) for name in needs}
+    for name in optional:
+        with contextlib.suppress(InputError):
+            tables[name] = load_table(name, rank)
     profile = profile or ProfileSet(rank.path, "ascend_pt", rank.export, [rank], list(rank.steps))
     return RankContext(profile, rank, tables, AnalysisOptions(), EN)
 
@@ -92,8 +100,8 @@ def injected(truth: dict, check_id: str) -> dict:
     return next(item for item in truth["injected"] if item["check"] == check_id)
 
 
-def run_checks(profile: ProfileSet, fn, needs: set[str]) -> dict[int, list]:
-    return {r.rank: fn(rank_ctx(r, needs, profile)) for r in profile.ranks}
+def run_checks(profile: ProfileSet, fn, needs: set[str], optional: set[str] = frozenset()) -> dict[int, list]:
+    return {r.rank: fn(rank_ctx(r, needs, profile, optional)) for r in profile.ranks}
 
 
 # --- generated runs (module-scoped: generating costs time) -------------------------------------
@@ -525,7 +533,8 @@ def test_retransmission_corpus_single_node(root):
 @pytest.mark.parametrize("export", ["text", "db"])
 def test_memory_operators_match_ground_truth(faulty, export):
     truth = injected(faulty[f"{export}_truth"], "memory.operators")["expected"]
-    found = run_checks(faulty[export], memory_operators, {"cann_api", "steps", "step_trace"})
+    optional = {"memory_record", "npu_module_mem"}
+    found = run_checks(faulty[export], memory_operators, {"cann_api", "steps", "step_trace"}, optional)
     by_api: dict[str, list[float]] = {}
     for findings in found.values():
         (finding,) = findings

@@ -130,3 +130,26 @@ def test_comparison_check_sees_both_sides(tmp_path):
     assert (without["mode"], without["target"]) == ("ranks", "rank 1 (slowest)")
     assert without["baseline"] == "rank 0 (fastest)"
     assert not seen  # disabled by the option
+
+
+def test_optional_tables_are_given_when_present_and_never_block(tmp_path):
+    from tests.engine_fixtures import rank_dir
+
+    seen: dict[int, set[str]] = {}
+
+    @check("memory.test_optional", "memory", scope="rank", optional=frozenset({"kernels", "memory_record"}))
+    def probe(ctx):
+        seen[ctx.rank.rank] = set(ctx.tables)
+        return []
+
+    try:
+        bare = rank_dir(tmp_path, "bare_ascend_pt")  # step_trace_time.csv only
+        full, _ = demo(tmp_path, ranks=1)
+        bare_report = run_analysis(bare, options=AnalysisOptions(analysis_dimensions=("memory",)))
+        bare_seen = seen.pop(0)
+        run_analysis(full, options=AnalysisOptions(analysis_dimensions=("memory",)))
+    finally:
+        unregister("memory.test_optional")
+    assert bare_seen == {"step_trace"}
+    assert "memory.test_optional" not in {n.check for n in bare_report.not_evaluated}
+    assert seen[0] == {"step_trace", "kernels", "memory_record"}

@@ -17,13 +17,12 @@ Also holds `step_of`, which the dataloader check shares.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
 from ..profiles.discover import RankInfo
-from ..profiles.tables import load_table
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
 from .common import mean_step_us, priority_for, share_of_step
@@ -49,15 +48,6 @@ def step_of(start_ns: pd.Series, steps: pd.DataFrame) -> pd.Series:
     values = windows["step"].astype("int64").to_numpy()[safe]
     out.loc[known] = pd.array(np.where(inside, values, -1), dtype="Int64")
     return out.where(out != -1)
-
-
-def _optional_table(rank: RankInfo, name: str) -> pd.DataFrame | None:
-    """A table the check uses when the profile has it (memory records need profile_memory=True)."""
-    try:
-        frame = load_table(name, rank)
-    except InputError:
-        return None
-    return frame if not frame.empty else None
 
 
 def _device_info_capacity(rank: RankInfo) -> float | None:
@@ -91,9 +81,14 @@ def hbm_capacity(rank: RankInfo) -> tuple[float | None, str]:
     return None, "unknown"
 
 
-def memory_state(rank: RankInfo) -> dict[str, float] | None:
+def _present(tables: Mapping[str, pd.DataFrame], name: str) -> pd.DataFrame | None:
+    frame = tables.get(name)
+    return frame if frame is not None and not frame.empty else None
+
+
+def memory_state(tables: Mapping[str, pd.DataFrame]) -> dict[str, float] | None:
     """Peak figures (MB) from memory_record (and npu_module_mem), or None when not collected."""
-    record = _optional_table(rank, "memory_record")
+    record = _present(tables, "memory_record")
     if record is None:
         return None
     out: dict[str, float] = {}
@@ -112,7 +107,7 @@ def memory_state(rank: RankInfo) -> dict[str, float] | None:
                 out["pta_unallocated_at_peak_mb"] = spare / MB
     if "peak_device_mb" not in out and "pta_peak_reserved_mb" in out:
         out["peak_device_mb"] = out["pta_peak_reserved_mb"]  # the allocator's part is the best we have
-    modules = _optional_table(rank, "npu_module_mem")
+    modules = _present(tables, "npu_module_mem")
     if modules is not None:
         named = modules[modules["component"].astype("string").str.upper() != "APP"]
         peak = named.groupby("component")["reserved_bytes"].max().sort_values(ascending=False)
@@ -168,6 +163,8 @@ def _memory_lines(m: Messages, rank: RankInfo, state: dict[str, float] | None) -
     "memory.operators",
     "memory",
     needs=frozenset({"cann_api", "steps", "step_trace"}),
+    # Memory records need profile_memory=True; without them the time part still stands.
+    optional=frozenset({"memory_record", "npu_module_mem"}),
 )
 def memory_operators(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
@@ -216,7 +213,7 @@ def memory_operators(ctx: RankContext) -> list[Finding]:
     ]
     if not windowed:
         lines.append(m.t("memory.operators.no_steps"))
-    state = memory_state(ctx.rank)
+    state = memory_state(ctx.tables)
     memory_lines, full = _memory_lines(m, ctx.rank, state)
     lines.extend(memory_lines)
     lines.append(m.t("memory.operators.gain", gain_us=gain, n_steps=n_steps))

@@ -99,6 +99,12 @@ class CheckSpec:
     needs: frozenset[str]
     scope: str
     fn: CheckFn
+    # Tables used when the profile has them: in the context's tables only if they could be read.
+    optional: frozenset[str] = frozenset()
+
+    @property
+    def tables(self) -> frozenset[str]:
+        return self.needs | self.optional
 
 
 _CHECKS: dict[str, CheckSpec] = {}
@@ -109,6 +115,7 @@ def check(
     dimension: str,
     needs: frozenset[str] = frozenset({"step_trace"}),
     scope: str = "rank",
+    optional: frozenset[str] = frozenset(),
 ) -> Callable[[CheckFn], CheckFn]:
     """Register a check function (`fn(RankContext)`, `fn(ClusterContext)` or `fn(ComparisonContext)`
     -> findings, by scope)."""
@@ -120,7 +127,7 @@ def check(
     def decorate(fn: CheckFn) -> CheckFn:
         if check_id in _CHECKS and _CHECKS[check_id].fn is not fn:
             raise ValueError(f"check {check_id!r} is registered twice")
-        _CHECKS[check_id] = CheckSpec(check_id, dimension, frozenset(needs), scope, fn)
+        _CHECKS[check_id] = CheckSpec(check_id, dimension, frozenset(needs), scope, fn, frozenset(optional))
         return fn
 
     return decorate

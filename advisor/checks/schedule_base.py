@@ -14,8 +14,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
-from ..profiles.tables import load_table
 from .common import mean_step_us
 from .registry import RankContext
 
@@ -99,17 +97,6 @@ def mean_step_time(ctx: RankContext) -> float | None:
         value = float(steps["dur_us"].mean())
         return value if value > 0 else None
     return None
-
-
-def optional_table(ctx: RankContext, name: str) -> pd.DataFrame | None:
-    """A table the check can do without: the context's, else loaded here (None when the export
-    lacks it). Used where declaring it in `needs` would drop the whole check for a missing table."""
-    if name in ctx.tables:
-        return ctx.tables[name]
-    try:
-        return load_table(name, ctx.rank)
-    except InputError:
-        return None
 
 
 def intervals(

@@ -22,7 +22,6 @@ from .schedule_base import (
     free_slices,
     intervals,
     mean_step_time,
-    optional_table,
     overlap_ns,
     step_windows,
     union_overlap_ns,
@@ -218,10 +217,15 @@ def _clipped_sum(
     return out
 
 
-@check("schedule.gc", "schedule", needs=frozenset({"overlap", "cann_api", "host_ops", "steps", "step_trace"}))
-def gc_pauses(ctx: RankContext) -> list[Finding]:
+@check(
+    "schedule.gc",
+    "schedule",
+    needs=frozenset({"overlap", "cann_api", "host_ops", "steps", "step_trace"}),
     # GC records are optional: a db export without GC_RECORD must still get the conjecture.
-    gc = optional_table(ctx, "gc")
+    optional=frozenset({"gc"}),
+)
+def gc_pauses(ctx: RankContext) -> list[Finding]:
+    gc = ctx.tables.get("gc")
     if gc is not None and not gc.empty:
         return _recorded(ctx, gc)
     return _conjectured(ctx)
