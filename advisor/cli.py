@@ -7,10 +7,15 @@ stderr); 1 internal error (one line, traceback with --debug).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
+import shutil
 import sys
+import tempfile
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
+from typing import cast
 
 from . import __version__
 from .errors import InputError, OptionError
@@ -39,10 +44,22 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="{analyze,demo,synth}")
 
     analyze = sub.add_parser("analyze", help="analyse a profile and write reports")
-    analyze.add_argument("path", help="an *_ascend_pt rank folder, or a folder of them (a cluster)")
-    analyze.add_argument("--compare", metavar="PATH", help="a baseline profile to compare with")
     analyze.add_argument(
-        "--output", metavar="DIR", default=".", help="report folder (default: current folder)"
+        "path",
+        help="an *_ascend_pt rank folder, or a folder of them (a cluster); or obs://bucket/dir, s3://bucket/dir",
+    )
+    analyze.add_argument("--compare", metavar="PATH", help="a baseline profile to compare with (or obs://…)")
+    analyze.add_argument(
+        "--output",
+        metavar="DIR",
+        default=".",
+        help="report folder, or obs://bucket/dir to upload the reports (default: current folder)",
+    )
+    analyze.add_argument(
+        "--local-output",
+        metavar="DIR",
+        default=None,
+        help="with --output obs://…: also keep the reports here (default: only uploaded)",
     )
     analyze.add_argument("--format", default=",".join(REPORT_FORMATS), help="comma-separated: html,xlsx,json")
     analyze.add_argument(
@@ -147,16 +164,70 @@ def _analyze(args: argparse.Namespace, reporter: Reporter) -> int:
     formats = parse_formats(args.format)
     language = parse_choice("language", args.language, LANGUAGES)
     step = _int_option("step", args.step, 0, 2**63 - 1) if args.step is not None else None
-    report = run_analysis(
-        args.path, compare_path=args.compare, options=options, language=language, progress=reporter, step=step
-    )
+    upload_to = args.output if _is_object_url(args.output) else None
+    if upload_to:
+        from .storage import load_config, parse_url
+        from .storage.client import make_client
+
+        target = parse_url(upload_to)
+        make_client(load_config(target.scheme), str(target))  # no credentials: fail before analysing
+    with contextlib.ExitStack() as stack:
+        data = _local_profile(stack, args.path, options, reporter)
+        compare = _local_profile(stack, args.compare, options, reporter) if args.compare else None
+        report = run_analysis(
+            data, compare_path=compare, options=options, language=language, progress=reporter, step=step
+        )
+    # The report names the data as the user gave it, not the download cache folder.
+    if data != args.path:
+        report.input.path = args.path
+    if compare is not None and compare != args.compare:
+        report.input.compare_path = args.compare
     for warning in report.warnings:
         reporter.warning(warning)
-    paths = write_reports(report, args.output, formats, progress=reporter)
-    reporter.result(paths)
-    for path in paths.values():
-        print(path)
+    if upload_to is None:
+        paths = write_reports(report, args.output, formats, progress=reporter)
+        reporter.result(paths)
+        for path in paths.values():
+            print(path)
+        return 0
+    from .storage import upload_reports
+
+    local = (
+        Path(args.local_output) if args.local_output else Path(tempfile.mkdtemp(prefix="advisor-reports-"))
+    )
+    try:
+        paths = write_reports(report, local, formats, progress=reporter)
+        uploaded = upload_reports(paths, upload_to)
+    finally:
+        if not args.local_output:
+            shutil.rmtree(local, ignore_errors=True)
+    # The server serves the local copies; without them the uploaded objects are the result.
+    reporter.result(paths if args.local_output else cast("dict[str, Path]", uploaded))  # URLs, not paths
+    for url in uploaded.values():
+        print(url)
     return 0
+
+
+def _is_object_url(path: str | None) -> bool:
+    from .storage import is_object_url
+
+    return is_object_url(path)
+
+
+def _local_profile(
+    stack: contextlib.ExitStack, path: str, options: AnalysisOptions, reporter: Reporter
+) -> str | Path:
+    """`path` itself, or for obs:// and s3:// the cache folder the needed files were downloaded to."""
+    if not _is_object_url(path):
+        return path
+    from .storage import open_profile
+
+    folder, stats = stack.enter_context(
+        open_profile(path, dimensions=options.analysis_dimensions, progress=reporter)
+    )
+    for warning in stats.warnings:
+        reporter.warning(warning)
+    return folder
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -14,7 +14,12 @@ import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
 import { advisorIcon } from './icon';
 import { AdvisorClient } from './request';
-import { watchRefreshInterval } from './settings';
+import {
+  languageForLocale,
+  ReportLanguage,
+  watchRefreshInterval,
+  watchReportLanguage
+} from './settings';
 import {
   CommandIDs,
   DEFAULT_REFRESH_INTERVAL,
@@ -55,6 +60,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const trans = (translator ?? nullTranslator).load(TRANSLATION_DOMAIN);
     const client = new AdvisorClient(app.serviceManager.serverSettings);
     let refreshInterval = DEFAULT_REFRESH_INTERVAL;
+    const locale = translator?.languageCode;
+    let language: ReportLanguage = languageForLocale(locale);
     let panel: MainAreaWidget<AdvisorPanel> | null = null;
     let creating: Promise<MainAreaWidget<AdvisorPanel>> | null = null;
 
@@ -111,7 +118,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
           void app.commands.execute(CommandIDs.openReport, {
             id: task.id,
             title: task.title
-          })
+          }),
+        reportLanguage: () => language
       });
       const widget = new MainAreaWidget({ content });
       widget.id = PANEL_ID;
@@ -225,6 +233,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
             if (panel && !panel.isDisposed) {
               panel.content.model.refreshInterval = intervalMs;
             }
+          });
+          watchReportLanguage(settings, locale, chosen => {
+            language = chosen;
           });
         })
         .catch(reason => {

@@ -39,3 +39,69 @@ export function watchRefreshInterval(
     }
   };
 }
+
+/**
+ * The languages a report can be written in (`performance-advisor analyze --language`).
+ */
+export type ReportLanguage = 'en' | 'zh';
+
+/**
+ * The `reportLanguage` setting: a language, or `auto` to follow JupyterLab's language.
+ */
+export const REPORT_LANGUAGE_SETTING = 'reportLanguage';
+
+/**
+ * The report language for a JupyterLab locale: Chinese for `zh`, `zh-CN`, `zh_TW`…, else English.
+ */
+export function languageForLocale(
+  locale: string | null | undefined
+): ReportLanguage {
+  return typeof locale === 'string' && /^zh(?:$|[-_])/i.test(locale.trim())
+    ? 'zh'
+    : 'en';
+}
+
+/**
+ * The report language of a `reportLanguage` setting value (`auto`, `en`, `zh`; anything else is `auto`).
+ *
+ * @param setting - The setting value.
+ * @param locale - JupyterLab's language (`translator.languageCode`).
+ */
+export function reportLanguage(
+  setting: unknown,
+  locale: string | null | undefined
+): ReportLanguage {
+  if (setting === 'en' || setting === 'zh') {
+    return setting;
+  }
+  return languageForLocale(locale);
+}
+
+/**
+ * Call `apply` with the report language now and whenever the setting changes.
+ *
+ * @returns A disposable that stops watching.
+ */
+export function watchReportLanguage(
+  settings: ISettingRegistry.ISettings,
+  locale: string | null | undefined,
+  apply: (language: ReportLanguage) => void
+): IDisposable {
+  const onChange = () => {
+    apply(reportLanguage(settings.composite[REPORT_LANGUAGE_SETTING], locale));
+  };
+  onChange();
+  settings.changed.connect(onChange);
+  let disposed = false;
+  return {
+    get isDisposed() {
+      return disposed;
+    },
+    dispose() {
+      if (!disposed) {
+        disposed = true;
+        settings.changed.disconnect(onChange);
+      }
+    }
+  };
+}

@@ -199,6 +199,10 @@ export interface ISubmitRequest {
   path: string;
   compare: IDataRef | null;
   options: IAnalysisOptions;
+  /**
+   * The report language; the server's default (English) when absent.
+   */
+  language?: 'en' | 'zh';
 }
 
 /**

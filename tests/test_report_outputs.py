@@ -53,7 +53,10 @@ def _evil_report() -> Report:
         ranks=[0],
         step=3,
         estimated_gain_us=12.5,
-        evidence=[Evidence(f"ops {EVIL}", ["name", "time_us"], [[EVIL, 1.5], ['=HYPERLINK("x")', 2]])],
+        evidence=[
+            Evidence(f"ops {EVIL}", ["name", "time_us"], [[EVIL, 1.5], ['=HYPERLINK("x")', 2]]),
+            Evidence("links", ["transport", "src", "dst", "bandwidth_gbps"], [[EVIL, 0, 1, 3.5]]),
+        ],
     )
     return Report(
         input=InputInfo(f"/data/{EVIL}", None, "ascend_pt", "text", [0], [3], None, None),
@@ -110,7 +113,7 @@ def test_html_escapes_profile_strings():
     html = render_html(_evil_report())
     assert "<script>alert(1)" not in html
     assert "&lt;/script&gt;&lt;script&gt;alert(1)" in html  # text content, escaped
-    assert "\\u003cscript\\u003ealert(1)" in html  # inside the chart JSON
+    assert "\\u003cscript\\u003ealert(1)" in html  # inside the link matrix's chart JSON
     assert "op &lt;/script&gt;" in html and "&amp; more" in html
 
 
@@ -128,14 +131,19 @@ def test_xlsx_summary_and_typed_cells(demo_report, tmp_path):
         "suggestion",
         "ranks",
         "estimated gain (µs)",
+        "evidence sheets",
     ]
-    assert summary["B2"].value == "overall.summary"
-    assert summary["H2"].data_type == "n" and summary["H2"].value > 0
+    checks = [c.value for c in summary["B"][1:]]
+    row = checks.index("overall.summary") + 2  # other checks' findings may rank before it
+    assert summary.cell(row, 8).data_type == "n" and summary.cell(row, 8).value > 0
     assert summary.freeze_panes == "A2" and summary.auto_filter.ref
-    breakdown = book["Step time breakdown"]
+    # Evidence sheets are numbered after their finding's summary row, and listed in that row.
+    n = row - 1
+    assert summary.cell(row, 9).value == f"{n} Step time breakdown, {n} Cluster spread"
+    breakdown = book[f"{n} Step time breakdown"]
     assert breakdown["A1"].value == "rank"
     assert breakdown["C2"].data_type == "n"  # step_us is a number, not text
-    assert "Cluster spread" in book.sheetnames
+    assert f"{n} Cluster spread" in book.sheetnames
 
 
 def test_xlsx_escapes_formulas_and_keeps_every_sheet(tmp_path):
@@ -144,7 +152,7 @@ def test_xlsx_escapes_formulas_and_keeps_every_sheet(tmp_path):
     report.findings[0].evidence += [Evidence(long_name, ["a"], [[1]]), Evidence(long_name, ["a"], [[2]])]
     path = write_reports(report, tmp_path, ["xlsx"])["xlsx"]
     book = load_workbook(path)
-    assert len(book.sheetnames) == 1 + 3 + 1  # summary, three evidence tables, not evaluated
+    assert len(book.sheetnames) == 1 + 4 + 1  # summary, four evidence tables, not evaluated
     assert all(len(name) <= 31 for name in book.sheetnames)
     evidence = book[book.sheetnames[1]]
     assert evidence["A3"].value == '=HYPERLINK("x")' and evidence["A3"].data_type == "s"

@@ -188,15 +188,6 @@ async def test_profile_that_is_not_profiling_data_fails_with_reason(jp_fetch, jp
     assert done["reports"] == {"html": None, "xlsx": None, "json": None}
 
 
-async def test_obs_source_fails_at_once_without_fake_success(jp_fetch):
-    status, task = await call(
-        jp_fetch, *API, "tasks", method="POST", body={"source": "obs", "path": "obs://bucket/profiling_dir1"}
-    )
-    assert status == 201
-    assert task["status"] == "failed"
-    assert task["error"] == "OBS source is not supported yet"
-
-
 @pytest.mark.parametrize(
     ("method", "parts", "body"),
     [

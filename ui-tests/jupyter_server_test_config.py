@@ -9,7 +9,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from advisor.demo import write_demo_profile
+from advisor.demo import DemoSpec, write_demo_profile
 from jupyterlab.galata import configure_jupyter_server
 
 configure_jupyter_server(c)  # noqa: F821  (`c` is injected by traitlets)
@@ -32,3 +32,9 @@ c.AdvisorApp.reports_dir = tempfile.mkdtemp(prefix="pa-ui-tests-")  # noqa: F821
 demo_profile = Path(c.ServerApp.root_dir) / "profiling_dir1"  # noqa: F821
 if not demo_profile.exists():
     write_demo_profile(demo_profile)
+
+# A baseline for "Compared Profiling Data": the same job with faster computation, so the target
+# (profiling_dir1) shows a regression against it.
+baseline_profile = Path(c.ServerApp.root_dir) / "profiling_dir1_baseline"  # noqa: F821
+if not baseline_profile.exists():
+    write_demo_profile(baseline_profile, spec=DemoSpec(computing_us=30_000.0, seed=1))

@@ -1,7 +1,8 @@
-"""HTML report: one self-contained file (inline CSS, plotly.js embedded once), every value escaped."""
+"""HTML report: one self-contained file (inline CSS/JS, plotly.js embedded once), every value escaped."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from functools import lru_cache
@@ -9,15 +10,37 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from ..options import DIMENSIONS
+from . import charts
 from .messages import Messages
 from .model import Evidence, Finding, Report
 
 MAX_HTML_ROWS = 200  # evidence rows shown per table; XLSX/JSON keep all of them
-CHART_COLOURS = {"computing": "#187498", "communication_not_overlapped": "#B5495B", "free": "#fcaf17"}
+MIN_HTML_ROWS = 20  # never cut a table below this to meet the size budget
+# Evidence cells in one page (~20 bytes each): with plotly.js (4.8 MB) a big cluster report stays < 6 MB.
+HTML_CELL_BUDGET = 40_000
+ACTION_CHARS = 160  # the one-line action of "What to fix first"
+CHART_COLOURS = charts.CHART_COLOURS
+# Sections of their own, not under "Problem analysis".
+OVERALL_DIMENSIONS = ("overall", "cluster")
+COMPARISON_DIMENSION = "comparison"
 _TEMPLATES = Path(__file__).with_name("templates")
+
+# Code inside suggestions: `backticks`, or what reads as code in a sentence (dotted calls, ENV=value,
+# --flags, keyword=value). The copy button copies exactly this text.
+_CODE = re.compile(
+    r"`(?P<tick>[^`\n]+)`"
+    r"|(?P<code>"
+    r"(?:export\s+)?\b[A-Z][A-Z0-9_]{2,}=[^\s,;)]+"  # TASK_QUEUE_ENABLE=2
+    r"|\b[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+\((?:[^()]|\([^()]*\))*\)"  # torch_npu.npu.set_compile_mode(...)
+    r"|\b(?:[A-Za-z]*_\w*|[A-Z][a-z]+[A-Z]\w*)\((?:[^()]|\([^()]*\))*\)"  # empty_cache(), DataLoader(...)
+    r"|\b[a-z_]\w*(?:\.[A-Za-z_]\w*){2,}(?:\s=\s\w+)?"  # torch.npu.config.allow_internal_format = False
+    r"|(?<![\w-])--[a-z][\w-]*(?:=[^\s,;)]+)?"  # --overlap-grad-reduce
+    r"|\b[a-z]\w*_\w*=[\w.\-]+"  # bucket_cap_mb=100
+    r")"
+)
 
 
 @lru_cache(maxsize=1)
@@ -28,6 +51,8 @@ def _environment() -> Environment:
         autoescape=True,
         undefined=StrictUndefined,
         keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
 
 
@@ -39,116 +64,212 @@ def _plotly_js() -> str:
     return re.sub(r"</(script)", r"<\\/\1", get_plotlyjs(), flags=re.IGNORECASE)
 
 
+@lru_cache(maxsize=2)
+def _asset(name: str) -> Markup:
+    """Our own CSS/JS, inlined as is (trusted text, never formatted with data)."""
+    return Markup((_TEMPLATES / name).read_text(encoding="utf-8"))
+
+
 def json_for_script(text: str) -> Markup:
     """JSON text made safe inside <script>: no '<', '>' or '&' can end the element or open a comment."""
     return Markup(text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e"))
 
 
-def _cell(value: Any) -> dict[str, Any]:
+def figure_json(figure: dict[str, Any]) -> Markup:
+    """Compact JSON of a figure for a <script type="application/json"> element."""
+    return json_for_script(json.dumps(figure, ensure_ascii=False, separators=(",", ":"), allow_nan=False))
+
+
+def rich_text(text: str, *, copy_label: str | None = None) -> Markup:
+    """`text` escaped, with code spans in <code> (and a copy button after each when `copy_label`)."""
+    parts: list[str] = []
+    last = 0
+    for match in _CODE.finditer(text):
+        code = match.group("tick") if match.group("tick") is not None else match.group("code")
+        parts.append(str(escape(text[last : match.start()])))
+        parts.append(f"<code>{escape(code)}</code>")
+        if copy_label:
+            parts.append(f'<button type="button" class="pa-copy" title="{escape(copy_label)}">⧉</button>')
+        last = match.end()
+    parts.append(str(escape(text[last:])))
+    return Markup("".join(parts))
+
+
+def one_line(text: str, limit: int = ACTION_CHARS) -> str:
+    """The first clause of a suggestion (up to ': ' or the end of its first sentence), at most `limit`."""
+    cut = len(text)
+    for match in re.finditer(r"(?<!e\.g)(?<!i\.e)(?:[.:;] )", text):
+        if match.start() >= 20:
+            cut = match.start()
+            break
+    line = text[:cut].strip()
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+def rank_ranges(ranks: list[int]) -> str:
+    """[0, 1, 2, 3, 7] -> '0–3, 7': 64 ranks stay one short line."""
+    values = sorted(set(int(r) for r in ranks))
+    parts: list[str] = []
+    i = 0
+    while i < len(values):
+        j = i
+        while j + 1 < len(values) and values[j + 1] == values[j] + 1:
+            j += 1
+        parts.append(str(values[i]) if j == i else f"{values[i]}–{values[j]}")
+        i = j + 1
+    return ", ".join(parts)
+
+
+def _cell(value: Any) -> tuple[str, bool]:
+    """(text, is_number) of one evidence cell."""
     if isinstance(value, bool) or value is None:
-        return {"text": "" if value is None else str(value), "num": False}
+        return ("" if value is None else str(value).lower(), False)
     if isinstance(value, int):
-        return {"text": f"{value}", "num": True}
+        return (f"{value}", True)
     if isinstance(value, float):
         if not math.isfinite(value):
-            return {"text": "", "num": True}
-        return {"text": f"{value:,.4f}" if abs(value) < 1 else f"{value:,.3f}", "num": True}
-    return {"text": str(value), "num": False}
+            return ("", True)
+        return (f"{value:,.4f}" if abs(value) < 1 else f"{value:,.3f}", True)
+    return (str(value), False)
 
 
-def _evidence_view(evidence: Evidence) -> dict[str, Any]:
-    rows = [[_cell(v) for v in row] for row in evidence.rows[:MAX_HTML_ROWS]]
+def rows_cap(evidence: list[Evidence]) -> int:
+    """Rows shown per evidence table so that the page stays under HTML_CELL_BUDGET cells."""
+    cap = MAX_HTML_ROWS
+    while cap > MIN_HTML_ROWS:
+        cells = sum(min(len(e.rows), cap) * max(len(e.columns), 1) for e in evidence)
+        if cells <= HTML_CELL_BUDGET:
+            break
+        cap = max(MIN_HTML_ROWS, int(cap * 0.8))
+    return cap
+
+
+def _evidence_view(evidence: Evidence, cap: int) -> dict[str, Any]:
+    shown = evidence.rows[:cap]
+    cells = [[_cell(v) for v in row] for row in shown]
+    numeric = [
+        bool(any(row[i][1] for row in cells if i < len(row)) and all(
+            row[i][1] or not row[i][0] for row in cells if i < len(row)
+        ))
+        for i in range(len(evidence.columns))
+    ]  # fmt: skip
+    # Compact markup (optional end tags left out, as HTML allows): evidence is most of a big page.
+    body = Markup("").join(
+        Markup("<tr>")
+        + Markup("").join(
+            Markup("<td class=n>{}").format(text) if num else Markup("<td>{}").format(text)
+            for text, num in row
+        )
+        + Markup("\n")
+        for row in cells
+    )
     return {
         "name": evidence.name,
-        "columns": evidence.columns,
-        "rows": rows,
+        "columns": list(zip(evidence.columns, numeric, strict=True)),
+        "body": body,
+        "shown": len(shown),
         "total": len(evidence.rows),
-        "truncated": len(evidence.rows) > MAX_HTML_ROWS,
+        "truncated": len(evidence.rows) > len(shown),
     }
 
 
-def _finding_view(index: int, finding: Finding, m: Messages) -> dict[str, Any]:
+def _label(m: Messages, key: str, fallback: str) -> str:
+    return m.t(key) if m.has(key) else fallback
+
+
+def _finding_view(
+    index: int, finding: Finding, m: Messages, step_us: float | None, cap: int
+) -> dict[str, Any]:
     gain = finding.estimated_gain_us
+    if gain is None or not math.isfinite(gain):
+        why = m.t("report.finding.gain_none")
+        gain_ms = share_text = ""
+    else:
+        gain_ms = f"{gain / 1000:,.3f}"
+        share = gain / step_us if step_us else None
+        share_text = f"{share:.1%}" if share is not None else ""
+        why = (
+            m.t(
+                "report.finding.gain_share",
+                gain_ms=gain_ms,
+                share=share_text,
+                step_ms=f"{step_us / 1000:,.3f}",
+            )
+            if share is not None and step_us
+            else m.t("report.finding.gain_value", gain_ms=gain_ms)
+        )
+    copy = m.t("report.finding.copy")
+    first = finding.suggestions[0] if finding.suggestions else ""
     return {
         "anchor": f"pa-finding-{index}",
         "check": finding.check,
         "priority": finding.priority,
         "title": finding.title,
         "description": finding.description,
-        "suggestions": finding.suggestions,
-        "dimension_label": m.t(f"report.dimension.{finding.dimension}")
-        if m.has(f"report.dimension.{finding.dimension}")
-        else finding.dimension,
-        "ranks_label": ", ".join(str(r) for r in finding.ranks) or m.t("report.fix_first.all_ranks"),
-        "step": finding.step,
-        "gain_ms": f"{gain / 1000:,.3f}" if gain is not None else "",
-        "evidence": [_evidence_view(e) for e in finding.evidence],
+        "suggestions": [rich_text(s, copy_label=copy) for s in finding.suggestions],
+        "action": rich_text(one_line(first)) if first else "",
+        "action_full": first,
         "dimension": finding.dimension,
+        "dimension_label": _label(m, f"report.dimension.{finding.dimension}", finding.dimension),
+        "ranks_label": rank_ranges(finding.ranks) or m.t("report.fix_first.all_ranks"),
+        "step": finding.step,
+        "gain_ms": gain_ms,
+        "share": share_text,
+        "why": why,
+        "evidence": [_evidence_view(e, cap) for e in finding.evidence],
+    }
+
+
+def _figures(report: Report, m: Messages) -> dict[str, Any]:
+    return {
+        "rank": charts.rank_figure(report, m),
+        "step": charts.step_figure(report, m),
+        "heatmap": charts.heatmap_figure(report, m),
+        "links": charts.link_figures(report.findings, m),
     }
 
 
 def overall_figure(report: Report, m: Messages) -> dict[str, Any] | None:
-    """Stacked bars per (rank, step): computing / communication not overlapped / free, in ms."""
-    rows = report.summary.get("per_rank") or []
-    if not rows:
-        return None
-    ranks = [f"rank {row['rank']}" for row in rows]
-    steps = [f"step {row['step']}" if row.get("step") is not None else "—" for row in rows]
-    traces = []
-    for component, colour in CHART_COLOURS.items():
-        traces.append(
-            {
-                "type": "bar",
-                "name": m.t(f"report.chart.{component}"),
-                "x": [ranks, steps],
-                "y": [round((row.get(f"{component}_us") or 0.0) / 1000, 3) for row in rows],
-                "marker": {"color": colour},
-                "hovertemplate": "%{x}<br>%{y:,.3f} ms<extra>%{fullData.name}</extra>",
-            }
-        )
-    layout = {
-        "barmode": "stack",
-        "height": 420,
-        "margin": {"l": 60, "r": 20, "t": 30, "b": 80},
-        "yaxis": {
-            "title": {"text": m.t("report.chart.y_axis")},
-            "gridcolor": "#e5e5e5",
-            "zerolinecolor": "#999",
-        },
-        "template": "none",  # the default template would add ~10 kB of unused styles
-        "legend": {"orientation": "h", "y": 1.1, "traceorder": "normal"},
-        "plot_bgcolor": "#fff",
-        "paper_bgcolor": "#fff",
-    }
-    return {"data": traces, "layout": layout}
+    """The step-time breakdown per rank (kept for callers of the first version)."""
+    return charts.rank_figure(report, m)
 
 
 def render_html(report: Report) -> str:
     """The full HTML text of `report`."""
-    import plotly.graph_objects as go
-
     m = Messages(report.language)
     findings = report.sorted_findings()
-    views = [_finding_view(i, f, m) for i, f in enumerate(findings)]
-    figure = overall_figure(report, m)
-    # Round-trip through plotly so the figure is validated, then embed it as escaped JSON.
-    chart_json = json_for_script(go.Figure(figure).to_json()) if figure else None
+    step_us = charts.mean_step_us(report)
+    cap = rows_cap([e for f in findings for e in f.evidence])
+    views = [_finding_view(i, f, m, step_us, cap) for i, f in enumerate(findings)]
+    figures = _figures(report, m)
+    figure_views = {
+        key: figure_json(fig) if fig is not None else None for key, fig in figures.items() if key != "links"
+    }
+    link_views = [figure_json(fig) for fig in figures["links"]]
+    has_charts = any(figure_views.values()) or bool(link_views)
 
-    dimensions_with_checks = set(report.checked_dimensions)
-    sections = []
+    checked = set(report.checked_dimensions)
+    own_section = {*OVERALL_DIMENSIONS, COMPARISON_DIMENSION}
     extra = [
-        d for d in dict.fromkeys(f.dimension for f in findings) if d not in DIMENSIONS and d != "overall"
+        d
+        for d in dict.fromkeys(f.dimension for f in findings)
+        if d not in DIMENSIONS and d not in own_section
     ]
+    sections = []
     for dimension in [*[d for d in DIMENSIONS if d in report.dimensions], *extra]:
+        found = [v for v in views if v["dimension"] == dimension]
         sections.append(
             {
-                "label": m.t(f"report.dimension.{dimension}")
-                if m.has(f"report.dimension.{dimension}")
-                else dimension,
-                "findings": [v for v in views if v["dimension"] == dimension],
-                "has_checks": dimension in dimensions_with_checks,
+                "id": f"pa-dim-{dimension}",
+                "label": _label(m, f"report.dimension.{dimension}", dimension),
+                "findings": found,
+                "counts": {p: sum(v["priority"] == p for v in found) for p in ("high", "medium", "low")},
+                "has_checks": dimension in checked,
             }
         )
+    cluster_views = [v for v in views if v["dimension"] == "cluster"]
+    cluster_ran = "cluster" in checked and len(report.input.ranks) > 1
+    comparison_views = [v for v in views if v["dimension"] == COMPARISON_DIMENSION]
     timings = report.timings_s
     context = {
         "t": m.t,
@@ -156,20 +277,45 @@ def render_html(report: Report) -> str:
         "input": report.input,
         "description": report.description,
         "version_hints": report.version_hints,
-        "dimensions": [m.t(f"report.dimension.{d}") for d in report.dimensions],
+        "dimensions": [_label(m, f"report.dimension.{d}", d) for d in report.dimensions],
         "generated": report.generated.strftime("%Y-%m-%d %H:%M:%S %Z").strip(),
         "durations": m.t(
             "report.header.durations_value", load=timings.get("load", 0.0), checks=timings.get("checks", 0.0)
         ),
+        "ranks_label": rank_ranges(report.input.ranks),
+        "steps_label": ", ".join(str(s) for s in report.input.steps),
+        "mean_step_ms": f"{step_us / 1000:,.3f}" if step_us else "",
         "warnings": report.warnings,
         "findings": views,
+        "counts": {p: sum(v["priority"] == p for v in views) for p in ("high", "medium", "low")},
         "overall_findings": [v for v in views if v["dimension"] == "overall"],
+        "cluster_findings": cluster_views,
+        "cluster_ran": cluster_ran,
+        "comparison_findings": comparison_views,
+        "show_comparison": bool(comparison_views or report.input.compare_path),
         "dimension_sections": sections,
         "not_evaluated": report.not_evaluated,
-        "chart_json": chart_json,
-        "plotly_js": Markup(_plotly_js()) if chart_json else "",
+        "figures": figure_views,
+        "link_figures": link_views,
+        "plotly_js": Markup(_plotly_js()) if has_charts else "",
         "version": report.tool_version,
+        "css": _asset("report.css"),
+        "js": _asset("report.js"),
+        "ui": {
+            # {shown}/{total} stay placeholders: the page's script fills them in.
+            key: m.t(f"report.ui.{key}", shown="{shown}", total="{total}")
+            for key in (
+                "copied",
+                "copy_failed",
+                "rows_shown",
+                "sort_hint",
+                "filter",
+                "expand_all",
+                "collapse_all",
+            )
+        },
     }
+    context["ui_json"] = json_for_script(json.dumps(context["ui"], ensure_ascii=False))
     return _environment().get_template("report.html.j2").render(**context)
 
 

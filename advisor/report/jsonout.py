@@ -17,3 +17,11 @@ def write_json(report: Report, path: Path) -> Path:
     with path.open("x", encoding="utf-8") as fh:
         fh.write(text)
     return path
+
+
+SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
+
+
+def report_schema() -> dict:
+    """The JSON Schema of the report contract (schema_version 1)."""
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))

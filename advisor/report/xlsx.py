@@ -13,6 +13,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
+from .html import rank_ranges
 from .messages import Messages
 from .model import Report
 
@@ -20,9 +21,15 @@ SUMMARY_SHEET = "Summary"  # stable name: scripts read it whatever the report la
 NOT_EVALUATED_SHEET = "Not evaluated"
 MAX_SHEET_NAME = 31
 MAX_COLUMN_WIDTH = 60
+WIDTH_SAMPLE_ROWS = 1000  # column widths from the first rows only: long tables write faster
 _HEADER_FONT = Font(bold=True, color="FFFFFF")
 _HEADER_FILL = PatternFill("solid", fgColor="187498")
 _BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
+_PRIORITY_FILLS = {
+    "high": PatternFill("solid", fgColor="F2C4CC"),
+    "medium": PatternFill("solid", fgColor="FDE3A7"),
+    "low": PatternFill("solid", fgColor="C9EBD8"),
+}
 
 
 def unique_sheet_name(name: str, taken: set[str]) -> str:
@@ -58,7 +65,7 @@ def _write_table(sheet: Worksheet, columns: list[str], rows: list[list[Any]]) ->
             # Profile strings are data, never formulas: "=HYPERLINK(...)" in an op name stays text.
             if isinstance(cell.value, str) and cell.value.startswith("="):
                 cell.data_type = "s"
-            if i < len(widths):
+            if i < len(widths) and cell.row <= WIDTH_SAMPLE_ROWS:
                 longest = max((len(line) for line in str(cell.value or "").splitlines()), default=0)
                 widths[i] = max(widths[i], longest)
             if isinstance(cell.value, str) and "\n" in cell.value:
@@ -78,11 +85,19 @@ def write_xlsx(report: Report, path: Path) -> Path:
     summary = book.active
     summary.title = SUMMARY_SHEET
     taken = {SUMMARY_SHEET.lower()}
-    keys = ("dimension", "check", "priority", "title", "description", "suggestion", "ranks", "gain")
-    rows = []
     findings = report.sorted_findings()
-    for f in findings:
+    # Evidence sheets are numbered after their finding's row in the summary ("3 Per rank"), so that
+    # tables of the same name from different findings stay apart and easy to find.
+    sheet_names = [
+        [unique_sheet_name(f"{n} {evidence.name}", taken) for evidence in f.evidence]
+        for n, f in enumerate(findings, start=1)
+    ]
+    keys = ("dimension", "check", "priority", "title", "description", "suggestion", "ranks", "gain")
+    columns = [m.t(f"xlsx.summary.{k}") for k in keys] + [m.t("report.xlsx.evidence")]
+    rows = []
+    for f, names in zip(findings, sheet_names, strict=True):
         suggestions = "\n".join(f"{i}. {s}" for i, s in enumerate(f.suggestions, start=1))
+        gain = f.estimated_gain_us
         rows.append(
             [
                 f.dimension,
@@ -91,16 +106,23 @@ def write_xlsx(report: Report, path: Path) -> Path:
                 f.title,
                 f.description,
                 suggestions,
-                ", ".join(str(r) for r in f.ranks),
-                f.estimated_gain_us,
+                rank_ranges(f.ranks),
+                gain if gain is None or math.isfinite(gain) else None,
+                ", ".join(names),
             ]
         )
-    _write_table(summary, [m.t(f"xlsx.summary.{k}") for k in keys], rows)
+    _write_table(summary, columns, rows)
+    for row, f in enumerate(findings, start=2):
+        summary.cell(row, 3).fill = _PRIORITY_FILLS[f.priority]
+        summary.cell(row, 8).number_format = "#,##0.0"
+        for col in (4, 5, 6):
+            summary.cell(row, col).alignment = Alignment(wrap_text=True, vertical="top")
+    for col, width in ((5, 70), (6, 70), (4, 40)):
+        summary.column_dimensions[get_column_letter(col)].width = width
 
-    for f in findings:
-        for evidence in f.evidence:
-            sheet = book.create_sheet(unique_sheet_name(evidence.name, taken))
-            _write_table(sheet, evidence.columns, evidence.rows)
+    for f, names in zip(findings, sheet_names, strict=True):
+        for evidence, name in zip(f.evidence, names, strict=True):
+            _write_table(book.create_sheet(name), evidence.columns, evidence.rows)
     if report.not_evaluated:
         sheet = book.create_sheet(unique_sheet_name(NOT_EVALUATED_SHEET, taken))
         _write_table(

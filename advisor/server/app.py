@@ -44,6 +44,23 @@ class AdvisorApp(ExtensionApp):
         "Relative entries are taken from the server root. Default: the server root only.",
     )
 
+    # Object storage (obs:// and s3:// paths). Unset: the server's environment (HUAWEICLOUD_SDK_AK/SK or
+    # AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, OBS_ENDPOINT or AWS_ENDPOINT_URL) is used as it is.
+    obs_endpoint = Unicode(
+        "", config=True, help="OBS/S3 endpoint URL, e.g. https://obs.cn-north-4.myhuaweicloud.com."
+    )
+    obs_access_key_id = Unicode("", config=True, help="OBS/S3 access key (AK).")
+    obs_secret_access_key = Unicode(
+        "", config=True, help="OBS/S3 secret key (SK); passed to the analysis in its environment only."
+    )
+    obs_security_token = Unicode("", config=True, help="Temporary security token, with temporary AK/SK.")
+    obs_cache_dir = Unicode(
+        "", config=True, help="Download cache folder. Default: ~/.cache/performance-advisor/objects."
+    )
+    obs_cache_size_mb = Int(
+        0, config=True, help="Download cache limit in MiB; least recently used files go first (0: 20480)."
+    )
+
     @default("reports_dir")
     def _default_reports_dir(self) -> str:
         return str(Path(jupyter_data_dir()) / "performance_advisor")
@@ -60,6 +77,23 @@ class AdvisorApp(ExtensionApp):
             raise ValueError(f"default_processes must be between {MIN_PROCESSES} and {MAX_PROCESSES}")
         return proposal["value"]
 
+    def object_store_env(self) -> dict[str, str]:
+        """The configured object-store settings as the environment variables the CLI reads."""
+        from ..storage import config as names
+
+        env: dict[str, str] = {}
+        if self.obs_endpoint:
+            env[names.OBS_ENDPOINT] = env[names.AWS_ENDPOINT] = self.obs_endpoint
+        if self.obs_access_key_id and self.obs_secret_access_key:
+            env[names.OBS_AK] = env[names.AWS_AK] = self.obs_access_key_id
+            env[names.OBS_SK] = env[names.AWS_SK] = self.obs_secret_access_key
+            env[names.OBS_TOKEN] = env[names.AWS_TOKEN] = self.obs_security_token
+        if self.obs_cache_dir:
+            env[names.CACHE_DIR_ENV] = self.obs_cache_dir
+        if self.obs_cache_size_mb > 0:
+            env[names.CACHE_MB_ENV] = str(self.obs_cache_size_mb)
+        return env
+
     def initialize_settings(self) -> None:
         state_dir = Path(self.reports_dir)
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -75,6 +109,8 @@ class AdvisorApp(ExtensionApp):
             max_concurrent=self.max_concurrent_tasks,
             timeout_s=self.task_timeout,
             log=self.log,
+            store_env=self.object_store_env(),
+            reports_dir=state_dir / "reports",
         )
         self.settings["performance_advisor"] = {
             "store": self.store,

@@ -16,10 +16,9 @@ from typing import Any
 from ..errors import InputError
 from ..options import parse_options
 from .models import ANALYZING, CANCELLED, FAILED, INTERRUPTED, QUEUED, SUCCESS, Task, utc_now
-from .paths import PathResolver
+from .paths import PathResolver, is_object_store_path
 from .store import TaskStore
 
-OBS_NOT_SUPPORTED = "OBS source is not supported yet"
 KILL_GRACE_S = 5.0
 
 
@@ -43,10 +42,17 @@ class TaskRunner:
         max_concurrent: int = 1,
         timeout_s: float = 0,
         log: logging.Logger | None = None,
+        store_env: dict[str, str] | None = None,
+        reports_dir: Path | None = None,
     ) -> None:
         self.store = store
         self.resolver = resolver
         self.logs_dir = logs_dir
+        # Object-store endpoint and credentials for the analysis subprocess: passed in its environment
+        # only (never on its command line, which the task log records).
+        self.store_env = dict(store_env or {})
+        # Local copies of reports uploaded to an object store (the server serves these).
+        self.reports_dir = reports_dir or logs_dir.parent / "reports"
         self.timeout_s = timeout_s
         self.log = log or logging.getLogger(__name__)
         self._slots = asyncio.Semaphore(max_concurrent)
@@ -59,10 +65,6 @@ class TaskRunner:
     # -- public -------------------------------------------------------------------------------
     def submit(self, task: Task) -> Task:
         self.store.add(task)
-        if task.source == "obs" or (task.compare or {}).get("source") == "obs":
-            # No fake success: until object storage support lands the task fails at once.
-            self._finish(task, FAILED, error=OBS_NOT_SUPPORTED)
-            return task
         self._active[task.id] = task
         self._jobs[task.id] = asyncio.ensure_future(self._run(task))
         return task
@@ -101,16 +103,26 @@ class TaskRunner:
             job.cancel()
 
     # -- internals ----------------------------------------------------------------------------
+    def _input(self, source: str, path: str, kind: str) -> str:
+        """A local path resolved inside the allowed roots, or an obs:// / s3:// URL as it is."""
+        if source == "obs":
+            return path
+        return str(self.resolver.resolve(path, kind=kind))
+
     def _command(self, task: Task) -> list[str]:
-        data = self.resolver.resolve(task.path, kind="profiling path")
-        output = self.resolver.resolve(
-            task.options.get("output_path") or ".", must_exist=False, kind="output_path"
-        )
-        command = [sys.executable, "-m", "advisor", "analyze", str(data), "--output", str(output)]
+        data = self._input(task.source, task.path, "profiling path")
+        output_path = task.options.get("output_path") or "."
+        command = [sys.executable, "-m", "advisor", "analyze", data]
+        if is_object_store_path(output_path):
+            local = self.reports_dir / task.id
+            command += ["--output", output_path.strip(), "--local-output", str(local)]
+        else:
+            output = self.resolver.resolve(output_path, must_exist=False, kind="output_path")
+            command += ["--output", str(output)]
         command += ["--progress", "json", *task_cli_options(task.options)]
         if task.compare:
-            compare = self.resolver.resolve(task.compare["path"], kind="compared profiling path")
-            command += ["--compare", str(compare)]
+            compare = self._input(task.compare["source"], task.compare["path"], "compared profiling path")
+            command += ["--compare", compare]
         return command
 
     async def _run(self, task: Task) -> None:
@@ -145,7 +157,7 @@ class TaskRunner:
                 stderr=asyncio.subprocess.PIPE,
                 stdin=asyncio.subprocess.DEVNULL,
                 cwd=str(self.resolver.root_dir),
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env={**os.environ, **self.store_env, "PYTHONUNBUFFERED": "1"},
                 start_new_session=True,
             )
             self._processes[task.id] = process
@@ -235,4 +247,8 @@ def parse_event(line: str) -> dict[str, Any] | None:
 
 def task_cli_options(options: dict[str, Any]) -> list[str]:
     """The CLI flags of a task's stored options (validated when the task was submitted)."""
-    return parse_options(options).to_cli_args()
+    analysis = {k: v for k, v in options.items() if k != "language"}
+    args = parse_options(analysis).to_cli_args()
+    if options.get("language"):
+        args += ["--language", str(options["language"])]
+    return args

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import InputError
-from ..options import parse_options
+from ..options import LANGUAGES, parse_choice, parse_options
 from .models import Task
-from .paths import PathResolver, validate_object_store_path
+from .paths import PathResolver, is_object_store_path, validate_object_store_path
 from .runner import new_task_id
 
 SOURCES = ("local", "obs")
@@ -23,18 +23,26 @@ def parse_source(body: Any, resolver: PathResolver, *, kind: str) -> dict[str, s
         raise InputError(f"{kind} source must be one of {', '.join(SOURCES)}; got {source!r}")
     if not isinstance(path, str) or not path.strip():
         raise InputError(f"{kind} path is missing")
-    if source == "obs":
-        return {"source": source, "path": validate_object_store_path(path)}
+    if source == "obs" or is_object_store_path(path):  # an obs:// path typed with Source: local
+        return {"source": "obs", "path": _object_store_path(path)}
     resolved = resolver.resolve(path, kind=f"{kind} path")
     if not resolved.is_dir():
         raise InputError(f"{kind} path {path!r} is not a folder")
     return {"source": source, "path": resolver.display(resolved)}
 
 
+def _object_store_path(path: str) -> str:
+    from ..storage import parse_url  # rejects '..' segments as well
+
+    text = validate_object_store_path(path)
+    parse_url(text)
+    return text
+
+
 def parse_submission(body: Any, resolver: PathResolver, *, default_processes: int = 1) -> Task:
     if not isinstance(body, dict):
         raise InputError("the request body must be a JSON object")
-    unknown = sorted(set(body) - {"source", "path", "compare", "options"})
+    unknown = sorted(set(body) - {"source", "path", "compare", "options", "language"})
     if unknown:
         raise InputError(f"unknown field(s): {', '.join(unknown)}")
     data = parse_source(body, resolver, kind="profiling data")
@@ -45,14 +53,20 @@ def parse_submission(body: Any, resolver: PathResolver, *, default_processes: in
         raise InputError("options must be an object")
     raw_options = {"advisor_analyze_processes": default_processes, **raw_options}
     options = parse_options(raw_options)
-    if options.output_path:
+    if options.output_path and is_object_store_path(options.output_path):
+        _object_store_path(options.output_path)
+    elif options.output_path:
         output = resolver.resolve(options.output_path, must_exist=False, kind="output_path")
         if output.exists() and not output.is_dir():
             raise InputError(f"output_path {options.output_path!r} is not a folder")
+    stored = options.to_json()
+    if body.get("language") is not None:
+        # The report language travels with the stored options (the CLI's --language).
+        stored["language"] = parse_choice("language", body["language"], LANGUAGES)
     return Task(
         id=new_task_id(),
         source=data["source"],
         path=data["path"],
         compare=compared,
-        options=options.to_json(),
+        options=stored,
     )

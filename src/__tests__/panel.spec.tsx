@@ -75,7 +75,8 @@ describe('AdvisorPanel', () => {
       model,
       client: client as unknown as AdvisorClient,
       trans,
-      onOpenReport
+      onOpenReport,
+      reportLanguage: () => 'zh'
     });
     Widget.attach(panel, document.body);
     await waitFor(
@@ -158,7 +159,9 @@ describe('AdvisorPanel', () => {
         disable_profiling_comparison: false,
         disable_affinity_api: false,
         output_path: ''
-      }
+      },
+      // The report language of the setting, read at submission.
+      language: 'zh'
     });
     await waitFor(() => panel.currentTab === 'reports', 2000, 'reports tab');
     await waitFor(

@@ -26,6 +26,7 @@ export class AdvisorPanel extends ReactWidget {
     this.client = options.client;
     this._trans = options.trans;
     this._onOpenReport = options.onOpenReport;
+    this._reportLanguage = options.reportLanguage;
     this.addClass('jp-pa-AdvisorPanel');
     // Nothing to poll for until the panel is shown.
     this.model.pause();
@@ -134,6 +135,7 @@ export class AdvisorPanel extends ReactWidget {
             client={this.client}
             trans={trans}
             onSubmitted={() => this.setTab('reports')}
+            reportLanguage={this._reportLanguage}
           />
         </div>
         <div
@@ -158,6 +160,7 @@ export class AdvisorPanel extends ReactWidget {
   private _tab: PanelTab = 'submit';
   private _trans: TranslationBundle;
   private _onOpenReport: (task: ITask) => void;
+  private _reportLanguage?: () => 'en' | 'zh';
 }
 
 /**
@@ -172,5 +175,9 @@ export namespace AdvisorPanel {
     client: AdvisorClient;
     trans: TranslationBundle;
     onOpenReport: (task: ITask) => void;
+    /**
+     * The report language a submission asks for (from the `reportLanguage` setting).
+     */
+    reportLanguage?: () => 'en' | 'zh';
   }
 }

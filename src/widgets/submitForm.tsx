@@ -202,6 +202,10 @@ export interface ISubmitFormProps {
    * Called with the created task after a successful submission.
    */
   onSubmitted: (task: ITask) => void;
+  /**
+   * The report language to ask for (read at submission: the setting may change meanwhile).
+   */
+  reportLanguage?: () => 'en' | 'zh';
 }
 
 /**
@@ -324,7 +328,8 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
       compare: compare
         ? { source: compareSource, path: comparePath.trim() }
         : null,
-      options: chosen
+      options: chosen,
+      ...(props.reportLanguage ? { language: props.reportLanguage() } : {})
     };
     setSubmitting(true);
     setSubmitError(null);

@@ -245,7 +245,46 @@ test.describe('Performance Advisor', () => {
     });
   });
 
-  test('reports that OBS sources are not supported yet', async ({ page }) => {
+  test('compares with a baseline and shows the comparison in the report', async ({
+    page
+  }) => {
+    const panel = await openPanelFromLauncher(page);
+    await panel.locator('[data-switch="compare"] input').check();
+    await panel
+      .getByLabel('Compared profiling data path', { exact: true })
+      .fill('./profiling_dir1_baseline');
+    await expect(panel.locator('#jp-pa-compare-validation')).toHaveAttribute(
+      'data-status',
+      'ok'
+    );
+    const task = await submitFromForm(page, panel, 'local', './profiling_dir1');
+
+    const row = panel.locator(`tr[data-task-id="${task.id}"]`);
+    await followRow(row, 'success');
+    await expect(row).toContainText('profiling_dir1_baseline');
+    await row.getByRole('button', { name: 'View report' }).click();
+
+    const frame = page.frameLocator('.jp-pa-ReportWidget iframe');
+    // The header names the baseline, and the comparison findings are there.
+    await expect(frame.locator('#pa-header')).toContainText(
+      'profiling_dir1_baseline'
+    );
+    const regression = frame
+      .locator('.pa-finding')
+      .filter({ hasText: 'comparison.regression' });
+    await expect(regression.first()).toBeVisible({ timeout: 60_000 });
+    await expect(
+      frame.locator('.pa-finding').filter({ hasText: 'comparison.kernel' })
+    ).not.toHaveCount(0);
+    const shot = test.info().outputPath('comparison-report.png');
+    await page.screenshot({ path: shot });
+    await test.info().attach('comparison-report', {
+      path: shot,
+      contentType: 'image/png'
+    });
+  });
+
+  test('says why an OBS task fails without credentials', async ({ page }) => {
     const panel = await openPanelFromLauncher(page);
     const task = await submitFromForm(
       page,
@@ -260,11 +299,11 @@ test.describe('Performance Advisor', () => {
     await expect(status.locator('.jp-pa-status-label')).toHaveText('Failed');
     await expect(status).toHaveAttribute(
       'title',
-      /OBS source is not supported yet/
+      /no object storage credentials/
     );
     await expect(status.locator('.jp-pa-status-label')).toHaveAttribute(
       'title',
-      /OBS source is not supported yet/
+      /no object storage credentials/
     );
     await expect(row.getByRole('button', { name: 'View report' })).toHaveCount(
       0

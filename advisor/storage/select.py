@@ -1,0 +1,83 @@
+"""Which objects of a profile to download: the files the readers and the selected checks use.
+
+A rank folder also holds raw collection data (PROF_*/ device and host files, logs) that is often
+larger than the export itself and that no check reads; those objects are skipped.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+
+from ..profiles.discover import DB_FILE, OUTPUT_DIR, PROFILER_INFO, STEP_TRACE_CSV
+
+METADATA_FILES = ("profiler_metadata.json",)
+# Discovery reads these beside the tables: steps, export kind, and communication groups of a cluster.
+DISCOVERY_OUTPUTS = (STEP_TRACE_CSV, "communication.json", "communication_matrix.json", "analysis.db*")
+CLUSTER_OUTPUT = "cluster_analysis_output"
+DEVICE_INFO = ("PROF_*", "device_*", "info.json.*")  # the computation checks read the device's info
+_GRAPH_KNOWLEDGE = (
+    Path(__file__).resolve().parent.parent / "checks" / "knowledge" / "graph_fusion_patterns.json"
+)
+
+
+@cache
+def _loader_sources() -> dict[str, tuple[str, ...]]:
+    """table name -> the file patterns its loaders read, over every export."""
+    from ..profiles import tables
+
+    tables._load_readers()  # the registry is filled by importing the reader modules
+    found: dict[str, set[str]] = {}
+    for (name, _export), loader in tables._LOADERS.items():
+        found.setdefault(name, set()).update(loader.sources or ())
+    return {name: tuple(sorted(patterns)) for name, patterns in found.items()}
+
+
+def _graph_dump_patterns() -> tuple[str, ...]:
+    try:
+        return tuple(json.loads(_GRAPH_KNOWLEDGE.read_text(encoding="utf-8"))["dump_patterns"])
+    except (OSError, ValueError, KeyError):
+        return ("*Build.txt",)
+
+
+def needed_patterns(dimensions: Iterable[str]) -> tuple[tuple[str, ...], bool]:
+    """(file-name patterns under ASCEND_PROFILER_OUTPUT, whether GE graph dumps are wanted) for the
+    checks of `dimensions` (plus the always-run ones)."""
+    from ..checks.registry import selected_checks
+
+    specs = selected_checks(tuple(dimensions))
+    tables = {"step_trace", *(name for spec in specs for name in spec.needs)}
+    sources = _loader_sources()
+    patterns = {p for table in tables for p in sources.get(table, ())}
+    patterns.update(DISCOVERY_OUTPUTS)
+    return tuple(sorted(patterns)), any(spec.dimension == "computation" for spec in specs)
+
+
+def is_profile_file(rel: str, patterns: tuple[str, ...], graph_dumps: bool) -> bool:
+    """Whether the object at `rel` (relative to the analysed prefix) is downloaded."""
+    parts = rel.split("/")
+    name = parts[-1]
+    if PROFILER_INFO.match(name) or name in METADATA_FILES:
+        return True
+    parent = parts[-2] if len(parts) > 1 else ""
+    if parent == OUTPUT_DIR:
+        return DB_FILE.match(name) is not None or any(fnmatch.fnmatchcase(name, p) for p in patterns)
+    if CLUSTER_OUTPUT in parts[:-1]:
+        return name.endswith((".csv", ".json", ".db"))
+    if (
+        len(parts) >= 3
+        and fnmatch.fnmatchcase(parts[-3], DEVICE_INFO[0])
+        and fnmatch.fnmatchcase(parent, DEVICE_INFO[1])
+        and fnmatch.fnmatchcase(name, DEVICE_INFO[2])
+        and not name.endswith("done")
+    ):
+        return True
+    return graph_dumps and any(fnmatch.fnmatchcase(name, p) for p in _graph_dump_patterns())
+
+
+def looks_like_profile(rels: Iterable[str]) -> bool:
+    """Some rank export (ASCEND_PROFILER_OUTPUT/…) or cluster summary among the objects."""
+    return any(OUTPUT_DIR in rel.split("/")[:-1] or CLUSTER_OUTPUT in rel.split("/")[:-1] for rel in rels)

@@ -1,0 +1,278 @@
+"""HTML report: sections, ranking, charts, evidence tables, code snippets, size budget, languages."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from dataclasses import replace
+
+import plotly.graph_objects as go
+import pytest
+
+from advisor.report.charts import mean_step_us
+from advisor.report.html import (
+    HTML_CELL_BUDGET,
+    MAX_HTML_ROWS,
+    MIN_HTML_ROWS,
+    one_line,
+    rank_ranges,
+    render_html,
+    rich_text,
+    rows_cap,
+)
+from advisor.report.model import Evidence, Finding, InputInfo, Report
+from advisor.report.sample import SLOW_RANK, sample_report
+
+EVIL = "</script><script>alert(1)</script>"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def sample4() -> Report:
+    return sample_report(4)
+
+
+@pytest.fixture(scope="module")
+def html4(sample4) -> str:
+    return render_html(sample4)
+
+
+def figure(html: str, name: str) -> dict:
+    match = re.search(rf'<script type="application/json" id="pa-figure-{name}">(.*?)</script>', html, re.S)
+    assert match, f"no figure {name}"
+    return json.loads(match.group(1))
+
+
+def section(html: str, name: str) -> str:
+    start = html.index(f'<section id="{name}">')
+    return html[start : html.index("</section>", start)]
+
+
+def test_fix_first_ranked_by_gain_with_priority_and_action(sample4, html4):
+    fix = section(html4, "pa-fix-first")
+    titles = re.findall(r'class="pa-jump">([^<]+)</a>', fix)
+    expected = [f.title for f in sample4.sorted_findings()]
+    assert titles == expected and len(titles) == 13
+    assert titles[0] == f"Rank {SLOW_RANK % 4} is slow in computing"  # 15 ms, the largest gain
+    assert titles[-1] == "Stream synchronisation in the loop"  # no estimate: last
+    rows = re.findall(r'<tr class="pa-row-(\w+)">', fix)
+    assert rows[:3] == ["high", "high", "high"] and rows.count("low") == 4
+    # The one-line action is the first suggestion's first clause, code marked up.
+    assert '<td class="pa-action" title="Call gc.freeze() once after' in fix
+    assert "Call <code>gc.freeze()</code> once after the model, optimizer and data loader are built" in fix
+    share = 15_000 / mean_step_us(sample4)  # 15 ms of a ~75 ms mean step
+    assert 0.15 < share < 0.25
+    assert re.search(rf'<td class="n">15\.000</td>\s*<td class="n">{share:.1%}</td>', fix)
+    assert "high: 3" in fix and "medium: 6" in fix and "low: 4" in fix
+
+
+def test_sections_hold_their_dimensions(html4):
+    overall = section(html4, "pa-overall")
+    assert 'data-check="overall.summary"' in overall and 'data-check="cluster.slow_rank"' in overall
+    assert 'data-check="cluster.slow_link"' in overall and 'id="pa-cluster"' in overall
+    comparison = section(html4, "pa-comparison")
+    assert 'data-check="comparison.kernel"' in comparison and "computation." not in comparison
+    problems = section(html4, "pa-problems")
+    for dimension, check in [
+        ("computation", "computation.aicpu"),
+        ("communication", "communication.exposed"),
+        ("schedule", "schedule.gc"),
+        ("memory", "memory.operators"),
+        ("dataloader", "dataloader.slow"),
+    ]:
+        start = problems.index(f'id="pa-dim-{dimension}"')
+        end = problems.find('<details class="pa-dimension"', start + 1)
+        assert f'data-check="{check}"' in problems[start : end if end > 0 else None]
+    assert "cluster.slow_rank" not in problems and "comparison.kernel" not in problems
+    not_evaluated = section(html4, "pa-not-evaluated")
+    assert (
+        "<code>computation.graph_fusion</code>" in not_evaluated and "ge_proto_*_Build.txt" in not_evaluated
+    )
+
+
+def test_finding_block_says_what_why_what_to_do_and_where(html4):
+    start = html4.index('data-check="computation.aicpu"')
+    block = html4[start : html4.index('data-check="computation.dynamic_shape"')]
+    for heading in ("What was seen", "Why it matters", "Suggestions", "Where it was seen"):
+        assert f"<h4>{heading}</h4>" in block
+    assert "Fixing this could save about 8.000 ms per step, 10.6% of the mean step time of 75.2" in block
+    assert "Ranks: 0–3" in block and "step 12" in block
+    # Backticks and code-like text become <code> with a copy button after each.
+    assert '<code>index.to(torch.int32)</code><button type="button" class="pa-copy"' in block
+    assert "<code>tensor.index_put_</code>" in block
+    assert "<code>torch_npu.profiler.profile(with_stack=True)</code>" in block
+
+
+def test_evidence_tables_are_sortable_filterable_and_capped():
+    report = sample_report(4, kernel_rows=500)
+    html = render_html(report)
+    start = html.index('data-check="comparison.kernel"')
+    block = html[start : html.index("</details>\n</details>", start)]
+    assert 'class="pa-filter"' in block and 'class="pa-sortable"' in block
+    headers = re.findall(r"<th([^>]*)>([^<]+)</th>", block)
+    kinds = {name: ('data-type="num"' in attrs) for attrs, name in headers}
+    assert kinds["name"] is False and kinds["target_us"] is True and kinds["ratio"] is True  # NaN ignored
+    assert block.count("<tr><td>aclnnKernel_") == MAX_HTML_ROWS
+    assert f"Showing {MAX_HTML_ROWS} of 500 rows" in block
+    assert "(500 rows)" in block
+
+
+def test_charts_overall_steps_heatmap_and_links(html4):
+    ranks = figure(html4, "overall")
+    assert [t["name"] for t in ranks["data"]] == ["Computing", "Communication (not overlapped)", "Free"]
+    assert ranks["data"][0]["x"] == ["rank 0", "rank 1", "rank 2", "rank 3"]
+    slow = SLOW_RANK % 4
+    assert ranks["data"][0]["y"][slow] == pytest.approx(75.0, rel=0.03)  # 60 ms × 1.25
+    steps = figure(html4, "steps")
+    assert steps["data"][0]["x"] == ["step 12", "step 13", "step 14"]
+    assert steps["data"][-1]["type"] == "scatter"  # the slowest rank's step time
+    heat = figure(html4, "heatmap")["data"][0]
+    assert heat["x"] == ["Computing", "Communication (not overlapped)", "Free", "Step"]
+    # rank 1 computes 15 ms more than the median rank of a ~71 ms step: about +21 %.
+    assert heat["z"][slow][0] == pytest.approx(21.0, abs=3.0)
+    assert all(abs(row[0]) < 3.0 for i, row in enumerate(heat["z"]) if i != slow)
+    links = [figure(html4, f"links-{i}") for i in (1,)]
+    matrix = links[0]["data"][0]
+    assert matrix["type"] == "heatmap" and matrix["x"] == ["0", "1", "2", "3"]
+    assert matrix["z"][1][0] == pytest.approx(5.4, rel=0.06)  # the slowed link 1 -> 0
+    assert matrix["z"][0][0] is None and matrix["z"][0][1] == pytest.approx(18.0, rel=0.06)
+    for name in ("overall", "steps", "heatmap", "links-1"):
+        go.Figure(figure(html4, name))  # plotly accepts every figure as is
+    assert html4.count("<script>") == 2  # plotly.js once, then the page script
+
+
+def test_no_heatmap_for_two_ranks_and_no_plotly_without_charts():
+    html = render_html(sample_report(2))
+    assert 'id="pa-figure-overall"' in html and 'id="pa-figure-heatmap"' not in html
+    report = sample_report(2)
+    report = replace(
+        report, summary={"per_rank": []}, findings=[f for f in report.findings if f.dimension != "cluster"]
+    )
+    html = render_html(report)
+    assert "pa-figure-" not in html
+    assert html.count("<script>") == 1 and len(html) < 200_000  # the page script only, no plotly.js
+    assert "No step time breakdown is available." in html
+
+
+def test_cluster_verdict_and_comparison_section_when_empty():
+    report = sample_report(4)
+    report = replace(
+        report, findings=[f for f in report.findings if f.dimension not in ("cluster", "comparison")]
+    )
+    html = render_html(report)
+    assert "No slow rank or slow link was found." in html
+    assert "No significant difference was found" in html  # a baseline was given, nothing differs
+    report = replace(report, input=replace(report.input, compare_path=None))
+    assert 'id="pa-comparison"' not in render_html(report)
+
+
+def test_every_profile_string_is_escaped():
+    html = render_html(sample_report(4, evil=EVIL))
+    assert "<script>alert(1)" not in html
+    assert html.count("&lt;/script&gt;&lt;script&gt;alert(1)") > 10
+    assert re.search(r"<script[^>]*>[^<]*alert", html) is None
+
+
+def test_rich_text_escapes_code_too():
+    text = rich_text(f"run `x <b>{EVIL}` then gc.freeze() & TASK_QUEUE_ENABLE=2 --foo-bar", copy_label='a"b')
+    assert "<b>" not in text and "<script>" not in text
+    assert "<code>x &lt;b&gt;&lt;/script&gt;" in text and "<code>gc.freeze()</code>" in text
+    assert "<code>TASK_QUEUE_ENABLE=2</code>" in text and "<code>--foo-bar</code>" in text
+    assert "&amp;" in text and 'title="a&#34;b"' in text
+    plain = rich_text("Look at rank(s) 1 and 2, e.g. in the table.")
+    assert "<code>" not in plain
+
+
+def test_one_line_and_rank_ranges():
+    assert one_line("Call gc.freeze() once: then it is fine.") == "Call gc.freeze() once"
+    assert one_line("Use larger buckets, e.g. DDP(bucket_cap_mb=100). More text.") == (
+        "Use larger buckets, e.g. DDP(bucket_cap_mb=100)"
+    )
+    long = one_line("x" * 500)
+    assert len(long) == 160 and long.endswith("…")
+    assert rank_ranges([7, 0, 1, 2, 3, 5, 5]) == "0–3, 5, 7"
+    assert rank_ranges(list(range(64))) == "0–63" and rank_ranges([]) == ""
+
+
+def test_rows_cap_keeps_the_page_within_budget():
+    small = [Evidence("a", ["x"] * 5, [[1] * 5] * 300)]
+    assert rows_cap(small) == MAX_HTML_ROWS
+    big = [Evidence(f"t{i}", ["x"] * 14, [[1] * 14] * 4000) for i in range(60)]
+    cap = rows_cap(big)
+    assert MIN_HTML_ROWS <= cap < MAX_HTML_ROWS
+    assert sum(min(len(e.rows), cap) * 14 for e in big) <= HTML_CELL_BUDGET or cap == MIN_HTML_ROWS
+
+
+def test_64_rank_report_stays_under_6_mb():
+    report = sample_report(64)
+    # Many large tables, as a busy cluster report would have: 30 more findings of 2000 rows each.
+    extra = [
+        Finding(
+            check=f"computation.extra_{i}",
+            dimension="computation",
+            priority="low",
+            title=f"extra {i}",
+            description="d",
+            estimated_gain_us=1.0,
+            evidence=[
+                Evidence(
+                    "Per rank and op",
+                    [f"c{j}" for j in range(12)],
+                    [[r * 0.5 + j for j in range(12)] for r in range(2000)],
+                )
+            ],
+        )
+        for i in range(30)
+    ]
+    report.findings.extend(extra)
+    html = render_html(report)
+    size = len(html.encode("utf-8"))
+    assert size < 6_000_000, size
+    links = figure(html, "links-1")  # HCCS within nodes: 64 ranks in the matrix
+    assert len(links["data"][0]["z"]) == 64
+    assert figure(html, "heatmap")["data"][0]["y"][-1] == "rank 63"
+
+
+def test_chinese_report_uses_the_catalogue():
+    html = render_html(sample_report(4, language="zh"))
+    assert 'lang="zh"' in html and "优先解决" in html and "首要操作" in html and "全部展开" in html
+    assert figure(html, "overall")["data"][0]["name"] == "计算"
+    ui = json.loads(re.search(r'id="pa-ui-text">(.*?)</script>', html).group(1))
+    assert ui["rows_shown"] == "显示 {shown} / {total} 行"  # placeholders left for the page script
+
+
+def test_empty_report_renders():
+    report = Report(
+        input=InputInfo("/p", None, "ascend_pt", "db", [], [], None, None),
+        tool_version="t",
+        dimensions=("memory",),
+    )
+    html = render_html(report)
+    assert "No findings." in html and 'id="pa-dim-memory"' in html
+    assert "No checks are implemented for this dimension yet." in html
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs chromium")
+def test_chromium_draws_the_charts_without_errors(tmp_path, html4):
+    probe = (
+        "<script>window.paErrors=[];window.addEventListener('error',function(e){paErrors.push(String(e.message))});"
+        "window.addEventListener('load',function(){setTimeout(function(){var d=document.createElement('div');"
+        "d.id='pa-probe';d.textContent=JSON.stringify({errors:paErrors,svg:document.querySelectorAll("
+        "'#pa-chart-overall .main-svg').length,ms:Math.round(performance.now())});"
+        "document.body.appendChild(d)},0)})"
+        "</script>"
+    )
+    page = tmp_path / "report.html"
+    page.write_text(html4.replace("<head>", "<head>" + probe, 1), encoding="utf-8")
+    result = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    match = re.search(r'<div id="pa-probe">(.*?)</div>', result.stdout)
+    assert match, result.stderr[-2000:]
+    state = json.loads(match.group(1).replace("&quot;", '"'))
+    assert state["errors"] == [] and state["svg"] >= 1
