@@ -249,7 +249,11 @@ test.describe('Performance Advisor', () => {
     page
   }) => {
     const panel = await openPanelFromLauncher(page);
-    await panel.locator('[data-switch="compare"] input').check();
+    // The switch's track covers its input: click the label, as a user does.
+    await panel.getByText('Compared Profiling Data', { exact: true }).click();
+    await expect(
+      panel.getByRole('switch', { name: 'Compared Profiling Data' })
+    ).toBeChecked();
     await panel
       .getByLabel('Compared profiling data path', { exact: true })
       .fill('./profiling_dir1_baseline');
