@@ -13,16 +13,18 @@ export function refreshIntervalMs(seconds: unknown): number {
 }
 
 /**
- * Call `apply` with the refresh interval (ms) now and whenever the setting changes.
+ * Call `apply` with the parsed value of setting `name` now and whenever the settings change.
  *
  * @returns A disposable that stops watching.
  */
-export function watchRefreshInterval(
+function watchSetting<T>(
   settings: ISettingRegistry.ISettings,
-  apply: (intervalMs: number) => void
+  name: string,
+  parse: (value: unknown) => T,
+  apply: (value: T) => void
 ): IDisposable {
   const onChange = () => {
-    apply(refreshIntervalMs(settings.composite['refreshInterval']));
+    apply(parse(settings.composite[name]));
   };
   onChange();
   settings.changed.connect(onChange);
@@ -38,6 +40,18 @@ export function watchRefreshInterval(
       }
     }
   };
+}
+
+/**
+ * Call `apply` with the refresh interval (ms) now and whenever the setting changes.
+ *
+ * @returns A disposable that stops watching.
+ */
+export function watchRefreshInterval(
+  settings: ISettingRegistry.ISettings,
+  apply: (intervalMs: number) => void
+): IDisposable {
+  return watchSetting(settings, 'refreshInterval', refreshIntervalMs, apply);
 }
 
 /**
@@ -87,21 +101,10 @@ export function watchReportLanguage(
   locale: string | null | undefined,
   apply: (language: ReportLanguage) => void
 ): IDisposable {
-  const onChange = () => {
-    apply(reportLanguage(settings.composite[REPORT_LANGUAGE_SETTING], locale));
-  };
-  onChange();
-  settings.changed.connect(onChange);
-  let disposed = false;
-  return {
-    get isDisposed() {
-      return disposed;
-    },
-    dispose() {
-      if (!disposed) {
-        disposed = true;
-        settings.changed.disconnect(onChange);
-      }
-    }
-  };
+  return watchSetting(
+    settings,
+    REPORT_LANGUAGE_SETTING,
+    value => reportLanguage(value, locale),
+    apply
+  );
 }
