@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from advisor.demo import DemoSpec, write_demo_profile
+from advisor.synth import SynthSpec, write_synth_profile
 from jupyterlab.galata import configure_jupyter_server
 
 configure_jupyter_server(c)  # noqa: F821  (`c` is injected by traitlets)
@@ -38,3 +39,23 @@ if not demo_profile.exists():
 baseline_profile = Path(c.ServerApp.root_dir) / "profiling_dir1_baseline"  # noqa: F821
 if not baseline_profile.exists():
     write_demo_profile(baseline_profile, spec=DemoSpec(computing_us=30_000.0, seed=1))
+
+# A profile with a finding in every problem dimension, for the report test: <root>/profiling_all_dims.
+# 2 ranks and 2 steps: written in well under a second, analysed in a few seconds.
+all_dims_profile = Path(c.ServerApp.root_dir) / "profiling_all_dims"  # noqa: F821
+if not all_dims_profile.exists():
+    write_synth_profile(
+        all_dims_profile,
+        SynthSpec(
+            ranks=2,
+            steps=(12, 13),
+            seed=1,
+            inject=(
+                "computation.aicpu",
+                "schedule.host_sync",
+                "communication.small_packet",
+                "memory.operators",
+                "dataloader.slow",
+            ),
+        ),
+    )

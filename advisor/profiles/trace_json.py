@@ -1,8 +1,8 @@
 """Chunked reading of one big JSON array of trace events (a Chrome trace) into Structs, in bounded memory.
 
 The file is read in chunks; each chunk is cut after its last complete top-level element and that
-piece is decoded as its own array by msgspec into `Event` Structs: only the fields that the tables
-read are built (3x faster than building dicts); `args` stays raw JSON for the consumer. Cut
+piece is decoded as its own array by msgspec into the caller's Struct: only the fields that the
+tables read are built (3x faster than building dicts). Cut
 candidates are found by bytes (`}` `,` `{` with optional whitespace); a candidate inside a nested
 value can never give valid JSON (an object or string stays open), so a failed parse that ends at
 the cut just means "try an earlier candidate".
@@ -31,41 +31,27 @@ _OPEN_ARRAY, _CLOSE_ARRAY = ord("["), ord("]")
 _META_WINDOW = 4096  # a process_name metadata event is ~100 bytes; pretty-printing adds little
 
 
-class Event(msgspec.Struct, gc=False):
-    """One trace event. Fields are untyped: real files mix str and int pids, string and number
-    timestamps, and a type check would fail a whole chunk. UNSET marks a field the event lacks."""
-
-    ph: Any = msgspec.UNSET
-    name: Any = msgspec.UNSET
-    pid: Any = msgspec.UNSET
-    tid: Any = None
-    ts: Any = msgspec.UNSET
-    dur: Any = None
-    cat: Any = None
-    id: Any = msgspec.UNSET
-    args: msgspec.Raw = msgspec.Raw()  # undecoded: only a few kinds of event need it; empty if absent
-
-
-# Elements that are not objects are still decoded (and skipped by the consumer), as any JSON value.
-_DECODER = msgspec.json.Decoder(list[Event | list | str | int | float | bool | None])
 _BYTE = re.compile(r"\(byte (\d+)\)")
 
 
 class ArrayReader:
-    """Yields the elements of the JSON array in `path` batch by batch.
+    """Yields the elements of the JSON array in `path` batch by batch, objects decoded as `element`
+    (a msgspec Struct whose fields are the keys to keep).
 
     After iteration, `count` is the number of elements read and `truncated_at` the file size when the
     array was cut short (complete elements before the cut are still yielded). Invalid JSON before
     the end, or a file that is not an array, raises InputError naming the file and byte offset.
     """
 
-    def __init__(self, path: Path, chunk_bytes: int = CHUNK_BYTES) -> None:
+    def __init__(self, path: Path, element: type, chunk_bytes: int = CHUNK_BYTES) -> None:
         self.path = path
+        # Elements that are not objects are still decoded (and left to the consumer), as any JSON value.
+        self.decoder = msgspec.json.Decoder(list[element | list | str | int | float | bool | None])
         self.chunk_bytes = max(1, chunk_bytes)
         self.count = 0
         self.truncated_at: int | None = None
 
-    def __iter__(self) -> Iterator[list[Event | Any]]:
+    def __iter__(self) -> Iterator[list[Any]]:
         try:
             with self.path.open("rb") as fh:
                 yield from self._batches(fh)
@@ -73,34 +59,42 @@ class ArrayReader:
             raise InputError(f"{self.path}: cannot read ({exc.strerror})") from None
 
     def _batches(self, fh: Any) -> Iterator[list[Any]]:
-        # buf[0] is the byte before the next element ('[' or a separator), at file offset `offset`;
-        # pieces are parsed in place, with that byte and the one after the piece set to '[' and ']'.
+        # buf[:size] holds the file's bytes from offset `offset`; buf[0] is the byte before the next
+        # element ('[' or a separator). Pieces are parsed in place, with that byte and the one after
+        # the piece set to '[' and ']'. buf is reused, never shrunk (bytes after `size` are stale):
+        # a fresh buffer per chunk costs more in page faults and copies than the decoding of its JSON.
         buf, offset = self._open_array(fh)
-        eof = False
+        size, eof = len(buf), False
         while True:
-            if not eof and len(buf) < self.chunk_bytes:
-                data = fh.read(self.chunk_bytes)
-                eof = not data
-                buf += data
+            if not eof and size < self.chunk_bytes:
+                size, eof = self._read(fh, buf, size, self.chunk_bytes)
                 continue
             if eof:
-                yield from self._tail(bytes(buf[1:]), offset + 1)
+                yield from self._tail(bytes(buf[1:size]), offset + 1)
                 return
-            cut = self._cut(buf, offset)
+            cut = self._cut(buf, size, offset)
             if cut is None:  # no complete element in buf yet: one element longer than a chunk
-                if len(buf) > max(MAX_ELEMENT_BYTES, 4 * self.chunk_bytes):
+                if size > max(MAX_ELEMENT_BYTES, 4 * self.chunk_bytes):
                     raise InputError(f"{self.path}: invalid JSON after byte {offset} (no element end found)")
-                data = fh.read(max(self.chunk_bytes, len(buf)))  # doubling: no quadratic re-scans
-                eof = not data
-                buf += data
+                # Doubling: no quadratic re-scans.
+                size, eof = self._read(fh, buf, size, max(self.chunk_bytes, size))
                 continue
             events, next_start = cut
             del cut
             self.count += len(events)
             yield events
             del events  # one batch of objects alive at a time: the consumer dropped its reference
-            del buf[: next_start - 1]
-            offset += next_start - 1
+            rest = size - (next_start - 1)
+            buf[:rest] = buf[next_start - 1 : size]  # the same length: moved in place
+            size, offset = rest, offset + next_start - 1
+
+    def _read(self, fh: Any, buf: bytearray, size: int, want: int) -> tuple[int, bool]:
+        """Read up to `want` bytes into buf after `size` (growing buf if needed): (new size, at end)."""
+        if len(buf) < size + want:
+            buf.extend(bytes(size + want + self.chunk_bytes - len(buf)))
+        with memoryview(buf) as view, view[size : size + want] as target:
+            count = fh.readinto(target)
+        return size + count, count == 0
 
     def _open_array(self, fh: Any) -> tuple[bytearray, int]:
         head = b""
@@ -116,9 +110,8 @@ class ArrayReader:
             )
         return bytearray(body), at
 
-    def _cut(self, buf: bytearray, offset: int) -> tuple[list[Any], int] | None:
-        """Parse the longest run of complete elements after buf[0]: (elements, next element's index)."""
-        hi = len(buf)
+    def _cut(self, buf: bytearray, hi: int, offset: int) -> tuple[list[Any], int] | None:
+        """Parse the longest run of complete elements in buf[1:hi]: (elements, next element's index)."""
         while True:
             for end, next_start in _boundaries(buf, hi):
                 events = self._parse(buf, end, offset)
@@ -145,7 +138,7 @@ class ArrayReader:
         buf, offset = bytearray(b" " + body.rstrip(b",").rstrip(_WS) + b" "), offset - 1
         while True:
             events = self._parse(buf, len(buf) - 1, offset, strict=False)  # it stops between elements
-            cut = None if events is not None else self._cut(buf, offset)
+            cut = None if events is not None else self._cut(buf, len(buf), offset)
             if cut is not None:
                 events, next_start = cut
                 del buf[: next_start - 1]
@@ -167,27 +160,29 @@ class ArrayReader:
         first, last = buf[0], buf[end]
         buf[0], buf[end] = _OPEN_ARRAY, _CLOSE_ARRAY
         try:
-            piece = buf[: end + 1]  # a copy: the Raw args keep a view of it, and buf is resized later
+            # In place (the decoded values copy what they keep); msgspec does not check skipped fields
+            # for UTF-8, nor say where a string was bad: the usual all-ASCII buffer is checked at once.
+            with memoryview(buf) as view, view[: end + 1] as piece:
+                at = None if buf.isascii() else _invalid_utf8(bytes(piece))
+                if at is None:
+                    try:
+                        return self.decoder.decode(piece)
+                    except msgspec.ValidationError as exc:  # a number out of range: no byte offset given
+                        if not strict:
+                            return None
+                        raise InputError(f"{self.path}: invalid JSON after byte {offset} ({exc})") from None
+                    except msgspec.DecodeError as exc:
+                        found, text = _BYTE.search(str(exc)), bytes(piece)
+                        at = _token_start(text, int(found.group(1))) if found else _error_offset(text)
+                    at -= 1  # minus the '['
         finally:
             buf[0], buf[end] = first, last
-        at = _invalid_utf8(piece)  # msgspec does not check skipped fields, nor say where a string was bad
-        if at is None:
-            try:
-                return _DECODER.decode(piece)
-            except msgspec.ValidationError as exc:  # a number out of range: no byte offset given
-                if not strict:
-                    return None
-                raise InputError(f"{self.path}: invalid JSON after byte {offset} ({exc})") from None
-            except msgspec.DecodeError as exc:
-                found = _BYTE.search(str(exc))
-                at = _token_start(piece, int(found.group(1))) if found else _error_offset(piece)
-            at -= 1  # minus the '['
         if at >= end - 1 or not strict:
             return None
         raise InputError(f"{self.path}: invalid JSON at byte {offset + 1 + at}")
 
 
-def _token_start(piece: bytearray, at: int) -> int:
+def _token_start(piece: bytes, at: int) -> int:
     """The start of a bad literal such as `nope` around byte `at`; msgspec names a byte inside it or
     just after it. Other errors stay at `at`."""
     start = at
@@ -196,7 +191,7 @@ def _token_start(piece: bytearray, at: int) -> int:
     return start if start < at and piece[start - 1] in b":,[ \t\r\n" else at
 
 
-def _error_offset(piece: bytearray) -> int:
+def _error_offset(piece: bytes) -> int:
     """Where the JSON in `piece` fails, for msgspec's "truncated" errors, which name no byte: usually an
     object or string left open by a cut inside a nested value (the end), but also a lone surrogate
     escape, which must not pass for a truncation. Rare: only then is the piece parsed again."""
@@ -207,10 +202,8 @@ def _error_offset(piece: bytearray) -> int:
     return len(piece)
 
 
-def _invalid_utf8(piece: bytearray) -> int | None:
+def _invalid_utf8(piece: bytes) -> int | None:
     """The index of the first byte that is not valid UTF-8, or None."""
-    if piece.isascii():  # the usual case, at memory speed
-        return None
     try:
         piece.decode("utf-8")
     except UnicodeDecodeError as exc:

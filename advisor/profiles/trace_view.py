@@ -89,6 +89,43 @@ _RAW: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
+class Args(msgspec.Struct, gc=False):
+    """Every args field a table reads, decoded with its event in msgspec's pass (other keys are skipped,
+    and a per-event decode call would cost more than the decoding). Untyped, see `Event`."""
+
+    call_stack: Any = msgspec.field(default=None, name="Call stack")
+    task_type: Any = msgspec.field(default=None, name="Task Type")
+    stream_id: Any = msgspec.field(default=None, name="Stream Id")
+    physic_stream_id: Any = msgspec.field(default=msgspec.UNSET, name="Physic Stream Id")
+    task_id: Any = msgspec.field(default=None, name="Task Id")
+    hccl_task_type: Any = msgspec.field(default=None, name="task type")
+    transport: Any = msgspec.field(default=None, name="transport type")
+    link: Any = msgspec.field(default=None, name="link type")
+    size: Any = msgspec.field(default=None, name="size(Byte)")
+    src: Any = msgspec.field(default=None, name="src rank")
+    dst: Any = msgspec.field(default=None, name="dst rank")
+    mhz: Any = msgspec.field(default=None, name="MHz")
+    name: Any = msgspec.UNSET  # thread_name metadata
+
+
+_NO_ARGS = Args()
+
+
+class Event(msgspec.Struct, gc=False):
+    """One trace event. Fields are untyped: real files mix str and int pids, string and number
+    timestamps, and a type check would fail a whole chunk. UNSET marks a field the event lacks."""
+
+    ph: Any = msgspec.UNSET
+    name: Any = msgspec.UNSET
+    pid: Any = msgspec.UNSET
+    tid: Any = None
+    ts: Any = msgspec.UNSET
+    dur: Any = None
+    cat: Any = None
+    id: Any = msgspec.UNSET
+    args: Args | list | str | int | float | bool | None = None
+
+
 class TraceTables(dict[str, pd.DataFrame]):
     """The tables of one trace_view.json; `warnings` (one line each) and `processes` (pid -> name)."""
 
@@ -117,7 +154,7 @@ def read_trace(path: Path, chunk_bytes: int = CHUNK_BYTES) -> TraceTables:
     """Parse `path` in one streaming pass (not memoised: see `parse_trace`)."""
     processes = scan_process_names(path)
     builder = _Builder({pid: process_kind(name) for pid, name in processes.items()})
-    reader = ArrayReader(path, chunk_bytes)
+    reader = ArrayReader(path, Event, chunk_bytes)
     # The events are Structs untracked by the cyclic GC (gc=False): no need to pause collections.
     for events in reader:
         builder.feed(events)
@@ -205,7 +242,7 @@ class _Builder:
             try:
                 self._fill(it)
                 break
-            except (KeyError, TypeError, AttributeError, msgspec.DecodeError):
+            except (KeyError, TypeError, AttributeError):
                 # `_fill` reads every field of an event before appending any, so a malformed event
                 # (not an object, a field missing, args not an object) is simply left out; the
                 # iterator resumes after it.
@@ -214,7 +251,7 @@ class _Builder:
 
     def _fill(self, it: Iterator[Any]) -> None:
         # The hot loop: locals only, appends bound once per chunk. The process kind comes first: it
-        # discards the counters of other processes (~40% of events) before their args are decoded.
+        # discards the counters of other processes (~40% of events) at once.
         kind_of = self.kinds.get
         threads = self.threads
         h_name, h_cat, h_ts, h_dur, h_tid, h_stack = (c.append for c in self.raw["host_ops"])
@@ -228,9 +265,6 @@ class _Builder:
         g_ts, g_dur = (c.append for c in self.raw["gc"])
         s_cat, s_id, s_ts = (c.append for c in self.raw["flow_start"])
         e_cat, e_id, e_ts = (c.append for c in self.raw["flow_end"])
-        host_args, device_args, hccl_args = _HOST_ARGS.decode, _DEVICE_ARGS.decode, _HCCL_ARGS.decode
-        freq_args, thread_args = _FREQ_ARGS.decode, _THREAD_ARGS.decode
-        no_device, no_hccl = _DeviceArgs(), _HcclArgs()
         overlap_names = frozenset(OVERLAP_NAMES)
         flow_cats = FLOW_CATS
         other, host, cann, device = OTHER, HOST, CANN, DEVICE
@@ -252,10 +286,7 @@ class _Builder:
                     raise KeyError("name or ts")
                 if kind == host:
                     args = e.args
-                    try:
-                        stack = host_args(args).call_stack if args else None
-                    except msgspec.ValidationError:
-                        stack = _odd_args(args, _HostArgs).call_stack
+                    stack = (args if type(args) is Args else _odd_args(args)).call_stack
                     cat, dur, tid = e.cat, e.dur, e.tid
                     if cat == "GC":
                         g_ts(ts)
@@ -274,11 +305,9 @@ class _Builder:
                     c_dur(dur)
                     c_tid(tid)
                 elif kind == device:
-                    args = e.args
-                    try:
-                        a = device_args(args) if args else no_device
-                    except msgspec.ValidationError:
-                        a = _odd_args(args, _DeviceArgs)
+                    a = e.args
+                    if type(a) is not Args:
+                        a = _odd_args(a)
                     stream = a.stream_id
                     if stream is None:  # newer torch_npu writes the physical stream only
                         stream = e.tid if a.physic_stream_id is unset else a.physic_stream_id
@@ -290,18 +319,16 @@ class _Builder:
                     d_stream(stream)
                     d_task(a.task_id)
                 elif kind == hccl:
-                    args = e.args
-                    try:
-                        a = hccl_args(args) if args else no_hccl
-                    except msgspec.ValidationError:
-                        a = _odd_args(args, _HcclArgs)
+                    a = e.args
+                    if type(a) is not Args:
+                        a = _odd_args(a)
                     tid, dur = e.tid, e.dur
                     m_name(name)
                     m_pid(pid)
                     m_tid(tid)
                     m_ts(ts)
                     m_dur(dur)
-                    m_type(a.task_type)
+                    m_type(a.hccl_task_type)
                     m_transport(a.transport)
                     m_link(a.link)
                     m_size(a.size)
@@ -341,13 +368,16 @@ class _Builder:
                 if kind is None and e.name is unset:
                     raise KeyError("name")
                 if kind == freq or (kind is None and e.name == AI_CORE_FREQ):
-                    ts, mhz = e.ts, freq_args(e.args).mhz  # no args: a DecodeError, the event is skipped
+                    ts, mhz = e.ts, e.args.mhz  # args not an object: an AttributeError, the event is skipped
                     if ts is unset:
                         raise KeyError("ts")
                     f_ts(ts)
                     f_mhz(mhz)
             elif ph == "M" and e.name == "thread_name":
-                threads[(pid, e.tid)] = thread_args(e.args).name
+                name = e.args.name
+                if name is unset:
+                    raise KeyError("args.name")
+                threads[(pid, e.tid)] = name
             elif ph is unset:
                 raise KeyError("ph")
 
@@ -418,47 +448,11 @@ class _Builder:
         return {name: tables[name] for name in TABLES}
 
 
-# The args each kind of event needs, decoded for those events only. Values stay untyped (see `Event`).
-class _HostArgs(msgspec.Struct, gc=False):
-    call_stack: Any = msgspec.field(default=None, name="Call stack")
-
-
-class _DeviceArgs(msgspec.Struct, gc=False):
-    task_type: Any = msgspec.field(default=None, name="Task Type")
-    stream_id: Any = msgspec.field(default=None, name="Stream Id")
-    physic_stream_id: Any = msgspec.field(default=msgspec.UNSET, name="Physic Stream Id")
-    task_id: Any = msgspec.field(default=None, name="Task Id")
-
-
-class _HcclArgs(msgspec.Struct, gc=False):
-    task_type: Any = msgspec.field(default=None, name="task type")
-    transport: Any = msgspec.field(default=None, name="transport type")
-    link: Any = msgspec.field(default=None, name="link type")
-    size: Any = msgspec.field(default=None, name="size(Byte)")
-    src: Any = msgspec.field(default=None, name="src rank")
-    dst: Any = msgspec.field(default=None, name="dst rank")
-
-
-class _FreqArgs(msgspec.Struct, gc=False):
-    mhz: Any = msgspec.field(default=None, name="MHz")
-
-
-class _ThreadArgs(msgspec.Struct, gc=False):
-    name: Any
-
-
-_HOST_ARGS = msgspec.json.Decoder(_HostArgs)
-_DEVICE_ARGS = msgspec.json.Decoder(_DeviceArgs)
-_HCCL_ARGS = msgspec.json.Decoder(_HcclArgs)
-_FREQ_ARGS = msgspec.json.Decoder(_FreqArgs)
-_THREAD_ARGS = msgspec.json.Decoder(_ThreadArgs)
-
-
-def _odd_args(raw: msgspec.Raw, kind: type) -> Any:
-    """Args that are not an object: empty when falsy (null, [], "", 0), else the event is malformed."""
-    if msgspec.json.decode(raw):
+def _odd_args(args: Any) -> Args:
+    """Args that are not an object: empty when absent or falsy (null, [], "", 0), else malformed."""
+    if args:
         raise TypeError("args is not an object")
-    return kind()
+    return _NO_ARGS
 
 
 def _take(value: Any, keep: np.ndarray) -> Any:

@@ -12,11 +12,24 @@ type Page = IJupyterLabPageFixture;
  * End-to-end tests of the Performance Advisor frontend against the real server extension.
  *
  * The server (see ../jupyter_server_test_config.py) writes a demo profile with 2 ranks
- * into `<root>/profiling_dir1` and runs one analysis at a time.
+ * into `<root>/profiling_dir1` (and a baseline for it), a generated profile with a finding in
+ * every problem dimension into `<root>/profiling_all_dims`, and runs one analysis at a time.
  */
 
 const PLUGIN_ID = 'jupyterlab-performance-advisor:plugin';
 const ANALYSIS_TIMEOUT = 90_000;
+
+/**
+ * The problem dimensions of the report and the fault that the server configuration builds into
+ * `<root>/profiling_all_dims` for each.
+ */
+const ALL_DIMENSIONS: Record<string, string> = {
+  computation: 'computation.aicpu',
+  schedule: 'schedule.host_sync',
+  communication: 'communication.small_packet',
+  memory: 'memory.operators',
+  dataloader: 'dataloader.slow'
+};
 
 // Poll every second so that intermediate states (Analyzing) are seen.
 test.use({
@@ -286,6 +299,181 @@ test.describe('Performance Advisor', () => {
       path: shot,
       contentType: 'image/png'
     });
+  });
+
+  test('shows a report with every dimension: charts, sections, sorting, no errors', async ({
+    page
+  }, testInfo) => {
+    // Every console error and uncaught exception from here on: JupyterLab's and the report's.
+    const errors: string[] = [];
+    page.on('console', message => {
+      if (message.type() === 'error') {
+        const { url, lineNumber } = message.location();
+        errors.push(`console: ${message.text()} (${url}:${lineNumber})`);
+      }
+    });
+    page.on('pageerror', error => {
+      errors.push(`pageerror: ${error.message}`);
+    });
+
+    const panel = await openPanelFromLauncher(page);
+    const task = await submitFromForm(
+      page,
+      panel,
+      'local',
+      './profiling_all_dims',
+      '2 ranks'
+    );
+    const row = panel.locator(`tr[data-task-id="${task.id}"]`);
+    await followRow(row, 'success');
+    await row.getByRole('button', { name: 'View report' }).click();
+
+    const iframeSelector = `.jp-pa-ReportWidget iframe[src$="/performance-advisor/reports/${task.id}"]`;
+    await expect(page.locator(iframeSelector)).toBeVisible();
+    const frame = page.frameLocator(iframeSelector);
+
+    // Charts drawn: plotly turned every chart container into an svg. All but the first are drawn
+    // when scrolled near, so bring each into view.
+    await expect(frame.locator('#pa-chart-overall .main-svg').first()).toBeVisible(
+      { timeout: 60_000 }
+    );
+    const charts = frame.locator('.pa-chart[data-figure]');
+    const chartCount = await charts.count();
+    expect(chartCount).toBeGreaterThanOrEqual(2); // overall per rank, per step
+    for (let i = 0; i < chartCount; i++) {
+      const chart = charts.nth(i);
+      await chart.scrollIntoViewIfNeeded();
+      await expect(chart).toHaveAttribute('data-drawn', '');
+      await expect(chart.locator('.main-svg').first()).toBeVisible();
+    }
+
+    // The listeners do see what the sandboxed (opaque-origin) report frame logs and throws.
+    const reportFrame = page
+      .frames()
+      .find(f => f.url().endsWith(`/performance-advisor/reports/${task.id}`));
+    expect(reportFrame).toBeTruthy();
+    await reportFrame!.evaluate(() => {
+      console.error('pa-listener-probe');
+      setTimeout(() => {
+        throw new Error('pa-listener-probe');
+      });
+    });
+    const isProbe = (e: string) => e.includes('pa-listener-probe');
+    await expect
+      .poll(() =>
+        errors
+          .filter(isProbe)
+          .map(e => e.split(':')[0])
+          .sort()
+      )
+      .toEqual(['console', 'pageerror']);
+
+    // A section per problem dimension, each with the finding built into the profile.
+    for (const [dimension, check] of Object.entries(ALL_DIMENSIONS)) {
+      const section = frame.locator(`#pa-dim-${dimension}`);
+      await expect(section).toHaveAttribute('open', '');
+      await expect(section.locator('.pa-finding')).not.toHaveCount(0);
+      await expect(
+        section.locator(`.pa-finding[data-check="${check}"]`)
+      ).toHaveCount(1);
+    }
+
+    // An evidence table sorts by a numeric column: descending first, then ascending.
+    const evidence = frame
+      .locator(
+        '#pa-dim-schedule [data-check="schedule.host_sync"] details.pa-evidence'
+      )
+      .filter({ has: frame.locator('th[data-type="num"]:text-is("at_ms")') });
+    await expect(evidence).toHaveCount(1);
+    if ((await evidence.getAttribute('open')) === null) {
+      await evidence.locator(':scope > summary').click();
+    }
+    await expect(evidence).toHaveAttribute('open', '');
+    const table = evidence.locator('table.pa-sortable');
+    const header = table.locator('th[data-type="num"]:text-is("at_ms")');
+    const headers = await table.locator('thead th').allTextContents();
+    const cells = table.locator(
+      `tbody tr td:nth-child(${headers.indexOf('at_ms') + 1})`
+    );
+    const column = async () =>
+      (await cells.allTextContents()).map(text =>
+        parseFloat(text.replace(/,/g, ''))
+      );
+    const before = await column();
+    expect(before.length).toBeGreaterThanOrEqual(3);
+    expect(before.every(n => Number.isFinite(n))).toBe(true);
+    const descending = [...before].sort((a, b) => b - a);
+    const ascending = [...before].sort((a, b) => a - b);
+    // The rows come ordered by another column, so sorting has to move them.
+    expect(before).not.toEqual(descending);
+    expect(before).not.toEqual(ascending);
+    await expect(header).not.toHaveAttribute('aria-sort');
+
+    await header.click();
+    await expect(header).toHaveAttribute('aria-sort', 'descending');
+    expect(await column()).toEqual(descending);
+    await header.click();
+    await expect(header).toHaveAttribute('aria-sort', 'ascending');
+    expect(await column()).toEqual(ascending);
+
+    // The filter box narrows the rows of its table.
+    const aicpu = frame
+      .locator('#pa-dim-computation [data-check="computation.aicpu"] details.pa-evidence')
+      .first();
+    const aicpuRows = aicpu.locator('table.pa-sortable tbody tr');
+    const total = await aicpuRows.count();
+    expect(total).toBeGreaterThanOrEqual(2);
+    await aicpu.locator('.pa-filter').fill('NonZero');
+    await expect(aicpuRows.filter({ visible: true })).toHaveCount(1);
+    await expect(aicpuRows.filter({ visible: true })).toContainText('NonZero');
+    await expect(aicpu.locator('.pa-shown')).toHaveText(
+      `1 of ${total} rows shown`
+    );
+    await aicpu.locator('.pa-filter').fill('');
+    await expect(aicpuRows.filter({ visible: true })).toHaveCount(total);
+    await expect(aicpu.locator('.pa-shown')).toHaveText('');
+
+    const problemsShot = testInfo.outputPath('all-dimensions-problems.png');
+    await evidence.scrollIntoViewIfNeeded();
+    await page.screenshot({ path: problemsShot });
+    await testInfo.attach('all-dimensions-problems', {
+      path: problemsShot,
+      contentType: 'image/png'
+    });
+
+    // A section collapses and expands again from its summary.
+    const schedule = frame.locator('#pa-dim-schedule');
+    await schedule.locator(':scope > summary').click();
+    await expect(schedule).not.toHaveAttribute('open');
+    await expect(schedule.locator('.pa-finding').first()).toBeHidden();
+    await schedule.locator(':scope > summary').click();
+    await expect(schedule).toHaveAttribute('open', '');
+    await expect(schedule.locator('.pa-finding').first()).toBeVisible();
+
+    // Collapse all closes every section, finding and evidence table; expand all opens them.
+    const details = frame.locator('details');
+    const detailsCount = await details.count();
+    expect(detailsCount).toBeGreaterThan(5);
+    await frame.locator('#pa-collapse-all').click();
+    await expect(frame.locator('details[open]')).toHaveCount(0);
+    for (const dimension of Object.keys(ALL_DIMENSIONS)) {
+      await expect(
+        frame.locator(`#pa-dim-${dimension} .pa-finding`).first()
+      ).toBeHidden();
+    }
+    await frame.locator('#pa-expand-all').click();
+    await expect(frame.locator('details[open]')).toHaveCount(detailsCount);
+
+    await frame.locator('#pa-chart-overall').scrollIntoViewIfNeeded();
+    const shot = testInfo.outputPath('all-dimensions-report.png');
+    await page.screenshot({ path: shot });
+    await testInfo.attach('all-dimensions-report', {
+      path: shot,
+      contentType: 'image/png'
+    });
+
+    // Nothing logged an error or threw, in JupyterLab or in the report, apart from the probe.
+    expect(errors.filter(e => !isProbe(e))).toEqual([]);
   });
 
   test('says why an OBS task fails without credentials', async ({ page }) => {
