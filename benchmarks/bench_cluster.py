@@ -56,7 +56,15 @@ def measure(profile: Path, processes: int, cache: Path) -> dict:
 
 
 def input_mb(profile: Path) -> float:
-    return sum(p.stat().st_size for p in profile.rglob("*") if p.is_file()) / 1e6
+    """Input size, following links (a cluster may be a folder of links to rank folders)."""
+    return (
+        sum(
+            (Path(folder) / name).stat().st_size
+            for folder, _, names in os.walk(profile, followlinks=True)
+            for name in names
+        )
+        / 1e6
+    )
 
 
 def main() -> int:

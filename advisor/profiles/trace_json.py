@@ -29,6 +29,8 @@ _BOM = b"\xef\xbb\xbf"
 _COMMA, _CLOSE = ord(","), ord("}")
 _OPEN_ARRAY, _CLOSE_ARRAY = ord("["), ord("]")
 _META_WINDOW = 4096  # a process_name metadata event is ~100 bytes; pretty-printing adds little
+_SCAN_WINDOW = 64 << 20  # bytes of the memory map searched before they are released
+_DONTNEED = getattr(mmap, "MADV_DONTNEED", None)  # not on every platform
 
 
 _BYTE = re.compile(r"\(byte (\d+)\)")
@@ -232,22 +234,31 @@ def scan_process_names(path: Path) -> dict[Any, str]:
     """pid -> name from the `process_name` metadata events, wherever they are in the file.
 
     A byte search over a read-only memory map (GB/s, nothing copied): metadata may follow the
-    events that use it, and events are classified by their process while they are read.
+    events that use it, and events are classified by their process while they are read. The map is
+    searched window by window and each searched window is released: the pages of a mapped file count
+    in the process's resident memory, and a multi-GB trace would otherwise be resident in full.
     """
     needle = b'"process_name"'
     names: dict[Any, str] = {}
     try:
         with path.open("rb") as fh:
-            if path.stat().st_size == 0:
+            size = path.stat().st_size
+            if size == 0:
                 return names
             with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-                pos = 0
-                while (hit := buf.find(needle, pos)) >= 0:
-                    lo = max(0, hit - _META_WINDOW)
-                    found = _process_name_at(buf[lo : hit + _META_WINDOW], hit - lo)
-                    if found is not None:
-                        names[found[0]] = found[1]
-                    pos = hit + 1
+                released = 0
+                for start in range(0, size, _SCAN_WINDOW):
+                    pos, end = start, min(size, start + _SCAN_WINDOW + len(needle) - 1)
+                    while (hit := buf.find(needle, pos, end)) >= 0:
+                        lo = max(0, hit - _META_WINDOW)
+                        found = _process_name_at(buf[lo : hit + _META_WINDOW], hit - lo)
+                        if found is not None:
+                            names[found[0]] = found[1]
+                        pos = hit + 1
+                    done = (start + _SCAN_WINDOW - _META_WINDOW) // mmap.PAGESIZE * mmap.PAGESIZE
+                    if _DONTNEED is not None and done > released:
+                        buf.madvise(_DONTNEED, released, done - released)
+                        released = done
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
     return names

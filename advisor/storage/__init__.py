@@ -5,9 +5,28 @@ bucket/key/ETag and yields the local folder that the engine analyses; `upload_re
 reports back. See docs/design.md, "Object storage".
 """
 
-from .client import StorageError
+from importlib import import_module
+from typing import Any
+
 from .config import ObjectURL, StoreConfig, is_object_url, load_config, parse_url
-from .fetch import FetchStats, human_bytes, open_profile, sync_profile, upload_reports
+
+# The transfer side imports boto3 (~0.3 s): only when used, not for a local analysis that asks
+# `is_object_url` or a server that parses a submitted URL.
+_LAZY = {
+    "StorageError": ".client",
+    "FetchStats": ".fetch",
+    "human_bytes": ".fetch",
+    "open_profile": ".fetch",
+    "sync_profile": ".fetch",
+    "upload_reports": ".fetch",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "FetchStats",
