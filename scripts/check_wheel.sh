@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 python -m pip wheel -q --no-deps --no-build-isolation -w "$work/dist" .
+# The report's plotly.js bundle is a build output (gitignored): the wheel must carry it.
+python -c "import sys, zipfile; names = zipfile.ZipFile(sys.argv[1]).namelist(); \
+assert 'advisor/report/vendor/plotly-cartesian.min.js' in names, 'no plotly bundle in the wheel'" "$work"/dist/*.whl
 python -m venv "$work/venv"
 "$work/venv/bin/pip" install -q "$work"/dist/*.whl jupyterlab
 # Only the venv on PATH: node and jlpm are out of reach.

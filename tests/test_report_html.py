@@ -11,6 +11,7 @@ from dataclasses import replace
 import plotly.graph_objects as go
 import pytest
 
+from advisor.report import html as html_module
 from advisor.report.charts import mean_step_us
 from advisor.report.html import (
     HTML_CELL_BUDGET,
@@ -203,6 +204,24 @@ def test_rows_cap_keeps_the_page_within_budget():
     cap = rows_cap(big)
     assert MIN_HTML_ROWS <= cap < MAX_HTML_ROWS
     assert sum(min(len(e.rows), cap) * 14 for e in big) <= HTML_CELL_BUDGET or cap == MIN_HTML_ROWS
+
+
+def test_plotly_bundle_is_the_cartesian_one_when_built(tmp_path, monkeypatch):
+    # The JS build copies plotly.js's cartesian bundle next to the renderer; without it (a source
+    # tree never built) the plotly package's full bundle serves. Either cannot close its <script>.
+    bundle = tmp_path / "plotly-cartesian.min.js"
+    bundle.write_text('var Plotly={version:"cartesian"};var s="</script>";', encoding="utf-8")
+    monkeypatch.setattr(html_module, "PLOTLY_CARTESIAN", bundle)
+    html_module._plotly_js.cache_clear()
+    try:
+        html = render_html(sample_report(2))
+        assert 'var Plotly={version:"cartesian"};var s="<\\/script>";' in html
+        monkeypatch.setattr(html_module, "PLOTLY_CARTESIAN", tmp_path / "absent.js")
+        html_module._plotly_js.cache_clear()
+        full = html_module._plotly_js()
+        assert 'version:"cartesian"' not in full and len(full) > 3_000_000
+    finally:
+        html_module._plotly_js.cache_clear()
 
 
 def test_64_rank_report_stays_under_6_mb():

@@ -56,12 +56,21 @@ def _environment() -> Environment:
     )
 
 
+# plotly.js's cartesian bundle (every trace type the charts use), copied here by the JS build
+# (`jlpm build:report`): 1.5 MB, loaded in a third of the time of the full bundle.
+PLOTLY_CARTESIAN = Path(__file__).parent / "vendor" / "plotly-cartesian.min.js"
+
+
 @lru_cache(maxsize=1)
 def _plotly_js() -> str:
-    from plotly.offline import get_plotlyjs
+    if PLOTLY_CARTESIAN.is_file():
+        code = PLOTLY_CARTESIAN.read_text(encoding="utf-8")
+    else:  # a source tree without the JS build: the full bundle of the plotly package
+        from plotly.offline import get_plotlyjs
 
+        code = get_plotlyjs()
     # Library code, not data; still make sure it cannot close its own <script> element.
-    return re.sub(r"</(script)", r"<\\/\1", get_plotlyjs(), flags=re.IGNORECASE)
+    return re.sub(r"</(script)", r"<\\/\1", code, flags=re.IGNORECASE)
 
 
 @lru_cache(maxsize=2)
