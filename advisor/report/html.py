@@ -89,6 +89,14 @@ def figure_json(figure: dict[str, Any]) -> Markup:
     return json_for_script(json.dumps(figure, ensure_ascii=False, separators=(",", ":"), allow_nan=False))
 
 
+# Two overlapping sheets, drawn: a glyph such as U+29C9 is missing from many fonts (an empty box).
+_COPY_ICON = (
+    '<svg viewBox="0 0 16 16" width="1em" height="1em" aria-hidden="true" fill="none" '
+    'stroke="currentColor" stroke-width="1.5"><rect x="5.5" y="5.5" width="8" height="8" rx="1"/>'
+    '<path d="M10.5 3V2.5a1 1 0 0 0-1-1h-7a1 1 0 0 0-1 1v7a1 1 0 0 0 1 1H3"/></svg>'
+)
+
+
 def rich_text(text: str, *, copy_label: str | None = None) -> Markup:
     """`text` escaped, with code spans in <code> (and a copy button after each when `copy_label`)."""
     parts: list[str] = []
@@ -98,7 +106,9 @@ def rich_text(text: str, *, copy_label: str | None = None) -> Markup:
         parts.append(str(escape(text[last : match.start()])))
         parts.append(f"<code>{escape(code)}</code>")
         if copy_label:
-            parts.append(f'<button type="button" class="pa-copy" title="{escape(copy_label)}">⧉</button>')
+            label = escape(copy_label)
+            button = f'<button type="button" class="pa-copy" title="{label}" aria-label="{label}">'
+            parts.append(f"{button}{_COPY_ICON}</button>")
         last = match.end()
     parts.append(str(escape(text[last:])))
     return Markup("".join(parts))
