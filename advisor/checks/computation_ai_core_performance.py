@@ -212,15 +212,13 @@ def ai_core_performance(ctx: RankContext) -> list[Finding]:
         if counts[cat]:
             suggestions += m.t_list(f"{CHECK}.suggestions.{cat}")
     return [
-        Finding(
-            check=CHECK,
-            dimension="computation",
-            priority=basis.priority(gain),
+        basis.finding(
+            CHECK,
+            ctx.rank.rank,
+            gain,
             title=m.t(f"{CHECK}.title", groups=len(flagged), gain_us=gain),
-            description="\n".join(lines),
+            lines=lines,
             suggestions=suggestions,
-            ranks=[ctx.rank.rank],
-            estimated_gain_us=round(gain, 3),
             evidence=[_evidence(m, rows, int(cfg["max_rows_per_category"]))],
         )
     ]

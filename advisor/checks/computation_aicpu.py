@@ -166,15 +166,13 @@ def aicpu(ctx: RankContext) -> list[Finding]:
         m.t(f"{CHECK}.estimate", gain=gain_line(m, basis, gain), steps=basis.n_steps),
     ]
     return [
-        Finding(
-            check=CHECK,
-            dimension="computation",
-            priority=basis.priority(gain),
+        basis.finding(
+            CHECK,
+            ctx.rank.rank,
+            gain,
             title=m.t(f"{CHECK}.title", types=len(flagged), per_step_us=gain),
-            description="\n".join(lines),
+            lines=lines,
             suggestions=suggestions,
-            ranks=[ctx.rank.rank],
-            estimated_gain_us=round(gain, 3),
             evidence=[_evidence(m, rows)],
         )
     ]

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..report.messages import Messages
+from ..report.model import Evidence, Finding
 from .common import priority_for, share_of_step
 
 KNOWLEDGE = Path(__file__).with_name("knowledge")
@@ -50,6 +51,30 @@ class StepBasis:
 
     def share(self, gain_per_step_us: float) -> float:
         return share_of_step(gain_per_step_us, self.step_us)
+
+    def finding(
+        self,
+        check: str,
+        rank: int,
+        gain_per_step_us: float,
+        *,
+        title: str,
+        lines: list[str],
+        suggestions: list[str],
+        evidence: list[Evidence],
+    ) -> Finding:
+        """A computation finding of one rank, prioritised by its gain's share of the step."""
+        return Finding(
+            check=check,
+            dimension="computation",
+            priority=self.priority(gain_per_step_us),
+            title=title,
+            description="\n".join(lines),
+            suggestions=suggestions,
+            ranks=[rank],
+            estimated_gain_us=round(gain_per_step_us, 3),
+            evidence=evidence,
+        )
 
 
 def step_basis(kernels: pd.DataFrame) -> StepBasis:

@@ -153,15 +153,13 @@ def block_dim(ctx: RankContext) -> list[Finding]:
         for (op_type, name, core, block, num), row in table.head(MAX_ROWS).iterrows()
     ]
     return [
-        Finding(
-            check=CHECK,
-            dimension="computation",
-            priority=basis.priority(gain),
+        basis.finding(
+            CHECK,
+            ctx.rank.rank,
+            gain,
             title=m.t(f"{CHECK}.title", kernels=len(frame), cube=cores.cube, vector=vector, gain_us=gain),
-            description="\n".join(lines),
+            lines=lines,
             suggestions=m.t_list(f"{CHECK}.suggestions"),
-            ranks=[ctx.rank.rank],
-            estimated_gain_us=round(gain, 3),
             evidence=[
                 Evidence(
                     m.t(f"{CHECK}.evidence"),

@@ -67,15 +67,13 @@ def dynamic_shape(ctx: RankContext) -> list[Finding]:
         m.t(f"{CHECK}.estimate", gain=gain_line(m, basis, gain), steps=basis.n_steps),
     ]
     return [
-        Finding(
-            check=CHECK,
-            dimension="computation",
-            priority=basis.priority(gain),
+        basis.finding(
+            CHECK,
+            ctx.rank.rank,
+            gain,
             title=m.t(f"{CHECK}.title", per_step=len(compiles) / basis.n_steps, gain_us=gain),
-            description="\n".join(lines),
+            lines=lines,
             suggestions=m.t_list(f"{CHECK}.suggestions"),
-            ranks=[ctx.rank.rank],
-            estimated_gain_us=round(gain, 3),
             evidence=[
                 Evidence(
                     m.t(f"{CHECK}.evidence.summary"),

@@ -159,15 +159,13 @@ def ai_core_frequency(ctx: RankContext) -> list[Finding]:
         for (name, op_type, core_type), row in flagged.head(MAX_ROWS).iterrows()
     ]
     return [
-        Finding(
-            check=CHECK,
-            dimension="computation",
-            priority=basis.priority(gain),
+        basis.finding(
+            CHECK,
+            ctx.rank.rank,
+            gain,
             title=m.t(f"{CHECK}.title", ops=len(flagged), low=float(mhz_values.min()), nominal=nominal),
-            description="\n".join(lines),
+            lines=lines,
             suggestions=m.t_list(f"{CHECK}.suggestions"),
-            ranks=[ctx.rank.rank],
-            estimated_gain_us=round(gain, 3),
             evidence=[
                 Evidence(
                     m.t(f"{CHECK}.evidence.ops"),

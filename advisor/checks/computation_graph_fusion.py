@@ -137,26 +137,22 @@ def graph_fusion(ctx: RankContext) -> list[Finding]:
         f"{CHECK}.suggestions"
     )
     return [
-        Finding(
-            check=CHECK,
-            dimension="computation",
-            priority=basis.priority(gain),
+        basis.finding(
+            CHECK,
+            ctx.rank.rank,
+            gain,
             title=m.t(f"{CHECK}.title", matches=len(rows)),
-            description="\n".join(
-                [
-                    m.t(
-                        f"{CHECK}.seen",
-                        matches=len(rows),
-                        file=dump.name,
-                        ops=len(ops),
-                        names=", ".join(dict.fromkeys(r[0] for r in rows)),
-                    ),
-                    m.t(f"{CHECK}.estimate", gain=gain_line(m, basis, gain), steps=basis.n_steps),
-                ]
-            ),
+            lines=[
+                m.t(
+                    f"{CHECK}.seen",
+                    matches=len(rows),
+                    file=dump.name,
+                    ops=len(ops),
+                    names=", ".join(dict.fromkeys(r[0] for r in rows)),
+                ),
+                m.t(f"{CHECK}.estimate", gain=gain_line(m, basis, gain), steps=basis.n_steps),
+            ],
             suggestions=suggestions,
-            ranks=[ctx.rank.rank],
-            estimated_gain_us=round(gain, 3),
             evidence=[
                 Evidence(
                     m.t(f"{CHECK}.evidence"),

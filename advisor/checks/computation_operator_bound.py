@@ -125,15 +125,13 @@ def operator_bound(ctx: RankContext) -> list[Finding]:
             ]
         )
     return [
-        Finding(
-            check=CHECK,
-            dimension="computation",
-            priority=basis.priority(gain),
+        basis.finding(
+            CHECK,
+            ctx.rank.rank,
+            gain,
             title=m.t(f"{CHECK}.title", kernels=len(frame), bound=bound, gain_us=gain),
-            description="\n".join(lines),
+            lines=lines,
             suggestions=m.t_list(f"{CHECK}.suggestions"),
-            ranks=[ctx.rank.rank],
-            estimated_gain_us=round(gain, 3),
             evidence=[
                 Evidence(
                     m.t(f"{CHECK}.evidence"),
