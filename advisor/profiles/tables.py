@@ -72,6 +72,15 @@ def table_names() -> list[str]:
     return sorted({name for name, _ in _LOADERS})
 
 
+def table_sources() -> dict[str, tuple[str, ...]]:
+    """table name -> the file-name patterns its loaders read, over every export (for downloads)."""
+    _load_readers()
+    found: dict[str, set[str]] = {}
+    for (name, _export), loader in _LOADERS.items():
+        found.setdefault(name, set()).update(loader.sources or ())
+    return {name: tuple(sorted(patterns)) for name, patterns in found.items()}
+
+
 def source_files(rank: RankInfo, sources: tuple[str, ...] | None) -> list[Path]:
     """The rank's files that a loader with these source patterns may read."""
     return [

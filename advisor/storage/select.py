@@ -9,10 +9,10 @@ from __future__ import annotations
 import fnmatch
 import json
 from collections.abc import Iterable
-from functools import cache
 from pathlib import Path
 
 from ..profiles.discover import DB_FILE, OUTPUT_DIR, PROFILER_INFO, STEP_TRACE_CSV
+from ..profiles.tables import table_sources
 
 METADATA_FILES = ("profiler_metadata.json",)
 # Discovery reads these beside the tables: steps, export kind, and communication groups of a cluster.
@@ -22,18 +22,6 @@ DEVICE_INFO = ("PROF_*", "device_*", "info.json.*")  # the computation checks re
 _GRAPH_KNOWLEDGE = (
     Path(__file__).resolve().parent.parent / "checks" / "knowledge" / "graph_fusion_patterns.json"
 )
-
-
-@cache
-def _loader_sources() -> dict[str, tuple[str, ...]]:
-    """table name -> the file patterns its loaders read, over every export."""
-    from ..profiles import tables
-
-    tables._load_readers()  # the registry is filled by importing the reader modules
-    found: dict[str, set[str]] = {}
-    for (name, _export), loader in tables._LOADERS.items():
-        found.setdefault(name, set()).update(loader.sources or ())
-    return {name: tuple(sorted(patterns)) for name, patterns in found.items()}
 
 
 def _graph_dump_patterns() -> tuple[str, ...]:
@@ -50,7 +38,7 @@ def needed_patterns(dimensions: Iterable[str]) -> tuple[tuple[str, ...], bool]:
 
     specs = selected_checks(tuple(dimensions))
     tables = {"step_trace", *(name for spec in specs for name in spec.needs)}
-    sources = _loader_sources()
+    sources = table_sources()
     patterns = {p for table in tables for p in sources.get(table, ())}
     patterns.update(DISCOVERY_OUTPUTS)
     return tuple(sorted(patterns)), any(spec.dimension == "computation" for spec in specs)
