@@ -14,6 +14,7 @@ from advisor.checks.registry import ClusterContext, ComparisonContext, NotEvalua
 from advisor.engine import run_analysis
 from advisor.options import AnalysisOptions
 from advisor.profiles.discover import ProfileSet, RankInfo, discover
+from advisor.profiles.metadata import load_metadata
 from advisor.profiles.schema import conform
 from advisor.report.messages import Messages
 from advisor.synth import SynthSpec, write_synth_profile
@@ -66,6 +67,18 @@ def _mean_free_us(path: Path) -> dict[int, float]:
     from advisor.profiles.tables import load_table
 
     return {r.rank: float(load_table("step_trace", r)["free_us"].mean()) for r in discover(path).ranks}
+
+
+def test_metadata_env_falls_back_to_the_db(synth):
+    # Without profiler_metadata.json a db rank's ENV comes from META_DATA, for every reader of the
+    # metadata (the environment check, and schedule.synchronize_stream's ASCEND_LAUNCH_BLOCKING).
+    ranks = discover(synth["env_db"]).ranks
+    assert not list(synth["env_db"].glob("*/profiler_metadata.json"))
+    for rank in ranks:
+        recorded = load_metadata(rank).env
+        assert {k: recorded[k] for k in BAD_ENV} == BAD_ENV
+    clean = load_metadata(discover(synth["clean"]).ranks[0]).env  # a text export: its own file
+    assert clean["ASCEND_GLOBAL_LOG_LEVEL"] == "3" and clean.get("ASCEND_LAUNCH_BLOCKING") != "1"
 
 
 @pytest.mark.parametrize("name", ["env", "env_db"])

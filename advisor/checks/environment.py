@@ -153,21 +153,12 @@ def differences(envs: Mapping[int, Mapping[str, str]]) -> dict[str, dict[str, li
 
 
 def rank_env(rank: RankInfo) -> dict[str, str] | None:
-    """ENV_VARIABLES of a rank: profiler_metadata.json, else the db's META_DATA; None when unrecorded."""
+    """ENV_VARIABLES of a rank (profiler_metadata.json, else the db's META_DATA); None when unrecorded."""
     try:
         env = load_metadata(rank).env
-        if env:
-            return dict(env)
-        if rank.export == "db":
-            from ..profiles.db import profiler_db
-            from ..profiles.db_sqlite import read_db_metadata
-
-            found = read_db_metadata(profiler_db(rank).path).get("env_variables")
-            if isinstance(found, dict) and found:
-                return {str(k): "" if v is None else str(v) for k, v in found.items()}
     except (InputError, OSError):
-        pass
-    return None
+        return None
+    return dict(env) if env else None
 
 
 class ProfileFacts:

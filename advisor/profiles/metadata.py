@@ -9,10 +9,11 @@ while a file that is not valid JSON is an InputError.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from ..errors import InputError
 from .csvread import read_json
 from .discover import PROFILER_INFO, RankInfo
 
@@ -169,4 +170,21 @@ def read_metadata(rank_dir: Path) -> RankMetadata:
 
 
 def load_metadata(rank: RankInfo) -> RankMetadata:
-    return read_metadata(rank.path)
+    """The rank's metadata; for a db export without ENV_VARIABLES in profiler_metadata.json (torch_npu
+    need not write that file), the ENV_VARIABLES its db recorded in META_DATA."""
+    meta = read_metadata(rank.path)
+    if meta.env or rank.export != "db":
+        return meta
+    env = _db_env(rank)
+    return replace(meta, env=env) if env else meta
+
+
+def _db_env(rank: RankInfo) -> dict[str, str]:
+    from .db import profiler_db  # the db readers import this module
+    from .db_sqlite import read_db_metadata
+
+    try:
+        found = read_db_metadata(profiler_db(rank).path).get("env_variables")
+    except (InputError, OSError):  # an unreadable db is the table readers' error to report
+        return {}
+    return {str(k): "" if v is None else str(v) for k, v in _dict(found).items()}
