@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -95,3 +96,20 @@ def test_pruning_keeps_the_cache_under_its_limit(tmp_path, monkeypatch, table_ca
     monkeypatch.setenv("PERFORMANCE_ADVISOR_CACHE_MB", "1")
     cache.prune(table_cache)
     assert sorted(p.name for p in table_cache.iterdir()) == ["t-3.parquet", "t-4.parquet"]
+
+
+def test_writes_measure_the_cache_only_when_it_may_be_full(tmp_path, monkeypatch, table_cache):
+    # Measuring the folder stats every entry: after each write, a cold analysis of many ranks would
+    # be quadratic. A process measures on its first write and then once per tenth of the limit.
+    monkeypatch.setenv("PERFORMANCE_ADVISOR_CACHE_MB", "2")
+    monkeypatch.setattr(cache, "_ALLOWANCE", {})
+    scans = []
+    original = cache.prune
+    monkeypatch.setattr(cache, "prune", lambda folder, **kw: scans.append(folder) or original(folder, **kw))
+    rng = np.random.default_rng(0)
+    for index in range(60):  # ~80 KB each (random floats do not compress): ~4.8 MB written
+        cache.store(f"t-{index:02d}.parquet", pd.DataFrame({"x": rng.random(10_000)}), [tmp_path / "in"])
+    sizes = [p.stat().st_size for p in table_cache.glob("*.parquet")]
+    assert 2 * 2**20 * 0.8 < sum(sizes) <= 2 * 2**20 * 1.1 + max(sizes)  # pruned to about the limit
+    assert 10 <= len(scans) <= 30  # not once per write (60), not never
+    assert (table_cache / "t-59.parquet").exists() and not (table_cache / "t-00.parquet").exists()
