@@ -16,11 +16,19 @@ def priority_for(share: float) -> str:
     return "medium" if share >= MEDIUM_SHARE else "low"
 
 
+def complete_steps(step_trace: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """The step_trace rows that have every part of the step time, and their step times (µs):
+    computing + communication not overlapped + free."""
+    if step_trace.empty:
+        return step_trace, pd.Series(dtype="float64")
+    rows = step_trace.dropna(subset=list(STEP_PARTS))
+    return rows, rows[list(STEP_PARTS)].sum(axis=1)
+
+
 def step_times_us(step_trace: pd.DataFrame) -> pd.Series:
-    """Step time per step (computing + communication not overlapped + free), indexed by step;
-    rows missing a part are left out."""
-    parts = step_trace[["step", *STEP_PARTS]].dropna(subset=list(STEP_PARTS))
-    return parts[list(STEP_PARTS)].sum(axis=1).set_axis(parts["step"].to_numpy())
+    """Step time per step, indexed by step; rows missing a part are left out."""
+    rows, times = complete_steps(step_trace)
+    return times.set_axis(rows["step"].to_numpy()) if len(rows) else times
 
 
 def mean_step_us(step_trace: pd.DataFrame | None) -> float | None:

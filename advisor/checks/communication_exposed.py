@@ -16,7 +16,7 @@ import pandas as pd
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
 from .cluster_slow_rank import evidence_cell, thresholds
-from .common import STEP_PARTS, priority_for
+from .common import complete_steps, priority_for
 from .registry import NotEvaluated, RankContext, check
 
 CAUSES = ("transit", "wait", "idle")
@@ -52,15 +52,11 @@ def _op_times(ops: pd.DataFrame) -> pd.DataFrame:
 def communication_exposed(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
     cfg = thresholds("exposed")
-    frame = ctx.tables["step_trace"]
-    rows = frame.dropna(subset=list(STEP_PARTS)) if not frame.empty else frame
-    if rows.empty:
-        raise NotEvaluated(m.t("communication.exposed.no_data"))
-    step_us = rows[list(STEP_PARTS)].sum(axis=1)
-    mean_step = float(step_us.mean())
-    exposed = float(rows["communication_not_overlapped_us"].mean())
+    rows, step_us = complete_steps(ctx.tables["step_trace"])
+    mean_step = float(step_us.mean()) if len(rows) else 0.0
     if not mean_step > 0:
         raise NotEvaluated(m.t("communication.exposed.no_data"))
+    exposed = float(rows["communication_not_overlapped_us"].mean())
     share = exposed / mean_step
     if share < cfg["min_share"]:
         return []

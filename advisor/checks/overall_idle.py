@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..report.model import Evidence, Finding
 from .cluster_slow_rank import evidence_cell, thresholds
-from .common import STEP_PARTS, priority_for
+from .common import complete_steps, priority_for
 from .registry import NotEvaluated, RankContext, check
 
 
@@ -24,12 +24,8 @@ def _ms(us: float) -> float:
 def overall_idle(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
     cfg = thresholds("idle")
-    frame = ctx.tables["step_trace"]
-    rows = frame.dropna(subset=list(STEP_PARTS)) if not frame.empty else frame
-    if rows.empty:
-        raise NotEvaluated(m.t("overall.idle.no_data"))
-    step_us = rows[list(STEP_PARTS)].sum(axis=1)
-    mean_step = float(step_us.mean())
+    rows, step_us = complete_steps(ctx.tables["step_trace"])
+    mean_step = float(step_us.mean()) if len(rows) else 0.0
     if not mean_step > 0:
         raise NotEvaluated(m.t("overall.idle.no_data"))
     free = float(rows["free_us"].mean())
