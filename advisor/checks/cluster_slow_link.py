@@ -17,17 +17,13 @@ import pandas as pd
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
 from .cluster_slow_rank import evidence_cell, loo_median, rank_steps, robust_z, thresholds
-from .common import priority_for
+from .common import ms, priority_for
 from .registry import ClusterContext, NotEvaluated, check
 
 # SDMA is the sum of the on-node transports; used only where none of them is broken out.
 ON_NODE = ("HCCS", "PCIE", "SIO")
 AGGREGATE = "SDMA"
 LOCAL = "LOCAL"
-
-
-def _ms(us: float) -> float:
-    return us / 1000.0
 
 
 def _n_steps(frame: pd.DataFrame) -> int:
@@ -210,7 +206,7 @@ def slow_link(ctx: ClusterContext) -> list[Finding]:
                     gbps=rec.bandwidth_gbps,
                     peer_gbps=rec.peer_median_gbps,
                     ratio=rec.ratio,
-                    lost_ms=_ms(rec.lost_us),
+                    lost_ms=ms(rec.lost_us),
                 )
             )
         if slow_links["src"].isna().any() or slow_links["dst"].isna().any():
@@ -234,11 +230,11 @@ def slow_link(ctx: ClusterContext) -> list[Finding]:
                 gbps=rec.bandwidth_gbps,
                 peer_gbps=rec.peer_median_gbps,
                 ratio=rec.ratio,
-                lost_ms=_ms(rec.lost_us),
+                lost_ms=ms(rec.lost_us),
             )
         )
     lines.append(
-        m.t("cluster.slow_link.gain", lost_ms=_ms(lost), exposed=exposed, gain_ms=_ms(gain), share=share)
+        m.t("cluster.slow_link.gain", lost_ms=ms(lost), exposed=exposed, gain_ms=ms(gain), share=share)
     )
 
     transports = {str(t) for frame in (slow_links, slow_ranks) if not frame.empty for t in frame["transport"]}

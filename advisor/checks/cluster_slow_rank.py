@@ -24,7 +24,7 @@ import pandas as pd
 
 from ..profiles.discover import ProfileSet
 from ..report.model import Evidence, Finding
-from .common import STEP_PARTS, priority_for
+from .common import STEP_PARTS, ms, priority_for
 from .registry import ClusterContext, NotEvaluated, check
 
 _KNOWLEDGE = Path(__file__).with_name("knowledge") / "cluster.json"
@@ -110,10 +110,6 @@ def rank_steps(ctx: ClusterContext) -> pd.DataFrame:
     out = out.groupby(["rank", "stage", "step"], as_index=False).sum(min_count=1)
     out["step_us"] = out[list(STEP_PARTS)].sum(axis=1)
     return out
-
-
-def _ms(us: float) -> float:
-    return us / 1000.0
 
 
 def _rank_list(ranks: list[int]) -> str:
@@ -219,11 +215,11 @@ def slow_rank(ctx: ClusterContext) -> list[Finding]:
             m.t(
                 "cluster.slow_rank.rank_line",
                 rank=int(rank),
-                excess_ms=_ms(rec["excess_us"]),
+                excess_ms=ms(rec["excess_us"]),
                 steps=int(rec["steps"]),
                 n_steps=n_steps,
-                computing_ms=_ms(rec["computing_delta"]),
-                free_ms=_ms(rec["free_delta"]),
+                computing_ms=ms(rec["computing_delta"]),
+                free_ms=ms(rec["free_delta"]),
                 cause=names[cause],
                 kind=kind,
             )
@@ -234,10 +230,10 @@ def slow_rank(ctx: ClusterContext) -> list[Finding]:
             m.t(
                 "cluster.slow_rank.waiting",
                 ranks=_rank_list([int(r) for r in waiting["rank"].unique()]),
-                wait_ms=_ms(float(waiting["extra_wait_us"].mean())),
+                wait_ms=ms(float(waiting["extra_wait_us"].mean())),
             )
         )
-    lines.append(m.t("cluster.slow_rank.gain", gain_ms=_ms(gain), share=share))
+    lines.append(m.t("cluster.slow_rank.gain", gain_ms=ms(gain), share=share))
 
     worst = int(per_rank["excess_us"].idxmax())
     cause = causes[worst]
@@ -246,14 +242,14 @@ def slow_rank(ctx: ClusterContext) -> list[Finding]:
             "cluster.slow_rank.title.one",
             rank=worst,
             component=names[cause],
-            excess_ms=_ms(float(per_rank.loc[worst, "excess_us"])),
+            excess_ms=ms(float(per_rank.loc[worst, "excess_us"])),
         )
     else:
         title = m.t(
             "cluster.slow_rank.title.many",
             ranks=_rank_list(slow_ranks),
             component=names[cause],
-            excess_ms=_ms(float(per_rank["excess_us"].max())),
+            excess_ms=ms(float(per_rank["excess_us"].max())),
         )
     suggestions = m.t_list(f"cluster.slow_rank.suggestions.{cause}", rank=worst)
     if not waiting.empty:

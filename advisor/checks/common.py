@@ -39,6 +39,11 @@ def mean_step_us(step_trace: pd.DataFrame | None) -> float | None:
     return float(times.mean()) if len(times) else None
 
 
+def ms(us: float) -> float:
+    """µs -> ms, for the messages."""
+    return us / 1000.0
+
+
 def share_of_step(time_us: float, step_us: float | None) -> float:
     """`time_us` as a share of the step (0 when the step time is unknown)."""
     return time_us / step_us if step_us else 0.0

@@ -16,15 +16,11 @@ import pandas as pd
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
 from .cluster_slow_rank import evidence_cell, thresholds
-from .common import complete_steps, priority_for
+from .common import complete_steps, ms, priority_for
 from .registry import NotEvaluated, RankContext, check
 
 CAUSES = ("transit", "wait", "idle")
 _KIND = r"^(?:hcom_)?([A-Za-z0-9]+?)(?:__|_\d|$)"
-
-
-def _ms(us: float) -> float:
-    return us / 1000.0
 
 
 def collective_kind(op_name: pd.Series) -> pd.Series:
@@ -69,11 +65,11 @@ def communication_exposed(ctx: RankContext) -> list[Finding]:
         m.t(
             "communication.exposed.seen",
             rank=rank,
-            exposed_ms=_ms(exposed),
+            exposed_ms=ms(exposed),
             share=share,
-            step_ms=_ms(mean_step),
-            computing_ms=_ms(computing),
-            overlapped_ms=_ms(overlapped),
+            step_ms=ms(mean_step),
+            computing_ms=ms(computing),
+            overlapped_ms=ms(overlapped),
         )
     ]
 
@@ -98,11 +94,11 @@ def communication_exposed(ctx: RankContext) -> list[Finding]:
         lines.append(
             m.t(
                 "communication.exposed.split",
-                transit_ms=_ms(split["transit"]),
+                transit_ms=ms(split["transit"]),
                 transit=fractions["transit"],
-                wait_ms=_ms(split["wait"]),
+                wait_ms=ms(split["wait"]),
                 wait=fractions["wait"],
-                idle_ms=_ms(split["idle"]),
+                idle_ms=ms(split["idle"]),
                 idle=fractions["idle"],
             )
         )
@@ -110,9 +106,7 @@ def communication_exposed(ctx: RankContext) -> list[Finding]:
         evidence += _op_evidence(m, ops, times, cfg, max(len(steps), 1))
     gain = min(gain, exposed)
     lines.append(
-        m.t(
-            "communication.exposed.gain", gain_ms=_ms(gain), share=gain / mean_step, hideable_ms=_ms(hideable)
-        )
+        m.t("communication.exposed.gain", gain_ms=ms(gain), share=gain / mean_step, hideable_ms=ms(hideable))
     )
 
     columns = ["step", "step_us", "computing_us", "overlapped_us", "communication_not_overlapped_us",
@@ -142,7 +136,7 @@ def communication_exposed(ctx: RankContext) -> list[Finding]:
             title=m.t(
                 "communication.exposed.title",
                 share=share,
-                exposed_ms=_ms(exposed),
+                exposed_ms=ms(exposed),
                 cause=m.t(f"communication.exposed.cause_short.{dominant or 'unknown'}"),
             ),
             description="\n".join(lines),

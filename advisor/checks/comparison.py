@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
-from .common import STEP_PARTS, mean_step_us, priority_for, share_of_step, step_times_us
+from .common import STEP_PARTS, mean_step_us, ms, priority_for, share_of_step, step_times_us
 from .registry import ComparisonContext, NotEvaluated, check
 
 # A row counts as slower when it spends more than this share of the baseline's time more, and more than
@@ -111,10 +111,6 @@ def _label(key: tuple[str, ...] | str) -> str:
     return parts[0] + (f" ({', '.join(parts[1:])})" if len(parts) > 1 else "")
 
 
-def _ms(us: float) -> float:
-    return us / 1000.0
-
-
 def _step_us(ctx: ComparisonContext, fallback: float) -> float:
     """The target's mean step time; its compared total when the step trace gives none."""
     step = mean_step_us(ctx.target_tables.get("step_trace"))
@@ -129,7 +125,7 @@ def _top_lines(m: Messages, kind: str, table: pd.DataFrame, diff_col: str, base_
         m.t(
             f"{prefix}.top_line",
             what=_label(key),
-            diff_ms=_ms(float(row[diff_col])),
+            diff_ms=ms(float(row[diff_col])),
             target_calls=float(row["target_calls_per_step"]),
             baseline_calls=float(row["baseline_calls_per_step"]),
             target_avg=float(row["target_avg_us"]) if pd.notna(row["target_avg_us"]) else 0.0,
@@ -159,7 +155,7 @@ def _finding(
             f"{check_id}.title",
             target=ctx.label("target"),
             baseline=ctx.label("baseline"),
-            lost_ms=_ms(lost.lost_us),
+            lost_ms=ms(lost.lost_us),
             rows=lost.rows,
         ),
         description="\n".join(lines),
@@ -177,9 +173,9 @@ def _common_lines(ctx: ComparisonContext, kind: str, lost: Loss, t_steps: int, b
             f"comparison.{kind}.summary",
             target=ctx.label("target"),
             baseline=ctx.label("baseline"),
-            lost_ms=_ms(lost.lost_us),
+            lost_ms=ms(lost.lost_us),
             rows=lost.rows,
-            net_ms=_ms(lost.net_us),
+            net_ms=ms(lost.net_us),
             target_steps=t_steps,
             baseline_steps=b_steps,
             noise_share=NOISE_SHARE[kind],
@@ -187,8 +183,8 @@ def _common_lines(ctx: ComparisonContext, kind: str, lost: Loss, t_steps: int, b
         ),
         m.t(
             "comparison.split",
-            more_calls_ms=_ms(lost.more_calls_us),
-            slower_calls_ms=_ms(lost.slower_calls_us),
+            more_calls_ms=ms(lost.more_calls_us),
+            slower_calls_ms=ms(lost.slower_calls_us),
         ),
     ]
 
@@ -211,7 +207,7 @@ def comparison_kernel(ctx: ComparisonContext) -> list[Finding]:
         return []
     lines = _common_lines(ctx, "kernel", lost, t_steps, b_steps)
     lines += _top_lines(m, "kernel", table, "diff_total_us_per_step", "baseline_total_us_per_step")
-    lines.append(m.t("comparison.kernel.gain", gain_ms=_ms(lost.lost_us)))
+    lines.append(m.t("comparison.kernel.gain", gain_ms=ms(lost.lost_us)))
     columns = [f"{side}_{s}" for side in ("target", "baseline") for s in STATS]
     columns += ["diff_total_us_per_step", "ratio_total", "diff_avg_us"]
     evidence = Evidence(
@@ -315,7 +311,7 @@ def comparison_api(ctx: ComparisonContext) -> list[Finding]:
         return []
     lines = _common_lines(ctx, "api", lost, t_steps, b_steps)
     lines += _top_lines(m, "api", table, "diff_top_level_us_per_step", "baseline_top_level_us_per_step")
-    lines.append(m.t("comparison.api.gain", gain_ms=_ms(gain), lost_ms=_ms(lost.lost_us)))
+    lines.append(m.t("comparison.api.gain", gain_ms=ms(gain), lost_ms=ms(lost.lost_us)))
     columns = [f"{side}_{s}" for side in ("target", "baseline") for s in (*STATS, "top_level_us_per_step")]
     columns += ["diff_total_us_per_step", "ratio_total", "diff_avg_us", "diff_top_level_us_per_step"]
     evidence = Evidence(
@@ -363,9 +359,9 @@ def comparison_regression(ctx: ComparisonContext) -> list[Finding]:
         m.t(
             "comparison.regression.summary",
             **labels,
-            target_ms=_ms(target["step"]),
-            baseline_ms=_ms(baseline["step"]),
-            diff_ms=_ms(diff),
+            target_ms=ms(target["step"]),
+            baseline_ms=ms(baseline["step"]),
+            diff_ms=ms(diff),
             share=diff / baseline["step"],
             target_steps=int(target["steps"]),
             baseline_steps=int(baseline["steps"]),
@@ -376,9 +372,9 @@ def comparison_regression(ctx: ComparisonContext) -> list[Finding]:
             m.t(
                 "comparison.regression.component_line",
                 component=names[c],
-                target_ms=_ms(target[c]),
-                baseline_ms=_ms(baseline[c]),
-                diff_ms=_ms(diffs[c]),
+                target_ms=ms(target[c]),
+                baseline_ms=ms(baseline[c]),
+                diff_ms=ms(diffs[c]),
                 share=diffs[c] / diff,
             )
         )
@@ -388,7 +384,7 @@ def comparison_regression(ctx: ComparisonContext) -> list[Finding]:
             lines.append(
                 m.t("comparison.regression.versions", what=what, target=t_version, baseline=b_version)
             )
-    lines.append(m.t("comparison.regression.gain", gain_ms=_ms(diff)))
+    lines.append(m.t("comparison.regression.gain", gain_ms=ms(diff)))
     rows = [
         [names[c], round(baseline[c], 3), round(target[c], 3), round(diffs[c], 3), round(diffs[c] / diff, 4)]
         for c in COMPONENTS
@@ -402,7 +398,7 @@ def comparison_regression(ctx: ComparisonContext) -> list[Finding]:
             title=m.t(
                 "comparison.regression.title",
                 **labels,
-                diff_ms=_ms(diff),
+                diff_ms=ms(diff),
                 share=diff / baseline["step"],
                 component=names[main],
             ),

@@ -12,12 +12,8 @@ import pandas as pd
 
 from ..report.model import Evidence, Finding
 from .cluster_slow_rank import evidence_cell, thresholds
-from .common import complete_steps, priority_for
+from .common import complete_steps, ms, priority_for
 from .registry import NotEvaluated, RankContext, check
-
-
-def _ms(us: float) -> float:
-    return us / 1000.0
 
 
 @check("overall.idle", "overall", needs=frozenset({"step_trace"}), scope="rank")
@@ -39,22 +35,20 @@ def overall_idle(ctx: RankContext) -> list[Finding]:
     worst = shares.idxmax()
     rank = ctx.rank.rank
     lines = [
-        m.t("overall.idle.seen", rank=rank, free_ms=_ms(free), share=share, step_ms=_ms(mean_step)),
+        m.t("overall.idle.seen", rank=rank, free_ms=ms(free), share=share, step_ms=ms(mean_step)),
         m.t(
             "overall.idle.worst",
             step=_step(rows.loc[worst, "step"]),
-            free_ms=_ms(float(rows.loc[worst, "free_us"])),
+            free_ms=ms(float(rows.loc[worst, "free_us"])),
             share=float(shares[worst]),
         ),
     ]
     preparing = rows["preparing_us"].mean()
     if pd.notna(preparing) and preparing > floor:
-        lines.append(m.t("overall.idle.preparing", preparing_ms=_ms(float(preparing))))
+        lines.append(m.t("overall.idle.preparing", preparing_ms=ms(float(preparing))))
     if ctx.profile.stages:
         lines.append(m.t("overall.idle.pipeline"))
-    lines.append(
-        m.t("overall.idle.gain", gain_ms=_ms(gain), floor=cfg["floor_share"], share=gain / mean_step)
-    )
+    lines.append(m.t("overall.idle.gain", gain_ms=ms(gain), floor=cfg["floor_share"], share=gain / mean_step))
 
     columns = ["step", "step_us", "computing_us", "communication_not_overlapped_us", "free_us", "free_share",
                "preparing_us"]  # fmt: skip
@@ -77,7 +71,7 @@ def overall_idle(ctx: RankContext) -> list[Finding]:
             check="overall.idle",
             dimension="overall",
             priority=priority_for(gain / mean_step),
-            title=m.t("overall.idle.title", share=share, free_ms=_ms(free)),
+            title=m.t("overall.idle.title", share=share, free_ms=ms(free)),
             description="\n".join(lines),
             suggestions=m.t_list("overall.idle.suggestions"),
             ranks=[rank],

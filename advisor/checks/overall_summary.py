@@ -16,7 +16,7 @@ import pandas as pd
 from ..profiles.step_trace import SOURCE_TRACE
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
-from .common import priority_for
+from .common import ms, priority_for
 from .registry import CheckResult, ClusterContext, NotEvaluated, check
 
 # The three parts that add up to the step, in the order used for tie-breaks and charts.
@@ -130,10 +130,6 @@ def _us(value: float) -> float:
     return round(value, 3)
 
 
-def _ms(us: float) -> float:
-    return us / 1000.0
-
-
 @check("overall.summary", "overall", needs=frozenset({"step_trace"}), scope="cluster")
 def overall_summary(ctx: ClusterContext) -> CheckResult:
     m = ctx.messages
@@ -151,12 +147,12 @@ def overall_summary(ctx: ClusterContext) -> CheckResult:
                 "overall.summary.rank_line",
                 rank=r.rank,
                 n_steps=r.n_steps,
-                step_ms=_ms(r.means["step"]),
-                computing_ms=_ms(r.means["computing"]),
+                step_ms=ms(r.means["step"]),
+                computing_ms=ms(r.means["computing"]),
                 computing_share=r.share("computing"),
-                comm_ms=_ms(r.means["communication_not_overlapped"]),
+                comm_ms=ms(r.means["communication_not_overlapped"]),
                 comm_share=r.share("communication_not_overlapped"),
-                free_ms=_ms(r.means["free"]),
+                free_ms=ms(r.means["free"]),
                 free_share=r.share("free"),
                 bottleneck=m.t(
                     "overall.summary.bottleneck", component=names[r.bottleneck], share=r.share(r.bottleneck)
@@ -175,7 +171,7 @@ def overall_summary(ctx: ClusterContext) -> CheckResult:
         gain = _us(worst.means[bottleneck])  # upper bound: that time gone entirely, per step
         title = m.t(f"overall.summary.title.{bottleneck}", share=worst.share_at_stake, rank=worst.rank)
         lines.append(
-            m.t("overall.summary.gain", gain_ms=_ms(gain), rank=worst.rank, component=names[bottleneck])
+            m.t("overall.summary.gain", gain_ms=ms(gain), rank=worst.rank, component=names[bottleneck])
         )
 
     evidence = [_breakdown_evidence(m, splits)]
@@ -187,11 +183,11 @@ def overall_summary(ctx: ClusterContext) -> CheckResult:
             m.t(
                 "overall.summary.spread",
                 component=names[str(widest["component"])],
-                min_ms=_ms(float(widest["min_us"])),
+                min_ms=ms(float(widest["min_us"])),
                 min_rank=widest["min_rank"],
-                max_ms=_ms(float(widest["max_us"])),
+                max_ms=ms(float(widest["max_us"])),
                 max_rank=widest["max_rank"],
-                spread_ms=_ms(float(widest["spread_us"])),
+                spread_ms=ms(float(widest["spread_us"])),
                 spread_share=float(widest["spread_us"]) / median_step if median_step else 0.0,
             )
         )
@@ -208,7 +204,7 @@ def overall_summary(ctx: ClusterContext) -> CheckResult:
     outside = {r: float(t.attrs.get("unassigned_us", 0.0)) for r, t in tables.items()}
     for rank, unassigned in sorted(outside.items()):
         if unassigned > 0:
-            lines.append(m.t("overall.summary.unassigned", rank=rank, ms=_ms(unassigned)))
+            lines.append(m.t("overall.summary.unassigned", rank=rank, ms=ms(unassigned)))
     if skipped:
         lines.append(m.t("overall.summary.skipped_rows", count=skipped))
 

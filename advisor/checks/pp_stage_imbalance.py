@@ -12,12 +12,8 @@ import numpy as np
 
 from ..report.model import Evidence, Finding
 from .cluster_slow_rank import NO_STAGE, evidence_cell, rank_steps, thresholds
-from .common import priority_for
+from .common import ms, priority_for
 from .registry import ClusterContext, NotEvaluated, check
-
-
-def _ms(us: float) -> float:
-    return us / 1000.0
 
 
 @check("computation.pp_stage_imbalance", "cluster", needs=frozenset({"step_trace"}), scope="cluster")
@@ -84,9 +80,9 @@ def pp_stage_imbalance(ctx: ClusterContext) -> list[Finding]:
                 "computation.pp_stage_imbalance.stage_line",
                 stage=int(stage),
                 ranks=", ".join(str(r) for r in ctx.profile.stages[int(stage)]),
-                computing_ms=_ms(rec["computing_us"]),
+                computing_ms=ms(rec["computing_us"]),
                 rank=int(rec["slowest_rank"]),
-                idle_ms=_ms(rec["idle_us"]),
+                idle_ms=ms(rec["idle_us"]),
                 idle_share=rec["idle_share"],
             )
         )
@@ -97,7 +93,7 @@ def pp_stage_imbalance(ctx: ClusterContext) -> list[Finding]:
                 "computation.pp_stage_imbalance.imbalance",
                 slow=slow_stage,
                 fast=fast_stage,
-                imbalance_ms=_ms(imbalance),
+                imbalance_ms=ms(imbalance),
                 share=imbalance / step_us if step_us > 0 else 0.0,
             )
         )
@@ -106,16 +102,16 @@ def pp_stage_imbalance(ctx: ClusterContext) -> list[Finding]:
         bubble_gain = float(means["bubble_us"].max()) / 2
         gain += bubble_gain
         lines.append(
-            m.t("computation.pp_stage_imbalance.bubble", share=bubble_share, gain_ms=_ms(bubble_gain))
+            m.t("computation.pp_stage_imbalance.bubble", share=bubble_share, gain_ms=ms(bubble_gain))
         )
     share = gain / step_us if step_us > 0 else 0.0
-    lines.append(m.t("computation.pp_stage_imbalance.gain", gain_ms=_ms(gain), share=share))
+    lines.append(m.t("computation.pp_stage_imbalance.gain", gain_ms=ms(gain), share=share))
 
     if material:
         title = m.t(
             "computation.pp_stage_imbalance.title.imbalance",
             slow=slow_stage,
-            imbalance_ms=_ms(imbalance),
+            imbalance_ms=ms(imbalance),
             share=imbalance / step_us if step_us > 0 else 0.0,
         )
     else:
