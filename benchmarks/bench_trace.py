@@ -249,6 +249,10 @@ _CHILD = textwrap.dedent(
     mode, path = sys.argv[1], Path(sys.argv[2])
     if mode == "reader":
         from advisor.profiles.trace_view import read_trace as parse
+    elif mode == "reader-python":
+        from advisor.profiles.trace_view import read_trace
+        def parse(p):
+            return read_trace(p, compiled=False)
     elif mode == "orjson":
         import orjson
         def parse(p):
@@ -294,6 +298,9 @@ def main(argv: list[str] | None = None) -> None:
         "--out", type=Path, help="folder for the trace (kept and reused); default a temporary one"
     )
     parser.add_argument("--compare-json", action="store_true", help="also time json.load and orjson.loads")
+    parser.add_argument(
+        "--compare-python", action="store_true", help="also time the reader without its C scanner"
+    )
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -307,7 +314,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{path}: {info['events']} events, {info['steps']} steps")
         size = path.stat().st_size
         print(f"{path}: {size / 1e6:.1f} MB")
-        modes = ["reader", *(("orjson", "json") if args.compare_json else ())]
+        modes = ["reader", *(("reader-python",) if args.compare_python else ())]
+        modes += ["orjson", "json"] if args.compare_json else []
         print(f"{'parser':<10} {'best s':>8} {'MB/s':>8} {'peak RSS MB':>12} {'over imports MB':>16}")
         for mode in modes:
             result = measure(mode, path, args.repeat)

@@ -16,6 +16,11 @@ python -m pip install -q "jupyterlab>=4.6,<5" "hatchling>=1.5" "hatch-nodejs-ver
 
 jlpm install --immutable
 jlpm build
+# On a second run the extension's folder is the link that `labextension develop` made: pip would
+# write its install.json through it into advisor/labextension, and a wheel built later has two.
+link=.venv/share/jupyter/labextensions/jupyterlab-performance-advisor
+if [ -L "$link" ]; then rm "$link"; fi
+rm -f advisor/labextension/install.json
 python -m pip install -q --no-build-isolation -e ".[test]"
 jupyter labextension develop . --overwrite >/dev/null
 jupyter server extension enable advisor --sys-prefix >/dev/null

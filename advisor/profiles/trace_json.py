@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import mmap
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +40,23 @@ class ArrayReader:
     """Yields the elements of the JSON array in `path` batch by batch, objects decoded as `element`
     (a msgspec Struct whose fields are the keys to keep).
 
+    `fast`, when given, is tried first on each piece (the bytes of a JSON array, valid UTF-8): what
+    it returns, unless None, is yielded instead of the decoded list and must have a len().
+
     After iteration, `count` is the number of elements read and `truncated_at` the file size when the
     array was cut short (complete elements before the cut are still yielded). Invalid JSON before
     the end, or a file that is not an array, raises InputError naming the file and byte offset.
     """
 
-    def __init__(self, path: Path, element: type, chunk_bytes: int = CHUNK_BYTES) -> None:
+    def __init__(
+        self,
+        path: Path,
+        element: type,
+        chunk_bytes: int = CHUNK_BYTES,
+        fast: Callable[[memoryview], Any] | None = None,
+    ) -> None:
         self.path = path
+        self.fast = fast
         # Elements that are not objects are still decoded (and left to the consumer), as any JSON value.
         self.decoder = msgspec.json.Decoder(list[element | list | str | int | float | bool | None])
         self.chunk_bytes = max(1, chunk_bytes)
@@ -167,6 +177,8 @@ class ArrayReader:
             with memoryview(buf) as view, view[: end + 1] as piece:
                 at = None if buf.isascii() else _invalid_utf8(bytes(piece))
                 if at is None:
+                    if self.fast is not None and (batch := self.fast(piece)) is not None:
+                        return batch
                     try:
                         return self.decoder.decode(piece)
                     except msgspec.ValidationError as exc:  # a number out of range: no byte offset given

@@ -7,6 +7,10 @@ the profiler writes some metadata after the events it names. Per chunk only the 
 kept, as Python lists that become compact arrays at the end of the chunk, so memory is bounded by
 one chunk's objects plus the output.
 
+The compiled scanner `_tracescan` (built with the package) does the same per piece in C, straight
+into arrays, for the pieces it can read exactly as this module does; any other piece (odd types,
+malformed events, invalid JSON) takes the Python path, which stays the reference.
+
 Rows keep file order, except `steps`, `overlap`, `freq` and `flows`, which are sorted by time.
 """
 
@@ -33,6 +37,11 @@ from .schema import conform
 from .tables import register_table
 from .trace_columns import float_array, id_array, int_array, ns_array, stack_array, string_array
 from .trace_json import CHUNK_BYTES, ArrayReader, scan_process_names
+
+try:
+    from . import _tracescan
+except ImportError:  # a source tree where the C scanner was not compiled: the Python path reads all
+    _tracescan = None
 
 OVERLAP_PROCESS = "Overlap Analysis"
 OVERLAP_NAMES = ("Computing", "Communication", "Communication(Not Overlapped)", "Free")
@@ -150,11 +159,13 @@ def process_kind(name: str) -> int:
     return HOST if name.lower().startswith("python") else OTHER
 
 
-def read_trace(path: Path, chunk_bytes: int = CHUNK_BYTES) -> TraceTables:
-    """Parse `path` in one streaming pass (not memoised: see `parse_trace`)."""
+def read_trace(path: Path, chunk_bytes: int = CHUNK_BYTES, compiled: bool = True) -> TraceTables:
+    """Parse `path` in one streaming pass (not memoised: see `parse_trace`). `compiled=False` reads
+    every piece with the Python path (the reference that the C scanner is tested against)."""
     processes = scan_process_names(path)
     builder = _Builder({pid: process_kind(name) for pid, name in processes.items()})
-    reader = ArrayReader(path, Event, chunk_bytes)
+    fast = builder.scan if compiled and _tracescan is not None else None
+    reader = ArrayReader(path, Event, chunk_bytes, fast)
     # The events are Structs untracked by the cyclic GC (gc=False): no need to pause collections.
     for events in reader:
         builder.feed(events)
@@ -236,7 +247,15 @@ class _Builder:
         self.raw = {table: tuple([] for _ in columns) for table, columns in _RAW.items()}
         self.parts: dict[str, list[dict[str, Any]]] = {table: [] for table in _RAW}
 
-    def feed(self, events: list[Any]) -> None:
+    def scan(self, piece: memoryview) -> _Scanned | None:
+        """A piece read by the C scanner, or None when it needs the Python path."""
+        result = _tracescan.scan(piece, self.kinds)
+        return None if result is None else _Scanned(*result)
+
+    def feed(self, events: list[Any] | _Scanned) -> None:
+        if type(events) is _Scanned:
+            self._add_scanned(events)
+            return
         it = iter(events)
         while True:
             try:
@@ -407,6 +426,17 @@ class _Builder:
                 part = {column: _take(value, keep) for column, value in part.items()}
             self.parts[table].append(part)
 
+    def _add_scanned(self, scanned: _Scanned) -> None:
+        for (table, columns), values in zip(_RAW.items(), scanned.tables, strict=True):
+            if values is None:  # no rows in this piece
+                continue
+            part = {}
+            for (column, kind), value in zip(columns, values, strict=True):
+                part[column] = _scanned_array(kind, value)
+            self.parts[table].append(part)
+        for pid, tid, name in scanned.threads:
+            self.threads[(pid, tid)] = name
+
     def _column(self, parts: list[dict[str, Any]], column: str, kind: str) -> Any:
         """One column over all chunks, as a pandas array of the schema's dtype (chunks released)."""
         pieces = [part.pop(column) for part in parts]
@@ -446,6 +476,34 @@ class _Builder:
             tables[name].attrs["source"] = TRACE_VIEW_JSON
             _release_freed_memory()  # the raw columns just copied, before the next table is built
         return {name: tables[name] for name in TABLES}
+
+
+class _Scanned:
+    """One piece as the C scanner returns it: its number of events, per table of `_RAW` the raw
+    buffers of its columns (None without rows), and (pid, tid, name) of its thread_name events."""
+
+    __slots__ = ("count", "tables", "threads")
+
+    def __init__(self, count: int, tables: tuple[Any, ...], threads: list[tuple[Any, Any, str]]) -> None:
+        self.count, self.tables, self.threads = count, tables, threads
+
+    def __len__(self) -> int:
+        return self.count
+
+
+def _scanned_array(kind: str, value: Any) -> Any:
+    """A scanned column in the form `_compact` gives (see `column_result` in _tracescan.c)."""
+    if kind == NS:
+        return np.frombuffer(value, np.int64)
+    if kind == FLOAT:
+        return np.frombuffer(value, np.float64)
+    if kind == INT:
+        values, missing = value
+        return np.frombuffer(values, np.int64), None if missing is None else np.frombuffer(missing, np.bool_)
+    offsets, text, validity, nulls = value
+    bitmap = None if validity is None else pa.py_buffer(validity)
+    buffers = [bitmap, pa.py_buffer(offsets), pa.py_buffer(text)]
+    return pa.Array.from_buffers(pa.large_string(), len(offsets) // 8 - 1, buffers, null_count=nulls)
 
 
 def _odd_args(args: Any) -> Args:
