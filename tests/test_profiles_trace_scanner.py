@@ -147,6 +147,27 @@ def test_every_form_real_files_use_is_read_by_the_scanner(tmp_path, pieces):
     assert gc["start_ns"].tolist()[-3:] == [-5200, 17000, 1500]
 
 
+def test_escapes_and_multibyte_text_at_every_offset_of_a_string(tmp_path, pieces):
+    """Strings are skipped 8 bytes at a time: an escape or a multi-byte character must be found at
+    whatever offset it falls, in names (kept) and in args no table reads (skipped)."""
+    host = 1
+    events = meta(host, "Python")
+    for special in ["\n", '"', "\\", "é", "\u2603", "\U0001f600", "\r\n"]:
+        for length in range(0, 20):
+            for at in range(length + 1):
+                text = "x" * at + special + "y" * (length - at)
+                args = {"Input Dims": text, "Call stack": text}
+                event = {"ph": "X", "name": text, "pid": host, "tid": 1, "ts": "1.0", "dur": 1, "args": args}
+                events.append(event)
+    for ensure_ascii in (True, False):
+        path = tmp_path / "trace_view.json"
+        path.write_text(json.dumps(events, ensure_ascii=ensure_ascii), encoding="utf-8")
+        assert_same_outcome(path)
+    assert pieces["python"] == 0 and pieces["c"] == 2  # one piece per file
+    names = trace_view.read_trace(path)["host_ops"]["name"].tolist()
+    assert names == [e["name"] for e in events if e["ph"] == "X"]
+
+
 # ---- properties: random events with odd values, and damaged bytes ----------------------------
 
 PIDS = [1, 2, 3, 4, 5, 6, 7, 8]  # one per process kind below, then unnamed pids

@@ -147,12 +147,19 @@ static inline int hex4(const char *p, unsigned *out) {
     return 0;
 }
 
-/* Whether any of 8 bytes is a quote, a backslash or a control character (below 0x20). */
-static inline int special_byte(uint64_t x) {
+/* The index of the first of 8 bytes (read little-endian) that is a quote, a backslash or a control
+   character (below 0x20), or 8. A borrow can mark bytes after a match, never before it. */
+static inline int first_special(const char *p) {
     const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t x;
+    memcpy(&x, p, 8);
     uint64_t quote = x ^ (ones * '"'), slash = x ^ (ones * '\\');
-    uint64_t zero = ((quote - ones) & ~quote) | ((slash - ones) & ~slash) | (x - ones * 0x20);
-    return (zero & ~x & highs) != 0;
+    uint64_t found = ((quote - ones) | (slash - ones) | (x - ones * 0x20)) & ~x & highs;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && defined(__GNUC__)
+    return found ? __builtin_ctzll(found) >> 3 : 8;
+#else
+    return found ? 0 : 8; /* the byte loop below finds it */
+#endif
 }
 
 /* A string at c->p (after its opening quote): strict JSON (no raw control characters, known
@@ -163,10 +170,9 @@ static int parse_string(Cursor *c, Val *v) {
     v->p = p;
     for (;;) {
         while (end - p >= 8) { /* most of a trace is plain text: skip it 8 bytes at a time */
-            uint64_t x;
-            memcpy(&x, p, 8);
-            if (special_byte(x)) break;
-            p += 8;
+            int at = first_special(p);
+            p += at;
+            if (at < 8) break;
         }
         if (p >= end) return -1;
         unsigned char ch = (unsigned char)*p;
