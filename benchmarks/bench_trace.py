@@ -297,6 +297,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--out", type=Path, help="folder for the trace (kept and reused); default a temporary one"
     )
+    parser.add_argument(
+        "--trace", type=Path, help="measure this trace_view.json (real or synth) instead of generating one"
+    )
     parser.add_argument("--compare-json", action="store_true", help="also time json.load and orjson.loads")
     parser.add_argument(
         "--compare-python", action="store_true", help="also time the reader without its C scanner"
@@ -306,8 +309,9 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         folder = args.out or Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "trace_view.json"
-        if args.out and path.exists():  # a kept trace: generating 2 GB takes longer than reading it
+        path = args.trace or folder / "trace_view.json"
+        # A given or kept trace: generating 2 GB takes longer than reading it.
+        if args.trace or (args.out and path.exists()):
             print(f"{path}: reused")
         else:
             info = write_trace(path, args.size_mb)
