@@ -662,38 +662,45 @@ static int append(Out *out, int table, int column, const Val *v) {
 
 /* ---- routing: trace_view._Builder._fill, event by event ------------------------------------ */
 
+/* One key of the pid -> kind dict: a str pid (its UTF-8 in `text`) or an int pid (`text` NULL). */
 typedef struct {
-    int n;
-    int64_t *ints;
-    int *int_kinds;
-    Py_ssize_t n_ints;
-    const char **strs;
-    Py_ssize_t *str_lens;
-    int *str_kinds;
-    Py_ssize_t n_strs;
+    const char *text;
+    Py_ssize_t len;
+    int64_t number;
+    int kind;
+} PidKind;
+
+typedef struct {
+    PidKind *entries;
+    Py_ssize_t n;
 } Kinds;
 
 static int kind_of(const Kinds *kinds, const Val *pid, int *kind) {
+    *kind = P_NONE;
     if (pid->type == V_INT) {
         int64_t value;
-        *kind = P_NONE;
         if (token_to_int64(pid, &value) < 0) return -1; /* a pid that large: the Python path */
-        for (Py_ssize_t i = 0; i < kinds->n_ints; i++)
-            if (kinds->ints[i] == value) *kind = kinds->int_kinds[i];
+        for (Py_ssize_t i = 0; i < kinds->n; i++) {
+            const PidKind *e = &kinds->entries[i];
+            if (!e->text && e->number == value) {
+                *kind = e->kind;
+                break;
+            }
+        }
         return 0;
     }
     if (pid->type == V_STR && !pid->escaped) {
-        *kind = P_NONE;
-        for (Py_ssize_t i = 0; i < kinds->n_strs; i++)
-            if (kinds->str_lens[i] == pid->n && memcmp(kinds->strs[i], pid->p, (size_t)pid->n) == 0)
-                *kind = kinds->str_kinds[i];
+        for (Py_ssize_t i = 0; i < kinds->n; i++) {
+            const PidKind *e = &kinds->entries[i];
+            if (e->text && e->len == pid->n && memcmp(e->text, pid->p, (size_t)pid->n) == 0) {
+                *kind = e->kind;
+                break;
+            }
+        }
         return 0;
     }
-    if (pid->type == V_NULL) {
-        *kind = P_NONE;
-        return 0;
-    }
-    return -1; /* missing, or a float or bool that a dict lookup could match: the Python path */
+    /* null: no process; missing, or a float or bool that a dict lookup could match: the Python path */
+    return pid->type == V_NULL ? 0 : -1;
 }
 
 static inline int str_is(const Val *v, const char *text, Py_ssize_t n) {
@@ -919,44 +926,32 @@ fail:
 }
 
 static int load_kinds(PyObject *dict, Kinds *kinds) {
-    Py_ssize_t n = PyDict_Size(dict), pos = 0;
+    Py_ssize_t pos = 0;
     PyObject *key, *value;
-    kinds->ints = PyMem_Calloc((size_t)n + 1, sizeof(int64_t));
-    kinds->int_kinds = PyMem_Calloc((size_t)n + 1, sizeof(int));
-    kinds->strs = PyMem_Calloc((size_t)n + 1, sizeof(char *));
-    kinds->str_lens = PyMem_Calloc((size_t)n + 1, sizeof(Py_ssize_t));
-    kinds->str_kinds = PyMem_Calloc((size_t)n + 1, sizeof(int));
-    if (!kinds->ints || !kinds->int_kinds || !kinds->strs || !kinds->str_lens || !kinds->str_kinds) {
+    kinds->entries = PyMem_Calloc((size_t)PyDict_Size(dict) + 1, sizeof(PidKind));
+    if (!kinds->entries) {
         PyErr_NoMemory();
         return -1;
     }
     while (PyDict_Next(dict, &pos, &key, &value)) {
+        PidKind *e = &kinds->entries[kinds->n];
         long kind = PyLong_AsLong(value);
         if (kind == -1 && PyErr_Occurred()) return -1;
+        e->kind = (int)kind;
         if (PyLong_Check(key)) {
             int overflow;
             long long pid = PyLong_AsLongLongAndOverflow(key, &overflow);
             if (overflow || (pid == -1 && PyErr_Occurred())) continue; /* kind_of leaves those to Python */
-            kinds->ints[kinds->n_ints] = pid;
-            kinds->int_kinds[kinds->n_ints++] = (int)kind;
+            e->number = pid;
         } else if (PyUnicode_Check(key)) {
-            Py_ssize_t len;
-            const char *text = PyUnicode_AsUTF8AndSize(key, &len);
-            if (!text) return -1;
-            kinds->strs[kinds->n_strs] = text;
-            kinds->str_lens[kinds->n_strs] = len;
-            kinds->str_kinds[kinds->n_strs++] = (int)kind;
+            e->text = PyUnicode_AsUTF8AndSize(key, &e->len);
+            if (!e->text) return -1;
+        } else {
+            continue;
         }
+        kinds->n++;
     }
     return 0;
-}
-
-static void free_kinds(Kinds *kinds) {
-    PyMem_Free(kinds->ints);
-    PyMem_Free(kinds->int_kinds);
-    PyMem_Free((void *)kinds->strs);
-    PyMem_Free(kinds->str_lens);
-    PyMem_Free(kinds->str_kinds);
 }
 
 PyDoc_STRVAR(scan_doc, "scan(piece, kinds, /)\n--\n\n"
@@ -1001,7 +996,7 @@ done:
         Py_XDECREF(out->threads);
         PyMem_Free(out);
     }
-    free_kinds(&kinds);
+    PyMem_Free(kinds.entries);
     PyBuffer_Release(&piece);
     return result;
 }
