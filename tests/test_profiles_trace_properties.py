@@ -9,13 +9,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from advisor.errors import InputError
 from advisor.profiles import trace_view
 from advisor.profiles.schema import SCHEMAS
-from advisor.profiles.trace_view import TABLES, read_trace
+from advisor.profiles.trace_view import TABLES
 
 from .test_profiles_trace import sample_events
-from .test_profiles_trace_scanner import assert_same_outcome
+from .test_profiles_trace_scanner import assert_same_outcome, outcome
 
 VALID = json.dumps(sample_events()).encode()
 CHUNKS = st.sampled_from([1, 7, 64, 8 << 20])
@@ -29,13 +28,13 @@ def scratch(tmp_path_factory) -> Path:
 def check(path: Path, data: bytes, chunk: int) -> None:
     path.write_bytes(data)
     if trace_view._tracescan is not None:  # the C scanner must not change any outcome
-        assert_same_outcome(path, chunk)
-    try:
-        tables = read_trace(path, chunk_bytes=chunk)
-    except InputError as exc:
-        message = str(exc)
-        assert message.startswith(f"{path}: ") and "\n" not in message
+        kind, result = assert_same_outcome(path, chunk)
+    else:
+        kind, result = outcome(path, chunk, compiled=True)
+    if kind == "error":
+        assert result.startswith(f"{path}: ") and "\n" not in result
         return
+    tables = result
     assert list(tables) == list(TABLES)
     for name in TABLES:
         assert list(tables[name].columns) == list(SCHEMAS[name].columns)

@@ -68,15 +68,17 @@ def outcome(path: Path, chunk: int, compiled: bool) -> tuple[str, Any]:
         return "error", str(exc)
 
 
-def assert_same_outcome(path: Path, chunk: int = trace_view.CHUNK_BYTES) -> None:
+def assert_same_outcome(path: Path, chunk: int = trace_view.CHUNK_BYTES) -> tuple[str, Any]:
+    """Read `path` with and without the scanner, assert both give the same; the outcome."""
     (kind, c), (python_kind, python) = outcome(path, chunk, True), outcome(path, chunk, False)
     assert kind == python_kind, (c, python)
     if kind == "error":
         assert c == python
-        return
-    assert_same_tables(c, python)
-    assert c.warnings == python.warnings
-    assert c.processes == python.processes
+    else:
+        assert_same_tables(c, python)
+        assert c.warnings == python.warnings
+        assert c.processes == python.processes
+    return kind, c
 
 
 def real_traces() -> list[Path]:
