@@ -2,7 +2,7 @@
 
 The wheel becomes platform-specific. An editable install compiles it next to its source. Without a
 C compiler or the Python headers the build stops and says so; PERFORMANCE_ADVISOR_PURE_PYTHON=1
-builds without the scanner (the trace reader then parses with its Python path, ~2.5x slower).
+builds without the scanner (the trace reader then parses with its Python path, about 2x slower).
 """
 
 from __future__ import annotations
