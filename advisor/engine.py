@@ -15,6 +15,7 @@ import pandas as pd
 from . import __version__
 from .checks.catalogue import applicable_dimensions, unimplemented
 from .checks.common import own_time_us
+from .checks.links import link_causes
 from .checks.registry import (
     SCOPES,
     CheckResult,
@@ -458,7 +459,8 @@ def run_analysis(
     run_comparison_checks(
         by_scope["comparison"], profile, step_traces, compare, options, messages, collected, step
     )
-    findings, not_evaluated, summary = collected.findings, collected.not_evaluated, collected.summary
+    findings = link_causes(collected.findings, messages)
+    not_evaluated, summary = collected.not_evaluated, collected.summary
     dimensions = applicable_dimensions(
         options.analysis_dimensions,
         ranks=len(profile.ranks),

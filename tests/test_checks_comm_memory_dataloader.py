@@ -231,7 +231,8 @@ def test_small_packet_measures_against_large_transfers(tmp_path):
     # 50 us (the smallest elapse - transit); all communication is exposed.
     assert row[9] == pytest.approx(1000.0)
     assert finding.estimated_gain_us == pytest.approx(1000.0 + 2 * 50.0)
-    assert finding.priority == "high"  # 1.1 ms of a 5 ms step
+    # 1.1 ms of a 5 ms step, but what bigger packets save is modelled: an upper bound, medium at most.
+    assert finding.priority == "medium" and finding.gain_basis == "upper_bound"
 
 
 def test_small_packet_zero_transit_and_missing_sdma_aggregate(tmp_path):
@@ -284,8 +285,9 @@ def test_byte_alignment_matches_ground_truth(faulty, export):
     for findings in found.values():
         ops += int(re.match(r"(\d+) communication op", findings[0].title).group(1))
         (finding,) = findings
-        assert finding.priority == "high"  # all inspected SDMA time is unaligned
-        assert finding.estimated_gain_us is None  # nothing aligned to measure against
+        # All inspected SDMA time is unaligned, but nothing aligned to measure a gain against: capped.
+        assert finding.priority == "medium"
+        assert finding.estimated_gain_us is None and finding.gain_basis is None
         kinds = finding.evidence[1].rows
         total_abnormal += sum(r[4] for r in kinds if r[2])
         assert not any(not r[2] for r in kinds)
@@ -533,12 +535,13 @@ def test_retransmission_corpus_single_node(root):
 @pytest.mark.parametrize("export", ["text", "db"])
 def test_memory_operators_match_ground_truth(faulty, export):
     truth = injected(faulty[f"{export}_truth"], "memory.operators")["expected"]
-    optional = {"memory_record", "npu_module_mem"}
+    optional = {"memory_record", "npu_module_mem", "overlap"}
     found = run_checks(faulty[export], memory_operators, {"cann_api", "steps", "step_trace"}, optional)
     by_api: dict[str, list[float]] = {}
     for findings in found.values():
         (finding,) = findings
-        assert finding.priority == "high"
+        # The device idles while the host frees and allocates: measured in the Overlap Analysis.
+        assert finding.priority == "high" and finding.gain_basis == "measured"
         for row in finding.evidence[0].rows:
             counts = by_api.setdefault(row[0], [0, 0.0])
             counts[0] += row[2]

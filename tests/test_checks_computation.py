@@ -297,8 +297,13 @@ def test_aicpu_threshold_and_total_per_step():
     many = short * 3  # 15 µs per step ... still under
     assert aicpu(hand_ctx({"kernels": kernels(many)})) == []
     many = short * 5  # 25 µs per step: flagged although no kernel reaches 20 µs
+    # One after the other, 10 µs apart: a 95 µs step of which the AI_CPU kernels take 25 µs.
+    many = [{**k, "start_ns": k["start_ns"] + 10_000 * (i // 2)} for i, k in enumerate(many)]
     (finding,) = aicpu(hand_ctx({"kernels": kernels(many)}))
     assert finding.estimated_gain_us == pytest.approx(25.0)
+    # Nothing saves more than the step: kernels all launched at once span 5 µs, and so does the gain.
+    (finding,) = aicpu(hand_ctx({"kernels": kernels(short * 5)}))
+    assert finding.estimated_gain_us == pytest.approx(5.0)
     assert "torch.unique" in " ".join(finding.suggestions)
 
 

@@ -22,6 +22,9 @@ EVIL = "</script><script>alert(1)</script>"
 CONTRACT_KEYS = {"schema_version", "tool", "input", "summary", "findings", "not_evaluated", "timings_s"}
 INPUT_KEYS = {"path", "compare_path", "kind", "export", "ranks", "steps", "cann_version", "torch_version"}
 FINDING_KEYS = {
+    "share_of_step",
+    "gain_basis",
+    "counted_in",
     "check",
     "dimension",
     "priority",
@@ -131,15 +134,20 @@ def test_xlsx_summary_and_typed_cells(demo_report, tmp_path):
         "suggestion",
         "ranks",
         "estimated gain (µs)",
+        "share of step",
+        "gain basis",
+        "counted in",
         "evidence sheets",
     ]
     checks = [c.value for c in summary["B"][1:]]
-    row = checks.index("overall.summary") + 2  # other checks' findings may rank before it
+    row = checks.index("communication.exposed") + 2
     assert summary.cell(row, 8).data_type == "n" and summary.cell(row, 8).value > 0
+    row = checks.index("overall.summary") + 2  # the picture: no gain of its own
+    assert summary.cell(row, 8).value is None
     assert summary.freeze_panes == "A2" and summary.auto_filter.ref
     # Evidence sheets are numbered after their finding's summary row, and listed in that row.
     n = row - 1
-    assert summary.cell(row, 9).value == f"{n} Step time breakdown, {n} Cluster spread"
+    assert summary.cell(row, 12).value == f"{n} Step time breakdown, {n} Cluster spread"
     breakdown = book[f"{n} Step time breakdown"]
     assert breakdown["A1"].value == "rank"
     assert breakdown["C2"].data_type == "n"  # step_us is a number, not text

@@ -46,11 +46,17 @@ def test_summary_sheet_one_row_per_finding(sample64, book64):
         15000,
     ]
     gains = [summary.cell(r, 8).value for r in range(2, summary.max_row + 1)]
-    assert gains[:-1] == sorted(gains[:-1], reverse=True) and gains[-1] is None  # no estimate: last, empty
-    assert all(summary.cell(r, 8).data_type == "n" for r in range(2, summary.max_row))
+    # Largest gain first; no estimate (the summary, a check without one) last, empty.
+    assert gains[:-2] == sorted(gains[:-2], reverse=True) and gains[-2:] == [None, None]
+    assert all(summary.cell(r, 8).data_type == "n" for r in range(2, summary.max_row - 1))
+    row = {summary.cell(r, 2).value: r for r in range(2, summary.max_row + 1)}
+    assert summary.cell(row["cluster.slow_rank"], 9).value == pytest.approx(0.2, abs=0.02)
+    assert summary.cell(row["cluster.slow_rank"], 9).number_format == "0.0%"
+    assert summary.cell(row["communication.small_packet"], 10).value == "upper_bound"
+    assert summary.cell(row["comparison.kernel"], 11).value == "cluster.slow_rank"
     ranks = {summary.cell(r, 2).value: summary.cell(r, 7).value for r in range(2, summary.max_row + 1)}
     assert ranks["dataloader.slow"] == "0–63" and ranks["overall.summary"] is None  # cluster-wide: no ranks
-    assert summary.freeze_panes == "A2" and summary.auto_filter.ref == "A1:I14"
+    assert summary.freeze_panes == "A2" and summary.auto_filter.ref == "A1:L14"
     assert summary["C2"].fill.fgColor.rgb.endswith("F2C4CC")  # high: red tint
     assert summary.column_dimensions["E"].width == 70
 
@@ -96,7 +102,7 @@ def test_xlsx_in_chinese_and_with_odd_values(tmp_path):
     )
     book = load_workbook(write_xlsx(report, tmp_path / "zh.xlsx"))
     summary = book["Summary"]
-    assert summary["I1"].value == "证据工作表" and summary["H2"].value is None
+    assert summary["L1"].value == "证据工作表" and summary["H2"].value is None
     sheet = book["1 e"]
     assert sheet["A2"].value is None and sheet["B2"].value == "bell" and sheet["B3"].value == "=1+1"
     assert sheet["B3"].data_type == "s"

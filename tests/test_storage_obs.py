@@ -88,7 +88,7 @@ def _run_cli(capsys, *args: str) -> tuple[int, list[dict], str, str]:
 
 def _findings(report: dict) -> list[tuple]:
     return [
-        (f["check"], f["priority"], tuple(f["ranks"]), round(f["estimated_gain_us"], 3), f["title"])
+        (f["check"], f["priority"], tuple(f["ranks"]), f["estimated_gain_us"], f["title"])
         for f in report["findings"]
     ]
 

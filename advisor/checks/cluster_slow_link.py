@@ -17,7 +17,7 @@ import pandas as pd
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
 from .cluster_slow_rank import evidence_cell, loo_median, rank_steps, robust_z, thresholds
-from .common import ms, priority_for
+from .common import Gain, ms
 from .registry import ClusterContext, NotEvaluated, check
 
 # SDMA is the sum of the on-node transports; used only where none of them is broken out.
@@ -183,8 +183,7 @@ def slow_link(ctx: ClusterContext) -> list[Finding]:
         float(slow_links["lost_us"].max()) if not slow_links.empty else 0.0,
         float(slow_ranks["lost_us"].max()) if not slow_ranks.empty else 0.0,
     )
-    gain = lost * exposed
-    share = gain / step_us if step_us else 0.0
+    gain = Gain(lost * exposed, step_us)
     lines = [m.t("cluster.slow_link.method", ratio=cfg["max_bandwidth_ratio"])]
     if not slow_links.empty:
         worst = slow_links.loc[slow_links["lost_us"].idxmax()]
@@ -234,7 +233,7 @@ def slow_link(ctx: ClusterContext) -> list[Finding]:
             )
         )
     lines.append(
-        m.t("cluster.slow_link.gain", lost_ms=ms(lost), exposed=exposed, gain_ms=ms(gain), share=share)
+        m.t("cluster.slow_link.gain", lost_ms=ms(lost), exposed=exposed, gain_ms=gain.ms, share=gain.share)
     )
 
     transports = {str(t) for frame in (slow_links, slow_ranks) if not frame.empty for t in frame["transport"]}
@@ -250,14 +249,13 @@ def slow_link(ctx: ClusterContext) -> list[Finding]:
         Finding(
             check="cluster.slow_link",
             dimension="cluster",
-            priority=priority_for(share),
             title=title,
             description="\n".join(lines),
             suggestions=suggestions,
             ranks=sorted(involved),
             step=None,
-            estimated_gain_us=round(gain, 3),
             evidence=_evidence(m, links, ranks),
+            **gain.fields(),
         )
     ]
 

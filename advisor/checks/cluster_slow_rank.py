@@ -24,12 +24,13 @@ import pandas as pd
 
 from ..profiles.discover import ProfileSet
 from ..report.model import Evidence, Finding
-from .common import STEP_PARTS, ms, priority_for
+from .common import STEP_PARTS, Gain, ms
 from .registry import ClusterContext, NotEvaluated, check
 
 _KNOWLEDGE = Path(__file__).with_name("knowledge") / "cluster.json"
 MAD_SCALE = 1.4826  # MAD of a normal distribution -> its standard deviation
 NO_STAGE = -1
+FEW_PEERS = 3  # a stage of at most this many ranks is judged on its ranks' means, not per step
 
 
 @cache
@@ -112,13 +113,41 @@ def rank_steps(ctx: ClusterContext) -> pd.DataFrame:
     return out
 
 
+def few_peers_eligible(judged: pd.DataFrame, cfg: dict[str, float]) -> set[tuple[int, int]] | None:
+    """The (stage, rank) pairs that may be called slow. A stage of 2–3 ranks has too few peers for
+    robust statistics, and jitter makes each rank "slow" on some step: there only the rank with the
+    most busy time on average may be, and only when it is slow on at least half of its steps. Larger
+    stages keep the per-step judgement (None: every rank)."""
+    if judged.empty:
+        return None
+    sizes = judged.groupby("stage")["rank"].nunique()
+    small = set(sizes[sizes <= FEW_PEERS].index)
+    if not small:
+        return None
+    eligible = {(int(st), int(r)) for st, r in judged[~judged["stage"].isin(small)][["stage", "rank"]].values}
+    for stage in small:
+        part = judged[judged["stage"] == stage]
+        per_rank = (
+            part.assign(slow=part["role"] == "slow")
+            .groupby("rank")
+            .agg(busy=("busy_us", "mean"), slow=("slow", "mean"))
+        )
+        worst = int(per_rank["busy"].idxmax())
+        if per_rank.loc[worst, "slow"] >= 0.5:
+            eligible.add((int(stage), worst))
+    return eligible
+
+
 def _rank_list(ranks: list[int]) -> str:
     return ", ".join(str(r) for r in sorted(ranks))
 
 
-def classify(rows: pd.DataFrame, cfg: dict[str, float]) -> pd.DataFrame:
+def classify(
+    rows: pd.DataFrame, cfg: dict[str, float], eligible: set[tuple[int, int]] | None = None
+) -> pd.DataFrame:
     """Per (stage, step) group: peer medians, excess, robust z and the role of each rank
-    (slow / waiting / normal), plus the step gain of the group."""
+    (slow / waiting / normal), plus the step gain of the group. Only the (stage, rank) pairs in
+    `eligible` may be slow (all when None)."""
     rows = rows.copy()
     rows["busy_us"] = rows["computing_us"] + rows["free_us"]
     out = []
@@ -137,6 +166,9 @@ def classify(rows: pd.DataFrame, cfg: dict[str, float]) -> pd.DataFrame:
         group["material_us"] = material
         excess = group["excess_us"].to_numpy()
         slow = (excess >= material) & (excess > 0)
+        if eligible is not None:
+            pairs = zip(group["stage"], group["rank"], strict=True)
+            slow &= np.array([(int(st), int(r)) in eligible for st, r in pairs])
         group["outlier"] = slow & (n >= cfg["min_ranks_for_z"]) & (group["robust_z"] >= cfg["robust_z"])
         role = np.where(slow, "slow", "normal")
         if slow.any():
@@ -163,7 +195,7 @@ def slow_rank(ctx: ClusterContext) -> list[Finding]:
     rows = rank_steps(ctx)
     if rows.empty or rows["rank"].nunique() < 2:
         raise NotEvaluated(m.t("cluster.slow_rank.no_data"))
-    judged = classify(rows, cfg)
+    judged = classify(rows, cfg, few_peers_eligible(classify(rows, cfg), cfg))
     if judged.empty:
         raise NotEvaluated(m.t("cluster.slow_rank.no_peers"))
     if not (judged["role"] == "slow").any():
@@ -173,8 +205,7 @@ def slow_rank(ctx: ClusterContext) -> list[Finding]:
     median_step = float(judged.groupby("rank")["step_us"].mean().median())
     # Gain per step: the largest group gain of each step (stages run in parallel), averaged over steps.
     per_step_gain = judged.groupby("step")["group_gain_us"].max()
-    gain = float(per_step_gain.sum()) / n_steps
-    share = gain / median_step if median_step > 0 else 0.0
+    gain = Gain(float(per_step_gain.sum()) / n_steps, median_step)
 
     slow = judged[judged["role"] == "slow"]
     names = {c: m.t(f"cluster.slow_rank.component.{c}") for c in ("computing", "free")}
@@ -233,7 +264,7 @@ def slow_rank(ctx: ClusterContext) -> list[Finding]:
                 wait_ms=ms(float(waiting["extra_wait_us"].mean())),
             )
         )
-    lines.append(m.t("cluster.slow_rank.gain", gain_ms=ms(gain), share=share))
+    lines.append(m.t("cluster.slow_rank.gain", gain_ms=gain.ms, share=gain.share))
 
     worst = int(per_rank["excess_us"].idxmax())
     cause = causes[worst]
@@ -242,14 +273,16 @@ def slow_rank(ctx: ClusterContext) -> list[Finding]:
             "cluster.slow_rank.title.one",
             rank=worst,
             component=names[cause],
-            excess_ms=ms(float(per_rank.loc[worst, "excess_us"])),
+            gain_ms=gain.ms,
+            share=gain.share,
         )
     else:
         title = m.t(
             "cluster.slow_rank.title.many",
             ranks=_rank_list(slow_ranks),
             component=names[cause],
-            excess_ms=ms(float(per_rank["excess_us"].max())),
+            gain_ms=gain.ms,
+            share=gain.share,
         )
     suggestions = m.t_list(f"cluster.slow_rank.suggestions.{cause}", rank=worst)
     if not waiting.empty:
@@ -269,14 +302,13 @@ def slow_rank(ctx: ClusterContext) -> list[Finding]:
         Finding(
             check="cluster.slow_rank",
             dimension="cluster",
-            priority=priority_for(share),
             title=title,
             description="\n".join(lines),
             suggestions=suggestions,
             ranks=slow_ranks,
             step=steps[0] if len(steps) == 1 else None,
-            estimated_gain_us=round(gain, 3),
             evidence=[Evidence(m.t("cluster.slow_rank.evidence"), columns, evidence_rows)],
+            **gain.fields(),
         )
     ]
 

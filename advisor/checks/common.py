@@ -1,19 +1,104 @@
-"""Helpers shared by the checks: priority from the share of the step at stake, and step times."""
+"""Helpers shared by the checks: the gain of a finding and its priority (one rule for every check,
+docs/design.md "Priority"), and step times."""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+from typing import Any
+
 import pandas as pd
+
+from ..report.model import PRIORITIES
 
 # Share of the step time at stake -> priority (reference-advisor.md §2.0.1: 5 % high, 3 % medium).
 HIGH_SHARE, MEDIUM_SHARE = 0.05, 0.03
 STEP_PARTS = ("computing_us", "communication_not_overlapped_us", "free_us")
+# A gain is measured (the profile shows that time lost, and the fix removes it) or an upper bound
+# (a model's figure against an ideal: pipe utilisation, shape efficiency, bandwidth, ...).
+MEASURED, UPPER_BOUND = "measured", "upper_bound"
 
 
-def priority_for(share: float) -> str:
-    """'high' / 'medium' / 'low' for the share (0..1) of the step time a finding puts at stake."""
+def priority_for(share: float, basis: str = MEASURED) -> str:
+    """'high' / 'medium' / 'low' for the share (0..1) of the step time a finding puts at stake.
+
+    Only a measured gain earns high; an upper bound is at most medium, from the high share on."""
+    if basis == UPPER_BOUND:
+        return "medium" if share >= HIGH_SHARE else "low"
     if share >= HIGH_SHARE:
         return "high"
     return "medium" if share >= MEDIUM_SHARE else "low"
+
+
+@dataclass(frozen=True)
+class Gain:
+    """What fixing a finding saves per step (µs), the step time it is judged against and how much
+    of it is measured (None: all of it; the rest is an upper bound). `fields()` gives a Finding's
+    priority, gain, share and basis, consistently."""
+
+    us: float
+    step_us: float | None
+    measured_us: float | None = None
+
+    @classmethod
+    def upper_bound(cls, us: float, step_us: float | None) -> Gain:
+        return cls(us, step_us, measured_us=0.0)
+
+    @property
+    def per_step_us(self) -> float:
+        """The gain, never negative nor above the step it is part of (a fix cannot save more)."""
+        return self._bounded(self.us)
+
+    def _bounded(self, value: float) -> float:
+        value = max(value, 0.0) if math.isfinite(value) else 0.0
+        return min(value, self.step_us) if self.step_us else value
+
+    @property
+    def measured_part_us(self) -> float:
+        if self.measured_us is None:
+            return self.per_step_us
+        return min(self._bounded(self.measured_us), self.per_step_us)
+
+    @property
+    def basis(self) -> str:
+        if self.measured_us is None:
+            return MEASURED
+        return MEASURED if 0 < self.per_step_us <= self.measured_part_us else UPPER_BOUND
+
+    @property
+    def share(self) -> float:
+        """Share of the step (0 when the step time is unknown)."""
+        return self.per_step_us / self.step_us if self.step_us else 0.0
+
+    @property
+    def ms(self) -> float:
+        return self.per_step_us / 1000.0
+
+    @property
+    def priority(self) -> str:
+        """From the measured part as measured, and from the whole as an upper bound."""
+        measured = self.measured_part_us / self.step_us if self.step_us else 0.0
+        candidates = (priority_for(measured, MEASURED), priority_for(self.share, UPPER_BOUND))
+        return min(candidates, key=PRIORITIES.index)
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "priority": self.priority,
+            "estimated_gain_us": round(self.per_step_us, 3),
+            "share_of_step": round(self.share, 4) if self.step_us else None,
+            "gain_basis": self.basis,
+        }
+
+
+def no_gain_fields(priority: str) -> dict[str, Any]:
+    """A Finding's priority and gain fields when nothing estimates its gain: the check's own
+    severity, at most medium (high needs a measured gain)."""
+    return {
+        "priority": max(priority, "medium", key=PRIORITIES.index),
+        "estimated_gain_us": None,
+        "share_of_step": None,
+        "gain_basis": None,
+    }
 
 
 def complete_steps(step_trace: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..report.model import Evidence, Finding
-from .common import mean_step_us, priority_for, share_of_step
+from .common import Gain, mean_step_us, share_of_step
 from .communication_byte_alignment import in_profiled_steps, sdma_transfers
 from .communication_small_packet import exposed_share, knowledge
 from .registry import RankContext, check
@@ -120,7 +120,8 @@ def bandwidth_contention(ctx: RankContext) -> list[Finding]:
     if share_of_step(lost_per_step, step_us) < rules["min_lost_share"]:
         return []
     exposed = exposed_share(ctx.tables["step_trace"])
-    gain = round(lost_per_step * exposed, 3)
+    # Scaled by the exposed share of communication: a model of what uncontended transfers would save.
+    gain = Gain.upper_bound(lost_per_step * exposed, step_us)
 
     hit["op"] = hit["op_name"].fillna(m.t("communication.bandwidth_contention.no_op"))
     hit["collective"] = _collective(hit["op"])
@@ -150,7 +151,12 @@ def bandwidth_contention(ctx: RankContext) -> list[Finding]:
             )
         )
     lines.append(
-        m.t("communication.bandwidth_contention.gain", gain_us=gain, n_steps=n_steps, exposed=exposed)
+        m.t(
+            "communication.bandwidth_contention.gain",
+            gain_us=gain.per_step_us,
+            n_steps=n_steps,
+            exposed=exposed,
+        )
     )
 
     per_op = (
@@ -200,7 +206,6 @@ def bandwidth_contention(ctx: RankContext) -> list[Finding]:
         Finding(
             check="communication.bandwidth_contention",
             dimension="communication",
-            priority=priority_for(share_of_step(gain, step_us)),
             title=m.t(
                 "communication.bandwidth_contention.title",
                 ops=hit["op"].nunique(),
@@ -210,7 +215,7 @@ def bandwidth_contention(ctx: RankContext) -> list[Finding]:
             description="\n".join(lines),
             suggestions=m.t_list("communication.bandwidth_contention.suggestions"),
             ranks=[ctx.rank.rank],
-            estimated_gain_us=gain,
+            **gain.fields(),
             evidence=[
                 Evidence(
                     m.t(

@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..profiles.discover import RankInfo
 from ..report.model import Evidence, Finding
-from .common import mean_step_us, priority_for, share_of_step
+from .common import Gain, mean_step_us, no_gain_fields
 from .communication_small_packet import count_steps, exposed_share, knowledge
 from .registry import NotEvaluated, RankContext, check
 
@@ -141,16 +141,17 @@ def byte_alignment(ctx: RankContext) -> list[Finding]:
     abnormal["lost_us"] = (abnormal["dur_us"] - ideal).clip(lower=0)
     exposed = exposed_share(ctx.tables["step_trace"])
     measured = abnormal["aligned_gbps"].notna().any()
-    gain = round(float(abnormal["lost_us"].sum()) * exposed / n_steps, 3) if measured else None
     step_us = mean_step_us(ctx.tables["step_trace"])
-    gain_share = share_of_step(gain or 0.0, step_us)
-    if share < rules["min_abnormal_share"] and gain_share < rules["min_gain_share"]:
+    gain = Gain(float(abnormal["lost_us"].sum()) * exposed / n_steps, step_us) if measured else None
+    if share < rules["min_abnormal_share"] and (gain is None or gain.share < rules["min_gain_share"]):
         return []  # a few odd-sized tail transfers at full speed are not worth a finding
     if gain is not None:
-        priority = priority_for(gain_share)
+        fields = gain.fields()
     else:  # nothing aligned to measure against: the reference's rule on the abnormal share
         bands = rules["share_priority"]
-        priority = "high" if share >= bands["high"] else "medium" if share >= bands["medium"] else "low"
+        fields = no_gain_fields(
+            "high" if share >= bands["high"] else "medium" if share >= bands["medium"] else "low"
+        )
 
     ops = abnormal["op_name"].fillna(m.t("communication.byte_alignment.no_op")).nunique()
     lines = [
@@ -168,7 +169,14 @@ def byte_alignment(ctx: RankContext) -> list[Finding]:
     if gain is None:
         lines.append(m.t("communication.byte_alignment.gain_unknown"))
     else:
-        lines.append(m.t("communication.byte_alignment.gain", gain_us=gain, exposed=exposed, n_steps=n_steps))
+        lines.append(
+            m.t(
+                "communication.byte_alignment.gain",
+                gain_us=gain.per_step_us,
+                exposed=exposed,
+                n_steps=n_steps,
+            )
+        )
 
     by_kind = tasks.groupby(["task_type", "link_type", "abnormal"]).agg(
         tasks=("dur_us", "size"), dur_us=("dur_us", "sum"), size_bytes=("size_bytes", "sum")
@@ -217,12 +225,11 @@ def byte_alignment(ctx: RankContext) -> list[Finding]:
         Finding(
             check="communication.byte_alignment",
             dimension="communication",
-            priority=priority,
             title=m.t("communication.byte_alignment.title", ops=ops, share=share, align=align),
             description="\n".join(lines),
             suggestions=m.t_list("communication.byte_alignment.suggestions", align=align),
             ranks=[ctx.rank.rank],
-            estimated_gain_us=gain,
+            **fields,
             evidence=[
                 Evidence(
                     m.t("communication.byte_alignment.evidence.ops", top=len(op_rows), total=len(per_op)),

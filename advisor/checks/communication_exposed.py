@@ -6,6 +6,18 @@ waits for peers: a slow or late peer) and idle (gaps between the op's tasks: the
 its inputs or its peers were ready, or its tasks launched late). The exposed time is split in the
 same proportions. Recoverable per step: the wait and idle parts, plus the transit part that the
 computing time not yet overlapped could hide.
+
+How sure that is (docs/design.md "Priority"): wait and idle are time the profile shows lost. Hidden
+transfer is measured too when the job barely overlaps today (turning overlap on is the fix); when it
+already hides most of its communication, the exposed rest is bandwidth-bound and the figure is an
+upper bound.
+
+Pipeline parallelism: a stage waiting in its receive ops for the previous stage's activations is
+the pipeline bubble (step_trace's Bubble; the P2P ops of communication.json), not exposed
+collectives: it is left out here and judged by computation.pp_stage_imbalance.
+
+Level0 profiles have no communication.json: the share and the ranks come from the step time split
+alone, and the report says that the per-collective split needs Level1.
 """
 
 from __future__ import annotations
@@ -16,10 +28,14 @@ import pandas as pd
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
 from .cluster_slow_rank import evidence_cell, thresholds
-from .common import complete_steps, ms, priority_for
+from .common import UPPER_BOUND, Gain, complete_steps, ms
 from .registry import NotEvaluated, RankContext, check
 
 CAUSES = ("transit", "wait", "idle")
+P2P = "p2p"
+# Below this share of its communication hidden under computation, a job is not overlapping: hiding
+# the transfer is the fix and its gain is measured; above, the exposed rest is bandwidth-bound.
+LOW_OVERLAP = 0.5
 _KIND = r"^(?:hcom_)?([A-Za-z0-9]+?)(?:__|_\d|$)"
 
 
@@ -39,11 +55,32 @@ def _op_times(ops: pd.DataFrame) -> pd.DataFrame:
     return times.fillna(0.0)
 
 
+def _is_p2p(ops: pd.DataFrame) -> np.ndarray:
+    return ops["kind"].astype("string").str.lower().eq(P2P).fillna(False).to_numpy(dtype=bool)
+
+
+def pipeline_bubble_us(rows: pd.DataFrame, ops: pd.DataFrame | None, n_steps: int) -> float:
+    """Mean per-step time a pipeline stage spends waiting in its receive ops: step_trace's Bubble
+    where the export recorded it, else the wait and idle of the P2P ops (their transfer is small)."""
+    bubble = rows["bubble_us"].astype(float)
+    if bubble.notna().any() and float(bubble.fillna(0.0).max()) > 0:
+        return float(bubble.fillna(0.0).mean())
+    if ops is None or ops.empty:
+        return 0.0
+    p2p = ops[_is_p2p(ops)]
+    if p2p.empty:
+        return 0.0
+    times = _op_times(p2p)
+    return float((times["wait"] + times["idle"]).sum()) / max(n_steps, 1)
+
+
 @check(
     "communication.exposed",
     "communication",
-    needs=frozenset({"step_trace", "comm_ops"}),
-    scope="rank",
+    needs=frozenset({"step_trace"}),
+    # communication.json (Level1) splits the exposed time by collective and cause; without it the
+    # step split still tells how much is exposed.
+    optional=frozenset({"comm_ops"}),
 )
 def communication_exposed(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
@@ -52,7 +89,13 @@ def communication_exposed(ctx: RankContext) -> list[Finding]:
     mean_step = float(step_us.mean()) if len(rows) else 0.0
     if not mean_step > 0:
         raise NotEvaluated(m.t("communication.exposed.no_data"))
-    exposed = float(rows["communication_not_overlapped_us"].mean())
+    steps = rows["step"].dropna().unique()
+    ops = ctx.tables.get("comm_ops")
+    if ops is not None and not ops.empty and len(steps) and ops["step"].notna().any():
+        ops = ops[ops["step"].isin(steps)]
+    total_exposed = float(rows["communication_not_overlapped_us"].mean())
+    bubble = min(pipeline_bubble_us(rows, ops, len(steps)), total_exposed)
+    exposed = total_exposed - bubble
     share = exposed / mean_step
     if share < cfg["min_share"]:
         return []
@@ -61,36 +104,40 @@ def communication_exposed(ctx: RankContext) -> list[Finding]:
     computing = float(rows["computing_us"].mean())
     overlapped = float(rows["overlapped_us"].fillna(0.0).mean())
     hideable = max(computing - overlapped, 0.0)  # computing still free of communication
+    overlap_share = overlapped / (overlapped + total_exposed) if overlapped + total_exposed > 0 else 0.0
     lines = [
         m.t(
             "communication.exposed.seen",
             rank=rank,
-            exposed_ms=ms(exposed),
-            share=share,
+            exposed_ms=ms(total_exposed),
+            share=total_exposed / mean_step,
             step_ms=ms(mean_step),
             computing_ms=ms(computing),
             overlapped_ms=ms(overlapped),
+            overlap_share=overlap_share,
         )
     ]
+    if bubble > 0:
+        lines.append(m.t("communication.exposed.bubble", bubble_ms=ms(bubble), exposed_ms=ms(exposed)))
 
-    ops = ctx.tables["comm_ops"]
-    steps = rows["step"].dropna().unique()
-    if not ops.empty and len(steps) and ops["step"].notna().any():
-        ops = ops[ops["step"].isin(steps)]
     evidence: list[Evidence] = []
-    split = {c: 0.0 for c in CAUSES}
-    if ops.empty:
-        lines.append(m.t("communication.exposed.no_ops"))
+    collectives = ops[~_is_p2p(ops)] if ops is not None and not ops.empty else ops
+    overlapping = overlap_share >= LOW_OVERLAP
+    if collectives is None or collectives.empty:
+        lines.append(m.t("communication.exposed.level0" if ops is None else "communication.exposed.no_ops"))
         dominant = None
-        gain = exposed  # nothing tells the parts apart: the upper bound
+        # Nothing tells wait and idle from transfer: all of it at most; the transfer that computing
+        # could hide is sure where the job does not overlap yet.
+        gain = Gain(exposed, mean_step, measured_us=0.0 if overlapping else min(exposed, hideable))
     else:
-        times = _op_times(ops)
+        times = _op_times(collectives)
         totals = times[list(CAUSES)].sum()
         whole = float(totals.sum())
         fractions = {c: (float(totals[c]) / whole if whole > 0 else 0.0) for c in CAUSES}
         split = {c: exposed * fractions[c] for c in CAUSES}
         dominant = max(CAUSES, key=lambda c: fractions[c])
-        gain = split["wait"] + split["idle"] + min(split["transit"], hideable)
+        lost = split["wait"] + split["idle"]
+        hidden = min(split["transit"], hideable)
         lines.append(
             m.t(
                 "communication.exposed.split",
@@ -103,14 +150,15 @@ def communication_exposed(ctx: RankContext) -> list[Finding]:
             )
         )
         lines.append(m.t(f"communication.exposed.cause.{dominant}"))
-        evidence += _op_evidence(m, ops, times, cfg, max(len(steps), 1))
-    gain = min(gain, exposed)
+        evidence += _op_evidence(m, collectives, times, cfg, max(len(steps), 1))
+        gain = Gain(min(lost + hidden, exposed), mean_step, measured_us=lost if overlapping else None)
+    key = "communication.exposed.gain.bound" if gain.basis == UPPER_BOUND else "communication.exposed.gain"
     lines.append(
-        m.t("communication.exposed.gain", gain_ms=ms(gain), share=gain / mean_step, hideable_ms=ms(hideable))
+        m.t(key, gain_ms=gain.ms, share=gain.share, hideable_ms=ms(hideable), overlap_share=overlap_share)
     )
 
     columns = ["step", "step_us", "computing_us", "overlapped_us", "communication_not_overlapped_us",
-               "exposed_share"]  # fmt: skip
+               "bubble_us", "exposed_share"]  # fmt: skip
     per_step = [
         [
             None if pd.isna(rec.step) else int(rec.step),
@@ -118,6 +166,7 @@ def communication_exposed(ctx: RankContext) -> list[Finding]:
             evidence_cell(float(rec.computing_us)),
             evidence_cell(float(rec.overlapped_us)),
             evidence_cell(float(rec.communication_not_overlapped_us)),
+            evidence_cell(float(rec.bubble_us)),
             round(float(rec.communication_not_overlapped_us) / total, 4) if total > 0 else None,
         ]
         for rec, total in zip(rows.itertuples(index=False), step_us, strict=True)
@@ -132,19 +181,18 @@ def communication_exposed(ctx: RankContext) -> list[Finding]:
         Finding(
             check="communication.exposed",
             dimension="communication",
-            priority=priority_for(gain / mean_step),
             title=m.t(
                 "communication.exposed.title",
-                share=share,
-                exposed_ms=ms(exposed),
+                share=gain.share,
+                gain_ms=gain.ms,
                 cause=m.t(f"communication.exposed.cause_short.{dominant or 'unknown'}"),
             ),
             description="\n".join(lines),
             suggestions=suggestions,
             ranks=[rank],
             step=step_values[0] if len(step_values) == 1 else None,
-            estimated_gain_us=round(gain, 3),
             evidence=evidence,
+            **gain.fields(),
         )
     ]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..report.model import Evidence, Finding
-from .common import mean_step_us, priority_for, share_of_step
+from .common import Gain, mean_step_us
 from .communication_small_packet import RDMA, count_steps, knowledge, lost_us, transport_rows
 from .registry import ClusterContext, NotEvaluated, check
 
@@ -74,12 +74,12 @@ def retransmission(ctx: ClusterContext) -> list[Finding]:
     stalled = stalled.assign(lost_us=lost_us(stalled["size_bytes"], stalled["transit_us"], normal_gbps))
     lost_per_op = stalled.groupby(_KEYS)["lost_us"].max()
     steps = max(count_steps(t["step_trace"]) for t in ctx.tables.values())
-    gain = round(float(lost_per_op.sum()) / steps, 3)
     ranks = sorted(int(r) for r in stalled["rank"].unique())
     step_us = max(
         (s for s in (mean_step_us(t["step_trace"]) for t in ctx.tables.values()) if s is not None),
         default=None,
     )
+    gain = Gain(float(lost_per_op.sum()) / steps, step_us)
 
     lines = [
         m.t(
@@ -104,7 +104,7 @@ def retransmission(ctx: ClusterContext) -> list[Finding]:
     lines.append(
         m.t(
             "communication.retransmission.gain",
-            gain_us=gain,
+            gain_us=gain.per_step_us,
             normal_gbps=normal_gbps,
             source=m.t(f"communication.retransmission.source.{source}"),
             n_steps=steps,
@@ -136,7 +136,6 @@ def retransmission(ctx: ClusterContext) -> list[Finding]:
         Finding(
             check="communication.retransmission",
             dimension="communication",
-            priority=priority_for(share_of_step(gain, step_us)),
             title=m.t(
                 "communication.retransmission.title",
                 ops=len(suspect),
@@ -149,7 +148,7 @@ def retransmission(ctx: ClusterContext) -> list[Finding]:
             step=int(suspect["step"].iloc[0])
             if suspect["step"].nunique() == 1 and suspect["step"].iloc[0] != -1
             else None,
-            estimated_gain_us=gain,
+            **gain.fields(),
             evidence=[
                 Evidence(
                     m.t("communication.retransmission.evidence.ranks"),

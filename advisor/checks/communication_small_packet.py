@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..report.model import Evidence, Finding
-from .common import mean_step_us, priority_for, share_of_step
+from .common import Gain, mean_step_us
 from .registry import RankContext, check
 
 SDMA, RDMA = "SDMA", "RDMA"
@@ -176,11 +176,12 @@ def small_packet(ctx: RankContext) -> list[Finding]:
 
     share, transport = max(flagged)
     step_us = mean_step_us(ctx.tables["step_trace"])
-    gain = round((lost_total + saved_ops * overhead) * exposed, 3)
+    # What bigger packets would save is modelled from the bandwidth they reach: an upper bound.
+    gain = Gain.upper_bound((lost_total + saved_ops * overhead) * exposed, step_us)
     lines.append(
         m.t(
             "communication.small_packet.gain",
-            gain_us=gain,
+            gain_us=gain.per_step_us,
             lost_us=lost_total,
             saved_ops=saved_ops,
             overhead_us=overhead,
@@ -216,7 +217,6 @@ def small_packet(ctx: RankContext) -> list[Finding]:
         Finding(
             check="communication.small_packet",
             dimension="communication",
-            priority=priority_for(share_of_step(gain, step_us)),
             title=m.t(
                 "communication.small_packet.title",
                 share=share,
@@ -226,7 +226,7 @@ def small_packet(ctx: RankContext) -> list[Finding]:
             description="\n".join(lines),
             suggestions=m.t_list("communication.small_packet.suggestions"),
             ranks=[ctx.rank.rank],
-            estimated_gain_us=gain,
+            **gain.fields(),
             evidence=[
                 Evidence(
                     m.t("communication.small_packet.evidence.transports"),

@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
-from .common import STEP_PARTS, mean_step_us, ms, priority_for, share_of_step, step_times_us
+from .common import STEP_PARTS, Gain, mean_step_us, ms, share_of_step, step_times_us
 from .registry import ComparisonContext, NotEvaluated, check
 
 # A row counts as slower when it spends more than this share of the baseline's time more, and more than
@@ -139,8 +139,7 @@ def _finding(
     ctx: ComparisonContext,
     check_id: str,
     lost: Loss,
-    gain: float,
-    step_us: float,
+    gain: Gain,
     lines: list[str],
     evidence: Evidence,
 ) -> Finding:
@@ -150,19 +149,20 @@ def _finding(
     return Finding(
         check=check_id,
         dimension="comparison",
-        priority=priority_for(share_of_step(gain, step_us)),
         title=m.t(
             f"{check_id}.title",
             target=ctx.label("target"),
             baseline=ctx.label("baseline"),
             lost_ms=ms(lost.lost_us),
+            gain_ms=gain.ms,
+            share=gain.share,
             rows=lost.rows,
         ),
         description="\n".join(lines),
         suggestions=m.t_list(f"{check_id}.suggestions.{kind}"),
         ranks=[ctx.target_rank.rank],
-        estimated_gain_us=round(gain, 3),
         evidence=[evidence],
+        **gain.fields(),
     )
 
 
@@ -215,7 +215,7 @@ def comparison_kernel(ctx: ComparisonContext) -> list[Finding]:
         [*KERNEL_KEY, *columns],
         evidence_rows(table, KERNEL_KEY, columns),
     )
-    return [_finding(ctx, "comparison.kernel", lost, lost.lost_us, step_us, lines, evidence)]
+    return [_finding(ctx, "comparison.kernel", lost, Gain(lost.lost_us, step_us), lines, evidence)]
 
 
 def compute_kernels(kernels: pd.DataFrame) -> pd.DataFrame:
@@ -319,7 +319,7 @@ def comparison_api(ctx: ComparisonContext) -> list[Finding]:
         ["api_name", *columns],
         evidence_rows(table, ("name",), columns),
     )
-    return [_finding(ctx, "comparison.api", lost, gain, step_us, lines, evidence)]
+    return [_finding(ctx, "comparison.api", lost, Gain(gain, step_us), lines, evidence)]
 
 
 COMPONENTS = ("computing", "communication_not_overlapped", "free")
@@ -384,7 +384,8 @@ def comparison_regression(ctx: ComparisonContext) -> list[Finding]:
             lines.append(
                 m.t("comparison.regression.versions", what=what, target=t_version, baseline=b_version)
             )
-    lines.append(m.t("comparison.regression.gain", gain_ms=ms(diff)))
+    gain = Gain(diff, target["step"])
+    lines.append(m.t("comparison.regression.gain", gain_ms=gain.ms))
     rows = [
         [names[c], round(baseline[c], 3), round(target[c], 3), round(diffs[c], 3), round(diffs[c] / diff, 4)]
         for c in COMPONENTS
@@ -394,18 +395,17 @@ def comparison_regression(ctx: ComparisonContext) -> list[Finding]:
         Finding(
             check="comparison.regression",
             dimension="comparison",
-            priority=priority_for(share_of_step(diff, target["step"])),
             title=m.t(
                 "comparison.regression.title",
                 **labels,
-                diff_ms=ms(diff),
-                share=diff / baseline["step"],
+                gain_ms=gain.ms,
+                share=gain.share,
                 component=names[main],
             ),
             description="\n".join(lines),
             suggestions=m.t_list(f"comparison.regression.suggestions.{main}"),
             ranks=[ctx.target_rank.rank],
-            estimated_gain_us=round(diff, 3),
+            **gain.fields(),
             evidence=[
                 Evidence(
                     m.t("comparison.regression.evidence", **labels),

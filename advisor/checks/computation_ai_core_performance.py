@@ -201,12 +201,12 @@ def ai_core_performance(ctx: RankContext) -> list[Finding]:
 
     basis = step_basis(kernels)
     lost = sum(r["lost"] for r in flagged if r["bound"] is None)
-    gain = basis.per_step(lost)
+    gain = basis.gain(lost, upper_bound=True)
     counts = {c: sum(1 for r in flagged if r["category"] == c) for c in CATEGORIES}
     lines = [m.t(f"{CHECK}.seen", cube=counts["cube"], fa=counts["fa"], vector=counts["vector"])]
     for r in sorted(flagged, key=lambda r: -r["total"])[:5]:
         lines.append(_line(m, r))
-    lines.append(m.t(f"{CHECK}.estimate", gain=gain_line(m, basis, gain), steps=basis.n_steps))
+    lines.append(m.t(f"{CHECK}.estimate", gain=gain_line(m, gain), steps=basis.n_steps))
     suggestions: list[str] = []
     for cat in CATEGORIES:
         if counts[cat]:
@@ -216,7 +216,7 @@ def ai_core_performance(ctx: RankContext) -> list[Finding]:
             CHECK,
             ctx.rank.rank,
             gain,
-            title=m.t(f"{CHECK}.title", groups=len(flagged), gain_us=gain),
+            title=m.t(f"{CHECK}.title", groups=len(flagged), gain_us=gain.per_step_us),
             lines=lines,
             suggestions=suggestions,
             evidence=[_evidence(m, rows, int(cfg["max_rows_per_category"]))],

@@ -150,7 +150,7 @@ def aicpu(ctx: RankContext) -> list[Finding]:
     suggestions = list(dict.fromkeys(suggestions)) + m.t_list(f"{CHECK}.suggestions")
 
     total = float(flagged["sum"].sum())
-    gain = basis.per_step(total)
+    gain = basis.gain(total)
     all_kernel_us = float(as_float(kernels["duration_us"]).clip(min=0.0).sum())
     lines = [
         m.t(
@@ -163,14 +163,14 @@ def aicpu(ctx: RankContext) -> list[Finding]:
             names=", ".join(map(str, flagged.index[:10])),
         ),
         m.t(f"{CHECK}.version.data" if from_data else f"{CHECK}.version.hint", version=version or "?"),
-        m.t(f"{CHECK}.estimate", gain=gain_line(m, basis, gain), steps=basis.n_steps),
+        m.t(f"{CHECK}.estimate", gain=gain_line(m, gain), steps=basis.n_steps),
     ]
     return [
         basis.finding(
             CHECK,
             ctx.rank.rank,
             gain,
-            title=m.t(f"{CHECK}.title", types=len(flagged), per_step_us=gain),
+            title=m.t(f"{CHECK}.title", types=len(flagged), per_step_us=gain.per_step_us),
             lines=lines,
             suggestions=suggestions,
             evidence=[_evidence(m, rows)],

@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
-from .common import priority_for, share_of_step
+from .common import Gain
 
 KNOWLEDGE = Path(__file__).with_name("knowledge")
 # Task types that run on the AI Core (cube and vector units); AI_CPU, HCCL, DSA_SQE … do not.
@@ -43,20 +43,17 @@ class StepBasis:
     n_steps: int
     step_us: float | None
 
-    def per_step(self, total_us: float) -> float:
-        return total_us / self.n_steps if self.n_steps else total_us
-
-    def priority(self, gain_per_step_us: float) -> str:
-        return priority_for(share_of_step(gain_per_step_us, self.step_us))
-
-    def share(self, gain_per_step_us: float) -> float:
-        return share_of_step(gain_per_step_us, self.step_us)
+    def gain(self, total_us: float, *, upper_bound: bool = False) -> Gain:
+        """A profile-wide saving as a gain per step, judged against the kernels' step span;
+        `upper_bound` for figures against an ideal (docs/design.md "Priority")."""
+        per_step = total_us / self.n_steps if self.n_steps else total_us
+        return Gain.upper_bound(per_step, self.step_us) if upper_bound else Gain(per_step, self.step_us)
 
     def finding(
         self,
         check: str,
         rank: int,
-        gain_per_step_us: float,
+        gain: Gain,
         *,
         title: str,
         lines: list[str],
@@ -67,13 +64,12 @@ class StepBasis:
         return Finding(
             check=check,
             dimension="computation",
-            priority=self.priority(gain_per_step_us),
             title=title,
             description="\n".join(lines),
             suggestions=suggestions,
             ranks=[rank],
-            estimated_gain_us=round(gain_per_step_us, 3),
             evidence=evidence,
+            **gain.fields(),
         )
 
 
@@ -105,11 +101,11 @@ def us(value: float) -> float:
     return round(float(value), 3) if math.isfinite(float(value)) else math.nan
 
 
-def gain_line(m: Messages, basis: StepBasis, gain_us: float) -> str:
+def gain_line(m: Messages, gain: Gain) -> str:
     """'x µs per step (y % of the mean step)' in the user's language."""
-    if basis.step_us:
-        return m.t("computation.common.gain_share", gain_us=gain_us, share=basis.share(gain_us))
-    return m.t("computation.common.gain", gain_us=gain_us)
+    if gain.step_us:
+        return m.t("computation.common.gain_share", gain_us=gain.per_step_us, share=gain.share)
+    return m.t("computation.common.gain", gain_us=gain.per_step_us)
 
 
 # --- device info ---------------------------------------------------------------------------------

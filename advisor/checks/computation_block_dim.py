@@ -123,7 +123,7 @@ def block_dim(ctx: RankContext) -> list[Finding]:
         .sort_values(["lost", "total"], ascending=False)
     )
     lost = float(frame["lost"].sum())
-    gain = basis.per_step(lost)
+    gain = basis.gain(lost, upper_bound=True)
     types = frame.groupby("op_type")["lost"].sum().sort_values(ascending=False)
     lines = [
         _cores_line(m, cores),
@@ -134,7 +134,7 @@ def block_dim(ctx: RankContext) -> list[Finding]:
             min_us=min_us,
             types=", ".join(map(str, types.index[:10])),
         ),
-        m.t(f"{CHECK}.estimate", gain=gain_line(m, basis, gain), steps=basis.n_steps),
+        m.t(f"{CHECK}.estimate", gain=gain_line(m, gain), steps=basis.n_steps),
     ]
     rows = [
         [
@@ -157,7 +157,9 @@ def block_dim(ctx: RankContext) -> list[Finding]:
             CHECK,
             ctx.rank.rank,
             gain,
-            title=m.t(f"{CHECK}.title", kernels=len(frame), cube=cores.cube, vector=vector, gain_us=gain),
+            title=m.t(
+                f"{CHECK}.title", kernels=len(frame), cube=cores.cube, vector=vector, gain_us=gain.per_step_us
+            ),
             lines=lines,
             suggestions=m.t_list(f"{CHECK}.suggestions"),
             evidence=[

@@ -112,7 +112,7 @@ def ai_core_frequency(ctx: RankContext) -> list[Finding]:
         return []
 
     lost_total = float(flagged["lost"].sum())
-    gain = basis.per_step(lost_total)
+    gain = basis.gain(lost_total)
     reduced = frame[frame["mhz"] < nominal * (1.0 - threshold)]
     cube = flagged[flagged.index.get_level_values("core").isin(["AI_CORE", "MIX_AIC"])]
     lines = [
@@ -130,7 +130,7 @@ def ai_core_frequency(ctx: RankContext) -> list[Finding]:
         m.t(f"{CHECK}.cube", ops=len(cube), lost_us=float(cube["lost"].sum()))
         if len(cube)
         else m.t(f"{CHECK}.no_cube"),
-        m.t(f"{CHECK}.estimate", gain=gain_line(m, basis, gain), steps=basis.n_steps),
+        m.t(f"{CHECK}.estimate", gain=gain_line(m, gain), steps=basis.n_steps),
     ]
     by_step = frame.assign(step=frame["step"].astype("Float64")).groupby("step", dropna=False)
     step_rows = [

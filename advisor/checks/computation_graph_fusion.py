@@ -131,7 +131,7 @@ def graph_fusion(ctx: RankContext) -> list[Finding]:
             advice.append(pattern["advice"])
     if not rows:
         return []
-    gain = basis.per_step(lost)
+    gain = basis.gain(lost, upper_bound=True)
     rows.sort(key=lambda r: -r[3])
     suggestions = [m.t(f"{CHECK}.advice.{a}") for a in dict.fromkeys(advice)] + m.t_list(
         f"{CHECK}.suggestions"
@@ -150,7 +150,7 @@ def graph_fusion(ctx: RankContext) -> list[Finding]:
                     ops=len(ops),
                     names=", ".join(dict.fromkeys(r[0] for r in rows)),
                 ),
-                m.t(f"{CHECK}.estimate", gain=gain_line(m, basis, gain), steps=basis.n_steps),
+                m.t(f"{CHECK}.estimate", gain=gain_line(m, gain), steps=basis.n_steps),
             ],
             suggestions=suggestions,
             evidence=[

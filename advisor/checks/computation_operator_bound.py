@@ -90,7 +90,7 @@ def operator_bound(ctx: RankContext) -> list[Finding]:
         **{unit: (unit, "mean") for unit in UNITS},
     ).sort_values(["lost", "total"], ascending=False)
     lost = float(frame["lost"].sum())
-    gain = basis.per_step(lost)
+    gain = basis.gain(lost, upper_bound=True)
     judged = int((has_memory & (busiest > 0) & (dur >= min_us)).sum())
     top_types = frame.groupby("op_type")["lost"].sum().sort_values(ascending=False)
     lines = [
@@ -103,7 +103,7 @@ def operator_bound(ctx: RankContext) -> list[Finding]:
             total_us=float(frame["dur"].sum()),
             types=", ".join(map(str, top_types.index[:10])),
         ),
-        m.t(f"{CHECK}.estimate", gain=gain_line(m, basis, gain), steps=basis.n_steps, bound=bound),
+        m.t(f"{CHECK}.estimate", gain=gain_line(m, gain), steps=basis.n_steps, bound=bound),
     ]
     rows = []
     for (op_type, name, core_type, shapes), row in table.head(MAX_ROWS).iterrows():
@@ -129,7 +129,7 @@ def operator_bound(ctx: RankContext) -> list[Finding]:
             CHECK,
             ctx.rank.rank,
             gain,
-            title=m.t(f"{CHECK}.title", kernels=len(frame), bound=bound, gain_us=gain),
+            title=m.t(f"{CHECK}.title", kernels=len(frame), bound=bound, gain_us=gain.per_step_us),
             lines=lines,
             suggestions=m.t_list(f"{CHECK}.suggestions"),
             evidence=[

@@ -7,9 +7,10 @@ record the same wait again; they count, outermost only, when the trace has no fe
 every slow fetch is listed per step. A fetch is slow from 10 ms, or from 5 % of its step when it
 lasts at least 1 ms (a 10 ms bar never trips on short steps; knowledge/dataloader.json).
 `_SingleProcessDataLoaderIter` means num_workers=0: the main process loads and decodes every batch
-itself. Gain per step: the slow fetches' time, capped by the device's free time in that step (the
-device idles while it waits for the batch; a prefetching loader returns a ready batch in well under
-a millisecond), averaged over the steps.
+itself. Gain per step: the device-idle time (Overlap Analysis 'Free') during the slow fetches, each
+instant counted once, averaged over the steps: a fetch while the device still runs queued work
+costs nothing (a prefetching loader returns a ready batch in well under a millisecond). Without the
+Overlap Analysis, the fetches' time capped by the step's free time.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import numpy as np
 import pandas as pd
 
 from ..report.model import Evidence, Finding
-from .common import mean_step_us, priority_for, share_of_step
+from .common import Gain, mean_step_us
 from .communication_small_packet import knowledge
 from .memory_operators import step_of
 from .registry import NotEvaluated, RankContext, check
+from .schedule_base import free_slices, intervals, step_windows, union_overlap_ns
 
 SINGLE_PROCESS = "singleprocess"
 MULTI_PROCESS = "multiprocessing"
@@ -61,6 +63,7 @@ def _iterator(name: pd.Series) -> pd.Series:
     "dataloader.slow",
     "dataloader",
     needs=frozenset({"host_ops", "steps", "step_trace"}),
+    optional=frozenset({"overlap"}),
 )
 def dataloader_slow(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
@@ -95,16 +98,20 @@ def dataloader_slow(ctx: RankContext) -> list[Finding]:
         return []
     slow["iterator"] = _iterator(slow["name"].astype("string"))
 
-    # Cap each step's stall by the device's free time in that step (from step_trace).
     trace = ctx.tables["step_trace"].dropna(subset=["step", "free_us"])
     free = trace.groupby("step")["free_us"].sum()
-    stall = slow.groupby("step", dropna=False)["dur_us"].sum()
-    capped = [
-        min(total, float(free[step])) if pd.notna(step) and step in free.index else total
-        for step, total in stall.items()
-    ]
-    gain = round(sum(capped) / n_steps, 3)
-    step_us = mean_step_us(ctx.tables["step_trace"])
+    overlap = ctx.tables.get("overlap")
+    if overlap is not None and not overlap.empty:
+        starts, ends = intervals(slow)
+        idle_ns = union_overlap_ns(starts, ends, *free_slices(overlap, step_windows(steps)))
+        lost_us = idle_ns / 1000.0
+    else:  # no idle slices: each step's stall capped by the device's free time in that step
+        stall = slow.groupby("step", dropna=False)["dur_us"].sum()
+        lost_us = sum(
+            min(total, float(free[step])) if pd.notna(step) and step in free.index else total
+            for step, total in stall.items()
+        )
+    gain = Gain(lost_us / n_steps, mean_step_us(ctx.tables["step_trace"]))
 
     kinds = sorted(set(slow["iterator"]))
     lines = [
@@ -122,7 +129,8 @@ def dataloader_slow(ctx: RankContext) -> list[Finding]:
     lines += [m.t(f"dataloader.slow.iterator.{kind}") for kind in kinds]
     if not windowed:
         lines.append(m.t("dataloader.slow.no_steps"))
-    lines.append(m.t("dataloader.slow.gain", gain_us=gain, n_steps=n_steps))
+    key = "gain" if overlap is not None and not overlap.empty else "gain.capped"
+    lines.append(m.t(f"dataloader.slow.{key}", gain_us=gain.per_step_us, share=gain.share, n_steps=n_steps))
     suggestions = (
         m.t_list("dataloader.slow.suggestions.single_process")
         if "single_process" in kinds
@@ -145,17 +153,18 @@ def dataloader_slow(ctx: RankContext) -> list[Finding]:
         Finding(
             check="dataloader.slow",
             dimension="dataloader",
-            priority=priority_for(share_of_step(gain, step_us)),
             title=m.t(
                 "dataloader.slow.title.single" if single else "dataloader.slow.title",
                 slow=len(slow),
                 max_ms=float(slow["dur_us"].max()) / 1e3,
+                gain_ms=gain.ms,
+                share=gain.share,
             ),
             description="\n".join(lines),
             suggestions=suggestions,
             ranks=[ctx.rank.rank],
             step=int(slow["step"].iloc[0]) if slow["step"].nunique() == 1 else None,
-            estimated_gain_us=gain,
+            **gain.fields(),
             evidence=[
                 Evidence(
                     m.t("dataloader.slow.evidence.events"),

@@ -24,8 +24,9 @@ from ..profiles.metadata import load_metadata
 from ..profiles.tables import load_table
 from ..report.messages import Messages
 from ..report.model import PRIORITIES, Evidence, Finding
-from .common import mean_step_us, priority_for, share_of_step
+from .common import no_gain_fields
 from .registry import ClusterContext, NotEvaluated, check
+from .schedule_base import COMPILE, COMPILE_EXECUTE
 
 CHECK_ID = "environment.variables"
 KNOWLEDGE = Path(__file__).with_name("knowledge") / "environment.json"
@@ -41,7 +42,6 @@ class Rule:
     flag: Mapping[str, Any]
     priority: str = "low"
     priority_by_value: Mapping[str, str] = field(default_factory=dict)
-    host_cost: bool = False
     requires: str | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
 
@@ -56,7 +56,7 @@ class Rule:
 @cache
 def load_rules() -> tuple[Rule, ...]:
     data = json.loads(KNOWLEDGE.read_text(encoding="utf-8"))
-    known = {"name", "default", "recommended", "flag", "priority", "priority_by_value", "host_cost"}
+    known = {"name", "default", "recommended", "flag", "priority", "priority_by_value"}
     known.add("requires")
     return tuple(
         Rule(
@@ -66,7 +66,6 @@ def load_rules() -> tuple[Rule, ...]:
             flag=item.get("flag", {}),
             priority=item.get("priority", "low"),
             priority_by_value=item.get("priority_by_value", {}),
-            host_cost=bool(item.get("host_cost", False)),
             requires=item.get("requires"),
             params={k: v for k, v in item.items() if k not in known},
         )
@@ -186,6 +185,12 @@ class ProfileFacts:
         kernels = self.table("kernels", rank)
         states = kernels["op_state"].dropna().str.lower() if kernels is not None else pd.Series([], dtype=str)
         if states.empty:
+            # Without OP State (db exports), operators compiled online in the profiled steps show it:
+            # a static shape is compiled once, before the steps that are profiled.
+            cann = self.table("cann_api", rank)
+            compiles = 0 if cann is None else int(cann["name"].isin([COMPILE_EXECUTE, COMPILE]).sum())
+            if compiles:
+                return True, self.m.t(f"{CHECK_ID}.fact.online_compile", rank=rank, compiles=compiles)
             return None, self.m.t(f"{CHECK_ID}.fact.no_op_state", rank=rank)
         dynamic = int((states == "dynamic").sum())
         text = self.m.t(f"{CHECK_ID}.fact.dynamic", rank=rank, dynamic=dynamic, total=len(states))
@@ -241,9 +246,7 @@ def environment_variables(ctx: ClusterContext) -> list[Finding]:
     envs = {rank: env for rank, env in recorded.items() if env is not None}
     if not envs:
         raise NotEvaluated(m.t(f"{CHECK_ID}.no_env"))
-    return env_findings(
-        m, envs, sorted(set(infos) - set(envs)), load_rules(), ProfileFacts(infos, m), ctx.tables
-    )
+    return env_findings(m, envs, sorted(set(infos) - set(envs)), load_rules(), ProfileFacts(infos, m))
 
 
 def env_findings(
@@ -252,9 +255,8 @@ def env_findings(
     unrecorded: list[int],
     rules: tuple[Rule, ...],
     facts: FactFn,
-    tables: Mapping[int, Mapping[str, pd.DataFrame]],
 ) -> list[Finding]:
-    """The finding (or none) for the recorded environments; `tables[rank]["step_trace"]` gives step times."""
+    """The finding (or none) for the recorded environments."""
     verdicts = evaluate(envs, rules, facts)
     flagged = [v for v in verdicts if v.status == "flagged"]
     known = {r.name for r in rules}
@@ -262,21 +264,9 @@ def env_findings(
     if not flagged and not differ:
         return []
 
-    # Gain: synchronous launches and debug logging cost host time, which the device sees as idle (free)
-    # time; that time per step on the worst flagged rank is the upper bound of what fixing them saves.
-    gain, step_us, gain_rank = None, None, None
-    host_ranks = sorted({r for v in flagged if v.rule.host_cost and v.priority != "low" for r in v.ranks})
-    for rank in host_ranks:
-        trace = tables.get(rank, {}).get("step_trace")
-        if trace is None or trace.empty:
-            continue
-        free = pd.to_numeric(trace["free_us"], errors="coerce").dropna()
-        if free.empty:
-            continue
-        if gain is None or float(free.mean()) > gain:
-            gain, step_us, gain_rank = float(free.mean()), mean_step_us(trace), rank
-    at_stake = [priority_for(share_of_step(gain, step_us))] if gain else []
-    priority = _worst([v.priority for v in flagged] + at_stake)
+    # No gain of its own: what a setting costs shows where it is measured (synchronous launches in
+    # schedule.synchronize_stream, idle time in overall.idle), so the advice is at most medium.
+    priority = _worst([v.priority for v in flagged])
     if not flagged:
         priority = "low"  # ranks that disagree, with no harmful setting: worth a look, nothing more
 
@@ -300,8 +290,6 @@ def env_findings(
         lines.append(m.t(f"{CHECK_ID}.differ", names=", ".join(differ)))
     if unrecorded:
         lines.append(m.t(f"{CHECK_ID}.unrecorded", ranks=_ranks_text(unrecorded)))
-    if gain is not None:
-        lines.append(m.t(f"{CHECK_ID}.gain", gain_ms=gain / 1000.0, rank=gain_rank))
 
     suggestions = [
         s
@@ -354,12 +342,11 @@ def env_findings(
         Finding(
             check=CHECK_ID,
             dimension="overall",
-            priority=priority,
             title=title,
             description="\n".join(lines),
             suggestions=suggestions,
             ranks=sorted(ranks),
-            estimated_gain_us=round(gain, 3) if gain is not None else None,
+            **no_gain_fields(priority),
             evidence=evidence,
         )
     ]

@@ -8,8 +8,9 @@ allocation and release mean the caching allocator is not reusing memory: torch.n
 the loop, or HBM so full that the allocator frees its cache and retries to avoid running out.
 So the finding adds what the memory records say (when collected with profile_memory=True): peak
 device memory against the HBM capacity (device info, else known per device type; unknown is said),
-and the allocator's reserved − allocated memory. Gain per step: the time in all memory APIs, which a
-warm caching allocator avoids (an upper bound: aclrtFree waits for the device to finish first).
+and the allocator's reserved − allocated memory. Gain per step: the device-idle time (Overlap
+Analysis 'Free') while the host is in memory APIs, which a warm caching allocator avoids; without
+the Overlap Analysis, the time in the APIs as an upper bound (aclrtFree waits for the device first).
 
 Also holds `step_of`, which the dataloader check shares.
 """
@@ -25,9 +26,10 @@ import pandas as pd
 from ..profiles.discover import RankInfo
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
-from .common import mean_step_us, priority_for, share_of_step
+from .common import Gain, mean_step_us, share_of_step
 from .communication_small_packet import knowledge
 from .registry import NotEvaluated, RankContext, check
+from .schedule_base import free_slices, intervals, step_windows, union_overlap_ns
 
 MB = float(2**20)  # memory records count binary megabytes
 
@@ -164,7 +166,7 @@ def _memory_lines(m: Messages, rank: RankInfo, state: dict[str, float] | None) -
     "memory",
     needs=frozenset({"cann_api", "steps", "step_trace"}),
     # Memory records need profile_memory=True; without them the time part still stands.
-    optional=frozenset({"memory_record", "npu_module_mem"}),
+    optional=frozenset({"memory_record", "npu_module_mem", "overlap"}),
 )
 def memory_operators(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
@@ -199,7 +201,14 @@ def memory_operators(ctx: RankContext) -> list[Finding]:
     if flagged.empty:
         return []
 
-    gain = round(float(per_api["per_step_us"].sum()), 3)
+    api_us = float(per_api["per_step_us"].sum())
+    overlap = ctx.tables.get("overlap")
+    if overlap is not None and not overlap.empty:
+        starts, ends = intervals(calls)
+        idle_ns = union_overlap_ns(starts, ends, *free_slices(overlap, step_windows(steps)))
+        gain = Gain(idle_ns / 1000.0 / n_steps, step_us)
+    else:
+        gain = Gain.upper_bound(api_us, step_us)
     lines = [
         m.t(
             "memory.operators.api_line",
@@ -216,7 +225,8 @@ def memory_operators(ctx: RankContext) -> list[Finding]:
     state = memory_state(ctx.tables)
     memory_lines, full = _memory_lines(m, ctx.rank, state)
     lines.extend(memory_lines)
-    lines.append(m.t("memory.operators.gain", gain_us=gain, n_steps=n_steps))
+    key = "memory.operators.gain" if gain.basis == "measured" else "memory.operators.gain.bound"
+    lines.append(m.t(key, gain_us=gain.per_step_us, share=gain.share, api_us=api_us, n_steps=n_steps))
 
     categories = set(flagged["category"])
     suggestions: list[str] = []
@@ -257,17 +267,18 @@ def memory_operators(ctx: RankContext) -> list[Finding]:
         Finding(
             check="memory.operators",
             dimension="memory",
-            priority=priority_for(share_of_step(gain, step_us)),
             title=m.t(
                 "memory.operators.title.full" if full else "memory.operators.title",
                 api=worst["api"],
                 per_step_ms=float(worst["per_step_us"]) / 1e3,
-                share=state.get("peak_share", 0.0) if state else 0.0,
+                hbm_share=state.get("peak_share", 0.0) if state else 0.0,
+                gain_ms=gain.ms,
+                share=gain.share,
             ),
             description="\n".join(lines),
             suggestions=suggestions,
             ranks=[ctx.rank.rank],
-            estimated_gain_us=gain,
             evidence=evidence,
+            **gain.fields(),
         )
     ]

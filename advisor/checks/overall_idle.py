@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..report.model import Evidence, Finding
 from .cluster_slow_rank import evidence_cell, thresholds
-from .common import complete_steps, ms, priority_for
+from .common import Gain, complete_steps, ms
 from .registry import NotEvaluated, RankContext, check
 
 
@@ -30,7 +30,7 @@ def overall_idle(ctx: RankContext) -> list[Finding]:
         return []
 
     floor = cfg["floor_share"] * mean_step
-    gain = max(free - floor, 0.0)
+    gain = Gain(max(free - floor, 0.0), mean_step)
     shares = (rows["free_us"] / step_us.where(step_us > 0)).fillna(0.0)
     worst = shares.idxmax()
     rank = ctx.rank.rank
@@ -48,7 +48,7 @@ def overall_idle(ctx: RankContext) -> list[Finding]:
         lines.append(m.t("overall.idle.preparing", preparing_ms=ms(float(preparing))))
     if ctx.profile.stages:
         lines.append(m.t("overall.idle.pipeline"))
-    lines.append(m.t("overall.idle.gain", gain_ms=ms(gain), floor=cfg["floor_share"], share=gain / mean_step))
+    lines.append(m.t("overall.idle.gain", gain_ms=gain.ms, floor=cfg["floor_share"], share=gain.share))
 
     columns = ["step", "step_us", "computing_us", "communication_not_overlapped_us", "free_us", "free_share",
                "preparing_us"]  # fmt: skip
@@ -70,13 +70,12 @@ def overall_idle(ctx: RankContext) -> list[Finding]:
         Finding(
             check="overall.idle",
             dimension="overall",
-            priority=priority_for(gain / mean_step),
-            title=m.t("overall.idle.title", share=share, free_ms=ms(free)),
+            title=m.t("overall.idle.title", share=gain.share, gain_ms=gain.ms),
             description="\n".join(lines),
             suggestions=m.t_list("overall.idle.suggestions"),
             ranks=[rank],
             step=steps[0] if len(set(steps)) == 1 else None,
-            estimated_gain_us=round(gain, 3),
+            **gain.fields(),
             evidence=[Evidence(m.t("overall.idle.evidence"), columns, evidence_rows)],
         )
     ]

@@ -16,7 +16,7 @@ import pandas as pd
 from ..profiles.step_trace import SOURCE_TRACE
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
-from .common import ms, priority_for
+from .common import ms
 from .registry import CheckResult, ClusterContext, NotEvaluated, check
 
 # The three parts that add up to the step, in the order used for tie-breaks and charts.
@@ -160,19 +160,16 @@ def overall_summary(ctx: ClusterContext) -> CheckResult:
             )
         )
 
+    # The picture, not a finding of its own: the checks that explain the bottleneck carry the gain
+    # and the priority (docs/design.md "Priority"), so the summary never competes with them.
     worst = max(ranks, key=lambda r: (r.share_at_stake, -r.rank))
     if worst.share_at_stake == 0.0:
-        priority, gain, bottleneck = "low", None, "computing"
+        bottleneck = "computing"
         title = m.t("overall.summary.title.computing", share=worst.share("computing"))
         lines.append(m.t("overall.summary.compute_bound"))
     else:
         bottleneck = worst.bottleneck
-        priority = priority_for(worst.share_at_stake)
-        gain = _us(worst.means[bottleneck])  # upper bound: that time gone entirely, per step
         title = m.t(f"overall.summary.title.{bottleneck}", share=worst.share_at_stake, rank=worst.rank)
-        lines.append(
-            m.t("overall.summary.gain", gain_ms=ms(gain), rank=worst.rank, component=names[bottleneck])
-        )
 
     evidence = [_breakdown_evidence(m, splits)]
     if len(ranks) > 1:
@@ -212,13 +209,12 @@ def overall_summary(ctx: ClusterContext) -> CheckResult:
     finding = Finding(
         check="overall.summary",
         dimension="overall",
-        priority=priority,
+        priority="low",
         title=title,
         description="\n".join(lines),
         suggestions=m.t_list(f"overall.summary.suggestions.{bottleneck}"),
         ranks=[ranks[0].rank] if len(ranks) == 1 else [],
         step=next(iter(steps)) if len(steps) == 1 else None,
-        estimated_gain_us=gain,
         evidence=evidence,
     )
     per_rank = [

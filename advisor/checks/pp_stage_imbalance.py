@@ -12,7 +12,7 @@ import numpy as np
 
 from ..report.model import Evidence, Finding
 from .cluster_slow_rank import NO_STAGE, evidence_cell, rank_steps, thresholds
-from .common import ms, priority_for
+from .common import Gain, ms
 from .registry import ClusterContext, NotEvaluated, check
 
 
@@ -86,7 +86,8 @@ def pp_stage_imbalance(ctx: ClusterContext) -> list[Finding]:
                 idle_share=rec["idle_share"],
             )
         )
-    gain = imbalance if material else 0.0
+    measured = imbalance if material else 0.0
+    bubble_gain = 0.0
     if material:
         lines.append(
             m.t(
@@ -100,22 +101,28 @@ def pp_stage_imbalance(ctx: ClusterContext) -> list[Finding]:
     if bubbly:
         # Bubble share ~ (p - 1) / (m + p - 1): doubling the micro-batches roughly halves it.
         bubble_gain = float(means["bubble_us"].max()) / 2
-        gain += bubble_gain
         lines.append(
             m.t("computation.pp_stage_imbalance.bubble", share=bubble_share, gain_ms=ms(bubble_gain))
         )
-    share = gain / step_us if step_us > 0 else 0.0
-    lines.append(m.t("computation.pp_stage_imbalance.gain", gain_ms=ms(gain), share=share))
+    # The imbalance is measured; what more micro-batches would save of the bubble is a model's figure.
+    gain = Gain(measured + bubble_gain, step_us, measured_us=measured)
+    lines.append(m.t("computation.pp_stage_imbalance.gain", gain_ms=gain.ms, share=gain.share))
 
     if material:
         title = m.t(
             "computation.pp_stage_imbalance.title.imbalance",
             slow=slow_stage,
             imbalance_ms=ms(imbalance),
-            share=imbalance / step_us if step_us > 0 else 0.0,
+            gain_ms=gain.ms,
+            share=gain.share,
         )
     else:
-        title = m.t("computation.pp_stage_imbalance.title.bubble", share=bubble_share)
+        title = m.t(
+            "computation.pp_stage_imbalance.title.bubble",
+            bubble_share=bubble_share,
+            gain_ms=gain.ms,
+            share=gain.share,
+        )
     suggestions = (
         m.t_list("computation.pp_stage_imbalance.suggestions.imbalance", slow=slow_stage) if material else []
     )
@@ -131,13 +138,12 @@ def pp_stage_imbalance(ctx: ClusterContext) -> list[Finding]:
         Finding(
             check="computation.pp_stage_imbalance",
             dimension="cluster",
-            priority=priority_for(share),
             title=title,
             description="\n".join(lines),
             suggestions=suggestions,
             ranks=[r for r in slow_ranks if r in ctx.tables],
             step=steps[0] if len(steps) == 1 else None,
-            estimated_gain_us=round(gain, 3),
             evidence=[Evidence(m.t("computation.pp_stage_imbalance.evidence"), columns, evidence_rows)],
+            **gain.fields(),
         )
     ]

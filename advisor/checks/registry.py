@@ -20,7 +20,7 @@ from ..report.model import Finding
 ALWAYS_RUN = ("overall", "cluster", "comparison")
 SCOPES = ("rank", "cluster", "comparison")
 # Modules of this package that hold no checks; every other module registers its checks on import.
-_NOT_CHECKS = frozenset({"registry", "catalogue", "common"})
+_NOT_CHECKS = frozenset({"registry", "catalogue", "common", "links"})
 
 
 class NotEvaluated(Exception):

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..report.model import Evidence, Finding
-from .common import priority_for, share_of_step
+from .common import Gain
 from .registry import NotEvaluated, RankContext, check
 from .schedule_base import (
     free_slices,
@@ -156,8 +156,8 @@ def affinity_api(ctx: RankContext) -> list[Finding]:
     free = free_slices(ctx.tables["overlap"], steps)
     m_starts = matches["start"].to_numpy(dtype=np.int64)
     m_ends = matches["end"].to_numpy(dtype=np.int64)
-    gain = us(union_overlap_ns(m_starts, m_ends, *free) / n_steps)
-    share = share_of_step(gain, mean_step_time(ctx))
+    # The device idle under the replaceable ops is what a fused API could remove at most.
+    gain = Gain.upper_bound(us(union_overlap_ns(m_starts, m_ends, *free) / n_steps), mean_step_time(ctx))
     matches["call_site"] = user_frames(pd.Series(matches["call_stack"], dtype=object))
     matches["call_site"] = matches["call_site"].replace("", m.t("schedule.affinity_api.no_stack"))
     matches["host_us"] = (m_ends - m_starts) / 1000.0
@@ -179,14 +179,10 @@ def affinity_api(ctx: RankContext) -> list[Finding]:
     suggestions += m.t_list("schedule.affinity_api.suggestions")
     if no_stack:
         suggestions += m.t_list("schedule.affinity_api.suggestions.stack")
-    priority = priority_for(share)
-    if priority == "high":  # the gain is an estimate from idle time, not a measured saving
-        priority = "medium"
     return [
         Finding(
             check="schedule.affinity_api",
             dimension="schedule",
-            priority=priority,
             title=m.t("schedule.affinity_api.title", apis=len(apis), count=len(matches)),
             description="\n".join(
                 [
@@ -196,8 +192,8 @@ def affinity_api(ctx: RankContext) -> list[Finding]:
                         steps=n_steps,
                         apis=", ".join(apis),
                         cann=version_text or "?",
-                        idle_ms=gain / 1000.0,
-                        share=share,
+                        idle_ms=gain.ms,
+                        share=gain.share,
                     ),
                     m.t("schedule.affinity_api.gain"),
                 ]
@@ -205,7 +201,7 @@ def affinity_api(ctx: RankContext) -> list[Finding]:
             suggestions=suggestions,
             ranks=[ctx.rank.rank],
             step=steps.numbers[0] if len(steps.numbers) == 1 else None,
-            estimated_gain_us=gain,
+            **gain.fields(),
             evidence=[
                 Evidence(
                     m.t("schedule.affinity_api.evidence"),

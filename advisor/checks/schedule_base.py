@@ -15,7 +15,15 @@ import numpy as np
 import pandas as pd
 
 from .common import mean_step_us
+from .computation_base import knowledge
 from .registry import RankContext
+
+# AscendCL calls during which the host launches nothing: blocking waits for the device (syncs and the
+# synchronous aclrtMemcpy) and online operator compilation. Device-memory calls are in
+# knowledge/memory.json.
+BLOCKING = r"^AscendCL@(?:aclrtSynchronize(?:Stream|Device|Event)\w*|aclrtMemcpy)$"
+COMPILE_EXECUTE = "AscendCL@aclopCompileAndExecute"
+COMPILE = "AscendCL@opCompile"
 
 # Frames from these path parts are library code, not the line a user would change.
 LIBRARY_FRAMES = ("site-packages", "dist-packages", "/torch/", "/torch_npu/", "/lib/python", "<string>")
@@ -111,15 +119,30 @@ def intervals(
 
 
 def free_slices(overlap: pd.DataFrame | None, steps: Steps) -> tuple[np.ndarray, np.ndarray]:
-    """Device-idle slices (Overlap Analysis 'Free') inside the steps, sorted, cut to their step."""
+    """Device-idle slices inside the steps, sorted and disjoint: each step window minus the device's
+    busy time (Overlap Analysis 'Computing' and 'Communication' slices). Unlike the 'Free' slices
+    alone, this includes the step's start before its first device task (step_trace's Preparing):
+    the profiler draws no 'Free' there, yet a host stall there (data loading, GC) starves the device
+    all the same. Without step windows (or without busy slices), the 'Free' slices."""
     if overlap is None or overlap.empty:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    free = overlap[(overlap["kind"] == "Free").fillna(False)]
-    starts, ends = intervals(free)
-    keep = steps.contains(starts) & (ends > starts)
-    starts, ends = steps.clip(starts[keep], ends[keep])
-    order = np.argsort(starts, kind="stable")
-    return starts[order], ends[order]
+    kind = overlap["kind"].astype("string")
+    free = (kind == "Free").fillna(False).to_numpy(dtype=bool)
+    if not steps.known or free.all():  # no step windows, or no busy slices to cut them with
+        starts, ends = intervals(overlap[free])
+        order = np.argsort(starts, kind="stable")
+        return starts[order], ends[order]
+    busy_s, busy_e = merge(*intervals(overlap[~free]))
+    # The complement of the busy slices within each step window, from sorted boundaries.
+    out_s, out_e = [], []
+    for w_start, w_end in zip(steps.starts, steps.ends, strict=True):
+        lo, hi = np.searchsorted(busy_e, w_start, side="right"), np.searchsorted(busy_s, w_end, side="left")
+        edges_s = np.r_[w_start, np.minimum(busy_e[lo:hi], w_end)]
+        edges_e = np.r_[np.maximum(busy_s[lo:hi], w_start), w_end]
+        keep = edges_e > edges_s
+        out_s.append(edges_s[keep])
+        out_e.append(edges_e[keep])
+    return np.concatenate(out_s).astype(np.int64), np.concatenate(out_e).astype(np.int64)
 
 
 def merge(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -239,6 +262,26 @@ def user_frames(stacks: pd.Series) -> pd.Series:
     return pd.Series(
         [lookup.get(s, "") if s is not None else "" for s in values], index=stacks.index, dtype=object
     )
+
+
+def host_stalls(cann: pd.DataFrame | None, gc: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
+    """When the host stood still, merged (ns): in a blocking call, an online compilation, a
+    device-memory call, or a recorded garbage collection."""
+    parts = []
+    if cann is not None and not cann.empty:
+        name = cann["name"].astype("string")
+        api = name.str.rsplit("@", n=1).str[-1]
+        stalled = (
+            name.str.contains(BLOCKING, regex=True)
+            | name.isin([COMPILE_EXECUTE, COMPILE])
+            | (name.str.startswith("AscendCL@") & api.isin(list(knowledge("memory")["apis"])))
+        )
+        parts.append(intervals(cann[stalled.fillna(False).to_numpy(dtype=bool)]))
+    if gc is not None and not gc.empty:
+        parts.append(intervals(gc))
+    if not parts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return merge(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
 
 
 def us(ns: float | int) -> float:

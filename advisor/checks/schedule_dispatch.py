@@ -12,12 +12,19 @@ import numpy as np
 import pandas as pd
 
 from ..report.model import Evidence, Finding
-from .common import priority_for, share_of_step
+from .common import Gain, share_of_step
 from .registry import RankContext, check
-from .schedule_base import free_slices, intervals, mean_step_time, step_windows, union_overlap_ns, us
+from .schedule_base import (
+    COMPILE,
+    COMPILE_EXECUTE,
+    free_slices,
+    intervals,
+    mean_step_time,
+    step_windows,
+    union_overlap_ns,
+    us,
+)
 
-COMPILE_EXECUTE = "AscendCL@aclopCompileAndExecute"
-COMPILE = "AscendCL@opCompile"
 MIN_PER_STEP = 20.0
 MIN_SHARE = 0.01
 
@@ -47,12 +54,11 @@ def operator_dispatch(ctx: RankContext) -> list[Finding]:
     cost = calls if len(calls) else compiles
     c_starts, c_ends = intervals(cost)
     free = free_slices(ctx.tables["overlap"], steps)
-    gain = us(union_overlap_ns(c_starts, c_ends, *free) / n_steps)
     step_us = mean_step_time(ctx)
+    gain = Gain(us(union_overlap_ns(c_starts, c_ends, *free) / n_steps), step_us)
     cost_share = share_of_step(float(cost["dur_us"].sum()) / n_steps, step_us)
     if per_step < MIN_PER_STEP and cost_share < MIN_SHARE:
         return []
-    share = share_of_step(gain, step_us)
     step_of = steps.step_of(calls["start_ns"])
     per = pd.DataFrame({"step": step_of, "dur": calls["dur_us"].to_numpy(dtype=np.float64)})
     per = per.groupby("step").agg(count=("dur", "size"), total_us=("dur", "sum"))
@@ -69,8 +75,8 @@ def operator_dispatch(ctx: RankContext) -> list[Finding]:
                 per_step=per_step,
                 total_ms=total_us / n_steps / 1000.0,
                 compile_ms=compile_us / n_steps / 1000.0,
-                idle_ms=gain / 1000.0,
-                share=share,
+                idle_ms=gain.ms,
+                share=gain.share,
             ),
             m.t("schedule.operator_dispatch.gain"),
         ]
@@ -79,13 +85,18 @@ def operator_dispatch(ctx: RankContext) -> list[Finding]:
         Finding(
             check="schedule.operator_dispatch",
             dimension="schedule",
-            priority=priority_for(max(share, cost_share if per_step >= MIN_PER_STEP else share)),
-            title=m.t("schedule.operator_dispatch.title", per_step=per_step, ms=total_us / n_steps / 1000.0),
+            title=m.t(
+                "schedule.operator_dispatch.title",
+                per_step=per_step,
+                ms=total_us / n_steps / 1000.0,
+                gain_ms=gain.ms,
+                share=gain.share,
+            ),
             description=description,
             suggestions=m.t_list("schedule.operator_dispatch.suggestions"),
             ranks=[ctx.rank.rank],
             step=steps.numbers[0] if len(steps.numbers) == 1 else None,
-            estimated_gain_us=gain,
+            **gain.fields(),
             evidence=[
                 Evidence(
                     m.t("schedule.operator_dispatch.evidence.summary"),

@@ -7,9 +7,17 @@ take over 80 % of its AI Core time (intermediate results go through HBM). Keys s
 5 times that are host- or MTE-bound and cover 1 % of the step are reported, longest keys first
 (a key inside a reported longer one is dropped). Thresholds: knowledge/fusible_operators.json.
 
-Gain: the launch gaps inside the reported occurrences (each gap counted once, at most 1 ms: longer
-gaps are stalls that other checks report), per step: a fused kernel has none. Faster memory traffic
-from fusing MTE-bound sequences is not estimated; below 0.5 % of the step nothing is reported.
+Launch gaps are the ordinary gaps between kernels that the host issues one by one. A gap during
+which the host stood still (a blocking call, an online compilation, a device-memory call, a recorded
+GC: schedule_base.host_stalls) is a stall that other checks report and fusing kernels would not
+remove: it counts as no gap. The rest are read per repeated sequence: at each position, a gap counts
+up to twice its median over the occurrences and at most 1 ms. A sequence is reported when most of
+its occurrences are host- or MTE-bound.
+
+Gain (an upper bound: fusing is work whose result a profile cannot promise): the launch gaps inside
+the reported host-bound occurrences (each gap counted once), per step: a fused kernel has none. Faster memory
+traffic from fusing MTE-bound sequences is not estimated; below 1 % of the step nothing is
+reported.
 """
 
 from __future__ import annotations
@@ -23,9 +31,9 @@ import numpy as np
 import pandas as pd
 
 from ..report.model import Evidence, Finding
-from .common import priority_for, share_of_step
+from .common import Gain, share_of_step
 from .registry import NotEvaluated, RankContext, check
-from .schedule_base import mean_step_time, us
+from .schedule_base import host_stalls, mean_step_time, overlap_ns, us
 
 KNOWLEDGE = Path(__file__).with_name("knowledge") / "fusible_operators.json"
 
@@ -49,7 +57,20 @@ def _mte_us(k: pd.DataFrame) -> np.ndarray:
     return np.nan_to_num(read) + np.nan_to_num(write)
 
 
-@check("schedule.fusible_operators", "schedule", needs=frozenset({"kernels", "step_trace"}))
+def typical_gaps(gaps: np.ndarray, max_gap_us: float) -> np.ndarray:
+    """Per occurrence (row) and position (column) of a repeated sequence, its launch gaps (µs) up to
+    twice the position's median over the occurrences: what a stall adds in a few of them is left out."""
+    ceiling = np.minimum(2.0 * np.median(gaps, axis=0), max_gap_us)
+    return np.minimum(gaps, ceiling[np.newaxis, :])
+
+
+@check(
+    "schedule.fusible_operators",
+    "schedule",
+    needs=frozenset({"kernels", "step_trace"}),
+    # Host calls and GC tell stalls from launch gaps where the trace recorded them.
+    optional=frozenset({"cann_api", "gc"}),
+)
 def fusible_operators(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
     p = params()
@@ -61,6 +82,15 @@ def fusible_operators(ctx: RankContext) -> list[Finding]:
     start = k["start_ns"].to_numpy(dtype=np.int64)
     dur = np.clip(k["duration_us"].to_numpy(dtype=np.float64), 0.0, None)
     end = start + np.round(dur * 1000).astype(np.int64)
+    step = k["step"].fillna(-1).to_numpy(dtype=np.int64)
+    # Gap before kernel i+1 (µs); none across steps, and none where the host stood still meanwhile.
+    gaps = np.clip((start[1:] - end[:-1]) / 1000.0, 0.0, None) * (step[1:] == step[:-1])
+    stalled = overlap_ns(
+        end[:-1],
+        np.maximum(start[1:], end[:-1]),
+        *host_stalls(ctx.tables.get("cann_api"), ctx.tables.get("gc")),
+    )
+    gaps[stalled > 0] = 0.0
     aicore = np.nan_to_num(k["aicore_time_us"].to_numpy(dtype=np.float64, na_value=np.nan)) + np.nan_to_num(
         k["aiv_time_us"].to_numpy(dtype=np.float64, na_value=np.nan)
     )
@@ -72,7 +102,6 @@ def fusible_operators(ctx: RankContext) -> list[Finding]:
         task.isin(p["barrier_task_types"]).to_numpy()
         | name.str.lower().str.startswith(tuple(p["barrier_name_prefixes"])).to_numpy()
     )
-    step = k["step"].fillna(-1).to_numpy(dtype=np.int64)
     key = (
         name
         + "|"
@@ -94,36 +123,36 @@ def fusible_operators(ctx: RankContext) -> list[Finding]:
         if not ok.any():
             continue
         i, j = i[ok], j[ok]
-        wall = (end[j] - start[i]) / 1000.0
-        busy = c_dur[j + 1] - c_dur[i]
-        core = c_core[j + 1] - c_core[i]
-        mte_sum = c_mte[j + 1] - c_mte[i]
-        host_bound = (wall > 0) & (busy < p["host_threshold"] * wall)
-        mte_bound = has_pmu & (core > 0) & (mte_sum > p["mte_threshold"] * np.where(core > 0, core, 1))
-        flagged = host_bound | mte_bound
-        if not flagged.any():
-            continue
-        i, wall, busy, mte_sum = i[flagged], wall[flagged], busy[flagged], mte_sum[flagged]
-        hb, mb = host_bound[flagged], mte_bound[flagged]
         windows = np.stack([codes[i + t] for t in range(length)], axis=1)
         uniq, inverse, counts = np.unique(windows, axis=0, return_inverse=True, return_counts=True)
         inverse = inverse.reshape(-1)
         for g in np.flatnonzero(counts > p["min_occurrences"]):
             rows = np.flatnonzero(inverse == g)
-            total = float(wall[rows].sum())
-            is_mte = bool(mb[rows].mean() > 0.5)
+            first, last = i[rows], j[rows]
+            inner = typical_gaps(gaps[first[:, None] + np.arange(length - 1)], p["max_gap_us"])
+            busy = c_dur[last + 1] - c_dur[first]
+            wall = busy + inner.sum(axis=1)
+            core = c_core[last + 1] - c_core[first]
+            mte_sum = c_mte[last + 1] - c_mte[first]
+            host_bound = (wall > 0) & (busy < p["host_threshold"] * wall)
+            mte_bound = has_pmu & (core > 0) & (mte_sum > p["mte_threshold"] * np.where(core > 0, core, 1))
+            is_host, is_mte = bool(host_bound.mean() > 0.5), bool(mte_bound.mean() > 0.5)
+            if not (is_host or is_mte):
+                continue
+            total = float(wall.sum())
             if share_of_step(total / n_steps, step_us) < p["min_share"] and not is_mte:
                 continue
             candidates.append(
                 {
                     "codes": tuple(int(c) for c in uniq[g]),
-                    "starts": i[rows],
+                    "starts": first,
+                    "gaps": inner,
                     "length": length,
                     "count": len(rows),
                     "total_us": total,
-                    "npu_us": float(busy[rows].sum()),
-                    "mte_us": float(mte_sum[rows].sum()),
-                    "host_bound": bool(hb[rows].mean() > 0.5),
+                    "npu_us": float(busy.sum()),
+                    "mte_us": float(mte_sum.sum()),
+                    "host_bound": is_host,
                     "mte_bound": is_mte,
                 }
             )
@@ -138,16 +167,14 @@ def fusible_operators(ctx: RankContext) -> list[Finding]:
         kept.append(cand)
     kept.sort(key=lambda c: -c["total_us"])
     kept = kept[: p["top"]]
-    # Launch gaps inside the kept occurrences, each gap (kernel i -> i+1) counted once.
-    covered = np.zeros(n + 1, dtype=np.int64)
-    for cand in kept:
-        np.add.at(covered, cand["starts"], 1)
-        np.add.at(covered, cand["starts"] + cand["length"] - 1, -1)
-    inside = np.cumsum(covered)[: n - 1] > 0
-    gaps = np.clip((start[1:] - end[:-1]) / 1000.0, 0.0, p["max_gap_us"])
-    gain = us(float(gaps[inside].sum()) * 1000 / n_steps)
-    share = share_of_step(gain, step_us)
-    if share < p["min_gain_share"]:
+    # Launch gaps inside the kept host-bound occurrences, each gap (kernel i -> i+1) counted once
+    # (an MTE-bound sequence gains in memory traffic, which is not estimated).
+    counted = np.full(max(n - 1, 0), np.nan)
+    for cand in (c for c in kept if c["host_bound"]):
+        at = cand["starts"][:, None] + np.arange(cand["length"] - 1)
+        counted[at] = np.fmin(counted[at], cand["gaps"])
+    gain = Gain.upper_bound(us(float(np.nansum(counted)) * 1000 / n_steps), step_us)
+    if gain.share < p["min_gain_share"]:
         return []
     rows = [
         [
@@ -164,15 +191,11 @@ def fusible_operators(ctx: RankContext) -> list[Finding]:
         ]
         for cand in kept
     ]
-    priority = priority_for(share)
-    if priority == "high":  # fusion is work for the model's developers: a lead, not a sure saving
-        priority = "medium"
     return [
         Finding(
             check="schedule.fusible_operators",
             dimension="schedule",
-            priority=priority,
-            title=m.t("schedule.fusible_operators.title", count=len(kept), gain_ms=gain / 1000.0),
+            title=m.t("schedule.fusible_operators.title", count=len(kept), gain_ms=gain.ms, share=gain.share),
             description="\n".join(
                 [
                     m.t(
@@ -183,13 +206,13 @@ def fusible_operators(ctx: RankContext) -> list[Finding]:
                         host=sum(c["host_bound"] for c in kept),
                         mte=sum(c["mte_bound"] for c in kept),
                     ),
-                    m.t("schedule.fusible_operators.gain", gain_ms=gain / 1000.0, share=share),
+                    m.t("schedule.fusible_operators.gain", gain_ms=gain.ms, share=gain.share),
                 ]
             ),
             suggestions=m.t_list("schedule.fusible_operators.suggestions"),
             ranks=[ctx.rank.rank],
             step=int(step[0]) if n_steps == 1 and step[0] >= 0 else None,
-            estimated_gain_us=gain,
+            **gain.fields(),
             evidence=[
                 Evidence(
                     m.t("schedule.fusible_operators.evidence"),

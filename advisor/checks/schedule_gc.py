@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..report.model import Evidence, Finding
-from .common import priority_for, share_of_step
+from .common import Gain
 from .registry import RankContext, check
 from .schedule_base import (
     free_slices,
@@ -50,9 +50,7 @@ def _recorded(ctx: RankContext, gc: pd.DataFrame) -> list[Finding]:
     free = free_slices(ctx.tables["overlap"], steps)
     idle = overlap_ns(starts, ends, *free) / 1000.0
     n_steps = steps.count
-    gain = us(union_overlap_ns(starts, ends, *free) / n_steps)
-    step_us = mean_step_time(ctx)
-    share = share_of_step(gain, step_us)
+    gain = Gain(us(union_overlap_ns(starts, ends, *free) / n_steps), mean_step_time(ctx))
     step_of = steps.step_of(starts)
     first = dict(zip(steps.numbers, steps.starts, strict=True))
     order = np.argsort(-durations, kind="stable")[:TOP]
@@ -77,8 +75,8 @@ def _recorded(ctx: RankContext, gc: pd.DataFrame) -> list[Finding]:
             steps=n_steps,
             total_ms=float(durations.sum()) / 1000.0,
             max_ms=float(durations.max()) / 1000.0,
-            idle_ms=gain / 1000.0,
-            share=share,
+            idle_ms=gain.ms,
+            share=gain.share,
         ),
         m.t("schedule.gc.gain.recorded"),
     ]
@@ -88,13 +86,12 @@ def _recorded(ctx: RankContext, gc: pd.DataFrame) -> list[Finding]:
         Finding(
             check="schedule.gc",
             dimension="schedule",
-            priority=priority_for(share),
-            title=m.t("schedule.gc.title.recorded", count=len(durations), idle_ms=gain / 1000.0),
+            title=m.t("schedule.gc.title.recorded", count=len(durations), idle_ms=gain.ms, share=gain.share),
             description="\n".join(lines),
             suggestions=m.t_list("schedule.gc.suggestions"),
             ranks=[ctx.rank.rank],
             step=steps.numbers[0] if len(steps.numbers) == 1 else None,
-            estimated_gain_us=gain,
+            **gain.fields(),
             evidence=[
                 Evidence(
                     m.t("schedule.gc.evidence.longest"),
@@ -142,9 +139,9 @@ def _conjectured(ctx: RankContext) -> list[Finding]:
     if not quiet.any():
         return []
     n_steps = steps.count
-    gain = us(float(free_us[quiet].sum()) * 1000 / n_steps)
-    step_us = mean_step_time(ctx)
-    share = share_of_step(gain, step_us)
+    # The pause is measured (the host stood still while the device idled); only its cause is a guess,
+    # which the title and the advice to record GC say.
+    gain = Gain(us(float(free_us[quiet].sum()) * 1000 / n_steps), mean_step_time(ctx))
     step_of = steps.step_of(f_starts)
     first = dict(zip(steps.numbers, steps.starts, strict=True))
     idx = np.flatnonzero(quiet)
@@ -159,14 +156,13 @@ def _conjectured(ctx: RankContext) -> list[Finding]:
         ]
         for i in idx
     ]
-    # A guess, not a measurement: never above medium.
-    priority = "medium" if priority_for(share) == "high" else priority_for(share)
     return [
         Finding(
             check="schedule.gc",
             dimension="schedule",
-            priority=priority,
-            title=m.t("schedule.gc.title.conjectured", count=int(quiet.sum()), idle_ms=gain / 1000.0),
+            title=m.t(
+                "schedule.gc.title.conjectured", count=int(quiet.sum()), idle_ms=gain.ms, share=gain.share
+            ),
             description="\n".join(
                 [
                     m.t(
@@ -175,7 +171,7 @@ def _conjectured(ctx: RankContext) -> list[Finding]:
                         steps=n_steps,
                         total_ms=float(free_us[quiet].sum()) / 1000.0,
                         min_ms=CONJECTURE_FREE_US / 1000.0,
-                        share=share,
+                        share=gain.share,
                     ),
                     m.t("schedule.gc.gain.conjectured"),
                 ]
@@ -183,7 +179,7 @@ def _conjectured(ctx: RankContext) -> list[Finding]:
             suggestions=m.t_list("schedule.gc.suggestions") + m.t_list("schedule.gc.suggestions.detect"),
             ranks=[ctx.rank.rank],
             step=steps.numbers[0] if len(steps.numbers) == 1 else None,
-            estimated_gain_us=gain,
+            **gain.fields(),
             evidence=[
                 Evidence(
                     m.t("schedule.gc.evidence.quiet"),

@@ -18,9 +18,10 @@ import pandas as pd
 
 from ..profiles.metadata import load_metadata
 from ..report.model import Evidence, Finding
-from .common import priority_for, share_of_step
+from .common import Gain
 from .registry import NotEvaluated, RankContext, check
 from .schedule_base import (
+    BLOCKING,
     Steps,
     free_slices,
     intervals,
@@ -32,7 +33,6 @@ from .schedule_base import (
     user_frames,
 )
 
-BLOCKING = r"^AscendCL@(?:aclrtSynchronize(?:Stream|Device|Event)\w*|aclrtMemcpy)$"
 STREAM_SYNC = r"^AscendCL@aclrtSynchronize(?:Stream|Device)"
 LAUNCH = "Node@launch"
 # The wait returns a few µs after the device drained; host and device clocks agree to about that.
@@ -71,9 +71,21 @@ def _enclosing(ctx: RankContext, blocking: pd.DataFrame) -> tuple[pd.DataFrame, 
     return aten, outermost(aten, blocking)
 
 
-def _idle_after(ends: np.ndarray, free: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """Index of the device-idle slice in which each wait ended (-1: the device was still busy)."""
-    return slice_at(ends, free[0], free[1], END_TOLERANCE_NS)
+def _idle_after(
+    starts: np.ndarray,
+    ends: np.ndarray,
+    free: tuple[np.ndarray, np.ndarray],
+    drained: np.ndarray | bool = True,
+) -> np.ndarray:
+    """Index of the device-idle slice in which each wait ended (-1: none). Where `drained`, only a
+    slice that began after the wait did counts: the wait drained a busy device, and a wait made while
+    the device already stood idle (e.g. before the step's first launch) returns at once and costs
+    nothing. Syncs right after each launch (launch blocking) cost every gap they end in: the host
+    never gets ahead of the device, whether the kernel had finished or not."""
+    slices = slice_at(ends, free[0], free[1], END_TOLERANCE_NS)
+    began = np.where(slices >= 0, free[0][np.maximum(slices, 0)], 0) if len(free[0]) else slices
+    late = began + END_TOLERANCE_NS < starts
+    return np.where((slices >= 0) & ~(late & drained), slices, -1)
 
 
 def _unique_idle_ns(slices: np.ndarray, free: tuple[np.ndarray, np.ndarray]) -> int:
@@ -110,11 +122,14 @@ def host_sync(ctx: RankContext) -> list[Finding]:
     calls = calls.assign(end_ns=c_ends, start=c_starts)
     # One host sync per enclosing op (aten::item may both synchronise and copy).
     syncs = calls.groupby("op", sort=True).agg(
-        blocked_us=("dur_us", "sum"), wait_end=("end_ns", "max"), calls=("name", "size")
-    )
+        blocked_us=("dur_us", "sum"), wait_start=("start", "min"), wait_end=("end_ns", "max"),
+        calls=("name", "size"),
+    )  # fmt: skip
     ops = aten.iloc[syncs.index.to_numpy()]
     free = free_slices(ctx.tables["overlap"], steps)
-    slices = _idle_after(syncs["wait_end"].to_numpy(dtype=np.int64), free)
+    slices = _idle_after(
+        syncs["wait_start"].to_numpy(dtype=np.int64), syncs["wait_end"].to_numpy(dtype=np.int64), free
+    )
     table = pd.DataFrame(
         {
             "op": ops["name"].to_numpy(dtype=object),
@@ -128,12 +143,10 @@ def host_sync(ctx: RankContext) -> list[Finding]:
     count = len(table)
     n_steps = steps.count
     idle_ns = _unique_idle_ns(slices, free)
-    gain = us(idle_ns / n_steps)
+    gain = Gain(us(idle_ns / n_steps), mean_step_time(ctx))
     blocked = float(table["blocked_us"].sum()) / n_steps
-    step_us = mean_step_time(ctx)
-    share = share_of_step(gain, step_us)
     per_step = count / n_steps
-    if share < MIN_SHARE and per_step < MIN_PER_STEP:
+    if gain.share < MIN_SHARE and per_step < MIN_PER_STEP:
         return []
 
     table["call_site"] = table["call_site"].replace("", m.t("schedule.host_sync.no_stack"))
@@ -171,8 +184,8 @@ def host_sync(ctx: RankContext) -> list[Finding]:
                 per_step=per_step,
                 sites=len(by_site),
                 blocked_ms=blocked / 1000.0,
-                idle_ms=gain / 1000.0,
-                share=share,
+                idle_ms=gain.ms,
+                share=gain.share,
             ),
             m.t("schedule.host_sync.top", op=top.op, site=top.call_site, count=int(top["count"])),
             m.t("schedule.host_sync.gain"),
@@ -186,13 +199,12 @@ def host_sync(ctx: RankContext) -> list[Finding]:
         Finding(
             check="schedule.host_sync",
             dimension="schedule",
-            priority=priority_for(share),
-            title=m.t("schedule.host_sync.title", per_step=per_step, idle_ms=gain / 1000.0),
+            title=m.t("schedule.host_sync.title", per_step=per_step, idle_ms=gain.ms, share=gain.share),
             description=description,
             suggestions=suggestions,
             ranks=[ctx.rank.rank],
             step=steps.numbers[0] if len(steps.numbers) == 1 else None,
-            estimated_gain_us=gain,
+            **gain.fields(),
             evidence=[
                 Evidence(
                     m.t("schedule.host_sync.evidence.sites"),
@@ -240,7 +252,9 @@ def synchronize_stream(ctx: RankContext) -> list[Finding]:
     ratio = after_launch / launches if launches else 0.0
     env = load_metadata(ctx.rank).env
     blocking_env = str(env.get("ASCEND_LAUNCH_BLOCKING", "")).strip() == "1"
-    launch_blocking = ratio > CO_OCCURRENCE or blocking_env
+    # Judged on what the launches did: the variable alone is environment.variables' to report (a
+    # value recorded but not in force, e.g. set after torch_npu started, leaves launches asynchronous).
+    launch_blocking = ratio > CO_OCCURRENCE
 
     # All stream/device syncs outside framework ops: after launches (launch blocking) or explicit.
     in_steps = steps.contains(cann["start_ns"])
@@ -254,12 +268,9 @@ def synchronize_stream(ctx: RankContext) -> list[Finding]:
     explicit = syncs[~syncs["after_launch"].to_numpy(dtype=bool)]
     n_steps = steps.count
     free = free_slices(ctx.tables["overlap"], steps)
-    _, ends = intervals(syncs)
-    slices = _idle_after(ends, free)
-    gain = us(_unique_idle_ns(slices, free) / n_steps)
-    step_us = mean_step_time(ctx)
-    share = share_of_step(gain, step_us)
-    if not launch_blocking and (syncs.empty or share < MIN_SHARE):
+    slices = _idle_after(*intervals(syncs), free, ~syncs["after_launch"].to_numpy(dtype=bool))
+    gain = Gain(us(_unique_idle_ns(slices, free) / n_steps), mean_step_time(ctx))
+    if syncs.empty or (not launch_blocking and gain.share < MIN_SHARE):
         return []
 
     lines = []
@@ -284,8 +295,8 @@ def synchronize_stream(ctx: RankContext) -> list[Finding]:
             steps=n_steps,
             per_step=per_step,
             host_ms=host_ms,
-            idle_ms=gain / 1000.0,
-            share=share,
+            idle_ms=gain.ms,
+            share=gain.share,
         )
     )
     lines.append(m.t("schedule.synchronize_stream.gain"))
@@ -322,22 +333,23 @@ def synchronize_stream(ctx: RankContext) -> list[Finding]:
     )
     if len(explicit) or not launch_blocking:
         suggestions += m.t_list("schedule.synchronize_stream.suggestions.explicit")
-    # Launch blocking serialises every launch: at least medium whatever the measured idle says.
-    priority = priority_for(share)
-    if launch_blocking and priority == "low":
-        priority = "medium"
     title_key = "launch_blocking" if launch_blocking else "explicit"
     return [
         Finding(
             check="schedule.synchronize_stream",
             dimension="schedule",
-            priority=priority,
-            title=m.t(f"schedule.synchronize_stream.title.{title_key}", per_step=per_step, ratio=ratio),
+            title=m.t(
+                f"schedule.synchronize_stream.title.{title_key}",
+                per_step=per_step,
+                ratio=ratio,
+                gain_ms=gain.ms,
+                share=gain.share,
+            ),
             description="\n".join(lines),
             suggestions=suggestions,
             ranks=[ctx.rank.rank],
             step=steps.numbers[0] if len(steps.numbers) == 1 else None,
-            estimated_gain_us=gain,
             evidence=evidence,
+            **gain.fields(),
         )
     ]

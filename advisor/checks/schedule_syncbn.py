@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..report.model import Evidence, Finding
-from .common import priority_for, share_of_step
+from .common import Gain
 from .registry import RankContext, check
 from .schedule_base import free_slices, intervals, mean_step_time, step_windows, union_overlap_ns, us
 
@@ -38,17 +38,15 @@ def sync_batchnorm(ctx: RankContext) -> list[Finding]:
     per_step = len(layers) / n_steps
     starts, ends = intervals(layers)
     free = free_slices(ctx.tables["overlap"], steps)
-    gain = us(union_overlap_ns(starts, ends, *free) / n_steps)
-    share = share_of_step(gain, mean_step_time(ctx))
-    if per_step < MIN_PER_STEP and share < MIN_SHARE:
+    gain = Gain(us(union_overlap_ns(starts, ends, *free) / n_steps), mean_step_time(ctx))
+    if per_step < MIN_PER_STEP and gain.share < MIN_SHARE:
         return []
     host_us = float(np.sum(ends - starts)) / 1000.0 / n_steps
     return [
         Finding(
             check="schedule.sync_batchnorm",
             dimension="schedule",
-            priority=priority_for(share),
-            title=m.t("schedule.sync_batchnorm.title", per_step=per_step),
+            title=m.t("schedule.sync_batchnorm.title", per_step=per_step, gain_ms=gain.ms, share=gain.share),
             description="\n".join(
                 [
                     m.t(
@@ -57,8 +55,8 @@ def sync_batchnorm(ctx: RankContext) -> list[Finding]:
                         steps=n_steps,
                         per_step=per_step,
                         host_ms=host_us / 1000.0,
-                        idle_ms=gain / 1000.0,
-                        share=share,
+                        idle_ms=gain.ms,
+                        share=gain.share,
                     ),
                     m.t("schedule.sync_batchnorm.gain"),
                 ]
@@ -66,12 +64,20 @@ def sync_batchnorm(ctx: RankContext) -> list[Finding]:
             suggestions=m.t_list("schedule.sync_batchnorm.suggestions"),
             ranks=[ctx.rank.rank],
             step=steps.numbers[0] if len(steps.numbers) == 1 else None,
-            estimated_gain_us=gain,
+            **gain.fields(),
             evidence=[
                 Evidence(
                     m.t("schedule.sync_batchnorm.evidence"),
                     ["event", "count", "count_per_step", "host_us_per_step", "device_idle_us_per_step"],
-                    [[str(layers["name"].iloc[0]), len(layers), round(per_step, 2), round(host_us, 3), gain]],
+                    [
+                        [
+                            str(layers["name"].iloc[0]),
+                            len(layers),
+                            round(per_step, 2),
+                            round(host_us, 3),
+                            gain.per_step_us,
+                        ]
+                    ],
                 )
             ],
         )

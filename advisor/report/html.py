@@ -196,27 +196,17 @@ def _label(m: Messages, key: str, fallback: str) -> str:
     return m.t(key) if m.has(key) else fallback
 
 
-def _finding_view(
-    index: int, finding: Finding, m: Messages, step_us: float | None, cap: int
-) -> dict[str, Any]:
-    gain = finding.estimated_gain_us
+def _finding_view(index: int, finding: Finding, m: Messages, cap: int) -> dict[str, Any]:
+    gain, share = finding.estimated_gain_us, finding.share_of_step
     if gain is None or not math.isfinite(gain):
         why = m.t("report.finding.gain_none")
         gain_ms = share_text = ""
     else:
         gain_ms = f"{gain / 1000:,.3f}"
-        share = gain / step_us if step_us else None
         share_text = f"{share:.1%}" if share is not None else ""
-        why = (
-            m.t(
-                "report.finding.gain_share",
-                gain_ms=gain_ms,
-                share=share_text,
-                step_ms=f"{step_us / 1000:,.3f}",
-            )
-            if share is not None and step_us
-            else m.t("report.finding.gain_value", gain_ms=gain_ms)
-        )
+        basis = finding.gain_basis or "measured"
+        key = f"report.finding.gain.{basis}" if share is not None else "report.finding.gain_value"
+        why = m.t(key, gain_ms=gain_ms, share=share_text)
     copy = m.t("report.finding.copy")
     first = finding.suggestions[0] if finding.suggestions else ""
     return {
@@ -235,6 +225,8 @@ def _finding_view(
         "gain_ms": gain_ms,
         "share": share_text,
         "why": why,
+        "ranked": finding.ranked,
+        "counted_in": list(finding.counted_in),
         "evidence": [_evidence_view(e, cap) for e in finding.evidence],
     }
 
@@ -259,7 +251,11 @@ def render_html(report: Report) -> str:
     findings = report.sorted_findings()
     step_us = charts.mean_step_us(report)
     cap = rows_cap([e for f in findings for e in f.evidence])
-    views = [_finding_view(i, f, m, step_us, cap) for i, f in enumerate(findings)]
+    views = [_finding_view(i, f, m, cap) for i, f in enumerate(findings)]
+    # "What to fix first": one row per cause, with the findings it explains listed under it.
+    fix_first = [
+        dict(v, explains=[e for e in views if v["check"] in e["counted_in"]]) for v in views if v["ranked"]
+    ]
     figures = _figures(report, m)
     figure_views = {
         key: figure_json(fig) if fig is not None else None for key, fig in figures.items() if key != "links"
@@ -305,8 +301,8 @@ def render_html(report: Report) -> str:
         "steps_label": ", ".join(str(s) for s in report.input.steps),
         "mean_step_ms": f"{step_us / 1000:,.3f}" if step_us else "",
         "warnings": report.warnings,
-        "findings": views,
-        "counts": {p: sum(v["priority"] == p for v in views) for p in ("high", "medium", "low")},
+        "fix_first": fix_first,
+        "counts": {p: sum(v["priority"] == p for v in fix_first) for p in ("high", "medium", "low")},
         "overall_findings": [v for v in views if v["dimension"] == "overall"],
         "cluster_findings": cluster_views,
         "cluster_ran": cluster_ran,

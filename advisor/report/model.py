@@ -9,7 +9,12 @@ from typing import Any
 
 SCHEMA_VERSION = 1
 TOOL_NAME = "performance-advisor"
+# The overall picture: shown in the Overall section, never a competing row in the ranking.
+SUMMARY_CHECK = "overall.summary"
 PRIORITIES = ("high", "medium", "low")
+# How an estimated gain was obtained (docs/design.md "Priority"): time the profile shows being lost,
+# which the fix removes, or a model's figure against an ideal (an upper bound, never high priority).
+GAIN_BASES = ("measured", "upper_bound")
 
 
 @dataclass
@@ -36,10 +41,23 @@ class Finding:
     step: int | None = None
     estimated_gain_us: float | None = None
     evidence: list[Evidence] = field(default_factory=list)
+    # estimated_gain_us / the step time it was judged against (the number the ranking shows).
+    share_of_step: float | None = None
+    gain_basis: str | None = None
+    # Findings whose gain this one's cause accounts for are listed under it, not ranked again: the
+    # check ids of the findings that explain this one (empty: it is a cause of its own).
+    counted_in: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.priority not in PRIORITIES:
             raise ValueError(f"priority must be one of {PRIORITIES}; got {self.priority!r}")
+        if self.gain_basis is not None and self.gain_basis not in GAIN_BASES:
+            raise ValueError(f"gain_basis must be one of {GAIN_BASES}; got {self.gain_basis!r}")
+
+    @property
+    def ranked(self) -> bool:
+        """Whether the finding is a row of its own in "what to fix first": a cause with a gain."""
+        return not self.counted_in and self.check != SUMMARY_CHECK
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -52,6 +70,9 @@ class Finding:
             "ranks": [int(r) for r in self.ranks],
             "step": plain(self.step),
             "estimated_gain_us": plain(self.estimated_gain_us),
+            "share_of_step": plain(self.share_of_step),
+            "gain_basis": self.gain_basis,
+            "counted_in": list(self.counted_in),
             "evidence": [e.to_json() for e in self.evidence],
         }
 

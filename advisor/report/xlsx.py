@@ -92,7 +92,8 @@ def write_xlsx(report: Report, path: Path) -> Path:
         [unique_sheet_name(f"{n} {evidence.name}", taken) for evidence in f.evidence]
         for n, f in enumerate(findings, start=1)
     ]
-    keys = ("dimension", "check", "priority", "title", "description", "suggestion", "ranks", "gain")
+    keys = ("dimension", "check", "priority", "title", "description", "suggestion", "ranks", "gain", "share",
+            "basis", "counted_in")  # fmt: skip
     columns = [m.t(f"xlsx.summary.{k}") for k in keys] + [m.t("report.xlsx.evidence")]
     rows = []
     for f, names in zip(findings, sheet_names, strict=True):
@@ -108,6 +109,9 @@ def write_xlsx(report: Report, path: Path) -> Path:
                 suggestions,
                 rank_ranges(f.ranks),
                 gain if gain is None or math.isfinite(gain) else None,
+                f.share_of_step,
+                f.gain_basis or "",
+                ", ".join(f.counted_in),
                 ", ".join(names),
             ]
         )
@@ -115,6 +119,7 @@ def write_xlsx(report: Report, path: Path) -> Path:
     for row, f in enumerate(findings, start=2):
         summary.cell(row, 3).fill = _PRIORITY_FILLS[f.priority]
         summary.cell(row, 8).number_format = "#,##0.0"
+        summary.cell(row, 9).number_format = "0.0%"
         for col in (4, 5, 6):
             summary.cell(row, col).alignment = Alignment(wrap_text=True, vertical="top")
     for col, width in ((5, 70), (6, 70), (4, 40)):
