@@ -29,7 +29,7 @@ from .options import (
     parse_dimensions,
     parse_processes,
 )
-from .progress import PROGRESS_MODES, Reporter, make_reporter
+from .progress import PROGRESS_MODES, Reporter, make_reporter, one_line
 
 PROG = "performance-advisor"
 MAX_DEMO_RANKS = 64
@@ -276,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _analyze(args, reporter)
         return _demo(args) if args.command == "demo" else _synth(args)
     except InputError as exc:
-        message = " ".join(str(exc).split())
+        message = one_line(str(exc))
         reporter.error(message)
         print(f"{PROG}: error: {message}", file=sys.stderr)
         if args.debug:
@@ -287,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
-        message = " ".join(f"{type(exc).__name__}: {exc}".split())
+        message = one_line(f"{type(exc).__name__}: {exc}")
         reporter.error(f"internal error: {message}")
         if args.debug:
             traceback.print_exc()

@@ -9,3 +9,7 @@ class InputError(Exception):
 
 class OptionError(InputError):
     """An analysis option out of its range or choices (HTTP 400 in the server)."""
+
+
+class MixedRunsError(InputError):
+    """A folder holding the rank folders of more than one profiling run (HTTP 400 in the server)."""

@@ -1,8 +1,12 @@
 """Progress reporting on stderr (see docs/design.md, "Progress protocol").
 
-- json:  one JSON object per line ({"event": "progress" | "result" | "error", ...}) for the server;
+- json:  one JSON object per line ({"event": "progress" | "warning" | "result" | "error", ...}) for the
+  server;
 - a terminal: a one-line progress bar redrawn with '\\r';
 - otherwise: plain "[done/total] stage" lines.
+
+Warnings say what changed the result (a rank folder left out, a table not read), so they are written
+in every mode, --quiet included: one "warning: ..." line each, or a warning event.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ PROGRESS_MODES = ("auto", "json", "plain")
 
 
 class Reporter:
-    """Silent base reporter (used for --quiet)."""
+    """Base reporter (used for --quiet): no progress, warnings only."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream if stream is not None else sys.stderr
@@ -31,7 +35,7 @@ class Reporter:
         pass
 
     def warning(self, message: str) -> None:
-        pass
+        self._write(f"warning: {one_line(message)}\n")
 
     def _write(self, text: str) -> None:
         self.stream.write(text)
@@ -50,7 +54,7 @@ class JsonReporter(Reporter):
         if not self.quiet:
             self._event(event="progress", stage=stage, done=done, total=total)
 
-    # result and error events are the protocol itself, so --quiet keeps them.
+    # warning, result and error events are the protocol itself, so --quiet keeps them.
     def result(self, reports: dict[str, Path]) -> None:
         self._event(event="result", reports={fmt: str(path) for fmt, path in reports.items()})
 
@@ -58,16 +62,12 @@ class JsonReporter(Reporter):
         self._event(event="error", message=message)
 
     def warning(self, message: str) -> None:
-        if not self.quiet:
-            self._write(f"warning: {message}\n")  # free text: the server only logs it
+        self._event(event="warning", message=one_line(message))
 
 
 class PlainReporter(Reporter):
     def __call__(self, stage: str, done: int, total: int) -> None:
         self._write(f"[{done}/{total}] {stage}\n")
-
-    def warning(self, message: str) -> None:
-        self._write(f"warning: {message}\n")
 
 
 class BarReporter(Reporter):
@@ -98,7 +98,12 @@ class BarReporter(Reporter):
 
     def warning(self, message: str) -> None:
         self._end_line()
-        self._write(f"warning: {message}\n")
+        super().warning(message)
+
+
+def one_line(message: str) -> str:
+    """`message` with its line breaks and runs of blanks made single spaces."""
+    return " ".join(message.split())
 
 
 def make_reporter(mode: str = "auto", *, quiet: bool = False, stream: TextIO | None = None) -> Reporter:

@@ -122,6 +122,10 @@ export class AdvisorClient {
 
   /**
    * Check a profiling path before submitting (`GET api/inspect`).
+   *
+   * @returns `{ok: false, message}` for a path that is not (yet) usable
+   * @throws ServerConnection.ResponseError with the server's message (400) for
+   * a folder the analysis refuses, e.g. rank folders of several runs
    */
   inspect(source: SourceKind, path: string): Promise<IInspectReply> {
     return requestAPI<IInspectReply>(

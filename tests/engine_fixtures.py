@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -75,3 +78,23 @@ def rank_dir(
         text = trace if isinstance(trace, str) else json.dumps(trace)
         (output / "trace_view.json").write_text(text)
     return folder
+
+
+def name_time(folder: Path) -> tuple[str, datetime]:
+    """`{worker}_{pid}` and the start in a canonical rank folder name (17 digits, UTC)."""
+    match = re.fullmatch(r"(.+)_(\d{17})_ascend_pt", folder.name)
+    assert match, folder.name
+    return match.group(1), datetime.strptime(match.group(2), "%Y%m%d%H%M%S%f").replace(tzinfo=timezone.utc)
+
+
+def shifted_copy(folder: Path, parent: Path, seconds: float) -> Path:
+    """A copy of the generated rank `folder` in `parent`, collected `seconds` later (earlier when
+    negative): the timestamp of its name and the wall clock of its profiler_info move together."""
+    process, started = name_time(folder)
+    stamp = f"{started + timedelta(seconds=seconds):%Y%m%d%H%M%S%f}"[:17]
+    copy = shutil.copytree(folder, parent / f"{process}_{stamp}_ascend_pt")
+    [info] = copy.glob("profiler_info_*.json")
+    data = json.loads(info.read_text())
+    data["end_info"]["collectionTimeEnd"] += int(seconds * 1e9)
+    info.write_text(json.dumps(data))
+    return copy

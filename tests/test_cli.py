@@ -11,7 +11,7 @@ import pytest
 
 from advisor import cli
 
-from .engine_fixtures import DB_CORPUS, PROJECT_ROOT, corpus_path, demo, rank_dir
+from .engine_fixtures import DB_CORPUS, PROJECT_ROOT, corpus_path, demo, rank_dir, shifted_copy
 
 
 def _run(capsys, *argv):
@@ -63,6 +63,45 @@ def test_error_event_in_json_mode(tmp_path, capsys):
     assert code == 2
     error = next(json.loads(line) for line in err.splitlines() if line.startswith("{"))
     assert error["event"] == "error" and "not profiling data" in error["message"]
+
+
+def test_a_folder_of_two_runs_exits_2_with_one_line(tmp_path, capsys):
+    demo(tmp_path / "runs", "profiling_dir1")
+    demo(tmp_path / "runs", "profiling_dir1_baseline", seed=1)
+    code, out, err = _run(capsys, "analyze", tmp_path / "runs", "--output", tmp_path / "o", "--quiet")
+    assert code == 2 and out == "" and len(err.splitlines()) == 1 and "Traceback" not in err
+    prefix = f"performance-advisor: error: {tmp_path / 'runs'}: "
+    assert err.startswith(prefix + "holds the rank folders of 2 different profiling runs (the same rank ids)")
+    assert "profiling_dir1/ (ranks 0–1" in err and "profiling_dir1_baseline/ (ranks 0–1" in err
+    assert not (tmp_path / "o").exists()
+
+
+def _with_an_earlier_window(tmp_path):
+    """A demo whose rank 0 also left an earlier profiling window: discovery keeps the latest and warns."""
+    root, _ = demo(tmp_path)
+    rank0 = min(p for p in root.iterdir() if p.is_dir())
+    shifted_copy(rank0, root, -86400)
+    return root
+
+
+def test_quiet_still_prints_warnings(tmp_path, capsys):
+    root = _with_an_earlier_window(tmp_path)
+    code, out, err = _run(capsys, "analyze", root, "--output", tmp_path / "o", "--quiet")
+    assert code == 0
+    lines = err.splitlines()
+    assert lines and all(line.startswith("warning: ") for line in lines)
+    assert any("2 profiling windows of one process" in line for line in lines)
+    report = json.loads(Path(out.splitlines()[2]).read_text())
+    assert [f"warning: {w}" for w in report["warnings"]] == lines
+
+
+def test_warnings_are_events_in_json_mode(tmp_path, capsys):
+    root = _with_an_earlier_window(tmp_path)
+    code, _, err = _run(capsys, "analyze", root, "--output", tmp_path / "o", "--progress", "json", "--quiet")
+    assert code == 0
+    events = [json.loads(line) for line in err.splitlines()]
+    assert {e["event"] for e in events} == {"warning", "result"}
+    assert any("profiling windows" in e["message"] for e in events if e["event"] == "warning")
 
 
 @pytest.mark.parametrize(

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import shutil
+from datetime import datetime, timezone
 
 import pytest
 
-from advisor.errors import InputError
+from advisor.errors import InputError, MixedRunsError
 from advisor.profiles import discover
 from advisor.profiles.discover import describe_steps
+from advisor.profiles.metadata import read_metadata
+from advisor.synth.generate import write_synth_profile
+from advisor.synth.spec import SynthSpec
 
-from .engine_fixtures import DB_CORPUS, TEXT_CORPUS, corpus_path, demo, rank_dir
+from .engine_fixtures import DB_CORPUS, TEXT_CORPUS, corpus_path, demo, name_time, rank_dir, shifted_copy
 
 
 def test_single_rank_folder(tmp_path):
@@ -52,16 +57,18 @@ def test_path_inside_rank_folder_climbs_to_it(tmp_path, inside):
     assert profile.ranks[0].path == folder.resolve()
 
 
-def test_duplicate_rank_ids_keep_newest_and_warn(tmp_path):
+def test_profiling_windows_of_one_process_keep_the_latest_and_warn(tmp_path):
+    # A repeating schedule: one folder per window, the same {worker}_{pid}, a later timestamp.
     old = rank_dir(tmp_path, "w_1_20250101000000000_ascend_pt", rank=0)
-    new = rank_dir(tmp_path, "w_2_20250102000000000_ascend_pt", rank=0)
-    rank_dir(tmp_path, "w_3_20250101000000000_ascend_pt", rank=1)
+    new = rank_dir(tmp_path, "w_1_20250102000000000_ascend_pt", rank=0)
+    rank_dir(tmp_path, "w_3_20250102000000000_ascend_pt", rank=1)
     profile = discover(tmp_path)
     assert [r.rank for r in profile.ranks] == [0, 1]
     assert profile.ranks[0].path == new.resolve()
-    assert len(profile.warnings) == 1
-    assert "rank 0 appears twice" in profile.warnings[0]
-    assert str(new.resolve()) in profile.warnings[0] and str(old.resolve()) in profile.warnings[0]
+    assert profile.warnings == [
+        f"rank 0 (w_1): 2 profiling windows of one process; analysed the latest, {new.name}; "
+        f"ignored {old.name}"
+    ]
 
 
 def test_rank_id_without_profiler_info_number(tmp_path):
@@ -221,9 +228,145 @@ def test_corpus_text_two_ranks():
     assert profile.describe() == "2 ranks, text export, step 50"
     assert [r.rank for r in profile.ranks] == [0, 1]
     assert profile.cann_version is None and profile.torch_version is None
+    assert profile.warnings == []
 
 
 def test_corpus_db_is_recognised():
     profile = discover(corpus_path(DB_CORPUS))
     assert profile.export == "db"
     assert [r.rank for r in profile.ranks] == [0, 1]
+    assert profile.warnings == []
+
+
+@pytest.mark.parametrize("corpus", [TEXT_CORPUS, DB_CORPUS])
+def test_corpus_ranks_record_when_they_started(corpus):
+    # Two ranks of one real job: their wall-clock starts, from profiler_info, are within a second.
+    starts = [read_metadata(folder).start_ns for folder in sorted(corpus_path(corpus).iterdir())]
+    assert all(isinstance(s, int) for s in starts)
+    assert abs(starts[0] - starts[1]) < 1e9
+    assert datetime.fromtimestamp(starts[0] / 1e9, tz=timezone.utc).date().isoformat() == "2025-01-09"
+
+
+# -- one run per analysis ------------------------------------------------------------------------
+
+
+def _synth(dest, **spec):
+    """A generated run (one step: fast) and its rank folders, rank 0 first."""
+    root = write_synth_profile(dest, SynthSpec(steps=(12,), **spec))
+    return root, sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: read_metadata(p).rank_id)
+
+
+def _edit_info(folder, edit):
+    """Change the copy's profiler_info_{N}.json (a test's own generated data, never an input)."""
+    [info] = folder.glob("profiler_info_*.json")
+    data = json.loads(info.read_text())
+    edit(data)
+    info.write_text(json.dumps(data))
+
+
+def _refusal(path) -> str:
+    with pytest.raises(MixedRunsError) as error:
+        discover(path)
+    message = str(error.value)
+    assert "\n" not in message
+    return message
+
+
+def test_two_runs_side_by_side_are_refused_naming_their_folders(tmp_path):
+    # `.` holding profiling_dir1/ and profiling_dir1_baseline/: two runs of ranks 0-1 a second apart.
+    _synth(tmp_path / "profiling_dir1", ranks=2, seed=1)
+    _synth(tmp_path / "profiling_dir1_baseline", ranks=2, seed=2)
+    message = _refusal(tmp_path)
+    assert message.startswith(
+        f"{tmp_path}: holds the rank folders of 2 different profiling runs (the same rank ids)"
+    )
+    assert "profiling_dir1/ (ranks 0–1, started 2025-01-09 07:48:" in message
+    assert "profiling_dir1_baseline/ (ranks 0–1, started 2025-01-09 07:48:" in message
+    assert message.endswith(
+        f"analyse one run at a time: give its folder as PATH (e.g. {tmp_path}/profiling_dir1) "
+        "and another run's as --compare"
+    )
+    for run in ("profiling_dir1", "profiling_dir1_baseline"):
+        found = discover(tmp_path / run)
+        assert [r.rank for r in found.ranks] == [0, 1] and found.warnings == []
+
+
+def test_a_rerun_into_the_same_folder_is_refused(tmp_path):
+    _, first = _synth(tmp_path / "a", ranks=2, seed=1)
+    _, second = _synth(tmp_path / "b", ranks=2, seed=2)
+    mixed = tmp_path / "mixed"
+    for folder in first:
+        shutil.copytree(folder, mixed / folder.name)
+    for folder in second:  # another process: another pid in the name
+        worker, pid, rest = folder.name.split("_", 2)
+        shutil.copytree(folder, mixed / f"{worker}_{int(pid) + 1}_{rest}")
+    message = _refusal(mixed)
+    assert "(the same rank ids)" in message
+    assert f"{first[0].name}, {first[1].name} (ranks 0–1" in message
+    assert "move each run's rank folders into a folder of its own" in message
+
+
+def test_a_different_profiler_level_is_another_run(tmp_path):
+    # One folder per node, ranks 0 and 1: one run, until the copy of rank 1 says Level2.
+    _, folders = _synth(tmp_path / "gen", ranks=2)
+    job = tmp_path / "job"
+    for node, folder in enumerate(folders):
+        shutil.copytree(folder, job / f"node{node}" / folder.name)
+    assert [r.rank for r in discover(job).ranks] == [0, 1]
+    [copy] = (job / "node1").iterdir()
+    _edit_info(copy, lambda data: data["config"]["experimental_config"].update(_profiler_level="Level2"))
+    message = _refusal(job)
+    assert "(different profiler_level)" in message
+    assert "node0/ (rank 0, profiler_level Level1, started" in message
+    assert "node1/ (rank 1, profiler_level Level2, started" in message
+
+
+def test_starts_over_an_hour_apart_are_another_run(tmp_path):
+    _, (rank0, rank1) = _synth(tmp_path / "gen", ranks=2)
+    runs = {}
+    for name, seconds in (("job", 10 * 60), ("late", 2 * 3600)):  # a slow rank of the job; another run
+        shutil.copytree(rank0, tmp_path / name / rank0.name)
+        runs[name] = shifted_copy(rank1, tmp_path / name, seconds)
+    assert [r.path for r in discover(tmp_path / "job").ranks] == [tmp_path / "job" / rank0.name, runs["job"]]
+    message = _refusal(tmp_path / "late")
+    assert "(started over an hour apart)" in message
+    assert "(rank 0, started 2025-01-09 07:48:" in message and "(rank 1, started 2025-01-09 09:48:" in message
+
+
+def test_rank_folders_without_rank_ids_in_separate_subfolders_are_separate_runs(tmp_path):
+    # Runs without distribution record no rank id: one rank folder each.
+    rank_dir(tmp_path / "run1", "a_ascend_pt", rank=None)
+    rank_dir(tmp_path / "run2", "b_ascend_pt", rank=None)
+    message = _refusal(tmp_path)
+    assert "(no rank ids recorded): run1/ (no rank id recorded); run2/ (no rank id recorded)" in message
+
+
+def test_a_link_to_a_rank_folder_is_the_same_folder(tmp_path):
+    folder = rank_dir(tmp_path / "job", "w_1_20250101000000000_ascend_pt", rank=0)
+    (tmp_path / "job" / "w_1_20250101000000000_ascend_pt_link").symlink_to(folder)
+    profile = discover(tmp_path / "job")
+    assert [r.rank for r in profile.ranks] == [0] and profile.warnings == []
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"ranks": 1},
+        {"ranks": 8, "export": "both"},
+        {"ranks": 16, "export": "db", "seed": 7},
+    ],
+)
+def test_every_generated_run_is_one_run(tmp_path, spec):
+    root, folders = _synth(tmp_path / "run", **spec)
+    profile = discover(root)
+    assert [r.rank for r in profile.ranks] == list(range(spec["ranks"]))
+    assert not any("profiling windows" in w for w in profile.warnings)
+    # The generator's start is the one in the folder name (less the 40 ms before the first step).
+    started = read_metadata(folders[0]).start_ns
+    assert abs(started / 1e9 - name_time(folders[0])[1].timestamp()) < 1
+
+
+@pytest.mark.parametrize("ranks", [1, 2, 5])
+def test_every_demo_is_one_run(tmp_path, ranks):
+    root, _ = demo(tmp_path, ranks=ranks)
+    assert [r.rank for r in discover(root).ranks] == list(range(ranks))

@@ -19,7 +19,9 @@ from advisor.report.xlsx import unique_sheet_name
 from .engine_fixtures import demo, rank_dir
 
 EVIL = "</script><script>alert(1)</script>"
-CONTRACT_KEYS = {"schema_version", "tool", "input", "summary", "findings", "not_evaluated", "timings_s"}
+CONTRACT_KEYS = {
+    "schema_version", "tool", "input", "summary", "findings", "not_evaluated", "timings_s", "warnings",
+}  # fmt: skip
 INPUT_KEYS = {"path", "compare_path", "kind", "export", "ranks", "steps", "cann_version", "torch_version"}
 FINDING_KEYS = {
     "share_of_step",
@@ -93,6 +95,7 @@ def test_json_matches_the_contract(demo_report, tmp_path):
     assert set(data["input"]) == INPUT_KEYS
     assert data["input"]["kind"] == "ascend_pt" and data["input"]["compare_path"] is None
     assert set(data["timings_s"]) == {"load", "checks", "render"}
+    assert all(isinstance(w, str) and w for w in data["warnings"])
     assert all(set(row) == PER_RANK_KEYS for row in data["summary"]["per_rank"])
     for finding in data["findings"]:
         assert set(finding) == FINDING_KEYS
@@ -160,7 +163,7 @@ def test_xlsx_escapes_formulas_and_keeps_every_sheet(tmp_path):
     report.findings[0].evidence += [Evidence(long_name, ["a"], [[1]]), Evidence(long_name, ["a"], [[2]])]
     path = write_reports(report, tmp_path, ["xlsx"])["xlsx"]
     book = load_workbook(path)
-    assert len(book.sheetnames) == 1 + 4 + 1  # summary, four evidence tables, not evaluated
+    assert len(book.sheetnames) == 1 + 4 + 1 + 1  # summary, four evidence tables, not evaluated, warnings
     assert all(len(name) <= 31 for name in book.sheetnames)
     evidence = book[book.sheetnames[1]]
     assert evidence["A3"].value == '=HYPERLINK("x")' and evidence["A3"].data_type == "s"

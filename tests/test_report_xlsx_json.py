@@ -108,6 +108,17 @@ def test_xlsx_in_chinese_and_with_odd_values(tmp_path):
     assert sheet["B3"].data_type == "s"
 
 
+def test_warnings_have_a_sheet_of_their_own(tmp_path):
+    report = sample_report(4, evil="<&>")
+    book = load_workbook(write_xlsx(report, tmp_path / "w.xlsx"))
+    assert book.sheetnames[-2:] == ["Not evaluated", "Warnings"]
+    assert [[c.value for c in row] for row in book["Warnings"].iter_rows()] == [
+        ["warning"],
+        ["rank folder skipped<&>"],
+    ]
+    assert "Warnings" not in load_workbook(write_xlsx(sample_report(4), tmp_path / "none.xlsx")).sheetnames
+
+
 def _validate(report: Report) -> dict:
     data = json.loads(report_json_text(report))
     VALIDATOR.validate(data)
@@ -128,6 +139,13 @@ def test_json_of_a_demo_analysis_validates(tmp_path):
     root, _ = demo(tmp_path)
     data = _validate(run_analysis(root))
     assert data["summary"]["per_rank"] and data["findings"]
+    assert data["warnings"] == []
+
+
+def test_json_carries_the_warnings(sample64):
+    assert _validate(sample64)["warnings"] == []
+    data = _validate(sample_report(4, evil="</script>"))
+    assert data["warnings"] == ["rank folder skipped</script>"]
 
 
 @pytest.mark.parametrize(
@@ -140,6 +158,8 @@ def test_json_of_a_demo_analysis_validates(tmp_path):
         (("input", "ranks"), ["0"]),
         (("schema_version",), 2),
         (("timings_s", "render"), None),
+        (("warnings",), ["ok", ""]),
+        (("warnings",), None),
     ],
 )
 def test_schema_rejects_broken_reports(sample64, path, value):

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from tornado.httpclient import HTTPClientError
 
+from advisor.demo import write_demo_profile
 from advisor.server.models import TASK_KEYS
 
+from .engine_fixtures import shifted_copy
 from .server_helpers import API, call, submit, wait_for
 
 
@@ -186,6 +188,49 @@ async def test_profile_that_is_not_profiling_data_fails_with_reason(jp_fetch, jp
     assert "not profiling data" in done["error"]
     assert "Traceback" not in done["error"]
     assert done["reports"] == {"html": None, "xlsx": None, "json": None}
+
+
+def _two_runs(jp_root_dir: Path) -> None:
+    """`./runs` holding two runs of ranks 0-1 side by side, as `performance-advisor demo` writes them."""
+    write_demo_profile(jp_root_dir / "runs" / "profiling_dir1")
+    write_demo_profile(jp_root_dir / "runs" / "profiling_dir1_baseline", seed=1)
+
+
+async def test_inspect_refuses_a_folder_of_two_runs_with_400(jp_fetch, jp_root_dir):
+    _two_runs(jp_root_dir)
+    status, body = await call(jp_fetch, *API, "inspect", params={"path": "./runs"})
+    assert status == 400
+    message = body["message"]
+    assert message.startswith(f"{jp_root_dir / 'runs'}: holds the rank folders of 2 different profiling runs")
+    assert "profiling_dir1/ (ranks 0–1" in message and "profiling_dir1_baseline/ (ranks 0–1" in message
+    status, body = await call(jp_fetch, *API, "inspect", params={"path": "./runs/profiling_dir1"})
+    assert status == 200 and body["ok"] is True
+
+
+async def test_a_task_on_a_folder_of_two_runs_fails_with_the_reason(jp_fetch, jp_root_dir):
+    # Submission checks the path, not its contents (as for any folder that is not profiling data).
+    _two_runs(jp_root_dir)
+    status, task = await submit(jp_fetch, "./runs")
+    assert status == 201
+    done = await wait_for(jp_fetch, task["id"], ("success", "failed"))
+    assert done["status"] == "failed"
+    assert "holds the rank folders of 2 different profiling runs" in done["error"]
+    assert "profiling_dir1_baseline/ (ranks 0–1" in done["error"] and "\n" not in done["error"]
+
+
+async def test_warnings_reach_the_task_log_and_the_json_report(jp_fetch, jp_root_dir, advisor_state_dir):
+    # An earlier profiling window of rank 0's process: analysed without it, and said so.
+    profile = write_demo_profile(jp_root_dir / "windows")
+    latest = min(p for p in profile.iterdir() if p.is_dir())
+    shifted_copy(latest, profile, -86400)
+    _, task = await submit(jp_fetch, "./windows")
+    done = await wait_for(jp_fetch, task["id"], ("success", "failed"))
+    assert done["status"] == "success", done["error"]
+    report = json.loads((await jp_fetch("performance-advisor", "reports", task["id"], "json")).body)
+    [warning] = [w for w in report["warnings"] if "profiling windows" in w]
+    assert f"analysed the latest, {latest.name}" in warning
+    log = (advisor_state_dir / "logs" / f"{task['id']}.log").read_text()
+    assert f"warning: {warning}\n" in log and '"event": "warning"' not in log
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
+from .runs import RankFolder, single_run
 
 if TYPE_CHECKING:
     from .metadata import RankMetadata
@@ -31,7 +32,6 @@ PROFILER_INFO = re.compile(r"^profiler_info(?:_(-?\d+))?\.json$")
 # canonical `{host}_{pid}_{timestamp}_ascend_pt` name are a pid and a time, not a rank.
 _RANK_IN_NAME = re.compile(r"(?:^|[_\-.])rank[_\-]?(\d+)(?:[_\-.]|$)", re.IGNORECASE)
 _DIGITS_NAME = re.compile(r"^(\d+)$")
-_TIMESTAMP17 = re.compile(r"_(\d{17})_")
 _STEP_NAME = re.compile(rb'"name"\s*:\s*"ProfilerStep#(\d+)"')
 
 
@@ -123,7 +123,7 @@ def discover(path: str | Path) -> ProfileSet:
             f"{given}: not profiling data: expected *{RANK_SUFFIX} rank folders or {OUTPUT_DIR}, "
             f"found {_describe_contents(root)}"
         )
-    return _build(root, rank_dirs or ms_dirs)
+    return _build(root, rank_dirs or ms_dirs, given)
 
 
 def _from_cluster_output(root: Path) -> ProfileSet | None:
@@ -276,45 +276,36 @@ def _read_metadata(rank_dir: Path, warnings: list[str]) -> RankMetadata:
         return RankMetadata()
 
 
-def _collection_time(rank_dir: Path) -> str:
-    match = _TIMESTAMP17.search(rank_dir.name + "_")
-    return match.group(1) if match else ""
-
-
-def _build(root: Path, rank_dirs: list[Path]) -> ProfileSet:
+def _build(root: Path, rank_dirs: list[Path], label: Path | None = None) -> ProfileSet:
     warnings: list[str] = []
-    found: list[tuple[int | None, Path, tuple[str, ...]]] = []
+    found: list[RankFolder] = []
+    seen: set[Path] = set()
     for rank_dir in sorted(rank_dirs):
-        files = _list_files(rank_dir)
-        found.append((_rank_from_files(rank_dir, files), rank_dir, files))
-
-    # Duplicate rank ids: keep the most recent collection (then the last path) and say so.
-    by_rank: dict[int, tuple[Path, tuple[str, ...]]] = {}
-    for rank, rank_dir, files in found:
-        if rank is None:
+        real = rank_dir.resolve()
+        if real in seen:  # a link to a rank folder listed already: the same data
             continue
-        if rank in by_rank:
-            kept = max(by_rank[rank], (rank_dir, files), key=lambda c: (_collection_time(c[0]), str(c[0])))
-            dropped = rank_dir if kept[0] != rank_dir else by_rank[rank][0]
-            warnings.append(f"rank {rank} appears twice: kept {kept[0]}, ignored {dropped}")
-            by_rank[rank] = kept
-        else:
-            by_rank[rank] = (rank_dir, files)
+        seen.add(real)
+        files = _list_files(rank_dir)
+        meta = _read_metadata(rank_dir, warnings)
+        found.append(RankFolder(rank_dir, _rank_from_files(rank_dir, files), files, meta))
+    one_run = single_run(str(label or root), root, found, warnings)
+
+    by_rank = {f.rank: f for f in one_run if f.rank is not None}
     next_free = 0
-    for rank, rank_dir, files in found:
-        if rank is not None:
+    for folder in one_run:
+        if folder.rank is not None:
             continue
         while next_free in by_rank:
             next_free += 1
-        by_rank[next_free] = (rank_dir, files)
-        warnings.append(f"{rank_dir}: no rank id recorded; numbered rank {next_free} by folder order")
+        by_rank[next_free] = folder
+        warnings.append(f"{folder.path}: no rank id recorded; numbered rank {next_free} by folder order")
 
     ranks = []
     metadata: dict[int, RankMetadata] = {}
     for rank in sorted(by_rank):
-        rank_dir, files = by_rank[rank]
-        metadata[rank] = _read_metadata(rank_dir, warnings)
-        ranks.append(_rank_info(rank, rank_dir, files, metadata[rank]))
+        folder = by_rank[rank]
+        metadata[rank] = folder.meta
+        ranks.append(_rank_info(rank, folder.path, folder.files, folder.meta))
 
     exports = {r.export for r in ranks}
     export = exports.pop() if len(exports) == 1 else "mixed"

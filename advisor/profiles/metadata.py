@@ -1,6 +1,7 @@
 """What a rank recorded about its own collection: profiler_info_{N}.json and profiler_metadata.json.
 
-profiler_info: rank id, the profiler's configuration (export type, level, activities, switches).
+profiler_info: rank id, the profiler's configuration (export type, level, activities, switches) and
+when the collection started.
 profiler_metadata: ENV_VARIABLES, and what the training framework added (distributed_args,
 parallel_group_info). Both are optional; whatever is absent or of an unexpected type is None/empty,
 while a file that is not valid JSON is an InputError.
@@ -58,6 +59,7 @@ class RankMetadata:
     cann_version: str | None = None
     torch_npu_version: str | None = None
     torch_version: str | None = None
+    start_ns: int | None = None  # when the collection started: ns since the epoch (UTC)
 
 
 def _int(value: Any) -> int | None:
@@ -126,6 +128,19 @@ def _parallel_groups(value: Any) -> dict[str, ParallelGroup]:
     return groups
 
 
+def _start_ns(info: dict) -> int | None:
+    """The collection's wall-clock start. profiler_info records the start on the monotonic clock only
+    (start_info.start_monotonic) and the end on both clocks (end_info), so the start is the wall-clock
+    end less the monotonic duration."""
+    start, end = _dict(info.get("start_info")), _dict(info.get("end_info"))
+    wall_end, monotonic_end = _int(end.get("collectionTimeEnd")), _int(end.get("MonotonicTimeEnd"))
+    monotonic_start = _int(start.get("start_monotonic"))
+    if wall_end is None or monotonic_end is None or monotonic_start is None:
+        return None
+    started = wall_end - (monotonic_end - monotonic_start)
+    return started if monotonic_start <= monotonic_end and started > 0 else None
+
+
 def _info_file(names: list[str]) -> tuple[str | None, int | None]:
     """profiler_info_{N}.json (rank N) before a plain profiler_info.json."""
     found = [(m.group(1) is None, name, m.group(1)) for name in names if (m := PROFILER_INFO.match(name))]
@@ -166,6 +181,7 @@ def read_metadata(rank_dir: Path) -> RankMetadata:
         cann_version=versions.get("cann"),
         torch_npu_version=versions.get("torch_npu"),
         torch_version=versions.get("torch"),
+        start_ns=_start_ns(info),
     )
 
 

@@ -120,11 +120,12 @@ class Report:
     findings: list[Finding] = field(default_factory=list)
     not_evaluated: list[NotEvaluated] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=lambda: {"load": 0.0, "checks": 0.0, "render": 0.0})
+    # What changed the result (a rank folder left out, a table not read): in every output.
+    warnings: list[str] = field(default_factory=list)
     # Not part of the JSON contract; shown in the HTML header.
     generated: datetime = field(default_factory=lambda: datetime.now().astimezone())
     language: str = "en"
     description: str = ""
-    warnings: list[str] = field(default_factory=list)
     dimensions: tuple[str, ...] = ()  # the dimensions the user selected
     checked_dimensions: tuple[str, ...] = ()  # the dimensions that have at least one check that ran
     version_hints: dict[str, str] = field(default_factory=dict)
@@ -152,6 +153,7 @@ class Report:
             "timings_s": {
                 k: round(float(self.timings_s.get(k, 0.0)), 3) for k in ("load", "checks", "render")
             },
+            "warnings": list(self.warnings),
         }
 
 

@@ -1,4 +1,5 @@
-"""XLSX workbook: a Summary sheet (one row per finding) and one sheet per evidence table."""
+"""XLSX workbook: a Summary sheet (one row per finding), one sheet per evidence table, then the checks
+not evaluated and the warnings."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from .model import Report
 
 SUMMARY_SHEET = "Summary"  # stable name: scripts read it whatever the report language
 NOT_EVALUATED_SHEET = "Not evaluated"
+WARNINGS_SHEET = "Warnings"
 MAX_SHEET_NAME = 31
 MAX_COLUMN_WIDTH = 60
 WIDTH_SAMPLE_ROWS = 1000  # column widths from the first rows only: long tables write faster
@@ -135,6 +137,9 @@ def write_xlsx(report: Report, path: Path) -> Path:
             [m.t("xlsx.not_evaluated.check"), m.t("xlsx.not_evaluated.reason")],
             [[n.check, n.reason] for n in report.not_evaluated],
         )
+    if report.warnings:
+        sheet = book.create_sheet(unique_sheet_name(WARNINGS_SHEET, taken))
+        _write_table(sheet, [m.t("xlsx.warnings.warning")], [[w] for w in report.warnings])
     with path.open("xb") as fh:
         book.save(fh)
     return path

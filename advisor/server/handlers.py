@@ -12,7 +12,7 @@ from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
-from ..errors import InputError
+from ..errors import InputError, MixedRunsError
 from ..options import options_schema
 from ..profiles.discover import discover
 from .models import ACTIVE_STATUSES, SUCCESS, Task
@@ -67,7 +67,12 @@ class OptionsHandler(AdvisorAPIHandler):
 
 
 class InspectHandler(AdvisorAPIHandler):
-    """Validates a path as the user types: does it exist, and is it profiling data?"""
+    """Validates a path as the user types: does it exist, and is it profiling data?
+
+    A path that is not (yet) usable answers 200 `{ok: false, message}`; profiling data that the
+    analysis refuses outright (rank folders of several runs) answers 400 `{message}`, as the task would
+    fail with that message.
+    """
 
     @web.authenticated
     async def get(self) -> None:
@@ -81,6 +86,8 @@ class InspectHandler(AdvisorAPIHandler):
             resolved = self.resolver.resolve(path, kind="path")
             # Discovery lists folders and reads a few small files: off the event loop all the same.
             found = await asyncio.get_running_loop().run_in_executor(None, discover, resolved)
+        except MixedRunsError as error:
+            raise web.HTTPError(400, str(error)) from None
         except InputError as error:
             self.write_json({"ok": False, "message": str(error)})
             return

@@ -195,12 +195,16 @@ class TaskRunner:
     ) -> None:
         assert process.stderr is not None
         async for raw in process.stderr:
-            log_file.write(raw)
-            log_file.flush()
             line = raw.decode("utf-8", "replace").strip()
+            event = parse_event(line)
+            if event is not None and event.get("event") == "warning":
+                # What changed the result, for whoever reads the log: as the CLI prints it elsewhere.
+                log_file.write(f"warning: {event.get('message', '')}\n".encode())
+            else:
+                log_file.write(raw)
+            log_file.flush()
             if not line:
                 continue
-            event = parse_event(line)
             if event is None:
                 outcome["last_line"] = line[:500]
             elif event.get("event") == "progress":

@@ -71,6 +71,16 @@ describe('AdvisorClient', () => {
     expect(url.searchParams.get('path')).toBe('./dir with space/&x=1');
   });
 
+  it('rejects an inspected folder the server refuses with its {message}', async () => {
+    const message =
+      '/r: holds the rank folders of 2 different profiling runs (the same rank ids): a/ (ranks 0–1); b/ (ranks 0–1)';
+    const { client } = makeClient({ status: 400, body: { message } });
+    const error = await client.inspect('local', './r').catch(e => e);
+    expect(error).toBeInstanceOf(ServerConnection.ResponseError);
+    expect(errorStatus(error)).toBe(400);
+    expect(describeError(error)).toBe(message);
+  });
+
   it('lists tasks from the {tasks} envelope', async () => {
     const tasks = [makeTask({ id: 'b' }), makeTask({ id: 'a' })];
     const { client, requests } = makeClient({ status: 200, body: { tasks } });

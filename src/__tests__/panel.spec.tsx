@@ -1,3 +1,4 @@
+import { ServerConnection } from '@jupyterlab/services';
 import { nullTranslator } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
@@ -8,6 +9,9 @@ import { AdvisorPanel } from '../widgets/panel';
 import { makeTask, OPTIONS_REPLY, waitFor } from './utils';
 
 const trans = nullTranslator.load('jupyterlab_performance_advisor');
+const MIXED_RUNS =
+  '/root: holds the rank folders of 2 different profiling runs (the same rank ids): ' +
+  'profiling_dir1/ (ranks 0–1); profiling_dir1_baseline/ (ranks 0–1); analyse one run at a time';
 
 /**
  * Set the value of a React-controlled input or select and fire the event React hears.
@@ -55,11 +59,20 @@ describe('AdvisorPanel', () => {
     tasks = [];
     client = {
       options: jest.fn(async () => OPTIONS_REPLY),
-      inspect: jest.fn(async (source: string, path: string) =>
-        path === './profiling_dir1' || path === './baseline'
+      inspect: jest.fn(async (source: string, path: string) => {
+        if (path === './mixed') {
+          // What the real client throws for the server's 400 {message}.
+          throw new ServerConnection.ResponseError(
+            new Response(JSON.stringify({ message: MIXED_RUNS }), {
+              status: 400
+            }),
+            MIXED_RUNS
+          );
+        }
+        return path === './profiling_dir1' || path === './baseline'
           ? { ok: true, summary: '2 ranks, text export, steps 12–14', path }
-          : { ok: false, message: 'no profiling data found in ' + path }
-      ),
+          : { ok: false, message: 'no profiling data found in ' + path };
+      }),
       submit: jest.fn(async (body: ISubmitRequest) =>
         makeTask({ id: 'new', source: body.source, path: body.path })
       ),
@@ -174,11 +187,12 @@ describe('AdvisorPanel', () => {
     ).toBe('true');
   });
 
-  it('shows the reason when the path is not usable', async () => {
-    setValue(
-      $(panel.node, '#jp-pa-data-path') as HTMLInputElement,
-      './nothing'
-    );
+  // {ok: false} for a path not usable yet; a 400 for a folder the analysis refuses (several runs).
+  it.each([
+    ['./nothing', 'no profiling data found in ./nothing'],
+    ['./mixed', MIXED_RUNS]
+  ])('shows the reason inline when %s is not usable', async (value, reason) => {
+    setValue($(panel.node, '#jp-pa-data-path') as HTMLInputElement, value);
     await waitFor(
       () =>
         $(panel.node, '#jp-pa-data-validation').getAttribute('data-status') ===
@@ -186,9 +200,7 @@ describe('AdvisorPanel', () => {
       3000,
       'validation error'
     );
-    expect($(panel.node, '#jp-pa-data-validation').textContent).toBe(
-      'no profiling data found in ./nothing'
-    );
+    expect($(panel.node, '#jp-pa-data-validation').textContent).toBe(reason);
     expect(submitButton().disabled).toBe(true);
   });
 
