@@ -22,6 +22,7 @@ import pytest
 from advisor.checks.registry import check, unregister
 from advisor.engine import MAX_LOST_SHARE, comparison_data_losses, run_analysis
 from advisor.profiles import discover, load_table
+from advisor.profiles.cluster_output import read_cluster_step_trace
 from advisor.profiles.discover import OUTPUT_DIR, RankInfo
 from advisor.profiles.sanity import INCOMPLETE, LOST_SHARE, drop_damaged, time_columns
 from advisor.report.messages import Messages, NonFiniteValue
@@ -419,3 +420,14 @@ def test_messages_warning_is_an_error_under_pytest():
 def test_logging_is_quiet_for_intact_data(text_pair, caplog):
     caplog.set_level(logging.WARNING)
     assert_trustworthy(analyse(text_pair[0]), caplog)
+
+
+def test_a_cluster_summary_names_the_rank_that_lost_rows(tmp_path):
+    header = "Step,Type,Index,Computing,Communication(Not Overlapped),Free"
+    rows = ["1,rank,0,80.5,60.0,9.0", "1,rank,1,80.5,60.0,-9.0"]
+    path = tmp_path / "cluster_step_trace_time.csv"
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    by_rank, _ = read_cluster_step_trace(path)
+    assert len(by_rank[0]) == 1 and not by_rank[0].attrs.get("warnings")
+    assert len(by_rank[1]) == 0
+    assert by_rank[1].attrs["warnings"] == [f"{path} (rank 1): 1 step_trace row with a negative Free dropped"]

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import InputError
-from .csvread import Column, expect_dict, frame_from_records, input_error, rank_file, read_json
+from .csvread import Column, expect_dict, frame_from_records, input_error, labels, rank_file, read_json
 from .discover import RankInfo
 from .sanity import drop_damaged, drop_damaged_rows
 from .schema import conform
@@ -56,7 +56,7 @@ _PACKET_INFO = (
     Column("total_us", "us", ("Total Duration(ms)",)),
 )
 # The fields as the file names them, for the warnings about damaged values.
-_LABELS = {column.target: column.label for column in (*_TIME_INFO, *_LINK_INFO, *_PACKET_INFO)}
+_LABELS = labels((*_TIME_INFO, *_LINK_INFO, *_PACKET_INFO))
 
 
 def parse_step_key(key: str, path: Path) -> int | None:
@@ -106,9 +106,11 @@ def _guarded_bandwidth(frame: pd.DataFrame) -> pd.Series:
 
 @dataclass
 class CommCollector:
-    """Turns OpInfo objects of communication.json (or cluster_communication.json) into the three tables."""
+    """Turns OpInfo objects of communication.json (or cluster_communication.json) into the three tables.
+    `location` names them in warnings (default: the path)."""
 
     path: Path
+    location: str | None = None
     ops: _Rows = field(default_factory=_Rows)
     bandwidth: _Rows = field(default_factory=_Rows)
     packets: _Rows = field(default_factory=_Rows)
@@ -150,7 +152,7 @@ class CommCollector:
                 "comm_bandwidth": self.bandwidth.frame(self.path, _LINK_INFO, "comm_bandwidth"),
                 "comm_packets": self.packets.frame(self.path, _PACKET_INFO, "comm_packets"),
             },
-            self.path,
+            self.location or self.path,
             _LABELS,
         )
         return tables["comm_ops"], tables["comm_bandwidth"], tables["comm_packets"]

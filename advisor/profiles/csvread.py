@@ -394,7 +394,12 @@ def finish_table(frame: pd.DataFrame, path: Path, columns: Sequence[Column], tab
     attrs["source"] is the file name."""
     out = conform(frame, table)
     out.attrs["source"] = path.name
-    return drop_damaged_rows(out, table, path, {column.target: column.label for column in columns})
+    return drop_damaged_rows(out, table, path, labels(columns))
+
+
+def labels(columns: Sequence[Column]) -> dict[str, str]:
+    """Table column -> the header it is usually written under, to name it in warnings."""
+    return {column.target: column.label for column in columns}
 
 
 # --- JSON -----------------------------------------------------------------------------------------
