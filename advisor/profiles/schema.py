@@ -3,7 +3,8 @@
 Units: durations in µs (float64); absolute timestamps in ns (Int64): a float64 µs value at epoch
 scale (~1.7e15) resolves only 0.25 µs, while the profiler records ns and links host to device
 events by exact timestamps. Sizes in bytes (communication MB = 10^6 bytes, memory MB = 2^20 bytes
-and KB = 2^10 bytes, as the profiler writes them). Absent values are <NA>/NaN, never 0.
+and KB = 2^10 bytes, as the profiler writes them). Absent values are <NA>/NaN, never 0, except in
+the columns a schema lists as `required` (sanity.py drops the rows without them).
 """
 
 from __future__ import annotations
