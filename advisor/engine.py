@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import multiprocessing
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -14,7 +16,7 @@ import pandas as pd
 
 from . import __version__
 from .checks.catalogue import applicable_dimensions, unimplemented
-from .checks.common import own_time_us
+from .checks.common import own_time_us, step_times_us
 from .checks.links import link_causes
 from .checks.registry import (
     SCOPES,
@@ -40,11 +42,17 @@ from .profiles.discover import (
     describe_steps,
     discover,
 )
+from .profiles.sanity import INCOMPLETE, lost_share
 from .profiles.tables import READER_MODULES, load_table
 from .report.messages import Messages
 from .report.model import PRIORITIES, Evidence, Finding, InputInfo, NotEvaluated, Report
 
 ProgressFn = Callable[[str, int, int], None]
+# The comparison checks report differences from 0.5 % (kernels) or 1 % (host APIs) of the step up: a
+# side that lacks more than 1 % of a compared table's rows could make or hide such a difference by
+# itself, so the comparison is not evaluated; below that, its findings say what was missing.
+MAX_LOST_SHARE = 0.01
+_log = logging.getLogger(__name__)
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:
@@ -279,15 +287,12 @@ def merge_rank_findings(m: Messages, by_rank: dict[int, list[Finding]]) -> list[
         ],
     )
     note = m.t("engine.seen_on_ranks", count=len(ranks), ranks=_rank_list(ranks), rank=worst)
-    return [
-        replace(
-            f,
-            ranks=ranks,
-            description=f"{f.description}\n{note}" if f.description else note,
-            evidence=[*f.evidence, per_rank],
-        )
-        for f in hit[worst]
-    ]
+    return [replace(_with_note(f, note), ranks=ranks, evidence=[*f.evidence, per_rank]) for f in hit[worst]]
+
+
+def _with_note(finding: Finding, note: str) -> Finding:
+    """`finding` with `note` as the last paragraph of its description."""
+    return replace(finding, description=f"{finding.description}\n{note}" if finding.description else note)
 
 
 def run_checks(
@@ -354,6 +359,32 @@ def comparison_pair(
     return "ranks", slowest, by_id[timed[0][1]]
 
 
+def comparison_data_losses(
+    m: Messages, names: Iterable[str], sides: Sequence[tuple[str, dict[str, pd.DataFrame], dict[str, str]]]
+) -> tuple[list[str], list[str]]:
+    """(notes, blockers): what the tables `names` of each compared side (label, tables, read errors)
+    lost to damaged input. A blocker (a file cut short, more than MAX_LOST_SHARE of a table's rows
+    dropped) means the comparison cannot be trusted; a note only qualifies its findings."""
+    notes: list[str] = []
+    blockers: list[str] = []
+    for side, tables, errors in sides:
+        for name in sorted(names):
+            if name not in tables:
+                if name in errors:  # an optional table: the check runs without it
+                    notes.append(m.t("engine.comparison.unread", side=side, table=name, detail=errors[name]))
+                continue
+            frame, share = tables[name], lost_share(tables[name])
+            about = {"side": side, "table": name, "detail": "; ".join(frame.attrs.get("warnings", ()))}
+            if frame.attrs.get(INCOMPLETE):
+                blockers.append(m.t("engine.comparison.cut_short", **about))
+            elif share > 0:
+                text = m.t("engine.comparison.rows_dropped", share=share, **about)
+                # A dropped step row leaves the other steps' per-step figures valid: only a note.
+                blocks = share > MAX_LOST_SHARE and name != "step_trace"
+                (blockers if blocks else notes).append(text)
+    return notes, blockers
+
+
 def run_comparison_checks(
     specs: Sequence[CheckSpec],
     profile: ProfileSet,
@@ -388,12 +419,23 @@ def run_comparison_checks(
         if mode == "ranks":  # the same run: compare the same step
             base_tables = select_step(base_tables, step)
     base_profile = baseline if baseline is not None else profile
+    sides = [
+        (messages.t(f"comparison.label.{mode}.target", rank=target_rank.rank), target_tables, target_errors),
+        (messages.t(f"comparison.label.{mode}.baseline", rank=base_rank.rank), base_tables, base_errors),
+    ]
     for spec in specs:
         absent = [(n, target_errors) for n in spec.needs if n not in target_tables]
         absent += [(n, base_errors) for n in spec.needs if n not in base_tables]
         if absent:
             name, errs = absent[0]
             collected.add(NotEvaluated(spec.id, _one_line(errs.get(name, f"table {name} unavailable"))))
+            continue
+        notes, blockers = comparison_data_losses(messages, spec.tables, sides)
+        if blockers:
+            reason = messages.t(
+                "engine.comparison.not_evaluated", reasons="; ".join(blockers), limit=MAX_LOST_SHARE
+            )
+            collected.add(NotEvaluated(spec.id, _one_line(reason)))
             continue
         ctx = ComparisonContext(
             mode=mode,
@@ -406,7 +448,49 @@ def run_comparison_checks(
             options=options,
             messages=messages,
         )
-        collected.add(_run_one(spec, ctx, messages))
+        outcome = _run_one(spec, ctx, messages)
+        if notes and isinstance(outcome, CheckResult):
+            note = messages.t("engine.comparison.note", notes="; ".join(notes))
+            outcome.findings = [_with_note(f, note) for f in outcome.findings]
+        collected.add(outcome)
+
+
+def cap_gains(findings: list[Finding], step_traces: dict[int, pd.DataFrame]) -> list[Finding]:
+    """No finding promises more than the step time it is judged against (the longest step of its
+    ranks, or of its step), nor a gain that is not a number: either is a bug in the check, logged
+    here and capped."""
+    times = {rank: step_times_us(frame) for rank, frame in step_traces.items()}
+    out = []
+    for finding in findings:
+        gain, limit = finding.estimated_gain_us, _step_limit(finding, times)
+        if gain is not None and not math.isfinite(gain):
+            _log.warning("%s: estimated gain %s µs is not a number; left out", finding.check, gain)
+            finding = replace(finding, estimated_gain_us=None)
+        elif gain is not None and limit is not None and gain > limit:
+            _log.warning(
+                "%s: estimated gain %.3f µs is above the %.3f µs step it is judged against; capped",
+                finding.check,
+                gain,
+                limit,
+            )
+            finding = replace(finding, estimated_gain_us=round(limit, 3))
+        out.append(finding)
+    return out
+
+
+def _step_limit(finding: Finding, times: dict[int, pd.Series]) -> float | None:
+    """The longest step time (µs) of the finding's ranks (every rank when it names none); None when
+    no rank has a step longer than 0 to judge by."""
+    limits = []
+    for rank in finding.ranks or list(times):
+        steps = times.get(rank)
+        if steps is None or steps.empty:
+            continue
+        if finding.step is not None and (steps.index == finding.step).any():
+            steps = steps[steps.index == finding.step]
+        limits.append(float(steps.max()))
+    longest = max(limits, default=0.0)
+    return longest if longest > 0 else None
 
 
 def run_analysis(
@@ -459,7 +543,7 @@ def run_analysis(
     run_comparison_checks(
         by_scope["comparison"], profile, step_traces, compare, options, messages, collected, step
     )
-    findings = link_causes(collected.findings, messages)
+    findings = link_causes(cap_gains(collected.findings, step_traces), messages)
     not_evaluated, summary = collected.not_evaluated, collected.summary
     dimensions = applicable_dimensions(
         options.analysis_dimensions,

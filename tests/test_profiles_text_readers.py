@@ -215,7 +215,7 @@ def test_communication_tables(tmp_path: Path) -> None:
             },
             "p2p": {"hcom_send__1_0": op_info("1736408883811334.875", 2.0, 1.0, SIO=link(4.0, 2.0, None))},
         },
-        "step": {"collective": {"hcom_broadcast__1@7": op_info("5", 1.0, 0.0)}},
+        "step": {"collective": {"hcom_broadcast__1@7": op_info("1736408883900000", 1.0, 0.0)}},
         "7": {"p2p": {}},
     }  # fmt: skip
     path = write_json(tmp_path, "communication.json", data)
@@ -226,7 +226,7 @@ def test_communication_tables(tmp_path: Path) -> None:
     assert ops["step"].tolist() == [50, 50, pd.NA]
     assert ops["kind"].tolist() == ["collective", "p2p", "collective"]
     assert ops["group"].tolist() == ["17522688603477080586", pd.NA, "7"]
-    assert ops["start_ns"].tolist() == [1736408883732241500, 1736408883811334875, 5000]
+    assert ops["start_ns"].tolist() == [1736408883732241500, 1736408883811334875, 1736408883900000000]
     first = ops.iloc[0]
     assert (first["elapse_us"], first["transit_us"], first["wait_us"]) == (79500.0, 250.0, 500.0)
     assert first[["sync_us", "idle_us", "wait_ratio", "sync_ratio"]].tolist() == [250, 1000, 0.9594, 0.5]

@@ -237,6 +237,8 @@ def slow_rank(ctx: ClusterContext) -> list[Finding]:
         causes[int(rank)] = cause
         kind = (
             m.t("cluster.slow_rank.outlier", z=rec["z"])
+            if rec["outlier"] and math.isfinite(rec["z"])
+            else m.t("cluster.slow_rank.outlier_peers_alike")  # MAD 0: z is infinite
             if rec["outlier"]
             else m.t(
                 "cluster.slow_rank.spread" if not math.isnan(rec["z"]) else "cluster.slow_rank.two_ranks"

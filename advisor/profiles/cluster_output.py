@@ -19,8 +19,9 @@ import pandas as pd
 
 from ..errors import InputError
 from .communication import TOTAL_OP, CommCollector, parse_step_key
-from .csvread import Column, expect_dict, input_error, read_columns, read_json
+from .csvread import Column, expect_dict, input_error, labels, read_columns, read_json
 from .discover import RankInfo
+from .sanity import drop_damaged_rows
 from .schema import conform
 from .tables import register_table
 
@@ -95,12 +96,16 @@ def read_cluster_step_trace(
         elif kind == "stage":
             by_stage.setdefault(tuple(int(r) for r in re.findall(r"\d+", text)), []).append(row)
 
-    def table(rows: list[int]) -> pd.DataFrame:
+    def table(rows: list[int], where: str) -> pd.DataFrame:
         out = conform(frame.iloc[rows].reset_index(drop=True), "step_trace")
         out.attrs["source"] = f"{CLUSTER_OUTPUT_DIR}/{CLUSTER_STEP_TRACE_CSV}"
-        return out
+        # The file holds every rank: a warning names the rank (or stage) that lost rows.
+        return drop_damaged_rows(out, "step_trace", f"{path} ({where})", labels(_STEP_TRACE))
 
-    return {r: table(rows) for r, rows in by_rank.items()}, {s: table(rows) for s, rows in by_stage.items()}
+    return (
+        {r: table(rows, f"rank {r}") for r, rows in by_rank.items()},
+        {s: table(rows, f"stage {s}") for s, rows in by_stage.items()},
+    )
 
 
 def read_cluster_communication(path: Path) -> dict[int, CommTables]:
@@ -117,7 +122,8 @@ def read_cluster_communication(path: Path) -> dict[int, CommTables]:
                     where = f"{group}/{step_key}/{op_key}/{rank_key}"
                     if not rank_key.strip().isdigit():
                         raise input_error(path, f"{where}: not a rank id")
-                    collector = collectors.setdefault(int(rank_key), CommCollector(path))
+                    rank = int(rank_key)
+                    collector = collectors.setdefault(rank, CommCollector(path, f"{path} (rank {rank})"))
                     collector.add_op(where, step, kind, op_key, info)
     return {rank: collectors[rank].tables() for rank in sorted(collectors)}
 

@@ -18,8 +18,9 @@ from typing import Any
 import pandas as pd
 
 from ..errors import InputError
-from .csvread import Column, expect_dict, frame_from_records, input_error, rank_file, read_json
+from .csvread import Column, expect_dict, frame_from_records, input_error, labels, rank_file, read_json
 from .discover import RankInfo
+from .sanity import drop_damaged, drop_damaged_rows
 from .schema import conform
 from .tables import register_table
 
@@ -54,6 +55,8 @@ _PACKET_INFO = (
     Column("count", "int", ("Count",)),
     Column("total_us", "us", ("Total Duration(ms)",)),
 )
+# The fields as the file names them, for the warnings about damaged values.
+_LABELS = labels((*_TIME_INFO, *_LINK_INFO, *_PACKET_INFO))
 
 
 def parse_step_key(key: str, path: Path) -> int | None:
@@ -103,9 +106,11 @@ def _guarded_bandwidth(frame: pd.DataFrame) -> pd.Series:
 
 @dataclass
 class CommCollector:
-    """Turns OpInfo objects of communication.json (or cluster_communication.json) into the three tables."""
+    """Turns OpInfo objects of communication.json (or cluster_communication.json) into the three tables.
+    `location` names them in warnings (default: the path)."""
 
     path: Path
+    location: str | None = None
     ops: _Rows = field(default_factory=_Rows)
     bandwidth: _Rows = field(default_factory=_Rows)
     packets: _Rows = field(default_factory=_Rows)
@@ -140,11 +145,17 @@ class CommCollector:
                         self.add_op(f"{step_key}/{kind}/{op_key}", step, kind, op_key, info)
 
     def tables(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-        return (
-            self.ops.frame(self.path, _TIME_INFO, "comm_ops"),
-            self.bandwidth.frame(self.path, _LINK_INFO, "comm_bandwidth"),
-            self.packets.frame(self.path, _PACKET_INFO, "comm_packets"),
+        """The three tables, checked together: the ops' timestamps give the file's time span."""
+        tables, _ = drop_damaged(
+            {
+                "comm_ops": self.ops.frame(self.path, _TIME_INFO, "comm_ops"),
+                "comm_bandwidth": self.bandwidth.frame(self.path, _LINK_INFO, "comm_bandwidth"),
+                "comm_packets": self.packets.frame(self.path, _PACKET_INFO, "comm_packets"),
+            },
+            self.location or self.path,
+            _LABELS,
         )
+        return tables["comm_ops"], tables["comm_bandwidth"], tables["comm_packets"]
 
 
 @functools.lru_cache(maxsize=2)
@@ -184,7 +195,7 @@ def read_communication_matrix(path: Path) -> pd.DataFrame:
                     src, dst = int(match.group(1)), int(match.group(2))
                     identity = {"step": step, "kind": kind, "op_name": op_name, "group": group}
                     rows.add(expect_dict(link, path, where), where, src_rank=src, dst_rank=dst, **identity)
-    return rows.frame(path, _LINK_INFO, "comm_matrix")
+    return drop_damaged_rows(rows.frame(path, _LINK_INFO, "comm_matrix"), "comm_matrix", path, _LABELS)
 
 
 @register_table("comm_ops", "text", sources=("communication.json",))

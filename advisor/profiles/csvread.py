@@ -27,6 +27,7 @@ import pyarrow.csv as pa_csv
 
 from ..errors import InputError
 from .discover import OUTPUT_DIR, RankInfo
+from .sanity import drop_damaged_rows
 from .schema import conform
 
 _MISSING = {"", "n/a", "na", "nan", "none", "null", "-", "--"}
@@ -384,10 +385,21 @@ def read_columns(path: Path, columns: Sequence[Column]) -> pd.DataFrame:
 
 
 def read_table(path: Path, columns: Sequence[Column], table: str) -> pd.DataFrame:
-    """`read_columns` conformed to the schema of `table`; attrs["source"] is the file name."""
-    frame = conform(read_columns(path, columns), table)
-    frame.attrs["source"] = path.name
-    return frame
+    """`read_columns` as `finish_table` returns it."""
+    return finish_table(read_columns(path, columns), path, columns, table)
+
+
+def finish_table(frame: pd.DataFrame, path: Path, columns: Sequence[Column], table: str) -> pd.DataFrame:
+    """`frame` read from `path` conformed to the schema of `table`, without damaged rows (sanity.py);
+    attrs["source"] is the file name."""
+    out = conform(frame, table)
+    out.attrs["source"] = path.name
+    return drop_damaged_rows(out, table, path, labels(columns))
+
+
+def labels(columns: Sequence[Column]) -> dict[str, str]:
+    """Table column -> the header it is usually written under, to name it in warnings."""
+    return {column.target: column.label for column in columns}
 
 
 # --- JSON -----------------------------------------------------------------------------------------

@@ -7,12 +7,15 @@ and types are interned in STRING_IDS and resolved in SQL; joins over unindexed c
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
 from ..errors import InputError
 from .db_sqlite import SqliteFile, string_of
 from .discover import DB_FILE, OUTPUT_DIR, RankInfo
+from .sanity import carry_losses, drop_damaged_rows
 from .schema import INT, PMU_RATIOS, SCHEMAS, conform
 from .tables import register_table
 
@@ -27,6 +30,9 @@ API_PREFIXES = {"acl": "AscendCL", "runtime": "Runtime", "node": "Node", "model"
 HOST_CATEGORIES = {"op": "cpu_op", "trace": "python_function"}
 _MISSING_TEXT = {"", "n/a", "na", "nan", "none", "null", "-", "--"}
 _KERNEL_TASK_TYPES = {"AI_CORE", "AI_VECTOR_CORE", "AI_CPU", "MIX_AIC", "MIX_AIV", "FFTS_PLUS"}
+# Columns as the db writes them, for the warnings about damaged values.
+_DURATION = "duration (endNs - startNs)"
+_LABELS = {"dur_us": _DURATION, "duration_us": _DURATION, "start_ns": "startNs"}
 
 
 def profiler_db(rank: RankInfo) -> SqliteFile:
@@ -218,15 +224,17 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else frames[0].iloc[0:0]
 
 
-def finish(frame: pd.DataFrame, table: str, source: str) -> pd.DataFrame:
-    """The schema's columns (conform aligns on the index, hence the reset) and the source read."""
+def finish(frame: pd.DataFrame, table: str, source: str, path: Path) -> pd.DataFrame:
+    """The schema's columns (conform aligns on the index, hence the reset), the source read, and no
+    damaged rows (sanity.py: `path` is the db they came from); what `frame` lost already is kept."""
+    attrs = dict(frame.attrs)
     frame = frame.reset_index(drop=True)
     for column, dtype in SCHEMAS[table].columns.items():
         if dtype == INT and column in frame:
             frame[column] = _int64(frame[column])
     out = conform(frame, table)
-    out.attrs["source"] = source
-    return out
+    out.attrs = {**attrs, "source": source}
+    return drop_damaged_rows(out, table, path, _LABELS)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -283,7 +291,7 @@ def load_kernels(rank: RankInfo) -> pd.DataFrame:
     # A kernel belongs to the step its launch (host CANN call) falls in; without one, its device start.
     launched = frame["connection_id"].map(_launch_times(db)).astype("Int64")
     frame["step"] = _steps_of(launched.fillna(frame["start_ns"].astype("Int64")), _windows(db))
-    return finish(frame, "kernels", "COMPUTE_TASK_INFO+TASK+TASK_PMU_INFO+COMMUNICATION_OP")
+    return finish(frame, "kernels", "COMPUTE_TASK_INFO+TASK+TASK_PMU_INFO+COMMUNICATION_OP", db.path)
 
 
 def _device_task_frame(db: SqliteFile, why: str) -> pd.DataFrame:
@@ -312,10 +320,11 @@ def _device_task_frame(db: SqliteFile, why: str) -> pd.DataFrame:
 
 @register_table("device_tasks", "db", sources=PROFILER_SOURCES)
 def load_device_tasks(rank: RankInfo) -> pd.DataFrame:
-    frame = _device_task_frame(profiler_db(rank), "needed for the device task table")
+    db = profiler_db(rank)
+    frame = _device_task_frame(db, "needed for the device task table")
     frame["dur_us"] = _us(frame["end_ns"], frame["start_ns"])
     frame = frame.sort_values("start_ns", kind="stable", ignore_index=True)
-    return finish(frame, "device_tasks", "TASK")
+    return finish(frame, "device_tasks", "TASK", db.path)
 
 
 @register_table("hccl", "db", sources=PROFILER_SOURCES)
@@ -349,7 +358,7 @@ def load_hccl(rank: RankInfo) -> pd.DataFrame:
         ["start_ns", "is_op"], ascending=[True, False], ignore_index=True
     )
     frame["dur_us"] = _us(frame["end_ns"], frame["start_ns"])
-    return finish(frame, "hccl", "COMMUNICATION_OP+COMMUNICATION_TASK_INFO")
+    return finish(frame, "hccl", "COMMUNICATION_OP+COMMUNICATION_TASK_INFO", db.path)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -424,15 +433,17 @@ def _overlap_frame(db: SqliteFile, why: str) -> tuple[pd.DataFrame, str]:
     else:
         frame, source = _derived_overlap(db, why), "COMPUTE_TASK_INFO+TASK+COMMUNICATION_OP (derived)"
     frame = frame.assign(start_ns=_int64(frame["start_ns"]), end_ns=_int64(frame["end_ns"]))
-    return frame.sort_values(["start_ns", "kind"], kind="stable", ignore_index=True), source
+    frame = frame.assign(dur_us=_us(frame["end_ns"], frame["start_ns"]))
+    frame = frame.sort_values(["start_ns", "kind"], kind="stable", ignore_index=True)
+    # Checked here, not only by `finish`: the step trace sums these slices.
+    return drop_damaged_rows(frame, "overlap", db.path, _LABELS), source
 
 
 @register_table("overlap", "db", sources=PROFILER_SOURCES)
 def load_overlap(rank: RankInfo) -> pd.DataFrame:
-    why = "needed for the overlap table"
-    frame, source = _overlap_frame(profiler_db(rank), why)
-    frame["dur_us"] = _us(frame["end_ns"], frame["start_ns"])
-    return finish(frame, "overlap", source)
+    db = profiler_db(rank)
+    frame, source = _overlap_frame(db, "needed for the overlap table")
+    return finish(frame, "overlap", source, db.path)
 
 
 STEP_TRACE_COLUMNS = {
@@ -461,7 +472,7 @@ def load_step_trace(rank: RankInfo) -> pd.DataFrame:
     frame = analysis.query(f"SELECT step, {selected} FROM StepTraceTime")
     frame = frame.rename(columns=STEP_TRACE_COLUMNS)
     frame["step"] = step_numbers(frame["step"])
-    return finish(frame, "step_trace", f"{ANALYSIS_DB} StepTraceTime")
+    return finish(frame, "step_trace", f"{ANALYSIS_DB} StepTraceTime", analysis.path)
 
 
 def step_numbers(values: pd.Series) -> pd.Series:
@@ -499,7 +510,9 @@ def _step_trace_from_overlap(db: SqliteFile) -> pd.DataFrame:
         )
     frame = pd.DataFrame(rows)
     frame["step"] = frame["step"].astype("Int64")
-    return finish(frame, "step_trace", "OVERLAP slices per STEP_TIME window (no analysis.db StepTraceTime)")
+    carry_losses(overlap, frame)
+    source = "OVERLAP slices per STEP_TIME window (no analysis.db StepTraceTime)"
+    return finish(frame, "step_trace", source, db.path)
 
 
 @register_table("steps", "db", sources=PROFILER_SOURCES)
@@ -510,7 +523,7 @@ def load_steps(rank: RankInfo) -> pd.DataFrame:
         "SELECT id AS step, startNs AS start_ns, endNs AS end_ns FROM STEP_TIME ORDER BY startNs"
     )
     frame["dur_us"] = _us(frame["end_ns"], frame["start_ns"])
-    return finish(frame, "steps", "STEP_TIME")
+    return finish(frame, "steps", "STEP_TIME", db.path)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -561,7 +574,7 @@ def load_host_ops(rank: RankInfo) -> pd.DataFrame:
     frame["tid"] = _tid(frame["global_tid"])
     frame["call_stack"] = frame["callchain_id"].map(_call_stacks(db))
     frame = frame.sort_values("start_ns", kind="stable", ignore_index=True)
-    return finish(frame, "host_ops", "PYTORCH_API+PYTORCH_CALLCHAINS")
+    return finish(frame, "host_ops", "PYTORCH_API+PYTORCH_CALLCHAINS", db.path)
 
 
 def _cann_frame(db: SqliteFile, why: str) -> pd.DataFrame:
@@ -589,7 +602,7 @@ def load_cann_api(rank: RankInfo) -> pd.DataFrame:
     frame["dur_us"] = _us(frame["end_ns"], frame["start_ns"])
     frame["tid"] = _tid(frame["global_tid"])
     frame = frame.sort_values("start_ns", kind="stable", ignore_index=True)
-    return finish(frame, "cann_api", "CANN_API")
+    return finish(frame, "cann_api", "CANN_API", db.path)
 
 
 @register_table("api_statistic", "db", sources=PROFILER_SOURCES)
@@ -598,27 +611,31 @@ def load_api_statistic(rank: RankInfo) -> pd.DataFrame:
     db = profiler_db(rank)
     frame = _cann_frame(db, "needed for the API statistics")
     frame["level"] = _decode(frame["type_id"], _enum(db, "ENUM_API_TYPE"))
-    frame["dur"] = _us(frame["end_ns"], frame["start_ns"])
-    groups = frame.dropna(subset=["level", "api"]).groupby(["level", "api"], sort=True)["dur"]
+    frame = frame.assign(start_ns=_int64(frame["start_ns"]), dur_us=_us(frame["end_ns"], frame["start_ns"]))
+    # Damaged calls are left out of the sums, as they are left out of the cann_api table.
+    calls = drop_damaged_rows(frame, "cann_api", db.path, _LABELS)
+    groups = calls.dropna(subset=["level", "api"]).groupby(["level", "api"], sort=True)["dur_us"]
     stats = groups.agg(total_us="sum", count="size", avg_us="mean", min_us="min", max_us="max")
     stats["variance"] = groups.var(ddof=0)
     stats = stats.reset_index().rename(columns={"api": "api_name"})
     stats = stats.sort_values("total_us", ascending=False, kind="stable", ignore_index=True)
-    return finish(stats, "api_statistic", "CANN_API (aggregated)")
+    carry_losses(calls, stats)
+    return finish(stats, "api_statistic", "CANN_API (aggregated)", db.path)
 
 
 @register_table("op_statistic", "db", sources=PROFILER_SOURCES)
 def load_op_statistic(rank: RankInfo) -> pd.DataFrame:
     """Per operator type and core type over the compute kernels, as op_statistic.csv (no HCCL rows)."""
-    kernels = load_kernels(rank)
-    kernels = kernels[kernels["accelerator_core"] != "HCCL"]
+    all_kernels = load_kernels(rank)
+    kernels = all_kernels[all_kernels["accelerator_core"] != "HCCL"]
     groups = kernels.groupby(["op_type", "accelerator_core"], sort=True)["duration_us"]
     stats = groups.agg(count="size", total_us="sum", min_us="min", avg_us="mean", max_us="max").reset_index()
     total = stats["total_us"].sum()
     stats["ratio_pct"] = stats["total_us"] / total * 100.0 if total else np.nan
     stats = stats.rename(columns={"accelerator_core": "core_type"})
     stats = stats.sort_values("total_us", ascending=False, kind="stable", ignore_index=True)
-    return finish(stats, "op_statistic", "COMPUTE_TASK_INFO+TASK (aggregated)")
+    carry_losses(all_kernels, stats)
+    return finish(stats, "op_statistic", "COMPUTE_TASK_INFO+TASK (aggregated)", profiler_db(rank).path)
 
 
 @register_table("flows", "db", sources=PROFILER_SOURCES)
@@ -649,7 +666,7 @@ def load_flows(rank: RankInfo) -> pd.DataFrame:
         raise InputError(f"{db.path}: no PYTORCH_API or CANN_API connection ids ({why})")
     frame = _concat(links).rename(columns={"start_ns": "host_ns"})
     frame = frame.sort_values(["cat", "host_ns", "device_ns"], kind="stable", ignore_index=True)
-    return finish(frame, "flows", "CONNECTION_IDS+PYTORCH_API+CANN_API+TASK")
+    return finish(frame, "flows", "CONNECTION_IDS+PYTORCH_API+CANN_API+TASK", db.path)
 
 
 @register_table("gc", "db", sources=PROFILER_SOURCES)
@@ -658,7 +675,7 @@ def load_gc(rank: RankInfo) -> pd.DataFrame:
     db.require("GC_RECORD", "startNs", "endNs", why="needed for the GC table; written with GC detection on")
     frame = db.query("SELECT startNs AS start_ns, endNs AS end_ns FROM GC_RECORD ORDER BY startNs")
     frame["dur_us"] = _us(frame["end_ns"], frame["start_ns"])
-    return finish(frame, "gc", "GC_RECORD")
+    return finish(frame, "gc", "GC_RECORD", db.path)
 
 
 @register_table("freq", "db", sources=PROFILER_SOURCES)
@@ -666,7 +683,7 @@ def load_freq(rank: RankInfo) -> pd.DataFrame:
     db = profiler_db(rank)
     db.require("AICORE_FREQ", "timestampNs", "freq", why="needed for the AI Core frequency table")
     frame = db.query("SELECT timestampNs AS ts_ns, freq AS mhz FROM AICORE_FREQ ORDER BY timestampNs")
-    return finish(frame, "freq", "AICORE_FREQ")
+    return finish(frame, "freq", "AICORE_FREQ", db.path)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -700,7 +717,7 @@ def load_memory_record(rank: RankInfo) -> pd.DataFrame:
     frame = _concat(parts)
     frame["device"] = _device(frame["device_id"])
     frame = frame.sort_values("ts_ns", kind="stable", ignore_index=True)
-    return finish(frame, "memory_record", "MEMORY_RECORD+NPU_MEM")
+    return finish(frame, "memory_record", "MEMORY_RECORD+NPU_MEM", db.path)
 
 
 @register_table("operator_memory", "db", sources=PROFILER_SOURCES)
@@ -727,7 +744,7 @@ def load_operator_memory(rank: RankInfo) -> pd.DataFrame:
         frame["name"] = frame["name"].astype("string").mask(ge, "cann::" + frame["name"].astype("string"))
     frame["duration_us"] = frame["duration_ns"].astype("float64") / 1000.0
     frame["device"] = _device(frame["device_id"])
-    return finish(frame, "operator_memory", "OP_MEMORY")
+    return finish(frame, "operator_memory", "OP_MEMORY", db.path)
 
 
 @register_table("npu_module_mem", "db", sources=PROFILER_SOURCES)
@@ -741,4 +758,4 @@ def load_npu_module_mem(rank: RankInfo) -> pd.DataFrame:
     )
     frame["component"] = _decode(frame["module_id"], _enum(db, "ENUM_MODULE"))
     frame["device"] = _device(frame["deviceId"])
-    return finish(frame, "npu_module_mem", "NPU_MODULE_MEM")
+    return finish(frame, "npu_module_mem", "NPU_MODULE_MEM", db.path)

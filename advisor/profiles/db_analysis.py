@@ -89,7 +89,7 @@ def load_comm_ops(rank: RankInfo) -> pd.DataFrame:
     frame["sync_ratio"] = _ratio(frame["sync_us"], frame["transit_us"])
     fallback = (frame["start_timestamp"].astype("float64") * 1000.0).round().astype("Int64")
     frame["start_ns"] = frame["op_name"].astype(str).map(_op_starts(rank)).astype("Int64").fillna(fallback)
-    return finish(frame, "comm_ops", "analysis.db CommAnalyzerTime")
+    return finish(frame, "comm_ops", "analysis.db CommAnalyzerTime", db.path)
 
 
 _BANDWIDTH_OPTIONAL = (
@@ -116,7 +116,7 @@ def load_comm_bandwidth(rank: RankInfo) -> pd.DataFrame:
         transit_us=_ms(frame["transit_time"]),
         bandwidth_gbps=frame["bandwidth"].astype("float64"),
     )
-    return finish(frame, "comm_bandwidth", "analysis.db CommAnalyzerBandwidth")
+    return finish(frame, "comm_bandwidth", "analysis.db CommAnalyzerBandwidth", analysis_db(rank).path)
 
 
 @register_table("comm_packets", "db", sources=ANALYSIS_SOURCES)
@@ -126,7 +126,7 @@ def load_comm_packets(rank: RankInfo) -> pd.DataFrame:
     frame = _bandwidth_rows(rank, "needed for the comm packet table", packet_columns)
     frame = frame[(frame["count"].astype("float64") > 0).fillna(False)]
     frame = frame.assign(packet_bytes=_mb(frame["package_size"]), total_us=_ms(frame["total_duration"]))
-    return finish(frame, "comm_packets", "analysis.db CommAnalyzerBandwidth")
+    return finish(frame, "comm_packets", "analysis.db CommAnalyzerBandwidth", analysis_db(rank).path)
 
 
 @register_table("comm_matrix", "db", sources=ANALYSIS_SOURCES)
@@ -135,9 +135,8 @@ def load_comm_matrix(rank: RankInfo) -> pd.DataFrame:
     -> op_name) and its op_name that link's HCCL op (`hcom_allReduce__…`, -> hccl_op_name)."""
     required = ("hccl_op_name", "src_rank", "dst_rank", "transport_type", "transit_size", "transit_time")
     optional = ("group_name", "bandwidth", "step", "type", "op_name")
-    raw = _read(
-        analysis_db(rank), "CommAnalyzerMatrix", required, optional, "needed for the comm matrix table"
-    )
+    db = analysis_db(rank)
+    raw = _read(db, "CommAnalyzerMatrix", required, optional, "needed for the comm matrix table")
     link_op = raw["op_name"].astype("string").replace("", pd.NA)
     frame = _common(raw).assign(
         hccl_op_name=link_op,
@@ -148,4 +147,4 @@ def load_comm_matrix(rank: RankInfo) -> pd.DataFrame:
         transit_us=_ms(raw["transit_time"]),
         bandwidth_gbps=raw["bandwidth"].astype("float64"),
     )
-    return finish(frame, "comm_matrix", "analysis.db CommAnalyzerMatrix")
+    return finish(frame, "comm_matrix", "analysis.db CommAnalyzerMatrix", db.path)

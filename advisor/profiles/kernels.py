@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .csvread import Column, rank_file, read_columns
+from .csvread import Column, finish_table, rank_file, read_columns
 from .discover import RankInfo
-from .schema import PMU_RATIOS, conform
+from .schema import PMU_RATIOS
 from .tables import register_table
 
 KERNEL_DETAILS_CSV = "kernel_details.csv"
@@ -68,11 +68,10 @@ def load_kernels(rank: RankInfo) -> pd.DataFrame:
 
 def read_kernel_details(path: Path) -> pd.DataFrame:
     """The kernels table of one kernel_details.csv (or msprof op_summary CSV)."""
-    frame = read_columns(path, (*_COLUMNS, *_RATIO_COLUMNS, *_PART_COLUMNS))
+    columns = (*_COLUMNS, *_RATIO_COLUMNS, *_PART_COLUMNS)
+    frame = read_columns(path, columns)
     for target, parts in _SUMMED_RATIOS.items():
         present = [f"{target[:3]}_{part}" for part in parts if f"{target[:3]}_{part}" in frame]
         if target not in frame and present:
             frame[target] = frame[present].sum(axis=1, min_count=1)
-    table = conform(frame, "kernels")
-    table.attrs["source"] = path.name
-    return table
+    return finish_table(frame, path, columns, "kernels")

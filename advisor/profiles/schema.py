@@ -3,7 +3,8 @@
 Units: durations in µs (float64); absolute timestamps in ns (Int64): a float64 µs value at epoch
 scale (~1.7e15) resolves only 0.25 µs, while the profiler records ns and links host to device
 events by exact timestamps. Sizes in bytes (communication MB = 10^6 bytes, memory MB = 2^20 bytes
-and KB = 2^10 bytes, as the profiler writes them). Absent values are <NA>/NaN, never 0.
+and KB = 2^10 bytes, as the profiler writes them). Absent values are <NA>/NaN, never 0, except in
+the columns a schema lists as `required` (sanity.py drops the rows without them).
 """
 
 from __future__ import annotations
@@ -21,10 +22,20 @@ class TableSchema:
     name: str
     columns: Mapping[str, str]  # column -> pandas dtype
     doc: str
+    # Columns every row has a value in: a row without one is damaged (sanity.py drops it). Any other
+    # column may be absent (<NA>/NaN) without the row being wrong.
+    required: frozenset[str] = frozenset()
 
 
-def _schema(table: str, doc: str, /, **columns: str) -> TableSchema:
-    return TableSchema(table, dict(columns), doc)
+def _schema(table: str, doc: str, /, required: tuple[str, ...] = (), **columns: str) -> TableSchema:
+    unknown = set(required) - set(columns)
+    if unknown:
+        raise ValueError(f"{table}: required columns {sorted(unknown)} are not in the schema")
+    return TableSchema(table, dict(columns), doc, frozenset(required))
+
+
+# An event of the trace or the db (X events, tasks, API calls) has a start and a duration.
+EVENT = ("start_ns", "dur_us")
 
 
 PMU_RATIOS = (
@@ -51,6 +62,7 @@ SCHEMAS: dict[str, TableSchema] = {
         _schema(
             "kernels",
             "One row per device kernel (kernel_details.csv / TASK+COMPUTE_TASK_INFO+TASK_PMU_INFO).",
+            required=("duration_us",),
             step=INT,
             name=STR,
             op_type=STR,
@@ -195,6 +207,7 @@ SCHEMAS: dict[str, TableSchema] = {
         _schema(
             "steps",
             "Profiled steps (ProfilerStep#N / STEP_TIME).",
+            required=EVENT,
             step=INT,
             start_ns=INT,
             dur_us=FLOAT,
@@ -203,6 +216,7 @@ SCHEMAS: dict[str, TableSchema] = {
             "host_ops",
             "Framework events of the Python process: cpu_op, python_function, enqueue, dequeue, "
             "DataLoader, Optimizer (trace_view.json / PYTORCH_API).",
+            required=EVENT,
             name=STR,
             cat=STR,
             start_ns=INT,
@@ -213,6 +227,7 @@ SCHEMAS: dict[str, TableSchema] = {
         _schema(
             "cann_api",
             "CANN API calls, named with their level prefix, e.g. AscendCL@aclrtSynchronizeStream.",
+            required=EVENT,
             name=STR,
             start_ns=INT,
             dur_us=FLOAT,
@@ -221,6 +236,7 @@ SCHEMAS: dict[str, TableSchema] = {
         _schema(
             "device_tasks",
             "Tasks of the 'Ascend Hardware' process (TASK).",
+            required=EVENT,
             name=STR,
             task_type=STR,
             start_ns=INT,
@@ -231,6 +247,7 @@ SCHEMAS: dict[str, TableSchema] = {
         _schema(
             "hccl",
             "HCCL ops (is_op) and their tasks on plane threads (trace HCCL process / COMMUNICATION_*).",
+            required=EVENT,
             name=STR,
             is_op=BOOL,
             group=STR,
@@ -248,6 +265,7 @@ SCHEMAS: dict[str, TableSchema] = {
             "overlap",
             "Overlap Analysis slices: kind is Computing, Communication, "
             "Communication(Not Overlapped) or Free.",
+            required=EVENT,
             kind=STR,
             start_ns=INT,
             dur_us=FLOAT,
@@ -255,17 +273,25 @@ SCHEMAS: dict[str, TableSchema] = {
         _schema(
             "freq",
             "AI Core frequency samples in MHz (AI Core Freq counter / AICORE_FREQ).",
+            required=("ts_ns",),
             ts_ns=INT,
             mhz=FLOAT,
         ),
         _schema(
             "flows",
             "Host-to-device links (torch_to_npu / CONNECTION_IDS): host event start and device task start.",
+            required=("host_ns", "device_ns"),
             cat=STR,
             host_ns=INT,
             device_ns=INT,
         ),
-        _schema("gc", "Python garbage collections (GC_RECORD / Python GC).", start_ns=INT, dur_us=FLOAT),
+        _schema(
+            "gc",
+            "Python garbage collections (GC_RECORD / Python GC).",
+            required=EVENT,
+            start_ns=INT,
+            dur_us=FLOAT,
+        ),
     )
 }
 

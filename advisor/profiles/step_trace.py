@@ -15,6 +15,7 @@ import pandas as pd
 from ..errors import InputError
 from .csvread import normalise_header, parse_number, read_csv
 from .discover import STEP_TRACE_CSV, TRACE_VIEW_JSON, RankInfo
+from .sanity import carry_losses, drop_damaged_rows
 from .tables import register_table
 from .trace_view import OVERLAP_NAMES, OVERLAP_PROCESS, parse_trace
 
@@ -87,7 +88,8 @@ def read_step_trace_csv(path: Path) -> pd.DataFrame:
         for csv_name, column in _CSV_COLUMNS.items():
             value = parse_number(cells[csv_name], path, line, csv_name) if csv_name in index else math.nan
             data[column].append(value)
-    return _frame(data, SOURCE_CSV)
+    labels = {column: header[index[name]].strip() for name, column in _CSV_COLUMNS.items() if name in index}
+    return drop_damaged_rows(_frame(data, SOURCE_CSV), "step_trace", path, labels)
 
 
 def step_trace_from_trace_view(path: Path) -> pd.DataFrame:
@@ -125,6 +127,7 @@ def step_trace_from_trace_view(path: Path) -> pd.DataFrame:
     frame.attrs["unassigned_us"] = float(dur[~assigned].sum())
     if trace.warnings:
         frame.attrs["warnings"] = list(trace.warnings)
+    carry_losses(overlap, frame)
     return frame
 
 

@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 
 from ..errors import InputError
 from .discover import OUTPUT_DIR, TRACE_VIEW_JSON, RankInfo
+from .sanity import INCOMPLETE, drop_damaged, with_lost_share
 from .schema import conform
 from .tables import register_table
 from .trace_columns import float_array, id_array, int_array, ns_array, stack_array, string_array
@@ -136,12 +137,22 @@ class Event(msgspec.Struct, gc=False):
 
 
 class TraceTables(dict[str, pd.DataFrame]):
-    """The tables of one trace_view.json; `warnings` (one line each) and `processes` (pid -> name)."""
+    """The tables of one trace_view.json; `warnings` (one line each), `processes` (pid -> name),
+    `truncated` (the file ends inside its array) and `skipped_share` (malformed events of those read)."""
 
-    def __init__(self, tables: dict[str, pd.DataFrame], warnings: list[str], processes: dict[Any, str]):
+    def __init__(
+        self,
+        tables: dict[str, pd.DataFrame],
+        warnings: list[str],
+        processes: dict[Any, str],
+        truncated: bool = False,
+        skipped_share: float = 0.0,
+    ):
         super().__init__(tables)
         self.warnings = warnings
         self.processes = processes
+        self.truncated = truncated
+        self.skipped_share = skipped_share
 
 
 def process_kind(name: str) -> int:
@@ -176,7 +187,9 @@ def read_trace(path: Path, chunk_bytes: int = CHUNK_BYTES, compiled: bool = True
         warnings.append(f"{path}: truncated at byte {reader.truncated_at}; read {reader.count} events")
     if builder.skipped:
         warnings.append(f"{path}: skipped {builder.skipped} malformed events")
-    tables = TraceTables(builder.tables(), warnings, processes)
+    truncated = reader.truncated_at is not None
+    skipped = builder.skipped / reader.count if reader.count else 0.0
+    tables = TraceTables(builder.tables(), warnings, processes, truncated, skipped)
     _release_freed_memory()
     return tables
 
@@ -188,13 +201,30 @@ def _release_freed_memory() -> None:
         ctypes.CDLL(None).malloc_trim(0)
 
 
+# The trace's fields, for the warnings about damaged values.
+_LABELS = {"dur_us": "dur", "start_ns": "ts", "ts_ns": "ts", "host_ns": "ts", "device_ns": "ts"}
+
+
+def _checked(trace: TraceTables, path: Path) -> TraceTables:
+    """`trace` without its damaged rows (sanity.py), with the file's warning about them; every table
+    records what the file lost (an unknown share when the file was cut short)."""
+    for frame in trace.values():  # frames just built by read_trace: not shared yet
+        with_lost_share(frame, trace.skipped_share)
+        if trace.truncated:
+            frame.attrs[INCOMPLETE] = True
+    tables, warning = drop_damaged(trace, path, _LABELS)
+    warnings = trace.warnings if warning is None else [*trace.warnings, warning]
+    return TraceTables(tables, warnings, trace.processes, trace.truncated, trace.skipped_share)
+
+
 _MEMO: OrderedDict[tuple[str, int, int], TraceTables] = OrderedDict()
 _MEMO_SIZE = 2  # the tables of a rank are asked one by one; two ranks' traces may interleave
 _MEMO_LOCK = threading.Lock()
 
 
 def parse_trace(path: Path) -> TraceTables:
-    """The tables of `path`, parsed once per (file, size, mtime) in this process (small LRU).
+    """The tables of `path` without damaged rows, parsed once per (file, size, mtime) in this
+    process (small LRU).
 
     Callers share the returned frames: copy before changing them.
     """
@@ -207,7 +237,7 @@ def parse_trace(path: Path) -> TraceTables:
         if key in _MEMO:
             _MEMO.move_to_end(key)
             return _MEMO[key]
-    tables = read_trace(path)
+    tables = _checked(read_trace(path), path)
     with _MEMO_LOCK:
         _MEMO[key] = tables
         while len(_MEMO) > _MEMO_SIZE:

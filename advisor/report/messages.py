@@ -3,11 +3,15 @@
 Catalogues live in `messages/<language>.json` plus one file per check module in
 `messages/<language>/<module>.json` (so that each check owns its strings). A value is a `str.format`
 template or a list of them (suggestion lists). A key missing from a translation falls back to English.
+A number that is not finite is never printed ("nan%" in a title): it reads "n/a", with a warning.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import numbers
+import warnings
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -34,6 +38,21 @@ def _catalogue(language: str) -> dict[str, Any]:
     return strings
 
 
+class NonFiniteValue(RuntimeWarning):
+    """A message was given a NaN or infinite number: a bug in the code that computed it (the tests
+    turn this warning into an error; a report shows "n/a")."""
+
+
+class _NotAvailable:
+    """Stands for a non-finite number in a template, whatever its format spec."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __format__(self, spec: str) -> str:
+        return self.text
+
+
 class Messages:
     """`t(key, **values)` -> the text of `key` in the chosen language."""
 
@@ -49,16 +68,30 @@ class Messages:
             return self._strings[key]
         return self._fallback[key]  # KeyError: a key used in code but missing from en.json is a bug
 
+    def _finite(self, key: str, values: dict[str, Any]) -> dict[str, Any]:
+        """`values` with every NaN or infinite number replaced by "n/a" (and a warning naming it)."""
+        bad = [name for name, v in values.items() if isinstance(v, numbers.Real) and not math.isfinite(v)]
+        if not bad:
+            return values
+        warnings.warn(
+            f"message {key!r}: {', '.join(f'{n}={values[n]}' for n in bad)} printed as n/a",
+            NonFiniteValue,
+            stacklevel=3,
+        )
+        missing = _NotAvailable(self._raw("common.not_available"))
+        return {**values, **dict.fromkeys(bad, missing)}
+
     def t(self, key: str, **values: Any) -> str:
         template = self._raw(key)
         if not isinstance(template, str):
             raise TypeError(f"message {key!r} is a list; use t_list")
-        return template.format(**values)
+        return template.format(**self._finite(key, values))
 
     def t_list(self, key: str, **values: Any) -> list[str]:
         templates = self._raw(key)
         if isinstance(templates, str):
             templates = [templates]
+        values = self._finite(key, values)
         return [item.format(**values) for item in templates]
 
     def has(self, key: str) -> bool:
