@@ -105,6 +105,12 @@ def _parser() -> argparse.ArgumentParser:
         "--inject-ranks", default=None, help="ranks the faults hit, e.g. 1,3 (default per fault)"
     )
     synth.add_argument("--export", default="text", help="text, db or both")
+    synth.add_argument(
+        "--no-gc-events",
+        dest="gc_events",
+        action="store_false",
+        help="GC detection off (torch_npu's default): no 'Python GC' events; gc pauses last 150-400 ms",
+    )
     synth.add_argument("--seed", default="0", help="random seed")
     synth.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
@@ -258,6 +264,7 @@ def _synth(args: argparse.Namespace) -> int:
             inject=parse_faults(args.inject),
             inject_ranks=tuple(int(r) for r in args.inject_ranks.split(",")) if args.inject_ranks else None,
             export=parse_choice("export", args.export, ("text", "db", "both")),
+            gc_events=args.gc_events,
         )
         check_faults(spec)
     except ValueError as exc:  # numbers out of range, an unknown fault, a fault this cluster cannot have

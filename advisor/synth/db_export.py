@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .render import RankIds, StepOut, double_hash
+from .spec import ts_ns
 from .text_export import KERNEL_HEADER
 
 PROFILER_TABLES = """
@@ -54,6 +55,7 @@ CREATE TABLE GC_RECORD (startNs INTEGER, endNs INTEGER, globalTid INTEGER);
 CREATE TABLE OVERLAP_ANALYSIS (id INTEGER PRIMARY KEY AUTOINCREMENT, deviceId integer, startNs integer,
     endNs integer, type integer);
 """
+GC_TABLE = "CREATE TABLE GC_RECORD (startNs INTEGER, endNs INTEGER, globalTid INTEGER);\n"
 ANALYSIS_TABLES = """
 CREATE TABLE StepTraceTime (step TEXT, computing NUMERIC, communication_not_overlapped NUMERIC,
     overlapped NUMERIC, communication NUMERIC, free NUMERIC, stage NUMERIC, bubble NUMERIC,
@@ -153,22 +155,25 @@ _DATA_ID = {v: k for k, v in DATA_TYPES.items()}
 _LINK_ID = {v: k for k, v in LINK_TYPES.items()}
 
 
-def _key(ts: str) -> int:
-    whole, _, frac = ts.strip().partition(".")
-    return int(whole) * 1000 + int(frac.ljust(3, "0")[:3])
-
-
 class DbWriter:
     """Both databases of one rank, filled one step at a time."""
 
     def __init__(
-        self, output: Path, ids: RankIds, rank: int, env: dict[str, str], group_ids: dict[int, str]
+        self,
+        output: Path,
+        ids: RankIds,
+        rank: int,
+        env: dict[str, str],
+        group_ids: dict[int, str],
+        gc_events: bool = True,
     ) -> None:
         output.mkdir(parents=True, exist_ok=True)
         self.ids, self.rank = ids, rank
         self.db = sqlite3.connect(output / f"ascend_pytorch_profiler_{rank}.db")
         self.analysis = sqlite3.connect(output / "analysis.db")
-        self.db.executescript(PROFILER_TABLES)
+        self.gc_events = gc_events
+        # GC_RECORD exists only when GC detection was on (the corpus, recorded without, has none).
+        self.db.executescript(PROFILER_TABLES if gc_events else PROFILER_TABLES.replace(GC_TABLE, ""))
         self.analysis.executescript(ANALYSIS_TABLES)
         for table, values in (
             ("ENUM_API_TYPE", API_TYPES),
@@ -209,7 +214,9 @@ class DbWriter:
         self.first = self.first or start
         self.last = end
         rows = {
-            _key(row[_COL["Start Time(us)"]]): row for row in out.kernel_rows if row[_COL["Task ID"]] != "N/A"
+            ts_ns(row[_COL["Start Time(us)"]]): row
+            for row in out.kernel_rows
+            if row[_COL["Task ID"]] != "N/A"
         }
         ops = {op["start"]: op for op in out.comm_ops}
         tasks, compute, pmu, cann, torch, chains, overlap, freq, gc, comm_tasks = ([] for _ in range(10))
@@ -220,12 +227,12 @@ class DbWriter:
         for e in out.events:
             pid, ph, name = e["pid"], e["ph"], e["name"]
             if ph == "C":
-                freq.append((ids.device, _key(e["ts"]), e["args"]["MHz"]))
+                freq.append((ids.device, ts_ns(e["ts"]), e["args"]["MHz"]))
             elif ph == "s" and name == "torch_to_npu":
                 launched.append((last_op[e["tid"]], e["id"]))
             if ph != "X":
                 continue
-            begin = _key(e["ts"])
+            begin = ts_ns(e["ts"])
             finish = begin + round(e["dur"] * 1000)
             args = e.get("args", {})
             if pid == ids.host_pid:
@@ -328,7 +335,7 @@ class DbWriter:
                         4,
                         s(args["alg_type"]),
                         args["count"],
-                        s("hcom_allReduce_"),
+                        s(name.split("__")[0] + "_"),  # hcom_allReduce__586_0_1 -> hcom_allReduce_
                         op["wait"],
                     ),
                 )
@@ -389,7 +396,8 @@ class DbWriter:
             "INSERT INTO OVERLAP_ANALYSIS (deviceId, startNs, endNs, type) VALUES (?,?,?,?)", overlap
         )
         db.executemany("INSERT INTO AICORE_FREQ VALUES (?,?,?)", freq)
-        db.executemany("INSERT INTO GC_RECORD VALUES (?,?,?)", gc)
+        if self.gc_events:
+            db.executemany("INSERT INTO GC_RECORD VALUES (?,?,?)", gc)
         self._analysis(out, step)
 
     def _analysis(self, out: StepOut, step: int) -> None:

@@ -32,9 +32,16 @@ FAULTS: dict[str, str] = {
     "computation.operator_bound": "Conv2D kernels bound by no unit (every PMU ratio <= 0.6)",
     "environment.variables": "log level 1, ASCEND_LAUNCH_BLOCKING=1, HCCL_ALGO set, caches off",
     "overall.idle": "the device idle about a third of every step",
+    "communication.bandwidth_contention": "all-reduce copies at 45 % of link speed beside backward kernels",
+    "computation.ai_core_performance": "MTE2-bound head MatMuls on a 1000 x fp16 axis (not 256 B aligned)",
+    "computation.graph_fusion": "a GE graph dump with unfused BatchMatMul-Mul-Softmax-BatchMatMul attention",
+    "schedule.sync_batchnorm": "SyncBatchNorm in every layer: an all-gather and a host sync per layer",
+    "schedule.fusible_operators": "a per-tensor EMA update after the optimizer: tiny kernels paced by launch",
 }
 # Faults that need communication (a second rank) and, for retransmission, a second node.
-_NEEDS_RANKS = {f for f in FAULTS if f.startswith(("cluster.", "communication."))}
+_NEEDS_RANKS = {f for f in FAULTS if f.startswith(("cluster.", "communication."))} | {
+    "schedule.sync_batchnorm"
+}
 # Hardware faults hit one rank unless --inject-ranks says otherwise; software ones hit every rank.
 _ONE_RANK = {
     "cluster.slow_rank": -1,
@@ -62,6 +69,57 @@ CLEAN_ENV = {
     "PYTORCH_NPU_ALLOC_CONF": "expandable_segments:True",
     "ASCEND_LAUNCH_BLOCKING": "0",
 }
+CONTENTION_FACTOR = 0.45  # link speed left to a transfer that shares HBM with compute kernels
+UNALIGNED_SLOWDOWN = 4.0  # MTE2-bound MatMul (mac ratio 0.2) against the mac-bound one (0.82)
+SYNC_BN_WAIT_US = (150, 350)  # device idle while the host waits for the statistics and relaunches
+EMA_LAUNCH_US = (28, 45)  # host time per eager launch of the EMA loop (tens of µs, like the corpus)
+GC_FULL_MS = (150, 400)  # full (generation 2) collections: what users without GC events meet
+
+# Checks a fault legitimately triggers besides its own: what it physically causes, not what the
+# checks happen to say. Written per injected fault into ground_truth.json.
+COLLATERAL: dict[str, tuple[str, ...]] = {
+    # The others wait for the slow rank inside every all-reduce: exposed communication there.
+    "cluster.slow_rank": ("communication.exposed",),
+    # Every all-reduce of the group lasts as long as its slowest link: exposed on all members.
+    "cluster.slow_link": ("communication.exposed",),
+    "communication.exposed": (),
+    "communication.small_packet": (),
+    # The 4.5 s op is exposed on every rank, and the retransmitting RDMA link is slow in that step.
+    "communication.retransmission": ("communication.exposed", "cluster.slow_link"),
+    "communication.byte_alignment": (),
+    # A pause starves the device (idle) and delays that rank's next all-reduce: the others wait.
+    "schedule.gc": ("overall.idle", "cluster.slow_rank", "communication.exposed"),
+    # A wait after every launch leaves the device idle between kernels.
+    "schedule.synchronize_stream": ("overall.idle",),
+    "schedule.host_sync": ("overall.idle",),  # the device drains while the host waits
+    "schedule.operator_dispatch": ("overall.idle",),  # the device idles while the host compiles
+    "schedule.affinity_api": (),
+    "dataloader.slow": (),  # the wait is Preparing, before the first kernel: not Free time
+    "memory.operators": ("overall.idle",),  # free/malloc bursts stall the host: the device idles
+    "computation.aicpu": (),
+    # The throttled rank computes slower in its later steps; the others wait for it.
+    "computation.ai_core_frequency": ("cluster.slow_rank", "communication.exposed"),
+    # Every new shape is compiled online: compile calls, and the device idles meanwhile.
+    "computation.dynamic_shape": ("schedule.operator_dispatch", "overall.idle"),
+    "computation.block_dim": (),
+    "computation.operator_bound": (),
+    "environment.variables": (),  # only the variables are written, not their effect
+    "overall.idle": (),
+    "communication.bandwidth_contention": (),
+    "computation.ai_core_performance": (),
+    "computation.graph_fusion": (),
+    # Per-layer all-gathers of (2C + 1) floats: many latency-bound small packets whose sizes are
+    # not 512-byte multiples, and the boolean mask over the counts syncs the host each layer.
+    "schedule.sync_batchnorm": (
+        "communication.small_packet",
+        "communication.byte_alignment",
+        "schedule.host_sync",
+    ),
+    # Launch gaps between the tiny kernels are device idle time, and decay * ema + (1 - decay) * value
+    # is the mul-mul-add sequence the affinity rules map to a fused API.
+    "schedule.fusible_operators": ("overall.idle", "schedule.affinity_api"),
+}
+
 BAD_ENV = {
     "ASCEND_GLOBAL_LOG_LEVEL": "1",
     "ACLNN_CACHE_LIMIT": "",

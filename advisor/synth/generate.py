@@ -15,8 +15,9 @@ from typing import Any
 from ..errors import InputError
 from .db_export import DbWriter
 from .faults import HBM_CAPACITY_MB, Injection
+from .graph_dump import write_graph_dump
 from .ground_truth import build_ground_truth
-from .model import AI_CORE_NUM, AIV_NUM, NOMINAL_MHZ
+from .model import AI_CORE_NUM, AIV_NUM, NOMINAL_MHZ, attention_graph
 from .plan import DemoPlanner, StepTimes, SynthPlanner, Topology, schedule
 from .render import RankIds, RankRenderer, RankResult, double_hash
 from .spec import DemoSpec, SynthSpec, plan_demo, rng, timestamp17, ts_text
@@ -50,6 +51,7 @@ class Run:
     distributed: bool
     reserved_mb: float = 38_912.0
     export: str = "text"
+    gc_events: bool = True  # GC detection on: the 'Python GC' process and GC_RECORD exist
     group_ids: dict[int, str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -86,13 +88,15 @@ def _metadata(
     return events
 
 
-def header_events(ids: RankIds, planes: int, group: int) -> list[dict[str, Any]]:
+def header_events(ids: RankIds, planes: int, group: int, gc: bool = True) -> list[dict[str, Any]]:
+    # Without GC detection the profiler writes no 'Python GC' process (the corpus has none).
+    gc_process = _metadata((ids.gc, "Python GC", 1, "CPU"), [(ids.main, f"Thread {ids.main}")]) if gc else []
     return [
         *_metadata(
             (ids.host_pid, "Python", 0, "CPU"),
             [(ids.main, f"Thread {ids.main}"), (ids.backward, f"Thread {ids.backward}")],
         ),
-        *_metadata((ids.gc, "Python GC", 1, "CPU"), [(ids.main, f"Thread {ids.main}")]),
+        *gc_process,
         *_metadata(
             (ids.cann, "CANN", 7, "CPU"),
             [(ids.main, f"Thread {ids.main}"), (ids.queue, f"Thread {ids.queue}")],
@@ -110,7 +114,9 @@ def header_events(ids: RankIds, planes: int, group: int) -> list[dict[str, Any]]
     ]
 
 
-def _profiler_info(rank: int, start_ns: int, end_ns: int, export: str | list[str]) -> dict[str, Any]:
+def _profiler_info(
+    rank: int, start_ns: int, end_ns: int, export: str | list[str], gc_events: bool
+) -> dict[str, Any]:
     # Same shape as a real torch_npu profiler_info_{N}.json (no version keys: real files carry none).
     return {
         "config": {
@@ -132,7 +138,7 @@ def _profiler_info(rank: int, start_ns: int, end_ns: int, export: str | list[str
                 "record_op_args": False,
                 "_export_type": export,
                 "_op_attr": False,
-                "_gc_detect_threshold": 1.0,
+                "_gc_detect_threshold": 1.0 if gc_events else None,  # the corpus: null
             },
         },
         "start_info": {
@@ -206,7 +212,9 @@ def _rank_setup(run: Run, rank: int) -> tuple[RankIds, RankRenderer]:
     ids = RankIds(rank, rank % topo.per_node)
     groups = {g: str(double_hash(gid)) for g, gid in run.group_ids.items()}
     members = {g: topo.members(g) for g in run.group_ids}
-    renderer = RankRenderer(ids, run.seed, groups, members, 100 + run.seed % 900, run.reserved_mb)
+    renderer = RankRenderer(
+        ids, run.seed, groups, members, 100 + run.seed % 900, run.reserved_mb, run.gc_events
+    )
     return ids, renderer
 
 
@@ -217,7 +225,7 @@ def render_rank(
     ids, renderer = _rank_setup(run, rank)
     topo = run.topology
     first, last = times[(rank, 0)], times[(rank, len(run.steps) - 1)]
-    header = header_events(ids, len(topo.peers(rank)), topo.group_of(rank))
+    header = header_events(ids, len(topo.peers(rank)), topo.group_of(rank), run.gc_events)
     header.append(renderer.freq_event(first.start - 20_000_000, NOMINAL_MHZ))
     folder = None
     files: RankFiles | None = None
@@ -227,7 +235,7 @@ def render_rank(
         folder = root / f"{run.host}{topo.node(rank)}_{ids.host_pid}_{timestamp17(first.start)}_ascend_pt"
         files = RankFiles(folder / "ASCEND_PROFILER_OUTPUT", header)
         if run.export in ("db", "both"):
-            db = DbWriter(folder / "ASCEND_PROFILER_OUTPUT", ids, rank, run.env, run.group_ids)
+            db = DbWriter(folder / "ASCEND_PROFILER_OUTPUT", ids, rank, run.env, run.group_ids, run.gc_events)
     else:
         sink.write(header)
     rows: dict[int, dict[str, int]] = {}
@@ -258,7 +266,7 @@ def render_rank(
                 path.unlink()
     start, end = first.start - 40_000_000, last.end + 40_000_000
     export: str | list[str] = {"text": "text", "db": "db", "both": ["text", "db"]}[run.export]
-    write_json(folder / f"profiler_info_{rank}.json", _profiler_info(rank, start, end, export))
+    write_json(folder / f"profiler_info_{rank}.json", _profiler_info(rank, start, end, export, run.gc_events))
     metadata: dict[str, Any] = {"ENV_VARIABLES": run.env}
     if run.distributed:
         metadata.update(_distributed(run, rank))
@@ -288,6 +296,7 @@ def _synth_run(spec: SynthSpec, steps: tuple[int, ...]) -> Run:
         distributed=spec.ranks > 1,
         reserved_mb=62_100.0 if "memory.operators" in injection.faults else 38_912.0,
         export=spec.export,
+        gc_events=spec.gc_events,
     )
     return run
 
@@ -327,6 +336,10 @@ def write_synth_profile(dest: str | Path, spec: SynthSpec) -> Path:
     times = schedule(run.planner, run.ranks, run.steps, run.start_ns)
     results = [render_rank(run, times, rank, root) for rank in range(run.ranks)]
     assert isinstance(run.planner, SynthPlanner)
+    graph = run.planner.inj.faults.get("computation.graph_fusion")
+    for result in results:
+        if graph and result.rank in graph.ranks and result.folder is not None:
+            write_graph_dump(result.folder, attention_graph(spec.batch, spec.layers))
     truth = build_ground_truth(spec, run.planner.inj, results)
     truth["generation"] = {
         "seconds": round(time.perf_counter() - began, 3),

@@ -1,5 +1,6 @@
 """ground_truth.json: what was built in and the key numbers a check should find, measured from the
-rendered files (not from the plan), plus `incidental`: problems the faults cause on the side (a GC
+rendered files (not from the plan), the checks each fault legitimately triggers besides its own
+(`collateral`, faults.COLLATERAL), plus `incidental`: problems the faults cause on the side (a GC
 pause on one rank makes the others wait, which a slow-rank check rightly sees).
 """
 
@@ -9,10 +10,11 @@ import statistics
 from dataclasses import asdict
 from typing import Any
 
-from .faults import BAD_ENV, HBM_CAPACITY_MB, LOW_MHZ, Injection
+from .faults import BAD_ENV, COLLATERAL, HBM_CAPACITY_MB, LOW_MHZ, Injection
+from .graph_dump import DUMP_NAME
 from .model import AI_CORE_NUM, AIV_NUM, NOMINAL_MHZ
 from .plan import BLOCK_DIM_FAULT, UNBOUND_TYPE
-from .render import RankResult
+from .render import CONTENTION_MIN_BYTES, RankResult
 from .spec import SynthSpec
 
 SLOW_RANK_GAP = 0.05
@@ -51,7 +53,7 @@ def _mean_by_rank(results: list[RankResult], key: str, share: bool = False) -> d
 
 
 def _expected(
-    check: str, hit: list[RankResult], everyone: list[RankResult], inj: Injection
+    check: str, hit: list[RankResult], everyone: list[RankResult], inj: Injection, spec: SynthSpec
 ) -> dict[str, Any]:
     if check == "cluster.slow_rank":
         return {
@@ -83,6 +85,21 @@ def _expected(
                 }
                 for r in hit
             },
+            # Without GC events the pauses are only a quiet host: where they are (the host's gap)
+            # and how long the device idled around each.
+            "gc_events_recorded": spec.gc_events,
+            "pauses": {
+                str(r.rank): [
+                    {
+                        "step": pause["step"],
+                        "start_us": _us(pause["start"]),
+                        "duration_us": _us(pause["dur"]),
+                        "device_idle_us": _us(pause["idle"]),
+                    }
+                    for pause in r.renderer.gc_pauses
+                ]
+                for r in hit
+            },
         }
     if check == "computation.aicpu":
         return {
@@ -103,8 +120,8 @@ def _expected(
         }
     if check == "schedule.host_sync":
         return {
-            "item_calls": int(_sum(hit, "host_sync.items")),
-            "sync_events": int(_sum(hit, "host_sync.items")),
+            "item_calls": int(_sum(hit, "host_sync.syncs")),
+            "sync_events": int(_sum(hit, "host_sync.syncs")),
             "idle_after_us": _us(_sum(hit, "host_sync.idle_ns")),
         }
     if check in ("schedule.operator_dispatch", "computation.dynamic_shape"):
@@ -231,6 +248,78 @@ def _expected(
             "abnormal_share": round(abnormal / inspected, 4) if inspected else 0.0,
             "alignment_bytes": 512,
         }
+    if check == "communication.bandwidth_contention":
+        return _contention(hit, spec)
+    if check == "computation.ai_core_performance":
+        return {
+            "kernels": int(_sum(hit, "mte2_bound.kernels")),
+            "total_us": _us(_sum(hit, "mte2_bound.total_ns")),
+            "op_type": "MatMulV2",
+            "share_of_kernel_time_by_rank": {
+                str(r.rank): {
+                    key.removeprefix("mte2_bound.ns."): round(ns / _kernel_ns(r), 4)
+                    for key, ns in r.renderer.tally.items()
+                    if key.startswith("mte2_bound.ns.")
+                }
+                for r in hit
+            },
+            "min_group_share": 0.01,
+            "align_bytes": 256,
+            "mac_ratio": 0.2,
+        }
+    if check == "computation.graph_fusion":
+        chain = ["BatchMatMulV2", "Mul", "SoftmaxV2", "BatchMatMulV2_1"]
+        by_rank = {}
+        for r in hit:
+            times = [r.renderer.tally[f"graph.{name}.ns"] for name in chain]
+            by_rank[str(r.rank)] = {"chain_us": _us(sum(times)), "saved_us": _us(sum(times) - max(times))}
+        return {
+            "dump": DUMP_NAME,
+            "pattern": "FlashAttention",
+            "chain": chain,
+            "chain_types": ["BatchMatMulV2", "Mul", "SoftmaxV2", "BatchMatMulV2"],
+            "by_rank": by_rank,
+        }
+    if check == "schedule.sync_batchnorm":
+        steps = len(inj.faults[check].steps) * len(hit)
+        calls = _sum(hit, "span.SyncBatchNorm")
+        return {
+            "layer_calls": int(calls),
+            "layer_calls_per_step": calls / steps,
+            "backward_calls": int(
+                _sum(hit, "span.autograd::engine::evaluate_function: SyncBatchNormBackward")
+            ),
+            "allgathers": int(_sum(hit, "sync_bn.allgathers")),
+            "allgather_bytes": sorted(
+                int(b) for b in set().union(*(r.renderer.kinds["sync_bn.allgather_bytes"] for r in hit))
+            ),
+            "host_syncs": int(_sum(hit, "mask.syncs")),
+            # Device idle inside the SyncBatchNorm events: after each all-gather, until the host's
+            # sync returns and its next launch arrives.
+            "idle_us_per_step": _us(_sum(hit, "span.SyncBatchNorm.idle_ns") / steps),
+            "idle_share_by_rank": {
+                str(r.rank): round(
+                    r.renderer.tally["span.SyncBatchNorm.idle_ns"]
+                    / sum(row["step"] for row in r.trace_rows.values()),
+                    4,
+                )
+                for r in hit
+            },
+            "threshold_per_step": 20,
+            "min_idle_share": 0.01,
+        }
+    if check == "schedule.fusible_operators":
+        kernels, busy, wall = _sum(hit, "ema.kernels"), _sum(hit, "ema.busy_ns"), _sum(hit, "ema.wall_ns")
+        return {
+            "kernels": int(kernels),
+            "tensors": int(kernels) // 4,
+            "sequence": ["Mul", "Mul", "Add", "TensorMove"],
+            "kernel_us": _us(busy),
+            "wall_us": _us(wall),
+            "busy_share": round(busy / wall, 4) if wall else 0.0,
+            "host_threshold": 0.4,
+            "min_occurrences": 5,
+        }
     if check == "environment.variables":
         return {"variables": BAD_ENV}
     if check == "schedule.affinity_api":
@@ -243,6 +332,23 @@ def _expected(
     raise KeyError(check)
 
 
+def _kernel_ns(result: RankResult) -> float:
+    return sum(stats[1] for stats in result.renderer.op_stats.values())
+
+
+def _contention(hit: list[RankResult], spec: SynthSpec) -> dict[str, Any]:
+    """The SDMA copies of at least 1 MiB beside compute kernels and alone, as written."""
+    out: dict[str, Any] = {"nominal_gbps": spec.link_gbps, "min_task_bytes": CONTENTION_MIN_BYTES}
+    for side in ("contended", "alone"):
+        size, ns = _sum(hit, f"contention.{side}.bytes"), _sum(hit, f"contention.{side}.ns")
+        out[side] = {
+            "transfers": int(_sum(hit, f"contention.{side}.transfers")),
+            "ops": sorted(set().union(*(r.renderer.kinds[f"contention.{side}.ops"] for r in hit))),
+            "bandwidth_gbps": round(size / ns, 4) if ns else None,
+        }
+    return out
+
+
 def build_ground_truth(spec: SynthSpec, inj: Injection, results: list[RankResult]) -> dict[str, Any]:
     injected = []
     for check, fault in inj.faults.items():
@@ -252,7 +358,8 @@ def build_ground_truth(spec: SynthSpec, inj: Injection, results: list[RankResult
                 "check": check,
                 "ranks": list(fault.ranks),
                 "steps": list(fault.steps),
-                "expected": _expected(check, hit, results, inj),
+                "expected": _expected(check, hit, results, inj, spec),
+                "collateral": list(COLLATERAL[check]),
             }
         )
     incidental = []

@@ -9,26 +9,42 @@ the model, the link speeds and the faults, and all ranks of a group leave each a
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from dataclasses import dataclass, field
 
 from .faults import (
+    CONTENTION_FACTOR,
+    EMA_LAUNCH_US,
     EXPOSED_OVERLAP,
     EXPOSED_TRAFFIC,
+    GC_FULL_MS,
     IDLE_FREE_FACTOR,
     LOW_MHZ,
     RETRANSMIT_NS,
     SLOW_LINK_FACTOR,
     SLOW_RANK_FACTOR,
     SMALL_BUCKET_MB,
+    SYNC_BN_WAIT_US,
     Injection,
 )
-from .model import NOMINAL_MHZ, KernelTemplate, Model, OpTemplate, aicpu_ops, buckets, build_model
+from .model import (
+    NOMINAL_MHZ,
+    KernelTemplate,
+    Model,
+    OpTemplate,
+    aicpu_ops,
+    attention_head_ops,
+    buckets,
+    build_model,
+    ema_ops,
+)
 from .spec import DemoSpec, DemoStep, SynthSpec, jittered, rng, split_by_weights, split_random, split_within
 
 _US = 1000
 CALL_SPACING = 10 * _US
+HCCL_LATENCY = 6 * _US  # a transfer of a few KB over HCCS: set by latency, not bandwidth
 STALL_MARGIN = 300 * _US  # device idle beyond the host stall: the launch that ends it
 
 
@@ -36,7 +52,7 @@ STALL_MARGIN = 300 * _US  # device idle beyond the host stall: the launch that e
 class Stall:
     """Host time before a kernel during which the device starves (gap = device idle, ns)."""
 
-    kind: str  # gc, host_sync, memory, compile
+    kind: str  # gc, host_sync, memory, compile, mask (SyncBatchNorm's count mask)
     gap: int
     parts: list[int]  # host-side durations: one GC, the calls of a memory burst, compilations
 
@@ -75,6 +91,8 @@ class CommOp:
     overlap: int
     planes: list[Plane]
     group: int = 0
+    kind: str = "allreduce"  # or allgather
+    contended: bool | None = None  # bandwidth contention fault: shares HBM with compute kernels
 
 
 @dataclass(slots=True)
@@ -171,9 +189,10 @@ def make_planes(
     return planes
 
 
-def transfer_ns(planes: list[Plane]) -> int:
-    # Planes move data in parallel; each Memcpy is followed by a Reduce_Inline a quarter as long.
-    return max((p.dur + p.dur // 4 for p in planes), default=5 * _US)
+def transfer_ns(planes: list[Plane], reduce: bool = True) -> int:
+    # Planes move data in parallel; in an all-reduce each Memcpy is followed by a Reduce_Inline a
+    # quarter as long.
+    return max((p.dur + p.dur // 4 * reduce for p in planes), default=5 * _US)
 
 
 def _kernels(
@@ -189,6 +208,20 @@ def _kernels(
         dur = by_id.get(id(tpl)) if not tpl.fixed_us else jittered(tpl.fixed_us * _US, 0.1, stream)
         out.append(Kernel(tpl, op, max(1, dur or 0), block_dim=tpl.default_block_dim(), bound=tpl.bound))
     return out
+
+
+def _split_at_collectives(
+    ops: list[OpTemplate], kind: str | None
+) -> list[tuple[list[OpTemplate], str | None]]:
+    """`ops` cut after each op that issues a collective; the last piece keeps the phase's own."""
+    pieces: list[tuple[list[OpTemplate], str | None]] = []
+    current: list[OpTemplate] = []
+    for op in ops:
+        current.append(op)
+        if op.collective:
+            pieces.append((current, op.collective[0]))
+            current = []
+    return [*pieces, (current, kind)] if current else pieces
 
 
 def _chunks(items: list, parts: int) -> list[list]:
@@ -260,15 +293,21 @@ class SynthPlanner:
         self.spec, self.inj = spec, injection
         self.seed = spec.seed
         faults = injection.faults
+        self.topology = Topology(
+            spec.ranks, injection.ranks_per_node, spec.tensor_parallel, spec.pipeline_parallel
+        )
+        self.sync_bn = "schedule.sync_batchnorm" in faults and self.topology.dp > 1
         self.model: Model = build_model(
             spec.layers,
             spec.batch,
             gelu="schedule.affinity_api" in faults,
             stock_optimizer="schedule.affinity_api" in faults,
+            sync_bn=self.topology.dp if self.sync_bn else 0,
+            unaligned_head="computation.ai_core_performance" in faults,
         )
-        self.topology = Topology(
-            spec.ranks, injection.ranks_per_node, spec.tensor_parallel, spec.pipeline_parallel
-        )
+        graph, ema = "computation.graph_fusion" in faults, "schedule.fusible_operators" in faults
+        self.attention_head = attention_head_ops(spec.batch, spec.layers) if graph else ()
+        self.ema = ema_ops(spec.layers) if ema else ()
         gradient_mb, bucket_mb = spec.gradient_mb, spec.bucket_mb
         if "communication.small_packet" in faults:
             bucket_mb = SMALL_BUCKET_MB
@@ -287,33 +326,56 @@ class SynthPlanner:
         forward = list(model.forward)
         if inj.on("computation.aicpu", rank, step):
             forward += aicpu_ops()
+        if inj.on("computation.graph_fusion", rank, step):
+            forward += self.attention_head
         groups: list[list[OpTemplate]] = []
         start = 0
         for end in self.bucket_ends:
             groups.append([op for group in model.backward[start : end + 1] for op in group])
             start = end + 1
-        phases = [forward, *groups, list(model.optimizer)]
-        ops = [op for phase in phases for op in phase]
-        weights = [sum(k.weight for op in phase for k in op.kernels) for phase in phases]
+        optimizer = list(model.optimizer)
+        if inj.on("schedule.fusible_operators", rank, step):
+            optimizer += self.ema
+        # Each phase: its ops and the collective issued after them (a gradient bucket's all-reduce).
+        phases: list[tuple[list[OpTemplate], str | None]] = [
+            (forward, None),
+            *((group, "bucket") for group in groups),
+            (optimizer, None),
+        ]
+        if self.sync_bn:  # SyncBatchNorm's collectives cut the phases where they are issued
+            phases = [piece for phase, kind in phases for piece in _split_at_collectives(phase, kind)]
+        ops = [op for phase, _ in phases for op in phase]
+        weights = [sum(k.weight for op in phase for k in op.kernels) for phase, _ in phases]
         computing = split_by_weights(jittered(spec.computing_us * _US * factor, spec.jitter, stream), weights)
         free_factor = IDLE_FREE_FACTOR if inj.on("overall.idle", rank, step) else 1.0
         free = split_random(
             jittered(spec.free_us * _US * free_factor, spec.jitter, stream), len(phases), stream
         )
+        per_step = sum(1 for _, kind in phases if kind)
         slices: list[Slice] = []
-        first = 0
-        for i, phase in enumerate(phases):
+        first = bucket = 0
+        for i, (phase, kind) in enumerate(phases):
             kernels = _kernels(phase, first, computing[i], stream, 0.03)
             first += len(phase)
             comm = None
-            if 0 < i < len(phases) - 1 and self.communicates:
-                comm = self._comm(rank, index, step, i - 1, computing[i], stream)
+            if kind and self.communicates:
+                op_index = index * per_step + sum(1 for piece in slices if piece.comm)
+                if kind == "bucket":
+                    comm = self._comm(rank, op_index, step, bucket, computing[i], stream)
+                    bucket += 1
+                else:
+                    assert phase[-1].collective is not None
+                    comm = self._sync_bn_comm(rank, op_index, *phase[-1].collective, stream)
             else:
                 for kernel in kernels[1:]:
                     if stream.random() < 0.3:  # launch jitter between kernels of one phase
                         kernel.gap = stream.randint(2 * _US, 12 * _US)
             slices.append(Slice(kernels, comm, free[i]))
         self._kernel_faults(rank, step, slices)
+        if self.sync_bn:
+            self._sync_bn_waits(rank, step, slices)
+        if inj.on("schedule.fusible_operators", rank, step):
+            self._ema_launches(rank, step, ops, slices[-1])
         self._stalls(rank, step, slices, stream)
         preparing = jittered(spec.preparing_us * _US, spec.jitter, stream)
         loader = MULTI_PROCESS_LOADER
@@ -334,7 +396,7 @@ class SynthPlanner:
         )
 
     def _comm(
-        self, rank: int, index: int, step: int, bucket: int, compute: int, stream: random.Random
+        self, rank: int, op_index: int, step: int, bucket: int, compute: int, stream: random.Random
     ) -> CommOp:
         inj = self.inj
         traffic = EXPOSED_TRAFFIC if "communication.exposed" in inj.faults else 1.0
@@ -351,14 +413,58 @@ class SynthPlanner:
             for plane in planes:
                 if plane.transport == "RDMA":
                     plane.dur += RETRANSMIT_NS
+        # Contention: the buckets reduced while backward kernels run share HBM with them and their
+        # SDMA copies slow down; the last bucket is ready only when backward ends and runs alone.
+        contended = None
+        if inj.on("communication.bandwidth_contention", rank, step):
+            contended = bucket < len(self.bucket_ends) - 1
+            for plane in planes:
+                if contended and plane.transport == "SDMA":
+                    plane.dur = round(plane.dur / CONTENTION_FACTOR)
         moved = transfer_ns(planes)
         own = 8 * _US + moved + 3 * _US
         ratio = EXPOSED_OVERLAP if inj.on("communication.exposed", rank) else self.spec.overlap_ratio
         overlap = min(round(own * ratio), compute * 9 // 10)
-        count = len(self.bucket_ends)
+        if contended is not None:  # the whole transfer beside compute, or none of it
+            overlap = min(own - 3 * _US, compute * 9 // 10) if contended else 0
         return CommOp(
-            index * count + bucket, total, own, moved, overlap, planes, self.topology.group_of(rank)
+            op_index, total, own, moved, overlap, planes, self.topology.group_of(rank), contended=contended
         )
+
+    def _sync_bn_comm(self, rank: int, op_index: int, kind: str, size: int, stream: random.Random) -> CommOp:
+        """SyncBatchNorm's collective of a few KB, issued once its input is computed (no overlap):
+        the all-gather sends this rank's statistics to every peer; latency, not bandwidth, sets
+        each transfer's time."""
+        planes = make_planes(rank, size, self.topology, self.gbps, stream, {})
+        for plane in planes:
+            if kind == "allgather":
+                plane.size = size
+            plane.dur += HCCL_LATENCY
+        moved = transfer_ns(planes, reduce=kind == "allreduce")
+        own = 8 * _US + moved + 3 * _US
+        return CommOp(op_index, size, own, moved, 0, planes, self.topology.group_of(rank), kind=kind)
+
+    def _sync_bn_waits(self, rank: int, step: int, slices: list[Slice]) -> None:
+        """After each statistics all-gather the counts are masked (count_all[mask] in
+        torch.nn.modules._functions.SyncBatchNorm.forward, which says it forces a host sync): the
+        device idles until the sync returns and the next launch arrives."""
+        stream = rng(self.seed, "sync_bn", rank, step)
+        for before, piece in itertools.pairwise(slices):
+            if before.comm and before.comm.kind == "allgather" and piece.kernels:
+                wait = stream.randint(*SYNC_BN_WAIT_US) * _US
+                piece.kernels[0].stalls.append(Stall("mask", wait, [0]))
+                piece.kernels[0].gap += wait
+
+    def _ema_launches(self, rank: int, step: int, ops: list[OpTemplate], piece: Slice) -> None:
+        """The EMA loop launches one op every few tens of µs from when the optimizer's kernels are
+        launched: its first kernels queue behind the optimizer's, then each waits for its launch."""
+        stream = rng(self.seed, "ema", rank, step)
+        device = host = 0  # since the optimizer slice began
+        for kernel in piece.kernels:
+            if ops[kernel.op].phase == "ema":
+                host += stream.randint(*EMA_LAUNCH_US) * _US
+                kernel.gap = max(kernel.gap, host - device)
+            device += kernel.gap + kernel.dur
 
     def _kernel_faults(self, rank: int, step: int, slices: list[Slice]) -> None:
         inj = self.inj
@@ -379,8 +485,11 @@ class SynthPlanner:
         inj = self.inj
         wanted: list[Stall] = []
         if inj.on("schedule.gc", rank, step):
-            for _ in range(stream.randint(1, 2)):
-                wanted.append(Stall("gc", 0, [stream.randint(20_000, 45_000) * _US]))
+            if self.spec.gc_events:
+                for _ in range(stream.randint(1, 2)):
+                    wanted.append(Stall("gc", 0, [stream.randint(20_000, 45_000) * _US]))
+            else:  # one full collection: the case met without GC events
+                wanted.append(Stall("gc", 0, [stream.randint(*GC_FULL_MS) * _US * 1000]))
         if inj.on("schedule.host_sync", rank, step):
             for _ in range(HOST_SYNCS):
                 wanted.append(Stall("host_sync", stream.randint(1_200, 2_500) * _US, [0]))

@@ -15,7 +15,7 @@ from typing import Any
 
 from .model import AI_CORE_NUM, AIV_NUM, NOMINAL_MHZ
 from .plan import CALL_SPACING, MEMORY_FREES, CommOp, Kernel, Plane, StepPlan, StepTimes
-from .spec import rng, ts_text
+from .spec import rng, ts_ns, ts_text
 
 _US = 1000
 _MODEL_ID = 4294967295
@@ -87,8 +87,12 @@ class RankRenderer:
         group_members: dict[int, list[int]],
         op_tag: int,
         reserved_mb: float,
+        gc_events: bool = True,
     ) -> None:
         self.ids, self.seed = ids, seed
+        self.gc_events = gc_events
+        self.gc_pauses: list[dict[str, int]] = []  # step, start and duration (ns) of each GC pause
+        self.spans: list[tuple[str, int, int]] = []  # the step's enclosing events: name, begin, end
         self.group_hash, self.group_members, self.op_tag = group_hash, group_members, op_tag
         self.reserved_mb = reserved_mb
         self.task_id = 11_000 + 97 * ids.rank
@@ -221,6 +225,7 @@ class RankRenderer:
         launches = self._launch_points(plan, items, stream)
         out = StepOut(events, [], [], [], [], {}, {}, {})
         self._host(plan, times, items, launches, stream, out)
+        self._span_idle(overlap_events)
         self._device(plan, times, items, stream, out)
         events.extend(overlap_events)
         out.trace_row = {
@@ -290,11 +295,14 @@ class RankRenderer:
         # Host ops: consecutive kernels of one op share it; an all-reduce is its own op.
         j = 0
         optimizer_span: list[int] = []
+        span: list[Any] = []  # the open enclosing event: name, thread, begin, end
         previous_kernel_end = 0
         while j < n:
-            start, what, _ = items[j]
+            start, what, i = items[j]
             if isinstance(what, CommOp):
                 self._comm_launch(plan, what, start, launches[j], pre[j], post[j], launches, j, out)
+                # A wait on the host after the collective returns when the collective has ended.
+                previous_kernel_end = max(previous_kernel_end, times.comm_end[i])
                 j += 1
                 continue
             last = j
@@ -306,12 +314,23 @@ class RankRenderer:
             ):
                 last += 1
             op = plan.ops[what.op]
+            if span and span[0] != op.span:
+                self._close_span(span, out)
+                span = []
             if what.stalls:
                 self._stalls(
-                    what, previous_kernel_end, launches[j] - pre[j], launches[j - 1] + post[j - 1], out
+                    what,
+                    plan.step,
+                    previous_kernel_end,
+                    launches[j] - pre[j],
+                    launches[j - 1] + post[j - 1],
+                    out,
                 )
             tid = ids.backward if op.phase == "backward" else ids.main
             begin, finish = launches[j] - pre[j], launches[last] + post[last]
+            if op.span:
+                span = span or [op.span, tid, begin, finish]
+                span[3] = finish
             self.sequence += 1
             device_total = sum(items[x][1].dur for x in range(j, last + 1))
             args: dict[str, Any] = {
@@ -351,6 +370,8 @@ class RankRenderer:
                 self._kernel_launch(plan, items[x], launches, x, tid, stream, out)
                 previous_kernel_end = items[x][0] + items[x][1].dur
             j = last + 1
+        if span:
+            self._close_span(span, out)
         if optimizer_span:
             events.append(
                 self._cpu_op(
@@ -361,6 +382,25 @@ class RankRenderer:
                     {"Sequence number": -1, "Fwd thread id": 0},
                 )
             )
+
+    def _close_span(self, span: list[Any], out: StepOut) -> None:
+        name, tid, begin, end = span
+        out.events.append(
+            self._cpu_op(name, tid, begin, end - begin, {"Sequence number": -1, "Fwd thread id": 0})
+        )
+        self.tally[f"span.{name}"] += 1
+        self.spans.append((name, begin, end))
+
+    def _span_idle(self, overlap_events: list[dict[str, Any]]) -> None:
+        """Per enclosing event, the device idle (Overlap Analysis 'Free') inside it, as written."""
+        free = [
+            (ts_ns(e["ts"]), ts_ns(e["ts"]) + round(e["dur"] * 1000))
+            for e in overlap_events
+            if e["name"] == "Free"
+        ]
+        for name, begin, end in self.spans:
+            self.tally[f"span.{name}.idle_ns"] += sum(max(0, min(b, end) - max(a, begin)) for a, b in free)
+        self.spans.clear()
 
     def _kernel_launch(
         self, plan: StepPlan, item: tuple, launches: list[int], x: int, tid: int, stream, out: StepOut
@@ -397,9 +437,10 @@ class RankRenderer:
         acl_dur = max(1, min(stream.randint(8 * _US, 28 * _US), window * 3 // 10))
         tpl = kernel.tpl
         at = ts_text(start)
-        out.events.append(
-            self._cann(f"AscendCL@{tpl.acl}", ids.queue, t, acl_dur, "ACL_OP", "acl", "0", self._cid())
-        )
+        if tpl.acl:  # graph kernels are launched by the executing graph, not by an aclnn API
+            out.events.append(
+                self._cann(f"AscendCL@{tpl.acl}", ids.queue, t, acl_dur, "ACL_OP", "acl", "0", self._cid())
+            )
         cid = self._cid()
         launch_at = t + acl_dur // 4
         out.events.append(
@@ -440,38 +481,23 @@ class RankRenderer:
         out: StepOut,
     ) -> None:
         ids = self.ids
+        c10d, hccl, _ = COLLECTIVES[comm.kind]
+        # DDP's gradient hooks run on the autograd thread; SyncBatchNorm's all-gather in forward.
+        tid = ids.main if comm.kind == "allgather" else ids.backward
         out.events.append(
-            self._cpu_op(
-                "c10d::allreduce_",
-                ids.backward,
-                launch - pre,
-                pre + post,
-                {"Sequence number": -1, "Fwd thread id": 0},
-            )
+            self._cpu_op(c10d, tid, launch - pre, pre + post, {"Sequence number": -1, "Fwd thread id": 0})
         )
         out.events.append(
             self._cpu_op(
-                "HcclAllreduce",
-                ids.backward,
-                launch,
-                max(1, post * 3 // 5),
-                {"Sequence number": -1, "Fwd thread id": 0},
+                hccl, tid, launch, max(1, post * 3 // 5), {"Sequence number": -1, "Fwd thread id": 0}
             )
         )
         window = (launches[j + 1] if j + 1 < len(launches) else start + 10 * _US) - launch
         t = launch + min(2 * _US, window // 10)
         acl_dur = max(1, min(40 * _US, window * 3 // 10))
+        api = f"hcom_{COLLECTIVES[comm.kind][2]}_"
         out.events.append(
-            self._cann(
-                "AscendCL@hcom_allReduce_",
-                ids.queue,
-                t,
-                acl_dur,
-                "HOST_HCCL",
-                "acl",
-                "hcom_allReduce_",
-                self._cid(),
-            )
+            self._cann(f"AscendCL@{api}", ids.queue, t, acl_dur, "HOST_HCCL", "acl", api, self._cid())
         )
         ffts = self._cid()
         ffts_at = t + acl_dur // 2
@@ -487,7 +513,7 @@ class RankRenderer:
                 ffts,
             )
         )
-        self._flows(out, ffts, ffts_at, ids.backward, launch, ids.hccl, 0, ts_text(start))
+        self._flows(out, ffts, ffts_at, tid, launch, ids.hccl, 0, ts_text(start))
         self.launch_cid[id(comm)] = ffts
 
     def _flows(
@@ -539,24 +565,29 @@ class RankRenderer:
         ]
 
     def _stalls(
-        self, kernel: Kernel, device_idle_from: int, host_free_until: int, host_busy_until: int, out: StepOut
+        self,
+        kernel: Kernel,
+        step: int,
+        device_idle_from: int,
+        host_free_until: int,
+        host_busy_until: int,
+        out: StepOut,
     ) -> None:
-        """Host events of the stalls before `kernel`: item() right after the device drains, the rest
-        (GC, memory bursts) packed just before the launch that ends the stall."""
+        """Host events of the stalls before `kernel`: item() or a mask's nonzero right after the device
+        drains, the rest (GC, memory bursts) packed just before the launch that ends the stall."""
         ids = self.ids
         at = max(host_busy_until + _US, device_idle_from - 150 * _US)
         for stall in kernel.stalls:
-            if stall.kind != "host_sync":
+            if stall.kind not in SYNCING_OPS:
                 continue
+            outer, inner = SYNCING_OPS[stall.kind]
             done = max(at + 10 * _US, device_idle_from + 20 * _US)
             out.events.append(
-                self._cpu_op(
-                    "aten::item", ids.main, at, done - at, {"Sequence number": -1, "Fwd thread id": 0}
-                )
+                self._cpu_op(outer, ids.main, at, done - at, {"Sequence number": -1, "Fwd thread id": 0})
             )
             out.events.append(
                 self._cpu_op(
-                    "aten::_local_scalar_dense",
+                    inner,
                     ids.main,
                     at + 2 * _US,
                     done - at - 4 * _US,
@@ -575,26 +606,28 @@ class RankRenderer:
                     self._cid(),
                 )
             )
-            self.tally["host_sync.items"] += 1
-            self.tally["host_sync.idle_ns"] += stall.gap
+            self.tally[f"{stall.kind}.syncs"] += 1
+            self.tally[f"{stall.kind}.idle_ns"] += stall.gap
             at = done + 5 * _US
         end = host_free_until - 20 * _US
         for stall in reversed(kernel.stalls):
             if stall.kind == "gc":
                 dur = stall.parts[0]
-                out.events.append(
-                    {
-                        "ph": "X",
-                        "name": "GC",
-                        "pid": ids.gc,
-                        "tid": ids.main,
-                        "ts": ts_text(end - dur),
-                        "dur": dur / 1000,
-                        "cat": "GC",
-                        "args": {},
-                    }
-                )
-                self.tally["gc.events"] += 1
+                if self.gc_events:  # without GC detection the pause is only a gap on the host
+                    out.events.append(
+                        {
+                            "ph": "X",
+                            "name": "GC",
+                            "pid": ids.gc,
+                            "tid": ids.main,
+                            "ts": ts_text(end - dur),
+                            "dur": dur / 1000,
+                            "cat": "GC",
+                            "args": {},
+                        }
+                    )
+                    self.tally["gc.events"] += 1
+                self.gc_pauses.append({"step": step, "start": end - dur, "dur": dur, "idle": stall.gap})
                 self.tally["gc.total_ns"] += dur
                 self.tally["gc.max_ns"] = max(self.tally["gc.max_ns"], dur)
                 end -= dur + CALL_SPACING
@@ -615,8 +648,13 @@ class RankRenderer:
         ids = self.ids
         previous_end = previous_comm_end = None
         rows: list[tuple[int, list[Any]]] = []
+        ema: list[int] = []  # start of the first and end of the last EMA kernel of the step
         for start, what, i in items:
             at = ts_text(start)
+            if isinstance(what, Kernel) and plan.ops[what.op].phase == "ema":
+                ema = [ema[0] if ema else start, start + what.dur]
+                self.tally["ema.kernels"] += 1
+                self.tally["ema.busy_ns"] += what.dur
             if isinstance(what, Kernel):
                 self.task_id = (self.task_id + 1) % 65_535
                 tpl = what.tpl
@@ -656,7 +694,7 @@ class RankRenderer:
                     stats[3] = max(stats[3], what.dur)
             else:
                 end = times.comm_end[i]
-                name = f"hcom_allReduce__{self.op_tag}_{what.index}_1"
+                name = f"hcom_{COLLECTIVES[what.kind][2]}__{self.op_tag}_{what.index}_1"
                 wait = 0 if previous_comm_end is None else start - previous_comm_end
                 previous_comm_end = end
                 rows.append(
@@ -668,7 +706,7 @@ class RankRenderer:
                             "N/A",
                             "N/A",
                             name,
-                            "hcom_allReduce_",
+                            f"hcom_{COLLECTIVES[what.kind][2]}_",
                             "N/A",
                             "HCCL",
                             at + "\t",
@@ -680,6 +718,8 @@ class RankRenderer:
                     )
                 )
                 self._hccl(plan, what, name, start, end, times.comm_last[i], out)
+        if ema:
+            self.tally["ema.wall_ns"] += ema[1] - ema[0]
         rows.sort(key=lambda row: row[0])
         out.kernel_rows = [row for _, row in rows]
         if out.comm_ops:
@@ -726,6 +766,12 @@ class RankRenderer:
         if kernel.bound == "none":
             self.tally["unbound.kernels"] += 1
             self.tally["unbound.max_ns"] = max(self.tally["unbound.max_ns"], kernel.dur)
+        if kernel.bound == "mte2":
+            self.tally["mte2_bound.kernels"] += 1
+            self.tally["mte2_bound.total_ns"] += kernel.dur
+            self.tally[f"mte2_bound.ns.{tpl.inputs}"] += kernel.dur
+        if tpl.node:
+            self.tally[f"graph.{tpl.node}.ns"] += kernel.dur
         return head + pmu(kernel, self.mhz, stream.random())
 
     def _hccl(
@@ -796,6 +842,7 @@ class RankRenderer:
                 )
             )
             move = "RDMASend" if plane.transport == "RDMA" else "Memcpy"
+            self._tally_contention(comm, name, plane)
             out.events.append(
                 _task(
                     move,
@@ -812,25 +859,27 @@ class RankRenderer:
                 )
             )
             reduce_link = "ON_CHIP" if plane.transport == "RDMA" else plane.link
-            out.events.append(
-                _task(
-                    "Reduce_Inline",
-                    ids.hccl,
-                    tid,
-                    transfer_start + plane.dur,
-                    plane.dur // 4,
-                    p * 2 + 1,
-                    base,
-                    "SDMA",
-                    plane.size,
-                    "FP32",
-                    reduce_link,
+            reduce = plane.dur // 4 if comm.kind == "allreduce" else 0  # an all-gather only copies
+            if reduce:
+                out.events.append(
+                    _task(
+                        "Reduce_Inline",
+                        ids.hccl,
+                        tid,
+                        transfer_start + plane.dur,
+                        reduce,
+                        p * 2 + 1,
+                        base,
+                        "SDMA",
+                        plane.size,
+                        "FP32",
+                        reduce_link,
+                    )
                 )
-            )
             if plane.transport == "SDMA" and plane.size > 512:
-                self.tally["alignment.inspected_ns"] += plane.dur + plane.dur // 4
+                self.tally["alignment.inspected_ns"] += plane.dur + reduce
                 if plane.size % 512:
-                    self.tally["alignment.abnormal_ns"] += plane.dur + plane.dur // 4
+                    self.tally["alignment.abnormal_ns"] += plane.dur + reduce
         elapse = end - start
         wait = max(0, transfer_start - start - 2 * _US)
         sync = min(wait, max(0, last_start - start))
@@ -848,8 +897,12 @@ class RankRenderer:
                 "bytes": comm.bytes,
                 "members": members,
                 "local": local,
+                "kind": comm.kind,
             }
         )
+        if comm.kind == "allgather":
+            self.tally["sync_bn.allgathers"] += 1
+            self.kinds["sync_bn.allgather_bytes"].add(str(comm.bytes))
         if any(plane.transport == "SDMA" and plane.size > 512 and plane.size % 512 for plane in comm.planes):
             self.tally["alignment.ops"] += 1
 
@@ -857,7 +910,7 @@ class RankRenderer:
         collective: dict[str, Any] = {}
         total_time = dict.fromkeys(("elapse", "transit", "wait", "sync"), 0)
         total_bw: dict[str, list] = {t: [0, 0, {}] for t in _TRANSPORTS}
-        by_group: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        by_group: dict[tuple[int, str], list[dict[str, Any]]] = defaultdict(list)
         for op in out.comm_ops:
             key = f"{op['name']}@{self.group_hash[op['group']]}"
             bandwidth = _bandwidth(op["planes"])
@@ -874,7 +927,7 @@ class RankRenderer:
                     entry = total_bw[transport][2].setdefault(size, [0, 0.0])
                     entry[0] += count
                     entry[1] += ms
-            by_group[op["group"]].append(op)
+            by_group[(op["group"], op["kind"])].append(op)
             self._tally_comm(op, bandwidth)
         collective["Total Op Info"] = {
             "Communication Time Info": _time_info(total_time, with_start=False),
@@ -888,8 +941,8 @@ class RankRenderer:
         self.tally["packet.small_sdma_ops"] += 1 if 0 < sdma_total < 16 else 0
         out.communication = {f"step{plan.step}": {"p2p": {}, "collective": collective}}
         matrix: dict[str, Any] = {}
-        for group, ops in by_group.items():
-            matrix.update(_matrix(ops, self.group_hash[group]))
+        for (group, kind), ops in by_group.items():
+            matrix.update(_matrix(ops, self.group_hash[group], kind))
         out.matrix = {f"step{plan.step}": {"p2p": {}, "collective": matrix}}
 
     def _tally_comm(self, op: dict[str, Any], bandwidth: dict[str, Any]) -> None:
@@ -909,6 +962,16 @@ class RankRenderer:
             tally[f"link.{plane.link}.{plane.peer}.bytes"] += plane.size
             tally[f"link.{plane.link}.{plane.peer}.ns"] += plane.dur
         tally["comm.max_elapse_ns"] = max(tally["comm.max_elapse_ns"], op["elapse"])
+
+    def _tally_contention(self, comm: CommOp, name: str, plane: Plane) -> None:
+        """The copies the contention fault is about: SDMA Memcpy tasks of at least 1 MiB."""
+        if comm.contended is None or plane.transport != "SDMA" or plane.size < CONTENTION_MIN_BYTES:
+            return
+        key = "contended" if comm.contended else "alone"
+        self.tally[f"contention.{key}.transfers"] += 1
+        self.tally[f"contention.{key}.bytes"] += plane.size
+        self.tally[f"contention.{key}.ns"] += plane.dur
+        self.kinds[f"contention.{key}.ops"].add(name)
 
     def _memory(self, plan: StepPlan, times: StepTimes, items: list, out: StepOut) -> None:
         """memory_record / operator_memory rows: activations allocated in forward, freed in backward."""
@@ -969,7 +1032,21 @@ class RankRenderer:
 
 
 _TRANSPORTS = ("RDMA", "HCCS", "PCIE", "SDMA", "SIO")
+# Per collective: the c10d op and the HcclXxx op recorded on the host, and the hcom_<name>_ API.
+COLLECTIVES = {
+    "allreduce": ("c10d::allreduce_", "HcclAllreduce", "allReduce"),
+    "allgather": ("c10d::_allgather_base_", "HcclAllgather", "allGather"),
+}
+CONTENTION_MIN_BYTES = 1 << 20  # below this a transfer's speed is latency, not bandwidth
 AIV_MIX = AIV_NUM
+
+
+# Framework ops that synchronise the stream inside (outer, inner): item() reads a scalar; a boolean
+# mask's nonzero reads the count of its result (SyncBatchNorm masks the gathered counts).
+SYNCING_OPS = {
+    "host_sync": ("aten::item", "aten::_local_scalar_dense"),
+    "mask": ("aten::index", "aten::nonzero"),
+}
 
 
 def _first_lead(preparing: int) -> int:
@@ -1068,8 +1145,9 @@ def _bandwidth(planes: list[Plane]) -> dict[str, Any]:
     return info
 
 
-def _matrix(ops: list[dict[str, Any]], group_hash: str) -> dict[str, Any]:
-    """communication_matrix.json entries of one group: top/middle/bottom ops by time, and the total."""
+def _matrix(ops: list[dict[str, Any]], group_hash: str, kind: str) -> dict[str, Any]:
+    """communication_matrix.json entries of one group and collective (allreduce-top1@..., ...):
+    top/middle/bottom ops by time, and the total."""
     ranked = sorted(ops, key=lambda op: -op["elapse"])
     picks = {"top1": ranked[0], "middle": ranked[len(ranked) // 2]}
     for n in (1, 2, 3):
@@ -1077,13 +1155,13 @@ def _matrix(ops: list[dict[str, Any]], group_hash: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     totals: dict[str, list] = {}
     for label, op in picks.items():
-        out[f"allreduce-{label}@{group_hash}"] = _links(op, with_name=True)
+        out[f"{kind}-{label}@{group_hash}"] = _links(op, with_name=True)
     for op in ops:
         for link, info in _links(op, with_name=False).items():
             entry = totals.setdefault(link, [info["Transport Type"], 0.0, 0.0])
             entry[1] += info["Transit Size(MB)"]
             entry[2] += info["Transit Time(ms)"]
-    out[f"allreduce-total@{group_hash}"] = {
+    out[f"{kind}-total@{group_hash}"] = {
         link: {
             "Transport Type": t,
             "Transit Size(MB)": size,
@@ -1122,7 +1200,8 @@ def _links(op: dict[str, Any], with_name: bool) -> dict[str, Any]:
 
 
 def pmu(kernel: Kernel, mhz: int, jitter: float) -> list[Any]:
-    """The 25 PMU columns: one unit dominates (ratio > 0.8) unless the kernel is 'bound' to none."""
+    """The 25 PMU columns: one unit dominates (ratio > 0.8: mac, mte2 for a cube kernel; vec, mte3 for a
+    vector one) unless the kernel is 'bound' to none."""
     tpl = kernel.tpl
     dur = kernel.dur / 1000
     busy = dur * (0.93 + 0.05 * jitter)
@@ -1137,7 +1216,7 @@ def pmu(kernel: Kernel, mhz: int, jitter: float) -> list[Any]:
             mac,
             0.08 + 0.1 * jitter,
             0.45 if none else 0.3 + 0.2 * jitter,
-            0.58 if none else 0.4 + 0.3 * jitter,
+            0.58 if none else (high if kernel.bound == "mte2" else 0.4 + 0.3 * jitter),
             0.1 + 0.1 * jitter,
         ]
         cols += [round(busy, 3), int(busy * mhz * kernel.block_dim)]

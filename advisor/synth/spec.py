@@ -57,6 +57,12 @@ def ts_text(ns: int) -> str:
     return f"{ns // 1000}.{ns % 1000:03d}"
 
 
+def ts_ns(text: str) -> int:
+    """A trace or CSV timestamp (µs with up to three decimals, TAB-suffixed or not) back in ns."""
+    whole, _, frac = text.strip().partition(".")
+    return int(whole) * 1000 + int(frac.ljust(3, "0")[:3])
+
+
 def timestamp17(ns: int) -> str:
     moment = datetime.fromtimestamp(ns // 1_000_000_000, tz=timezone.utc)
     return moment.strftime("%Y%m%d%H%M%S") + f"{(ns // 1_000_000) % 1000:03d}"
@@ -92,6 +98,9 @@ class SynthSpec:
     tensor_parallel: int = 1
     pipeline_parallel: int = 1
     host: str = "synth-node"
+    # GC detection on (experimental_config gc_detect_threshold): 'Python GC' events are recorded.
+    # torch_npu leaves it off by default; then a GC pause shows only as a quiet host and an idle device.
+    gc_events: bool = True
 
     def __post_init__(self) -> None:
         if not 1 <= self.ranks <= 1024:
