@@ -16,7 +16,8 @@ import pandas as pd
 
 from . import __version__
 from .checks.catalogue import applicable_dimensions, unimplemented
-from .checks.common import own_time_us, step_times_us
+from .checks.cluster_slow_rank import thresholds
+from .checks.common import mean_step_us, own_time_us, step_times_us
 from .checks.links import link_causes
 from .checks.registry import (
     SCOPES,
@@ -338,7 +339,10 @@ def comparison_pair(
 ) -> tuple[str, RankInfo, RankInfo] | None:
     """(mode, target rank, baseline rank): with a baseline, the target's slowest rank against the
     baseline rank with the same id (the baseline's slowest when ids differ); without, the slowest
-    rank against the fastest. None when there is nothing to compare.
+    rank against the fastest of its pipeline stage (ranks of different stages run different layers),
+    when it is materially slower: by cluster.slow_rank's material gap (a share of the step), else two
+    ranks that differ by jitter would be compared as if one had a problem. None when there is nothing
+    to compare.
 
     "Slowest" is by the time a rank spends on its own (computing + free): in a synchronous job every
     rank has about the same step time, and the ranks that wait for a slow one show it as
@@ -354,9 +358,14 @@ def comparison_pair(
         base_own = {rank: own_time_us(f) for rank, f in (baseline_step_traces or {}).items()}
         base_timed = sorted((t, rank) for rank, t in base_own.items() if t is not None and rank in base_ids)
         return "baseline", slowest, base_ids[base_timed[-1][1]] if base_timed else baseline.ranks[0]
-    if len(timed) < 2 or timed[0][0] == timed[-1][0]:
+    stage = {rank: i for i, members in enumerate(profile.stages) for rank in members}
+    peers = [(t, rank) for t, rank in timed if stage.get(rank) == stage.get(slowest.rank)]
+    step_us = mean_step_us(step_traces.get(slowest.rank))
+    if len(peers) < 2 or not step_us:
         return None
-    return "ranks", slowest, by_id[timed[0][1]]
+    if peers[-1][0] - peers[0][0] < thresholds("slow_rank")["min_gap_share"] * step_us:
+        return None
+    return "ranks", slowest, by_id[peers[0][1]]
 
 
 def comparison_data_losses(
@@ -406,7 +415,9 @@ def run_comparison_checks(
                 base_traces[rank.rank] = loaded["step_trace"]
     pair = comparison_pair(profile, step_traces, baseline, base_traces)
     if pair is None:
-        if len(profile.ranks) > 1 or baseline is not None:
+        # Ranks that do not differ materially are an answer (nothing to compare); no step data is not.
+        timed = any(own_time_us(frame) is not None for frame in step_traces.values())
+        if baseline is not None or (len(profile.ranks) > 1 and not timed):
             for spec in specs:
                 collected.add(NotEvaluated(spec.id, messages.t("engine.no_comparison_pair")))
         return

@@ -312,9 +312,29 @@ def test_conjectured_gc(rank):
     assert f.priority == "high" and f.gain_basis == "measured"
     assert "probably Python garbage collection" in f.title
     assert any("gc_detect_threshold" in s for s in f.suggestions)
-    # A framework op starting in the gap: the host was running, not collecting.
+    # A framework op at 60 ms: the host ran then, so the pause is what follows it (80 ms); the
+    # 40 ms of idle before it are too short to call a pause.
     host = {"name": ["aten::add"], "cat": ["cpu_op"], "start_ns": [_us(60)], "dur_us": [10.0], "tid": [1]}
-    assert schedule_gc.gc_pauses(_ctx(rank, overlap=overlap, cann_api=cann, host_ops=host)) == []
+    (f,) = schedule_gc.gc_pauses(_ctx(rank, overlap=overlap, cann_api=cann, host_ops=host))
+    assert f.estimated_gain_us == pytest.approx(79_990.0)
+    assert [r["host_quiet_us"] for r in _evidence(f)] == [139_990.0]  # to the step's end at 200 ms
+    # Ops every 20 ms: the host never stood still that long.
+    busy = {
+        "name": ["aten::add"] * 9,
+        "cat": ["cpu_op"] * 9,
+        "start_ns": [_us(20 * i) for i in range(1, 10)],
+        "dur_us": [10.0] * 9,
+        "tid": [1] * 9,
+    }
+    assert schedule_gc.gc_pauses(_ctx(rank, overlap=overlap, cann_api=cann, host_ops=busy)) == []
+    # A blocking CANN call covering the idle belongs to the sync checks.
+    sync = {
+        "name": ["AscendCL@aclrtSynchronizeDevice"],
+        "start_ns": [_us(20)],
+        "dur_us": [120_000.0],
+        "tid": [1],
+    }
+    assert schedule_gc.gc_pauses(_ctx(rank, overlap=overlap, cann_api=sync)) == []
     # A DataLoader wait covering the gap belongs to the data loader.
     loader = {
         "name": ["enumerate(DataLoader)#_MultiProcessingDataLoaderIter.__next__"],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 
 from advisor.checks import check
@@ -90,6 +92,14 @@ def test_comparison_pair_slowest_against_fastest(tmp_path):
     mode, target, base = comparison_pair(profile, {0: _trace(10.0), 1: _trace(30.0), 2: _trace(5.0)}, None)
     assert (mode, target.rank, base.rank) == ("ranks", 1, 2)
     assert comparison_pair(profile, {0: _trace(10.0), 1: _trace(10.0)}, None) is None
+    # Within jitter (the slowest 4 % of its step slower than the fastest): nothing to compare.
+    assert comparison_pair(profile, {0: _trace(100.0), 1: _trace(104.0)}, None) is None
+    assert comparison_pair(profile, {0: _trace(100.0), 1: _trace(106.0)}, None) is not None
+    # A pipeline: the slowest rank is compared with the fastest of its own stage only.
+    staged = dataclasses.replace(profile, stages=[[0, 2], [1]])
+    assert comparison_pair(staged, {0: _trace(10.0), 1: _trace(30.0), 2: _trace(5.0)}, None) is None
+    mode, target, base = comparison_pair(staged, {0: _trace(30.0), 1: _trace(10.0), 2: _trace(5.0)}, None)
+    assert (target.rank, base.rank) == (0, 2)
 
 
 def test_comparison_pair_with_a_baseline_matches_rank_ids(tmp_path):

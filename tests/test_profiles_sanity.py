@@ -318,24 +318,34 @@ def test_damaged_data_gives_no_new_findings(export, text_pair, db_pair, caplog):
 
 
 def test_a_broken_trace_gives_no_comparison_finding(tmp_path, caplog):
-    """The issue's case: a healthy run, rank 1's trace cut short (or its host events damaged): that
-    gave a comparison.api finding which the intact profile does not give."""
-    intact = write_synth_profile(tmp_path / "intact", SynthSpec(ranks=2))
+    """The issue's case: one rank's trace cut short (or its host events damaged) gave a
+    comparison.api finding which the intact profile does not give. Rank 1 is made slow so that the
+    slowest rank (1) is compared with the fastest (0), whose trace is then damaged."""
+    intact = write_synth_profile(tmp_path / "intact", SynthSpec(ranks=2, inject=("cluster.slow_rank",)))
     report = analyse(intact)
     assert_trustworthy(report, caplog)
-    assert not [f for f in report.findings if f.check.startswith("comparison.")]
+    compared = {f.check for f in report.findings if f.check.startswith("comparison.")}
+    assert "comparison.kernel" in compared
     truncated = copy_export(intact, tmp_path / "truncated", "text")
-    trace = output(truncated, 1) / "trace_view.json"
+    trace = output(truncated, 0) / "trace_view.json"
     trace.write_bytes(trace.read_bytes()[: trace.stat().st_size // 2])
     negative = copy_export(intact, tmp_path / "negative", "text")
-    edit_trace(output(negative, 1) / "trace_view.json", host_op, "dur", [-1000.0] * 60)
+    edit_trace(output(negative, 0) / "trace_view.json", host_op, "dur", [-1000.0] * 60)
     for root, why in ((truncated, "cut short"), (negative, "dropped as damaged")):
         report = analyse(root)
         assert_trustworthy(report, caplog)
         assert not [f for f in report.findings if f.check == "comparison.api"]
+        assert {f.check for f in report.findings if f.check.startswith("comparison.")} <= compared
         [reason] = [n.reason for n in report.not_evaluated if n.check == "comparison.api"]
-        assert reason.startswith("not evaluated on damaged data: rank 1 (fastest)") and why in reason
+        assert reason.startswith("not evaluated on damaged data: rank 0 (fastest)") and why in reason
         assert "host_ops" in reason and "trace_view.json" in reason
+    # A healthy run: ranks within jitter are not compared at all, damaged or not.
+    healthy = write_synth_profile(tmp_path / "healthy", SynthSpec(ranks=2))
+    cut = copy_export(healthy, tmp_path / "healthy_cut", "text")
+    trace = output(cut, 1) / "trace_view.json"
+    trace.write_bytes(trace.read_bytes()[: trace.stat().st_size // 2])
+    report = analyse(cut)
+    assert not [f for f in report.findings if f.check.startswith("comparison.")]
 
 
 @pytest.fixture

@@ -6,7 +6,9 @@ Communication overlapped with computation shares HBM bandwidth with the kernels.
 not latency-bound) gets the share of its own time that compute kernels cover; its bandwidth is
 compared with that of the rank's transfers of the same task and link type that ran alone (median;
 a nominal value for off-chip Memcpy when too few ran alone). A transfer is contended when at least
-half of it overlaps computation and it reaches less than 80 % of that baseline. Gain per step: the
+half of it overlaps computation and it reaches less than 80 % of that baseline, and it is not the
+slow one among the links its op uses at the same time: contention slows every link of the rank
+alike, while a link slower than its siblings in the same op is cluster.slow_link's. Gain per step: the
 contended transfers' time beyond the baseline, times the share of communication not hidden under
 computation (only an exposed transfer lengthens the step).
 """
@@ -20,7 +22,7 @@ from ..report.model import Evidence, Finding
 from .common import Gain, mean_step_us, share_of_step
 from .communication_byte_alignment import in_profiled_steps, sdma_transfers
 from .communication_small_packet import exposed_share, knowledge
-from .registry import RankContext, check
+from .registry import NotEvaluated, RankContext, check
 
 ON_CHIP = "ON_CHIP"
 
@@ -69,6 +71,26 @@ def covered_ns(
     return until(end) - until(start)
 
 
+def slow_planes(tasks: pd.DataFrame, ratio: float) -> pd.Series:
+    """Per transfer: whether its plane (one link of the op) moved data below `ratio` times the median
+    of the op's planes. The planes of one op run at the same time beside the same computation, so
+    contention slows them alike; one plane slower than its siblings is a slow link."""
+    keys = pd.DataFrame(
+        {
+            "op": tasks["op_name"].astype("string").fillna(""),
+            "at": tasks["op_start_ns"].astype("Int64").fillna(-1),
+            "task": tasks["task_type"].astype("string").fillna(""),
+            "plane": tasks["plane"].astype("string").fillna(""),
+            "gbps": tasks["bandwidth_gbps"],
+        }
+    )
+    op = ["op", "at", "task"]
+    keys["plane_gbps"] = keys.groupby([*op, "plane"])["gbps"].transform("median")
+    planes = keys.drop_duplicates([*op, "plane"]).groupby(op)["plane_gbps"].agg(["median", "size"])
+    joined = keys[op].join(planes, on=op)
+    return (joined["size"] > 1) & (keys["plane_gbps"] < ratio * joined["median"])
+
+
 def _collective(op_name: pd.Series) -> pd.Series:
     """'hcom_allReduce__101_3_1' -> 'hcom_allReduce'."""
     return op_name.astype("string").str.replace(r"_+\d+(_\d+)*$", "", regex=True)
@@ -107,9 +129,18 @@ def bandwidth_contention(ctx: RankContext) -> list[Finding]:
             baselines[(task_type, link)] = (float(rules["nominal_gbps"][task_type]), "nominal", n_alone)
     keys = list(zip(tasks["task_type"], tasks["link_type"], strict=True))
     tasks["baseline_gbps"] = [baselines.get(k, (np.nan,))[0] for k in keys]
+    concurrent = tasks[tasks["overlap_share"] >= rules["concurrent_share"]]
+    if len(concurrent) and concurrent["baseline_gbps"].isna().all():
+        # Every transfer beside computation is of a kind that never ran alone, on a link without a
+        # nominal bandwidth: nothing says what it would reach uncontended.
+        pairs = zip(concurrent["task_type"], concurrent["link_type"], strict=True)
+        kinds = sorted({f"{task} over {link}" for task, link in pairs})
+        raise NotEvaluated(m.t("communication.bandwidth_contention.no_baseline", kinds=", ".join(kinds)))
+    tasks["link_slow"] = slow_planes(tasks, rules["slow_ratio"])
     tasks["contended"] = (
         (tasks["overlap_share"] >= rules["concurrent_share"])
         & (tasks["bandwidth_gbps"] < rules["slow_ratio"] * tasks["baseline_gbps"])
+        & ~tasks["link_slow"]
     ).fillna(False)
     hit = tasks[tasks["contended"]].copy()
     if hit.empty:
@@ -125,7 +156,6 @@ def bandwidth_contention(ctx: RankContext) -> list[Finding]:
 
     hit["op"] = hit["op_name"].fillna(m.t("communication.bandwidth_contention.no_op"))
     hit["collective"] = _collective(hit["op"])
-    concurrent = tasks[tasks["overlap_share"] >= rules["concurrent_share"]]
     lines = [
         m.t(
             "communication.bandwidth_contention.summary",
@@ -188,7 +218,8 @@ def bandwidth_contention(ctx: RankContext) -> list[Finding]:
     ]
     kind_rows = []
     for (task_type, link), (baseline, source, n_alone) in sorted(baselines.items()):
-        of_kind = concurrent[(concurrent["task_type"] == task_type) & (concurrent["link_type"] == link)]
+        same = (tasks["task_type"] == task_type) & (tasks["link_type"] == link)
+        of_kind = tasks[same & (tasks["overlap_share"] >= rules["concurrent_share"])]
         median = float(of_kind["bandwidth_gbps"].median()) if len(of_kind) else None
         kind_rows.append(
             [
@@ -199,7 +230,7 @@ def bandwidth_contention(ctx: RankContext) -> list[Finding]:
                 source,
                 len(of_kind),
                 None if median is None else round(median, 3),
-                int(((hit["task_type"] == task_type) & (hit["link_type"] == link)).sum()),
+                int((same & tasks["contended"]).sum()),
             ]
         )
     return [

@@ -4,10 +4,12 @@ Recorded GC (torch_npu experimental_config gc_detect_threshold: trace 'Python GC
 every collection inside the profiled steps lasting at least 1 ms. Unlike the reference, the
 collections are step-filtered and costed by the device idle time they overlap.
 
-Without GC records (detection off, or a db export without GC_RECORD), conjectured GC: a long
-device-idle slice during which the host dispatched next to nothing (no framework op started, almost
-no AscendCL call) and no DataLoader wait explains it. The whole process stopping is what a GC pause
-looks like from the profile (reference §2.19, with a lower gap threshold and the host-op test added).
+Without GC records (detection off, torch_npu's default, or a db export without GC_RECORD),
+conjectured GC: a host pause (`quiet_pauses`), at least 50 ms in which no host event starts or ends
+and no operator, blocking CANN call or DataLoader fetch runs, while the device idles. The whole
+process standing still is what a GC pause looks like from the profile. The reference (§2.19) looks
+only at device-idle slices over 200 ms with almost no AscendCL calls; this finds those and shorter
+ones, and the pause inside a longer idle slice (the operator that ends a pause starts in the slice).
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ from ..report.model import Evidence, Finding
 from .common import Gain
 from .registry import RankContext, check
 from .schedule_base import (
+    Steps,
     free_slices,
+    host_stalls,
     intervals,
     mean_step_time,
+    merge,
     overlap_ns,
     step_windows,
     union_overlap_ns,
@@ -30,9 +35,7 @@ from .schedule_base import (
 
 ABNORMAL_US = 1000.0  # a recorded collection this long is worth reporting (reference)
 CONJECTURE_FREE_US = 50_000.0  # idle slices at least this long are GC candidates
-ACL_TIME_SHARE = 0.01  # AscendCL time / idle time below this ...
-ACL_PER_US = 0.0001  # ... and fewer AscendCL calls than 1 per 10 ms: the host stood still
-DATALOADER_SHARE = 0.5  # an idle slice half covered by a DataLoader wait is the data loader's
+COVERED_SHARE = 0.01  # a stretch this much covered by an operator or a blocking call is not a pause
 TOP = 10
 
 
@@ -106,84 +109,93 @@ def _recorded(ctx: RankContext, gc: pd.DataFrame) -> list[Finding]:
     ]
 
 
+def quiet_pauses(ctx: RankContext, steps: Steps) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(starts, ends, device-idle µs) of the host pauses inside the steps: stretches of at least
+    CONJECTURE_FREE_US in which no recorded host event (framework op, Python function, annotation)
+    starts or ends, that no framework op, host-blocking CANN call or DataLoader wait covers, and
+    during which the device idles that long too.
+
+    A Python garbage collection stops the process between two operators: nothing is recorded
+    meanwhile, and the device runs dry once its queue drains. The stretch ends when the next operator
+    starts; its kernels then start the device again. Calls that keep running across the stretch
+    (ProfilerStep, a module forward, optimizer.step) do not make the host busy: GC runs inside them.
+    """
+    host = ctx.tables["host_ops"]
+    h_starts, h_ends = intervals(host)
+    # Boundaries: every host event's start and end, and the step windows' edges.
+    points = np.unique(np.concatenate([h_starts, h_ends, steps.starts, steps.ends]))
+    points = points[steps.contains(points) | np.isin(points, steps.ends)]
+    if len(points) < 2:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    # A stretch starting in a step ends at the latest with it (its end is a boundary).
+    g_starts, g_ends = points[:-1], points[1:]
+    long = (g_ends - g_starts >= CONJECTURE_FREE_US * 1000) & (steps.step_of(g_starts) >= 0)
+    g_starts, g_ends = g_starts[long], g_ends[long]
+    # What keeps the host busy across a stretch, and belongs to other checks: an operator running
+    # (aten::/npu::), a blocking or compiling CANN call, a DataLoader fetch.
+    names = host["name"].astype("string")
+    busy = names.str.match(r"^(?:aten|npu)::").fillna(False) | names.str.contains(
+        "dataloader", case=False, regex=False
+    ).fillna(False)
+    b_starts, b_ends = intervals(host[busy.to_numpy(dtype=bool)])
+    s_starts, s_ends = host_stalls(ctx.tables.get("cann_api"), None)
+    covered = overlap_ns(g_starts, g_ends, *merge(np.r_[b_starts, s_starts], np.r_[b_ends, s_ends]))
+    free = free_slices(ctx.tables["overlap"], steps)
+    idle = overlap_ns(g_starts, g_ends, *free)
+    keep = (covered < COVERED_SHARE * (g_ends - g_starts)) & (idle >= CONJECTURE_FREE_US * 1000)
+    return g_starts[keep], g_ends[keep], idle[keep] / 1000.0
+
+
 def _conjectured(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
     steps = step_windows(ctx.tables["steps"])
-    f_starts, f_ends = free_slices(ctx.tables["overlap"], steps)
-    long = (f_ends - f_starts) >= CONJECTURE_FREE_US * 1000
-    f_starts, f_ends = f_starts[long], f_ends[long]
-    if not len(f_starts):
+    if not steps.known:
         return []
-    cann = ctx.tables["cann_api"]
-    acl = cann[cann["name"].str.startswith("AscendCL@").fillna(False).to_numpy(dtype=bool)]
-    a_starts, a_ends = intervals(acl)
-    host = ctx.tables["host_ops"]
-    cpu = host[(host["cat"] == "cpu_op").fillna(False).to_numpy(dtype=bool)]
-    h_starts, _ = intervals(cpu)
-    loader = host[
-        host["name"].str.contains("dataloader", case=False, regex=False).fillna(False).to_numpy(dtype=bool)
-    ]
-    l_starts, l_ends = intervals(loader)
-
-    free_us = (f_ends - f_starts) / 1000.0
-    acl_count = _count_in(a_starts, f_starts, f_ends)
-    acl_us = _clipped_sum(a_starts, a_ends, f_starts, f_ends) / 1000.0
-    host_count = _count_in(h_starts, f_starts, f_ends)
-    loader_us = overlap_ns(f_starts, f_ends, l_starts, l_ends) / 1000.0
-    quiet = (
-        (acl_us / free_us < ACL_TIME_SHARE)
-        & (acl_count / free_us < ACL_PER_US)
-        & (host_count == 0)
-        & (loader_us < DATALOADER_SHARE * free_us)
-    )
-    if not quiet.any():
+    starts, ends, idle_us = quiet_pauses(ctx, steps)
+    if not len(starts):
         return []
     n_steps = steps.count
     # The pause is measured (the host stood still while the device idled); only its cause is a guess,
     # which the title and the advice to record GC say.
-    gain = Gain(us(float(free_us[quiet].sum()) * 1000 / n_steps), mean_step_time(ctx))
-    step_of = steps.step_of(f_starts)
+    gain = Gain(us(float(idle_us.sum()) * 1000 / n_steps), mean_step_time(ctx))
+    step_of = steps.step_of(starts)
     first = dict(zip(steps.numbers, steps.starts, strict=True))
-    idx = np.flatnonzero(quiet)
-    idx = idx[np.argsort(-free_us[idx], kind="stable")][:TOP]
+    order = np.argsort(-idle_us, kind="stable")[:TOP]
     rows = [
         [
             int(step_of[i]) if step_of[i] >= 0 else None,
-            round((f_starts[i] - first[step_of[i]]) / 1e6, 3) if step_of[i] in first else None,
-            round(float(free_us[i]), 3),
-            int(acl_count[i]),
-            round(float(acl_us[i]), 3),
+            round((starts[i] - first[step_of[i]]) / 1e6, 3) if step_of[i] in first else None,
+            round(float(ends[i] - starts[i]) / 1000.0, 3),
+            round(float(idle_us[i]), 3),
         ]
-        for i in idx
+        for i in order
     ]
     return [
         Finding(
             check="schedule.gc",
             dimension="schedule",
-            title=m.t(
-                "schedule.gc.title.conjectured", count=int(quiet.sum()), idle_ms=gain.ms, share=gain.share
-            ),
+            title=m.t("schedule.gc.title.conjectured", count=len(starts), idle_ms=gain.ms, share=gain.share),
             description="\n".join(
                 [
                     m.t(
                         "schedule.gc.conjectured",
-                        count=int(quiet.sum()),
+                        count=len(starts),
                         steps=n_steps,
-                        total_ms=float(free_us[quiet].sum()) / 1000.0,
+                        total_ms=float(idle_us.sum()) / 1000.0,
                         min_ms=CONJECTURE_FREE_US / 1000.0,
                         share=gain.share,
                     ),
                     m.t("schedule.gc.gain.conjectured"),
                 ]
             ),
-            suggestions=m.t_list("schedule.gc.suggestions") + m.t_list("schedule.gc.suggestions.detect"),
+            suggestions=m.t_list("schedule.gc.suggestions.detect") + m.t_list("schedule.gc.suggestions"),
             ranks=[ctx.rank.rank],
             step=steps.numbers[0] if len(steps.numbers) == 1 else None,
             **gain.fields(),
             evidence=[
                 Evidence(
                     m.t("schedule.gc.evidence.quiet"),
-                    ["step", "at_ms", "idle_us", "acl_calls", "acl_us"],
+                    ["step", "at_ms", "host_quiet_us", "device_idle_us"],
                     rows,
                 )
             ],
@@ -191,34 +203,13 @@ def _conjectured(ctx: RankContext) -> list[Finding]:
     ]
 
 
-def _count_in(points: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """How many points fall in each [start, end)."""
-    points = np.sort(points)
-    return np.searchsorted(points, ends, side="left") - np.searchsorted(points, starts, side="left")
-
-
-def _clipped_sum(
-    a_starts: np.ndarray, a_ends: np.ndarray, starts: np.ndarray, ends: np.ndarray
-) -> np.ndarray:
-    """Per window, the summed time of the a-intervals that start in it, cut at its end."""
-    if not len(a_starts):
-        return np.zeros(len(starts))
-    order = np.argsort(a_starts, kind="stable")
-    a_s, a_e = a_starts[order], a_ends[order]
-    lo = np.searchsorted(a_s, starts, side="left")
-    hi = np.searchsorted(a_s, ends, side="left")
-    out = np.zeros(len(starts))
-    for w in np.flatnonzero(hi > lo):  # few long windows; the calls inside each are few by definition
-        out[w] = float(np.minimum(a_e[lo[w] : hi[w]], ends[w]).sum() - a_s[lo[w] : hi[w]].sum())
-    return out
-
-
 @check(
     "schedule.gc",
     "schedule",
-    needs=frozenset({"overlap", "cann_api", "host_ops", "steps", "step_trace"}),
-    # GC records are optional: a db export without GC_RECORD must still get the conjecture.
-    optional=frozenset({"gc"}),
+    needs=frozenset({"overlap", "host_ops", "steps", "step_trace"}),
+    # GC records are optional: a db export without GC_RECORD must still get the conjecture. CANN calls
+    # tell a host blocked in the runtime from a paused one where they were recorded (not at Level0).
+    optional=frozenset({"gc", "cann_api"}),
 )
 def gc_pauses(ctx: RankContext) -> list[Finding]:
     gc = ctx.tables.get("gc")
