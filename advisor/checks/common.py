@@ -14,9 +14,10 @@ from ..report.model import PRIORITIES
 # Share of the step time at stake -> priority (reference-advisor.md §2.0.1: 5 % high, 3 % medium).
 HIGH_SHARE, MEDIUM_SHARE = 0.05, 0.03
 STEP_PARTS = ("computing_us", "communication_not_overlapped_us", "free_us")
-# A gain is measured (the profile shows that time lost, and the fix removes it) or an upper bound
-# (a model's figure against an ideal: pipe utilisation, shape efficiency, bandwidth, ...).
-MEASURED, UPPER_BOUND = "measured", "upper_bound"
+# A gain is measured (the profile shows that time lost, and the fix removes it), an upper bound (a
+# model's figure against an ideal: pipe utilisation, shape efficiency, bandwidth, ...) or partly
+# measured (a measured part plus a modelled one).
+MEASURED, UPPER_BOUND, PARTLY_MEASURED = "measured", "upper_bound", "partly_measured"
 
 
 def priority_for(share: float, basis: str = MEASURED) -> str:
@@ -61,9 +62,9 @@ class Gain:
 
     @property
     def basis(self) -> str:
-        if self.measured_us is None:
+        if self.measured_us is None or 0 < self.per_step_us <= self.measured_part_us:
             return MEASURED
-        return MEASURED if 0 < self.per_step_us <= self.measured_part_us else UPPER_BOUND
+        return PARTLY_MEASURED if self.measured_part_us > 0 else UPPER_BOUND
 
     @property
     def share(self) -> float:
@@ -81,9 +82,11 @@ class Gain:
         candidates = (priority_for(measured, MEASURED), priority_for(self.share, UPPER_BOUND))
         return min(candidates, key=PRIORITIES.index)
 
-    def fields(self) -> dict[str, Any]:
+    def fields(self, *, at_most: str = "high") -> dict[str, Any]:
+        """The Finding fields; `at_most` caps the priority (a check's reason to trust its figure less,
+        which its description says)."""
         return {
-            "priority": self.priority,
+            "priority": max(self.priority, at_most, key=PRIORITIES.index),
             "estimated_gain_us": round(self.per_step_us, 3),
             "share_of_step": round(self.share, 4) if self.step_us else None,
             "gain_basis": self.basis,

@@ -28,7 +28,7 @@ import pandas as pd
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
 from .cluster_slow_rank import evidence_cell, thresholds
-from .common import UPPER_BOUND, Gain, complete_steps, ms
+from .common import MEASURED, Gain, complete_steps, ms
 from .registry import NotEvaluated, RankContext, check
 
 CAUSES = ("transit", "wait", "idle")
@@ -152,7 +152,7 @@ def communication_exposed(ctx: RankContext) -> list[Finding]:
         lines.append(m.t(f"communication.exposed.cause.{dominant}"))
         evidence += _op_evidence(m, collectives, times, cfg, max(len(steps), 1))
         gain = Gain(min(lost + hidden, exposed), mean_step, measured_us=lost if overlapping else None)
-    key = "communication.exposed.gain.bound" if gain.basis == UPPER_BOUND else "communication.exposed.gain"
+    key = "communication.exposed.gain" if gain.basis == MEASURED else "communication.exposed.gain.bound"
     lines.append(
         m.t(key, gain_ms=gain.ms, share=gain.share, hideable_ms=ms(hideable), overlap_share=overlap_share)
     )

@@ -48,7 +48,7 @@ RATIOS = {
 CATEGORIES = ("cube", "fa", "vector")
 
 
-def _category(op_type: pd.Series, core: pd.Series) -> pd.Series:
+def category(op_type: pd.Series, core: pd.Series) -> pd.Series:
     kind = op_type.astype("string").str.lower().fillna("")
     core = core.astype("string").str.upper().fillna("")
     out = pd.Series("", index=op_type.index, dtype="object")
@@ -104,8 +104,8 @@ def ai_core_performance(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
     kernels = ctx.tables["kernels"]
     cfg = knowledge("ai_core_performance")
-    category = _category(kernels["op_type"], kernels["accelerator_core"])
-    mask = (category != "").to_numpy(dtype=bool) & np.isfinite(as_float(kernels["duration_us"]))
+    kind = category(kernels["op_type"], kernels["accelerator_core"])
+    mask = (kind != "").to_numpy(dtype=bool) & np.isfinite(as_float(kernels["duration_us"]))
     if not mask.any():
         return []
     chosen = kernels[mask]
@@ -113,7 +113,7 @@ def ai_core_performance(ctx: RankContext) -> list[Finding]:
         raise NotEvaluated(m.t(f"{CHECK}.no_pmu"))
     frame = pd.DataFrame(
         {
-            "category": category[mask].to_numpy(),
+            "category": kind[mask].to_numpy(),
             "op_type": chosen["op_type"].astype("string").fillna("").to_numpy(),
             "name": chosen["name"].astype("string").fillna("").to_numpy(),
             "shapes": chosen["input_shapes"].astype("string").fillna("").to_numpy(),
@@ -207,6 +207,11 @@ def ai_core_performance(ctx: RankContext) -> list[Finding]:
     for r in sorted(flagged, key=lambda r: -r["total"])[:5]:
         lines.append(_line(m, r))
     lines.append(m.t(f"{CHECK}.estimate", gain=gain_line(m, gain), steps=basis.n_steps))
+    # Below its pipes' bounds is how real kernels run: without a concrete cause to change (an
+    # unaligned axis, a head dimension or sequence length off the tile) the space is only a lead.
+    concrete = any(r["issues"] for r in flagged)
+    if not concrete:
+        lines.append(m.t(f"{CHECK}.no_concrete_cause"))
     suggestions: list[str] = []
     for cat in CATEGORIES:
         if counts[cat]:
@@ -220,6 +225,7 @@ def ai_core_performance(ctx: RankContext) -> list[Finding]:
             lines=lines,
             suggestions=suggestions,
             evidence=[_evidence(m, rows, int(cfg["max_rows_per_category"]))],
+            at_most="medium" if concrete else "low",
         )
     ]
 

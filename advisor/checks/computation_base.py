@@ -59,8 +59,10 @@ class StepBasis:
         lines: list[str],
         suggestions: list[str],
         evidence: list[Evidence],
+        at_most: str = "high",
     ) -> Finding:
-        """A computation finding of one rank, prioritised by its gain's share of the step."""
+        """A computation finding of one rank, prioritised by its gain's share of the step (at most
+        `at_most`, for a reason its lines give)."""
         return Finding(
             check=check,
             dimension="computation",
@@ -69,7 +71,7 @@ class StepBasis:
             suggestions=suggestions,
             ranks=[rank],
             evidence=evidence,
-            **gain.fields(),
+            **gain.fields(at_most=at_most),
         )
 
 

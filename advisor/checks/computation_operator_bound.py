@@ -8,6 +8,12 @@ left out (launch-latency dominated), and so are kernels without memory-pipe rati
 ArithmeticUtilization PMU set has no mte ratios and cannot show that nothing is bound.
 Gain = Σ duration × (1 − busiest pipe ratio / 0.8): the time saved if the kernel reached the bound
 threshold on its busiest pipe.
+
+One row per cause: MatMul, FlashAttention and vector kernels are computation.ai_core_performance's,
+which judges them against their own pipes' bounds and finds the concrete causes (unaligned axes,
+head dimensions); this check takes the other AI Core kernels (convolutions, custom and fused
+operators). Real kernels rarely drive any pipe to 80 %, and "bound by no unit" names no cause to
+change: the finding is a lead for kernel tuning, low priority whatever its upper bound.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import pandas as pd
 
 from ..profiles.schema import PMU_RATIOS
 from ..report.model import Evidence, Finding
+from .computation_ai_core_performance import category
 from .computation_base import ai_core_kernels, as_float, gain_line, knowledge, step_basis, text_or_empty, us
 from .registry import NotEvaluated, RankContext, check
 
@@ -58,6 +65,9 @@ def operator_bound(ctx: RankContext) -> list[Finding]:
         raise NotEvaluated(m.t(f"{CHECK}.no_pmu"))
     if core[list(MEMORY_RATIOS)].isna().all().all():
         raise NotEvaluated(m.t(f"{CHECK}.no_memory_pmu"))
+    core = core[(category(core["op_type"], core["accelerator_core"]) == "").to_numpy(dtype=bool)]
+    if core.empty:
+        return []
     limits = knowledge("computation_thresholds")
     bound, min_us = float(limits["bound_ratio"]), float(limits["bound_min_kernel_us"])
 
@@ -132,6 +142,7 @@ def operator_bound(ctx: RankContext) -> list[Finding]:
             title=m.t(f"{CHECK}.title", kernels=len(frame), bound=bound, gain_us=gain.per_step_us),
             lines=lines,
             suggestions=m.t_list(f"{CHECK}.suggestions"),
+            at_most="low",
             evidence=[
                 Evidence(
                     m.t(f"{CHECK}.evidence"),

@@ -13,8 +13,9 @@ TOOL_NAME = "performance-advisor"
 SUMMARY_CHECK = "overall.summary"
 PRIORITIES = ("high", "medium", "low")
 # How an estimated gain was obtained (docs/design.md "Priority"): time the profile shows being lost,
-# which the fix removes, or a model's figure against an ideal (an upper bound, never high priority).
-GAIN_BASES = ("measured", "upper_bound")
+# which the fix removes, a model's figure against an ideal (an upper bound, never high priority), or
+# both (high only when the measured part alone is).
+GAIN_BASES = ("measured", "upper_bound", "partly_measured")
 
 
 @dataclass
@@ -131,13 +132,14 @@ class Report:
     version_hints: dict[str, str] = field(default_factory=dict)
 
     def sorted_findings(self) -> list[Finding]:
-        """Largest estimated gain first; findings without an estimate after, by priority."""
+        """By priority, then the largest estimated gain first (findings without one last): a large
+        upper bound never ranks above a measured loss that is worth more of the user's time."""
         return sorted(
             self.findings,
             key=lambda f: (
+                PRIORITIES.index(f.priority),
                 f.estimated_gain_us is None,
                 -(f.estimated_gain_us or 0.0),
-                PRIORITIES.index(f.priority),
                 f.check,
             ),
         )
