@@ -14,6 +14,7 @@ import pytest
 
 from advisor.checks.cluster_slow_link import slow_link
 from advisor.checks.cluster_slow_rank import loo_median, robust_z, slow_rank
+from advisor.checks.common import priority_for
 from advisor.checks.communication_exposed import collective_kind, communication_exposed
 from advisor.checks.overall_idle import overall_idle
 from advisor.checks.pp_stage_imbalance import pp_stage_imbalance
@@ -353,6 +354,32 @@ def test_slow_rank_two_ranks_material_gap_only():
     assert "slower of the two" in finding.description
     jitter = _step_trace([(1, 61_000.0, 20_000.0, 1_000.0), (2, 60_500.0, 20_500.0, 1_000.0)])
     assert slow_rank(_cluster({0: {"step_trace": fast}, 1: {"step_trace": jitter}})) == []
+
+
+def test_slow_rank_few_ranks_never_names_every_rank():
+    """2-3 ranks: jitter makes each rank "slow" on some step; only a rank slower on average and on
+    most steps is named, with the gain it measures."""
+
+    def steps(free: list[float]) -> pd.DataFrame:
+        return _step_trace([(i + 1, 60_000.0, 1_000.0, f) for i, f in enumerate(free)])
+
+    # Rank 0 is 10 ms late in step 1, rank 1 6 ms late in steps 2 and 3: rank 1 only.
+    tables = {
+        0: {"step_trace": steps([11_000.0, 1_000.0, 1_000.0])},
+        1: {"step_trace": steps([1_000.0, 7_000.0, 7_000.0])},
+    }
+    [finding] = slow_rank(_cluster(tables))
+    assert finding.ranks == [1] and finding.priority == priority_for(finding.share_of_step)
+    # Taking turns: nobody is slower on most steps.
+    turns = {
+        0: {"step_trace": steps([9_000.0, 1_000.0] * 2)},
+        1: {"step_trace": steps([1_000.0, 9_000.0] * 2)},
+    }
+    assert slow_rank(_cluster(turns)) == []
+    # Three ranks, two of them late on different steps: at most one is named.
+    three = {**tables, 2: {"step_trace": steps([1_000.0, 1_000.0, 1_000.0])}}
+    found = slow_rank(_cluster(three))
+    assert len(found) <= 1 and all(len(f.ranks) == 1 for f in found)
 
 
 def test_slow_rank_free_time_is_named_as_host_dispatch():

@@ -116,7 +116,7 @@ def rank_steps(ctx: ClusterContext) -> pd.DataFrame:
 def few_peers_eligible(judged: pd.DataFrame, cfg: dict[str, float]) -> set[tuple[int, int]] | None:
     """The (stage, rank) pairs that may be called slow. A stage of 2–3 ranks has too few peers for
     robust statistics, and jitter makes each rank "slow" on some step: there only the rank with the
-    most busy time on average may be, and only when it is slow on at least half of its steps. Larger
+    most busy time on average may be, and only when it is slow on more than half of its steps. Larger
     stages keep the per-step judgement (None: every rank)."""
     if judged.empty:
         return None
@@ -133,7 +133,7 @@ def few_peers_eligible(judged: pd.DataFrame, cfg: dict[str, float]) -> set[tuple
             .agg(busy=("busy_us", "mean"), slow=("slow", "mean"))
         )
         worst = int(per_rank["busy"].idxmax())
-        if per_rank.loc[worst, "slow"] >= 0.5:
+        if per_rank.loc[worst, "slow"] > 0.5:
             eligible.add((int(stage), worst))
     return eligible
 
