@@ -32,6 +32,7 @@ FAULTS: dict[str, str] = {
     "computation.operator_bound": "Conv2D kernels bound by no unit (every PMU ratio <= 0.6)",
     "environment.variables": "log level 1, ASCEND_LAUNCH_BLOCKING=1, HCCL_ALGO set, caches off",
     "overall.idle": "the device idle about a third of every step",
+    "computation.pp_stage_imbalance": "the first pipeline stage computes 1.5x the others (needs pp >= 2)",
 }
 # Faults that need communication (a second rank) and, for retransmission, a second node.
 _NEEDS_RANKS = {f for f in FAULTS if f.startswith(("cluster.", "communication."))}
@@ -44,6 +45,7 @@ _ONE_RANK = {
 }
 
 SLOW_RANK_FACTOR = 1.35
+STAGE_IMBALANCE_FACTOR = 1.5
 SLOW_LINK_FACTOR = 0.25
 LOW_MHZ = 1100
 RETRANSMIT_NS = 4_500_000_000
@@ -101,6 +103,8 @@ def check_faults(spec: SynthSpec) -> None:
             raise ValueError(f"unknown fault {check!r}")
         if check in _NEEDS_RANKS and spec.ranks < 2:
             raise ValueError(f"{check} needs at least 2 ranks")
+        if check == "computation.pp_stage_imbalance" and spec.pipeline_parallel < 2:
+            raise ValueError(f"{check} needs pipeline_parallel >= 2")
 
 
 class Injection:
@@ -114,6 +118,8 @@ class Injection:
                 ranks = tuple(sorted(set(spec.inject_ranks)))
             elif check in _ONE_RANK:
                 ranks = (_ONE_RANK[check] % spec.ranks,)
+            elif check == "computation.pp_stage_imbalance":  # every rank of the first stage
+                ranks = tuple(range(spec.ranks // spec.pipeline_parallel))
             else:
                 ranks = tuple(range(spec.ranks))
             self.faults[check] = Fault(check, ranks, _fault_steps(check, steps))

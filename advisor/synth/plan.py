@@ -21,10 +21,10 @@ from .faults import (
     RETRANSMIT_NS,
     SLOW_LINK_FACTOR,
     SLOW_RANK_FACTOR,
-    SMALL_BUCKET_MB,
+    STAGE_IMBALANCE_FACTOR,
     Injection,
 )
-from .model import NOMINAL_MHZ, KernelTemplate, Model, OpTemplate, aicpu_ops, buckets, build_model
+from .model import NOMINAL_MHZ, KernelTemplate, OpTemplate, aicpu_ops, build_model
 from .spec import DemoSpec, DemoStep, SynthSpec, jittered, rng, split_by_weights, split_random, split_within
 
 _US = 1000
@@ -75,6 +75,7 @@ class CommOp:
     overlap: int
     planes: list[Plane]
     group: int = 0
+    kind: str = "allreduce"  # reducescatter/allgather (a distributed optimizer), send/receive (pipeline.py)
 
 
 @dataclass(slots=True)
@@ -82,6 +83,7 @@ class Slice:
     kernels: list[Kernel]
     comm: CommOp | None
     free: int
+    p2p: list[CommOp] = field(default_factory=list)  # transfers the block waits for, in order
 
     def block(self) -> int:
         return sum(k.gap + k.dur for k in self.kernels)
@@ -111,6 +113,8 @@ class StepTimes:
     blocks: list[int]  # start of each slice's kernel block
     comm_end: list[int]  # end of each slice's all-reduce (0: none)
     comm_last: list[int]  # latest start of that all-reduce in its group: earlier ranks waited for it
+    # Per slice, for each Slice.p2p op: (start, end, when its data was ready to move).
+    p2p: list[list[tuple[int, int, int]]] = field(default_factory=list)
 
 
 class Topology:
@@ -126,7 +130,20 @@ class Topology:
     def group_of(self, rank: int) -> int:
         return (rank // (self.dp * self.tp)) * self.tp + rank % self.tp
 
+    def stage(self, rank: int) -> int:
+        return rank // (self.dp * self.tp)
+
+    def pipeline_group(self, rank: int) -> int:
+        """The id of the rank's pipeline group (after the data-parallel groups' ids)."""
+        return self.tp * self.pp + rank % (self.dp * self.tp)
+
+    def groups(self, rank: int) -> list[int]:
+        return [self.group_of(rank), *([self.pipeline_group(rank)] if self.pp > 1 else [])]
+
     def members(self, group: int) -> list[int]:
+        if group >= self.tp * self.pp:
+            first = group - self.tp * self.pp
+            return [first + s * self.dp * self.tp for s in range(self.pp)]
         stage, tp_index = divmod(group, self.tp)
         base = stage * self.dp * self.tp + tp_index
         return [base + i * self.tp for i in range(self.dp)]
@@ -158,11 +175,13 @@ def make_planes(
     gbps: dict[str, float],
     stream: random.Random,
     factor: dict[int, float],
+    passes: int = 2,
 ) -> list[Plane]:
-    """One plane per peer link; each moves 2/G of the op (reduce-scatter + all-gather)."""
+    """One plane per peer link; each moves passes/G of the op (an all-reduce is a reduce-scatter
+    and an all-gather: 2 passes)."""
     peers = topo.peers(rank)
     group = len(topo.members(topo.group_of(rank)))
-    size = _align(2 * total / group) if peers else 0
+    size = _align(passes * total / group) if peers else 0
     planes = []
     for peer, link in peers:
         speed = gbps[link] * factor.get(peer, 1.0) * (1 + 0.004 * stream.uniform(-1, 1))
@@ -171,9 +190,12 @@ def make_planes(
     return planes
 
 
-def transfer_ns(planes: list[Plane]) -> int:
-    # Planes move data in parallel; each Memcpy is followed by a Reduce_Inline a quarter as long.
-    return max((p.dur + p.dur // 4 for p in planes), default=5 * _US)
+REDUCING = ("allreduce", "reducescatter")  # collectives that reduce each chunk they receive
+
+
+def transfer_ns(planes: list[Plane], reduces: bool = True) -> int:
+    # Planes move data in parallel; a reduction follows each Memcpy with a Reduce_Inline a quarter as long.
+    return max((p.dur + (p.dur // 4 if reduces else 0) for p in planes), default=5 * _US)
 
 
 def _kernels(
@@ -182,11 +204,12 @@ def _kernels(
     """The kernels of `ops`, sharing `compute` ns by weight (AI_CPU kernels keep their own time)."""
     items = [(first_op + i, k) for i, op in enumerate(ops) for k in op.kernels]
     shared = [(i, k) for i, k in items if not k.fixed_us]
-    durations = split_by_weights(compute, [k.weight * (1 + noise * stream.uniform(-1, 1)) for _, k in shared])
-    by_id = {id(k): d for (_, k), d in zip(shared, durations, strict=True)}
+    durations = iter(
+        split_by_weights(compute, [k.weight * (1 + noise * stream.uniform(-1, 1)) for _, k in shared])
+    )
     out = []
     for op, tpl in items:
-        dur = by_id.get(id(tpl)) if not tpl.fixed_us else jittered(tpl.fixed_us * _US, 0.1, stream)
+        dur = next(durations) if not tpl.fixed_us else jittered(tpl.fixed_us * _US, 0.1, stream)
         out.append(Kernel(tpl, op, max(1, dur or 0), block_dim=tpl.default_block_dim(), bound=tpl.bound))
     return out
 
@@ -257,45 +280,44 @@ class SynthPlanner:
     sync = True
 
     def __init__(self, spec: SynthSpec, injection: Injection) -> None:
+        from .pipeline import stage_work  # it imports this module
+
         self.spec, self.inj = spec, injection
         self.seed = spec.seed
         faults = injection.faults
-        self.model: Model = build_model(
-            spec.layers,
-            spec.batch,
-            gelu="schedule.affinity_api" in faults,
-            stock_optimizer="schedule.affinity_api" in faults,
-        )
         self.topology = Topology(
             spec.ranks, injection.ranks_per_node, spec.tensor_parallel, spec.pipeline_parallel
         )
-        gradient_mb, bucket_mb = spec.gradient_mb, spec.bucket_mb
-        if "communication.small_packet" in faults:
-            bucket_mb = SMALL_BUCKET_MB
-            gradient_mb = SMALL_BUCKET_MB * len(self.model.backward)
-        self.bucket_ends = buckets(self.model, gradient_mb, bucket_mb)
-        self.bucket_bytes = int(gradient_mb * 1e6 / len(self.bucket_ends))
+        affinity = "schedule.affinity_api" in faults
+        small = "communication.small_packet" in faults
+        self.work = [stage_work(spec, s, affinity, affinity, small) for s in range(spec.pipeline_parallel)]
         self.gbps = {"HCCS": spec.link_gbps, "ROCE": spec.rdma_gbps}
         self.communicates = self.topology.dp > 1
 
     def plan(self, rank: int, index: int, step: int) -> StepPlan:
-        spec, inj, model = self.spec, self.inj, self.model
+        from .pipeline import add_pipeline_comm, block_labels, one_f_one_b, step_phases
+
+        spec, inj, topo = self.spec, self.inj, self.topology
+        work = self.work[topo.stage(rank)]
+        model = work.model
         stream = rng(self.seed, "step", rank, step)
         slow = inj.on("cluster.slow_rank", rank)
         throttled = inj.on("computation.ai_core_frequency", rank, step)
         factor = (SLOW_RANK_FACTOR if slow else 1.0) * (NOMINAL_MHZ / LOW_MHZ if throttled else 1.0)
+        if inj.on("computation.pp_stage_imbalance", rank):
+            factor *= STAGE_IMBALANCE_FACTOR
         forward = list(model.forward)
         if inj.on("computation.aicpu", rank, step):
             forward += aicpu_ops()
-        groups: list[list[OpTemplate]] = []
-        start = 0
-        for end in self.bucket_ends:
-            groups.append([op for group in model.backward[start : end + 1] for op in group])
-            start = end + 1
-        phases = [forward, *groups, list(model.optimizer)]
+        order = one_f_one_b(topo.stage(rank), topo.pp, spec.microbatch_count)
+        phases, bucket_of = step_phases(forward, work, order, topo.pp > 1)
         ops = [op for phase in phases for op in phase]
         weights = [sum(k.weight for op in phase for k in op.kernels) for phase in phases]
-        computing = split_by_weights(jittered(spec.computing_us * _US * factor, spec.jitter, stream), weights)
+        # The CNN's budget (per micro-batch) is split evenly over the stages; the LLM's kernel
+        # weights are its times.
+        budget_us = spec.computing_us * spec.microbatch_count / topo.pp
+        total_us = sum(weights) if model.weights_us else budget_us
+        computing = split_by_weights(jittered(total_us * _US * factor, spec.jitter, stream), weights)
         free_factor = IDLE_FREE_FACTOR if inj.on("overall.idle", rank, step) else 1.0
         free = split_random(
             jittered(spec.free_us * _US * free_factor, spec.jitter, stream), len(phases), stream
@@ -306,8 +328,13 @@ class SynthPlanner:
             kernels = _kernels(phase, first, computing[i], stream, 0.03)
             first += len(phase)
             comm = None
-            if 0 < i < len(phases) - 1 and self.communicates:
-                comm = self._comm(rank, index, step, i - 1, computing[i], stream)
+            # With a distributed optimizer (work.sharded) buckets are reduce-scattered, and the
+            # first forward overlaps the all-gather of the parameters the optimizer updated.
+            if bucket_of[i] is not None and self.communicates:
+                kind = "reducescatter" if work.sharded else "allreduce"
+                comm = self._comm(rank, index, step, bucket_of[i], computing[i], stream, kind)
+            elif i == 0 and work.sharded and self.communicates:
+                comm = self._comm(rank, index, step, 0, computing[i], stream, "allgather")
             else:
                 for kernel in kernels[1:]:
                     if stream.random() < 0.3:  # launch jitter between kernels of one phase
@@ -315,6 +342,9 @@ class SynthPlanner:
             slices.append(Slice(kernels, comm, free[i]))
         self._kernel_faults(rank, step, slices)
         self._stalls(rank, step, slices, stream)
+        if topo.pp > 1:
+            labels = block_labels(order, bucket_of)
+            add_pipeline_comm(slices, labels, topo, rank, index, work, self.gbps, self.seed)
         preparing = jittered(spec.preparing_us * _US, spec.jitter, stream)
         loader = MULTI_PROCESS_LOADER
         if inj.on("dataloader.slow", rank, step):
@@ -334,15 +364,27 @@ class SynthPlanner:
         )
 
     def _comm(
-        self, rank: int, index: int, step: int, bucket: int, compute: int, stream: random.Random
+        self,
+        rank: int,
+        index: int,
+        step: int,
+        bucket: int,
+        compute: int,
+        stream: random.Random,
+        kind: str = "allreduce",
     ) -> CommOp:
+        """The collective of a gradient bucket (an all-gather: of all the stage's parameters)."""
         inj = self.inj
+        work = self.work[self.topology.stage(rank)]
         traffic = EXPOSED_TRAFFIC if "communication.exposed" in inj.faults else 1.0
-        total = int(self.bucket_bytes * traffic)
+        count = len(work.bucket_ends)
+        total = int(work.bucket_bytes * (count if kind == "allgather" else 1) * traffic)
         slow = {}
         if inj.slow_link and inj.slow_link[0] == rank:
             slow[inj.slow_link[1]] = SLOW_LINK_FACTOR
-        planes = make_planes(rank, total, self.topology, self.gbps, stream, slow)
+        planes = make_planes(
+            rank, total, self.topology, self.gbps, stream, slow, 2 if kind == "allreduce" else 1
+        )
         if inj.on("communication.byte_alignment", rank, step):
             for plane in planes:
                 if plane.transport == "SDMA":
@@ -351,13 +393,12 @@ class SynthPlanner:
             for plane in planes:
                 if plane.transport == "RDMA":
                     plane.dur += RETRANSMIT_NS
-        moved = transfer_ns(planes)
+        moved = transfer_ns(planes, kind in REDUCING)
         own = 8 * _US + moved + 3 * _US
         ratio = EXPOSED_OVERLAP if inj.on("communication.exposed", rank) else self.spec.overlap_ratio
         overlap = min(round(own * ratio), compute * 9 // 10)
-        count = len(self.bucket_ends)
         return CommOp(
-            index * count + bucket, total, own, moved, overlap, planes, self.topology.group_of(rank)
+            index * count + bucket, total, own, moved, overlap, planes, self.topology.group_of(rank), kind
         )
 
     def _kernel_faults(self, rank: int, step: int, slices: list[Slice]) -> None:
@@ -426,6 +467,10 @@ def schedule(
     ends for its whole group when the last member's own transfer is done, and the step ends for all
     ranks when the last one is idle.
     """
+    if planner.topology.pp > 1:
+        from .pipeline import schedule_pipeline  # it imports this module
+
+        return schedule_pipeline(planner, ranks, steps, start_ns)
     times: dict[tuple[int, int], StepTimes] = {}
     clock = list(start_ns)
     for index, step in enumerate(steps):
