@@ -396,3 +396,25 @@ def test_two_node_job_moves_data_over_rdma(runs):
 def test_healthy_controls_analyse(runs, name):
     report = run_analysis(runs[name])
     assert report.summary["per_rank"]
+
+
+def test_cli_options(tmp_path, capsys):
+    from advisor.cli import main
+
+    dest = tmp_path / "cli"
+    args = ["--workload", "llm", "--pp", "2", "--microbatches", "2", "--profiler-level", "level0"]
+    assert main(["synth", str(dest), "--steps", "1", "--pmu", "ideal", *args]) == 0
+    truth = truth_of(dest)
+    assert (truth["workload"], truth["pmu"], truth["profiler_level"], truth["microbatches"]) == (
+        "llm", "ideal", "Level0", 2,
+    )  # fmt: skip
+    assert [s["ranks"] for s in truth["pipeline"]["stages"]] == [[0], [1]]
+    capsys.readouterr()
+    for bad in (
+        ["--workload", "rnn"],
+        ["--pp", "3"],
+        ["--profiler-level", "Level2"],
+        ["--microbatches", "x"],
+    ):
+        assert main(["synth", str(tmp_path / "bad"), *bad]) == 2, bad
+        assert capsys.readouterr().err.startswith("performance-advisor: error:")
