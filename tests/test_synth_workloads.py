@@ -318,6 +318,13 @@ def test_stage_imbalance_fault(tmp_path):
     assert share(ranks[1], "Bubble") > share(ranks[0], "Bubble")  # the fast stage waits for the slow one
 
 
+def test_size_targeting_keeps_whole_stages(tmp_path):
+    # A small target cuts layers; each stage must still hold a whole number of them.
+    root = synth(tmp_path, "sized", ranks=4, pipeline_parallel=2, microbatches=2, size_mb=0.3)
+    layers = truth_of(root)["spec"]["layers"]
+    assert layers < 8 and layers % 2 == 0
+
+
 # -- Level0 -----------------------------------------------------------------------------------------
 
 

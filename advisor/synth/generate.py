@@ -352,9 +352,10 @@ def sized_spec(spec: SynthSpec) -> SynthSpec:
         three = _measure(spec, (first, first + 1, first + 2))
         per_step, fixed = (three - one) / 2, one - (three - one) / 2
         # Keep each step under a tenth of the target, so whole steps can land within ±10 %.
-        if per_step <= target / 10 or spec.layers == 1:
+        stages = spec.pipeline_parallel  # each stage keeps a whole number of layers
+        if per_step <= target / 10 or spec.layers == stages:
             break
-        spec = replace(spec, layers=max(1, int(spec.layers * target / 10 / per_step)))
+        spec = replace(spec, layers=max(stages, int(spec.layers * target / 10 / per_step) // stages * stages))
     count = max(1, round((target - fixed) / per_step))
     return replace(spec, steps=tuple(range(first, first + count)))
 
