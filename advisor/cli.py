@@ -111,6 +111,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_false",
         help="GC detection off (torch_npu's default): no 'Python GC' events; gc pauses last 150-400 ms",
     )
+    synth.add_argument("--workload", default="cnn", help="cnn or llm (a compute-bound decoder)")
+    synth.add_argument("--pmu", default=None, help="ideal or realistic (default: per workload)")
+    synth.add_argument("--pp", default="1", help="pipeline-parallel stages (1F1B)")
+    synth.add_argument("--microbatches", default=None, help="micro-batches per step (default: per workload)")
+    synth.add_argument("--ranks-per-node", default="8", help="ranks per node (RDMA between nodes)")
+    synth.add_argument("--profiler-level", default="Level1", help="Level0 or Level1")
     synth.add_argument("--seed", default="0", help="random seed")
     synth.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
@@ -247,6 +253,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _synth(args: argparse.Namespace) -> int:
     from .synth import SynthSpec, check_faults, parse_faults, write_synth_profile
+    from .synth.spec import PMU_MODES, PROFILER_LEVELS, WORKLOADS
 
     ranks = _int_option("ranks", args.ranks, 1, MAX_SYNTH_RANKS)
     count = args.steps.strip()
@@ -265,6 +272,14 @@ def _synth(args: argparse.Namespace) -> int:
             inject_ranks=tuple(int(r) for r in args.inject_ranks.split(",")) if args.inject_ranks else None,
             export=parse_choice("export", args.export, ("text", "db", "both")),
             gc_events=args.gc_events,
+            workload=parse_choice("workload", args.workload, WORKLOADS),
+            pmu=parse_choice("pmu", args.pmu, PMU_MODES) if args.pmu is not None else None,
+            pipeline_parallel=_int_option("pp", args.pp, 1, MAX_SYNTH_RANKS),
+            microbatches=_int_option("microbatches", args.microbatches, 1, 256)
+            if args.microbatches
+            else None,
+            ranks_per_node=_int_option("ranks-per-node", args.ranks_per_node, 1, MAX_SYNTH_RANKS),
+            profiler_level=parse_choice("profiler-level", args.profiler_level, PROFILER_LEVELS),
         )
         check_faults(spec)
     except ValueError as exc:  # numbers out of range, an unknown fault, a fault this cluster cannot have

@@ -322,93 +322,110 @@ def test_profiler_formatting(clean):
 
 def test_every_kernel_is_a_device_task_launched_by_a_host_op(clean):
     for r in ranks_of(clean):
-        hardware = {ns(e["ts"]): e for e in r.slices("Ascend Hardware")}
-        hccl_ops = {ns(e["ts"]): e for e in r.slices("HCCL") if e["tid"] == 0}
-        flows = defaultdict(dict)
-        for e in r.events:
-            if e.get("name") == "torch_to_npu":
-                flows[e["id"]][e["ph"]] = e
-        host_ops = [
-            (ns(e["ts"]), ns(e["ts"]) + ns(e["dur"]), e["tid"])
-            for e in r.slices("Python")
-            if e.get("cat") == "cpu_op"
-        ]
         rows = r.csv("kernel_details.csv")
         assert {row["Accelerator Core"] for row in rows} >= {"AI_CORE", "AI_VECTOR_CORE", "MIX_AIV", "HCCL"}
-        for row in rows:
-            start = ns(row["Start Time(us)"])
-            device = hccl_ops[start] if row["Accelerator Core"] == "HCCL" else hardware[start]
-            assert device["name"] == row["Name"]
-            assert ns(device["dur"]) == ns(row["Duration(us)"])
-            flow = flows[start]
-            assert ns(flow["f"]["ts"]) == start and flow["f"]["pid"] == device["pid"]
-            launch = flow["s"]
-            assert ns(launch["ts"]) <= start
-            assert any(a <= ns(launch["ts"]) <= b and tid == launch["tid"] for a, b, tid in host_ops)
-        assert len(hardware) == sum(1 for row in rows if row["Accelerator Core"] != "HCCL")
+        assert_kernels_launched(r)
+
+
+def assert_kernels_launched(r: Rank) -> None:
+    """Every kernel_details row is a device task (or HCCL op) at the same ns, linked by a
+    torch_to_npu flow from a host op whose span covers the launch."""
+    hardware = {ns(e["ts"]): e for e in r.slices("Ascend Hardware")}
+    hccl_ops = {ns(e["ts"]): e for e in r.slices("HCCL") if e["tid"] == 0}
+    flows = defaultdict(dict)
+    for e in r.events:
+        if e.get("name") == "torch_to_npu":
+            flows[e["id"]][e["ph"]] = e
+    host_ops = [
+        (ns(e["ts"]), ns(e["ts"]) + ns(e["dur"]), e["tid"])
+        for e in r.slices("Python")
+        if e.get("cat") == "cpu_op"
+    ]
+    rows = r.csv("kernel_details.csv")
+    for row in rows:
+        start = ns(row["Start Time(us)"])
+        device = hccl_ops[start] if row["Accelerator Core"] == "HCCL" else hardware[start]
+        assert device["name"] == row["Name"]
+        assert ns(device["dur"]) == ns(row["Duration(us)"])
+        flow = flows[start]
+        assert ns(flow["f"]["ts"]) == start and flow["f"]["pid"] == device["pid"]
+        launch = flow["s"]
+        assert ns(launch["ts"]) <= start
+        assert any(a <= ns(launch["ts"]) <= b and tid == launch["tid"] for a, b, tid in host_ops)
+    assert len(hardware) == sum(1 for row in rows if row["Accelerator Core"] != "HCCL")
 
 
 def test_events_nest_on_every_thread(clean):
     for r in ranks_of(clean):
-        threads = defaultdict(list)
-        for e in r.events:
-            if e["ph"] == "X":
-                threads[(e["pid"], e["tid"])].append((ns(e["ts"]), ns(e["ts"]) + ns(e["dur"])))
-        for key, spans in threads.items():
-            open_ends: list[int] = []
-            for start, end in sorted(spans, key=lambda s: (s[0], -s[1])):
-                while open_ends and open_ends[-1] <= start:
-                    open_ends.pop()
-                assert not open_ends or end <= open_ends[-1], key
-                open_ends.append(end)
+        assert_events_nest(r)
+
+
+def assert_events_nest(r: Rank) -> None:
+    threads = defaultdict(list)
+    for e in r.events:
+        if e["ph"] == "X":
+            threads[(e["pid"], e["tid"])].append((ns(e["ts"]), ns(e["ts"]) + ns(e["dur"])))
+    for key, spans in threads.items():
+        open_ends: list[int] = []
+        for start, end in sorted(spans, key=lambda s: (s[0], -s[1])):
+            while open_ends and open_ends[-1] <= start:
+                open_ends.pop()
+            assert not open_ends or end <= open_ends[-1], key
+            open_ends.append(end)
 
 
 def test_step_trace_equals_overlap_analysis_sums(clean):
-    columns = {
-        "Computing": "Computing",
-        "Communication(Not Overlapped)": "Communication(Not Overlapped)",
-        "Communication": "Communication",
-        "Free": "Free",
-    }
     for r in ranks_of(clean):
-        slices = r.slices("Overlap Analysis")
-        for row in r.csv("step_trace_time.csv"):
-            start, end = r.steps[int(row["Step"])]
-            sums = Counter()
-            for e in slices:
-                if start <= ns(e["ts"]) and ns(e["ts"]) + ns(e["dur"]) <= end:
-                    sums[e["name"]] += ns(e["dur"])
-            for name, column in columns.items():
-                assert sums[name] == ns(row[column]), (r.rank, row["Step"], name)
-            assert ns(row["Stage"]) == ns(row["Computing"]) + ns(row["Communication(Not Overlapped)"]) + ns(
-                row["Free"]
-            )
-            assert ns(row["Overlapped"]) == ns(row["Communication"]) - ns(
-                row["Communication(Not Overlapped)"]
-            )
-            first_kernel = min(
-                ns(k["Start Time(us)"]) for k in r.csv("kernel_details.csv") if k["Step Id"] == row["Step"]
-            )
-            assert ns(row["Preparing"]) == first_kernel - start
+        assert_step_trace_matches_trace(r)
+
+
+def assert_step_trace_matches_trace(r: Rank) -> None:
+    """step_trace_time.csv as torch_npu's TraceStepTimeParser derives it from the trace: the Overlap
+    Analysis slices of each step, Bubble the hcom_receive ops, Stage and the not-overlapped time
+    without them, Preparing up to the first device task."""
+    columns = ("Computing", "Communication(Not Overlapped)", "Communication", "Free")
+    slices = r.slices("Overlap Analysis")
+    receives = [e for e in r.slices("HCCL") if e["name"].startswith("hcom_receive")]
+    kernels = r.csv("kernel_details.csv")
+    for row in r.csv("step_trace_time.csv"):
+        start, end = r.steps[int(row["Step"])]
+        sums = Counter()
+        for e in slices:
+            if start <= ns(e["ts"]) and ns(e["ts"]) + ns(e["dur"]) <= end:
+                sums[e["name"]] += ns(e["dur"])
+        for column in columns:
+            assert sums[column] == ns(row[column]), (r.rank, row["Step"], column)
+        bubble = sum(ns(e["dur"]) for e in receives if start <= ns(e["ts"]) < end)
+        not_overlapped = ns(row["Communication(Not Overlapped)"])
+        assert ns(row["Bubble"]) == bubble
+        assert ns(row["Stage"]) == ns(row["Computing"]) + not_overlapped + ns(row["Free"]) - bubble
+        assert ns(row["Communication(Not Overlapped and Exclude Receive)"]) == not_overlapped - bubble
+        assert ns(row["Overlapped"]) == ns(row["Communication"]) - not_overlapped
+        first_kernel = min(ns(k["Start Time(us)"]) for k in kernels if k["Step Id"] == row["Step"])
+        assert ns(row["Preparing"]) == first_kernel - start
 
 
 def test_op_statistic_aggregates_kernel_details(clean):
     for r in ranks_of(clean):
-        totals: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-        for row in r.csv("kernel_details.csv"):
-            if row["Accelerator Core"] != "HCCL":
-                entry = totals[(row["Type"], row["Accelerator Core"])]
-                entry[0] += 1
-                entry[1] += ns(row["Duration(us)"])
-        stats = r.csv("op_statistic.csv")
-        assert len(stats) == len(totals)
-        assert [ns(s["Total Time(us)"]) for s in stats] == sorted(
-            (ns(s["Total Time(us)"]) for s in stats), reverse=True
-        )
-        for s in stats:
-            count, total = totals[(s["OP Type"], s["Core Type"])]
-            assert int(s["Count"]) == count and ns(s["Total Time(us)"]) == total
-        assert sum(float(s["Ratio(%)"]) for s in stats) == pytest.approx(100, abs=0.05)
+        assert_op_statistic_aggregates(r)
+
+
+def assert_op_statistic_aggregates(r: Rank) -> None:
+    totals: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for row in r.csv("kernel_details.csv"):
+        if row["Accelerator Core"] != "HCCL":
+            entry = totals[(row["Type"], row["Accelerator Core"])]
+            entry[0] += 1
+            entry[1] += ns(row["Duration(us)"])
+    stats = r.csv("op_statistic.csv")
+    assert len(stats) == len(totals)
+    assert [ns(s["Total Time(us)"]) for s in stats] == sorted(
+        (ns(s["Total Time(us)"]) for s in stats), reverse=True
+    )
+    for s in stats:
+        count, total = totals[(s["OP Type"], s["Core Type"])]
+        assert int(s["Count"]) == count and ns(s["Total Time(us)"]) == total
+    assert sum(float(s["Ratio(%)"]) for s in stats) == pytest.approx(100, abs=0.05)
 
 
 def test_communication_agrees_across_ranks(tmp_path):

@@ -52,20 +52,32 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     return out
 
 
-def run_check(root: Path, check: str, export: str) -> list[Any]:
-    """One rank-scope check on every rank of `root`, read from `export`, as the engine runs it."""
+def findings_by_rank(root: Path, check: str, export: str, skip: bool = False) -> dict[int, list[Any] | None]:
+    """One rank-scope check on every rank of `root`, read from `export`, as the engine runs it: each
+    rank's findings; with `skip`, None where it is not evaluated (else NotEvaluated propagates)."""
     spec = next(s for s in all_checks() if s.id == check)
     profile = discover(root)
-    findings = []
+    out: dict[int, list[Any] | None] = {}
     for rank in profile.ranks:
         rank = dataclasses.replace(rank, export=export)
         tables = {name: load_table(name, rank, use_cache=False) for name in spec.needs}
         for name in spec.optional:
             with contextlib.suppress(InputError):
                 tables[name] = load_table(name, rank, use_cache=False)
-        result = spec.fn(RankContext(profile, rank, tables, AnalysisOptions(), Messages("en")))
-        findings += result.findings if isinstance(result, CheckResult) else result
-    return findings
+        try:
+            result = spec.fn(RankContext(profile, rank, tables, AnalysisOptions(), Messages("en")))
+        except NotEvaluated:
+            if not skip:
+                raise
+            out[rank.rank] = None
+            continue
+        out[rank.rank] = result.findings if isinstance(result, CheckResult) else result
+    return out
+
+
+def run_check(root: Path, check: str, export: str) -> list[Any]:
+    """One rank-scope check's findings on every rank of `root`, read from `export`."""
+    return [f for found in findings_by_rank(root, check, export).values() for f in found or ()]
 
 
 def db(r: Rank) -> sqlite3.Connection:

@@ -12,6 +12,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from . import level0
 from .render import RankIds, StepOut, double_hash
 from .spec import ts_ns
 from .text_export import KERNEL_HEADER
@@ -156,7 +157,8 @@ _LINK_ID = {v: k for k, v in LINK_TYPES.items()}
 
 
 class DbWriter:
-    """Both databases of one rank, filled one step at a time."""
+    """Both databases of one rank, filled one step at a time; `reduced` (Level0) without the tables
+    of Level1 data (level0.py)."""
 
     def __init__(
         self,
@@ -166,9 +168,10 @@ class DbWriter:
         env: dict[str, str],
         group_ids: dict[int, str],
         gc_events: bool = True,
+        reduced: bool = False,
     ) -> None:
         output.mkdir(parents=True, exist_ok=True)
-        self.ids, self.rank = ids, rank
+        self.ids, self.rank, self.reduced = ids, rank, reduced
         self.db = sqlite3.connect(output / f"ascend_pytorch_profiler_{rank}.db")
         self.analysis = sqlite3.connect(output / "analysis.db")
         self.gc_events = gc_events
@@ -297,7 +300,8 @@ class DbWriter:
                         0,
                     )
                 )
-                text = [s(row[_COL[c]]) for c in _SHAPE_COLUMNS]
+                # Level0's op summary has no shapes, types, formats or OP State.
+                text = [None if self.reduced else s(row[_COL[c]]) for c in _SHAPE_COLUMNS]
                 compute.append(
                     (
                         s(name),
@@ -309,10 +313,10 @@ class DbWriter:
                         *text,
                         s("N/A"),
                         round(float(row[_COL["Wait Time(us)"]]) * 1000),
-                        s(row[_COL["OP State"]]),
+                        None if self.reduced else s(row[_COL["OP State"]]),
                     )
                 )
-                for column, metric, scale in _PMU:
+                for column, metric, scale in () if self.reduced else _PMU:
                     value = row[_COL[column]]
                     if value != "N/A":
                         pmu.append((self.task_id, s(metric), float(value) * scale))
@@ -335,7 +339,7 @@ class DbWriter:
                         4,
                         s(args["alg_type"]),
                         args["count"],
-                        s(name.split("__")[0] + "_"),  # hcom_allReduce__586_0_1 -> hcom_allReduce_
+                        s(name.split("__")[0] + "_"),  # the op type: hcom_allReduce_, hcom_send_, ...
                         op["wait"],
                     ),
                 )
@@ -406,12 +410,19 @@ class DbWriter:
             row[k] / 1000
             for k in ("computing", "not_overlapped", "overlapped", "communication", "free", "step")
         ]
+        bubble = row["bubble"] / 1000
+        values[-1] -= bubble  # Stage and the not-overlapped time without the receive ops, as in the CSV
         self.analysis.execute(
             "INSERT INTO StepTraceTime VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (str(step), *values, 0, row["not_overlapped"] / 1000, row["preparing"] / 1000),
+            (str(step), *values, bubble, row["not_overlapped"] / 1000 - bubble, row["preparing"] / 1000),
         )
+        if self.reduced:
+            return
         times, bandwidth, matrix = [], [], []
-        for key, op in out.communication.get(f"step{step}", {}).get("collective", {}).items():
+        sections = out.communication.get(f"step{step}", {})
+        for section, key, op in (
+            (k, n, o) for k in ("collective", "p2p") for n, o in sections.get(k, {}).items()
+        ):
             if key == "Total Op Info":
                 continue
             name, group = key.split("@")
@@ -427,7 +438,7 @@ class DbWriter:
                     info["Synchronization Time(ms)"],
                     info["Idle Time(ms)"],
                     f"step{step}",
-                    "collective",
+                    section,
                 )
             )
             for transport, b in op["Communication Bandwidth Info"].items():
@@ -442,10 +453,12 @@ class DbWriter:
                 )
                 packets = b["Size Distribution"].items() or [("0", [0, 0])]
                 bandwidth.extend(
-                    (*common, float(size), count, ms, f"step{step}", "collective")
-                    for size, (count, ms) in packets
+                    (*common, float(size), count, ms, f"step{step}", section) for size, (count, ms) in packets
                 )
-        for key, links in out.matrix.get(f"step{step}", {}).get("collective", {}).items():
+        matrices = out.matrix.get(f"step{step}", {})
+        for section, key, links in (
+            (k, n, o) for k in ("collective", "p2p") for n, o in matrices.get(k, {}).items()
+        ):
             name, group = key.split("@")
             for link, info in links.items():
                 src, dst = link.split("-")
@@ -460,7 +473,7 @@ class DbWriter:
                         info["Transit Time(ms)"],
                         info["Bandwidth(GB/s)"],
                         f"step{step}",
-                        "collective",
+                        section,
                         info.get("Op Name", ""),
                     )
                 )
@@ -474,6 +487,10 @@ class DbWriter:
         self.db.execute("INSERT INTO SESSION_TIME_INFO VALUES (?, ?)", (self.first, self.last))
         self.db.execute("INSERT INTO HOST_INFO VALUES (?, ?)", (str(double_hash(host)), host))
         self.db.executemany("INSERT INTO STRING_IDS VALUES (?, ?)", ((i, v) for v, i in self.strings.items()))
+        if self.reduced:  # the profiler creates a table only for data it collected
+            for con, tables in ((self.db, level0.PROFILER_TABLES), (self.analysis, level0.ANALYSIS_TABLES)):
+                for table in tables:
+                    con.execute(f"DROP TABLE {table}")
         for con in (self.db, self.analysis):
             con.commit()
             con.close()

@@ -37,11 +37,27 @@ FAULTS: dict[str, str] = {
     "computation.graph_fusion": "a GE graph dump with unfused BatchMatMul-Mul-Softmax-BatchMatMul attention",
     "schedule.sync_batchnorm": "SyncBatchNorm in every layer: an all-gather and a host sync per layer",
     "schedule.fusible_operators": "a per-tensor EMA update after the optimizer: tiny kernels paced by launch",
+    "computation.pp_stage_imbalance": "the first pipeline stage computes 1.5x the others (needs pp >= 2)",
 }
 # Faults that need communication (a second rank) and, for retransmission, a second node.
 _NEEDS_RANKS = {f for f in FAULTS if f.startswith(("cluster.", "communication."))} | {
     "schedule.sync_batchnorm"
 }
+# Faults built into the CNN's layers or head: the LLM workload has neither (ValueError).
+_CNN_ONLY = {
+    "computation.ai_core_performance": "the unaligned MatMuls are the CNN's 1000-class head",
+    "computation.graph_fusion": "the compiled attention head pools the CNN's last feature map",
+    "schedule.sync_batchnorm": "SyncBatchNorm replaces the CNN's BatchNorm (the LLM normalises with RMSNorm)",
+    "schedule.fusible_operators": "the EMA updates the CNN's parameters tensor by tensor",
+}
+# Faults on the data-parallel collectives: they need a data-parallel group of 2 ranks or more.
+_NEEDS_DP = {"communication.bandwidth_contention", "schedule.sync_batchnorm"}
+# The contended gradient buckets and the EMA come once per optimizer step: with more micro-batches
+# (or, for the EMA, a pipeline's stage holding part of the model) their cost falls under 1 % of the
+# step, below what their checks flag.
+MAX_CONTENTION_MICROBATCHES = 4  # the CNN's; the LLM's gradients are large enough for any count
+# Faults in the CNN's head: with pipeline parallelism, on the last stage's ranks only.
+_LAST_STAGE = {"computation.ai_core_performance", "computation.graph_fusion"}
 # Hardware faults hit one rank unless --inject-ranks says otherwise; software ones hit every rank.
 _ONE_RANK = {
     "cluster.slow_rank": -1,
@@ -51,6 +67,7 @@ _ONE_RANK = {
 }
 
 SLOW_RANK_FACTOR = 1.35
+STAGE_IMBALANCE_FACTOR = 1.5
 SLOW_LINK_FACTOR = 0.25
 LOW_MHZ = 1100
 RETRANSMIT_NS = 4_500_000_000
@@ -118,6 +135,9 @@ COLLATERAL: dict[str, tuple[str, ...]] = {
     # Launch gaps between the tiny kernels are device idle time, and decay * ema + (1 - decay) * value
     # is the mul-mul-add sequence the affinity rules map to a fused API.
     "schedule.fusible_operators": ("overall.idle", "schedule.affinity_api"),
+    # The other stages wait for the slow one: in their receives (the bubble) and in the gradient
+    # norm's all-reduce over the stages, which is exposed communication.
+    "computation.pp_stage_imbalance": ("communication.exposed",),
 }
 
 BAD_ENV = {
@@ -159,6 +179,36 @@ def check_faults(spec: SynthSpec) -> None:
             raise ValueError(f"unknown fault {check!r}")
         if check in _NEEDS_RANKS and spec.ranks < 2:
             raise ValueError(f"{check} needs at least 2 ranks")
+        if check in _NEEDS_DP and spec.ranks // (spec.tensor_parallel * spec.pipeline_parallel) < 2:
+            raise ValueError(f"{check} needs a data-parallel group of at least 2 ranks")
+        if check in _CNN_ONLY and spec.workload != "cnn":
+            raise ValueError(f"{check} needs workload 'cnn': {_CNN_ONLY[check]}")
+        if check == "schedule.fusible_operators" and spec.microbatch_count * spec.pipeline_parallel > 1:
+            raise ValueError(f"{check} needs one micro-batch per step and pipeline_parallel 1")
+        if check == "communication.bandwidth_contention":
+            _check_contention(spec)
+        if check == "computation.pp_stage_imbalance" and spec.pipeline_parallel < 2:
+            raise ValueError(f"{check} needs pipeline_parallel >= 2")
+
+
+def _check_contention(spec: SynthSpec) -> None:
+    """Only buckets reduced while backward still runs contend: each stage needs 2 or more."""
+    from .model import build_model  # they import this module
+    from .pipeline import stage_work
+
+    cnn = build_model(spec.layers, spec.batch) if spec.workload == "cnn" else None
+    small = "communication.small_packet" in spec.inject
+    for stage in range(spec.pipeline_parallel):
+        if len(stage_work(spec, stage, cnn, small).bucket_ends) < 2:
+            raise ValueError(
+                "communication.bandwidth_contention needs 2 or more gradient buckets per pipeline stage "
+                "(gradient_mb / pipeline_parallel above bucket_mb)"
+            )
+    if spec.workload == "cnn" and spec.microbatch_count > MAX_CONTENTION_MICROBATCHES:
+        raise ValueError(
+            f"communication.bandwidth_contention needs at most {MAX_CONTENTION_MICROBATCHES} "
+            "micro-batches per step with the CNN"
+        )
 
 
 class Injection:
@@ -172,6 +222,10 @@ class Injection:
                 ranks = tuple(sorted(set(spec.inject_ranks)))
             elif check in _ONE_RANK:
                 ranks = (_ONE_RANK[check] % spec.ranks,)
+            elif check == "computation.pp_stage_imbalance":  # every rank of the first stage
+                ranks = tuple(range(spec.ranks // spec.pipeline_parallel))
+            elif check in _LAST_STAGE:  # Megatron order: the last stage's ranks come last
+                ranks = tuple(range(spec.ranks - spec.ranks // spec.pipeline_parallel, spec.ranks))
             else:
                 ranks = tuple(range(spec.ranks))
             self.faults[check] = Fault(check, ranks, _fault_steps(check, steps))

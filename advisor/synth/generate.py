@@ -16,8 +16,9 @@ from ..errors import InputError
 from .db_export import DbWriter
 from .faults import HBM_CAPACITY_MB, Injection
 from .graph_dump import write_graph_dump
-from .ground_truth import build_ground_truth
-from .model import AI_CORE_NUM, AIV_NUM, NOMINAL_MHZ, attention_graph
+from .ground_truth import build_ground_truth, workload_truth
+from .level0 import prune
+from .model import AI_CORE_NUM, AIV_NUM, CNN_ACTIVATION, NOMINAL_MHZ, attention_graph
 from .plan import DemoPlanner, StepTimes, SynthPlanner, Topology, schedule
 from .render import RankIds, RankRenderer, RankResult, double_hash
 from .spec import DemoSpec, SynthSpec, plan_demo, rng, timestamp17, ts_text
@@ -52,10 +53,13 @@ class Run:
     reserved_mb: float = 38_912.0
     export: str = "text"
     gc_events: bool = True  # GC detection on: the 'Python GC' process and GC_RECORD exist
+    realistic_pmu: bool = False
+    level0: bool = False
+    activation: tuple[str, str, str] = CNN_ACTIVATION
     group_ids: dict[int, str] = field(init=False)
 
     def __post_init__(self) -> None:
-        groups = sorted({self.topology.group_of(r) for r in range(self.ranks)})
+        groups = sorted({g for r in range(self.ranks) for g in self.topology.groups(r)})
         self.group_ids = {g: f"10.20.0.1%enp189s0f0_60000_{g}_1736408883686740" for g in groups}
 
 
@@ -115,7 +119,7 @@ def header_events(ids: RankIds, planes: int, group: int, gc: bool = True) -> lis
 
 
 def _profiler_info(
-    rank: int, start_ns: int, end_ns: int, export: str | list[str], gc_events: bool
+    rank: int, start_ns: int, end_ns: int, export: str | list[str], level0: bool, gc_events: bool
 ) -> dict[str, Any]:
     # Same shape as a real torch_npu profiler_info_{N}.json (no version keys: real files carry none).
     return {
@@ -130,8 +134,9 @@ def _profiler_info(
                 "with_modules": False,
             },
             "experimental_config": {
-                "_profiler_level": "Level1",
-                "_aic_metrics": "ACL_AICORE_PIPE_UTILIZATION",
+                # Level0's default AI Core metrics are none (torch_npu _ExperimentalConfig).
+                "_profiler_level": "Level0" if level0 else "Level1",
+                "_aic_metrics": "ACL_AICORE_NONE" if level0 else "ACL_AICORE_PIPE_UTILIZATION",
                 "_l2_cache": False,
                 "_msprof_tx": False,
                 "_data_simplification": True,
@@ -156,6 +161,16 @@ def _distributed(run: Run, rank: int) -> dict[str, Any]:
     topo = run.topology
     group = topo.group_of(rank)
     members = topo.members(group)
+    groups = {
+        run.group_ids[group]: {"group_name": "dp", "group_rank": members.index(rank), "global_ranks": members}
+    }
+    if topo.pp > 1:  # Megatron's pipeline group: one rank of each stage, its group_rank the stage
+        pipeline = topo.members(topo.pipeline_group(rank))
+        groups[run.group_ids[topo.pipeline_group(rank)]] = {
+            "group_name": "pp",
+            "group_rank": pipeline.index(rank),
+            "global_ranks": pipeline,
+        }
     return {
         "distributed_args": {
             "world_size": run.ranks,
@@ -166,13 +181,7 @@ def _distributed(run: Run, rank: int) -> dict[str, Any]:
             "expert_model_parallel_size": 1,
             "sequence_parallel": False,
         },
-        "parallel_group_info": {
-            run.group_ids[group]: {
-                "group_name": "dp",
-                "group_rank": members.index(rank),
-                "global_ranks": members,
-            }
-        },
+        "parallel_group_info": groups,
     }
 
 
@@ -213,7 +222,15 @@ def _rank_setup(run: Run, rank: int) -> tuple[RankIds, RankRenderer]:
     groups = {g: str(double_hash(gid)) for g, gid in run.group_ids.items()}
     members = {g: topo.members(g) for g in run.group_ids}
     renderer = RankRenderer(
-        ids, run.seed, groups, members, 100 + run.seed % 900, run.reserved_mb, run.gc_events
+        ids,
+        run.seed,
+        groups,
+        members,
+        100 + run.seed % 900,
+        run.reserved_mb,
+        gc_events=run.gc_events,
+        realistic_pmu=run.realistic_pmu,
+        activation=run.activation,
     )
     return ids, renderer
 
@@ -225,7 +242,11 @@ def render_rank(
     ids, renderer = _rank_setup(run, rank)
     topo = run.topology
     first, last = times[(rank, 0)], times[(rank, len(run.steps) - 1)]
-    header = header_events(ids, len(topo.peers(rank)), topo.group_of(rank), run.gc_events)
+    # Pipeline transfers run on one plane, to the neighbouring stage.
+    planes = max(len(topo.peers(rank)), topo.pp > 1)
+    header = header_events(ids, planes, topo.group_of(rank), run.gc_events)
+    if run.level0:
+        header = prune(header, ids)
     header.append(renderer.freq_event(first.start - 20_000_000, NOMINAL_MHZ))
     folder = None
     files: RankFiles | None = None
@@ -233,9 +254,17 @@ def render_rank(
     db: DbWriter | None = None
     if root is not None:
         folder = root / f"{run.host}{topo.node(rank)}_{ids.host_pid}_{timestamp17(first.start)}_ascend_pt"
-        files = RankFiles(folder / "ASCEND_PROFILER_OUTPUT", header)
+        files = RankFiles(folder / "ASCEND_PROFILER_OUTPUT", header, run.level0)
         if run.export in ("db", "both"):
-            db = DbWriter(folder / "ASCEND_PROFILER_OUTPUT", ids, rank, run.env, run.group_ids, run.gc_events)
+            db = DbWriter(
+                folder / "ASCEND_PROFILER_OUTPUT",
+                ids,
+                rank,
+                run.env,
+                run.group_ids,
+                gc_events=run.gc_events,
+                reduced=run.level0,
+            )
     else:
         sink.write(header)
     rows: dict[int, dict[str, int]] = {}
@@ -244,6 +273,8 @@ def render_rank(
         plan = run.planner.plan(rank, index, step)
         step_times = times[(rank, index)]
         out = renderer.step(plan, step_times)
+        if run.level0:
+            out.events = prune(out.events, ids)
         rows[step] = out.trace_row
         comm.extend({"step": step, "name": op["name"], "elapse": op["elapse"]} for op in out.comm_ops)
         if files is not None:
@@ -266,7 +297,8 @@ def render_rank(
                 path.unlink()
     start, end = first.start - 40_000_000, last.end + 40_000_000
     export: str | list[str] = {"text": "text", "db": "db", "both": ["text", "db"]}[run.export]
-    write_json(folder / f"profiler_info_{rank}.json", _profiler_info(rank, start, end, export, run.gc_events))
+    info = _profiler_info(rank, start, end, export, run.level0, run.gc_events)
+    write_json(folder / f"profiler_info_{rank}.json", info)
     metadata: dict[str, Any] = {"ENV_VARIABLES": run.env}
     if run.distributed:
         metadata.update(_distributed(run, rank))
@@ -297,6 +329,9 @@ def _synth_run(spec: SynthSpec, steps: tuple[int, ...]) -> Run:
         reserved_mb=62_100.0 if "memory.operators" in injection.faults else 38_912.0,
         export=spec.export,
         gc_events=spec.gc_events,
+        realistic_pmu=spec.pmu_mode == "realistic",
+        level0=spec.profiler_level == "Level0",
+        activation=planner.work[0].model.activation,
     )
     return run
 
@@ -317,9 +352,10 @@ def sized_spec(spec: SynthSpec) -> SynthSpec:
         three = _measure(spec, (first, first + 1, first + 2))
         per_step, fixed = (three - one) / 2, one - (three - one) / 2
         # Keep each step under a tenth of the target, so whole steps can land within ±10 %.
-        if per_step <= target / 10 or spec.layers == 1:
+        stages = spec.pipeline_parallel  # each stage keeps a whole number of layers
+        if per_step <= target / 10 or spec.layers == stages:
             break
-        spec = replace(spec, layers=max(1, int(spec.layers * target / 10 / per_step)))
+        spec = replace(spec, layers=max(stages, int(spec.layers * target / 10 / per_step) // stages * stages))
     count = max(1, round((target - fixed) / per_step))
     return replace(spec, steps=tuple(range(first, first + count)))
 
@@ -341,6 +377,7 @@ def write_synth_profile(dest: str | Path, spec: SynthSpec) -> Path:
         if graph and result.rank in graph.ranks and result.folder is not None:
             write_graph_dump(result.folder, attention_graph(spec.batch, spec.layers))
     truth = build_ground_truth(spec, run.planner.inj, results)
+    truth.update(workload_truth(spec, run.planner, results))
     truth["generation"] = {
         "seconds": round(time.perf_counter() - began, 3),
         "trace_view_bytes": {str(r.rank): r.trace_bytes for r in results},

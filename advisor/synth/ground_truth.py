@@ -10,10 +10,11 @@ import statistics
 from dataclasses import asdict
 from typing import Any
 
-from .faults import BAD_ENV, COLLATERAL, HBM_CAPACITY_MB, LOW_MHZ, Injection
+from .faults import BAD_ENV, COLLATERAL, HBM_CAPACITY_MB, LOW_MHZ, STAGE_IMBALANCE_FACTOR, Injection
 from .graph_dump import DUMP_NAME
 from .model import AI_CORE_NUM, AIV_NUM, NOMINAL_MHZ
-from .plan import BLOCK_DIM_FAULT, UNBOUND_TYPE
+from .plan import BLOCK_DIM_FAULT, UNBOUND_TYPE, SynthPlanner
+from .pmu import RANGES
 from .render import CONTENTION_MIN_BYTES, RankResult
 from .spec import SynthSpec
 
@@ -322,6 +323,16 @@ def _expected(
         }
     if check == "environment.variables":
         return {"variables": BAD_ENV}
+    if check == "computation.pp_stage_imbalance":
+        # The first stage's ranks are 0 .. n-1 (Megatron order), so a rank's stage is rank // n.
+        per_stage = len(hit)
+        return {
+            "stage": 0,
+            "factor": STAGE_IMBALANCE_FACTOR,
+            "computing_us_by_stage": _by_stage(
+                everyone, {r.rank: r.rank // per_stage for r in everyone}, "computing"
+            ),
+        }
     if check == "schedule.affinity_api":
         return {
             "patterns": {
@@ -372,7 +383,75 @@ def build_ground_truth(spec: SynthSpec, inj: Injection, results: list[RankResult
     return {
         "seed": spec.seed,
         "spec": asdict(spec),
+        "healthy": not injected,
         "injected": injected,
         "incidental": incidental,
         "slow_rank_gaps": slow_rank_gaps(results) if len(results) > 1 else {},
     }
+
+
+def _by_stage(
+    results: list[RankResult], stage_of: dict[int, int], key: str, share: bool = False
+) -> dict[str, float]:
+    """Per stage, the mean over its ranks and steps of a step_trace value ("idle": all but computing),
+    or of its share of the step."""
+    values: dict[int, list[float]] = {}
+    for r in results:
+        for row in r.trace_rows.values():
+            value = row["step"] - row["computing"] if key == "idle" else row[key]
+            values.setdefault(stage_of[r.rank], []).append(value / row["step"] if share else value)
+    return {
+        str(s): round(statistics.fmean(v), 4) if share else _us(statistics.fmean(v))
+        for s, v in sorted(values.items())
+    }
+
+
+def workload_truth(spec: SynthSpec, planner: SynthPlanner, results: list[RankResult]) -> dict[str, Any]:
+    """What the run is: workload, PMU mode (with the realistic ranges), profiler level, micro-batches,
+    and the pipeline layout with each stage's expected and measured bubble."""
+    out: dict[str, Any] = {
+        "workload": spec.workload,
+        "pmu": spec.pmu_mode,
+        "profiler_level": spec.profiler_level,
+        "microbatches": spec.microbatch_count,
+    }
+    if spec.pmu_mode == "realistic":
+        out["pmu_ranges"] = {
+            kind: {pipe: list(r) for pipe, r in pipes.items()} for kind, pipes in RANGES.items()
+        }
+    topo = planner.topology
+    if topo.pp == 1:
+        return out
+    p, m = topo.pp, spec.microbatch_count
+    stage_of = {r: topo.stage(r) for r in range(topo.ranks)}
+    stages = []
+    for s, work in enumerate(planner.work):
+        forward = sum(k.weight for op in work.model.forward for k in op.kernels)
+        backward = sum(k.weight for group in work.model.backward for op in group for k in op.kernels)
+        share = forward / (forward + backward)
+        # Balanced 1F1B: stage s waits s forwards for its first input and (p-1-s) forward-backward
+        # pairs for gradients in between (receives: Bubble), and ends s backwards before stage 0
+        # does (waiting in the gradient norm's all-reduce).
+        stages.append(
+            {
+                "stage": s,
+                "ranks": [r for r in range(topo.ranks) if topo.stage(r) == s],
+                "expected_bubble_share": round((s * share + p - 1 - s) / (m + p - 1), 4),
+            }
+        )
+    measured = {
+        "bubble_share": _by_stage(results, stage_of, "bubble", share=True),
+        "idle_share": _by_stage(results, stage_of, "idle", share=True),
+        "computing_us": _by_stage(results, stage_of, "computing"),
+    }
+    for entry in stages:
+        entry.update({name: values[str(entry["stage"])] for name, values in measured.items()})
+    out["pipeline"] = {
+        "schedule": "1F1B",
+        "stages": stages,
+        "microbatches": m,
+        # Of a balanced pipeline: every stage idles (p-1) of its (m+p-1) micro-batch slots.
+        "natural_idle_share": round((p - 1) / (m + p - 1), 4),
+        "p2p_group_name": "pp",
+    }
+    return out

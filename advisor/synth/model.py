@@ -17,6 +17,7 @@ AI_CORE_NUM = 24  # Ascend 910B: cube cores
 AIV_NUM = 48  # vector cores
 NOMINAL_MHZ = 1800
 
+CNN_ACTIVATION = ("aten::convolution", "Conv2D", "Conv2DBackpropInput")
 _FILE = "/home/ma-user/work/resnet/train.py"
 _TORCH = "/usr/local/python3.9/lib/python3.9/site-packages/torch"
 
@@ -71,10 +72,18 @@ class OpTemplate:
 
 @dataclass(frozen=True)
 class Model:
+    """A training step's ops. The CNN's `forward` is `layer_ops` ops per layer then the head's ops and
+    its `backward` is (head group, one group per layer from the last): the layout pipeline.py cuts
+    stages from."""
+
     forward: tuple[OpTemplate, ...]
     backward: tuple[tuple[OpTemplate, ...], ...]  # per layer group, in execution order
     optimizer: tuple[OpTemplate, ...]
     optimizer_name: str
+    layer_ops: int = 3
+    weights_us: bool = False  # kernel weights are durations in µs (the LLM's) rather than shares
+    # memory_record/operator_memory: (allocating op, its kernel type, the kernel type that frees it)
+    activation: tuple[str, str, str] = CNN_ACTIVATION
 
 
 def _stack(*frames: str) -> str:
@@ -592,6 +601,7 @@ def build_model(
         backward=(head_bwd, *reversed(backward)),
         optimizer=optimizer,
         optimizer_name=f"Optimizer.step#{name}.step",
+        layer_ops=5 if sync_bn else 3,  # conv, the (Sync)BatchNorm's ops, activation
     )
 
 

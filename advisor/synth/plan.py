@@ -25,18 +25,16 @@ from .faults import (
     RETRANSMIT_NS,
     SLOW_LINK_FACTOR,
     SLOW_RANK_FACTOR,
-    SMALL_BUCKET_MB,
+    STAGE_IMBALANCE_FACTOR,
     SYNC_BN_WAIT_US,
     Injection,
 )
 from .model import (
     NOMINAL_MHZ,
     KernelTemplate,
-    Model,
     OpTemplate,
     aicpu_ops,
     attention_head_ops,
-    buckets,
     build_model,
     ema_ops,
 )
@@ -91,7 +89,9 @@ class CommOp:
     overlap: int
     planes: list[Plane]
     group: int = 0
-    kind: str = "allreduce"  # or allgather
+    # allreduce; allgather (SyncBatchNorm's statistics or a distributed optimizer's parameters),
+    # reducescatter (a distributed optimizer's gradients); send/receive (pipeline.py)
+    kind: str = "allreduce"
     contended: bool | None = None  # bandwidth contention fault: shares HBM with compute kernels
 
 
@@ -100,6 +100,7 @@ class Slice:
     kernels: list[Kernel]
     comm: CommOp | None
     free: int
+    p2p: list[CommOp] = field(default_factory=list)  # transfers the block waits for, in order
 
     def block(self) -> int:
         return sum(k.gap + k.dur for k in self.kernels)
@@ -129,6 +130,8 @@ class StepTimes:
     blocks: list[int]  # start of each slice's kernel block
     comm_end: list[int]  # end of each slice's all-reduce (0: none)
     comm_last: list[int]  # latest start of that all-reduce in its group: earlier ranks waited for it
+    # Per slice, for each Slice.p2p op: (start, end, when its data was ready to move).
+    p2p: list[list[tuple[int, int, int]]] = field(default_factory=list)
 
 
 class Topology:
@@ -144,7 +147,20 @@ class Topology:
     def group_of(self, rank: int) -> int:
         return (rank // (self.dp * self.tp)) * self.tp + rank % self.tp
 
+    def stage(self, rank: int) -> int:
+        return rank // (self.dp * self.tp)
+
+    def pipeline_group(self, rank: int) -> int:
+        """The id of the rank's pipeline group (after the data-parallel groups' ids)."""
+        return self.tp * self.pp + rank % (self.dp * self.tp)
+
+    def groups(self, rank: int) -> list[int]:
+        return [self.group_of(rank), *([self.pipeline_group(rank)] if self.pp > 1 else [])]
+
     def members(self, group: int) -> list[int]:
+        if group >= self.tp * self.pp:
+            first = group - self.tp * self.pp
+            return [first + s * self.dp * self.tp for s in range(self.pp)]
         stage, tp_index = divmod(group, self.tp)
         base = stage * self.dp * self.tp + tp_index
         return [base + i * self.tp for i in range(self.dp)]
@@ -176,11 +192,13 @@ def make_planes(
     gbps: dict[str, float],
     stream: random.Random,
     factor: dict[int, float],
+    passes: int = 2,
 ) -> list[Plane]:
-    """One plane per peer link; each moves 2/G of the op (reduce-scatter + all-gather)."""
+    """One plane per peer link; each moves passes/G of the op (an all-reduce is a reduce-scatter
+    and an all-gather: 2 passes)."""
     peers = topo.peers(rank)
     group = len(topo.members(topo.group_of(rank)))
-    size = _align(2 * total / group) if peers else 0
+    size = _align(passes * total / group) if peers else 0
     planes = []
     for peer, link in peers:
         speed = gbps[link] * factor.get(peer, 1.0) * (1 + 0.004 * stream.uniform(-1, 1))
@@ -189,10 +207,12 @@ def make_planes(
     return planes
 
 
-def transfer_ns(planes: list[Plane], reduce: bool = True) -> int:
-    # Planes move data in parallel; in an all-reduce each Memcpy is followed by a Reduce_Inline a
-    # quarter as long.
-    return max((p.dur + p.dur // 4 * reduce for p in planes), default=5 * _US)
+REDUCING = ("allreduce", "reducescatter")  # collectives that reduce each chunk they receive
+
+
+def transfer_ns(planes: list[Plane], reduces: bool = True) -> int:
+    # Planes move data in parallel; a reduction follows each Memcpy with a Reduce_Inline a quarter as long.
+    return max((p.dur + (p.dur // 4 if reduces else 0) for p in planes), default=5 * _US)
 
 
 def _kernels(
@@ -201,27 +221,46 @@ def _kernels(
     """The kernels of `ops`, sharing `compute` ns by weight (AI_CPU kernels keep their own time)."""
     items = [(first_op + i, k) for i, op in enumerate(ops) for k in op.kernels]
     shared = [(i, k) for i, k in items if not k.fixed_us]
-    durations = split_by_weights(compute, [k.weight * (1 + noise * stream.uniform(-1, 1)) for _, k in shared])
-    by_id = {id(k): d for (_, k), d in zip(shared, durations, strict=True)}
+    durations = iter(
+        split_by_weights(compute, [k.weight * (1 + noise * stream.uniform(-1, 1)) for _, k in shared])
+    )
     out = []
     for op, tpl in items:
-        dur = by_id.get(id(tpl)) if not tpl.fixed_us else jittered(tpl.fixed_us * _US, 0.1, stream)
+        dur = next(durations) if not tpl.fixed_us else jittered(tpl.fixed_us * _US, 0.1, stream)
         out.append(Kernel(tpl, op, max(1, dur or 0), block_dim=tpl.default_block_dim(), bound=tpl.bound))
     return out
 
 
-def _split_at_collectives(
-    ops: list[OpTemplate], kind: str | None
-) -> list[tuple[list[OpTemplate], str | None]]:
-    """`ops` cut after each op that issues a collective; the last piece keeps the phase's own."""
-    pieces: list[tuple[list[OpTemplate], str | None]] = []
+@dataclass(slots=True)
+class Phase:
+    """Ops run back to back as one slice, and the collective issued after them: the all-reduce of
+    the gradient bucket they complete, or the one their last op issues (SyncBatchNorm's). In a
+    pipeline, `label` is the micro-batch block it begins (("F" | "B", micro-batch), or ("end", 0)
+    for the first phase after the micro-batches): its transfers go before it (pipeline.py)."""
+
+    ops: list[OpTemplate]
+    bucket: int | None = None
+    collective: tuple[str, int] | None = None  # OpTemplate.collective of its last op
+    label: tuple[str, int] | None = None
+
+    def issues(self) -> bool:
+        return self.bucket is not None or self.collective is not None
+
+
+def _split_at_collectives(phase: Phase) -> list[Phase]:
+    """`phase` cut after each op that issues a collective; the first piece keeps its label, the last
+    its bucket."""
+    pieces: list[Phase] = []
     current: list[OpTemplate] = []
-    for op in ops:
+    for op in phase.ops:
         current.append(op)
         if op.collective:
-            pieces.append((current, op.collective[0]))
+            pieces.append(Phase(current, collective=op.collective))
             current = []
-    return [*pieces, (current, kind)] if current else pieces
+    if current:
+        pieces.append(Phase(current, phase.bucket))
+    pieces[0].label = phase.label
+    return pieces
 
 
 def _chunks(items: list, parts: int) -> list[list]:
@@ -285,11 +324,16 @@ class DemoPlanner:
 
 
 class SynthPlanner:
-    """Slices from the model: forward, one slice per gradient bucket (with its all-reduce), optimizer."""
+    """Slices from the model (the rank's pipeline stage): per micro-batch a forward and a backward block
+    in the stage's order (pipeline.step_phases; 1F1B in a pipeline), the last backward cut into
+    gradient buckets (each with its all-reduce or reduce-scatter), the optimizer; SyncBatchNorm's
+    collectives cut the blocks where they are issued."""
 
     sync = True
 
     def __init__(self, spec: SynthSpec, injection: Injection) -> None:
+        from .pipeline import stage_work  # it imports this module
+
         self.spec, self.inj = spec, injection
         self.seed = spec.seed
         faults = injection.faults
@@ -297,75 +341,78 @@ class SynthPlanner:
             spec.ranks, injection.ranks_per_node, spec.tensor_parallel, spec.pipeline_parallel
         )
         self.sync_bn = "schedule.sync_batchnorm" in faults and self.topology.dp > 1
-        self.model: Model = build_model(
-            spec.layers,
-            spec.batch,
-            gelu="schedule.affinity_api" in faults,
-            stock_optimizer="schedule.affinity_api" in faults,
-            sync_bn=self.topology.dp if self.sync_bn else 0,
-            unaligned_head="computation.ai_core_performance" in faults,
-        )
+        affinity = "schedule.affinity_api" in faults
+        cnn = None
+        if spec.workload == "cnn":  # the LLM's stages are built per stage (pipeline.stage_work)
+            cnn = build_model(
+                spec.layers,
+                spec.batch,
+                gelu=affinity,
+                stock_optimizer=affinity,
+                sync_bn=self.topology.dp if self.sync_bn else 0,
+                unaligned_head="computation.ai_core_performance" in faults,
+            )
+        small = "communication.small_packet" in faults
+        self.work = [stage_work(spec, s, cnn, small) for s in range(spec.pipeline_parallel)]
         graph, ema = "computation.graph_fusion" in faults, "schedule.fusible_operators" in faults
         self.attention_head = attention_head_ops(spec.batch, spec.layers) if graph else ()
-        self.ema = ema_ops(spec.layers) if ema else ()
-        gradient_mb, bucket_mb = spec.gradient_mb, spec.bucket_mb
-        if "communication.small_packet" in faults:
-            bucket_mb = SMALL_BUCKET_MB
-            gradient_mb = SMALL_BUCKET_MB * len(self.model.backward)
-        self.bucket_ends = buckets(self.model, gradient_mb, bucket_mb)
-        self.bucket_bytes = int(gradient_mb * 1e6 / len(self.bucket_ends))
+        self.ema = ema_ops(spec.layers) if ema else ()  # one stage, one micro-batch (faults.py)
         self.gbps = {"HCCS": spec.link_gbps, "ROCE": spec.rdma_gbps}
         self.communicates = self.topology.dp > 1
 
     def plan(self, rank: int, index: int, step: int) -> StepPlan:
-        spec, inj, model = self.spec, self.inj, self.model
+        from .pipeline import add_pipeline_comm, one_f_one_b, step_phases
+
+        spec, inj, topo = self.spec, self.inj, self.topology
+        work = self.work[topo.stage(rank)]
+        model = work.model
         stream = rng(self.seed, "step", rank, step)
         slow = inj.on("cluster.slow_rank", rank)
         throttled = inj.on("computation.ai_core_frequency", rank, step)
         factor = (SLOW_RANK_FACTOR if slow else 1.0) * (NOMINAL_MHZ / LOW_MHZ if throttled else 1.0)
+        if inj.on("computation.pp_stage_imbalance", rank):
+            factor *= STAGE_IMBALANCE_FACTOR
         forward = list(model.forward)
         if inj.on("computation.aicpu", rank, step):
             forward += aicpu_ops()
         if inj.on("computation.graph_fusion", rank, step):
             forward += self.attention_head
-        groups: list[list[OpTemplate]] = []
-        start = 0
-        for end in self.bucket_ends:
-            groups.append([op for group in model.backward[start : end + 1] for op in group])
-            start = end + 1
         optimizer = list(model.optimizer)
         if inj.on("schedule.fusible_operators", rank, step):
             optimizer += self.ema
-        # Each phase: its ops and the collective issued after them (a gradient bucket's all-reduce).
-        phases: list[tuple[list[OpTemplate], str | None]] = [
-            (forward, None),
-            *((group, "bucket") for group in groups),
-            (optimizer, None),
-        ]
+        order = one_f_one_b(topo.stage(rank), topo.pp, spec.microbatch_count)
+        phases = step_phases(forward, optimizer, work, order, topo.pp > 1)
         if self.sync_bn:  # SyncBatchNorm's collectives cut the phases where they are issued
-            phases = [piece for phase, kind in phases for piece in _split_at_collectives(phase, kind)]
-        ops = [op for phase, _ in phases for op in phase]
-        weights = [sum(k.weight for op in phase for k in op.kernels) for phase, _ in phases]
-        computing = split_by_weights(jittered(spec.computing_us * _US * factor, spec.jitter, stream), weights)
+            phases = [piece for phase in phases for piece in _split_at_collectives(phase)]
+        ops = [op for phase in phases for op in phase.ops]
+        weights = [sum(k.weight for op in phase.ops for k in op.kernels) for phase in phases]
+        # The CNN's budget (per micro-batch) is split evenly over the stages; the LLM's kernel
+        # weights are its times.
+        budget_us = spec.computing_us * spec.microbatch_count / topo.pp
+        total_us = sum(weights) if model.weights_us else budget_us
+        computing = split_by_weights(jittered(total_us * _US * factor, spec.jitter, stream), weights)
         free_factor = IDLE_FREE_FACTOR if inj.on("overall.idle", rank, step) else 1.0
         free = split_random(
             jittered(spec.free_us * _US * free_factor, spec.jitter, stream), len(phases), stream
         )
-        per_step = sum(1 for _, kind in phases if kind)
+        # HCCL numbers the collectives of a step in the order they are issued (a distributed
+        # optimizer's all-gather shares its number with the first bucket's reduce-scatter).
+        per_step = sum(1 for phase in phases if phase.issues())
         slices: list[Slice] = []
-        first = bucket = 0
-        for i, (phase, kind) in enumerate(phases):
-            kernels = _kernels(phase, first, computing[i], stream, 0.03)
-            first += len(phase)
+        first = issued = 0
+        for i, phase in enumerate(phases):
+            kernels = _kernels(phase.ops, first, computing[i], stream, 0.03)
+            first += len(phase.ops)
+            op_index = index * per_step + issued
+            issued += phase.issues()
             comm = None
-            if kind and self.communicates:
-                op_index = index * per_step + sum(1 for piece in slices if piece.comm)
-                if kind == "bucket":
-                    comm = self._comm(rank, op_index, step, bucket, computing[i], stream)
-                    bucket += 1
-                else:
-                    assert phase[-1].collective is not None
-                    comm = self._sync_bn_comm(rank, op_index, *phase[-1].collective, stream)
+            if phase.bucket is not None and self.communicates:
+                kind = "reducescatter" if work.sharded else "allreduce"
+                comm = self._comm(rank, op_index, step, phase.bucket, computing[i], stream, kind)
+            elif phase.collective and self.communicates:
+                comm = self._sync_bn_comm(rank, op_index, *phase.collective, stream)
+            elif i == 0 and work.sharded and self.communicates:
+                comm = self._comm(rank, op_index, step, 0, computing[i], stream, "allgather")
             else:
                 for kernel in kernels[1:]:
                     if stream.random() < 0.3:  # launch jitter between kernels of one phase
@@ -377,6 +424,9 @@ class SynthPlanner:
         if inj.on("schedule.fusible_operators", rank, step):
             self._ema_launches(rank, step, ops, slices[-1])
         self._stalls(rank, step, slices, stream)
+        if topo.pp > 1:
+            labels = [phase.label for phase in phases]
+            add_pipeline_comm(slices, labels, topo, rank, index, work, self.gbps, self.seed)
         preparing = jittered(spec.preparing_us * _US, spec.jitter, stream)
         loader = MULTI_PROCESS_LOADER
         if inj.on("dataloader.slow", rank, step):
@@ -396,15 +446,27 @@ class SynthPlanner:
         )
 
     def _comm(
-        self, rank: int, op_index: int, step: int, bucket: int, compute: int, stream: random.Random
+        self,
+        rank: int,
+        op_index: int,
+        step: int,
+        bucket: int,
+        compute: int,
+        stream: random.Random,
+        kind: str = "allreduce",
     ) -> CommOp:
+        """The collective of a gradient bucket (an all-gather: of all the stage's parameters)."""
         inj = self.inj
+        work = self.work[self.topology.stage(rank)]
         traffic = EXPOSED_TRAFFIC if "communication.exposed" in inj.faults else 1.0
-        total = int(self.bucket_bytes * traffic)
+        count = len(work.bucket_ends)
+        total = int(work.bucket_bytes * (count if kind == "allgather" else 1) * traffic)
         slow = {}
         if inj.slow_link and inj.slow_link[0] == rank:
             slow[inj.slow_link[1]] = SLOW_LINK_FACTOR
-        planes = make_planes(rank, total, self.topology, self.gbps, stream, slow)
+        planes = make_planes(
+            rank, total, self.topology, self.gbps, stream, slow, 2 if kind == "allreduce" else 1
+        )
         if inj.on("communication.byte_alignment", rank, step):
             for plane in planes:
                 if plane.transport == "SDMA":
@@ -416,19 +478,19 @@ class SynthPlanner:
         # Contention: the buckets reduced while backward kernels run share HBM with them and their
         # SDMA copies slow down; the last bucket is ready only when backward ends and runs alone.
         contended = None
-        if inj.on("communication.bandwidth_contention", rank, step):
-            contended = bucket < len(self.bucket_ends) - 1
+        if kind in REDUCING and inj.on("communication.bandwidth_contention", rank, step):
+            contended = bucket < count - 1
             for plane in planes:
                 if contended and plane.transport == "SDMA":
                     plane.dur = round(plane.dur / CONTENTION_FACTOR)
-        moved = transfer_ns(planes)
+        moved = transfer_ns(planes, kind in REDUCING)
         own = 8 * _US + moved + 3 * _US
         ratio = EXPOSED_OVERLAP if inj.on("communication.exposed", rank) else self.spec.overlap_ratio
         overlap = min(round(own * ratio), compute * 9 // 10)
         if contended is not None:  # the whole transfer beside compute, or none of it
             overlap = min(own - 3 * _US, compute * 9 // 10) if contended else 0
         return CommOp(
-            op_index, total, own, moved, overlap, planes, self.topology.group_of(rank), contended=contended
+            op_index, total, own, moved, overlap, planes, self.topology.group_of(rank), kind, contended
         )
 
     def _sync_bn_comm(self, rank: int, op_index: int, kind: str, size: int, stream: random.Random) -> CommOp:
@@ -440,7 +502,7 @@ class SynthPlanner:
             if kind == "allgather":
                 plane.size = size
             plane.dur += HCCL_LATENCY
-        moved = transfer_ns(planes, reduce=kind == "allreduce")
+        moved = transfer_ns(planes, kind in REDUCING)
         own = 8 * _US + moved + 3 * _US
         return CommOp(op_index, size, own, moved, 0, planes, self.topology.group_of(rank), kind=kind)
 
@@ -535,6 +597,10 @@ def schedule(
     ends for its whole group when the last member's own transfer is done, and the step ends for all
     ranks when the last one is idle.
     """
+    if planner.topology.pp > 1:
+        from .pipeline import schedule_pipeline  # it imports this module
+
+        return schedule_pipeline(planner, ranks, steps, start_ns)
     times: dict[tuple[int, int], StepTimes] = {}
     clock = list(start_ns)
     for index, step in enumerate(steps):

@@ -13,14 +13,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .model import AI_CORE_NUM, AIV_NUM, NOMINAL_MHZ
-from .plan import CALL_SPACING, MEMORY_FREES, CommOp, Kernel, Plane, StepPlan, StepTimes
+from .model import AI_CORE_NUM, AIV_NUM, CNN_ACTIVATION, NOMINAL_MHZ
+from .plan import CALL_SPACING, MEMORY_FREES, REDUCING, CommOp, Kernel, Plane, StepPlan, StepTimes
+from .pmu import draw
 from .spec import rng, ts_ns, ts_text
 
 _US = 1000
 _MODEL_ID = 4294967295
 _STREAM = 2  # compute stream; HCCL runs on its own
 _HCCL_STREAM = 4
+# Per CommOp kind: HCCL op type (op names are "<type>_<tag>_<n>_1", as the corpus' hcom_allReduce__586_0_1),
+# the c10d op and HCCL call torch_npu's ProcessGroupHCCL records, the host thread that issues it (DDP's
+# gradient hooks run in the autograd thread, Megatron's pipeline transfers in the main one), and the
+# label of communication_matrix.json keys (torch_npu CommunicationParser.HCCL_PATTERN).
+COMM_KINDS = {
+    "allreduce": ("hcom_allReduce_", "c10d::allreduce_", "HcclAllreduce", "backward", "allreduce"),
+    "reducescatter": (
+        "hcom_reduceScatter_",
+        "c10d::_reduce_scatter_base_",
+        "HcclReduceScatter",
+        "backward",
+        "reducescatter",
+    ),
+    "allgather": ("hcom_allGather_", "c10d::_allgather_base_", "HcclAllgather", "main", "allgather"),
+    "send": ("hcom_send_", "c10d::send", "HcclSend", "main", "send"),
+    "receive": ("hcom_receive_", "c10d::recv_", "HcclRecv", "main", "receive"),
+}
 
 
 def double_hash(text: str) -> int:
@@ -88,6 +106,8 @@ class RankRenderer:
         op_tag: int,
         reserved_mb: float,
         gc_events: bool = True,
+        realistic_pmu: bool = False,
+        activation: tuple[str, str, str] = CNN_ACTIVATION,
     ) -> None:
         self.ids, self.seed = ids, seed
         self.gc_events = gc_events
@@ -95,6 +115,7 @@ class RankRenderer:
         self.spans: list[tuple[str, int, int]] = []  # the step's enclosing events: name, begin, end
         self.group_hash, self.group_members, self.op_tag = group_hash, group_members, op_tag
         self.reserved_mb = reserved_mb
+        self.realistic_pmu, self.activation = realistic_pmu, activation
         self.task_id = 11_000 + 97 * ids.rank
         self.connection = 900
         self.sequence = 0
@@ -188,10 +209,19 @@ class RankRenderer:
             self.mhz = plan.mhz
         # Device intervals: kernels back to back after their gaps, all-reduces over the block tails.
         items: list[tuple[int, Kernel | CommOp, int]] = []  # (start, what, slice index)
+        spans: dict[int, tuple[int, int]] = {}  # id(CommOp) -> its end, and when its group's last member came
         overlap_events: list[dict[str, Any]] = []
-        computing = free = overlapped = not_overlapped = 0
+        computing = free = overlapped = not_overlapped = bubble = 0
         for i, piece in enumerate(plan.slices):
             t = times.blocks[i]
+            # Transfers before the block: the compute stream waits for them (not overlapped).
+            for op, (start, end, began) in zip(piece.p2p, times.p2p[i] if times.p2p else (), strict=True):
+                items.append((start, op, i))
+                spans[id(op)] = (end, began)
+                overlap_events.append(self._overlap("Communication", 1, start, end - start))
+                overlap_events.append(self._overlap("Communication(Not Overlapped)", 2, start, end - start))
+                not_overlapped += end - start
+                bubble += end - start if op.kind == "receive" else 0
             run_start = t
             for kernel in piece.kernels:
                 if kernel.gap:
@@ -211,22 +241,26 @@ class RankRenderer:
             if comm:
                 start, end = t - comm.overlap, times.comm_end[i]
                 items.append((start, comm, i))
+                spans[id(comm)] = (end, times.comm_last[i])
                 overlap_events.append(self._overlap("Communication", 1, start, end - start))
                 overlapped += min(t, end) - start
                 if end > t:
                     overlap_events.append(self._overlap("Communication(Not Overlapped)", 2, t, end - t))
                     not_overlapped += end - t
                 busy_end = max(t, end)
-            idle_end = times.blocks[i + 1] if i + 1 < len(plan.slices) else times.device_end
+            idle_end = times.device_end
+            if i + 1 < len(plan.slices):
+                following = times.p2p[i + 1] if times.p2p else ()
+                idle_end = following[0][0] if following else times.blocks[i + 1]
             if idle_end > busy_end:
                 overlap_events.append(self._overlap("Free", 3, busy_end, idle_end - busy_end))
                 free += idle_end - busy_end
         items.sort(key=lambda item: item[0])
         launches = self._launch_points(plan, items, stream)
         out = StepOut(events, [], [], [], [], {}, {}, {})
-        self._host(plan, times, items, launches, stream, out)
+        self._host(plan, times, items, spans, launches, stream, out)
         self._span_idle(overlap_events)
-        self._device(plan, times, items, stream, out)
+        self._device(plan, items, spans, stream, out)
         events.extend(overlap_events)
         out.trace_row = {
             "computing": computing,
@@ -236,6 +270,7 @@ class RankRenderer:
             "free": free,
             "preparing": plan.preparing,
             "step": computing + not_overlapped + free,
+            "bubble": bubble,  # the receive ops' time (torch_npu's Bubble column)
         }
         self._memory(plan, times, items, out)
         return out
@@ -258,7 +293,14 @@ class RankRenderer:
         return out
 
     def _host(
-        self, plan: StepPlan, times: StepTimes, items: list, launches: list[int], stream, out: StepOut
+        self,
+        plan: StepPlan,
+        times: StepTimes,
+        items: list,
+        spans: dict[int, tuple[int, int]],
+        launches: list[int],
+        stream,
+        out: StepOut,
     ) -> None:
         ids = self.ids
         events = out.events
@@ -298,11 +340,11 @@ class RankRenderer:
         span: list[Any] = []  # the open enclosing event: name, thread, begin, end
         previous_kernel_end = 0
         while j < n:
-            start, what, i = items[j]
+            start, what, _ = items[j]
             if isinstance(what, CommOp):
                 self._comm_launch(plan, what, start, launches[j], pre[j], post[j], launches, j, out)
                 # A wait on the host after the collective returns when the collective has ended.
-                previous_kernel_end = max(previous_kernel_end, times.comm_end[i])
+                previous_kernel_end = max(previous_kernel_end, spans[id(what)][0])
                 j += 1
                 continue
             last = j
@@ -481,23 +523,40 @@ class RankRenderer:
         out: StepOut,
     ) -> None:
         ids = self.ids
-        c10d, hccl, _ = COLLECTIVES[comm.kind]
-        # DDP's gradient hooks run on the autograd thread; SyncBatchNorm's all-gather in forward.
-        tid = ids.main if comm.kind == "allgather" else ids.backward
+        op_type, c10d, call, thread, _ = COMM_KINDS[comm.kind]
+        tid = ids.backward if thread == "backward" else ids.main
         out.events.append(
-            self._cpu_op(c10d, tid, launch - pre, pre + post, {"Sequence number": -1, "Fwd thread id": 0})
+            self._cpu_op(
+                c10d,
+                tid,
+                launch - pre,
+                pre + post,
+                {"Sequence number": -1, "Fwd thread id": 0},
+            )
         )
         out.events.append(
             self._cpu_op(
-                hccl, tid, launch, max(1, post * 3 // 5), {"Sequence number": -1, "Fwd thread id": 0}
+                call,
+                tid,
+                launch,
+                max(1, post * 3 // 5),
+                {"Sequence number": -1, "Fwd thread id": 0},
             )
         )
         window = (launches[j + 1] if j + 1 < len(launches) else start + 10 * _US) - launch
         t = launch + min(2 * _US, window // 10)
         acl_dur = max(1, min(40 * _US, window * 3 // 10))
-        api = f"hcom_{COLLECTIVES[comm.kind][2]}_"
         out.events.append(
-            self._cann(f"AscendCL@{api}", ids.queue, t, acl_dur, "HOST_HCCL", "acl", api, self._cid())
+            self._cann(
+                f"AscendCL@{op_type}",
+                ids.queue,
+                t,
+                acl_dur,
+                "HOST_HCCL",
+                "acl",
+                op_type,
+                self._cid(),
+            )
         )
         ffts = self._cid()
         ffts_at = t + acl_dur // 2
@@ -644,12 +703,14 @@ class RankRenderer:
                     t += part + CALL_SPACING
                 end -= span + CALL_SPACING
 
-    def _device(self, plan: StepPlan, times: StepTimes, items: list, stream, out: StepOut) -> None:
+    def _device(
+        self, plan: StepPlan, items: list, spans: dict[int, tuple[int, int]], stream, out: StepOut
+    ) -> None:
         ids = self.ids
         previous_end = previous_comm_end = None
         rows: list[tuple[int, list[Any]]] = []
         ema: list[int] = []  # start of the first and end of the last EMA kernel of the step
-        for start, what, i in items:
+        for start, what, _ in items:
             at = ts_text(start)
             if isinstance(what, Kernel) and plan.ops[what.op].phase == "ema":
                 ema = [ema[0] if ema else start, start + what.dur]
@@ -693,8 +754,9 @@ class RankRenderer:
                     stats[2] = min(stats[2], what.dur)
                     stats[3] = max(stats[3], what.dur)
             else:
-                end = times.comm_end[i]
-                name = f"hcom_{COLLECTIVES[what.kind][2]}__{self.op_tag}_{what.index}_1"
+                end, last = spans[id(what)]
+                op_type = COMM_KINDS[what.kind][0]
+                name = f"{op_type}_{self.op_tag}_{what.index}_1"
                 wait = 0 if previous_comm_end is None else start - previous_comm_end
                 previous_comm_end = end
                 rows.append(
@@ -706,7 +768,7 @@ class RankRenderer:
                             "N/A",
                             "N/A",
                             name,
-                            f"hcom_{COLLECTIVES[what.kind][2]}_",
+                            op_type,
                             "N/A",
                             "HCCL",
                             at + "\t",
@@ -717,7 +779,7 @@ class RankRenderer:
                         ],
                     )
                 )
-                self._hccl(plan, what, name, start, end, times.comm_last[i], out)
+                self._hccl(plan, what, name, start, end, last, out)
         if ema:
             self.tally["ema.wall_ns"] += ema[1] - ema[0]
         rows.sort(key=lambda row: row[0])
@@ -772,7 +834,8 @@ class RankRenderer:
             self.tally[f"mte2_bound.ns.{tpl.inputs}"] += kernel.dur
         if tpl.node:
             self.tally[f"graph.{tpl.node}.ns"] += kernel.dur
-        return head + pmu(kernel, self.mhz, stream.random())
+        jitter = stream.random()
+        return head + pmu(kernel, self.mhz, jitter, draw(kernel, stream) if self.realistic_pmu else None)
 
     def _hccl(
         self, plan: StepPlan, comm: CommOp, name: str, start: int, end: int, last_start: int, out: StepOut
@@ -790,13 +853,15 @@ class RankRenderer:
                     "connection_id": cid,
                     "model id": _MODEL_ID,
                     "data_type": "FP32",
-                    "alg_type": "MESH-RING",
+                    "alg_type": "NA" if comm.kind in ("send", "receive") else "MESH-RING",
                     "count": comm.bytes // 4,
                 },
                 "ph": "X",
             }
         )
-        transfer_start = end - 3 * _US - comm.transfer
+        # A send only hands over: its receiver pulls the data (Memcpy/RDMASend on the receiving rank).
+        transfer = 0 if comm.kind == "send" else comm.transfer
+        transfer_start = end - 3 * _US - transfer
         members = self.group_members[comm.group]
         local = members.index(ids.rank)
         for p, plane in enumerate(comm.planes):
@@ -841,6 +906,8 @@ class RankRenderer:
                     "INVALID_TYPE",
                 )
             )
+            if not transfer:
+                continue
             move = "RDMASend" if plane.transport == "RDMA" else "Memcpy"
             self._tally_contention(comm, name, plane)
             out.events.append(
@@ -858,16 +925,16 @@ class RankRenderer:
                     plane.link,
                 )
             )
-            reduce_link = "ON_CHIP" if plane.transport == "RDMA" else plane.link
-            reduce = plane.dur // 4 if comm.kind == "allreduce" else 0  # an all-gather only copies
-            if reduce:
+            reduced = plane.dur // 4 if comm.kind in REDUCING else 0
+            if reduced:
+                reduce_link = "ON_CHIP" if plane.transport == "RDMA" else plane.link
                 out.events.append(
                     _task(
                         "Reduce_Inline",
                         ids.hccl,
                         tid,
                         transfer_start + plane.dur,
-                        reduce,
+                        reduced,
                         p * 2 + 1,
                         base,
                         "SDMA",
@@ -877,27 +944,27 @@ class RankRenderer:
                     )
                 )
             if plane.transport == "SDMA" and plane.size > 512:
-                self.tally["alignment.inspected_ns"] += plane.dur + reduce
+                self.tally["alignment.inspected_ns"] += plane.dur + reduced
                 if plane.size % 512:
-                    self.tally["alignment.abnormal_ns"] += plane.dur + reduce
+                    self.tally["alignment.abnormal_ns"] += plane.dur + reduced
         elapse = end - start
         wait = max(0, transfer_start - start - 2 * _US)
         sync = min(wait, max(0, last_start - start))
         out.comm_ops.append(
             {
                 "name": name,
+                "kind": comm.kind,
                 "group": comm.group,
                 "start": start,
                 "end": end,
                 "elapse": elapse,
-                "transit": comm.transfer,
+                "transit": transfer,
                 "wait": wait,
                 "sync": sync,
-                "planes": comm.planes,
+                "planes": comm.planes if transfer else [],
                 "bytes": comm.bytes,
                 "members": members,
                 "local": local,
-                "kind": comm.kind,
             }
         )
         if comm.kind == "allgather":
@@ -907,14 +974,41 @@ class RankRenderer:
             self.tally["alignment.ops"] += 1
 
     def _communication_json(self, plan: StepPlan, out: StepOut) -> None:
-        collective: dict[str, Any] = {}
+        """communication.json and communication_matrix.json of the step: all-reduces under
+        "collective", sends and receives under "p2p", each section with its own Total Op Info (as
+        torch_npu's CommunicationParser splits them by op name)."""
+        sections: dict[str, list[dict[str, Any]]] = {"p2p": [], "collective": []}
+        for op in out.comm_ops:
+            sections["p2p" if op["kind"] in ("send", "receive") else "collective"].append(op)
+        communication: dict[str, Any] = {}
+        matrices: dict[str, Any] = {}
+        for section, ops in sections.items():
+            communication[section] = self._section(ops)
+            by_group: dict[tuple[int, str], list[dict[str, Any]]] = defaultdict(list)
+            for op in ops:
+                by_group[(op["group"], COMM_KINDS[op["kind"]][4])].append(op)
+            matrices[section] = {}
+            for (group, label), grouped in by_group.items():
+                matrices[section].update(_matrix(grouped, self.group_hash[group], label))
+        sdma_total = sum(
+            op["Communication Bandwidth Info"]["SDMA"]["Transit Size(MB)"]
+            for key, op in communication["collective"].items()
+            if key != "Total Op Info"
+        )
+        self.tally["packet.sdma_ops"] += 1 if sdma_total else 0
+        self.tally["packet.small_sdma_ops"] += 1 if 0 < sdma_total < 16 else 0
+        out.communication = {f"step{plan.step}": communication}
+        out.matrix = {f"step{plan.step}": matrices}
+
+    def _section(self, ops: list[dict[str, Any]]) -> dict[str, Any]:
+        """One section's ops keyed `name@group hash`, plus their Total Op Info (none when empty)."""
+        entries: dict[str, Any] = {}
         total_time = dict.fromkeys(("elapse", "transit", "wait", "sync"), 0)
         total_bw: dict[str, list] = {t: [0, 0, {}] for t in _TRANSPORTS}
-        by_group: dict[tuple[int, str], list[dict[str, Any]]] = defaultdict(list)
-        for op in out.comm_ops:
+        for op in ops:
             key = f"{op['name']}@{self.group_hash[op['group']]}"
             bandwidth = _bandwidth(op["planes"])
-            collective[key] = {
+            entries[key] = {
                 "Communication Time Info": _time_info(op, with_start=True),
                 "Communication Bandwidth Info": bandwidth,
             }
@@ -927,23 +1021,16 @@ class RankRenderer:
                     entry = total_bw[transport][2].setdefault(size, [0, 0.0])
                     entry[0] += count
                     entry[1] += ms
-            by_group[(op["group"], op["kind"])].append(op)
             self._tally_comm(op, bandwidth)
-        collective["Total Op Info"] = {
-            "Communication Time Info": _time_info(total_time, with_start=False),
-            "Communication Bandwidth Info": {
-                t: {"Transit Time(ms)": v[1], "Transit Size(MB)": v[0], "Size Distribution": v[2]}
-                for t, v in total_bw.items()
-            },
-        }
-        sdma_total = total_bw["SDMA"][0]
-        self.tally["packet.sdma_ops"] += 1 if sdma_total else 0
-        self.tally["packet.small_sdma_ops"] += 1 if 0 < sdma_total < 16 else 0
-        out.communication = {f"step{plan.step}": {"p2p": {}, "collective": collective}}
-        matrix: dict[str, Any] = {}
-        for (group, kind), ops in by_group.items():
-            matrix.update(_matrix(ops, self.group_hash[group], kind))
-        out.matrix = {f"step{plan.step}": {"p2p": {}, "collective": matrix}}
+        if ops:
+            entries["Total Op Info"] = {
+                "Communication Time Info": _time_info(total_time, with_start=False),
+                "Communication Bandwidth Info": {
+                    t: {"Transit Time(ms)": v[1], "Transit Size(MB)": v[0], "Size Distribution": v[2]}
+                    for t, v in total_bw.items()
+                },
+            }
+        return entries
 
     def _tally_comm(self, op: dict[str, Any], bandwidth: dict[str, Any]) -> None:
         tally = self.tally
@@ -980,12 +1067,9 @@ class RankRenderer:
         out.memory_rows.append(
             ["APP", ts_text(times.start) + "\t", "", round(self.reserved_mb + 312.0, 4), "", "", device]
         )
-        convs = [(start, k) for start, k, _ in items if isinstance(k, Kernel) and k.tpl.type == "Conv2D"]
-        grads = [
-            (start, k)
-            for start, k, _ in items
-            if isinstance(k, Kernel) and k.tpl.type == "Conv2DBackpropInput"
-        ]
+        alloc_op, alloc_type, free_type = self.activation
+        convs = [(start, k) for start, k, _ in items if _kernel_in(k, plan, alloc_type, "forward")]
+        grads = [(start, k) for start, k, _ in items if _kernel_in(k, plan, free_type, "backward")]
         allocated = base_mb
         step_alloc = (self.reserved_mb * 0.9 - base_mb) / max(1, len(convs))
         for j, (start, _) in enumerate(convs):
@@ -998,7 +1082,7 @@ class RankRenderer:
             release = grads[len(grads) - 1 - j][0] if len(grads) > j else times.device_end
             out.op_memory_rows.append(
                 [
-                    "aten::convolution",
+                    alloc_op,
                     round(step_alloc * 1024, 1),
                     at,
                     ts_text(release) + "\t",
@@ -1032,11 +1116,6 @@ class RankRenderer:
 
 
 _TRANSPORTS = ("RDMA", "HCCS", "PCIE", "SDMA", "SIO")
-# Per collective: the c10d op and the HcclXxx op recorded on the host, and the hcom_<name>_ API.
-COLLECTIVES = {
-    "allreduce": ("c10d::allreduce_", "HcclAllreduce", "allReduce"),
-    "allgather": ("c10d::_allgather_base_", "HcclAllgather", "allGather"),
-}
 CONTENTION_MIN_BYTES = 1 << 20  # below this a transfer's speed is latency, not bandwidth
 AIV_MIX = AIV_NUM
 
@@ -1047,6 +1126,10 @@ SYNCING_OPS = {
     "host_sync": ("aten::item", "aten::_local_scalar_dense"),
     "mask": ("aten::index", "aten::nonzero"),
 }
+
+
+def _kernel_in(what: Kernel | CommOp, plan: StepPlan, kind: str, phase: str) -> bool:
+    return isinstance(what, Kernel) and what.tpl.type == kind and plan.ops[what.op].phase == phase
 
 
 def _first_lead(preparing: int) -> int:
@@ -1145,23 +1228,22 @@ def _bandwidth(planes: list[Plane]) -> dict[str, Any]:
     return info
 
 
-def _matrix(ops: list[dict[str, Any]], group_hash: str, kind: str) -> dict[str, Any]:
-    """communication_matrix.json entries of one group and collective (allreduce-top1@..., ...):
-    top/middle/bottom ops by time, and the total."""
+def _matrix(ops: list[dict[str, Any]], group_hash: str, label: str) -> dict[str, Any]:
+    """communication_matrix.json entries of one group: top/middle/bottom ops by time, and the total."""
     ranked = sorted(ops, key=lambda op: -op["elapse"])
     picks = {"top1": ranked[0], "middle": ranked[len(ranked) // 2]}
     for n in (1, 2, 3):
         picks[f"bottom{n}"] = ranked[max(0, len(ranked) - n)]
     out: dict[str, Any] = {}
     totals: dict[str, list] = {}
-    for label, op in picks.items():
-        out[f"{kind}-{label}@{group_hash}"] = _links(op, with_name=True)
+    for pick, op in picks.items():
+        out[f"{label}-{pick}@{group_hash}"] = _links(op, with_name=True)
     for op in ops:
         for link, info in _links(op, with_name=False).items():
             entry = totals.setdefault(link, [info["Transport Type"], 0.0, 0.0])
             entry[1] += info["Transit Size(MB)"]
             entry[2] += info["Transit Time(ms)"]
-    out[f"{kind}-total@{group_hash}"] = {
+    out[f"{label}-total@{group_hash}"] = {
         link: {
             "Transport Type": t,
             "Transit Size(MB)": size,
@@ -1199,9 +1281,11 @@ def _links(op: dict[str, Any], with_name: bool) -> dict[str, Any]:
     return links
 
 
-def pmu(kernel: Kernel, mhz: int, jitter: float) -> list[Any]:
+def pmu(
+    kernel: Kernel, mhz: int, jitter: float, drawn: tuple[list[float], list[float]] | None = None
+) -> list[Any]:
     """The 25 PMU columns: one unit dominates (ratio > 0.8: mac, mte2 for a cube kernel; vec, mte3 for a
-    vector one) unless the kernel is 'bound' to none."""
+    vector one) unless the kernel is 'bound' to none, or the cube and vector ratios `drawn` (pmu.draw)."""
     tpl = kernel.tpl
     dur = kernel.dur / 1000
     busy = dur * (0.93 + 0.05 * jitter)
@@ -1212,13 +1296,17 @@ def pmu(kernel: Kernel, mhz: int, jitter: float) -> list[Any]:
     cols: list[Any] = []
     if cube and tpl.core != "MIX_AIV":
         mac = 0.55 if none else (high if kernel.bound == "mac" else 0.2)
-        ratios = [
-            mac,
-            0.08 + 0.1 * jitter,
-            0.45 if none else 0.3 + 0.2 * jitter,
-            0.58 if none else (high if kernel.bound == "mte2" else 0.4 + 0.3 * jitter),
-            0.1 + 0.1 * jitter,
-        ]
+        ratios = (
+            drawn[0]
+            if drawn
+            else [
+                mac,
+                0.08 + 0.1 * jitter,
+                0.45 if none else 0.3 + 0.2 * jitter,
+                0.58 if none else (high if kernel.bound == "mte2" else 0.4 + 0.3 * jitter),
+                0.1 + 0.1 * jitter,
+            ]
+        )
         cols += [round(busy, 3), int(busy * mhz * kernel.block_dim)]
         for ratio in ratios:
             cols += [round(ratio * busy, 3), round(ratio, 3)]
@@ -1228,7 +1316,7 @@ def pmu(kernel: Kernel, mhz: int, jitter: float) -> list[Any]:
     if vector:
         vec = 0.5 if none else (high if kernel.bound == "vec" else 0.3 + 0.2 * jitter)
         mte3 = 0.45 if none else (high if kernel.bound == "mte3" else 0.1 + 0.3 * jitter)
-        ratios = [vec, 0.05 + 0.1 * jitter, 0.3 + 0.3 * jitter, mte3]
+        ratios = drawn[1] if drawn else [vec, 0.05 + 0.1 * jitter, 0.3 + 0.3 * jitter, mte3]
         cols += [round(busy, 3), int(busy * mhz * kernel.block_dim)]
         for ratio in ratios:
             cols += [round(ratio * busy, 3), round(ratio, 3)]

@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 EXPORTS = ("text", "db", "both")
+WORKLOADS = ("cnn", "llm")
+PMU_MODES = ("ideal", "realistic")
+PROFILER_LEVELS = ("Level0", "Level1")
 
 
 def rng(seed: int, *key: object) -> random.Random:
@@ -70,10 +73,13 @@ def timestamp17(ns: int) -> str:
 
 @dataclass(frozen=True)
 class SynthSpec:
-    """One synthetic training run: a small CNN trained data-parallel on `ranks` NPUs.
+    """One synthetic training run: a small CNN (or a decoder-only LLM, `workload="llm"`) trained on
+    `ranks` NPUs, data parallel, optionally pipeline parallel (`pipeline_parallel`, `microbatches`).
 
     The defaults are a healthy run that stays clearly under every check threshold; `inject` names
-    check ids (docs/architecture.md §3.3) whose problem the generator builds in.
+    check ids (docs/architecture.md §3.3) whose problem the generator builds in. The LLM's kernel times
+    and gradient size follow from its shapes (llm.py): `computing_us` and `gradient_mb` are the CNN's.
+    `pmu` and `microbatches` default per workload (cnn: "ideal" and 1, llm: "realistic" and 8).
     """
 
     ranks: int = 2
@@ -85,7 +91,7 @@ class SynthSpec:
     export: str = "text"
     layers: int = 8  # conv blocks; about 9 kernels each per step
     batch: int = 32
-    computing_us: float = 60_000.0  # device compute per step
+    computing_us: float = 60_000.0  # device compute per micro-batch (one per step by default)
     gradient_mb: float = 96.0  # all-reduced per step, in buckets of bucket_mb
     bucket_mb: float = 32.0
     overlap_ratio: float = 0.9  # share of each all-reduce hidden under backward compute
@@ -101,6 +107,18 @@ class SynthSpec:
     # GC detection on (experimental_config gc_detect_threshold): 'Python GC' events are recorded.
     # torch_npu leaves it off by default; then a GC pause shows only as a quiet host and an idle device.
     gc_events: bool = True
+    workload: str = "cnn"
+    pmu: str | None = None  # "ideal": one pipe > 0.8 per kernel; "realistic": pmu.py's ranges
+    microbatches: int | None = None  # per step and pipeline (1F1B), or gradient accumulation at pp 1
+    profiler_level: str = "Level1"
+
+    @property
+    def pmu_mode(self) -> str:
+        return self.pmu or ("realistic" if self.workload == "llm" else "ideal")
+
+    @property
+    def microbatch_count(self) -> int:
+        return self.microbatches or (8 if self.workload == "llm" else 1)
 
     def __post_init__(self) -> None:
         if not 1 <= self.ranks <= 1024:
@@ -125,6 +143,16 @@ class SynthSpec:
             raise ValueError("ranks must be a multiple of tensor_parallel * pipeline_parallel")
         if self.inject_ranks is not None and any(not 0 <= r < self.ranks for r in self.inject_ranks):
             raise ValueError(f"inject_ranks must be ranks between 0 and {self.ranks - 1}")
+        if self.workload not in WORKLOADS or (self.pmu is not None and self.pmu not in PMU_MODES):
+            raise ValueError(
+                f"workload must be one of {', '.join(WORKLOADS)}, pmu one of {', '.join(PMU_MODES)}"
+            )
+        if self.profiler_level not in PROFILER_LEVELS:
+            raise ValueError(f"profiler_level must be one of {', '.join(PROFILER_LEVELS)}")
+        if self.microbatches is not None and not 1 <= self.microbatches <= 256:
+            raise ValueError("microbatches must be 1-256")
+        if self.layers % self.pipeline_parallel:
+            raise ValueError("layers must be a multiple of pipeline_parallel (each stage holds layers/pp)")
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import IO, Any
 
 import orjson
 
+from .level0 import KERNEL_COLUMNS, LEVEL1_ONLY_FILES
 from .render import RankRenderer, StepOut
 
 KERNEL_HEADER = [
@@ -105,6 +106,7 @@ _OP_MEMORY_HEADER = [
     "Stream Ptr",
     "Device Type",
 ]
+_LEVEL0_KERNEL = [KERNEL_HEADER.index(column) for column in KERNEL_COLUMNS]
 TEXT_FILES = (
     "trace_view.json",
     "kernel_details.csv",
@@ -188,14 +190,16 @@ def _csv(path: Path, header: list[str], crlf: bool) -> tuple[IO[str], Any]:
 
 
 class RankFiles:
-    """ASCEND_PROFILER_OUTPUT/ of one rank, open for the length of its generation."""
+    """ASCEND_PROFILER_OUTPUT/ of one rank, open for the length of its generation; `level0` leaves
+    out what Level0 does not collect (level0.py)."""
 
-    def __init__(self, output: Path, header_events: list[dict[str, Any]]) -> None:
+    def __init__(self, output: Path, header_events: list[dict[str, Any]], level0: bool = False) -> None:
         output.mkdir(parents=True, exist_ok=True)
-        self.output = output
+        self.output, self.level0 = output, level0
         self.trace = TraceWriter((output / "trace_view.json").open("wb"))
         self.trace.write(header_events)
-        self.kernels = _csv(output / "kernel_details.csv", KERNEL_HEADER, crlf=True)
+        header = list(KERNEL_COLUMNS) if level0 else KERNEL_HEADER
+        self.kernels = _csv(output / "kernel_details.csv", header, crlf=True)
         self.details = _csv(output / "operator_details.csv", _DETAIL_HEADER, crlf=False)
         self.memory = _csv(output / "memory_record.csv", _MEMORY_HEADER, crlf=True)
         self.op_memory = _csv(output / "operator_memory.csv", _OP_MEMORY_HEADER, crlf=True)
@@ -206,23 +210,27 @@ class RankFiles:
         )
         self.step_trace = (output / "step_trace_time.csv").open("wb")
         self.step_trace.write(STEP_TRACE_HEADER.encode() + b"\r\n")
-        self.communication = _JsonObject(output / "communication.json")
-        self.matrix = _JsonObject(output / "communication_matrix.json")
+        self.communication = self.matrix = None
+        if not level0:
+            self.communication = _JsonObject(output / "communication.json")
+            self.matrix = _JsonObject(output / "communication_matrix.json")
 
     def add(self, out: StepOut, step: int, at: str, device: int) -> None:
         self.trace.write(out.events)
-        self.kernels[1].writerows(out.kernel_rows)
+        rows = out.kernel_rows
+        self.kernels[1].writerows([[row[i] for i in _LEVEL0_KERNEL] for row in rows] if self.level0 else rows)
         self.details[1].writerows(out.detail_rows)
         self.memory[1].writerows(out.memory_rows)
         self.op_memory[1].writerows(out.op_memory_rows)
         self.modules[1].writerows([name, at, mb, f"NPU:{device}"] for name, mb in MODULES.items())
         self.step_trace.write(step_trace_line(step, out.trace_row).encode() + b"\r\n")
-        if out.communication:
+        if out.communication and self.communication and self.matrix:
             self.communication.add(out.communication)
             self.matrix.add(out.matrix)
 
     def paths(self) -> list[Path]:
-        return [self.output / name for name in TEXT_FILES]
+        """The files written."""
+        return [self.output / n for n in TEXT_FILES if not (self.level0 and n in LEVEL1_ONLY_FILES)]
 
     def close(self, tail_events: list[dict[str, Any]], renderer: RankRenderer) -> int:
         """Finish every file; returns the size of trace_view.json."""
@@ -231,10 +239,12 @@ class RankFiles:
         for file, _ in (self.kernels, self.details, self.memory, self.op_memory, self.modules):
             file.close()
         self.step_trace.close()
-        self.communication.close()
-        self.matrix.close()
-        write_op_statistic(self.output / "op_statistic.csv", renderer.op_stats)
-        write_api_statistic(self.output / "api_statistic.csv", renderer.api_stats)
+        if self.communication and self.matrix:
+            self.communication.close()
+            self.matrix.close()
+        if not self.level0:
+            write_op_statistic(self.output / "op_statistic.csv", renderer.op_stats)
+            write_api_statistic(self.output / "api_statistic.csv", renderer.api_stats)
         return self.trace.size
 
 
@@ -245,9 +255,9 @@ def step_trace_line(step: int, row: dict[str, int]) -> str:
         row["overlapped"],
         row["communication"],
         row["free"],
-        row["step"],
-        0,
-        row["not_overlapped"],
+        row["step"] - row["bubble"],  # Stage: the step without the receive ops (TraceStepTimeParser)
+        row["bubble"],
+        row["not_overlapped"] - row["bubble"],
         row["preparing"],
     ]
     return ",".join([str(step), *(f"{v / 1000:.3f}" for v in values)])
