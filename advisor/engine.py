@@ -554,7 +554,7 @@ def run_analysis(
     run_comparison_checks(
         by_scope["comparison"], profile, step_traces, compare, options, messages, collected, step
     )
-    findings = link_causes(cap_gains(collected.findings, step_traces), messages)
+    findings = link_causes(cap_gains(collected.findings, step_traces), messages, baseline=compare is not None)
     not_evaluated, summary = collected.not_evaluated, collected.summary
     dimensions = applicable_dimensions(
         options.analysis_dimensions,

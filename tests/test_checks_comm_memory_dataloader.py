@@ -185,9 +185,10 @@ def test_small_packet_counts_match_ground_truth(faulty, export):
     for findings in found.values():
         (finding,) = findings
         assert finding.priority == "low"
-        # 9 ops of 2 MB per step bucketed to 16 MB: 2 ops, 7 launches saved, ~11 us each.
+        # 9 ops of 2 MB per step bucketed to 16 MB: 2 ops, 7 launches saved, ~11 us each; and each
+        # small transfer 40 us slower than the link's bandwidth (the fault's fixed cost per transfer).
         assert "7.0 fewer ops" in finding.description
-        assert 7 * 11 * 0.5 < finding.estimated_gain_us < 7 * 11 + 5
+        assert (9 * 40 + 7 * 11) * 0.5 < finding.estimated_gain_us < 9 * 40 + 7 * 11 + 5
 
 
 def test_small_packet_end_to_end_names_both_ranks(faulty_report):

@@ -2,11 +2,15 @@
 
 Per transport (SDMA = on-node links, RDMA = between nodes), the share of a rank's communication ops
 whose transfer is below 16 MB (SDMA) / 1 MB (RDMA), as the reference does (reference-advisor.md
-§2.22), but per communication group and without the `Total Op Info` pseudo-op. Estimated gain per
+§2.22), but per communication group and without the `Total Op Info` pseudo-op; and the small ones
+must also take that share of the transit time, not only of the op count. Estimated gain per
 step: (a) the transit time the small transfers lose against the bandwidth of the rank's own large
 transfers (a nominal one when it has none), plus (b) the ops saved by bucketing each step's small
 transfers up to the size limit times the fixed cost of an op (the smallest elapse - transit of the
 rank's ops), both scaled by the share of communication not hidden under computation.
+
+Point-to-point transfers (a pipeline's activations and gradients between stages) are left out: their
+size is the micro-batch's, which bucketing cannot change.
 
 Also holds the helpers the other communication checks of this package share.
 """
@@ -113,6 +117,7 @@ def small_packet(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
     rules = knowledge("communication")["small_packet"]
     bw = transport_rows(ctx.tables["comm_bandwidth"])
+    bw = bw[~bw["kind"].astype("string").str.lower().eq("p2p").fillna(False).to_numpy(dtype=bool)]
     if bw.empty:
         return []
     limits = bw["transport"].map({t: float(v) for t, v in rules["small_bytes"].items()})
@@ -136,7 +141,11 @@ def small_packet(ctx: RankContext) -> list[Finding]:
         achieved = float(moving["size_bytes"].sum()) / (small_transit * 1e3) if small_transit > 0 else None
         lost = float(lost_us(moving["size_bytes"], moving["transit_us"], reference).sum()) / n_steps
         limit = float(rules["small_bytes"][transport])
-        is_flagged = share > rules["max_small_share"]
+        # By count (the reference's rule) and by transit time: a tiny collective now and then (a loss
+        # or gradient-norm all-reduce) makes up ops, not communication time.
+        total_transit = float(rows["transit_us"].clip(lower=0).sum())
+        time_share = small_transit / total_transit if total_transit > 0 else share  # no times: by count
+        is_flagged = share > rules["max_small_share"] and time_share > rules["max_small_share"]
         per_transport.append(
             [
                 transport,

@@ -17,6 +17,8 @@ from ..report.messages import Messages
 from ..report.model import Finding
 from .computation_base import knowledge
 
+COMPARISON = "comparison."
+
 
 @dataclass(frozen=True)
 class Link:
@@ -43,14 +45,19 @@ def _gain(finding: Finding) -> float:
     return finding.estimated_gain_us or 0.0
 
 
-def link_causes(findings: Iterable[Finding], messages: Messages) -> list[Finding]:
-    """The findings with each explained symptom's `counted_in` set and a line on both sides."""
+def link_causes(findings: Iterable[Finding], messages: Messages, *, baseline: bool = False) -> list[Finding]:
+    """The findings with each explained symptom's `counted_in` set and a line on both sides.
+
+    With a baseline run, the comparison findings set this run against the other one: a regression
+    is a cause of its own, not the slow rank of this run seen again."""
     found = list(findings)
     by_check: dict[str, list[int]] = {}
     for index, finding in enumerate(found):
         by_check.setdefault(finding.check, []).append(index)
     explains: dict[int, list[int]] = {}
     for link in links():
+        if baseline and link.symptom.startswith(COMPARISON):
+            continue
         for s in by_check.get(link.symptom, []):
             symptom = found[s]
             causes = [

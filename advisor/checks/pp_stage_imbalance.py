@@ -99,11 +99,16 @@ def pp_stage_imbalance(ctx: ClusterContext) -> list[Finding]:
             )
         )
     if bubbly:
-        # Bubble share ~ (p - 1) / (m + p - 1): doubling the micro-batches roughly halves it.
-        bubble_gain = float(means["bubble_us"].max()) / 2
-        lines.append(
-            m.t("computation.pp_stage_imbalance.bubble", share=bubble_share, gain_ms=ms(bubble_gain))
-        )
+        # Bubble share ~ (p - 1) / (m + p - 1): doubling the micro-batches roughly halves it. With
+        # unbalanced stages, much of the bubble is the fast stages waiting for the slow one, which
+        # the imbalance already counts: the micro-batch estimate is only for balanced stages.
+        if material:
+            lines.append(m.t("computation.pp_stage_imbalance.bubble.imbalance", share=bubble_share))
+        else:
+            bubble_gain = float(means["bubble_us"].max()) / 2
+            lines.append(
+                m.t("computation.pp_stage_imbalance.bubble", share=bubble_share, gain_ms=ms(bubble_gain))
+            )
     # The imbalance is measured; what more micro-batches would save of the bubble is a model's figure.
     gain = Gain(measured + bubble_gain, step_us, measured_us=measured)
     lines.append(m.t("computation.pp_stage_imbalance.gain", gain_ms=gain.ms, share=gain.share))
@@ -132,6 +137,13 @@ def pp_stage_imbalance(ctx: ClusterContext) -> list[Finding]:
     columns = ["step", "stage", "ranks", "computing_us", "slowest_rank", "bubble_us", "idle_us", "step_us"]
     table = stages.sort_values(["step", "stage"])[columns]
     evidence_rows = [[evidence_cell(v) for v in rec] for rec in table.itertuples(index=False, name=None)]
+    stage_columns = ["stage", "ranks", "slowest_rank", "computing_us", "bubble_us", "idle_us", "step_us",
+                     "bubble_share", "idle_share"]  # fmt: skip
+    stage_rows = [
+        [int(stage), *(evidence_cell(rec[c]) for c in stage_columns[1:7]),
+         *(evidence_cell(round(float(rec[c]), 4)) for c in stage_columns[7:])]
+        for stage, rec in means.iterrows()
+    ]  # fmt: skip
     steps = sorted(int(s) for s in per_step.index if s >= 0)
     slow_ranks = sorted(ctx.profile.stages[slow_stage]) if material else []
     return [
@@ -143,7 +155,10 @@ def pp_stage_imbalance(ctx: ClusterContext) -> list[Finding]:
             suggestions=suggestions,
             ranks=[r for r in slow_ranks if r in ctx.tables],
             step=steps[0] if len(steps) == 1 else None,
-            evidence=[Evidence(m.t("computation.pp_stage_imbalance.evidence"), columns, evidence_rows)],
+            evidence=[
+                Evidence(m.t("computation.pp_stage_imbalance.evidence.stages"), stage_columns, stage_rows),
+                Evidence(m.t("computation.pp_stage_imbalance.evidence"), columns, evidence_rows),
+            ],
             **gain.fields(),
         )
     ]

@@ -74,6 +74,9 @@ RETRANSMIT_NS = 4_500_000_000
 EXPOSED_TRAFFIC = 4.0
 EXPOSED_OVERLAP = 0.05
 SMALL_BUCKET_MB = 2.0
+# Per transfer of a small bucket: the fixed cost of each step of the collective's algorithm (HCCL
+# handshakes), which a 2 MB transfer cannot amortise as a 32 MB one does.
+SMALL_PACKET_LATENCY_US = 40
 IDLE_FREE_FACTOR = 25.0
 HBM_CAPACITY_MB = 65_536.0
 CLEAN_ENV = {
@@ -95,8 +98,10 @@ GC_FULL_MS = (150, 400)  # full (generation 2) collections: what users without G
 # Checks a fault legitimately triggers besides its own: what it physically causes, not what the
 # checks happen to say. Written per injected fault into ground_truth.json.
 COLLATERAL: dict[str, tuple[str, ...]] = {
-    # The others wait for the slow rank inside every all-reduce: exposed communication there.
-    "cluster.slow_rank": ("communication.exposed",),
+    # The others wait for the slow rank inside every all-reduce: exposed communication there. The
+    # slowest rank compared with the fastest shows where it loses: its kernels, and its host waiting
+    # longer in syncs on its slower device.
+    "cluster.slow_rank": ("communication.exposed", "comparison.kernel", "comparison.api"),
     # Every all-reduce of the group lasts as long as its slowest link: exposed on all members.
     "cluster.slow_link": ("communication.exposed",),
     "communication.exposed": (),
@@ -114,8 +119,14 @@ COLLATERAL: dict[str, tuple[str, ...]] = {
     "dataloader.slow": (),  # the wait is Preparing, before the first kernel: not Free time
     "memory.operators": ("overall.idle",),  # free/malloc bursts stall the host: the device idles
     "computation.aicpu": (),
-    # The throttled rank computes slower in its later steps; the others wait for it.
-    "computation.ai_core_frequency": ("cluster.slow_rank", "communication.exposed"),
+    # The throttled rank computes slower in its later steps; the others wait for it, and the
+    # slowest-against-fastest comparison shows its slower kernels (and longer host waits).
+    "computation.ai_core_frequency": (
+        "cluster.slow_rank",
+        "communication.exposed",
+        "comparison.kernel",
+        "comparison.api",
+    ),
     # Every new shape is compiled online: compile calls, and the device idles meanwhile.
     "computation.dynamic_shape": ("schedule.operator_dispatch", "overall.idle"),
     "computation.block_dim": (),

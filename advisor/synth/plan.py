@@ -25,6 +25,7 @@ from .faults import (
     RETRANSMIT_NS,
     SLOW_LINK_FACTOR,
     SLOW_RANK_FACTOR,
+    SMALL_PACKET_LATENCY_US,
     STAGE_IMBALANCE_FACTOR,
     SYNC_BN_WAIT_US,
     Injection,
@@ -471,6 +472,9 @@ class SynthPlanner:
             for plane in planes:
                 if plane.transport == "SDMA":
                     plane.size -= 200  # 200 bytes short of the 512-byte alignment
+        if inj.on("communication.small_packet", rank, step):
+            for plane in planes:
+                plane.dur += SMALL_PACKET_LATENCY_US * _US
         if bucket == 0 and inj.on("communication.retransmission", rank, step):
             for plane in planes:
                 if plane.transport == "RDMA":
