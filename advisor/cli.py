@@ -52,8 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     analyze.add_argument(
         "--output",
         metavar="DIR",
-        default=".",
-        help="report folder, or obs://bucket/dir to upload the reports (default: current folder)",
+        default=AnalysisOptions.output_path,
+        help="report folder, or obs://bucket/dir to upload the reports "
+        f"(default: ./{AnalysisOptions.output_path})",
     )
     analyze.add_argument(
         "--local-output",
@@ -68,10 +69,14 @@ def _parser() -> argparse.ArgumentParser:
     analyze.add_argument("--processes", default="1", help="worker processes for reading ranks (1-8)")
     analyze.add_argument("--step", help="analyse this profiled step only (default: every profiled step)")
     analyze.add_argument(
-        "--cann-version", default=AnalysisOptions.cann_version, help="hint; the data's version wins"
+        "--cann-version",
+        default=AnalysisOptions.cann_version,
+        help="used only where the data records no CANN version (default: none, detect from the data)",
     )
     analyze.add_argument(
-        "--torch-version", default=AnalysisOptions.torch_version, help="hint; the data's version wins"
+        "--torch-version",
+        default=AnalysisOptions.torch_version,
+        help="used only where the data records no torch_npu version (default: none)",
     )
     analyze.add_argument("--no-comparison", action="store_true", help="skip comparison with the baseline")
     analyze.add_argument("--no-affinity-api", action="store_true", help="skip the affinity-API check")

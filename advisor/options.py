@@ -7,25 +7,31 @@ from typing import Any
 
 from .errors import OptionError
 
-CANN_VERSIONS = ("6.3.RC2", "7.0.RC1", "7.0.0", "8.0.RC1")
-TORCH_VERSIONS = ("1.11.0", "2.1.0")
+# "" (the default) means "detect from the data": a version is a hint only for data that records none,
+# so a default hint would put a version the user never gave into every such report.
+DETECT = ""
+CANN_VERSIONS = (DETECT, "6.3.RC2", "7.0.RC1", "7.0.0", "8.0.RC1")
+TORCH_VERSIONS = (DETECT, "1.11.0", "2.1.0")
 DIMENSIONS = ("computation", "communication", "schedule", "memory", "dataloader")
 REPORT_FORMATS = ("html", "xlsx", "json")
 LANGUAGES = ("en", "zh")
 MIN_PROCESSES, MAX_PROCESSES = 1, 8
+# Reports go into a folder of their own under the server root (or the CLI's current folder) unless
+# the user names one: three files per run would otherwise pile up among the user's own files.
+REPORTS_DIR = "performance_advisor_reports"
 
 
 @dataclass(frozen=True)
 class AnalysisOptions:
     """What the user chose in Advanced Settings (REST names)."""
 
-    cann_version: str = "8.0.RC1"
-    torch_version: str = "2.1.0"
+    cann_version: str = DETECT
+    torch_version: str = DETECT
     analysis_dimensions: tuple[str, ...] = DIMENSIONS
     advisor_analyze_processes: int = 1
     disable_profiling_comparison: bool = False
     disable_affinity_api: bool = False
-    output_path: str = ""
+    output_path: str = REPORTS_DIR
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -36,12 +42,13 @@ class AnalysisOptions:
 
     def to_cli_args(self) -> list[str]:
         """The `performance-advisor analyze` flags for these options (output excluded)."""
-        args = [
-            "--cann-version", self.cann_version,
-            "--torch-version", self.torch_version,
-            "--dimensions", ",".join(self.analysis_dimensions),
-            "--processes", str(self.advisor_analyze_processes),
-        ]  # fmt: skip
+        args = []
+        if self.cann_version:
+            args += ["--cann-version", self.cann_version]
+        if self.torch_version:
+            args += ["--torch-version", self.torch_version]
+        args += ["--dimensions", ",".join(self.analysis_dimensions)]
+        args += ["--processes", str(self.advisor_analyze_processes)]
         if self.disable_profiling_comparison:
             args.append("--no-comparison")
         if self.disable_affinity_api:
@@ -63,7 +70,7 @@ def options_schema() -> dict[str, Any]:
         },
         "disable_profiling_comparison": {"default": False},
         "disable_affinity_api": {"default": False},
-        "output_path": {"default": ""},
+        "output_path": {"default": defaults.output_path},
     }
 
 
@@ -73,7 +80,8 @@ def parse_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
         for choice in choices:
             if value.strip().lower() == choice.lower():
                 return choice
-    raise OptionError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+    named = ", ".join(choice or '"" (detect from the data)' for choice in choices)
+    raise OptionError(f"{name} must be one of {named}; got {value!r}")
 
 
 def parse_dimensions(value: Any) -> tuple[str, ...]:
@@ -115,7 +123,7 @@ def parse_options(raw: dict[str, Any] | None) -> AnalysisOptions:
     if unknown:
         raise OptionError(f"unknown option(s): {', '.join(unknown)}")
     defaults = AnalysisOptions()
-    output_path = raw.get("output_path") or ""
+    output_path = raw.get("output_path") or defaults.output_path
     if not isinstance(output_path, str):
         raise OptionError(f"output_path must be a string; got {output_path!r}")
     return AnalysisOptions(

@@ -461,11 +461,15 @@ def test_operator_bound_on_reference_fixtures():
 def test_aicpu_on_old_fixture_uses_cann_hint():
     k = read_kernel_details(corpus_path(OLD_PMU_CSV))
     cpu = k[k["accelerator_core"] == "AI_CPU"]
-    findings = aicpu(hand_ctx({"kernels": k}))
+    hinted = dataclasses.replace(hand_ctx({"kernels": k}), options=AnalysisOptions(cann_version="8.0.RC1"))
+    findings = aicpu(hinted)
     if cpu["duration_us"].max() >= 20 or cpu["duration_us"].sum() >= 20:
         (finding,) = findings
         assert rows_of(finding)["count"].sum() == len(cpu)
         assert "version hint 8.0.RC1" in finding.description
+        # No hint given (the default): the advice says it assumes a recent CANN, no version made up.
+        (unhinted,) = aicpu(hand_ctx({"kernels": k}))
+        assert "no version hint was given" in unhinted.description and "8.0.RC1" not in unhinted.description
     else:
         assert findings == []
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from advisor.errors import OptionError
-from advisor.options import DIMENSIONS, AnalysisOptions, options_schema, parse_options
+from advisor.options import DIMENSIONS, REPORTS_DIR, AnalysisOptions, options_schema, parse_options
 
 
 def test_defaults_match_the_schema():
@@ -40,9 +42,31 @@ def test_cli_arguments_carry_every_option():
         }
     )
     assert options.to_cli_args() == [
-        "--cann-version", "8.0.RC1", "--torch-version", "2.1.0", "--dimensions", "schedule,memory",
-        "--processes", "1", "--no-comparison", "--no-affinity-api",
-    ]  # fmt: skip
+        "--dimensions",
+        "schedule,memory",
+        "--processes",
+        "1",
+        "--no-comparison",
+        "--no-affinity-api",
+    ]  # fmt: skip  (no version hint given: none passed, the CLI detects them from the data)
+    hinted = parse_options({"cann_version": "7.0.0", "torch_version": "2.1.0"})
+    assert hinted.to_cli_args()[:4] == ["--cann-version", "7.0.0", "--torch-version", "2.1.0"]
+
+
+def test_versions_default_to_detect_from_the_data():
+    # "" is the default and the first choice (the form lists it first); no version the user never gave.
+    schema = options_schema()
+    for name in ("cann_version", "torch_version"):
+        assert schema[name]["default"] == "" and schema[name]["choices"][0] == ""
+        assert getattr(AnalysisOptions(), name) == "" and getattr(parse_options({name: ""}), name) == ""
+    with pytest.raises(OptionError, match=re.escape('one of "" (detect from the data), 6.3.RC2')):
+        parse_options({"cann_version": "5.0"})
+
+
+def test_reports_go_to_their_own_folder_by_default():
+    assert AnalysisOptions().output_path == REPORTS_DIR == "performance_advisor_reports"
+    assert options_schema()["output_path"]["default"] == REPORTS_DIR
+    assert parse_options({"output_path": ""}).output_path == REPORTS_DIR  # an empty field: the default
 
 
 @pytest.mark.parametrize(

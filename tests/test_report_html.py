@@ -300,3 +300,28 @@ def test_chromium_draws_the_charts_without_errors(tmp_path, html4):
     assert match, result.stderr[-2000:]
     state = json.loads(match.group(1).replace("&quot;", '"'))
     assert state["errors"] == [] and state["svg"] >= 1
+
+
+def _header_row(html: str, label: str) -> str:
+    match = re.search(rf"<tr><th>{label}</th><td>(.*?)</td></tr>", html, re.S)
+    assert match, label
+    return match.group(1)
+
+
+def test_versions_say_where_each_comes_from():
+    report = sample_report(2)  # the data records CANN 8.0.RC1 and torch_npu 2.1.0
+    row = _header_row(render_html(report), "Versions")
+    assert row == "CANN 8.0.RC1 (recorded in the data)<br>torch_npu 2.1.0 (recorded in the data)"
+    # A hint stands in only where the data records nothing, and says it is one; no hint: unknown.
+    report = replace(
+        report,
+        input=replace(report.input, cann_version=None, torch_version=None),
+        version_hints={"cann_version": "7.0.0", "torch_version": ""},
+    )
+    row = _header_row(render_html(report), "Versions")
+    assert row == (
+        "CANN 7.0.0 (your hint: the data records no version)<br>"
+        "torch_npu: unknown (not recorded in the data, no hint given)"
+    )
+    row = _header_row(render_html(replace(report, language="zh")), "版本")
+    assert row == "CANN 7.0.0（用户指定：数据中未记录版本）<br>torch_npu：未知（数据中未记录，也未指定）"

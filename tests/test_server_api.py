@@ -20,10 +20,11 @@ async def test_options_lists_choices_and_defaults(jp_fetch):
     assert status == 200
     options = body["options"]
     assert options["cann_version"] == {
-        "default": "8.0.RC1",
-        "choices": ["6.3.RC2", "7.0.RC1", "7.0.0", "8.0.RC1"],
+        "default": "",  # detect from the data
+        "choices": ["", "6.3.RC2", "7.0.RC1", "7.0.0", "8.0.RC1"],
     }
-    assert options["torch_version"]["default"] == "2.1.0"
+    assert options["torch_version"] == {"default": "", "choices": ["", "1.11.0", "2.1.0"]}
+    assert options["output_path"] == {"default": "performance_advisor_reports"}
     assert options["advisor_analyze_processes"] == {"default": 1, "min": 1, "max": 8}
     assert options["analysis_dimensions"]["default"] == [
         "computation", "communication", "schedule", "memory", "dataloader",

@@ -63,11 +63,14 @@ def op_advice(op_type: str, version: str | None) -> str | None:
     return str(entry["advice"])
 
 
-def _version(ctx: RankContext) -> tuple[str | None, bool]:
-    """The CANN version of the data, else the user's hint (and whether it came from the data)."""
+def _version(ctx: RankContext) -> tuple[str | None, str]:
+    """The CANN version of the data, else the user's hint, and where it came from: "data", "hint" or
+    "unknown" (no hint given: advice then assumes a recent CANN, as `version_in` does)."""
     if ctx.rank.cann_version:
-        return ctx.rank.cann_version, True
-    return ctx.options.cann_version, False
+        return ctx.rank.cann_version, "data"
+    if ctx.options.cann_version:
+        return ctx.options.cann_version, "hint"
+    return None, "unknown"
 
 
 @check(CHECK, "computation", needs=frozenset({"kernels"}))
@@ -102,7 +105,8 @@ def aicpu(ctx: RankContext) -> list[Finding]:
     if flagged.empty:
         return []
     flagged = flagged.sort_values("sum", ascending=False)
-    version, from_data = _version(ctx)
+    version, source = _version(ctx)
+    version_text = version or m.t("common.cann_unknown")
 
     rows, suggestions, doubles = [], [], []
     for op_type, stats in flagged.iterrows():
@@ -122,7 +126,7 @@ def aicpu(ctx: RankContext) -> list[Finding]:
                         f"{CHECK}.advice.dtype",
                         op_type=op_type,
                         dtypes=", ".join(bad),
-                        version=version or "?",
+                        version=version_text,
                     )
                 )
         advice = op_advice(str(op_type), version)
@@ -162,7 +166,7 @@ def aicpu(ctx: RankContext) -> list[Finding]:
             threshold=threshold,
             names=", ".join(map(str, flagged.index[:10])),
         ),
-        m.t(f"{CHECK}.version.data" if from_data else f"{CHECK}.version.hint", version=version or "?"),
+        m.t(f"{CHECK}.version.{source}", version=version_text),
         m.t(f"{CHECK}.estimate", gain=gain_line(m, gain), steps=basis.n_steps),
     ]
     return [

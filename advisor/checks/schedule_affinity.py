@@ -191,7 +191,7 @@ def affinity_api(ctx: RankContext) -> list[Finding]:
                         count=len(matches),
                         steps=n_steps,
                         apis=", ".join(apis),
-                        cann=version_text or "?",
+                        cann=version_text or m.t("common.cann_unknown"),
                         idle_ms=gain.ms,
                         share=gain.share,
                     ),

@@ -192,6 +192,24 @@ def _evidence_view(evidence: Evidence, cap: int) -> dict[str, Any]:
     }
 
 
+VERSION_NAMES = (("cann_version", "CANN"), ("torch_version", "torch_npu"))
+
+
+def version_lines(report: Report, m: Messages) -> list[str]:
+    """One line per version: the one recorded in the data, else the user's hint, else unknown, each
+    saying which it is (a hint never passes for a fact about the data)."""
+    lines = []
+    for field, name in VERSION_NAMES:
+        found, hint = getattr(report.input, field), report.version_hints.get(field, "")
+        if found:
+            lines.append(m.t("report.header.version.data", name=name, version=found))
+        elif hint:
+            lines.append(m.t("report.header.version.hint", name=name, version=hint))
+        else:
+            lines.append(m.t("report.header.version.unknown", name=name))
+    return lines
+
+
 def _label(m: Messages, key: str, fallback: str) -> str:
     return m.t(key) if m.has(key) else fallback
 
@@ -291,7 +309,7 @@ def render_html(report: Report) -> str:
         "language": report.language,
         "input": report.input,
         "description": report.description,
-        "version_hints": report.version_hints,
+        "versions": version_lines(report, m),
         "dimensions": [_label(m, f"report.dimension.{d}", d) for d in report.dimensions],
         "generated": report.generated.strftime("%Y-%m-%d %H:%M:%S %Z").strip(),
         "durations": m.t(
