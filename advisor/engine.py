@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import math
 import multiprocessing
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pandas as pd
@@ -612,6 +613,34 @@ def _check_output_dir(output_dir: Path) -> Path:
     return out
 
 
+# A report's file name: the analysed folder's name (and the baseline's), then the time. Only word
+# characters, dots and dashes: a folder name may hold anything a file system allows (spaces,
+# quotes, '<', a leading '-' or dot) and the name travels through shells, URLs and object stores.
+# Each name at most 80 bytes of UTF-8: both names, the time and the extension stay well under the
+# 255 bytes most file systems allow in a name, whatever the script of the folder names.
+_UNSAFE_NAME = re.compile(r"[^\w.-]+")
+MAX_NAME_BYTES = 80
+
+
+def profile_name(path: str) -> str:
+    """The analysed folder's own name, safe as part of a file name ('profile' if nothing is left).
+    Inside a rank folder's ASCEND_PROFILER_OUTPUT the rank folder names the data."""
+    folder = PurePosixPath(path.replace("\\", "/").rstrip("/"))
+    if folder.name == OUTPUT_DIR:
+        folder = folder.parent
+    name = re.sub(r"\.{2,}", ".", _UNSAFE_NAME.sub("_", folder.name)).strip("._-")
+    name = name.encode()[:MAX_NAME_BYTES].decode(errors="ignore").rstrip("._-")
+    return name or "profile"
+
+
+def report_stem(report: Report) -> str:
+    """`<profile>_<YYYYmmdd-HHMMSS>`, or `<profile>_vs_<baseline>_<YYYYmmdd-HHMMSS>` with a baseline."""
+    name = profile_name(report.input.path)
+    if report.input.compare_path:
+        name += f"_vs_{profile_name(report.input.compare_path)}"
+    return f"{name}_{report.generated.strftime('%Y%m%d-%H%M%S')}"
+
+
 def write_reports(
     report: Report,
     output_dir: str | Path,
@@ -619,7 +648,8 @@ def write_reports(
     *,
     progress: ProgressFn | None = None,
 ) -> dict[str, Path]:
-    """Write `performance_advisor_<YYYYmmddHHMMSS>[_N].{html,xlsx,json}`; never overwrites a file."""
+    """Write `report_stem(report)[_N].{html,xlsx,json}` into `output_dir` (created if missing);
+    never overwrites a file."""
     from .report.html import write_html
     from .report.jsonout import write_json
     from .report.xlsx import write_xlsx
@@ -634,7 +664,7 @@ def write_reports(
     total = len(report.input.ranks) + 2
     (progress or _no_progress)("writing report", total - 1, total)
     started = time.perf_counter()
-    base = f"performance_advisor_{report.generated.strftime('%Y%m%d%H%M%S')}"
+    base = report_stem(report)
     writers = {"html": write_html, "xlsx": write_xlsx, "json": write_json}
     suffix = 0
     while True:

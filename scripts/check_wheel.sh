@@ -26,5 +26,5 @@ grep -E "advisor.*OK" "$work/server.txt"
 cd "$work"
 run "$work/venv/bin/performance-advisor" demo "$work/demo" >/dev/null
 run "$work/venv/bin/performance-advisor" analyze "$work/demo" --output "$work/out" --quiet
-ls "$work"/out/performance_advisor_*.html >/dev/null
+ls "$work"/out/demo_*.html >/dev/null
 echo "wheel OK"

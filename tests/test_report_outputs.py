@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
 
-from advisor.engine import run_analysis, write_reports
+from advisor.cli import main as cli_main
+from advisor.engine import profile_name, report_stem, run_analysis, write_reports
 from advisor.errors import InputError
 from advisor.report.html import render_html
 from advisor.report.messages import Messages, catalogue_keys
@@ -179,9 +182,9 @@ def test_unique_sheet_names():
 def test_file_names_never_overwrite(demo_report, tmp_path):
     first = write_reports(demo_report, tmp_path)
     second = write_reports(demo_report, tmp_path)
-    stamp = demo_report.generated.strftime("%Y%m%d%H%M%S")
-    assert first["html"].name == f"performance_advisor_{stamp}.html"
-    assert second["html"].name == f"performance_advisor_{stamp}_1.html"
+    stamp = demo_report.generated.strftime("%Y%m%d-%H%M%S")
+    assert first["html"].name == f"demo_{stamp}.html"  # named after the analysed folder
+    assert second["html"].name == f"demo_{stamp}_1.html"
     assert {p.suffix for p in second.values()} == {".html", ".xlsx", ".json"}
     assert all(p.is_absolute() and p.exists() for p in [*first.values(), *second.values()])
 
@@ -215,3 +218,40 @@ def test_malicious_folder_names_are_escaped_end_to_end(tmp_path):
     html = render_html(report)
     assert "<img src=x" not in html and "<script>alert(2)" not in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html and "&lt;script&gt;alert(2)" in html
+
+
+def test_file_names_name_the_profile_and_the_baseline(demo_report, tmp_path):
+    stamp = demo_report.generated.strftime("%Y%m%d-%H%M%S")
+    compared = replace(demo_report, input=replace(demo_report.input, compare_path="/runs/good run/"))
+    paths = write_reports(compared, tmp_path, ["json"])
+    assert paths["json"].name == f"demo_vs_good_run_{stamp}.json"
+    # Object-store paths and a path inside a rank folder name their folder too.
+    obs = replace(demo_report.input, path="obs://bucket/jobs/run7", compare_path=None)
+    assert report_stem(replace(demo_report, input=obs)) == f"run7_{stamp}"
+    inner = replace(obs, path="/d/host_1_ascend_pt/ASCEND_PROFILER_OUTPUT")
+    assert report_stem(replace(demo_report, input=inner)) == f"host_1_ascend_pt_{stamp}"
+
+
+@pytest.mark.parametrize(
+    ("folder", "name"),
+    [
+        ("<img src=x onerror=alert(1)>", "img_src_x_onerror_alert_1"),
+        ("-rf ..", "rf"),  # no leading dash or dot: no option, no hidden file
+        ("a$(rm -rf)b;`x`|y", "a_rm_-rf_b_x_y"),
+        ("..", "profile"),
+        ("训练 数据", "训练_数据"),  # word characters of any script stay
+        ("x" * 300, "x" * 80),
+        ("训" * 100, "训" * 26),  # at most 80 bytes of UTF-8
+    ],
+)
+def test_hostile_folder_names_make_safe_file_names(folder, name):
+    assert profile_name(f"/data/{folder}") == name
+
+
+def test_cli_writes_into_its_own_folder_by_default(tmp_path, monkeypatch, capsys):
+    root, _ = demo(tmp_path / "in")
+    monkeypatch.chdir(tmp_path)
+    assert cli_main(["analyze", str(root), "--quiet", "--format", "json"]) == 0
+    (path,) = [Path(line) for line in capsys.readouterr().out.splitlines()]
+    assert path.parent == tmp_path / "performance_advisor_reports"
+    assert path.name.startswith(f"{root.name}_") and path.suffix == ".json"

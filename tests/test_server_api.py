@@ -124,11 +124,13 @@ async def test_list_get_and_delete(jp_fetch, jp_root_dir, demo_profile):
     status, _ = await call(jp_fetch, *API, "tasks", "0123456789ab")
     assert status == 404
 
-    reports = sorted(jp_root_dir.glob("performance_advisor_*"))
+    # No output path given: the reports of both tasks are in their own folder, named after the data.
+    assert not list(jp_root_dir.glob("*.html"))
+    reports = sorted((jp_root_dir / "performance_advisor_reports").glob("profiling_dir1_*"))
     assert len(reports) == 6
     status, _ = await call(jp_fetch, *API, "tasks", second["id"], method="DELETE")
     assert status == 204
-    left = sorted(jp_root_dir.glob("performance_advisor_*"))
+    left = sorted((jp_root_dir / "performance_advisor_reports").glob("profiling_dir1_*"))
     assert len(left) == 3 and not any(done["id"] in p.name for p in left)
     assert (jp_root_dir / "profiling_dir1").is_dir()
     status, _ = await call(jp_fetch, *API, "tasks", second["id"])

@@ -198,7 +198,8 @@ def test_cli_uploads_reports_to_the_store(store_env, profile, s3, capsys, tmp_pa
     )
     assert code == 0, err
     urls = stdout.split()
-    assert len(urls) == 1 and urls[0].startswith(out + "/performance_advisor_") and urls[0].endswith(".json")
+    assert len(urls) == 1 and urls[0].endswith(".json")
+    assert urls[0].startswith(f"{out}/run1_")  # named after the analysed folder, obs://…/jobs/run1
     body = client.get_object(Bucket=BUCKET, Key=urls[0].split(f"{BUCKET}/", 1)[1])["Body"].read()
     assert json.loads(body)["input"]["path"] == f"obs://{BUCKET}/{PREFIX}"
     assert events[-1] == {"event": "result", "reports": {"json": urls[0]}}
