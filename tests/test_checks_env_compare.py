@@ -365,27 +365,32 @@ def test_kernel_comparison_per_step():
     rows = {r["name"]: r for r in _rows(finding.evidence[0])}
     assert set(rows) == {"Conv2D1", "Add", "Cast"}  # communication kernels are not compute kernels
     conv, cast, add = rows["Conv2D1"], rows["Cast"], rows["Add"]
-    assert conv["target_calls_per_step"] == 2 and conv["baseline_calls_per_step"] == 2
+    # No baseline run: the sides are the slowest and the fastest rank, never "target" and "baseline".
+    assert not any(c.startswith(("target_", "baseline_")) for c in finding.evidence[0].columns)
+    assert finding.evidence[0].columns[3:6] == ["diff_total_us_per_step", "ratio_total", "diff_avg_us"]
+    assert conv["slowest_calls_per_step"] == 2 and conv["fastest_calls_per_step"] == 2
     assert conv["diff_total_us_per_step"] == pytest.approx(200.0)  # 2 calls x +100 µs
     assert conv["ratio_total"] == pytest.approx(1.5)
     assert conv["diff_avg_us"] == pytest.approx(100.0)
     assert (
-        cast["baseline_calls_per_step"] == 0
-        and cast["baseline_avg_us"] is None
-        and cast["ratio_total"] is None
+        cast["fastest_calls_per_step"] == 0 and cast["fastest_avg_us"] is None and cast["ratio_total"] is None
     )
     assert cast["diff_total_us_per_step"] == pytest.approx(100.0)
     assert add["diff_total_us_per_step"] == pytest.approx(0.0)
     assert [r[0] for r in finding.evidence[0].rows] == ["Conv2D1", "Cast", "Add"]  # most time lost first
     assert finding.estimated_gain_us == pytest.approx(300.0)
     assert finding.priority == "medium"  # 300 µs of a 10 ms step: 3 %
-    assert "rank 3 (slowest)" in finding.title and "rank 0 (fastest)" in finding.title
-    assert finding.evidence[0].name == "Kernels: rank 3 (slowest) vs rank 0 (fastest)"
+    assert finding.title.startswith("slowest rank 3 loses") and finding.title.endswith(
+        "against fastest rank 0"
+    )
+    assert finding.evidence[0].name == "Kernels: slowest rank 3 vs fastest rank 0"
     assert finding.ranks == [3]
-    assert "2 step(s), the baseline 3" in finding.description
+    assert "slowest rank 3 profiled 2 step(s), fastest rank 0 3." in finding.description
     # 100 µs of Cast are new calls, 200 µs of Conv2D are slower calls: slower calls lead.
-    assert "0.100 ms per step comes from more calls" in finding.description
-    assert finding.suggestions == M.t_list("comparison.kernel.suggestions.slower_calls")
+    assert "0.100 ms per step comes from more calls (priced at fastest rank 0's" in finding.description
+    assert "as on fastest rank 0." in finding.description
+    assert "baseline" not in finding.description + finding.title + " ".join(finding.suggestions)
+    assert finding.suggestions == M.t_list("comparison.kernel.suggestions.ranks.slower_calls")
 
 
 def test_kernel_comparison_priority_and_noise():

@@ -137,8 +137,8 @@ def test_comparison_check_sees_both_sides(tmp_path):
         unregister("comparison.test_probe")
     assert with_baseline["mode"] == "baseline"
     assert with_baseline["target"] == "rank 1" and with_baseline["baseline"] == "baseline rank 1"
-    assert (without["mode"], without["target"]) == ("ranks", "rank 1 (slowest)")
-    assert without["baseline"] == "rank 0 (fastest)"
+    assert (without["mode"], without["target"]) == ("ranks", "slowest rank 1")
+    assert without["baseline"] == "fastest rank 0"
     assert not seen  # disabled by the option
 
 

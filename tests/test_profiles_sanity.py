@@ -337,7 +337,7 @@ def test_a_broken_trace_gives_no_comparison_finding(tmp_path, caplog):
         assert not [f for f in report.findings if f.check == "comparison.api"]
         assert {f.check for f in report.findings if f.check.startswith("comparison.")} <= compared
         [reason] = [n.reason for n in report.not_evaluated if n.check == "comparison.api"]
-        assert reason.startswith("not evaluated on damaged data: rank 0 (fastest)") and why in reason
+        assert reason.startswith("not evaluated on damaged data: fastest rank 0") and why in reason
         assert "host_ops" in reason and "trace_view.json" in reason
     # A healthy run: ranks within jitter are not compared at all, damaged or not.
     healthy = write_synth_profile(tmp_path / "healthy", SynthSpec(ranks=2))
@@ -371,7 +371,7 @@ def test_a_comparison_on_a_few_dropped_rows_says_so(generated, tmp_path, throwaw
     edit_trace(output(root, 1) / "trace_view.json", host_op, "dur", [-1.0])
     report = run_analysis(root)
     [probe] = [f for f in report.findings if f.check == "comparison.sanity_probe"]
-    assert probe.description.startswith("what it found\nData note: rank 1 (fastest): ")
+    assert probe.description.startswith("what it found\nData note: fastest rank 1: ")
     assert "of its host_ops rows were dropped as damaged" in probe.description
     assert "trace_view.json: 1 host_ops row with a negative dur dropped" in probe.description
     # the rank check's gain of 1e12 us is capped at the longest step of its rank, and that is logged

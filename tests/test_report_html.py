@@ -11,18 +11,20 @@ from dataclasses import replace
 import plotly.graph_objects as go
 import pytest
 
+from advisor.ranges import number_ranges
 from advisor.report import html as html_module
 from advisor.report.charts import mean_step_us
 from advisor.report.html import (
     HTML_CELL_BUDGET,
     MAX_HTML_ROWS,
     MIN_HTML_ROWS,
+    column_header,
     one_line,
-    rank_ranges,
     render_html,
     rich_text,
     rows_cap,
 )
+from advisor.report.messages import Messages
 from advisor.report.model import Evidence, Finding, InputInfo, Report
 from advisor.report.sample import SLOW_RANK, sample_report
 
@@ -117,8 +119,8 @@ def test_evidence_tables_are_sortable_filterable_and_capped():
     start = html.index('data-check="comparison.kernel"')
     block = html[start : html.index("</details>\n</details>", start)]
     assert 'class="pa-filter"' in block and 'class="pa-sortable"' in block
-    headers = re.findall(r"<th([^>]*)>([^<]+)</th>", block)
-    kinds = {name: ('data-type="num"' in attrs) for attrs, name in headers}
+    headers = re.findall(r'<th([^>]*) data-col="(\w+)"[^>]*>([^<]+)</th>', block)
+    kinds = {name: ('data-type="num"' in attrs) for attrs, name, _ in headers}
     assert kinds["name"] is False and kinds["target_us"] is True and kinds["ratio"] is True  # NaN ignored
     assert block.count("<tr><td>aclnnKernel_") == MAX_HTML_ROWS
     assert f"Showing {MAX_HTML_ROWS} of 500 rows" in block
@@ -191,15 +193,16 @@ def test_rich_text_escapes_code_too():
     assert "<code>" not in plain
 
 
-def test_one_line_and_rank_ranges():
+def test_one_line_and_number_ranges():
     assert one_line("Call gc.freeze() once: then it is fine.") == "Call gc.freeze() once"
     assert one_line("Use larger buckets, e.g. DDP(bucket_cap_mb=100). More text.") == (
         "Use larger buckets, e.g. DDP(bucket_cap_mb=100)"
     )
     long = one_line("x" * 500)
     assert len(long) == 160 and long.endswith("…")
-    assert rank_ranges([7, 0, 1, 2, 3, 5, 5]) == "0–3, 5, 7"
-    assert rank_ranges(list(range(64))) == "0–63" and rank_ranges([]) == ""
+    assert number_ranges([7, 0, 1, 2, 3, 5, 5]) == "0–3, 5, 7"
+    assert number_ranges(list(range(64))) == "0–63" and number_ranges([]) == ""
+    assert number_ranges([12, 14, 15, 16, 17, 18, 19, 20]) == "12, 14–20"
 
 
 def test_rows_cap_keeps_the_page_within_budget():
@@ -325,3 +328,85 @@ def test_versions_say_where_each_comes_from():
     )
     row = _header_row(render_html(replace(report, language="zh")), "版本")
     assert row == "CANN 7.0.0（用户指定：数据中未记录版本）<br>torch_npu：未知（数据中未记录，也未指定）"
+
+
+def _evidence_report(evidence: list[Evidence], language: str = "en", **input_fields) -> Report:
+    finding = Finding(
+        check="schedule.x",
+        dimension="schedule",
+        priority="low",
+        title="t",
+        description="calls per step 1.0 -> 2.0, avg 3.0 -> 4.0 µs",
+        evidence=evidence,
+    )
+    info = InputInfo("/p", None, "ascend_pt", "text", [0], [1], None, None)
+    return Report(
+        input=replace(info, **input_fields),
+        tool_version="t",
+        findings=[finding],
+        language=language,
+        dimensions=("schedule",),
+    )
+
+
+def _headers(html: str) -> list[tuple[str, str]]:
+    """(raw column name, header text) of every evidence table's headers."""
+    return re.findall(r'<th[^>]* data-col="(\w+)" title="\1"[^>]*>([^<]*)</th>', html)
+
+
+def test_evidence_headers_show_units_and_translations():
+    m, zh = Messages("en"), Messages("zh")
+    assert column_header(m, "duration_us") == "duration\u00a0(µs)"
+    assert column_header(m, "bandwidth_gbps") == "bandwidth\u00a0(GB/s)"
+    assert column_header(m, "exposed_share") == "exposed\u00a0(%)"
+    assert column_header(m, "share_of_communication") == "communication\u00a0(%)"
+    assert column_header(m, "fastest_total_us_per_step") == "fastest: total\u00a0(µs/step)"
+    assert column_header(m, "robust_z") == "robust z" and column_header(m, "weird_thing") == "weird thing"
+    assert column_header(zh, "duration_us") == "耗时（µs）"
+    assert column_header(zh, "baseline_calls_per_step") == "基线：每 step 调用次数"
+    columns = ["op_name", "duration_us", "exposed_share", "bandwidth_gbps"]
+    html = render_html(_evidence_report([Evidence("ops", columns, [["a", 1500.0, 0.125, 3.5]])]))
+    # The raw name stays as the header's title and data-col, for copying and filtering by it.
+    assert _headers(html) == [
+        ("op_name", "op name"),
+        ("duration_us", "duration\u00a0(µs)"),
+        ("exposed_share", "exposed\u00a0(%)"),
+        ("bandwidth_gbps", "bandwidth\u00a0(GB/s)"),
+    ]
+    assert "<tr><td>a<td class=n>1,500.000<td class=n>12.5<td class=n>3.500" in html  # a share in %
+
+
+def test_empty_columns_are_hidden_and_named():
+    rows = [[0, None, 1.5, float("nan")], [1, None, 2.5, None]]
+    html = render_html(
+        _evidence_report([Evidence("per rank", ["rank", "stage", "step_us", "robust_z"], rows)])
+    )
+    assert [raw for raw, _ in _headers(html)] == ["rank", "step_us"]
+    assert "<tr><td class=n>0<td class=n>1.500\n" in html
+    assert "Columns with no value in any row are not shown: stage, robust z." in html
+
+
+def test_row_counts_are_singular_or_plural():
+    one = Evidence("one", ["a"], [["x"]])
+    two = Evidence("two", ["a"], [["x"], ["y"]])
+    html = render_html(_evidence_report([one, two]))
+    assert 'one <span class="pa-muted">(1 row)</span>' in html
+    assert 'two <span class="pa-muted">(2 rows)</span>' in html
+    assert "(1 ranks)" not in html and "(1 rank)" in html
+    zh = render_html(_evidence_report([one, two], language="zh"))
+    assert "(1 行)" in zh and "(2 行)" in zh and "(1 个 rank)" in zh
+
+
+def test_arrows_never_wrap():
+    rows = [["1 -> 0", 2.0], ["2→3", 1.0]]
+    html = render_html(_evidence_report([Evidence("links", ["link", "bandwidth_gbps"], rows)]))
+    assert "<tr><td class=a>1 -&gt; 0<td class=n>2.000" in html and "<tr><td class=a>2→3" in html
+    assert '<span class="pa-nw">1.0 -&gt; 2.0,</span>' in html  # in a description too
+    assert "td.a, .pa-nw { white-space: nowrap; }" in html
+
+
+def test_step_lists_are_ranges():
+    html = render_html(_evidence_report([], steps=list(range(1, 70))))
+    assert _header_row(html, "Steps") == "1–69"
+    html = render_html(_evidence_report([], steps=[12, 14, 15, 16, 17, 18, 19, 20]))
+    assert _header_row(html, "Steps") == "12, 14–20"

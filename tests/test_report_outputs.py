@@ -155,6 +155,9 @@ def test_xlsx_summary_and_typed_cells(demo_report, tmp_path):
     n = row - 1
     assert summary.cell(row, 12).value == f"{n} Step time breakdown, {n} Cluster spread"
     breakdown = book[f"{n} Step time breakdown"]
+    # Evidence sheets keep the raw column names (machine-readable), not the HTML's headers with units.
+    finding = next(f for f in demo_report.findings if f.check == "overall.summary")
+    assert [c.value for c in breakdown[1]] == finding.evidence[0].columns
     assert breakdown["A1"].value == "rank"
     assert breakdown["C2"].data_type == "n"  # step_us is a number, not text
     assert f"{n} Cluster spread" in book.sheetnames

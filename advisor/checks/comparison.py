@@ -159,11 +159,23 @@ def _finding(
             rows=lost.rows,
         ),
         description="\n".join(lines),
-        suggestions=m.t_list(f"{check_id}.suggestions.{kind}"),
+        # Within one run (mode "ranks") the code and versions are the same: other causes, other advice.
+        suggestions=m.t_list(f"{check_id}.suggestions.{ctx.mode}.{kind}"),
         ranks=[ctx.target_rank.rank],
         evidence=[evidence],
         **gain.fields(),
     )
+
+
+def side_columns(mode: str, columns: Sequence[str]) -> list[str]:
+    """Evidence column names as the sides are: without a baseline run (mode "ranks") they are the
+    slowest and the fastest rank of this run, and no column may call one of them the baseline."""
+    if mode == "baseline":
+        return list(columns)
+    names = {"target_": "slowest_", "baseline_": "fastest_"}
+    return [
+        next((new + c[len(old) :] for old, new in names.items() if c.startswith(old)), c) for c in columns
+    ]
 
 
 def _common_lines(ctx: ComparisonContext, kind: str, lost: Loss, t_steps: int, b_steps: int) -> list[str]:
@@ -185,6 +197,7 @@ def _common_lines(ctx: ComparisonContext, kind: str, lost: Loss, t_steps: int, b
             "comparison.split",
             more_calls_ms=ms(lost.more_calls_us),
             slower_calls_ms=ms(lost.slower_calls_us),
+            baseline=ctx.label("baseline"),
         ),
     ]
 
@@ -207,12 +220,13 @@ def comparison_kernel(ctx: ComparisonContext) -> list[Finding]:
         return []
     lines = _common_lines(ctx, "kernel", lost, t_steps, b_steps)
     lines += _top_lines(m, "kernel", table, "diff_total_us_per_step", "baseline_total_us_per_step")
-    lines.append(m.t("comparison.kernel.gain", gain_ms=ms(lost.lost_us)))
-    columns = [f"{side}_{s}" for side in ("target", "baseline") for s in STATS]
-    columns += ["diff_total_us_per_step", "ratio_total", "diff_avg_us"]
+    lines.append(m.t("comparison.kernel.gain", gain_ms=ms(lost.lost_us), baseline=ctx.label("baseline")))
+    # The differences first: in a narrow pane they are what the reader needs on screen.
+    columns = ["diff_total_us_per_step", "ratio_total", "diff_avg_us"]
+    columns += [f"{side}_{s}" for side in ("target", "baseline") for s in STATS]
     evidence = Evidence(
         m.t("comparison.kernel.evidence", target=ctx.label("target"), baseline=ctx.label("baseline")),
-        [*KERNEL_KEY, *columns],
+        [*KERNEL_KEY, *side_columns(ctx.mode, columns)],
         evidence_rows(table, KERNEL_KEY, columns),
     )
     return [_finding(ctx, "comparison.kernel", lost, Gain(lost.lost_us, step_us), lines, evidence)]
@@ -311,12 +325,14 @@ def comparison_api(ctx: ComparisonContext) -> list[Finding]:
         return []
     lines = _common_lines(ctx, "api", lost, t_steps, b_steps)
     lines += _top_lines(m, "api", table, "diff_top_level_us_per_step", "baseline_top_level_us_per_step")
-    lines.append(m.t("comparison.api.gain", gain_ms=ms(gain), lost_ms=ms(lost.lost_us)))
-    columns = [f"{side}_{s}" for side in ("target", "baseline") for s in (*STATS, "top_level_us_per_step")]
-    columns += ["diff_total_us_per_step", "ratio_total", "diff_avg_us", "diff_top_level_us_per_step"]
+    lines.append(
+        m.t("comparison.api.gain", gain_ms=ms(gain), lost_ms=ms(lost.lost_us), target=ctx.label("target"))
+    )
+    columns = ["diff_top_level_us_per_step", "diff_total_us_per_step", "ratio_total", "diff_avg_us"]
+    columns += [f"{side}_{s}" for side in ("target", "baseline") for s in (*STATS, "top_level_us_per_step")]
     evidence = Evidence(
         m.t("comparison.api.evidence", target=ctx.label("target"), baseline=ctx.label("baseline")),
-        ["api_name", *columns],
+        ["api_name", *side_columns(ctx.mode, columns)],
         evidence_rows(table, ("name",), columns),
     )
     return [_finding(ctx, "comparison.api", lost, Gain(gain, step_us), lines, evidence)]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
+from ..ranges import number_ranges
 from .runs import RankFolder, single_run
 
 if TYPE_CHECKING:
@@ -80,14 +81,10 @@ class ProfileSet:
 
 
 def describe_steps(steps: list[int]) -> str:
-    """'step 50', 'steps 12–14', 'steps 1, 3, 7' or 'no step markers'."""
+    """'step 50', 'steps 12–14', 'steps 1, 3–7' or 'no step markers'."""
     if not steps:
         return "no step markers"
-    if len(steps) == 1:
-        return f"step {steps[0]}"
-    if steps == list(range(steps[0], steps[-1] + 1)):
-        return f"steps {steps[0]}–{steps[-1]}"
-    return "steps " + ", ".join(str(s) for s in steps)
+    return f"step{'s' if len(steps) > 1 else ''} {number_ranges(steps)}"
 
 
 def discover(path: str | Path) -> ProfileSet:

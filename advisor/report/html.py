@@ -13,6 +13,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
 from ..options import DIMENSIONS
+from ..ranges import number_ranges
 from . import charts
 from .messages import Messages
 from .model import Evidence, Finding, Report
@@ -125,24 +126,65 @@ def one_line(text: str, limit: int = ACTION_CHARS) -> str:
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 
-def rank_ranges(ranks: list[int]) -> str:
-    """[0, 1, 2, 3, 7] -> '0–3, 7': 64 ranks stay one short line."""
-    values = sorted(set(int(r) for r in ranks))
-    parts: list[str] = []
-    i = 0
-    while i < len(values):
-        j = i
-        while j + 1 < len(values) and values[j + 1] == values[j] + 1:
-            j += 1
-        parts.append(str(values[i]) if j == i else f"{values[i]}–{values[j]}")
-        i = j + 1
-    return ", ".join(parts)
+# Unit suffixes of evidence column names (the tables' units: docs/design.md "Tables"), longest first.
+# The header shows the unit instead of the suffix; "_share" columns hold fractions, shown in percent.
+UNIT_SUFFIXES = (
+    ("_us_per_step", "µs/step"),
+    ("_us", "µs"),
+    ("_ms", "ms"),
+    ("_gbps", "GB/s"),
+    ("_mb", "MB"),
+    ("_mhz", "MHz"),
+    ("_bytes", "bytes"),
+    ("_share", "%"),
+)
+PERCENT = "%"
+# Column-name prefixes that say which side of a comparison a figure is from (or their difference).
+SIDE_PREFIXES = ("target", "baseline", "slowest", "fastest", "diff")
+_ARROWS = ("->", "→")
+_ARROW_SPAN = re.compile(r"\S*\s?(?:->|→)\s?\S*")
 
 
-def _cell(value: Any) -> tuple[str, bool]:
-    """(text, is_number) of one evidence cell."""
+def column_unit(name: str) -> tuple[str, str | None]:
+    """(the name without its unit suffix, the unit): 'duration_us' -> ('duration', 'µs');
+    'share_of_communication' -> ('communication', '%')."""
+    if name.startswith("share_of_"):
+        return name.removeprefix("share_of_"), PERCENT
+    for suffix, unit in UNIT_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name.removesuffix(suffix), unit
+    return name, None
+
+
+def _column_label(m: Messages, base: str) -> str:
+    key = f"report.column.{base}"
+    if m.has(key):
+        return m.t(key)
+    prefix, _, rest = base.partition("_")
+    if prefix in SIDE_PREFIXES and rest:
+        return m.t(
+            "report.column.side", side=m.t(f"report.column.side.{prefix}"), label=_column_label(m, rest)
+        )
+    return base.replace("_", " ")
+
+
+def column_header(m: Messages, name: str) -> str:
+    """The header of an evidence column: its words, translated where the catalogue has them, with its
+    unit ('duration_us' -> 'duration (µs)'). The raw name stays in the page as the header's title."""
+    base, unit = column_unit(name)
+    label = _column_label(m, base)
+    return m.t("report.column.with_unit", label=label, unit=unit) if unit else label
+
+
+def _cell(value: Any, percent: bool = False) -> tuple[str, bool]:
+    """(text, is_number) of one evidence cell; `percent`: a fraction shown in percent."""
     if isinstance(value, bool) or value is None:
         return ("" if value is None else str(value).lower(), False)
+    if percent and isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            return ("", True)
+        value = float(value) * 100
+        return (f"{value:,.2f}" if abs(value) < 1 else f"{value:,.1f}", True)
     if isinstance(value, int):
         return (f"{value}", True)
     if isinstance(value, float):
@@ -150,6 +192,22 @@ def _cell(value: Any) -> tuple[str, bool]:
             return ("", True)
         return (f"{value:,.4f}" if abs(value) < 1 else f"{value:,.3f}", True)
     return (str(value), False)
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and not math.isfinite(value)) or value == ""
+
+
+def no_break_arrows(text: str) -> Markup:
+    """`text` escaped, each 'a -> b' kept on one line: a wrapped arrow reads as two figures."""
+    parts: list[str] = []
+    last = 0
+    for match in _ARROW_SPAN.finditer(text):
+        parts.append(str(escape(text[last : match.start()])))
+        parts.append(f'<span class="pa-nw">{escape(match.group())}</span>')
+        last = match.end()
+    parts.append(str(escape(text[last:])))
+    return Markup("".join(parts))
 
 
 def rows_cap(evidence: list[Evidence]) -> int:
@@ -163,31 +221,42 @@ def rows_cap(evidence: list[Evidence]) -> int:
     return cap
 
 
-def _evidence_view(evidence: Evidence, cap: int) -> dict[str, Any]:
+def _evidence_view(evidence: Evidence, cap: int, m: Messages) -> dict[str, Any]:
+    # Columns without a value in any row (e.g. a stage no run recorded) say nothing: left out here,
+    # named under the table; the XLSX and JSON keep every column.
+    width = len(evidence.columns)
+    kept = [i for i in range(width) if any(i < len(row) and not _is_empty(row[i]) for row in evidence.rows)]
+    percent = [column_unit(name)[1] == PERCENT for name in evidence.columns]
     shown = evidence.rows[:cap]
-    cells = [[_cell(v) for v in row] for row in shown]
+    cells = [[_cell(row[i], percent[i]) if i < len(row) else ("", False) for i in kept] for row in shown]
     numeric = [
-        bool(any(row[i][1] for row in cells if i < len(row)) and all(
-            row[i][1] or not row[i][0] for row in cells if i < len(row)
-        ))
-        for i in range(len(evidence.columns))
-    ]  # fmt: skip
+        bool(any(row[j][1] for row in cells) and all(row[j][1] or not row[j][0] for row in cells))
+        for j in range(len(kept))
+    ]
+
+    def td(text: str, number: bool) -> Markup:
+        if number:
+            return Markup("<td class=n>{}").format(text)
+        if any(arrow in text for arrow in _ARROWS):
+            return Markup("<td class=a>{}").format(text)  # kept on one line
+        return Markup("<td>{}").format(text)
+
     # Compact markup (optional end tags left out, as HTML allows): evidence is most of a big page.
     body = Markup("").join(
-        Markup("<tr>")
-        + Markup("").join(
-            Markup("<td class=n>{}").format(text) if num else Markup("<td>{}").format(text)
-            for text, num in row
-        )
-        + Markup("\n")
-        for row in cells
+        Markup("<tr>") + Markup("").join(td(text, num) for text, num in row) + Markup("\n") for row in cells
     )
+    hidden = [evidence.columns[i] for i in range(width) if i not in set(kept)]
     return {
         "name": evidence.name,
-        "columns": list(zip(evidence.columns, numeric, strict=True)),
+        "columns": [
+            (evidence.columns[i], column_header(m, evidence.columns[i]), num)
+            for i, num in zip(kept, numeric, strict=True)
+        ],
         "body": body,
         "shown": len(shown),
         "total": len(evidence.rows),
+        "rows_label": m.tn("report.finding.rows", len(evidence.rows)),
+        "hidden": ", ".join(column_header(m, name) for name in hidden),
         "truncated": len(evidence.rows) > len(shown),
     }
 
@@ -232,20 +301,20 @@ def _finding_view(index: int, finding: Finding, m: Messages, cap: int) -> dict[s
         "check": finding.check,
         "priority": finding.priority,
         "title": finding.title,
-        "description": finding.description,
+        "description": no_break_arrows(finding.description),
         "suggestions": [rich_text(s, copy_label=copy) for s in finding.suggestions],
         "action": rich_text(one_line(first)) if first else "",
         "action_full": first,
         "dimension": finding.dimension,
         "dimension_label": _label(m, f"report.dimension.{finding.dimension}", finding.dimension),
-        "ranks_label": rank_ranges(finding.ranks) or m.t("report.fix_first.all_ranks"),
+        "ranks_label": number_ranges(finding.ranks) or m.t("report.fix_first.all_ranks"),
         "step": finding.step,
         "gain_ms": gain_ms,
         "share": share_text,
         "why": why,
         "ranked": finding.ranked,
         "counted_in": list(finding.counted_in),
-        "evidence": [_evidence_view(e, cap) for e in finding.evidence],
+        "evidence": [_evidence_view(e, cap, m) for e in finding.evidence],
     }
 
 
@@ -306,6 +375,7 @@ def render_html(report: Report) -> str:
     timings = report.timings_s
     context = {
         "t": m.t,
+        "tn": m.tn,
         "language": report.language,
         "input": report.input,
         "description": report.description,
@@ -315,8 +385,8 @@ def render_html(report: Report) -> str:
         "durations": m.t(
             "report.header.durations_value", load=timings.get("load", 0.0), checks=timings.get("checks", 0.0)
         ),
-        "ranks_label": rank_ranges(report.input.ranks),
-        "steps_label": ", ".join(str(s) for s in report.input.steps),
+        "ranks_label": number_ranges(report.input.ranks),
+        "steps_label": number_ranges(report.input.steps),
         "mean_step_ms": f"{step_us / 1000:,.3f}" if step_us else "",
         "warnings": report.warnings,
         "fix_first": fix_first,

@@ -87,6 +87,11 @@ class Messages:
             raise TypeError(f"message {key!r} is a list; use t_list")
         return template.format(**self._finite(key, values))
 
+    def tn(self, key: str, count: int, **values: Any) -> str:
+        """`key.one` for a count of 1, else `key.other`, with `count` among the values: English needs
+        both, a language without plural forms (Chinese) gives both the same text."""
+        return self.t(f"{key}.{'one' if count == 1 else 'other'}", count=count, **values)
+
     def t_list(self, key: str, **values: Any) -> list[str]:
         templates = self._raw(key)
         if isinstance(templates, str):

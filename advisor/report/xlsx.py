@@ -1,5 +1,6 @@
 """XLSX workbook: a Summary sheet (one row per finding), one sheet per evidence table, then the checks
-not evaluated and the warnings."""
+not evaluated and the warnings. Evidence sheets keep the tables' raw column names and values
+(`duration_us`, a share as a fraction): scripts read them, unlike the HTML's headers with units."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from .html import rank_ranges
+from ..ranges import number_ranges
 from .messages import Messages
 from .model import Report
 
@@ -109,7 +110,7 @@ def write_xlsx(report: Report, path: Path) -> Path:
                 f.title,
                 f.description,
                 suggestions,
-                rank_ranges(f.ranks),
+                number_ranges(f.ranks),
                 gain if gain is None or math.isfinite(gain) else None,
                 f.share_of_step,
                 f.gain_basis or "",
