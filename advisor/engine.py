@@ -586,7 +586,6 @@ def run_analysis(
         not_evaluated=not_evaluated,
         timings_s={"load": loaded - started, "checks": checked - loaded, "render": 0.0},
         language=language,
-        description=profile.describe(),
         warnings=list(profile.warnings)
         + (list(compare.warnings) if compare else [])
         + list(dict.fromkeys(w for o in outcomes for w in o.warnings)),

@@ -24,7 +24,7 @@ from advisor.report.html import (
     rich_text,
     rows_cap,
 )
-from advisor.report.messages import Messages
+from advisor.report.messages import Messages, catalogue_keys
 from advisor.report.model import Evidence, Finding, InputInfo, Report
 from advisor.report.sample import SLOW_RANK, sample_report
 
@@ -410,3 +410,25 @@ def test_step_lists_are_ranges():
     assert _header_row(html, "Steps") == "1–69"
     html = render_html(_evidence_report([], steps=[12, 14, 15, 16, 17, 18, 19, 20]))
     assert _header_row(html, "Steps") == "12, 14–20"
+
+
+def test_profile_line_is_translated():
+    report = _evidence_report([], ranks=[0, 1], steps=[12, 13, 14])
+    assert _header_row(render_html(report), "Profile") == "2 ranks, text export, steps 12–14"
+    zh = render_html(replace(report, language="zh"))
+    assert _header_row(zh, "性能数据") == "2 个 rank，文本格式导出，step 12–14"
+    one = replace(report, input=replace(report.input, ranks=[0], steps=[50], export="db"))
+    assert _header_row(render_html(one), "Profile") == "1 rank, db export, step 50"
+    none = replace(report, input=replace(report.input, steps=[], export="mixed"))
+    assert _header_row(render_html(none), "Profile") == "2 ranks, text and db exports, no step markers"
+
+
+def test_chinese_says_step_for_a_training_step():
+    # One term, as the profiler's own data and docs write it ("step"), not "迭代" or "步" besides it;
+    # 迭代器 (iterator), 同步/异步 (sync), 进一步/逐步 (further, gradually) are other words.
+    other = re.compile(r"迭代(?!器)|(?<![同异逐])(?<!进一)步(?!骤)")
+    zh = Messages("zh")
+    for key in catalogue_keys("zh"):
+        value = zh._raw(key)
+        for text in value if isinstance(value, list) else [value]:
+            assert not other.search(text), (key, text)

@@ -75,6 +75,8 @@ class ProfileSet:
     groups: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     def describe(self) -> str:
+        """'2 ranks, text export, steps 12–14' in English, for the server's inspect answer; the report
+        writes its own from the message catalogue, in its language (report.html.profile_line)."""
         n = len(self.ranks)
         parts = [f"{n} rank{'s' if n != 1 else ''}", f"{self.export} export", describe_steps(self.steps)]
         return ", ".join(parts)

@@ -261,6 +261,23 @@ def _evidence_view(evidence: Evidence, cap: int, m: Messages) -> dict[str, Any]:
     }
 
 
+def profile_line(report: Report, m: Messages) -> str:
+    """'2 ranks, text export, steps 12–14' in the report's language, from the facts of its input."""
+    info = report.input
+    steps = (
+        m.tn("report.profile.steps", len(info.steps), steps=number_ranges(info.steps))
+        if info.steps
+        else m.t("report.profile.steps.none")
+    )
+    export = f"report.profile.export.{info.export}"
+    return m.t(
+        "report.profile.line",
+        ranks=m.tn("report.header.rank_count", len(info.ranks)),
+        export=m.t(export) if m.has(export) else info.export,
+        steps=steps,
+    )
+
+
 VERSION_NAMES = (("cann_version", "CANN"), ("torch_version", "torch_npu"))
 
 
@@ -378,7 +395,7 @@ def render_html(report: Report) -> str:
         "tn": m.tn,
         "language": report.language,
         "input": report.input,
-        "description": report.description,
+        "profile_line": profile_line(report, m),
         "versions": version_lines(report, m),
         "dimensions": [_label(m, f"report.dimension.{d}", d) for d in report.dimensions],
         "generated": report.generated.strftime("%Y-%m-%d %H:%M:%S %Z").strip(),

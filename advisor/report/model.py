@@ -126,7 +126,6 @@ class Report:
     # Not part of the JSON contract; shown in the HTML header.
     generated: datetime = field(default_factory=lambda: datetime.now().astimezone())
     language: str = "en"
-    description: str = ""
     dimensions: tuple[str, ...] = ()  # the dimensions the user selected
     checked_dimensions: tuple[str, ...] = ()  # the dimensions that have at least one check that ran
     version_hints: dict[str, str] = field(default_factory=dict)

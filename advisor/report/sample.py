@@ -319,7 +319,6 @@ def sample_report(
         timings_s={"load": 1.5, "checks": 2.25, "render": 0.0},
         generated=datetime(2025, 1, 2, 3, 4, 5).astimezone(),
         language=language,
-        description=f"sample cluster of {ranks} ranks{x}",
         warnings=[f"rank folder skipped{x}"] if x else [],
         dimensions=("computation", "communication", "schedule", "memory", "dataloader"),
         checked_dimensions=(
