@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import re
+import shlex
 import shutil
 import sys
 import tempfile
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, TextIO, cast
 
 from . import __version__
 from .errors import InputError, OptionError
@@ -30,10 +32,18 @@ from .options import (
     parse_processes,
 )
 from .progress import PROGRESS_MODES, Reporter, make_reporter, one_line
+from .ranges import number_ranges
+
+if TYPE_CHECKING:
+    from .report.model import Report
 
 PROG = "performance-advisor"
 MAX_DEMO_RANKS = 64
 MAX_SYNTH_RANKS = 1024
+SUMMARY_ROWS = 10  # findings listed after the report paths; the report has the rest
+# ANSI colours of the priorities on a terminal (red, yellow, green), as the report's badges.
+PRIORITY_COLOURS = {"high": "\033[1;31m", "medium": "\033[1;33m", "low": "\033[32m"}
+RESET = "\033[0m"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -206,6 +216,8 @@ def _analyze(args: argparse.Namespace, reporter: Reporter) -> int:
         reporter.result(paths)
         for path in paths.values():
             print(path)
+        if not args.quiet:
+            print_summary(report)
         return 0
     from .storage import upload_reports
 
@@ -222,7 +234,47 @@ def _analyze(args: argparse.Namespace, reporter: Reporter) -> int:
     reporter.result(paths if args.local_output else cast("dict[str, Path]", uploaded))  # URLs, not paths
     for url in uploaded.values():
         print(url)
+    if not args.quiet:
+        print_summary(report)
     return 0
+
+
+def use_colour(stream: TextIO) -> bool:
+    """Colours only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
+    return stream.isatty() and not os.environ.get("NO_COLOR")
+
+
+def print_summary(report: Report, stream: TextIO | None = None) -> None:
+    """After the report paths, a blank line and one line per cause to fix, as the report's "What to fix
+    first" ranks them: priority, title, estimated gain per step (its text brings the leading blank
+    where the language wants one). The paths stay the first lines of stdout."""
+    from .report.messages import Messages
+
+    out = stream if stream is not None else sys.stdout
+    m = Messages(report.language)
+    ranked = [f for f in report.sorted_findings() if f.ranked]
+    lines = [""]
+    if not ranked:
+        lines.append(m.t("report.fix_first.none"))
+    labels = {p: m.t(f"report.priority.{p}").upper() for p in PRIORITY_COLOURS}
+    width = max(len(label) for label in labels.values())
+    colour = use_colour(out)
+    for finding in ranked[:SUMMARY_ROWS]:
+        label = labels[finding.priority].ljust(width)
+        if colour:
+            label = f"{PRIORITY_COLOURS[finding.priority]}{label}{RESET}"
+        gain = finding.estimated_gain_us
+        if gain is None:
+            figure = ""
+        elif finding.share_of_step is None:
+            figure = m.t("cli.summary.gain", gain_ms=gain / 1000)
+        else:
+            figure = m.t("cli.summary.gain_share", gain_ms=gain / 1000, share=finding.share_of_step)
+        lines.append(f"{label}  {one_line(finding.title)}{figure}")
+    if len(ranked) > SUMMARY_ROWS:
+        lines.append(m.t("cli.summary.more", count=len(ranked) - SUMMARY_ROWS))
+    out.write("\n".join(lines) + "\n")
+    out.flush()
 
 
 def _is_object_url(path: str | None) -> bool:
@@ -252,7 +304,11 @@ def _demo(args: argparse.Namespace) -> int:
 
     ranks = _int_option("ranks", args.ranks, 1, MAX_DEMO_RANKS)
     seed = _int_option("seed", args.seed, 0, 2**32 - 1)
-    print(write_demo_profile(args.dest, ranks=ranks, steps=parse_steps(args.steps), seed=seed))
+    steps = parse_steps(args.steps)
+    dest = write_demo_profile(args.dest, ranks=ranks, steps=steps, seed=seed)
+    print(f"Wrote a demo profile to {dest}: {ranks} rank{'s' if ranks != 1 else ''}, ", end="")
+    print(f"step{'s' if len(steps) != 1 else ''} {number_ranges(steps)}, with problems built in to find.")
+    print(f"Analyse it:  {PROG} analyze {shlex.quote(args.dest)}")
     return 0
 
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from advisor import cli
+from advisor.report.sample import sample_report
 
 from .engine_fixtures import DB_CORPUS, PROJECT_ROOT, corpus_path, demo, rank_dir, shifted_copy
 
@@ -22,12 +25,16 @@ def _run(capsys, *argv):
 
 def test_demo_then_analyze(tmp_path, capsys):
     code, out, _ = _run(capsys, "demo", tmp_path / "prof", "--ranks", "3", "--steps", "4-5")
-    assert code == 0 and out.strip() == str(tmp_path / "prof")
+    # What it wrote, and the command to run next.
+    assert code == 0 and out.splitlines() == [
+        f"Wrote a demo profile to {tmp_path / 'prof'}: 3 ranks, steps 4–5, with problems built in to find.",
+        f"Analyse it:  performance-advisor analyze {tmp_path / 'prof'}",
+    ]
     code, out, err = _run(
         capsys, "analyze", tmp_path / "prof", "--output", tmp_path / "out", "--progress", "plain"
     )
     assert code == 0
-    paths = [Path(line) for line in out.splitlines()]
+    paths = [Path(line) for line in out.split("\n\n")[0].splitlines()]  # the paths first, then a summary
     assert [p.suffix for p in paths] == [".html", ".xlsx", ".json"]
     assert all(p.exists() and p.parent == tmp_path / "out" for p in paths)
     assert "[0/5] reading rank 1/3" in err and "[2/5] reading rank 3/3" in err and "running checks" in err
@@ -50,6 +57,7 @@ def test_progress_json_protocol(tmp_path, capsys):
     assert events[-1]["event"] == "result"
     assert set(events[-1]["reports"]) == {"html", "xlsx", "json"}
     assert events[-1]["reports"]["json"] == out.splitlines()[2]
+    assert out.splitlines()[3] == ""  # then the summary
 
 
 def test_missing_input_exits_2_with_one_line(tmp_path, capsys):
@@ -212,7 +220,7 @@ def test_python_dash_m(tmp_path):
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().endswith(".json")
+    assert result.stdout.splitlines()[0].endswith(".json")
     assert "[0/4] reading rank 1/2" in result.stderr  # a pipe gets plain lines
 
 
@@ -244,3 +252,66 @@ def test_step_option(tmp_path, capsys):
     assert code == 2 and "step 99 was not profiled" in err
     code, _, err = _run(capsys, "analyze", root, "--step", "x", "--output", tmp_path / "o", "--quiet")
     assert code == 2 and "step must be an integer" in err
+
+
+def _summary(out: str) -> list[str]:
+    """The lines after the report paths and the blank line."""
+    return out.split("\n\n", 1)[1].splitlines()
+
+
+def test_analyze_prints_a_ranked_summary_after_the_paths(tmp_path, capsys, monkeypatch):
+    root, _ = demo(tmp_path)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    code, out, _ = _run(capsys, "analyze", root, "--output", tmp_path / "o", "--format", "json")
+    report = json.loads(Path(out.splitlines()[0]).read_text())
+    ranked = [f for f in report["findings"] if not f["counted_in"] and f["check"] != "overall.summary"]
+    lines = _summary(out)
+    assert code == 0 and len(lines) == len(ranked) > 0
+    for line, finding in zip(lines, ranked, strict=True):
+        gain, share = finding["estimated_gain_us"] / 1000, finding["share_of_step"]
+        assert (
+            line == f"{finding['priority'].upper():<6}  {finding['title']} ({gain:,.1f} ms/step, {share:.0%})"
+        )
+    assert "\033[" not in out  # not a terminal: plain text
+    code, out, _ = _run(capsys, "analyze", root, "--output", tmp_path / "o", "--format", "json", "--quiet")
+    assert code == 0 and len(out.splitlines()) == 1  # --quiet: the path only
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_summary_colours_only_on_a_terminal_without_no_color(monkeypatch):
+    report = sample_report(4)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    tty = _Tty()
+    cli.print_summary(report, tty)
+    assert "\033[1;31mHIGH  \033[0m  " in tty.getvalue()
+    monkeypatch.setenv("NO_COLOR", "1")
+    plain = _Tty()
+    cli.print_summary(report, plain)
+    assert "\033[" not in plain.getvalue() and "\nHIGH    " in plain.getvalue()
+
+
+def test_summary_lists_ten_causes_and_counts_the_rest():
+    report = sample_report(4)
+    ranked = [f for f in report.sorted_findings() if f.ranked]
+    extra = [replace(ranked[-1], check=f"schedule.extra_{i}", title=f"extra {i}") for i in range(5)]
+    report = replace(report, findings=[*report.findings, *extra])
+    stream = io.StringIO()
+    cli.print_summary(report, stream)
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "" and len(lines) == 1 + cli.SUMMARY_ROWS + 1
+    assert lines[-1] == f"… and {len(ranked) + 5 - cli.SUMMARY_ROWS} more in the report"
+    assert not any("counted" in line for line in lines)  # only causes, one row each
+    zh = io.StringIO()
+    cli.print_summary(replace(report, language="zh"), zh)
+    assert zh.getvalue().splitlines()[1].startswith("高  ")
+
+
+def test_summary_without_findings():
+    report = replace(sample_report(2), findings=[])
+    stream = io.StringIO()
+    cli.print_summary(report, stream)
+    assert stream.getvalue() == "\nNo findings.\n"

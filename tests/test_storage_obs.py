@@ -197,7 +197,7 @@ def test_cli_uploads_reports_to_the_store(store_env, profile, s3, capsys, tmp_pa
         capsys, f"obs://{BUCKET}/{PREFIX}", "--output", out, "--dimensions", "memory"
     )
     assert code == 0, err
-    urls = stdout.split()
+    urls = stdout.split("\n\n")[0].split()  # the URLs, then a blank line and the summary
     assert len(urls) == 1 and urls[0].endswith(".json")
     assert urls[0].startswith(f"{out}/run1_")  # named after the analysed folder, obs://…/jobs/run1
     body = client.get_object(Bucket=BUCKET, Key=urls[0].split(f"{BUCKET}/", 1)[1])["Body"].read()
