@@ -105,6 +105,13 @@ describe('AdvisorPanel', () => {
       3000,
       'options'
     );
+    await waitFor(
+      () =>
+        $(panel.node, '#jp-pa-submit-reason').textContent !==
+        'Loading the analysis options…',
+      3000,
+      'options applied'
+    );
   });
 
   afterEach(() => {
