@@ -23,6 +23,10 @@ run "$work/venv/bin/jupyter" labextension list 2>&1 | tee "$work/lab.txt"
 grep -E "jupyterlab-performance-advisor.*enabled.*OK.*\(python, jupyterlab-performance-advisor\)" "$work/lab.txt"
 run "$work/venv/bin/jupyter" server extension list 2>&1 | tee "$work/server.txt"
 grep -E "advisor.*OK" "$work/server.txt"
+# The panel's Chinese catalogue ships as JupyterLab finds an extension's: jupyterlab.locale entry point.
+run "$work/venv/bin/python" -c "from jupyterlab_server.translation_utils import get_installed_packages_locale; \
+data, _ = get_installed_packages_locale('zh_CN'); \
+assert data['jupyterlab_performance_advisor']['Submit'] == ['提交'], 'no zh_CN catalogue in the wheel'"
 cd "$work"
 run "$work/venv/bin/performance-advisor" demo "$work/demo" >/dev/null
 run "$work/venv/bin/performance-advisor" analyze "$work/demo" --output "$work/out" --quiet

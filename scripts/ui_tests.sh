@@ -13,6 +13,12 @@ if [ ! -x "$CHROMIUM_PATH" ]; then
     exit 1
   fi
 fi
+# The Chinese tests switch JupyterLab to Chinese as a user does: with its language pack. A CJK font
+# keeps their screenshots readable (the assertions read the DOM and pass without one).
+python -m pip install -q jupyterlab-language-pack-zh-CN
+if [ "$(id -u)" = 0 ] && command -v fc-list >/dev/null && [ -z "$(fc-list :lang=zh)" ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-zenhei >/dev/null
+fi
 cd ui-tests
 PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 jlpm install --immutable
 CI=1 PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 jlpm playwright test

@@ -110,16 +110,26 @@ const plugin: JupyterFrontEndPlugin<void> = {
         refreshInterval,
         paused: true
       });
+      const { reportTabTitle } = await import('./format');
       const content = new AdvisorPanel({
         model,
         client,
         trans,
-        onOpenReport: task =>
+        onOpenReport: task => {
+          // Named so that it differs from every other open report tab.
+          const taken: string[] = [];
+          reportTracker.forEach(widget => {
+            if (widget.reportId !== task.id) {
+              taken.push(widget.title.label);
+            }
+          });
           void app.commands.execute(CommandIDs.openReport, {
             id: task.id,
-            title: task.title
-          }),
-        reportLanguage: () => language
+            title: reportTabTitle(task, taken, trans, locale)
+          });
+        },
+        reportLanguage: () => language,
+        lang: locale
       });
       const widget = new MainAreaWidget({ content });
       widget.id = PANEL_ID;

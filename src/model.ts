@@ -324,29 +324,3 @@ export function durationMs(
   }
   return Math.max(0, end - start);
 }
-
-/**
- * Format a duration: "0s", "42s", "3m 05s", "1h 02m 03s".
- */
-export function formatDuration(ms: number): string {
-  const total = Math.floor(Math.max(0, ms) / 1000);
-  const hours = Math.floor(total / 3600);
-  const minutes = Math.floor((total % 3600) / 60);
-  const seconds = total % 60;
-  const pad = (n: number) => String(n).padStart(2, '0');
-  if (hours > 0) {
-    return `${hours}h ${pad(minutes)}m ${pad(seconds)}s`;
-  }
-  if (minutes > 0) {
-    return `${minutes}m ${pad(seconds)}s`;
-  }
-  return `${seconds}s`;
-}
-
-/**
- * The duration column of a task: formatted, or "—" when it never started.
- */
-export function duration(task: ITask, now: number = Date.now()): string {
-  const ms = durationMs(task, now);
-  return ms === null ? '—' : formatDuration(ms);
-}

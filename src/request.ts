@@ -189,6 +189,19 @@ export class AdvisorClient {
   }
 
   /**
+   * URL of the log of a task (`GET api/tasks/{id}/log`, plain text).
+   */
+  logUrl(id: string): string {
+    return URLExt.join(
+      this.serverSettings.baseUrl,
+      URL_NAMESPACE,
+      'api/tasks',
+      encodeURIComponent(id),
+      'log'
+    );
+  }
+
+  /**
    * URL of the HTML report of a task.
    */
   reportUrl(id: string): string {

@@ -2,6 +2,7 @@ import { TranslationBundle } from '@jupyterlab/translation';
 
 import {
   IAnalysisOptions,
+  IChoiceOption,
   IOptionsSchema,
   IRangeOption,
   SourceKind
@@ -24,7 +25,7 @@ export function checkPathSyntax(
 ): string | null {
   const value = path.trim();
   if (!value) {
-    return trans.__('Enter the path of the profiling data.');
+    return trans.__('Enter the path of the profiling data');
   }
   if (source === 'obs') {
     const lower = value.toLowerCase();
@@ -87,4 +88,87 @@ export function defaultOptions(schema: IOptionsSchema): IAnalysisOptions {
     disable_affinity_api: schema.disable_affinity_api.default,
     output_path: schema.output_path.default
   };
+}
+
+/**
+ * The choices of a version select, in order. The empty value ("detect from the data") comes first
+ * when the server offers it: as its default or among its choices.
+ */
+export function versionChoices(option: IChoiceOption): string[] {
+  const offersEmpty = option.default === '' || option.choices.includes('');
+  const versions = option.choices.filter(choice => choice !== '');
+  return offersEmpty ? ['', ...versions] : versions;
+}
+
+/**
+ * The state of a path check, as the form shows it.
+ */
+export interface IPathCheckState {
+  status: 'idle' | 'checking' | 'ok' | 'error';
+  message: string;
+}
+
+/**
+ * What the form knows when it decides whether Submit is enabled.
+ */
+export interface ISubmitState {
+  /**
+   * The analysis options were loaded (`GET api/options`).
+   */
+  optionsLoaded: boolean;
+  /**
+   * Why they could not be loaded, if they could not.
+   */
+  optionsError: string | null;
+  data: IPathCheckState;
+  /**
+   * The baseline's check, when comparing with one.
+   */
+  compare: IPathCheckState | null;
+  /**
+   * The first Advanced Settings error, if any.
+   */
+  advancedError: string | null;
+  submitting: boolean;
+}
+
+/**
+ * Why Submit is disabled, shown next to it; `null` when it is enabled.
+ */
+export function submitBlockReason(
+  state: ISubmitState,
+  trans: TranslationBundle
+): string | null {
+  if (state.submitting) {
+    return null;
+  }
+  if (state.optionsError !== null) {
+    return trans.__('The analysis options could not be loaded.');
+  }
+  if (!state.optionsLoaded) {
+    return trans.__('Loading the analysis options…');
+  }
+  const reason = (check: IPathCheckState, compare: boolean): string | null => {
+    switch (check.status) {
+      case 'idle':
+        return compare
+          ? trans.__('Enter the path of the compared profiling data')
+          : trans.__('Enter the path of the profiling data');
+      case 'checking':
+        return compare
+          ? trans.__('Checking the compared path…')
+          : trans.__('Checking the path…');
+      case 'error':
+        return compare
+          ? trans.__('Compared profiling data: %1', check.message)
+          : check.message;
+      default:
+        return null;
+    }
+  };
+  return (
+    reason(state.data, false) ??
+    (state.compare ? reason(state.compare, true) : null) ??
+    state.advancedError
+  );
 }

@@ -62,11 +62,54 @@ async def test_inspect_explains_what_is_wrong(jp_fetch, jp_root_dir, demo_profil
         assert reason in body["message"], (path, body)
 
 
-async def test_inspect_accepts_object_store_paths(jp_fetch):
+async def test_inspect_says_when_object_storage_has_no_credentials(jp_fetch, monkeypatch):
+    for name in ("HUAWEICLOUD_SDK_AK", "HUAWEICLOUD_SDK_SK", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name, raising=False)
     _, body = await call(jp_fetch, *API, "inspect", params={"source": "obs", "path": "obs://bucket/run1"})
-    assert body["ok"] is True
+    assert body["ok"] is False
+    assert body["message"].startswith("obs://bucket/run1: no object storage credentials: set ")
     _, body = await call(jp_fetch, *API, "inspect", params={"source": "obs", "path": "obs:///run1"})
     assert body["ok"] is False and "bucket" in body["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "title"),
+    [("./profiling_dir1/", "profiling_dir1"), (".", None), ("obs://bucket/jobs/run7/", "run7")],
+)
+async def test_title_is_the_profile_folder_real_name(jp_fetch, jp_root_dir, demo_profile, path, title):
+    source = "obs" if path.startswith("obs") else "local"
+    status, task = await call(jp_fetch, *API, "tasks", method="POST", body={"source": source, "path": path})
+    assert status == 201, task
+    # "." is the folder the server serves from, named as it is on disk.
+    assert task["title"] == (title or jp_root_dir.resolve().name)
+    _, again = await call(jp_fetch, *API, "tasks", task["id"])
+    assert again["title"] == task["title"]
+
+
+async def test_task_log_is_plain_text_of_that_task(jp_fetch, jp_root_dir, demo_profile, advisor_state_dir):
+    _, task = await submit(jp_fetch, "./profiling_dir1")
+    await wait_for(jp_fetch, task["id"], ("success", "failed"))
+    response = await jp_fetch(*API, "tasks", task["id"], "log")
+    assert response.headers["Content-Type"] == "text/plain; charset=UTF-8"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    text = response.body.decode()
+    assert text.startswith("$ ") and " analyze " in text
+    assert text == (advisor_state_dir / "logs" / f"{task['id']}.log").read_text()
+    status, body = await call(jp_fetch, *API, "tasks", "0123456789ab", "log")
+    assert status == 404 and "No task" in body["message"]
+
+
+@pytest.mark.parametrize(
+    "advisor_config", [{"obs_access_key_id": "AKLOGSECRET01", "obs_secret_access_key": "SKLOGSECRET0123"}]
+)
+async def test_task_log_never_shows_a_secret(jp_fetch, demo_profile, advisor_state_dir, advisor_config):
+    _, task = await submit(jp_fetch, "./profiling_dir1")
+    await wait_for(jp_fetch, task["id"], ("success", "failed"))
+    log = advisor_state_dir / "logs" / f"{task['id']}.log"
+    log.write_text(log.read_text() + "a library echoed SKLOGSECRET0123 and AKLOGSECRET01\n")
+    text = (await jp_fetch(*API, "tasks", task["id"], "log")).body.decode()
+    assert "SKLOGSECRET0123" not in text and "AKLOGSECRET01" not in text
+    assert "a library echoed *** and ***" in text
 
 
 async def test_submit_analyse_and_serve_reports(jp_fetch, jp_root_dir, demo_profile):
@@ -245,6 +288,7 @@ async def test_warnings_reach_the_task_log_and_the_json_report(jp_fetch, jp_root
         ("GET", (*API, "inspect"), None),
         ("GET", (*API, "tasks", "0123456789ab"), None),
         ("DELETE", (*API, "tasks", "0123456789ab"), None),
+        ("GET", (*API, "tasks", "0123456789ab", "log"), None),
     ],
 )
 async def test_api_requires_authentication(jp_fetch, method, parts, body):

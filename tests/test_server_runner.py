@@ -19,7 +19,7 @@ from .server_helpers import API, call, submit, wait_for
 # A stand-in analysis that speaks the progress protocol: it lets the tests control timing.
 FAKE_ANALYSIS = r"""
 import json, pathlib, subprocess, sys, time
-out = pathlib.Path(sys.argv[1]); seconds = float(sys.argv[2])
+out = pathlib.Path(sys.argv[1]); seconds = float(sys.argv[2]); linger = float(sys.argv[3])
 child = subprocess.Popen(["sleep", "60"]) if seconds > 5 else None
 if child: (out / "grandchild.pid").write_text(str(child.pid))
 def emit(event): print(json.dumps(event), file=sys.stderr, flush=True)
@@ -27,6 +27,7 @@ emit({"event": "progress", "stage": "reading rank 1/2", "done": 1, "total": 2})
 time.sleep(seconds)
 report = out / f"report_{time.time_ns()}.html"; report.write_text("<html>fake</html>")
 emit({"event": "result", "reports": {"html": str(report)}})
+time.sleep(linger)  # what a real analysis spends exiting after its result (worker pools, teardown)
 """
 
 
@@ -38,10 +39,11 @@ def fake_analysis(monkeypatch, tmp_path):
 
     class Control:
         seconds = 1.0
+        linger = 0.0
         dir = out
 
     def command(self, task):
-        return [sys.executable, "-c", FAKE_ANALYSIS, str(out), str(Control.seconds)]
+        return [sys.executable, "-c", FAKE_ANALYSIS, str(out), str(Control.seconds), str(Control.linger)]
 
     monkeypatch.setattr(TaskRunner, "_command", command)
     return Control
@@ -85,6 +87,40 @@ async def test_progress_events_are_stored(jp_fetch, demo_profile, fake_analysis)
         await asyncio.sleep(0.05)
     assert current["status"] == "analyzing"
     assert current["progress"] == {"stage": "reading rank 1/2", "done": 1, "total": 2}
+
+
+@pytest.mark.parametrize("advisor_config", [{"max_concurrent_tasks": 1}])
+async def test_success_when_the_reports_exist_not_when_the_process_exits(
+    jp_fetch, demo_profile, fake_analysis, advisor_config
+):
+    fake_analysis.seconds, fake_analysis.linger = 0.5, 4.0
+    _, first = await submit(jp_fetch, "./profiling_dir1")
+    _, second = await submit(jp_fetch, "./profiling_dir1")
+    started = time.monotonic()
+    done = await wait_for(jp_fetch, first["id"], ("success", "failed"))
+    assert done["status"] == "success" and done["reports"]["html"], done
+    assert time.monotonic() - started < 3.5  # not after the 4 s the process takes to exit
+    # Duration is the analysis': finished is when the result came, and the reports are served.
+    assert done["started"] <= done["finished"]
+    report = await jp_fetch("performance-advisor", "reports", first["id"])
+    assert report.code == 200
+    # The slot is still held while the process exits: the next task waits for it.
+    _, waiting = await call(jp_fetch, *API, "tasks", second["id"])
+    assert waiting["status"] == "queued"
+    after = await wait_for(jp_fetch, second["id"], ("success",), timeout=30)
+    assert after["started"] >= done["finished"]
+
+
+@pytest.mark.parametrize("advisor_config", [{"task_timeout": 2.0}])
+async def test_a_timeout_while_exiting_keeps_the_success(
+    jp_fetch, demo_profile, fake_analysis, advisor_config
+):
+    fake_analysis.seconds, fake_analysis.linger = 0.2, 30.0
+    _, task = await submit(jp_fetch, "./profiling_dir1")
+    await wait_for(jp_fetch, task["id"], ("success",))
+    await asyncio.sleep(3.0)  # past the timeout, which kills the lingering process
+    _, current = await call(jp_fetch, *API, "tasks", task["id"])
+    assert current["status"] == "success" and current["error"] is None
 
 
 async def test_cancel_kills_the_whole_process_group(jp_fetch, demo_profile, fake_analysis):
@@ -188,3 +224,21 @@ def test_store_round_trip(tmp_path):
     assert again == task
     journal = sqlite3.connect(tmp_path / "t.sqlite").execute("PRAGMA journal_mode").fetchone()[0]
     assert journal == "wal"
+
+
+def test_store_of_an_older_release_gains_the_title_column(tmp_path):
+    db = sqlite3.connect(tmp_path / "old.sqlite")
+    db.execute(
+        "CREATE TABLE tasks (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, status TEXT NOT NULL, source TEXT "
+        "NOT NULL, path TEXT NOT NULL, compare TEXT, options TEXT NOT NULL, created TEXT NOT NULL, started "
+        "TEXT, finished TEXT, progress TEXT, error TEXT, report_files TEXT NOT NULL DEFAULT '{}')"
+    )
+    db.execute(
+        "INSERT INTO tasks VALUES ('eeeeeeeeeeee', 1, 'success', 'local', './runs/job7', NULL, '{}', "
+        "'2026-01-01T00:00:00.000+00:00', NULL, NULL, NULL, NULL, '{}')"
+    )
+    db.commit()
+    db.close()
+    task = TaskStore(tmp_path / "old.sqlite").get("eeeeeeeeeeee")
+    assert task is not None and task.title == ""
+    assert task.to_api()["title"] == "job7"  # named after its path, as before titles were stored

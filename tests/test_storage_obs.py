@@ -449,6 +449,24 @@ async def test_rest_obs_task_succeeds_and_keeps_secrets_out(
         assert SK not in text and AK not in text
 
 
+async def test_inspect_checks_bucket_prefix_and_data_with_the_server_credentials(jp_fetch, profile, s3):
+    async def inspect(path: str) -> dict:
+        status, body = await call(jp_fetch, *API, "inspect", params={"source": "obs", "path": path})
+        assert status == 200
+        return body
+
+    found = await inspect(f"obs://{BUCKET}/{PREFIX}")
+    assert found == {"ok": True, "summary": f"profiling data found in obs://{BUCKET}/{PREFIX}"}
+    missing_bucket = await inspect(f"obs://no-such-bucket-x/{PREFIX}")
+    assert missing_bucket["ok"] is False and "no such bucket 'no-such-bucket-x'" in missing_bucket["message"]
+    empty = await inspect(f"obs://{BUCKET}/jobs/nothing-here")
+    assert empty["ok"] is False and "no such folder" in empty["message"]
+    other = await inspect(f"obs://{BUCKET}/notes")
+    assert other["ok"] is False and "not profiling data" in other["message"]
+    for body in (found, missing_bucket, empty, other):
+        assert SK not in json.dumps(body) and AK not in json.dumps(body)
+
+
 @pytest.mark.parametrize("advisor_config", [{"obs_endpoint": "http://127.0.0.1:9"}])
 async def test_rest_obs_task_without_credentials_fails_with_the_reason(jp_fetch, monkeypatch, advisor_config):
     for name in ("HUAWEICLOUD_SDK_AK", "HUAWEICLOUD_SDK_SK", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):

@@ -13,7 +13,8 @@ module.exports = {
   // 2 cores: JupyterLab, the analyzer and Chromium run serially.
   workers: 1,
   fullyParallel: false,
-  retries: process.env.CI ? 1 : 0,
+  // Deterministic tests: a failure is a bug, not bad luck.
+  retries: 0,
   timeout: 120_000,
   expect: { timeout: 30_000 },
   // The galata default opens a browser on failure when not in CI.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import mimetypes
+import os
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ from .store import TaskStore
 from .submission import parse_submission
 
 NAMESPACE = "performance-advisor"
+# A task log is served from its end: the failure is there.
+MAX_LOG_BYTES = 1 << 20
 
 
 class AdvisorHandlerMixin(ExtensionHandlerMixin):
@@ -80,8 +83,8 @@ class InspectHandler(AdvisorAPIHandler):
         path = self.get_argument("path", "")
         try:
             if source == "obs" or is_object_store_path(path):
-                validate_object_store_path(path)
-                self.write_json({"ok": True, "summary": "object storage path (checked when the task runs)"})
+                summary = await self._probe_object_store(validate_object_store_path(path))
+                self.write_json({"ok": True, "summary": summary})
                 return
             resolved = self.resolver.resolve(path, kind="path")
             # Discovery lists folders and reads a few small files: off the event loop all the same.
@@ -92,6 +95,15 @@ class InspectHandler(AdvisorAPIHandler):
             self.write_json({"ok": False, "message": str(error)})
             return
         self.write_json({"ok": True, "summary": found.describe(), "path": self.resolver.display(resolved)})
+
+    async def _probe_object_store(self, path: str) -> str:
+        """List the prefix with the credentials the analysis would get (the server's environment and
+        its AdvisorApp.obs_* settings); StorageError (an InputError) says what is missing or wrong."""
+        from ..storage import load_config, parse_url, probe_profile
+
+        url = parse_url(path)
+        config = load_config(url.scheme, {**os.environ, **self.runner.store_env})
+        return await asyncio.get_running_loop().run_in_executor(None, probe_profile, path, config)
 
 
 class TasksHandler(AdvisorAPIHandler):
@@ -137,6 +149,32 @@ class TaskHandler(AdvisorAPIHandler):
         self.finish()
 
 
+class TaskLogHandler(AdvisorAPIHandler):
+    """The task's log (the command line, progress and warnings, the failure) as plain text.
+
+    The file name comes from the route's task id, never from the request, so it stays in the logs
+    folder; object-store secrets are never written to it, and are scrubbed again in case a library
+    echoed one.
+    """
+
+    @web.authenticated
+    def get(self, task_id: str) -> None:
+        self.get_task_or_404(task_id)
+        path = self.runner.log_path(task_id)
+        try:
+            with open(path, "rb") as log:
+                size = log.seek(0, os.SEEK_END)
+                log.seek(max(0, size - MAX_LOG_BYTES))
+                text = log.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            raise web.HTTPError(404, f"Task {task_id} has no log yet") from None
+        if size > MAX_LOG_BYTES:
+            text = f"[… the first {size - MAX_LOG_BYTES} bytes are left out]\n" + text.split("\n", 1)[-1]
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.finish(self.runner.scrub(text), set_content_type="text/plain; charset=UTF-8")
+
+
 class ReportHandler(AdvisorHandlerMixin, JupyterHandler):
     """Serves a task's reports. HTML runs in a CSP sandbox: scripts yes, same origin no."""
 
@@ -169,6 +207,7 @@ def handler_routes() -> list[tuple[str, type]]:
         (rf"/{NAMESPACE}/api/inspect", InspectHandler),
         (rf"/{NAMESPACE}/api/tasks", TasksHandler),
         (rf"/{NAMESPACE}/api/tasks/{task_id}", TaskHandler),
+        (rf"/{NAMESPACE}/api/tasks/{task_id}/log", TaskLogHandler),
         (rf"/{NAMESPACE}/reports/{task_id}", ReportHandler),
         (rf"/{NAMESPACE}/reports/{task_id}/(?P<fmt>xlsx|json)", ReportHandler),
     ]

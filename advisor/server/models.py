@@ -30,6 +30,13 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
+def path_title(path: str) -> str:
+    """The last meaningful part of a path as the user typed it: `./runs/job1/` and `obs://b/job1` give
+    `job1`; a path without one (".", "/", "obs://bucket") gives itself."""
+    parts = [p for p in PurePath(path.split("://", 1)[-1]).parts if p not in ("/", ".", "..")]
+    return parts[-1] if parts else path
+
+
 @dataclass
 class Task:
     id: str
@@ -45,12 +52,9 @@ class Task:
     error: str | None = None
     # Absolute paths of the report files this task wrote, by format; never returned to clients.
     report_files: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def title(self) -> str:
-        """The profile's folder name: the report tab is named after it."""
-        name = PurePath(self.path.rstrip("/")).name
-        return name or self.path
+    # The profile's real folder name (set at submission from the resolved path, so "." is named
+    # after the folder it stands for); empty in rows stored before titles were.
+    title: str = ""
 
     @property
     def finished_state(self) -> bool:
@@ -75,7 +79,7 @@ class Task:
             "finished": self.finished,
             "progress": self.progress,
             "error": self.error,
-            "title": self.title,
+            "title": self.title or path_title(self.path),
             "reports": reports,
         }
         return data

@@ -171,13 +171,24 @@ class TaskRunner:
                 returncode = await process.wait()
             except asyncio.TimeoutError:
                 await self._kill(process)
-                self._finish(
-                    task, FAILED, error=f"The analysis took longer than {self.timeout_s:g} s and was stopped"
-                )
+                if task.status != SUCCESS:  # a process slow to exit after its result keeps its success
+                    self._finish(
+                        task,
+                        FAILED,
+                        error=f"The analysis took longer than {self.timeout_s:g} s and was stopped",
+                    )
                 return
             finally:
                 self._processes.pop(task.id, None)
-        if task.id in self._cancel_requested:
+        if task.status == SUCCESS:
+            # Marked on the result event; the exit only frees the slot.
+            if returncode != 0:
+                self.log.warning(
+                    "Performance Advisor task %s exited with code %s after writing its reports",
+                    task.id,
+                    returncode,
+                )
+        elif task.id in self._cancel_requested:
             self._finish(task, CANCELLED, error="Cancelled by the user")
         elif returncode == 0 and outcome.get("reports"):
             task.report_files = {fmt: path for fmt, path in outcome["reports"].items() if path}
@@ -216,8 +227,30 @@ class TaskRunner:
                 self.store.update(task)
             elif event.get("event") == "result":
                 outcome["reports"] = event.get("reports") or {}
+                self._succeed_early(task, outcome["reports"])
             elif event.get("event") == "error":
                 outcome["error"] = str(event.get("message", ""))[:1000]
+
+    def _succeed_early(self, task: Task, reports: dict[str, Any]) -> None:
+        """Success as soon as the result event names report files that exist: the analysis may take
+        seconds more to exit (worker pools, interpreter teardown), and the user should not wait on it."""
+        files = {str(fmt): str(path) for fmt, path in reports.items() if path}
+        if task.id in self._cancel_requested or not files:
+            return
+        if all(Path(path).is_file() for path in files.values()):
+            task.report_files = files
+            self._finish(task, SUCCESS)
+
+    def scrub(self, text: str) -> str:
+        """`text` without the object-store secrets the analyses are given (for serving task logs)."""
+        from ..storage import config as names
+
+        secrets = (names.OBS_AK, names.OBS_SK, names.OBS_TOKEN, names.AWS_AK, names.AWS_SK, names.AWS_TOKEN)
+        for name in secrets:
+            secret = self.store_env.get(name) or os.environ.get(name, "")
+            if len(secret) >= 6:  # shorter ones are no real keys, and would mangle the text
+                text = text.replace(secret, "***")
+        return text
 
     async def _kill(self, process: asyncio.subprocess.Process) -> None:
         """SIGTERM the whole process group, SIGKILL it if it does not exit within the grace period."""

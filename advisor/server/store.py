@@ -23,12 +23,15 @@ CREATE TABLE IF NOT EXISTS tasks (
     finished TEXT,
     progress TEXT,
     error TEXT,
-    report_files TEXT NOT NULL DEFAULT '{}'
+    report_files TEXT NOT NULL DEFAULT '{}',
+    title TEXT NOT NULL DEFAULT ''
 )
 """
+# Columns added after the first release: (name, definition) for databases created before them.
+ADDED_COLUMNS = (("title", "TEXT NOT NULL DEFAULT ''"),)
 JSON_COLUMNS = ("compare", "options", "progress", "report_files")
 COLUMNS = ("id", "status", "source", "path", "compare", "options", "created", "started", "finished",
-           "progress", "error", "report_files")  # fmt: skip
+           "progress", "error", "report_files", "title")  # fmt: skip
 
 
 class TaskStore:
@@ -40,6 +43,10 @@ class TaskStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.execute(SCHEMA)
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(tasks)")}
+        for name, definition in ADDED_COLUMNS:
+            if name not in present:
+                self._db.execute(f"ALTER TABLE tasks ADD COLUMN {name} {definition}")
 
     def close(self) -> None:
         self._db.close()

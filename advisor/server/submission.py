@@ -6,7 +6,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..options import LANGUAGES, parse_choice, parse_options
-from .models import Task
+from .models import Task, path_title
 from .paths import PathResolver, is_object_store_path, validate_object_store_path
 from .runner import new_task_id
 
@@ -14,7 +14,8 @@ SOURCES = ("local", "obs")
 
 
 def parse_source(body: Any, resolver: PathResolver, *, kind: str) -> dict[str, str]:
-    """`{source, path}` with the path confined to the allowed roots (local) or well-formed (obs)."""
+    """`{source, path, title}`: the path confined to the allowed roots (local) or well-formed (obs); the
+    title is the profile folder's real name (the folder "." stands for, not ".")."""
     if not isinstance(body, dict):
         raise InputError(f"{kind} must be an object with source and path")
     source = body.get("source", "local")
@@ -24,11 +25,12 @@ def parse_source(body: Any, resolver: PathResolver, *, kind: str) -> dict[str, s
     if not isinstance(path, str) or not path.strip():
         raise InputError(f"{kind} path is missing")
     if source == "obs" or is_object_store_path(path):  # an obs:// path typed with Source: local
-        return {"source": "obs", "path": _object_store_path(path)}
+        text = _object_store_path(path)
+        return {"source": "obs", "path": text, "title": path_title(text)}
     resolved = resolver.resolve(path, kind=f"{kind} path")
     if not resolved.is_dir():
         raise InputError(f"{kind} path {path!r} is not a folder")
-    return {"source": source, "path": resolver.display(resolved)}
+    return {"source": source, "path": resolver.display(resolved), "title": resolved.name or str(resolved)}
 
 
 def _object_store_path(path: str) -> str:
@@ -48,6 +50,8 @@ def parse_submission(body: Any, resolver: PathResolver, *, default_processes: in
     data = parse_source(body, resolver, kind="profiling data")
     compare = body.get("compare")
     compared = parse_source(compare, resolver, kind="compared profiling data") if compare else None
+    if compared:
+        del compared["title"]  # the wire format's compare is {source, path}
     raw_options = body.get("options") or {}
     if not isinstance(raw_options, dict):
         raise InputError("options must be an object")
@@ -69,4 +73,5 @@ def parse_submission(body: Any, resolver: PathResolver, *, default_processes: in
         path=data["path"],
         compare=compared,
         options=stored,
+        title=data["title"],
     )

@@ -17,6 +17,7 @@ _LAZY = {
     "FetchStats": ".fetch",
     "human_bytes": ".fetch",
     "open_profile": ".fetch",
+    "probe_profile": ".fetch",
     "sync_profile": ".fetch",
     "upload_reports": ".fetch",
 }
@@ -38,6 +39,7 @@ __all__ = [
     "load_config",
     "open_profile",
     "parse_url",
+    "probe_profile",
     "sync_profile",
     "upload_reports",
 ]

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,45 @@ def _safe_key(key: str) -> bool:
         and "\\" not in key
         and all(p not in ("", ".", "..") for p in parts)
     )
+
+
+def _check_listing(url: ObjectURL, keys: list[str], *, complete: bool = True) -> None:
+    """StorageError unless the objects under `url` look like profiling data (`keys`: all of them, or
+    the first pages when not `complete`)."""
+    if not keys:
+        where = f"under {url}" if url.prefix else f"in bucket {url.bucket!r}"
+        raise StorageError(f"{url}: no such folder: nothing is stored {where}")
+    if not looks_like_profile(keys):
+        sample = ", ".join(key.removeprefix(url.prefix) for key in keys[:3])
+        count = f"{len(keys)}{'' if complete else '+'}"
+        raise StorageError(
+            f"{url}: not profiling data: {count} object(s) "
+            f"({sample}{', …' if len(keys) > 3 else ''}) "
+            "but no *_ascend_pt rank folder with ASCEND_PROFILER_OUTPUT"
+        )
+
+
+def probe_profile(url_text: str, config: StoreConfig | None = None, *, max_keys: int = 5000) -> str:
+    """Check, without downloading, that `url_text` names profiling data the analysis can reach: the
+    credentials are set, the bucket answers, the prefix holds objects and some look like a rank
+    export. Lists until one does, at most `max_keys` objects (exports sort before raw PROF_* data), and
+    tries once, so that it can run as the user types. Returns a one-line summary; raises StorageError."""
+    url = parse_url(url_text)
+    config = replace(config or load_config(url.scheme), max_attempts=1)
+    client = make_client(config, str(url))
+    keys: list[str] = []
+    try:
+        pages = client.get_paginator("list_objects_v2").paginate(
+            Bucket=url.bucket, Prefix=url.prefix, PaginationConfig={"MaxItems": max_keys, "PageSize": 1000}
+        )
+        for page in pages:
+            keys += [item["Key"] for item in page.get("Contents", [])]
+            if looks_like_profile(keys):
+                break
+    except Exception as error:
+        raise explain(error, config, str(url), bucket=url.bucket) from None
+    _check_listing(url, keys, complete=len(keys) < max_keys)
+    return f"profiling data found in {url}"
 
 
 def _list(client: Any, url: ObjectURL, config: StoreConfig) -> list[Entry]:
@@ -163,16 +202,7 @@ def sync_profile(
     client = make_client(config, str(url))
     notify(f"listing {url}", 0, 1)
     listing = _list(client, url, config)
-    if not listing:
-        where = f"under {url}" if url.prefix else f"in bucket {url.bucket!r}"
-        raise StorageError(f"{url}: no such folder: nothing is stored {where}")
-    if not looks_like_profile(e.key for e in listing):
-        sample = ", ".join(e.key.removeprefix(url.prefix) for e in listing[:3])
-        raise StorageError(
-            f"{url}: not profiling data: {len(listing)} object(s) "
-            f"({sample}{', …' if len(listing) > 3 else ''}) "
-            "but no *_ascend_pt rank folder with ASCEND_PROFILER_OUTPUT"
-        )
+    _check_listing(url, [e.key for e in listing])
     patterns, graph_dumps = needed_patterns(dimensions)
     stats = FetchStats(listed=len(listing))
     unsafe = [e.key for e in listing if not _safe_key(e.key)]

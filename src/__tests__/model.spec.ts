@@ -3,9 +3,6 @@ import { nullTranslator } from '@jupyterlab/translation';
 import { Signal } from '@lumino/signaling';
 
 import {
-  duration,
-  durationMs,
-  formatDuration,
   isActive,
   isFinished,
   sanitizeInterval,
@@ -56,49 +53,6 @@ describe('status helpers', () => {
       'interrupted'
     ]);
     expect(TASK_STATUSES.filter(isActive)).toEqual(['queued', 'analyzing']);
-  });
-});
-
-describe('durations', () => {
-  it('formats seconds, minutes and hours', () => {
-    expect(formatDuration(0)).toBe('0s');
-    expect(formatDuration(999)).toBe('0s');
-    expect(formatDuration(42_000)).toBe('42s');
-    expect(formatDuration(185_000)).toBe('3m 05s');
-    expect(formatDuration(3_723_000)).toBe('1h 02m 03s');
-    expect(formatDuration(-5)).toBe('0s');
-  });
-
-  it('measures a finished task from started to finished', () => {
-    const task = makeTask({
-      status: 'success',
-      started: '2026-11-22T10:00:05Z',
-      finished: '2026-11-22T10:01:15Z'
-    });
-    expect(durationMs(task, Date.parse('2030-01-01T00:00:00Z'))).toBe(70_000);
-    expect(duration(task)).toBe('1m 10s');
-  });
-
-  it('measures a running task up to now', () => {
-    const task = makeTask({
-      status: 'analyzing',
-      started: '2026-11-22T10:00:00Z'
-    });
-    const now = Date.parse('2026-11-22T10:00:42Z');
-    expect(duration(task, now)).toBe('42s');
-    expect(duration(task, now + 60_000)).toBe('1m 42s');
-  });
-
-  it('shows a dash for tasks that never started', () => {
-    expect(duration(makeTask({ status: 'queued' }))).toBe('—');
-    expect(
-      duration(
-        makeTask({ status: 'cancelled', finished: '2026-11-22T10:00:00Z' })
-      )
-    ).toBe('—');
-    expect(
-      durationMs(makeTask({ status: 'failed', started: 'garbage' }))
-    ).toBeNull();
   });
 });
 

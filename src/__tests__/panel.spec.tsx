@@ -50,6 +50,7 @@ describe('AdvisorPanel', () => {
     cancelOrDelete: jest.Mock;
     url: (path: string) => string;
     reportUrl: (id: string) => string;
+    logUrl: (id: string) => string;
   };
   let model: TaskListModel;
   let panel: AdvisorPanel;
@@ -80,7 +81,9 @@ describe('AdvisorPanel', () => {
       cancelOrDelete: jest.fn(async () => null),
       url: (path: string) => `http://host/base/${path}`,
       reportUrl: (id: string) =>
-        `http://host/base/performance-advisor/reports/${id}`
+        `http://host/base/performance-advisor/reports/${id}`,
+      logUrl: (id: string) =>
+        `http://host/base/performance-advisor/api/tasks/${id}/log`
     };
     model = new TaskListModel({ source: client, paused: true, auto: false });
     onOpenReport = jest.fn();
@@ -102,6 +105,13 @@ describe('AdvisorPanel', () => {
       3000,
       'options'
     );
+    await waitFor(
+      () =>
+        $(panel.node, '#jp-pa-submit-reason').textContent !==
+        'Loading the analysis options…',
+      3000,
+      'options applied'
+    );
   });
 
   afterEach(() => {
@@ -115,6 +125,7 @@ describe('AdvisorPanel', () => {
     (
       $(panel.node, `[data-switch="${name}"] input`) as HTMLInputElement
     ).click();
+  const submitReason = () => $(panel.node, '#jp-pa-submit-reason').textContent;
 
   it('shows the Submit tab first, with tab semantics', () => {
     const tabs = Array.from(panel.node.querySelectorAll('[role="tab"]'));
@@ -128,9 +139,26 @@ describe('AdvisorPanel', () => {
     ]);
     expect(panel.currentTab).toBe('submit');
     expect(submitButton().disabled).toBe(true);
+    // The reason is next to the button, and the button says where to read it.
+    expect(submitReason()).toBe('Enter the path of the profiling data');
+    expect(submitButton().getAttribute('aria-describedby')).toBe(
+      'jp-pa-submit-reason'
+    );
     const path = $(panel.node, '#jp-pa-data-path') as HTMLInputElement;
-    expect(path.placeholder).toBe('./profiling_dir1');
+    // An example, not a value.
+    expect(path.placeholder).toBe('e.g. ./profiling_dir1');
+    expect(path.closest('.jp-InputGroup')).not.toBeNull();
+    // JupyterLab's select, with its caret.
+    const source = $(panel.node, '#jp-pa-data-source');
+    expect(source.parentElement!.classList).toContain('jp-HTMLSelect');
+    expect(source.parentElement!.querySelector('svg')).not.toBeNull();
     expect(panel.node.textContent).toContain('Compared Profiling Data');
+    // "Advanced Settings" is written once: the title is the button that opens the section.
+    expect(panel.node.textContent!.split('Advanced Settings').length - 1).toBe(
+      1
+    );
+    const advanced = $(panel.node, '#jp-pa-advanced-toggle');
+    expect(advanced.getAttribute('aria-expanded')).toBe('false');
   });
 
   it('validates the path as the user types (debounced) and submits', async () => {
@@ -143,6 +171,7 @@ describe('AdvisorPanel', () => {
       2000,
       'Checking…'
     );
+    expect(submitReason()).toBe('Checking the path…');
     await waitFor(
       () =>
         $(panel.node, '#jp-pa-data-validation').getAttribute('data-status') ===
@@ -202,6 +231,7 @@ describe('AdvisorPanel', () => {
     );
     expect($(panel.node, '#jp-pa-data-validation').textContent).toBe(reason);
     expect(submitButton().disabled).toBe(true);
+    expect(submitReason()).toBe(reason);
   });
 
   it('checks the OBS prefix without asking the server', async () => {
@@ -240,7 +270,7 @@ describe('AdvisorPanel', () => {
     );
     await waitFor(() => !submitButton().disabled, 3000, 'submit enabled');
 
-    toggle('advanced');
+    ($(panel.node, '#jp-pa-advanced-toggle') as HTMLButtonElement).click();
     await waitFor(
       () => !!panel.node.querySelector('#jp-pa-cann-version'),
       2000,
@@ -269,7 +299,13 @@ describe('AdvisorPanel', () => {
     ]);
     expect(
       ($(panel.node, '#jp-pa-output-path') as HTMLInputElement).placeholder
-    ).toBe('server root');
+    ).toBe('Default: the server root');
+    expect(
+      Array.from(
+        panel.node.querySelectorAll('.jp-pa-dimension-name'),
+        n => n.textContent
+      )
+    ).toEqual(['Computation', 'Memory', 'Data loading']);
 
     // Out of range: inline error and Submit disabled.
     setValue(processes, '9');
@@ -277,6 +313,7 @@ describe('AdvisorPanel', () => {
     expect(
       panel.node.querySelector('.jp-pa-advanced [role="alert"]')!.textContent
     ).toBe('Enter a number from 1 to 4.');
+    expect(submitReason()).toBe('Enter a number from 1 to 4.');
     setValue(processes, '3');
     await waitFor(() => !submitButton().disabled, 2000, 'submit enabled again');
 
@@ -325,6 +362,9 @@ describe('AdvisorPanel', () => {
       'compare input'
     );
     expect(submitButton().disabled).toBe(true);
+    expect(submitReason()).toBe(
+      'Enter the path of the compared profiling data'
+    );
     setValue(
       $(panel.node, '#jp-pa-compare-path') as HTMLInputElement,
       './baseline'
@@ -366,7 +406,7 @@ describe('AdvisorPanel', () => {
         status: 'analyzing',
         created: '2026-11-22T10:03:00Z',
         started: '2026-11-22T10:03:01Z',
-        progress: { stage: 'reading rank 1/2', done: 1, total: 4 }
+        progress: { stage: 'done', done: 4, total: 4 }
       }),
       makeTask({
         id: 'bad',
@@ -419,29 +459,51 @@ describe('AdvisorPanel', () => {
 
     const [run, bad, ok] = rows;
     const progress = run.querySelector('progress')!;
-    expect([progress.value, progress.max]).toEqual([1, 4]);
     expect(run.querySelector('.jp-pa-status')!.textContent).toContain(
       'Analyzing'
     );
-    expect(run.querySelector('.jp-pa-stage')!.textContent).toContain(
-      'reading rank 1/2'
+    expect([progress.value, progress.max]).toEqual([4, 4]);
+    // The last stage before the result reads as work in progress, never "done (4/4)".
+    expect(run.querySelector('.jp-pa-stage')!.textContent).toBe(
+      'Writing the report'
     );
+    expect(run.textContent).not.toContain('done');
     expect(run.querySelector('[data-action="cancel"]')).not.toBeNull();
     expect(run.querySelector('[data-action="view"]')).toBeNull();
 
-    const status = bad.querySelector('.jp-pa-status')!;
-    expect(status.getAttribute('title')).toBe(
-      'OBS source is not supported yet'
+    // The reason opens under the row, with a link to the task log.
+    const details = bad.querySelector(
+      '.jp-pa-details-toggle'
+    ) as HTMLButtonElement;
+    expect(details.textContent).toBe('Details');
+    expect(details.getAttribute('aria-expanded')).toBe('false');
+    expect(panel.node.querySelector('[data-details-for="bad"]')).toBeNull();
+    details.click();
+    await waitFor(
+      () => !!panel.node.querySelector('[data-details-for="bad"]'),
+      2000,
+      'details row'
     );
-    expect(
-      status.querySelector('.jp-pa-status-label')!.getAttribute('title')
-    ).toBe('OBS source is not supported yet');
-    expect(status.querySelector('.jp-pa-status-info')).not.toBeNull();
+    const reason = $(panel.node, '[data-details-for="bad"]');
+    expect(details.getAttribute('aria-expanded')).toBe('true');
+    expect(reason.textContent).toContain(
+      'Reason: OBS source is not supported yet'
+    );
+    expect(reason.querySelector('a')!.getAttribute('href')).toBe(
+      'http://host/base/performance-advisor/api/tasks/bad/log'
+    );
+    expect(ok.querySelector('.jp-pa-details-toggle')).toBeNull();
     expect(bad.querySelector('[data-action="delete"]')).not.toBeNull();
     expect(bad.querySelector('[data-action="cancel"]')).toBeNull();
 
     expect(ok.cells[1].textContent).toBe('./baseline');
-    expect(ok.cells[3].textContent).toBe('7s');
+    expect(ok.cells[3].textContent).toBe('7 s');
+    expect(ok.cells[2].textContent).toBe(
+      new Intl.DateTimeFormat(undefined, {
+        dateStyle: 'medium',
+        timeStyle: 'medium'
+      }).format(new Date('2026-11-22T10:01:00Z'))
+    );
     expect(ok.querySelector('[data-action="xlsx"]')!.getAttribute('href')).toBe(
       'http://host/base/performance-advisor/reports/ok/xlsx'
     );

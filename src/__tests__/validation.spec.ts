@@ -4,7 +4,9 @@ import {
   checkDimensions,
   checkPathSyntax,
   checkProcesses,
-  defaultOptions
+  defaultOptions,
+  submitBlockReason,
+  versionChoices
 } from '../validation';
 import { OPTIONS_REPLY } from './utils';
 
@@ -13,7 +15,7 @@ const trans = nullTranslator.load('jupyterlab_performance_advisor');
 describe('checkPathSyntax', () => {
   it('requires a path', () => {
     expect(checkPathSyntax('local', '   ', trans)).toBe(
-      'Enter the path of the profiling data.'
+      'Enter the path of the profiling data'
     );
   });
 
@@ -87,5 +89,83 @@ describe('defaultOptions', () => {
       disable_affinity_api: false,
       output_path: ''
     });
+  });
+});
+
+describe('versionChoices', () => {
+  it('puts "detect from the data" first when the server defaults to it', () => {
+    expect(
+      versionChoices({ default: '', choices: ['7.0.0', '8.0.RC1'] })
+    ).toEqual(['', '7.0.0', '8.0.RC1']);
+    expect(
+      versionChoices({ default: '8.0.RC1', choices: ['8.0.RC1', ''] })
+    ).toEqual(['', '8.0.RC1']);
+  });
+
+  it('offers only the versions while the server needs one', () => {
+    expect(
+      versionChoices({ default: '8.0.RC1', choices: ['7.0.0', '8.0.RC1'] })
+    ).toEqual(['7.0.0', '8.0.RC1']);
+  });
+});
+
+describe('submitBlockReason', () => {
+  const ok = { status: 'ok' as const, message: '2 ranks' };
+  const base = {
+    optionsLoaded: true,
+    optionsError: null,
+    data: ok,
+    compare: null,
+    advancedError: null,
+    submitting: false
+  };
+
+  it('is null when Submit may be pressed', () => {
+    expect(submitBlockReason(base, trans)).toBeNull();
+    expect(submitBlockReason({ ...base, compare: ok }, trans)).toBeNull();
+    expect(
+      submitBlockReason(
+        { ...base, data: { status: 'idle', message: '' }, submitting: true },
+        trans
+      )
+    ).toBeNull();
+  });
+
+  it('says what is missing, first things first', () => {
+    const reason = (patch: object) =>
+      submitBlockReason({ ...base, ...patch }, trans);
+    expect(reason({ optionsLoaded: false })).toBe(
+      'Loading the analysis options…'
+    );
+    expect(reason({ optionsLoaded: false, optionsError: 'HTTP 500' })).toBe(
+      'The analysis options could not be loaded.'
+    );
+    expect(reason({ data: { status: 'idle', message: '' } })).toBe(
+      'Enter the path of the profiling data'
+    );
+    expect(reason({ data: { status: 'checking', message: 'Checking…' } })).toBe(
+      'Checking the path…'
+    );
+    expect(
+      reason({ data: { status: 'error', message: 'no credentials' } })
+    ).toBe('no credentials');
+    expect(reason({ compare: { status: 'idle', message: '' } })).toBe(
+      'Enter the path of the compared profiling data'
+    );
+    expect(reason({ compare: { status: 'checking', message: '' } })).toBe(
+      'Checking the compared path…'
+    );
+    expect(reason({ compare: { status: 'error', message: 'not found' } })).toBe(
+      'Compared profiling data: not found'
+    );
+    expect(reason({ advancedError: 'Enter a whole number.' })).toBe(
+      'Enter a whole number.'
+    );
+    expect(
+      reason({
+        data: { status: 'idle', message: '' },
+        advancedError: 'Enter a whole number.'
+      })
+    ).toBe('Enter the path of the profiling data');
   });
 });

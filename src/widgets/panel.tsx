@@ -27,6 +27,7 @@ export class AdvisorPanel extends ReactWidget {
     this._trans = options.trans;
     this._onOpenReport = options.onOpenReport;
     this._reportLanguage = options.reportLanguage;
+    this._lang = options.lang;
     this.addClass('jp-pa-AdvisorPanel');
     // Nothing to poll for until the panel is shown.
     this.model.pause();
@@ -151,6 +152,7 @@ export class AdvisorPanel extends ReactWidget {
             client={this.client}
             trans={trans}
             onOpenReport={this._onOpenReport}
+            lang={this._lang}
           />
         </div>
       </div>
@@ -161,6 +163,7 @@ export class AdvisorPanel extends ReactWidget {
   private _trans: TranslationBundle;
   private _onOpenReport: (task: ITask) => void;
   private _reportLanguage?: () => 'en' | 'zh';
+  private _lang?: string;
 }
 
 /**
@@ -179,5 +182,9 @@ export namespace AdvisorPanel {
      * The report language a submission asks for (from the `reportLanguage` setting).
      */
     reportLanguage?: () => 'en' | 'zh';
+    /**
+     * JupyterLab's UI language (`translator.languageCode`), for dates.
+     */
+    lang?: string;
   }
 }

@@ -35,6 +35,7 @@ export class ReportWidget extends MainAreaWidget<IFrame> {
     this.addClass('jp-pa-ReportWidget');
     this.title.icon = advisorIcon;
     this.title.closable = true;
+    this._titled = !!options.title;
     this.setTitle(options.title || reportId);
 
     this.url = client.reportUrl(reportId);
@@ -122,13 +123,15 @@ export class ReportWidget extends MainAreaWidget<IFrame> {
   }
 
   /**
-   * Use the report URLs the server gave for this task; hide missing downloads.
+   * Use the report URLs the server gave for this task; hide missing downloads. The profile name
+   * titles the tab only when it was opened without a title (the panel gives one that no other
+   * tab has).
    */
   updateFromTask(task: ITask): void {
     if (this.isDisposed) {
       return;
     }
-    if (task.title) {
+    if (task.title && !this._titled) {
       this.setTitle(task.title);
     }
     const { xlsx, json } = task.reports ?? { xlsx: null, json: null };
@@ -143,6 +146,7 @@ export class ReportWidget extends MainAreaWidget<IFrame> {
   }
 
   private _client: AdvisorClient;
+  private _titled: boolean;
   private _xlsxUrl: string;
   private _jsonUrl: string;
   private _xlsxButton: ToolbarButton;

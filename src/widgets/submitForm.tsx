@@ -1,9 +1,16 @@
 import { TranslationBundle } from '@jupyterlab/translation';
+import {
+  caretDownIcon,
+  caretRightIcon,
+  HTMLSelect,
+  InputGroup
+} from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { AdvisorClient, describeError } from '../request';
 import {
   IAnalysisOptions,
+  IChoiceOption,
   IOptionsReply,
   ISubmitRequest,
   ITask,
@@ -13,7 +20,10 @@ import {
   checkDimensions,
   checkPathSyntax,
   checkProcesses,
-  defaultOptions
+  defaultOptions,
+  IPathCheckState,
+  submitBlockReason,
+  versionChoices
 } from '../validation';
 import { Switch } from './common';
 
@@ -25,10 +35,7 @@ export const INSPECT_DEBOUNCE_MS = 400;
 /**
  * The state of a path check.
  */
-export interface IPathCheck {
-  status: 'idle' | 'checking' | 'ok' | 'error';
-  message: string;
-}
+export type IPathCheck = IPathCheckState;
 
 /**
  * Check a path as the user types: syntax at once, then `api/inspect` (debounced).
@@ -107,6 +114,29 @@ export function usePathCheck(
 }
 
 /**
+ * The label of an analysis dimension (`advisor/options.py` DIMENSIONS); an unknown one as it is.
+ */
+export function dimensionLabel(
+  dimension: string,
+  trans: TranslationBundle
+): string {
+  switch (dimension) {
+    case 'computation':
+      return trans.__('Computation');
+    case 'communication':
+      return trans.__('Communication');
+    case 'schedule':
+      return trans.__('Schedule');
+    case 'memory':
+      return trans.__('Memory');
+    case 'dataloader':
+      return trans.__('Data loading');
+    default:
+      return dimension;
+  }
+}
+
+/**
  * Source select, path input and the validation message under it.
  */
 function DataInput(props: {
@@ -138,9 +168,9 @@ function DataInput(props: {
     <div className="jp-pa-data-input" data-input={name}>
       <div className="jp-pa-field">
         <label htmlFor={sourceId}>{trans.__('Source')}</label>
-        <select
+        <HTMLSelect
           id={sourceId}
-          className="jp-mod-styled jp-pa-source"
+          className="jp-pa-source"
           aria-label={
             compare ? trans.__('Compared data source') : trans.__('Data source')
           }
@@ -148,20 +178,18 @@ function DataInput(props: {
           onChange={event =>
             props.onSource(event.currentTarget.value as SourceKind)
           }
-        >
-          {props.sources.map(source => (
-            <option key={source} value={source}>
-              {sourceLabel(source)}
-            </option>
-          ))}
-        </select>
+          options={props.sources.map(source => ({
+            value: source,
+            label: sourceLabel(source)
+          }))}
+        />
       </div>
       <div className="jp-pa-field jp-pa-field-grow">
         <label htmlFor={pathId}>{trans.__('Path')}</label>
-        <input
+        <InputGroup
           id={pathId}
           type="text"
-          className="jp-mod-styled jp-pa-path"
+          className="jp-pa-path"
           aria-label={
             compare
               ? trans.__('Compared profiling data path')
@@ -169,11 +197,12 @@ function DataInput(props: {
           }
           aria-describedby={messageId}
           aria-invalid={props.check.status === 'error'}
-          placeholder={
+          placeholder={trans.__(
+            'e.g. %1',
             props.source === 'obs'
-              ? trans.__('obs://bucket/profiling_dir1')
-              : trans.__('./profiling_dir1')
-          }
+              ? 'obs://bucket/profiling_dir1'
+              : './profiling_dir1'
+          )}
           spellCheck={false}
           autoComplete="off"
           value={props.path}
@@ -278,13 +307,24 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
       ? checkDimensions(options.analysis_dimensions, trans)
       : null;
 
-  const valid =
-    schema !== null &&
-    options !== null &&
-    dataCheck.status === 'ok' &&
-    (!compare || compareCheck.status === 'ok') &&
-    processesError === null &&
-    dimensionsError === null;
+  const blockReason = submitBlockReason(
+    {
+      optionsLoaded: schema !== null && options !== null,
+      optionsError: schemaError,
+      data: dataCheck,
+      compare: compare ? compareCheck : null,
+      advancedError: dimensionsError ?? processesError,
+      submitting
+    },
+    trans
+  );
+  const valid = blockReason === null && schema !== null && options !== null;
+
+  const versionOptions = (option: IChoiceOption) =>
+    versionChoices(option).map(value => ({
+      value,
+      label: value === '' ? trans.__('Detect from the data') : value
+    }));
 
   const update = (patch: Partial<IAnalysisOptions>) => {
     setOptions(current => (current ? { ...current, ...patch } : current));
@@ -388,53 +428,57 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
         </fieldset>
       )}
 
-      <Switch
-        name="advanced"
-        label={trans.__('Advanced Settings')}
-        checked={advanced}
-        onChange={setAdvanced}
-      />
-      {advanced && schema && options && range && (
-        <fieldset className="jp-pa-section jp-pa-advanced">
-          <legend>{trans.__('Advanced Settings')}</legend>
-          <div className="jp-pa-grid">
+      <section className="jp-pa-section jp-pa-advanced">
+        {/* One title for the section: it is also the button that opens it. */}
+        <h3 className="jp-pa-section-title">
+          <button
+            type="button"
+            className="jp-pa-disclosure"
+            id="jp-pa-advanced-toggle"
+            aria-expanded={advanced}
+            aria-controls="jp-pa-advanced-body"
+            onClick={() => setAdvanced(open => !open)}
+          >
+            {advanced ? (
+              <caretDownIcon.react tag="span" className="jp-pa-caret" />
+            ) : (
+              <caretRightIcon.react tag="span" className="jp-pa-caret" />
+            )}
+            {trans.__('Advanced Settings')}
+          </button>
+        </h3>
+        {advanced && schema && options && range && (
+          <div
+            className="jp-pa-grid"
+            id="jp-pa-advanced-body"
+            role="group"
+            aria-labelledby="jp-pa-advanced-toggle"
+          >
             <label htmlFor="jp-pa-cann-version">
               {trans.__('CANN version')}
             </label>
-            <select
+            <HTMLSelect
               id="jp-pa-cann-version"
-              className="jp-mod-styled"
               aria-label={trans.__('CANN version')}
               value={options.cann_version}
               onChange={event =>
                 update({ cann_version: event.currentTarget.value })
               }
-            >
-              {schema.options.cann_version.choices.map(choice => (
-                <option key={choice} value={choice}>
-                  {choice}
-                </option>
-              ))}
-            </select>
+              options={versionOptions(schema.options.cann_version)}
+            />
 
             <label htmlFor="jp-pa-torch-version">
               {trans.__('Torch version')}
             </label>
-            <select
+            <HTMLSelect
               id="jp-pa-torch-version"
-              className="jp-mod-styled"
               aria-label={trans.__('Torch version')}
               value={options.torch_version}
               onChange={event =>
                 update({ torch_version: event.currentTarget.value })
               }
-            >
-              {schema.options.torch_version.choices.map(choice => (
-                <option key={choice} value={choice}>
-                  {choice}
-                </option>
-              ))}
-            </select>
+              options={versionOptions(schema.options.torch_version)}
+            />
 
             <span className="jp-pa-grid-label" id="jp-pa-dimensions-label">
               {trans.__('Analysis dimensions')}
@@ -454,7 +498,9 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
                       toggleDimension(dimension, event.currentTarget.checked)
                     }
                   />
-                  <span className="jp-pa-dimension-name">{dimension}</span>
+                  <span className="jp-pa-dimension-name">
+                    {dimensionLabel(dimension, trans)}
+                  </span>
                 </label>
               ))}
               {dimensionsError && (
@@ -468,10 +514,10 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
               {trans.__('Analysis processes')}
             </label>
             <div>
-              <input
+              <InputGroup
                 id="jp-pa-processes"
                 type="number"
-                className="jp-mod-styled jp-pa-processes"
+                className="jp-pa-processes"
                 aria-label={trans.__('Analysis processes')}
                 aria-invalid={processesError !== null}
                 min={range.min}
@@ -518,12 +564,11 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
             </label>
 
             <label htmlFor="jp-pa-output-path">{trans.__('Output path')}</label>
-            <input
+            <InputGroup
               id="jp-pa-output-path"
               type="text"
-              className="jp-mod-styled"
               aria-label={trans.__('Output path')}
-              placeholder={trans.__('server root')}
+              placeholder={trans.__('Default: the server root')}
               spellCheck={false}
               autoComplete="off"
               value={options.output_path}
@@ -532,8 +577,8 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
               }
             />
           </div>
-        </fieldset>
-      )}
+        )}
+      </section>
 
       {schemaError && (
         <div className="jp-pa-error" role="alert">
@@ -558,10 +603,18 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
           type="submit"
           className="jp-mod-styled jp-mod-accept jp-pa-submit"
           aria-label={trans.__('Submit')}
+          aria-describedby="jp-pa-submit-reason"
           disabled={!valid || submitting}
         >
           {submitting ? trans.__('Submitting…') : trans.__('Submit')}
         </button>
+        <span
+          id="jp-pa-submit-reason"
+          className="jp-pa-submit-reason"
+          role="status"
+        >
+          {blockReason ?? ''}
+        </span>
       </div>
     </form>
   );

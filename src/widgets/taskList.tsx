@@ -1,15 +1,10 @@
 import { Dialog, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 import { TranslationBundle } from '@jupyterlab/translation';
-import { infoIcon } from '@jupyterlab/ui-components';
+import { caretDownIcon, caretRightIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import {
-  duration,
-  isActive,
-  isFinished,
-  statusLabel,
-  TaskListModel
-} from '../model';
+import { duration, formatDateTime, queuedFor, stageLabel } from '../format';
+import { isActive, isFinished, statusLabel, TaskListModel } from '../model';
 import { AdvisorClient, describeError } from '../request';
 import { ITask } from '../tokens';
 import { useSignal } from './common';
@@ -25,6 +20,10 @@ export interface ITaskListProps {
    * Open the HTML report of a successful task.
    */
   onOpenReport: (task: ITask) => void;
+  /**
+   * JupyterLab's UI language (`translator.languageCode`): dates are written in it.
+   */
+  lang?: string;
 }
 
 /**
@@ -47,35 +46,40 @@ export async function confirmDelete(
 }
 
 /**
- * The status cell: label, progress while analyzing, reason on hover when failed.
+ * The status cell: the label; while analyzing, a progress bar and the stage; when the task failed
+ * (or was cancelled or interrupted), a button that shows the reason under the row.
  */
 function StatusCell(props: {
   task: ITask;
   trans: TranslationBundle;
+  expanded: boolean;
+  onToggle: () => void;
 }): JSX.Element {
   const { task, trans } = props;
-  const label = statusLabel(task.status, trans);
-  const reason =
-    task.status === 'failed' || task.status === 'interrupted'
-      ? task.error || undefined
-      : undefined;
   const progress = task.status === 'analyzing' ? task.progress : null;
   return (
     <td
       className={`jp-pa-status jp-pa-status-${task.status}`}
       data-status={task.status}
-      title={reason}
     >
-      <span className="jp-pa-status-label" title={reason}>
-        {label}
+      <span className="jp-pa-status-label">
+        {statusLabel(task.status, trans)}
       </span>
-      {reason && (
-        <infoIcon.react
-          tag="span"
-          className="jp-pa-status-info"
-          title={reason}
-          aria-label={trans.__('Reason: %1', reason)}
-        />
+      {task.error && (
+        <button
+          type="button"
+          className="jp-pa-details-toggle"
+          aria-expanded={props.expanded}
+          aria-controls={`jp-pa-details-${task.id}`}
+          onClick={props.onToggle}
+        >
+          {props.expanded ? (
+            <caretDownIcon.react tag="span" className="jp-pa-caret" />
+          ) : (
+            <caretRightIcon.react tag="span" className="jp-pa-caret" />
+          )}
+          {trans.__('Details')}
+        </button>
       )}
       {progress && (
         <div className="jp-pa-progress">
@@ -85,19 +89,27 @@ function StatusCell(props: {
             aria-label={trans.__('Analysis progress')}
           />
           <span className="jp-pa-stage">
-            {progress.total > 0
-              ? trans.__(
-                  '%1 (%2/%3)',
-                  progress.stage,
-                  progress.done,
-                  progress.total
-                )
-              : progress.stage}
+            {stageLabel(progress.stage, trans)}
           </span>
         </div>
       )}
     </td>
   );
+}
+
+/**
+ * The current time, ticking every second while `ticking` (a running task's duration grows).
+ */
+function useNow(ticking: boolean): number {
+  const [now, setNow] = React.useState(() => Date.now());
+  React.useEffect(() => {
+    if (!ticking) {
+      return;
+    }
+    const timer = window.setInterval(() => setNow(Date.now()), 1000);
+    return () => window.clearInterval(timer);
+  }, [ticking]);
+  return ticking ? now : Date.now();
 }
 
 /**
@@ -107,7 +119,16 @@ export function TaskList(props: ITaskListProps): JSX.Element {
   const { model, client, trans } = props;
   useSignal(model.changed);
   const [busy, setBusy] = React.useState<Set<string>>(new Set());
-  const now = Date.now();
+  const [expanded, setExpanded] = React.useState<Set<string>>(new Set());
+  const now = useNow(model.tasks.some(task => isActive(task.status)));
+  const toggle = (id: string) =>
+    setExpanded(current => {
+      const next = new Set(current);
+      if (!next.delete(id)) {
+        next.add(id);
+      }
+      return next;
+    });
 
   const act = async (task: ITask, action: 'cancel' | 'delete') => {
     if (action === 'delete' && !(await confirmDelete(trans))) {
@@ -183,88 +204,120 @@ export function TaskList(props: ITaskListProps): JSX.Element {
             {tasks.map(task => {
               const pending = busy.has(task.id);
               const success = task.status === 'success';
+              const open = expanded.has(task.id) && !!task.error;
               return (
-                <tr
-                  key={task.id}
-                  data-task-id={task.id}
-                  data-status={task.status}
-                >
-                  <td className="jp-pa-path-cell" title={task.path}>
-                    {task.path}
-                  </td>
-                  <td
-                    className="jp-pa-path-cell"
-                    title={task.compare ? task.compare.path : undefined}
-                  >
-                    {task.compare ? task.compare.path : '—'}
-                  </td>
-                  <td className="jp-pa-time" title={task.created}>
-                    {formatTime(task.created)}
-                  </td>
-                  <td className="jp-pa-duration">{duration(task, now)}</td>
-                  <StatusCell task={task} trans={trans} />
-                  <td className="jp-pa-actions-cell">
-                    <div className="jp-pa-actions-group">
-                      {success && task.reports.html && (
-                        <button
-                          type="button"
-                          className="jp-mod-styled jp-mod-accept jp-pa-action"
-                          data-action="view"
-                          aria-label={trans.__('View report')}
-                          onClick={() => props.onOpenReport(task)}
-                        >
-                          {trans.__('View')}
-                        </button>
-                      )}
-                      {success && task.reports.xlsx && (
+                <React.Fragment key={task.id}>
+                  <tr data-task-id={task.id} data-status={task.status}>
+                    <td className="jp-pa-path-cell" title={task.path}>
+                      {task.path}
+                    </td>
+                    <td
+                      className="jp-pa-path-cell"
+                      title={task.compare ? task.compare.path : undefined}
+                    >
+                      {task.compare ? task.compare.path : '—'}
+                    </td>
+                    <td className="jp-pa-time" title={task.created}>
+                      {formatDateTime(task.created, props.lang)}
+                    </td>
+                    <td
+                      className="jp-pa-duration"
+                      title={queuedFor(task, trans, now)}
+                    >
+                      {duration(task, trans, now)}
+                    </td>
+                    <StatusCell
+                      task={task}
+                      trans={trans}
+                      expanded={open}
+                      onToggle={() => toggle(task.id)}
+                    />
+                    <td className="jp-pa-actions-cell">
+                      <div className="jp-pa-actions-group">
+                        {success && task.reports.html && (
+                          <button
+                            type="button"
+                            className="jp-mod-styled jp-mod-accept jp-pa-action"
+                            data-action="view"
+                            aria-label={trans.__('View report')}
+                            onClick={() => props.onOpenReport(task)}
+                          >
+                            {trans.__('View')}
+                          </button>
+                        )}
+                        {success && task.reports.xlsx && (
+                          <a
+                            className="jp-pa-action jp-pa-link"
+                            data-action="xlsx"
+                            aria-label={trans.__('Download XLSX report')}
+                            href={client.url(task.reports.xlsx)}
+                            download
+                          >
+                            {trans.__('XLSX')}
+                          </a>
+                        )}
+                        {success && task.reports.json && (
+                          <a
+                            className="jp-pa-action jp-pa-link"
+                            data-action="json"
+                            aria-label={trans.__('Download JSON report')}
+                            href={client.url(task.reports.json)}
+                            download
+                          >
+                            {trans.__('JSON')}
+                          </a>
+                        )}
+                        {isActive(task.status) && (
+                          <button
+                            type="button"
+                            className="jp-mod-styled jp-mod-reject jp-pa-action"
+                            data-action="cancel"
+                            aria-label={trans.__('Cancel analysis')}
+                            disabled={pending}
+                            onClick={() => void act(task, 'cancel')}
+                          >
+                            {trans.__('Cancel')}
+                          </button>
+                        )}
+                        {isFinished(task.status) && (
+                          <button
+                            type="button"
+                            className="jp-mod-styled jp-mod-warn jp-pa-action"
+                            data-action="delete"
+                            aria-label={trans.__('Delete report')}
+                            disabled={pending}
+                            onClick={() => void act(task, 'delete')}
+                          >
+                            {trans.__('Delete')}
+                          </button>
+                        )}
+                      </div>
+                    </td>
+                  </tr>
+                  {open && (
+                    <tr
+                      className="jp-pa-details-row"
+                      data-details-for={task.id}
+                    >
+                      <td colSpan={6} id={`jp-pa-details-${task.id}`}>
+                        <div className="jp-pa-details">
+                          <span className="jp-pa-details-label">
+                            {trans.__('Reason:')}
+                          </span>{' '}
+                          <span className="jp-pa-error-text">{task.error}</span>
+                        </div>
                         <a
-                          className="jp-pa-action jp-pa-link"
-                          data-action="xlsx"
-                          aria-label={trans.__('Download XLSX report')}
-                          href={client.url(task.reports.xlsx)}
-                          download
+                          className="jp-pa-link jp-pa-log-link"
+                          href={client.logUrl(task.id)}
+                          target="_blank"
+                          rel="noopener noreferrer"
                         >
-                          {trans.__('XLSX')}
+                          {trans.__('Open the task log')}
                         </a>
-                      )}
-                      {success && task.reports.json && (
-                        <a
-                          className="jp-pa-action jp-pa-link"
-                          data-action="json"
-                          aria-label={trans.__('Download JSON report')}
-                          href={client.url(task.reports.json)}
-                          download
-                        >
-                          {trans.__('JSON')}
-                        </a>
-                      )}
-                      {isActive(task.status) && (
-                        <button
-                          type="button"
-                          className="jp-mod-styled jp-mod-reject jp-pa-action"
-                          data-action="cancel"
-                          aria-label={trans.__('Cancel analysis')}
-                          disabled={pending}
-                          onClick={() => void act(task, 'cancel')}
-                        >
-                          {trans.__('Cancel')}
-                        </button>
-                      )}
-                      {isFinished(task.status) && (
-                        <button
-                          type="button"
-                          className="jp-mod-styled jp-mod-warn jp-pa-action"
-                          data-action="delete"
-                          aria-label={trans.__('Delete report')}
-                          disabled={pending}
-                          onClick={() => void act(task, 'delete')}
-                        >
-                          {trans.__('Delete')}
-                        </button>
-                      )}
-                    </div>
-                  </td>
-                </tr>
+                      </td>
+                    </tr>
+                  )}
+                </React.Fragment>
               );
             })}
           </tbody>
@@ -272,15 +325,4 @@ export function TaskList(props: ITaskListProps): JSX.Element {
       )}
     </div>
   );
-}
-
-/**
- * An ISO timestamp in the user's local time.
- */
-export function formatTime(iso: string | null): string {
-  if (!iso) {
-    return '—';
-  }
-  const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? iso : date.toLocaleString();
 }
