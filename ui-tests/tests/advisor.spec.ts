@@ -200,17 +200,20 @@ test.describe('Performance Advisor', () => {
       .locator(
         '#pa-dim-schedule [data-check="schedule.host_sync"] details.pa-evidence'
       )
-      .filter({ has: frame.locator('th[data-type="num"]:text-is("at_ms")') });
+      .filter({ has: frame.locator('th[data-type="num"][data-col="at_ms"]') });
     await expect(evidence).toHaveCount(1);
     if ((await evidence.getAttribute('open')) === null) {
       await evidence.locator(':scope > summary').click();
     }
     await expect(evidence).toHaveAttribute('open', '');
     const table = evidence.locator('table.pa-sortable');
-    const header = table.locator('th[data-type="num"]:text-is("at_ms")');
-    const headers = await table.locator('thead th').allTextContents();
+    const header = table.locator('th[data-type="num"][data-col="at_ms"]');
+    // Headers show a label with its unit; data-col keeps the table's column name.
+    const columns = await table
+      .locator('thead th')
+      .evaluateAll(ths => ths.map(th => th.getAttribute('data-col')));
     const cells = table.locator(
-      `tbody tr td:nth-child(${headers.indexOf('at_ms') + 1})`
+      `tbody tr td:nth-child(${columns.indexOf('at_ms') + 1})`
     );
     const column = async () =>
       (await cells.allTextContents()).map(text =>
