@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from datetime import datetime, timedelta, timezone
@@ -27,9 +28,15 @@ STEP_TRACE_HEADER = (
 
 
 def corpus_path(path: Path) -> Path:
-    """`path` inside the shared corpus, or skip the test when the corpus is not on this machine."""
+    """`path` inside the shared corpus, or skip the test when the corpus is not on this machine.
+
+    PERFORMANCE_ADVISOR_REQUIRE_CORPUS=1 turns the skip into a failure, for a machine that is
+    known to hold the corpus, so a moved or renamed case cannot silently pass as a skip."""
     if not path.exists():
-        pytest.skip(f"corpus not available: {path}")
+        message = f"corpus not available: {path.resolve()}"
+        if os.environ.get("PERFORMANCE_ADVISOR_REQUIRE_CORPUS") == "1":
+            pytest.fail(message + " (PERFORMANCE_ADVISOR_REQUIRE_CORPUS=1)")
+        pytest.skip(message)
     return path
 
 

@@ -304,10 +304,16 @@ test.describe('Performance Advisor panel', () => {
     // An OBS path is checked as it is typed: without credentials, it says so, inline.
     await panel.locator('[data-tab="submit"]').click();
     await panel.locator('#jp-pa-data-source').selectOption('obs');
+    await panel.locator('#jp-pa-data-path').fill('');
+    const emptyBox = await panel.locator('#jp-pa-data-source').boundingBox();
+    const sourceWidth = emptyBox!.width;
     await panel.locator('#jp-pa-data-path').fill('obs://bucket/profiling_dir1');
     const validation = panel.locator('#jp-pa-data-validation');
     await expect(validation).toHaveAttribute('data-status', 'error');
     await expect(validation).toContainText('no object storage credentials');
+    // The long message under the path does not squeeze the source select: "OBS" stays readable.
+    const sourceBox = await panel.locator('#jp-pa-data-source').boundingBox();
+    expect(sourceBox!.width).toBe(sourceWidth);
     await expect(panel.locator('.jp-pa-submit')).toBeDisabled();
     await expect(panel.locator('#jp-pa-submit-reason')).toContainText(
       'no object storage credentials'
