@@ -13,11 +13,7 @@ Also home of the helpers the other cluster checks share (thresholds, robust stat
 
 from __future__ import annotations
 
-import json
 import math
-from functools import cache
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,23 +21,17 @@ import pandas as pd
 from ..profiles.discover import ProfileSet
 from ..report.model import Evidence, Finding
 from .common import STEP_PARTS, Gain, ms
+from .knowledge import knowledge
 from .registry import ClusterContext, NotEvaluated, check
 
-_KNOWLEDGE = Path(__file__).with_name("knowledge") / "cluster.json"
 MAD_SCALE = 1.4826  # MAD of a normal distribution -> its standard deviation
 NO_STAGE = -1
 FEW_PEERS = 3  # a stage of at most this many ranks is judged on its ranks' means, not per step
 
 
-@cache
-def _knowledge() -> dict[str, Any]:
-    with _KNOWLEDGE.open(encoding="utf-8") as fh:
-        return json.load(fh)
-
-
 def thresholds(section: str) -> dict[str, float]:
     """One section of knowledge/cluster.json (slow_rank, slow_link, exposed, idle, ...)."""
-    return _knowledge()[section]
+    return knowledge("cluster")[section]
 
 
 def loo_median(values: np.ndarray) -> np.ndarray:

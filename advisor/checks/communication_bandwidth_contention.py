@@ -21,7 +21,8 @@ import pandas as pd
 from ..report.model import Evidence, Finding
 from .common import Gain, mean_step_us, share_of_step
 from .communication_byte_alignment import in_profiled_steps, sdma_transfers
-from .communication_small_packet import exposed_share, knowledge
+from .communication_small_packet import exposed_share
+from .knowledge import knowledge
 from .registry import NotEvaluated, RankContext, check
 
 ON_CHIP = "ON_CHIP"

@@ -18,7 +18,8 @@ import pandas as pd
 from ..profiles.discover import RankInfo
 from ..report.model import Evidence, Finding
 from .common import Gain, mean_step_us, no_gain_fields
-from .communication_small_packet import count_steps, exposed_share, knowledge
+from .communication_small_packet import count_steps, exposed_share
+from .knowledge import knowledge
 from .registry import NotEvaluated, RankContext, check
 
 

@@ -16,7 +16,8 @@ import pandas as pd
 
 from ..report.model import Evidence, Finding
 from .common import Gain, mean_step_us
-from .communication_small_packet import RDMA, count_steps, knowledge, lost_us, transport_rows
+from .communication_small_packet import RDMA, count_steps, lost_us, transport_rows
+from .knowledge import knowledge
 from .registry import ClusterContext, NotEvaluated, check
 
 _KEYS = ["group", "op_name", "step"]

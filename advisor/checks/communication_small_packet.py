@@ -17,27 +17,15 @@ Also holds the helpers the other communication checks of this package share.
 
 from __future__ import annotations
 
-import json
-from functools import cache
-from pathlib import Path
-from typing import Any
-
 import numpy as np
 import pandas as pd
 
 from ..report.model import Evidence, Finding
 from .common import Gain, mean_step_us
+from .knowledge import knowledge
 from .registry import RankContext, check
 
 SDMA, RDMA = "SDMA", "RDMA"
-_KNOWLEDGE = Path(__file__).with_name("knowledge")
-
-
-@cache
-def knowledge(name: str) -> dict[str, Any]:
-    """A knowledge file of this package (thresholds, nominal values) as a dict."""
-    with (_KNOWLEDGE / f"{name}.json").open(encoding="utf-8") as fh:
-        return json.load(fh)
 
 
 def count_steps(frame: pd.DataFrame) -> int:

@@ -27,13 +27,13 @@ from .computation_base import (
     as_float,
     dtype_bytes,
     gain_line,
-    knowledge,
     parse_shapes,
     split_dtypes,
     step_basis,
     text_or_empty,
     us,
 )
+from .knowledge import knowledge
 from .registry import NotEvaluated, RankContext, check
 
 CHECK = "computation.ai_core_performance"

@@ -16,16 +16,8 @@ import pandas as pd
 
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
-from .computation_base import (
-    as_float,
-    gain_line,
-    knowledge,
-    split_dtypes,
-    step_basis,
-    text_or_empty,
-    us,
-    version_in,
-)
+from .computation_base import as_float, gain_line, split_dtypes, step_basis, text_or_empty, us, version_in
+from .knowledge import knowledge
 from .registry import RankContext, check
 
 CHECK = "computation.aicpu"

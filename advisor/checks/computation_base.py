@@ -12,7 +12,6 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +21,11 @@ import pandas as pd
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
 from .common import Gain
+from .knowledge import knowledge
 
-KNOWLEDGE = Path(__file__).with_name("knowledge")
 # Task types that run on the AI Core (cube and vector units); AI_CPU, HCCL, DSA_SQE … do not.
 AI_CORE_TYPES = ("AI_CORE", "AI_VECTOR_CORE", "MIX_AIC", "MIX_AIV")
 CUBE_TYPES = ("AI_CORE", "MIX_AIC")
-
-
-@cache
-def knowledge(name: str) -> dict[str, Any]:
-    """A knowledge file (advisor/checks/knowledge/<name>.json), read once per process."""
-    with (KNOWLEDGE / f"{name}.json").open(encoding="utf-8") as fh:
-        return json.load(fh)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ import pandas as pd
 
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
-from .computation_base import as_float, gain_line, knowledge, read_device_info, step_basis, text_or_empty, us
+from .computation_base import as_float, gain_line, read_device_info, step_basis, text_or_empty, us
+from .knowledge import knowledge
 from .registry import RankContext, check
 
 CHECK = "computation.block_dim"

@@ -15,15 +15,8 @@ import numpy as np
 import pandas as pd
 
 from ..report.model import Evidence, Finding
-from .computation_base import (
-    ai_core_kernels,
-    as_float,
-    gain_line,
-    knowledge,
-    read_device_info,
-    step_basis,
-    us,
-)
+from .computation_base import ai_core_kernels, as_float, gain_line, read_device_info, step_basis, us
+from .knowledge import knowledge
 from .registry import NotEvaluated, RankContext, check
 
 CHECK = "computation.ai_core_frequency"

@@ -19,7 +19,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..report.model import Evidence, Finding
-from .computation_base import as_float, gain_line, knowledge, step_basis, us
+from .computation_base import as_float, gain_line, step_basis, us
+from .knowledge import knowledge
 from .registry import NotEvaluated, RankContext, check
 
 CHECK = "computation.graph_fusion"

@@ -24,7 +24,8 @@ import pandas as pd
 from ..profiles.schema import PMU_RATIOS
 from ..report.model import Evidence, Finding
 from .computation_ai_core_performance import category
-from .computation_base import ai_core_kernels, as_float, gain_line, knowledge, step_basis, text_or_empty, us
+from .computation_base import ai_core_kernels, as_float, gain_line, step_basis, text_or_empty, us
+from .knowledge import knowledge
 from .registry import NotEvaluated, RankContext, check
 
 CHECK = "computation.operator_bound"

@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..report.model import Evidence, Finding
 from .common import Gain, mean_step_us
-from .communication_small_packet import knowledge
+from .knowledge import knowledge
 from .memory_operators import step_of
 from .registry import NotEvaluated, RankContext, check
 from .schedule_base import free_slices, intervals, step_windows, union_overlap_ns

@@ -9,11 +9,9 @@ CANN default.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -25,11 +23,11 @@ from ..profiles.tables import load_table
 from ..report.messages import Messages
 from ..report.model import PRIORITIES, Evidence, Finding
 from .common import no_gain_fields
+from .knowledge import knowledge
 from .registry import ClusterContext, NotEvaluated, check
 from .schedule_base import COMPILE, COMPILE_EXECUTE
 
 CHECK_ID = "environment.variables"
-KNOWLEDGE = Path(__file__).with_name("knowledge") / "environment.json"
 
 
 @dataclass(frozen=True)
@@ -55,7 +53,7 @@ class Rule:
 
 @cache
 def load_rules() -> tuple[Rule, ...]:
-    data = json.loads(KNOWLEDGE.read_text(encoding="utf-8"))
+    data = knowledge("environment")
     known = {"name", "default", "recommended", "flag", "priority", "priority_by_value"}
     known.add("requires")
     return tuple(

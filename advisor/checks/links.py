@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from ..report.messages import Messages
 from ..report.model import Finding
-from .computation_base import knowledge
+from .knowledge import knowledge
 
 COMPARISON = "comparison."
 

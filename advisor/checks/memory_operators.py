@@ -27,7 +27,7 @@ from ..profiles.discover import RankInfo
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
 from .common import Gain, mean_step_us, share_of_step
-from .communication_small_packet import knowledge
+from .knowledge import knowledge
 from .registry import NotEvaluated, RankContext, check
 from .schedule_base import free_slices, intervals, step_windows, union_overlap_ns
 

@@ -9,10 +9,7 @@ during the sequence's dispatch, which is the gain estimate.
 
 from __future__ import annotations
 
-import json
 import re
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +17,7 @@ import pandas as pd
 
 from ..report.model import Evidence, Finding
 from .common import Gain
+from .knowledge import knowledge
 from .registry import NotEvaluated, RankContext, check
 from .schedule_base import (
     free_slices,
@@ -32,15 +30,8 @@ from .schedule_base import (
     user_frames,
 )
 
-KNOWLEDGE = Path(__file__).with_name("knowledge") / "affinity_api.json"
 OPTIMIZER_PREFIX = "Optimizer.step#"
 _TOKEN = re.compile(r"^\(([^()]+)\)(\{\d+,\d+\}|[?*+])?$")
-
-
-@cache
-def rules() -> dict[str, Any]:
-    with KNOWLEDGE.open(encoding="utf-8") as fh:
-        return json.load(fh)
 
 
 def pattern_regex(pattern: str) -> re.Pattern[str]:
@@ -91,7 +82,7 @@ def _aten_matches(ops: pd.DataFrame, version: tuple[int, ...] | None) -> pd.Data
         offsets = np.r_[0, np.cumsum([len(u) for u in units])]
         text = "".join(units)
         starts, ends = group["start"].to_numpy(), group["end"].to_numpy()
-        for rule in rules()["aten"]:
+        for rule in knowledge("affinity_api")["aten"]:
             if not _applies(rule, version):
                 continue
             for pattern in rule["patterns"]:
@@ -119,7 +110,8 @@ def _aten_matches(ops: pd.DataFrame, version: tuple[int, ...] | None) -> pd.Data
 def _optimizer_matches(ops: pd.DataFrame, version: tuple[int, ...] | None) -> pd.DataFrame:
     steps_ = ops[ops["name"].str.startswith(OPTIMIZER_PREFIX).fillna(False).to_numpy(dtype=bool)]
     classes = steps_["name"].str.slice(len(OPTIMIZER_PREFIX)).str.replace(r"\.step$", "", regex=True)
-    api_of = {c: r["api"] for r in rules()["optimizer"] if _applies(r, version) for c in r["classes"]}
+    rules = knowledge("affinity_api")["optimizer"]
+    api_of = {c: r["api"] for r in rules if _applies(r, version) for c in r["classes"]}
     api = classes.map(api_of)
     hit = steps_[api.notna().to_numpy(dtype=bool)]
     starts, ends = intervals(hit)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .common import mean_step_us
-from .computation_base import knowledge
+from .knowledge import knowledge
 from .registry import RankContext
 
 # AscendCL calls during which the host launches nothing: blocking waits for the device (syncs and the

@@ -22,9 +22,6 @@ reported.
 
 from __future__ import annotations
 
-import json
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,16 +29,9 @@ import pandas as pd
 
 from ..report.model import Evidence, Finding
 from .common import Gain, share_of_step
+from .knowledge import knowledge
 from .registry import NotEvaluated, RankContext, check
 from .schedule_base import host_stalls, mean_step_time, overlap_ns, us
-
-KNOWLEDGE = Path(__file__).with_name("knowledge") / "fusible_operators.json"
-
-
-@cache
-def params() -> dict[str, Any]:
-    with KNOWLEDGE.open(encoding="utf-8") as fh:
-        return json.load(fh)
 
 
 def _mte_us(k: pd.DataFrame) -> np.ndarray:
@@ -73,7 +63,7 @@ def typical_gaps(gaps: np.ndarray, max_gap_us: float) -> np.ndarray:
 )
 def fusible_operators(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
-    p = params()
+    p = knowledge("fusible_operators")
     kernels = ctx.tables["kernels"].dropna(subset=["start_ns", "duration_us"])
     if kernels.empty:
         raise NotEvaluated(m.t("schedule.fusible_operators.no_kernels"))
