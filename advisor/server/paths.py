@@ -33,9 +33,10 @@ class PathResolver:
                 raise InputError(f"{kind} {shown(text)} is outside the folders this server may read")
             if must_exist and not resolved.exists():
                 raise InputError(f"{kind} {shown(text)} does not exist")
-        except (OSError, RuntimeError) as error:  # a symlink loop, a folder that may not be searched
-            reason = getattr(error, "strerror", None) or str(error)
-            raise InputError(f"{kind} {shown(text)} cannot be used: {reason}") from None
+        except RuntimeError:  # Python 3.11's Path.resolve on a symlink loop
+            raise InputError(f"{kind} {shown(text)} cannot be used: a symbolic link loop") from None
+        except OSError as error:  # a symlink loop (3.13), a folder that may not be searched
+            raise InputError(f"{kind} {shown(text)} cannot be used: {error.strerror or error}") from None
         return resolved
 
     def display(self, path: Path) -> str:
