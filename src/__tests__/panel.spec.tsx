@@ -378,6 +378,31 @@ describe('AdvisorPanel', () => {
     });
   });
 
+  it('refuses an output folder inside the profiling data, next to the field', async () => {
+    const message =
+      'The output folder is inside the profiling data, which is read-only: choose a folder outside it.';
+    setValue(
+      $(panel.node, '#jp-pa-data-path') as HTMLInputElement,
+      './profiling_dir1'
+    );
+    await waitFor(() => !submitButton().disabled, 3000, 'submit enabled');
+    ($(panel.node, '#jp-pa-advanced-toggle') as HTMLButtonElement).click();
+    await waitFor(
+      () => !!panel.node.querySelector('#jp-pa-output-path'),
+      2000,
+      'advanced settings'
+    );
+    const output = $(panel.node, '#jp-pa-output-path') as HTMLInputElement;
+    setValue(output, './profiling_dir1/reports');
+    await waitFor(() => submitButton().disabled, 2000, 'submit disabled');
+    expect($(panel.node, '#jp-pa-output-validation').textContent).toBe(message);
+    expect(output.getAttribute('aria-invalid')).toBe('true');
+    expect(submitReason()).toBe(message);
+    setValue(output, './reports');
+    await waitFor(() => !submitButton().disabled, 2000, 'submit enabled');
+    expect(panel.node.querySelector('#jp-pa-output-validation')).toBeNull();
+  });
+
   it("shows the server's message when the submission is refused", async () => {
     client.submit.mockRejectedValueOnce(
       new Error('output_path is outside the server root')
