@@ -50,18 +50,16 @@ class AdvisorHandlerMixin(ExtensionHandlerMixin):
 
 
 class AdvisorAPIHandler(AdvisorHandlerMixin, APIHandler):
-    def prepare(self) -> Any:
-        # The largest valid body is a few paths and options: anything much bigger is refused unparsed.
-        limit = self.settings["performance_advisor"]["max_request_bytes"]
-        if len(self.request.body or b"") > limit:
-            raise web.HTTPError(413, f"The request body is larger than {limit} bytes")
-        return super().prepare()
-
     def write_json(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
         self.finish(json.dumps(data))
 
     def json_body(self) -> Any:
+        """The parsed body of an authenticated request. The largest valid body is a few paths and
+        options: anything over the limit is refused unparsed."""
+        limit = self.settings["performance_advisor"]["max_request_bytes"]
+        if len(self.request.body or b"") > limit:
+            raise web.HTTPError(413, f"The request body is larger than {limit} bytes")
         try:
             return json.loads(self.request.body or b"{}")
         except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
