@@ -34,7 +34,9 @@ class Source:
     title: str
 
 
-def parse_source(body: Any, resolver: PathResolver, *, prefix: str, env: Mapping[str, str]) -> Source:
+def parse_source(
+    body: Any, resolver: PathResolver, *, prefix: str, env: Mapping[str, str] | None = None
+) -> Source:
     """One input: confined to the allowed roots (local) or a well-formed URL of a configured object store
     (obs); the title is the folder's real name (the folder "." stands for, not ".")."""
     if not isinstance(body, dict):
@@ -54,17 +56,19 @@ def parse_source(body: Any, resolver: PathResolver, *, prefix: str, env: Mapping
     return Source(source, resolver.display(resolved), str(resolved), resolved.name or str(resolved))
 
 
-def object_store_location(path: str, field: str, env: Mapping[str, str]) -> str:
-    """`path` if it is a valid object-store URL whose store has an endpoint configured, else InputError."""
+def object_store_location(path: str, field: str, env: Mapping[str, str] | None = None) -> str:
+    """`path` if it is a valid object-store URL whose store has an endpoint configured (in `env`, by
+    default the process environment), else InputError."""
     url = parse_url(path, field)
     require_endpoint(url, load_config(url.scheme, env))
     return path.strip()
 
 
 def parse_submission(
-    body: Any, resolver: PathResolver, *, env: Mapping[str, str], default_processes: int = 1
+    body: Any, resolver: PathResolver, *, env: Mapping[str, str] | None = None, default_processes: int = 1
 ) -> Task:
-    """The task a request body asks for; `env` holds the object-store settings the analysis would get."""
+    """The task a request body asks for; `env` holds the object-store settings the analysis would get
+    (default: the process environment)."""
     if not isinstance(body, dict):
         raise InputError("the request body must be a JSON object")
     unknown = sorted(set(body) - set(BODY_FIELDS))
