@@ -31,6 +31,7 @@ from .options import (
     parse_dimensions,
     parse_processes,
 )
+from .pathtext import refuse_output_inside_inputs
 from .progress import PROGRESS_MODES, Reporter, make_reporter, one_line
 from .ranges import number_ranges
 
@@ -192,6 +193,10 @@ def _analyze(args: argparse.Namespace, reporter: Reporter) -> int:
     language = parse_choice("language", args.language, LANGUAGES)
     step = _int_option("step", args.step, 0, 2**63 - 1) if args.step is not None else None
     upload_to = args.output if _is_object_url(args.output) else None
+    inputs = {"PATH": args.path, **({"--compare": args.compare} if args.compare else {})}
+    refuse_output_inside_inputs(args.output, inputs, "--output")
+    if args.local_output:
+        refuse_output_inside_inputs(args.local_output, inputs, "--local-output")
     if upload_to:
         from .storage import load_config, parse_url
         from .storage.client import make_client

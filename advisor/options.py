@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .errors import OptionError
+from .pathtext import shown
 
 # "" (the default) means "detect from the data": a version is a hint only for data that records none,
 # so a default hint would put a version the user never gave into every such report.
@@ -81,65 +82,70 @@ def parse_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
             if value.strip().lower() == choice.lower():
                 return choice
     named = ", ".join(choice or '"" (detect from the data)' for choice in choices)
-    raise OptionError(f"{name} must be one of {named}; got {value!r}")
+    raise OptionError(f"{name} must be one of {named}; got {shown(value)}")
 
 
-def parse_dimensions(value: Any) -> tuple[str, ...]:
-    """A list (or comma-separated string) of dimensions; empty or unknown entries are refused."""
+def parse_dimensions(value: Any, prefix: str = "") -> tuple[str, ...]:
+    """A list (or comma-separated string) of dimensions; empty or unknown entries are refused. `prefix`
+    ("options.") names the option as the request does."""
+    name = f"{prefix}analysis_dimensions"
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)):
-        raise OptionError(f"analysis_dimensions must be a list; got {value!r}")
-    chosen = [parse_choice("analysis_dimensions", item, DIMENSIONS) for item in items]
+        raise OptionError(f"{name} must be a list; got {shown(value)}")
+    chosen = [parse_choice(name, item, DIMENSIONS) for item in items]
     if not chosen:
-        raise OptionError("analysis_dimensions must name at least one of " + ", ".join(DIMENSIONS))
+        raise OptionError(f"{name} must name at least one of " + ", ".join(DIMENSIONS))
     return tuple(d for d in DIMENSIONS if d in chosen)
 
 
-def parse_processes(value: Any) -> int:
+def parse_processes(value: Any, prefix: str = "") -> int:
+    name = f"{prefix}advisor_analyze_processes"
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise OptionError(f"advisor_analyze_processes must be an integer; got {value!r}")
+        raise OptionError(f"{name} must be an integer; got {shown(value)}")
     try:
         number = int(value)
-    except ValueError:
-        raise OptionError(f"advisor_analyze_processes must be an integer; got {value!r}") from None
+    except ValueError:  # not digits, or more digits than int() takes
+        raise OptionError(f"{name} must be an integer; got {shown(value)}") from None
     if not MIN_PROCESSES <= number <= MAX_PROCESSES:
-        raise OptionError(
-            f"advisor_analyze_processes must be between {MIN_PROCESSES} and {MAX_PROCESSES}; got {number}"
-        )
+        raise OptionError(f"{name} must be between {MIN_PROCESSES} and {MAX_PROCESSES}; got {shown(number)}")
     return number
 
 
 def parse_flag(name: str, value: Any) -> bool:
     if not isinstance(value, bool):
-        raise OptionError(f"{name} must be true or false; got {value!r}")
+        raise OptionError(f"{name} must be true or false; got {shown(value)}")
     return value
 
 
-def parse_options(raw: dict[str, Any] | None) -> AnalysisOptions:
-    """Validate options from the REST API (missing keys take their defaults; unknown keys are refused)."""
+def parse_options(raw: dict[str, Any] | None, prefix: str = "") -> AnalysisOptions:
+    """Validate options from the REST API (missing keys take their defaults; unknown keys are refused).
+    Messages name each option with `prefix` ("options.", as the request body nests them)."""
     raw = dict(raw or {})
     known = set(options_schema())
     unknown = sorted(set(raw) - known)
     if unknown:
-        raise OptionError(f"unknown option(s): {', '.join(unknown)}")
+        where = f" in {prefix.rstrip('.')}" if prefix else ""
+        raise OptionError(f"unknown option(s){where}: {', '.join(map(shown, unknown[:5]))}")
     defaults = AnalysisOptions()
     output_path = raw.get("output_path") or defaults.output_path
     if not isinstance(output_path, str):
-        raise OptionError(f"output_path must be a string; got {output_path!r}")
+        raise OptionError(f"{prefix}output_path must be a string; got {shown(output_path)}")
     return AnalysisOptions(
         cann_version=parse_choice(
-            "cann_version", raw.get("cann_version", defaults.cann_version), CANN_VERSIONS
+            f"{prefix}cann_version", raw.get("cann_version", defaults.cann_version), CANN_VERSIONS
         ),
         torch_version=parse_choice(
-            "torch_version", raw.get("torch_version", defaults.torch_version), TORCH_VERSIONS
+            f"{prefix}torch_version", raw.get("torch_version", defaults.torch_version), TORCH_VERSIONS
         ),
-        analysis_dimensions=parse_dimensions(raw.get("analysis_dimensions", list(DIMENSIONS))),
+        analysis_dimensions=parse_dimensions(raw.get("analysis_dimensions", list(DIMENSIONS)), prefix),
         advisor_analyze_processes=parse_processes(
-            raw.get("advisor_analyze_processes", defaults.advisor_analyze_processes)
+            raw.get("advisor_analyze_processes", defaults.advisor_analyze_processes), prefix
         ),
         disable_profiling_comparison=parse_flag(
-            "disable_profiling_comparison", raw.get("disable_profiling_comparison", False)
+            f"{prefix}disable_profiling_comparison", raw.get("disable_profiling_comparison", False)
         ),
-        disable_affinity_api=parse_flag("disable_affinity_api", raw.get("disable_affinity_api", False)),
+        disable_affinity_api=parse_flag(
+            f"{prefix}disable_affinity_api", raw.get("disable_affinity_api", False)
+        ),
         output_path=output_path.strip(),
     )

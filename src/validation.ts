@@ -41,6 +41,76 @@ export function checkPathSyntax(
 }
 
 /**
+ * A location as parts to compare, its kind first: `obs` (an object-storage URL: bucket, then the
+ * key's parts; obs:// and s3:// may name one store), `/` (an absolute path) or `.` (a path relative to
+ * the server root). `.` and empty parts are dropped and `..` applied; `null` for a path that climbs
+ * above its start, which only the server can place.
+ */
+export function locationParts(path: string): string[] | null {
+  const value = path.trim();
+  const scheme = OBS_SCHEMES.find(s => value.toLowerCase().startsWith(s));
+  const rest = scheme ? value.slice(scheme.length) : value;
+  const parts = [scheme ? 'obs' : value.startsWith('/') ? '/' : '.'];
+  for (const part of rest.split('/')) {
+    if (part === '..') {
+      if (parts.length === 1) {
+        return null;
+      }
+      parts.pop();
+    } else if (part !== '' && part !== '.') {
+      parts.push(part);
+    }
+  }
+  return parts;
+}
+
+/**
+ * The paths each input is known by: as typed and, once `api/inspect` answered, as resolved (links
+ * followed, relative to the server root).
+ */
+export interface IOutputInputs {
+  data: ReadonlyArray<string>;
+  compare: ReadonlyArray<string> | null;
+}
+
+/**
+ * Check that the output folder is outside the profiling data (the server refuses it too, with links
+ * resolved): the input is read-only.
+ *
+ * @returns A one-line reason, or `null` if the output is not inside an input as far as the form can tell.
+ */
+export function checkOutputPath(
+  output: string,
+  inputs: IOutputInputs,
+  trans: TranslationBundle
+): string | null {
+  const out = locationParts(output);
+  if (out === null) {
+    return null;
+  }
+  const contains = (paths: ReadonlyArray<string>) =>
+    paths.some(path => {
+      const parts = path.trim() ? locationParts(path) : null;
+      return (
+        parts !== null &&
+        parts.length <= out.length &&
+        parts.every((part, i) => part === out[i])
+      );
+    });
+  if (contains(inputs.data)) {
+    return trans.__(
+      'The output folder is inside the profiling data, which is read-only: choose a folder outside it.'
+    );
+  }
+  if (inputs.compare && contains(inputs.compare)) {
+    return trans.__(
+      'The output folder is inside the compared profiling data, which is read-only: choose a folder outside it.'
+    );
+  }
+  return null;
+}
+
+/**
  * Check the number of analysis processes.
  *
  * @returns A one-line reason, or `null` if valid.
@@ -106,6 +176,10 @@ export function versionChoices(option: IChoiceOption): string[] {
 export interface IPathCheckState {
   status: 'idle' | 'checking' | 'ok' | 'error';
   message: string;
+  /**
+   * The path as the server resolved it (`api/inspect`'s `path`), once it answered ok.
+   */
+  resolved?: string;
 }
 
 /**

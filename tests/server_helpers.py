@@ -12,10 +12,13 @@ from tornado.httpclient import HTTPClientError
 API = ("performance-advisor", "api")
 
 
-async def call(jp_fetch, *parts: str, method: str = "GET", body: Any = None, **kwargs) -> tuple[int, Any]:
-    """(status, parsed JSON body or None); HTTP errors are returned, not raised."""
-    if body is not None:
-        kwargs["body"] = json.dumps(body)
+async def call(
+    jp_fetch, *parts: str, method: str = "GET", body: Any = None, raw: str | None = None, **kwargs
+) -> tuple[int, Any]:
+    """(status, parsed JSON body or None); HTTP errors are returned, not raised. `raw`: the request body
+    as sent, for bodies that are not JSON (else `body`, serialised)."""
+    if body is not None or raw is not None:
+        kwargs["body"] = raw if raw is not None else json.dumps(body)
     try:
         response = await jp_fetch(*parts, method=method, **kwargs)
     except HTTPClientError as error:

@@ -67,7 +67,10 @@ def test_missing_input_exits_2_with_one_line(tmp_path, capsys):
 
 
 def test_error_event_in_json_mode(tmp_path, capsys):
-    code, _, err = _run(capsys, "analyze", tmp_path, "--progress", "json", "--output", tmp_path / "o")
+    (tmp_path / "empty").mkdir()
+    code, _, err = _run(
+        capsys, "analyze", tmp_path / "empty", "--progress", "json", "--output", tmp_path / "o"
+    )
     assert code == 2
     error = next(json.loads(line) for line in err.splitlines() if line.startswith("{"))
     assert error["event"] == "error" and "not profiling data" in error["message"]

@@ -80,7 +80,7 @@ def test_reports_go_to_their_own_folder_by_default():
         ({"analysis_dimensions": {"a": 1}}, "must be a list"),
         ({"disable_affinity_api": 1}, "true or false"),
         ({"output_path": 3}, "must be a string"),
-        ({"nope": 1}, "unknown option(s): nope"),
+        ({"nope": 1}, "unknown option(s): 'nope'"),
     ],
 )
 def test_bad_values_name_the_option(raw, message):

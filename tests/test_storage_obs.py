@@ -99,10 +99,10 @@ def _downloads(events: list[dict]) -> list[dict]:
 
 # -- configuration and selection -----------------------------------------------------------------
 def test_parse_url_and_config_from_env():
-    assert parse_url("obs://b/a//c/") == parse_url("obs://b/a/c")
-    assert str(parse_url("OBS://b/a/c")) == "obs://b/a/c"
-    assert parse_url("s3://b").prefix == ""
-    for bad in ("obs:///x", "http://b/x", "obs://b/../etc"):
+    assert parse_url("obs://bkt/a//c/") == parse_url("obs://bkt/a/c")
+    assert str(parse_url("OBS://bkt/a/c")) == "obs://bkt/a/c"
+    assert parse_url("s3://bkt").prefix == ""
+    for bad in ("obs:///x", "http://bkt/x", "obs://bkt/../etc", "obs://b/x"):
         with pytest.raises(InputError):
             parse_url(bad)
     env = {

@@ -26,6 +26,8 @@ c.LabApp.check_for_updates_class = "jupyterlab.NeverCheckForUpdate"  # noqa: F82
 
 # One analysis at a time on the 2-core test machines.
 c.AdvisorApp.max_concurrent_tasks = 1  # noqa: F821
+# obs:// paths need an endpoint to be accepted; this one is never contacted (there are no credentials).
+c.AdvisorApp.obs_endpoint = "http://127.0.0.1:9"  # noqa: F821
 # A task store of its own: tasks of earlier test runs must not show up.
 c.AdvisorApp.reports_dir = tempfile.mkdtemp(prefix="pa-ui-tests-")  # noqa: F821
 

@@ -32,6 +32,16 @@ class AdvisorApp(ExtensionApp):
     task_timeout = Float(
         3600.0, config=True, help="Seconds after which a running analysis is stopped and fails (0: no limit)."
     )
+    max_queued_tasks = Int(
+        5000,
+        config=True,
+        help="How many analyses may wait in the queue; a submission beyond that is refused (429).",
+    )
+    max_request_bytes = Int(
+        65536,
+        config=True,
+        help="Largest request body the REST API accepts, in bytes; a larger one is refused (413).",
+    )
     reports_dir = Unicode(
         config=True,
         help="Folder for the task database (tasks.sqlite) and the per-task logs. "
@@ -69,6 +79,12 @@ class AdvisorApp(ExtensionApp):
     def _check_concurrency(self, proposal: dict) -> int:
         if proposal["value"] < 1:
             raise ValueError("max_concurrent_tasks must be at least 1")
+        return proposal["value"]
+
+    @validate("max_queued_tasks", "max_request_bytes")
+    def _check_positive(self, proposal: dict) -> int:
+        if proposal["value"] < 1:
+            raise ValueError(f"{proposal['trait'].name} must be at least 1")
         return proposal["value"]
 
     @validate("default_processes")
@@ -117,6 +133,8 @@ class AdvisorApp(ExtensionApp):
             "runner": self.runner,
             "resolver": resolver,
             "default_processes": self.default_processes,
+            "max_queued_tasks": self.max_queued_tasks,
+            "max_request_bytes": self.max_request_bytes,
         }
 
     def initialize_handlers(self) -> None:

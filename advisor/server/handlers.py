@@ -13,11 +13,13 @@ from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
-from ..errors import InputError, MixedRunsError
+from ..errors import InputError, MalformedPathError, MixedRunsError
 from ..options import options_schema
+from ..pathtext import check_text
 from ..profiles.discover import discover
+from ..storage.config import is_object_url
 from .models import ACTIVE_STATUSES, SUCCESS, Task
-from .paths import PathResolver, is_object_store_path, validate_object_store_path
+from .paths import PathResolver
 from .runner import TaskRunner
 from .store import TaskStore
 from .submission import parse_submission
@@ -53,10 +55,23 @@ class AdvisorAPIHandler(AdvisorHandlerMixin, APIHandler):
         self.finish(json.dumps(data))
 
     def json_body(self) -> Any:
+        """The parsed body of an authenticated request. The largest valid body is a few paths and
+        options: anything over the limit is refused unparsed."""
+        limit = self.settings["performance_advisor"]["max_request_bytes"]
+        if len(self.request.body or b"") > limit:
+            raise web.HTTPError(413, f"The request body is larger than {limit} bytes")
         try:
             return json.loads(self.request.body or b"{}")
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
             raise web.HTTPError(400, "The request body is not valid JSON") from None
+
+    def text_argument(self, name: str, default: str) -> str:
+        """A query argument, refused (400) unless it is text a path may hold (tornado itself refuses
+        bytes that are not UTF-8)."""
+        try:
+            return check_text(self.get_argument(name, default), name)
+        except MalformedPathError as error:
+            raise web.HTTPError(400, str(error)) from None
 
 
 class OptionsHandler(AdvisorAPIHandler):
@@ -72,24 +87,24 @@ class OptionsHandler(AdvisorAPIHandler):
 class InspectHandler(AdvisorAPIHandler):
     """Validates a path as the user types: does it exist, and is it profiling data?
 
-    A path that is not (yet) usable answers 200 `{ok: false, message}`; profiling data that the
-    analysis refuses outright (rank folders of several runs) answers 400 `{message}`, as the task would
-    fail with that message.
+    A path that is not (yet) usable answers 200 `{ok: false, message}`; a malformed one (see
+    MalformedPathError) and profiling data that the analysis refuses outright (rank folders of several
+    runs) answer 400 `{message}`, as a submission would.
     """
 
     @web.authenticated
     async def get(self) -> None:
-        source = self.get_argument("source", "local")
-        path = self.get_argument("path", "")
+        source = self.text_argument("source", "local")
+        path = self.text_argument("path", "")
         try:
-            if source == "obs" or is_object_store_path(path):
-                summary = await self._probe_object_store(validate_object_store_path(path))
+            if source == "obs" or is_object_url(path):
+                summary = await self._probe_object_store(path)
                 self.write_json({"ok": True, "summary": summary})
                 return
             resolved = self.resolver.resolve(path, kind="path")
             # Discovery lists folders and reads a few small files: off the event loop all the same.
             found = await asyncio.get_running_loop().run_in_executor(None, discover, resolved)
-        except MixedRunsError as error:
+        except (MixedRunsError, MalformedPathError) as error:
             raise web.HTTPError(400, str(error)) from None
         except InputError as error:
             self.write_json({"ok": False, "message": str(error)})
@@ -113,11 +128,19 @@ class TasksHandler(AdvisorAPIHandler):
 
     @web.authenticated
     def post(self) -> None:
+        settings = self.settings["performance_advisor"]
+        if self.runner.queued_count() >= settings["max_queued_tasks"]:
+            raise web.HTTPError(
+                429,
+                f"{settings['max_queued_tasks']} analyses are already waiting; "
+                "submit again when some have finished (or cancel some)",
+            )
         try:
             task = parse_submission(
                 self.json_body(),
                 self.resolver,
-                default_processes=self.settings["performance_advisor"]["default_processes"],
+                env={**os.environ, **self.runner.store_env},
+                default_processes=settings["default_processes"],
             )
         except InputError as error:
             raise web.HTTPError(400, str(error)) from None

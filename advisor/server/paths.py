@@ -6,25 +6,7 @@ import os
 from pathlib import Path
 
 from ..errors import InputError
-
-OBJECT_STORE_PREFIXES = ("obs://", "s3://")
-
-
-def is_object_store_path(path: str) -> bool:
-    return path.strip().lower().startswith(OBJECT_STORE_PREFIXES)
-
-
-def validate_object_store_path(path: str) -> str:
-    """`obs://bucket/prefix` or `s3://bucket/prefix`, with a bucket name."""
-    text = path.strip()
-    if not is_object_store_path(text):
-        raise InputError(
-            f"{text!r} is not an object storage path: expected obs://bucket/path or s3://bucket/path"
-        )
-    bucket = text.split("://", 1)[1].split("/", 1)[0]
-    if not bucket:
-        raise InputError(f"{text!r} names no bucket: expected obs://bucket/path")
-    return text
+from ..pathtext import check_local_path, shown
 
 
 class PathResolver:
@@ -39,19 +21,22 @@ class PathResolver:
         self.allowed_roots = [(r if r.is_absolute() else self.root_dir / r).resolve() for r in roots]
 
     def resolve(self, user_path: str, *, must_exist: bool = True, kind: str = "path") -> Path:
-        text = (user_path or "").strip()
+        text = check_local_path((user_path or "").strip(), kind)
         if not text:
             raise InputError(f"{kind} is empty")
-        if "\x00" in text:
-            raise InputError(f"{kind} contains a NUL character")
         candidate = Path(os.path.expanduser(text))
         if not candidate.is_absolute():
             candidate = self.root_dir / candidate
-        resolved = candidate.resolve()
-        if not any(resolved == root or root in resolved.parents for root in self.allowed_roots):
-            raise InputError(f"{kind} {text!r} is outside the folders this server may read")
-        if must_exist and not resolved.exists():
-            raise InputError(f"{kind} {text!r} does not exist")
+        try:
+            resolved = candidate.resolve()
+            if not any(resolved == root or root in resolved.parents for root in self.allowed_roots):
+                raise InputError(f"{kind} {shown(text)} is outside the folders this server may read")
+            if must_exist and not resolved.exists():
+                raise InputError(f"{kind} {shown(text)} does not exist")
+        except RuntimeError:  # Python 3.11's Path.resolve on a symlink loop
+            raise InputError(f"{kind} {shown(text)} cannot be used: a symbolic link loop") from None
+        except OSError as error:  # a symlink loop (3.13), a folder that may not be searched
+            raise InputError(f"{kind} {shown(text)} cannot be used: {error.strerror or error}") from None
         return resolved
 
     def display(self, path: Path) -> str:

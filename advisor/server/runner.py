@@ -15,8 +15,9 @@ from typing import Any
 
 from ..errors import InputError
 from ..options import parse_options
+from ..storage.config import is_object_url
 from .models import ANALYZING, CANCELLED, FAILED, INTERRUPTED, QUEUED, SUCCESS, Task, utc_now
-from .paths import PathResolver, is_object_store_path
+from .paths import PathResolver
 from .store import TaskStore
 
 KILL_GRACE_S = 5.0
@@ -75,6 +76,10 @@ class TaskRunner:
     def running_count(self) -> int:
         return len(self._processes)
 
+    def queued_count(self) -> int:
+        """Tasks waiting for a slot (submitted in this server's life, not yet started)."""
+        return sum(task.status == QUEUED for task in self._active.values())
+
     async def cancel(self, task_id: str) -> Task | None:
         """Cancel a queued or analyzing task; returns it, or None if it is not active."""
         task = self._active.get(task_id)
@@ -113,7 +118,7 @@ class TaskRunner:
         data = self._input(task.source, task.path, "profiling path")
         output_path = task.options.get("output_path") or "."
         command = [sys.executable, "-m", "advisor", "analyze", data]
-        if is_object_store_path(output_path):
+        if is_object_url(output_path):
             local = self.reports_dir / task.id
             command += ["--output", output_path.strip(), "--local-output", str(local)]
         else:

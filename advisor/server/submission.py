@@ -1,77 +1,106 @@
-"""Validate a POSTed task (REST body of docs/architecture.md §3.4) into a Task record."""
+"""Validate a POSTed task (REST body of docs/architecture.md §3.4) into a Task record.
+
+Every field is checked before anything uses it, and a refusal names the field as the body spells it
+(`path`, `compare.path`, `options.output_path`): see docs/design.md, "Request validation".
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
 from ..options import LANGUAGES, parse_choice, parse_options
+from ..pathtext import refuse_output_inside_inputs, shown
+from ..storage.config import is_object_url, load_config, parse_url, require_endpoint
 from .models import Task, path_title
-from .paths import PathResolver, is_object_store_path, validate_object_store_path
+from .paths import PathResolver
 from .runner import new_task_id
 
 SOURCES = ("local", "obs")
+BODY_FIELDS = ("source", "path", "compare", "options", "language")
 
 
-def parse_source(body: Any, resolver: PathResolver, *, kind: str) -> dict[str, str]:
-    """`{source, path, title}`: the path confined to the allowed roots (local) or well-formed (obs); the
-    title is the profile folder's real name (the folder "." stands for, not ".")."""
+@dataclass(frozen=True)
+class Source:
+    """Where one input is: `source`/`path` as stored in the task, `location` what the analysis reads
+    (the resolved folder or the URL), `title` the profile folder's real name."""
+
+    source: str
+    path: str
+    location: str
+    title: str
+
+
+def parse_source(
+    body: Any, resolver: PathResolver, *, prefix: str, env: Mapping[str, str] | None = None
+) -> Source:
+    """One input: confined to the allowed roots (local) or a well-formed URL of a configured object store
+    (obs); the title is the folder's real name (the folder "." stands for, not ".")."""
     if not isinstance(body, dict):
-        raise InputError(f"{kind} must be an object with source and path")
+        raise InputError(f"{prefix.rstrip('.') or 'the body'} must be an object with source and path")
     source = body.get("source", "local")
     path = body.get("path")
     if source not in SOURCES:
-        raise InputError(f"{kind} source must be one of {', '.join(SOURCES)}; got {source!r}")
+        raise InputError(f"{prefix}source must be one of {', '.join(SOURCES)}; got {shown(source)}")
     if not isinstance(path, str) or not path.strip():
-        raise InputError(f"{kind} path is missing")
-    if source == "obs" or is_object_store_path(path):  # an obs:// path typed with Source: local
-        text = _object_store_path(path)
-        return {"source": "obs", "path": text, "title": path_title(text)}
-    resolved = resolver.resolve(path, kind=f"{kind} path")
+        raise InputError(f"{prefix}path is missing (a string is expected)")
+    if source == "obs" or is_object_url(path):  # an obs:// path typed with Source: local
+        text = object_store_location(path, f"{prefix}path", env)
+        return Source("obs", text, text, path_title(text))
+    resolved = resolver.resolve(path, kind=f"{prefix}path")
     if not resolved.is_dir():
-        raise InputError(f"{kind} path {path!r} is not a folder")
-    return {"source": source, "path": resolver.display(resolved), "title": resolved.name or str(resolved)}
+        raise InputError(f"{prefix}path {shown(path)} is not a folder")
+    return Source(source, resolver.display(resolved), str(resolved), resolved.name or str(resolved))
 
 
-def _object_store_path(path: str) -> str:
-    from ..storage import parse_url  # rejects '..' segments as well
+def object_store_location(path: str, field: str, env: Mapping[str, str] | None = None) -> str:
+    """`path` if it is a valid object-store URL whose store has an endpoint configured (in `env`, by
+    default the process environment), else InputError."""
+    url = parse_url(path, field)
+    require_endpoint(url, load_config(url.scheme, env))
+    return path.strip()
 
-    text = validate_object_store_path(path)
-    parse_url(text)
-    return text
 
-
-def parse_submission(body: Any, resolver: PathResolver, *, default_processes: int = 1) -> Task:
+def parse_submission(
+    body: Any, resolver: PathResolver, *, env: Mapping[str, str] | None = None, default_processes: int = 1
+) -> Task:
+    """The task a request body asks for; `env` holds the object-store settings the analysis would get
+    (default: the process environment)."""
     if not isinstance(body, dict):
         raise InputError("the request body must be a JSON object")
-    unknown = sorted(set(body) - {"source", "path", "compare", "options", "language"})
+    unknown = sorted(set(body) - set(BODY_FIELDS))
     if unknown:
-        raise InputError(f"unknown field(s): {', '.join(unknown)}")
-    data = parse_source(body, resolver, kind="profiling data")
+        raise InputError(f"unknown field(s): {', '.join(map(shown, unknown[:5]))}")
+    data = parse_source(body, resolver, prefix="", env=env)
     compare = body.get("compare")
-    compared = parse_source(compare, resolver, kind="compared profiling data") if compare else None
-    if compared:
-        del compared["title"]  # the wire format's compare is {source, path}
+    compared = parse_source(compare, resolver, prefix="compare.", env=env) if compare else None
     raw_options = body.get("options") or {}
     if not isinstance(raw_options, dict):
         raise InputError("options must be an object")
     raw_options = {"advisor_analyze_processes": default_processes, **raw_options}
-    options = parse_options(raw_options)
-    if options.output_path and is_object_store_path(options.output_path):
-        _object_store_path(options.output_path)
-    elif options.output_path:
-        output = resolver.resolve(options.output_path, must_exist=False, kind="output_path")
+    options = parse_options(raw_options, prefix="options.")
+    field = "options.output_path"
+    if is_object_url(options.output_path):
+        output: str | Path = object_store_location(options.output_path, field, env)
+    else:
+        output = resolver.resolve(options.output_path, must_exist=False, kind=field)
         if output.exists() and not output.is_dir():
-            raise InputError(f"output_path {options.output_path!r} is not a folder")
+            raise InputError(f"{field} {shown(options.output_path)} is not a folder")
+    inputs = {"path": data.location, **({"compare.path": compared.location} if compared else {})}
+    refuse_output_inside_inputs(output, inputs, field, as_typed=options.output_path)
     stored = options.to_json()
     if body.get("language") is not None:
         # The report language travels with the stored options (the CLI's --language).
         stored["language"] = parse_choice("language", body["language"], LANGUAGES)
     return Task(
         id=new_task_id(),
-        source=data["source"],
-        path=data["path"],
-        compare=compared,
+        source=data.source,
+        path=data.path,
+        # The wire format's compare is {source, path}.
+        compare={"source": compared.source, "path": compared.path} if compared else None,
         options=stored,
-        title=data["title"],
+        title=data.title,
     )

@@ -8,12 +8,19 @@ reports back. See docs/design.md, "Object storage".
 from importlib import import_module
 from typing import Any
 
-from .config import ObjectURL, StoreConfig, is_object_url, load_config, parse_url
+from .config import (
+    ObjectURL,
+    StorageError,
+    StoreConfig,
+    is_object_url,
+    load_config,
+    parse_url,
+    require_endpoint,
+)
 
 # The transfer side imports boto3 (~0.3 s): only when used, not for a local analysis that asks
 # `is_object_url` or a server that parses a submitted URL.
 _LAZY = {
-    "StorageError": ".client",
     "FetchStats": ".fetch",
     "human_bytes": ".fetch",
     "open_profile": ".fetch",
@@ -40,6 +47,7 @@ __all__ = [
     "open_profile",
     "parse_url",
     "probe_profile",
+    "require_endpoint",
     "sync_profile",
     "upload_reports",
 ]

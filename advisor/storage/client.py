@@ -19,8 +19,7 @@ from botocore.exceptions import (
     ResponseStreamingError,
 )
 
-from ..errors import InputError
-from .config import OBS_AK, OBS_ENDPOINT, OBS_SK, StoreConfig
+from .config import OBS_AK, OBS_ENDPOINT, OBS_SK, StorageError, StoreConfig, parse_url, require_endpoint
 
 _DENIED = {"AccessDenied", "AllAccessDisabled", "403", "Forbidden", "AccountProblem"}
 _BAD_KEY = {
@@ -53,10 +52,6 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-class StorageError(InputError):
-    """An object store problem, as one line for the user (the task's failure reason)."""
-
-
 def _addressing_style(endpoint: str | None) -> str:
     """Path-style for IP and localhost endpoints (no DNS for bucket subdomains); otherwise virtual-host
     style, which OBS requires for new buckets."""
@@ -77,11 +72,7 @@ def make_client(config: StoreConfig, url_text: str) -> Any:
             f"{url_text}: no object storage credentials: set {OBS_AK} and {OBS_SK} (or AWS_ACCESS_KEY_ID "
             "and AWS_SECRET_ACCESS_KEY), or AdvisorApp.obs_access_key_id/obs_secret_access_key on the server"
         )
-    if url_text.startswith("obs://") and not config.endpoint:
-        raise StorageError(
-            f"{url_text}: no OBS endpoint: set {OBS_ENDPOINT} "
-            "(e.g. https://obs.cn-north-4.myhuaweicloud.com) or AdvisorApp.obs_endpoint on the server"
-        )
+    require_endpoint(parse_url(url_text), config)
     session = boto3.session.Session(
         aws_access_key_id=config.access_key,
         aws_secret_access_key=config.secret_key,

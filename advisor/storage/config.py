@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, MalformedPathError
+from ..pathtext import check_text, shown
 
 SCHEMES = ("obs", "s3")
 # Environment variables, Huawei Cloud names first for obs://, AWS names first for s3://.
@@ -34,6 +35,14 @@ CACHE_MB_ENV = "PERFORMANCE_ADVISOR_OBS_CACHE_MB"
 DEFAULT_CACHE_MB = 20480
 # OBS endpoints name their region: obs.cn-north-4.myhuaweicloud.com (signature v4 needs it).
 _OBS_REGION = re.compile(r"^(?:[\w-]+\.)?obs\.([a-z0-9-]+)\.", re.IGNORECASE)
+# Bucket naming, as S3 and OBS both define it; object keys up to 1024 bytes of UTF-8.
+MIN_BUCKET, MAX_BUCKET, MAX_KEY_BYTES = 3, 63, 1024
+_BUCKET_CHARS = re.compile(r"[a-z0-9.-]+")
+_IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
+
+
+class StorageError(InputError):
+    """An object store problem, as one line for the user (the task's failure reason)."""
 
 
 @dataclass(frozen=True)
@@ -53,21 +62,53 @@ def is_object_url(path: object) -> bool:
     return isinstance(path, str) and path.strip().lower().startswith(tuple(f"{s}://" for s in SCHEMES))
 
 
-def parse_url(text: str) -> ObjectURL:
-    """`obs://bucket/prefix` or `s3://bucket/prefix` (a folder: the prefix gets a trailing '/')."""
-    raw = text.strip()
+def parse_url(text: str, field: str = "path") -> ObjectURL:
+    """`obs://bucket/prefix` or `s3://bucket/prefix` (a folder: the prefix gets a trailing '/').
+
+    The one parser of object-store URLs: every rule it enforces is named in its InputError, with the
+    request field (`path`, `compare.path`, `options.output_path`) the URL came in.
+    """
+    raw = check_text(text, field).strip()
     scheme, sep, rest = raw.partition("://")
     if not sep or scheme.lower() not in SCHEMES:
-        raise InputError(
-            f"{raw!r} is not an object storage path: expected obs://bucket/path or s3://bucket/path"
+        raise MalformedPathError(
+            f"{field} {shown(raw)} is not an object storage path: expected obs://bucket/path or s3://bucket/path"
         )
     bucket, _, prefix = rest.partition("/")
     if not bucket:
-        raise InputError(f"{raw!r} names no bucket: expected obs://bucket/path")
+        raise MalformedPathError(f"{field} {shown(raw)} names no bucket: expected obs://bucket/path")
+    problem = bucket_problem(bucket)
+    if problem:
+        raise MalformedPathError(f"{field} {shown(raw)}: bucket {shown(bucket)} {problem}")
+    if len(prefix.encode()) > MAX_KEY_BYTES:
+        raise MalformedPathError(f"{field}: the object key is longer than {MAX_KEY_BYTES} bytes")
     parts = [p for p in prefix.split("/") if p]
     if any(p in (".", "..") for p in parts):
-        raise InputError(f"{raw!r}: '.' and '..' are not allowed in object storage paths")
+        raise MalformedPathError(
+            f"{field} {shown(raw)}: '.' and '..' are not allowed in object storage paths"
+        )
     return ObjectURL(scheme.lower(), bucket, "".join(f"{p}/" for p in parts))
+
+
+def bucket_problem(bucket: str) -> str | None:
+    """Which S3/OBS bucket naming rule `bucket` breaks, or None. A user, password or port
+    (`user:pw@host:9000`) has no place in the URL: the endpoint is configured, never typed into a path."""
+    if "@" in bucket or ":" in bucket:
+        return (
+            "is not a bucket name: a user, password, host or port does not belong in the path "
+            "(the object store's endpoint and credentials are configured on the server)"
+        )
+    if not MIN_BUCKET <= len(bucket) <= MAX_BUCKET:
+        return f"must be {MIN_BUCKET} to {MAX_BUCKET} characters long (it has {len(bucket)})"
+    if not _BUCKET_CHARS.fullmatch(bucket):
+        return "may hold only lowercase letters, digits, hyphens and dots"
+    if not (bucket[0].isalnum() and bucket[-1].isalnum()):
+        return "must start and end with a letter or digit"
+    if ".." in bucket or ".-" in bucket or "-." in bucket:
+        return "may not hold two dots, or a dot and a hyphen, side by side"
+    if _IPV4.fullmatch(bucket):
+        return "may not be an IP address"
+    return None
 
 
 @dataclass(frozen=True)
@@ -97,6 +138,21 @@ class StoreConfig:
             if len(secret) >= 6:  # shorter ones are no real keys, and would mangle the text
                 text = text.replace(secret, "***")
         return text
+
+
+def require_endpoint(url: ObjectURL, config: StoreConfig) -> None:
+    """StorageError unless an endpoint is configured for `url`: no request is ever sent to a default
+    (public AWS) endpoint that the user did not choose, with credentials meant for another store."""
+    if config.endpoint:
+        return
+    if url.scheme == "obs":
+        example, variable = "https://obs.cn-north-4.myhuaweicloud.com", OBS_ENDPOINT
+    else:
+        example, variable = "https://s3.eu-west-1.amazonaws.com for Amazon S3", AWS_ENDPOINT
+    raise StorageError(
+        f"{url}: no {url.scheme.upper()} endpoint: set {variable} (e.g. {example}) "
+        "or AdvisorApp.obs_endpoint on the server"
+    )
 
 
 def _first(env: Mapping[str, str], *names: str) -> str:

@@ -126,6 +126,20 @@ describe('AdvisorPanel', () => {
       $(panel.node, `[data-switch="${name}"] input`) as HTMLInputElement
     ).click();
   const submitReason = () => $(panel.node, '#jp-pa-submit-reason').textContent;
+  /** Valid profiling data entered, then Advanced Settings opened. */
+  const openAdvancedSettings = async () => {
+    setValue(
+      $(panel.node, '#jp-pa-data-path') as HTMLInputElement,
+      './profiling_dir1'
+    );
+    await waitFor(() => !submitButton().disabled, 3000, 'submit enabled');
+    ($(panel.node, '#jp-pa-advanced-toggle') as HTMLButtonElement).click();
+    await waitFor(
+      () => !!panel.node.querySelector('#jp-pa-cann-version'),
+      2000,
+      'advanced settings'
+    );
+  };
 
   it('shows the Submit tab first, with tab semantics', () => {
     const tabs = Array.from(panel.node.querySelectorAll('[role="tab"]'));
@@ -264,18 +278,7 @@ describe('AdvisorPanel', () => {
   });
 
   it('builds the advanced settings from api/options and validates them', async () => {
-    setValue(
-      $(panel.node, '#jp-pa-data-path') as HTMLInputElement,
-      './profiling_dir1'
-    );
-    await waitFor(() => !submitButton().disabled, 3000, 'submit enabled');
-
-    ($(panel.node, '#jp-pa-advanced-toggle') as HTMLButtonElement).click();
-    await waitFor(
-      () => !!panel.node.querySelector('#jp-pa-cann-version'),
-      2000,
-      'advanced settings'
-    );
+    await openAdvancedSettings();
     const cann = $(panel.node, '#jp-pa-cann-version') as HTMLSelectElement;
     expect(Array.from(cann.options).map(o => o.value)).toEqual([
       '7.0.0',
@@ -376,6 +379,21 @@ describe('AdvisorPanel', () => {
       source: 'local',
       path: './baseline'
     });
+  });
+
+  it('refuses an output folder inside the profiling data, next to the field', async () => {
+    const message =
+      'The output folder is inside the profiling data, which is read-only: choose a folder outside it.';
+    await openAdvancedSettings();
+    const output = $(panel.node, '#jp-pa-output-path') as HTMLInputElement;
+    setValue(output, './profiling_dir1/reports');
+    await waitFor(() => submitButton().disabled, 2000, 'submit disabled');
+    expect($(panel.node, '#jp-pa-output-validation').textContent).toBe(message);
+    expect(output.getAttribute('aria-invalid')).toBe('true');
+    expect(submitReason()).toBe(message);
+    setValue(output, './reports');
+    await waitFor(() => !submitButton().disabled, 2000, 'submit enabled');
+    expect(panel.node.querySelector('#jp-pa-output-validation')).toBeNull();
   });
 
   it("shows the server's message when the submission is refused", async () => {

@@ -2,9 +2,11 @@ import { nullTranslator } from '@jupyterlab/translation';
 
 import {
   checkDimensions,
+  checkOutputPath,
   checkPathSyntax,
   checkProcesses,
   defaultOptions,
+  locationParts,
   submitBlockReason,
   versionChoices
 } from '../validation';
@@ -44,6 +46,76 @@ describe('checkPathSyntax', () => {
     expect(checkPathSyntax('obs', 'obs:///x', trans)).toBe(
       'Add the bucket name after obs://'
     );
+  });
+});
+
+describe('locationParts', () => {
+  it('normalises local paths and object-storage URLs', () => {
+    expect(locationParts('./a//b/./c/')).toEqual(['.', 'a', 'b', 'c']);
+    expect(locationParts('a/x/../b')).toEqual(['.', 'a', 'b']);
+    expect(locationParts('.')).toEqual(['.']);
+    expect(locationParts('/data/run')).toEqual(['/', 'data', 'run']);
+    expect(locationParts('S3://bkt/jobs/run1/')).toEqual([
+      'obs',
+      'bkt',
+      'jobs',
+      'run1'
+    ]);
+    expect(locationParts('../elsewhere')).toBeNull();
+  });
+});
+
+describe('checkOutputPath', () => {
+  const INSIDE_DATA =
+    'The output folder is inside the profiling data, which is read-only: choose a folder outside it.';
+  const INSIDE_BASELINE =
+    'The output folder is inside the compared profiling data, which is read-only: choose a folder outside it.';
+  const data = (...paths: string[]) => ({ data: paths, compare: null });
+
+  it('refuses the input itself and any folder inside it', () => {
+    for (const output of [
+      './profiling_dir1',
+      'profiling_dir1/reports',
+      './profiling_dir1/a/b/../c'
+    ]) {
+      expect(checkOutputPath(output, data('./profiling_dir1'), trans)).toBe(
+        INSIDE_DATA
+      );
+    }
+    // The server root as input: every relative output is inside it.
+    expect(
+      checkOutputPath('performance_advisor_reports', data('.'), trans)
+    ).toBe(INSIDE_DATA);
+    expect(
+      checkOutputPath('obs://bkt/run/out', data('s3://bkt/run'), trans)
+    ).toBe(INSIDE_DATA);
+  });
+
+  it('follows the path the server resolved, and the baseline', () => {
+    expect(checkOutputPath('./real/out', data('./link', './real'), trans)).toBe(
+      INSIDE_DATA
+    );
+    expect(
+      checkOutputPath(
+        './base/out',
+        { data: ['./run'], compare: ['./base', ''] },
+        trans
+      )
+    ).toBe(INSIDE_BASELINE);
+  });
+
+  it('leaves other folders alone, and what only the server can place', () => {
+    const inputs = { data: ['./run', ''], compare: ['./base'] };
+    for (const output of [
+      'performance_advisor_reports',
+      './run2',
+      './',
+      '/abs/run',
+      '../run',
+      'obs://bkt/run'
+    ]) {
+      expect(checkOutputPath(output, inputs, trans)).toBeNull();
+    }
   });
 });
 

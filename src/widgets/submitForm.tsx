@@ -18,6 +18,7 @@ import {
 } from '../tokens';
 import {
   checkDimensions,
+  checkOutputPath,
   checkPathSyntax,
   checkProcesses,
   defaultOptions,
@@ -81,6 +82,7 @@ export function usePathCheck(
             setState({
               status: 'ok',
               message: reply.summary || trans.__('Profiling data found'),
+              resolved: reply.path,
               key
             });
           } else {
@@ -110,7 +112,11 @@ export function usePathCheck(
     // The input changed and the effect has not run yet: never report a stale result.
     return { status: 'checking', message: trans.__('Checking…') };
   }
-  return { status: state.status, message: state.message };
+  return {
+    status: state.status,
+    message: state.message,
+    resolved: state.resolved
+  };
 }
 
 /**
@@ -307,13 +313,25 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
       ? checkDimensions(options.analysis_dimensions, trans)
       : null;
 
+  const outputError = options
+    ? checkOutputPath(
+        options.output_path.trim() ||
+          (schema?.options.output_path.default ?? ''),
+        {
+          data: [path, dataCheck.resolved ?? ''],
+          compare: compare ? [comparePath, compareCheck.resolved ?? ''] : null
+        },
+        trans
+      )
+    : null;
+
   const blockReason = submitBlockReason(
     {
       optionsLoaded: schema !== null && options !== null,
       optionsError: schemaError,
       data: dataCheck,
       compare: compare ? compareCheck : null,
-      advancedError: dimensionsError ?? processesError,
+      advancedError: dimensionsError ?? processesError ?? outputError,
       submitting
     },
     trans
@@ -571,11 +589,25 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
               placeholder={trans.__('Default: the server root')}
               spellCheck={false}
               autoComplete="off"
+              aria-invalid={outputError !== null}
               value={options.output_path}
               onChange={event =>
                 update({ output_path: event.currentTarget.value })
               }
             />
+            {outputError && (
+              <>
+                <span className="jp-pa-grid-label" />
+                <div
+                  id="jp-pa-output-validation"
+                  className="jp-pa-validation jp-pa-mod-error"
+                  data-status="error"
+                  role="alert"
+                >
+                  {outputError}
+                </div>
+              </>
+            )}
           </div>
         )}
       </section>
