@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO, cast
 
 from . import __version__
-from .errors import InputError, OptionError
+from .errors import InputError, OptionError, cannot, is_inside
 from .options import (
     CANN_VERSIONS,
     LANGUAGES,
@@ -201,9 +201,16 @@ def _analyze(args: argparse.Namespace, reporter: Reporter) -> int:
     with contextlib.ExitStack() as stack:
         data = _local_profile(stack, args.path, options, reporter)
         compare = _local_profile(stack, args.compare, options, reporter) if args.compare else None
-        report = run_analysis(
-            data, compare_path=compare, options=options, language=language, progress=reporter, step=step
-        )
+        inputs = [Path(p).resolve() for p in (data, compare) if p is not None]
+        try:
+            report = run_analysis(
+                data, compare_path=compare, options=options, language=language, progress=reporter, step=step
+            )
+        except OSError as exc:
+            # A file of the user's data that cannot be read is unusable input, not a bug of ours.
+            if exc.filename is None or not is_inside(exc.filename, inputs):
+                raise
+            raise InputError(cannot("read", exc.filename, exc)) from None
     # The report names the data as the user gave it, not the download cache folder.
     if data != args.path:
         report.input.path = args.path
