@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, TextIO, cast
 
 from . import __version__
 from .errors import InputError, OptionError, cannot, is_inside
+from .lifeline import bind_to_parent_from_environment, remove_partial_reports_on_sigterm
 from .options import (
     CANN_VERSIONS,
     LANGUAGES,
@@ -361,6 +362,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     reporter: Reporter = Reporter()
     if args.command == "analyze":
         reporter = make_reporter(args.progress, quiet=args.quiet)
+        remove_partial_reports_on_sigterm()
+        bind_to_parent_from_environment()
     try:
         if args.command == "analyze":
             return _analyze(args, reporter)
