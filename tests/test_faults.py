@@ -24,21 +24,30 @@ import pytest
 
 from advisor import cli, outputs
 from advisor.profiles.discover import OUTPUT_DIR
+from advisor.server.runner import TaskRunner
 
 from .engine_fixtures import PROJECT_ROOT, demo
+from .server_helpers import submit, wait_for
 
 REPORT_FILES = {".html", ".xlsx", ".json"}
+
+
+def without_permission_bypass(command: list[str]) -> list[str]:
+    """`command` run so that file permissions bind it: as root, without the capabilities that bypass them."""
+    if os.geteuid() != 0:
+        return command
+    capsh = shutil.which("capsh")
+    if capsh is None:
+        pytest.skip("running as root without capsh: permissions cannot bind the subprocess")
+    return [capsh, "--drop=cap_dac_override,cap_dac_read_search", "--", "-c", shlex.join(command)]
 
 
 def run_cli(argv: list[str], *, bound_by_permissions: bool = False, fsize: int | None = None):
     """`python -m advisor …` in a subprocess (this checkout's package); `bound_by_permissions`: as a
     user whom file permissions stop, root included; `fsize`: with that file size limit in bytes."""
     command = [sys.executable, "-m", "advisor", *argv]
-    if bound_by_permissions and os.geteuid() == 0:
-        capsh = shutil.which("capsh")
-        if capsh is None:
-            pytest.skip("running as root without capsh: permissions cannot bind the subprocess")
-        command = [capsh, "--drop=cap_dac_override,cap_dac_read_search", "--", "-c", shlex.join(command)]
+    if bound_by_permissions:
+        command = without_permission_bypass(command)
 
     def limit_file_size() -> None:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # write() then fails with EFBIG instead
@@ -89,6 +98,28 @@ def test_an_output_folder_that_cannot_be_written_is_named_with_exit_2(tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith(f"performance-advisor: error: cannot write {out}/")
     assert result.stderr.endswith(".html: permission denied\n") and result.stderr.count("\n") == 1
+    assert files_in(out) == []
+
+
+async def test_the_task_fails_with_the_one_line_reason(jp_fetch, demo_profile, jp_root_dir, monkeypatch):
+    """The server's task shows the CLI's one line, from the real CLI run by the real runner."""
+    monkeypatch.setenv("PYTHONPATH", str(PROJECT_ROOT))  # this checkout's advisor in the analysis
+    command = TaskRunner._command
+    monkeypatch.setattr(
+        TaskRunner, "_command", lambda self, task: without_permission_bypass(command(self, task))
+    )
+    out = jp_root_dir / "locked"
+    out.mkdir()
+    out.chmod(0o555)
+    try:
+        status, task = await submit(jp_fetch, "./profiling_dir1", options={"output_path": "locked"})
+        assert status == 201, task
+        failed = await wait_for(jp_fetch, task["id"], ("failed", "success"))
+    finally:
+        out.chmod(0o755)
+    assert failed["status"] == "failed" and failed["reports"] == {"html": None, "xlsx": None, "json": None}
+    assert failed["error"].startswith(f"cannot write {out}/"), failed["error"]
+    assert failed["error"].endswith(".html: permission denied")
     assert files_in(out) == []
 
 
