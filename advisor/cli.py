@@ -32,6 +32,7 @@ from .options import (
     parse_dimensions,
     parse_processes,
 )
+from .outputs import discard
 from .progress import PROGRESS_MODES, Reporter, make_reporter, one_line
 from .ranges import number_ranges
 
@@ -234,7 +235,11 @@ def _analyze(args: argparse.Namespace, reporter: Reporter) -> int:
     )
     try:
         paths = write_reports(report, local, formats, progress=reporter)
-        uploaded = upload_reports(paths, upload_to)
+        try:
+            uploaded = upload_reports(paths, upload_to)
+        except BaseException:
+            discard(paths.values())  # the local copies of a set that was not uploaded: all or none
+            raise
     finally:
         if not args.local_output:
             shutil.rmtree(local, ignore_errors=True)
