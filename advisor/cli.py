@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO, cast
 
 from . import __version__
-from .errors import InputError, OptionError
+from .errors import InputError, OptionError, cannot, is_inside
+from .lifeline import bind_to_parent_from_environment, remove_partial_reports_on_sigterm
 from .options import (
     CANN_VERSIONS,
     LANGUAGES,
@@ -31,6 +32,7 @@ from .options import (
     parse_dimensions,
     parse_processes,
 )
+from .outputs import discard
 from .pathtext import refuse_output_inside_inputs
 from .progress import PROGRESS_MODES, Reporter, make_reporter, one_line
 from .ranges import number_ranges
@@ -206,9 +208,16 @@ def _analyze(args: argparse.Namespace, reporter: Reporter) -> int:
     with contextlib.ExitStack() as stack:
         data = _local_profile(stack, args.path, options, reporter)
         compare = _local_profile(stack, args.compare, options, reporter) if args.compare else None
-        report = run_analysis(
-            data, compare_path=compare, options=options, language=language, progress=reporter, step=step
-        )
+        inputs = [Path(p).resolve() for p in (data, compare) if p is not None]
+        try:
+            report = run_analysis(
+                data, compare_path=compare, options=options, language=language, progress=reporter, step=step
+            )
+        except OSError as exc:
+            # A file of the user's data that cannot be read is unusable input, not a bug of ours.
+            if exc.filename is None or not is_inside(exc.filename, inputs):
+                raise
+            raise InputError(cannot("read", exc.filename, exc)) from None
     # The report names the data as the user gave it, not the download cache folder.
     if data != args.path:
         report.input.path = args.path
@@ -231,7 +240,11 @@ def _analyze(args: argparse.Namespace, reporter: Reporter) -> int:
     )
     try:
         paths = write_reports(report, local, formats, progress=reporter)
-        uploaded = upload_reports(paths, upload_to)
+        try:
+            uploaded = upload_reports(paths, upload_to)
+        except BaseException:
+            discard(paths.values())  # the local copies of a set that was not uploaded: all or none
+            raise
     finally:
         if not args.local_output:
             shutil.rmtree(local, ignore_errors=True)
@@ -359,6 +372,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     reporter: Reporter = Reporter()
     if args.command == "analyze":
         reporter = make_reporter(args.progress, quiet=args.quiet)
+        remove_partial_reports_on_sigterm()
+        bind_to_parent_from_environment()
     try:
         if args.command == "analyze":
             return _analyze(args, reporter)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import __version__
+from . import __version__, outputs
 from .checks.catalogue import applicable_dimensions, unimplemented
 from .checks.cluster_slow_rank import thresholds
 from .checks.common import mean_step_us, own_time_us, step_times_us
@@ -33,7 +33,7 @@ from .checks.registry import (
 from .checks.registry import (
     NotEvaluated as CheckNotEvaluated,
 )
-from .errors import InputError
+from .errors import InputError, OutputError, cannot
 from .options import REPORT_FORMATS, AnalysisOptions
 from .profiles.discover import (
     MINDSPORE_SUFFIX,
@@ -83,6 +83,8 @@ def load_rank_tables(rank: RankInfo, names: Iterable[str]) -> tuple[dict[str, pd
             tables[name] = load_table(name, rank)
         except InputError as exc:
             errors[name] = str(exc)
+        except OSError as exc:  # the user's data: a file the reader could not open or read
+            errors[name] = cannot("read", exc.filename or rank.path, exc)
         except Exception as exc:  # a reader bug on odd data must not sink the other ranks
             errors[name] = _one_line(
                 f"internal error reading {name} of {rank.path}: {type(exc).__name__}: {exc}"
@@ -608,7 +610,7 @@ def _check_output_dir(output_dir: Path) -> Path:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InputError(f"{out}: cannot create the output folder ({exc.strerror})") from None
+        raise OutputError(cannot("create the output folder", out, exc)) from None
     return out
 
 
@@ -619,6 +621,7 @@ def _check_output_dir(output_dir: Path) -> Path:
 # 255 bytes most file systems allow in a name, whatever the script of the folder names.
 _UNSAFE_NAME = re.compile(r"[^\w.-]+")
 MAX_NAME_BYTES = 80
+MAX_NAME_TRIES = 10_000  # report_N names tried before giving up on a crowded folder
 
 
 def profile_name(path: str) -> str:
@@ -647,8 +650,9 @@ def write_reports(
     *,
     progress: ProgressFn | None = None,
 ) -> dict[str, Path]:
-    """Write `report_stem(report)[_N].{html,xlsx,json}` into `output_dir` (created if missing);
-    never overwrites a file."""
+    """Write `report_stem(report)[_N].{html,xlsx,json}` into `output_dir` (created if missing):
+    all of them or none (`advisor.outputs`), never overwriting a file. OutputError (one line) when
+    the folder cannot be written."""
     from .report.html import write_html
     from .report.jsonout import write_json
     from .report.xlsx import write_xlsx
@@ -665,26 +669,21 @@ def write_reports(
     started = time.perf_counter()
     base = report_stem(report)
     writers = {"html": write_html, "xlsx": write_xlsx, "json": write_json}
-    suffix = 0
-    while True:
-        name = base if suffix == 0 else f"{base}_{suffix}"
-        paths = {fmt: (out / f"{name}.{fmt}").absolute() for fmt in chosen}
-        if any(p.exists() for p in paths.values()):
-            suffix += 1
-            continue
-        written: list[Path] = []
-        try:
-            for fmt in chosen:
-                if fmt == "json":  # last, so that it carries the render time of the others
-                    report.timings_s["render"] = time.perf_counter() - started
-                written.append(writers[fmt](report, paths[fmt]))
-        except FileExistsError:
-            # Another analysis took this name between our check and our write: use the next one.
-            for path in written:
-                path.unlink(missing_ok=True)
-            suffix += 1
-            continue
-        break
+    staged: dict[str, Path] = {}
+    target = out  # what the user is told could not be written
+    try:
+        for fmt in chosen:
+            if fmt == "json":  # last, so that it carries the render time of the others
+                report.timings_s["render"] = time.perf_counter() - started
+            target = out / f"{base}.{fmt}"
+            staged[fmt] = outputs.stage(target)
+            writers[fmt](report, staged[fmt])
+        target = out
+        paths = outputs.publish(staged, (base if n == 0 else f"{base}_{n}" for n in range(MAX_NAME_TRIES)))
+    except OSError as exc:
+        raise OutputError(cannot("write", target, exc)) from None
+    finally:
+        outputs.discard(staged.values())
     report.timings_s["render"] = time.perf_counter() - started
     (progress or _no_progress)("done", total, total)
     return paths

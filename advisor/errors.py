@@ -2,6 +2,24 @@
 
 from __future__ import annotations
 
+import errno
+import os
+from pathlib import Path
+
+# The cause of an operating-system error in the words of a one-line message; other errors give
+# their own (lower-cased) text.
+_CAUSES = {
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.ENOENT: "no such file or folder",
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "file too large (over the file size limit)",
+    errno.EROFS: "read-only file system",
+    errno.ENOTDIR: "not a folder",
+    errno.EISDIR: "is a folder",
+}
+
 
 class InputError(Exception):
     """Unusable input (missing path, not profiling data, unreadable file): CLI exit code 2."""
@@ -19,3 +37,24 @@ class MalformedPathError(InputError):
     """A path or URL that no file or object could ever have (text that is no text, over the length
     limits, a bucket name the store's rules forbid): HTTP 400 wherever the server meets it, even in
     api/inspect, which answers `{ok: false}` for paths that are merely not (yet) usable."""
+
+class OutputError(InputError):
+    """The output location cannot be written (permission, full disk): the user's to fix, exit code 2."""
+
+
+def os_error_cause(error: OSError) -> str:
+    """'permission denied', 'no space left on device', …: why `error` happened, in a few words."""
+    if error.errno in _CAUSES:
+        return _CAUSES[error.errno]
+    return (error.strerror or str(error)).lower()
+
+
+def cannot(action: str, path: str | os.PathLike[str], error: OSError) -> str:
+    """'cannot write /out/r.html: no space left on device': the one line for `error` on `path`."""
+    return f"cannot {action} {path}: {os_error_cause(error)}"
+
+
+def is_inside(path: str | os.PathLike[str], folders: list[Path]) -> bool:
+    """Whether `path` is one of `folders` or lies under one of them (resolved, so links count)."""
+    resolved = Path(path).resolve()
+    return any(resolved == folder or folder in resolved.parents for folder in folders)

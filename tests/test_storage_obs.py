@@ -479,3 +479,43 @@ async def test_rest_obs_task_without_credentials_fails_with_the_reason(jp_fetch,
     assert done["error"].startswith(
         f"obs://{BUCKET}/{PREFIX}: no object storage credentials: set HUAWEICLOUD_SDK_AK"
     )
+
+
+def test_a_failed_upload_leaves_no_report_in_the_store_nor_locally(
+    store_env, profile, s3, capsys, tmp_path, monkeypatch
+):
+    """The network fails on the second report: the first is deleted again, the local copies too."""
+    from botocore.exceptions import EndpointConnectionError
+
+    from advisor.storage import fetch
+
+    _, client = s3
+    real_make_client = fetch.make_client
+    uploads: list[str] = []
+
+    def failing_second_upload(*args, **kwargs):
+        store = real_make_client(*args, **kwargs)
+        real_upload = store.upload_file
+
+        def upload_file(filename, bucket, key, *rest, **options):
+            uploads.append(key)
+            if len(uploads) == 2:
+                raise EndpointConnectionError(endpoint_url=store_env)
+            return real_upload(filename, bucket, key, *rest, **options)
+
+        store.upload_file = upload_file
+        return store
+
+    monkeypatch.setattr(fetch, "make_client", failing_second_upload)
+    out, local = f"s3://{BUCKET}/reports/failed", tmp_path / "local"
+    code = main(
+        ["analyze", str(profile), "--output", out, "--local-output", str(local), "--format", "html,json"]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and err.splitlines()[-1] == (
+        f"performance-advisor: error: {out}: network failure: cannot reach the object store at {store_env} "
+        "(EndpointConnectionError); check OBS_ENDPOINT and the network"
+    )
+    assert len(uploads) == 2  # the HTML went up, the JSON did not
+    assert client.list_objects_v2(Bucket=BUCKET, Prefix="reports/failed/").get("KeyCount") == 0
+    assert sorted(p.name for p in local.iterdir()) == []

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InputError
+from ..errors import InputError, cannot
 from ..ranges import number_ranges
 from .runs import RankFolder, single_run
 
@@ -197,10 +197,15 @@ def _read_small_json(path: Path) -> Any:
 
 
 def _list_files(rank_dir: Path) -> tuple[str, ...]:
-    files = [p.name for p in rank_dir.iterdir() if p.is_file()]
     out_dir = rank_dir / OUTPUT_DIR
-    if out_dir.is_dir():
-        files += [f"{OUTPUT_DIR}/{p.name}" for p in out_dir.iterdir() if p.is_file()]
+    folder = rank_dir
+    try:
+        files = [p.name for p in rank_dir.iterdir() if p.is_file()]
+        if out_dir.is_dir():
+            folder = out_dir
+            files += [f"{OUTPUT_DIR}/{p.name}" for p in out_dir.iterdir() if p.is_file()]
+    except OSError as exc:
+        raise InputError(cannot("read", folder, exc)) from None
     return tuple(sorted(files))
 
 

@@ -11,7 +11,7 @@ from traitlets import Float, Int, List, Unicode, default, validate
 from ..options import MAX_PROCESSES, MIN_PROCESSES
 from .handlers import handler_routes
 from .paths import PathResolver
-from .runner import TaskRunner
+from .runner import TaskRunner, end_orphaned_analyses
 from .store import TaskStore
 
 
@@ -114,6 +114,9 @@ class AdvisorApp(ExtensionApp):
         state_dir = Path(self.reports_dir)
         state_dir.mkdir(parents=True, exist_ok=True)
         self.store = TaskStore(state_dir / "tasks.sqlite")
+        orphans = end_orphaned_analyses(self.store.active_process_groups())
+        if orphans:
+            self.log.warning("Performance Advisor: ended %d leftover analysis process(es)", len(orphans))
         interrupted = self.store.recover_interrupted()
         if interrupted:
             self.log.info("Performance Advisor: %d task(s) interrupted by the last shutdown", interrupted)

@@ -55,6 +55,9 @@ class Task:
     # The profile's real folder name (set at submission from the resolved path, so "." is named
     # after the folder it stands for); empty in rows stored before titles were.
     title: str = ""
+    # The analysis's process group while it runs (it leads a session of its own), so that a server
+    # restarted after a crash can end what is left of it; never returned to clients.
+    pgid: int | None = None
 
     @property
     def finished_state(self) -> bool:

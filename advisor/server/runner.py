@@ -10,10 +10,12 @@ import os
 import signal
 import sys
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..lifeline import PARENT_PID_ENV, TASK_ID_ENV
 from ..options import parse_options
 from ..storage.config import is_object_url
 from .models import ANALYZING, CANCELLED, FAILED, INTERRUPTED, QUEUED, SUCCESS, Task, utc_now
@@ -162,10 +164,18 @@ class TaskRunner:
                 stderr=asyncio.subprocess.PIPE,
                 stdin=asyncio.subprocess.DEVNULL,
                 cwd=str(self.resolver.root_dir),
-                env={**os.environ, **self.store_env, "PYTHONUNBUFFERED": "1"},
+                env={
+                    **os.environ,
+                    **self.store_env,
+                    "PYTHONUNBUFFERED": "1",
+                    PARENT_PID_ENV: str(os.getpid()),  # it dies with us (advisor/lifeline.py)
+                    TASK_ID_ENV: task.id,  # how a restarted server knows it (end_orphaned_analyses)
+                },
                 start_new_session=True,
             )
             self._processes[task.id] = process
+            task.pgid = process.pid  # a session leader's group id is its pid
+            self.store.update(task)
             outcome: dict[str, Any] = {}
             try:
                 reader = self._read_events(task, process, log_file, outcome)
@@ -270,10 +280,38 @@ class TaskRunner:
 
     def _finish(self, task: Task, status: str, *, error: str | None = None) -> None:
         task.status, task.error, task.finished = status, error, utc_now()
+        task.pgid = None
         if status != SUCCESS:
             task.report_files = {}
         self.store.update(task)
         self._active.pop(task.id, None)
+
+
+def end_orphaned_analyses(groups: Iterable[tuple[str, int]], proc: Path = Path("/proc")) -> list[int]:
+    """SIGKILL what is left of the analyses of a crashed server: every process of a recorded process
+    group that carries its task's id in its environment, so that a process group id reused since by
+    anything else is never touched. Returns the pids killed. Without /proc (not Linux) nothing is
+    done here: the analyses' own parent-liveness check (advisor/lifeline.py) ends them."""
+    tasks_by_group = {pgid: task_id for task_id, pgid in groups}
+    if not tasks_by_group or not proc.is_dir():
+        return []
+    killed = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # "pid (comm) state ppid pgrp …": comm may hold spaces and parentheses, the rest cannot.
+            group = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[2])
+            if group not in tasks_by_group:
+                continue
+            environment = (entry / "environ").read_bytes().split(b"\0")
+        except (OSError, ValueError, IndexError):  # gone meanwhile, or not ours to read
+            continue
+        if f"{TASK_ID_ENV}={tasks_by_group[group]}".encode() in environment:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed.append(int(entry.name))
+    return killed
 
 
 def parse_event(line: str) -> dict[str, Any] | None:

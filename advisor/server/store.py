@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from .models import ACTIVE_STATUSES, INTERRUPTED, Task, utc_now
+from .models import ACTIVE_STATUSES, ANALYZING, INTERRUPTED, Task, utc_now
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -28,10 +28,10 @@ CREATE TABLE IF NOT EXISTS tasks (
 )
 """
 # Columns added after the first release: (name, definition) for databases created before them.
-ADDED_COLUMNS = (("title", "TEXT NOT NULL DEFAULT ''"),)
+ADDED_COLUMNS = (("title", "TEXT NOT NULL DEFAULT ''"), ("pgid", "INTEGER"))
 JSON_COLUMNS = ("compare", "options", "progress", "report_files")
 COLUMNS = ("id", "status", "source", "path", "compare", "options", "created", "started", "finished",
-           "progress", "error", "report_files", "title")  # fmt: skip
+           "progress", "error", "report_files", "title", "pgid")  # fmt: skip
 
 
 class TaskStore:
@@ -51,11 +51,18 @@ class TaskStore:
     def close(self) -> None:
         self._db.close()
 
+    def active_process_groups(self) -> list[tuple[str, int]]:
+        """(task id, process group) of the tasks a previous server process left analyzing."""
+        rows = self._db.execute(
+            "SELECT id, pgid FROM tasks WHERE status=? AND pgid IS NOT NULL", (ANALYZING,)
+        ).fetchall()
+        return [(task_id, int(pgid)) for task_id, pgid in rows]
+
     def recover_interrupted(self) -> int:
         """Tasks left queued or analyzing by a previous server process can never finish: say so."""
         marks = ",".join("?" for _ in ACTIVE_STATUSES)
         cursor = self._db.execute(
-            f"UPDATE tasks SET status=?, finished=?, error=? WHERE status IN ({marks})",
+            f"UPDATE tasks SET status=?, finished=?, error=?, pgid=NULL WHERE status IN ({marks})",
             (INTERRUPTED, utc_now(), "The server stopped while this task was running", *ACTIVE_STATUSES),
         )
         return cursor.rowcount

@@ -278,16 +278,24 @@ def open_profile(
 def upload_reports(
     reports: dict[str, Path], dest_text: str, *, config: StoreConfig | None = None
 ) -> dict[str, str]:
-    """Upload report files to the `dest_text` folder; returns their object URLs by format."""
+    """Upload report files to the `dest_text` folder; returns their object URLs by format. All or
+    none: a failed upload deletes the reports already uploaded (a failed multipart upload is aborted
+    by boto3's transfer manager), so the folder never holds part of a set."""
     url = parse_url(dest_text)
     config = config or load_config(url.scheme)
     client = make_client(config, str(url))
-    uploaded = {}
-    for fmt, path in reports.items():
-        key = url.child(Path(path).name)
-        try:
-            client.upload_file(str(path), url.bucket, key)
-        except Exception as error:
-            raise explain(error, config, str(url), bucket=url.bucket, key=key) from None
-        uploaded[fmt] = f"{url.scheme}://{url.bucket}/{key}"
-    return uploaded
+    uploaded: dict[str, str] = {}
+    try:
+        for fmt, path in reports.items():
+            key = url.child(Path(path).name)
+            try:
+                client.upload_file(str(path), url.bucket, key)
+            except Exception as error:
+                raise explain(error, config, str(url), bucket=url.bucket, key=key) from None
+            uploaded[fmt] = key
+    except BaseException:
+        for key in uploaded.values():
+            with contextlib.suppress(Exception):  # best effort: the upload's own error is the one to tell
+                client.delete_object(Bucket=url.bucket, Key=key)
+        raise
+    return {fmt: f"{url.scheme}://{url.bucket}/{key}" for fmt, key in uploaded.items()}
