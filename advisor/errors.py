@@ -38,6 +38,7 @@ class MalformedPathError(InputError):
     limits, a bucket name the store's rules forbid): HTTP 400 wherever the server meets it, even in
     api/inspect, which answers `{ok: false}` for paths that are merely not (yet) usable."""
 
+
 class OutputError(InputError):
     """The output location cannot be written (permission, full disk): the user's to fix, exit code 2."""
 
