@@ -100,7 +100,9 @@ def start_server(repo: Path, root: Path, state: Path, port: int, token: str) -> 
     raise SystemExit("jupyter server did not start within 60 s")
 
 
-def timed_gets(connection: http.client.HTTPConnection, url: str, token: str, count: int) -> tuple[list, bytes]:
+def timed_gets(
+    connection: http.client.HTTPConnection, url: str, token: str, count: int
+) -> tuple[list[float], bytes]:
     """Milliseconds of each of `count` GETs of `url`, and the last reply's body."""
     times, body = [], b""
     for _ in range(count):
