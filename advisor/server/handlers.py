@@ -133,9 +133,6 @@ class TasksHandler(AdvisorAPIHandler):
                     }
                 )
                 return
-        # Read the token first: a task written while the page is read is then listed again by the
-        # next `since` poll, never missed.
-        token = self.store.token()
         # One more than asked says whether a next page exists.
         tasks = self.store.page(limit + 1, before)
         self.write_json(
@@ -143,7 +140,7 @@ class TasksHandler(AdvisorAPIHandler):
                 "tasks": [task.to_summary() for task in tasks[:limit]],
                 "next": tasks[limit - 1].seq if len(tasks) > limit else None,
                 "deleted": [],
-                "token": token,
+                "token": self.store.token(),
                 "reset": since is not None,
             }
         )
