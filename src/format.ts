@@ -1,7 +1,7 @@
 import { TranslationBundle } from '@jupyterlab/translation';
 
 import { durationMs } from './model';
-import { ITask } from './tokens';
+import { ITaskSummary } from './tokens';
 
 /**
  * Formatting that follows JupyterLab's UI language (`translator.languageCode`, e.g. `zh-CN`),
@@ -90,7 +90,7 @@ export function formatDuration(ms: number, trans: TranslationBundle): string {
  * task started.
  */
 export function duration(
-  task: ITask,
+  task: ITaskSummary,
   trans: TranslationBundle,
   now: number = Date.now()
 ): string {
@@ -103,7 +103,7 @@ export function duration(
  * counts the analysis only); `undefined` when it did not wait a full second.
  */
 export function queuedFor(
-  task: ITask,
+  task: ITaskSummary,
   trans: TranslationBundle,
   now: number = Date.now()
 ): string | undefined {
@@ -175,7 +175,7 @@ export function pathTitle(path: string): string {
  * @param taken - The titles of the other open report tabs.
  */
 export function reportTabTitle(
-  task: ITask,
+  task: ITaskSummary,
   taken: ReadonlyArray<string>,
   trans: TranslationBundle,
   lang?: string

@@ -4,7 +4,14 @@ import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { describeError } from './request';
-import { DEFAULT_REFRESH_INTERVAL, ITask, TaskStatus } from './tokens';
+import {
+  DEFAULT_REFRESH_INTERVAL,
+  ITaskListQuery,
+  ITaskListReply,
+  ITaskSummary,
+  TASK_PAGE_SIZE,
+  TaskStatus
+} from './tokens';
 
 export { DEFAULT_REFRESH_INTERVAL };
 
@@ -12,18 +19,21 @@ export { DEFAULT_REFRESH_INTERVAL };
  * The part of `AdvisorClient` the model needs.
  */
 export interface ITaskSource {
-  listTasks(): Promise<ITask[]>;
+  listTasks(query: ITaskListQuery): Promise<ITaskListReply>;
 }
 
 /**
  * The task list shown in the Reports tab, kept fresh by a `Poll`.
  *
- * The poll stands by while the browser tab is hidden (`when-hidden`) and while the
- * panel is hidden (`pause()` / `resume()`).
+ * It loads the newest page of tasks, then older pages on demand (`loadMore()`);
+ * each poll asks only for what changed since the last one (`since`) and merges it
+ * (`mergeTasks`). The poll stands by while the browser tab is hidden
+ * (`when-hidden`) and while the panel is hidden (`pause()` / `resume()`).
  */
 export class TaskListModel implements IDisposable {
   constructor(options: TaskListModel.IOptions) {
     this._source = options.source;
+    this._pageSize = options.pageSize ?? TASK_PAGE_SIZE;
     this._paused = options.paused ?? false;
     const interval = sanitizeInterval(
       options.refreshInterval ?? DEFAULT_REFRESH_INTERVAL
@@ -45,10 +55,24 @@ export class TaskListModel implements IDisposable {
   }
 
   /**
-   * The tasks, newest first.
+   * The tasks loaded so far, newest first.
    */
-  get tasks(): ReadonlyArray<ITask> {
+  get tasks(): ReadonlyArray<ITaskSummary> {
     return this._tasks;
+  }
+
+  /**
+   * Whether older tasks than those loaded exist (`loadMore()` fetches them).
+   */
+  get hasMore(): boolean {
+    return this._next !== null;
+  }
+
+  /**
+   * Whether `loadMore()` is under way.
+   */
+  get loadingMore(): boolean {
+    return this._loadingMore;
   }
 
   /**
@@ -143,9 +167,43 @@ export class TaskListModel implements IDisposable {
   }
 
   /**
+   * Fetch the next page of older tasks and add it to the list.
+   */
+  async loadMore(): Promise<void> {
+    if (this._next === null || this._loadingMore || this._isDisposed) {
+      return;
+    }
+    const generation = this._generation;
+    this._loadingMore = true;
+    this._changed.emit();
+    try {
+      const reply = await this._source.listTasks({
+        limit: this._pageSize,
+        before: this._next
+      });
+      // A reset while the page was on its way started the list over.
+      if (!this._isDisposed && generation === this._generation) {
+        this._tasks = mergeTasks(this._tasks, reply.tasks, {
+          deleted: this._deleted,
+          next: reply.next
+        });
+        this._next = reply.next;
+        this._error = null;
+      }
+    } catch (error) {
+      this._error = describeError(error);
+    } finally {
+      this._loadingMore = false;
+      if (!this._isDisposed) {
+        this._changed.emit();
+      }
+    }
+  }
+
+  /**
    * The task with this id, if listed.
    */
-  find(id: string): ITask | undefined {
+  find(id: string): ITaskSummary | undefined {
     return this._tasks.find(task => task.id === id);
   }
 
@@ -160,13 +218,30 @@ export class TaskListModel implements IDisposable {
 
   private async _fetch(): Promise<void> {
     const request = ++this._requestCount;
+    const since = this._token;
     try {
-      const tasks = await this._source.listTasks();
+      const reply = await this._source.listTasks(
+        since === null
+          ? { limit: this._pageSize }
+          : { limit: this._pageSize, since }
+      );
+      // A later request's reply already covers this one's (it was computed later).
       if (this._isDisposed || request < this._appliedRequest) {
         return;
       }
       this._appliedRequest = request;
-      this._tasks = sortNewestFirst(tasks);
+      if (since === null || reply.reset) {
+        this._tasks = [...reply.tasks];
+        this._next = reply.next;
+        this._generation++;
+      } else {
+        reply.deleted.forEach(id => this._deleted.add(id));
+        this._tasks = mergeTasks(this._tasks, reply.tasks, {
+          deleted: this._deleted,
+          next: this._next
+        });
+      }
+      this._token = reply.token;
       this._error = null;
       this._loaded = true;
       this._changed.emit();
@@ -185,7 +260,17 @@ export class TaskListModel implements IDisposable {
   private _source: ITaskSource;
   private _poll: Poll;
   private _paused: boolean;
-  private _tasks: ITask[] = [];
+  private _pageSize: number;
+  private _tasks: ITaskSummary[] = [];
+  // The `since` of the next poll; null until the first page is loaded.
+  private _token: number | null = null;
+  // The `before` of the next page; null when every task is loaded.
+  private _next: number | null = null;
+  private _loadingMore = false;
+  // Counts the times the list started over, so that a page asked for before is dropped.
+  private _generation = 0;
+  // Tasks deleted on the server: a page fetched before the deletion must not bring one back.
+  private _deleted = new Set<string>();
   private _error: string | null = null;
   private _loaded = false;
   private _requestCount = 0;
@@ -218,6 +303,10 @@ export namespace TaskListModel {
      * Start polling on construction (default true).
      */
     auto?: boolean;
+    /**
+     * Tasks per page (default `TASK_PAGE_SIZE`).
+     */
+    pageSize?: number;
   }
 }
 
@@ -239,17 +328,37 @@ function maxInterval(interval: number): number {
 }
 
 /**
- * Sort tasks by creation time, newest first (stable for equal times).
+ * Merge tasks the server sent (a `since` poll's changes, or an older page) into
+ * the list shown, newest first (by `seq`, the submission order).
+ *
+ * Of two copies of a task the one with the higher `change` stays, so replies
+ * may arrive in any order; `deleted` ids are dropped and never come back. A task
+ * not shown yet joins only if it lies within the loaded pages (`seq >= next`, or
+ * every page is loaded: `next` null); older ones come with their page.
  */
-export function sortNewestFirst(tasks: ReadonlyArray<ITask>): ITask[] {
-  return tasks
-    .map((task, index) => ({ task, index, time: Date.parse(task.created) }))
-    .sort((a, b) => {
-      const ta = Number.isNaN(a.time) ? 0 : a.time;
-      const tb = Number.isNaN(b.time) ? 0 : b.time;
-      return tb - ta || a.index - b.index;
-    })
-    .map(item => item.task);
+export function mergeTasks(
+  shown: ReadonlyArray<ITaskSummary>,
+  incoming: ReadonlyArray<ITaskSummary>,
+  options: { deleted: ReadonlySet<string>; next: number | null }
+): ITaskSummary[] {
+  const { deleted, next } = options;
+  const byId = new Map<string, ITaskSummary>();
+  for (const task of shown) {
+    if (!deleted.has(task.id)) {
+      byId.set(task.id, task);
+    }
+  }
+  for (const task of incoming) {
+    const known = byId.get(task.id);
+    if (known) {
+      if (task.change >= known.change) {
+        byId.set(task.id, task);
+      }
+    } else if (!deleted.has(task.id) && (next === null || task.seq >= next)) {
+      byId.set(task.id, task);
+    }
+  }
+  return [...byId.values()].sort((a, b) => b.seq - a.seq);
 }
 
 /**
@@ -301,7 +410,7 @@ export function statusLabel(
  * (or to `now` while it is still running). `null` if it never started.
  */
 export function durationMs(
-  task: ITask,
+  task: ITaskSummary,
   now: number = Date.now()
 ): number | null {
   if (!task.started) {

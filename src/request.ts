@@ -7,6 +7,7 @@ import {
   IOptionsReply,
   ISubmitRequest,
   ITask,
+  ITaskListQuery,
   ITaskListReply,
   SourceKind,
   URL_NAMESPACE
@@ -137,14 +138,15 @@ export class AdvisorClient {
   }
 
   /**
-   * All tasks, newest first (`GET api/tasks`).
+   * A page of tasks, newest first, or the changes after a token (`GET api/tasks`).
    */
-  async listTasks(): Promise<ITask[]> {
-    const reply = await requestAPI<ITaskListReply>(
+  listTasks(query: ITaskListQuery = {}): Promise<ITaskListReply> {
+    return requestAPI<ITaskListReply>(
       'api/tasks',
-      this.serverSettings
+      this.serverSettings,
+      {},
+      { ...query }
     );
-    return reply && Array.isArray(reply.tasks) ? reply.tasks : [];
   }
 
   /**

@@ -167,15 +167,23 @@ export interface ITaskReports {
 }
 
 /**
- * An analysis task.
+ * An analysis task as the task list gives it: what the Reports table shows
+ * (`TASK_SUMMARY_KEYS` in `advisor/server/models.py`).
  */
-export interface ITask {
+export interface ITaskSummary {
   id: string;
+  /**
+   * The task's place in submission order: the `before` cursor of the next page.
+   */
+  seq: number;
+  /**
+   * When the task was last written (the store's change counter): of two copies
+   * of a task, the one with the higher `change` is the newer.
+   */
+  change: number;
   status: TaskStatus;
-  source: SourceKind;
   path: string;
   compare: IDataRef | null;
-  options: IAnalysisOptions;
   /**
    * ISO 8601 timestamps.
    */
@@ -189,6 +197,15 @@ export interface ITask {
    */
   title: string;
   reports: ITaskReports;
+}
+
+/**
+ * An analysis task in full (`GET api/tasks/{id}`, the answer of `POST api/tasks`):
+ * the summary and what the table does not show (`TASK_KEYS`).
+ */
+export interface ITask extends ITaskSummary {
+  source: SourceKind;
+  options: IAnalysisOptions;
 }
 
 /**
@@ -206,11 +223,46 @@ export interface ISubmitRequest {
 }
 
 /**
- * The reply of `GET api/tasks`.
+ * The query of `GET api/tasks`: a page (`limit`, `before`) or the changes after
+ * a token (`since`, with `limit` the most changes one reply may carry).
+ */
+export interface ITaskListQuery {
+  limit?: number;
+  before?: number;
+  since?: number;
+}
+
+/**
+ * The reply of `GET api/tasks` (`TASK_LIST_KEYS`).
  */
 export interface ITaskListReply {
-  tasks: ITask[];
+  /**
+   * A page of tasks, newest first; with `since`, the tasks written after it.
+   */
+  tasks: ITaskSummary[];
+  /**
+   * The `before` of the following page, `null` on the last one (and with `since`).
+   */
+  next: number | null;
+  /**
+   * With `since`: the ids of the tasks deleted after it.
+   */
+  deleted: string[];
+  /**
+   * The `since` of the next poll.
+   */
+  token: number;
+  /**
+   * The `since` token could not be answered (too many changes, another
+   * database): the reply is the first page; start over from it.
+   */
+  reset: boolean;
 }
+
+/**
+ * Tasks per page of the Reports table.
+ */
+export const TASK_PAGE_SIZE = 50;
 
 /**
  * The reply of `DELETE api/tasks/{id}` when a task was cancelled.

@@ -27,6 +27,10 @@ from .submission import parse_submission
 NAMESPACE = "performance-advisor"
 # A task log is served from its end: the failure is there.
 MAX_LOG_BYTES = 1 << 20
+# Tasks per page of GET api/tasks: by default what a panel shows at first, at most what one reply
+# may carry whatever the client asks.
+DEFAULT_PAGE = 50
+MAX_PAGE = 500
 
 
 class AdvisorHandlerMixin(ExtensionHandlerMixin):
@@ -124,7 +128,48 @@ class InspectHandler(AdvisorAPIHandler):
 class TasksHandler(AdvisorAPIHandler):
     @web.authenticated
     def get(self) -> None:
-        self.write_json({"tasks": [task.to_api() for task in self.store.list()]})
+        """A page of the task list (`limit`, `before`), or what changed after a token (`since`): see
+        models.TASK_LIST_KEYS and docs/design.md "Task list"."""
+        limit = self._whole_number("limit", minimum=1, maximum=MAX_PAGE) or DEFAULT_PAGE
+        before = self._whole_number("before", minimum=1)
+        since = self._whole_number("since", minimum=0)
+        if since is not None and before is not None:
+            raise web.HTTPError(400, "since and before cannot be combined: since asks for every change")
+        if since is not None:
+            changes = self.store.changes(since, limit)
+            if changes is not None:
+                self.write_json(
+                    {
+                        "tasks": [task.to_summary() for task in changes.tasks],
+                        "next": None,
+                        "deleted": changes.deleted,
+                        "token": changes.token,
+                        "reset": False,
+                    }
+                )
+                return
+        # One more than asked says whether a next page exists.
+        tasks = self.store.page(limit + 1, before)
+        self.write_json(
+            {
+                "tasks": [task.to_summary() for task in tasks[:limit]],
+                "next": tasks[limit - 1].seq if len(tasks) > limit else None,
+                "deleted": [],
+                "token": self.store.token(),
+                "reset": since is not None,
+            }
+        )
+
+    def _whole_number(self, name: str, *, minimum: int, maximum: int | None = None) -> int | None:
+        """The query argument `name` as an int within bounds, None when absent; else a 400 naming it."""
+        raw = self.get_argument(name, None)
+        if raw is None:
+            return None
+        value = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
+        if value is None or value < minimum or (maximum is not None and value > maximum):
+            bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+            raise web.HTTPError(400, f"{name} must be a whole number {bounds}; got {raw[:40]!r}")
+        return value
 
     @web.authenticated
     def post(self) -> None:

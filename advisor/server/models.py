@@ -19,11 +19,20 @@ ACTIVE_STATUSES = (QUEUED, ANALYZING)
 FINISHED_STATUSES = (SUCCESS, FAILED, CANCELLED, INTERRUPTED)
 REPORT_FORMATS = ("html", "xlsx", "json")
 
-# Wire keys of a task; tests compare handler output against this tuple and src/tokens.ts.
-TASK_KEYS = (
-    "id", "status", "source", "path", "compare", "options", "created", "started", "finished",
-    "progress", "error", "title", "reports",
+# Wire keys of a task as the task list (GET api/tasks) gives it: what the Reports table shows, plus
+# `seq` (its place in the list, the `before` cursor) and `change` (when it was last written: of two
+# copies of a task, the higher is the newer). Tests compare handler output against these tuples and
+# src/tokens.ts (ITaskSummary, ITask).
+TASK_SUMMARY_KEYS = (
+    "id", "seq", "change", "status", "path", "compare", "created", "started", "finished", "progress",
+    "error", "title", "reports",
 )  # fmt: skip
+# A task in full (GET api/tasks/{id}, POST's answer): the summary and what the table does not show.
+TASK_KEYS = (*TASK_SUMMARY_KEYS, "source", "options")
+# GET api/tasks: a page (`tasks`, `next`: the `before` of the following page or null) or, with
+# `since`, the tasks written and the ids deleted after that token; `token` for the next `since`.
+# `reset` says that the token could not be answered and the reply is the first page instead.
+TASK_LIST_KEYS = ("tasks", "next", "deleted", "token", "reset")
 
 
 def utc_now() -> str:
@@ -58,25 +67,29 @@ class Task:
     # The analysis's process group while it runs (it leads a session of its own), so that a server
     # restarted after a crash can end what is left of it; never returned to clients.
     pgid: int | None = None
+    # Set by the store: the task's place in submission order and its last change number.
+    seq: int = 0
+    change: int = 0
 
     @property
     def finished_state(self) -> bool:
         return self.status in FINISHED_STATUSES
 
-    def to_api(self) -> dict[str, Any]:
+    def to_summary(self) -> dict[str, Any]:
+        """The task as the task list gives it (TASK_SUMMARY_KEYS)."""
         reports: dict[str, str | None] = dict.fromkeys(REPORT_FORMATS)
         if self.status == SUCCESS:
             for fmt in REPORT_FORMATS:
                 if fmt in self.report_files:
                     suffix = "" if fmt == "html" else f"/{fmt}"
                     reports[fmt] = f"performance-advisor/reports/{self.id}{suffix}"
-        data = {
+        return {
             "id": self.id,
+            "seq": self.seq,
+            "change": self.change,
             "status": self.status,
-            "source": self.source,
             "path": self.path,
             "compare": self.compare,
-            "options": self.options,
             "created": self.created,
             "started": self.started,
             "finished": self.finished,
@@ -85,4 +98,7 @@ class Task:
             "title": self.title or path_title(self.path),
             "reports": reports,
         }
-        return data
+
+    def to_api(self) -> dict[str, Any]:
+        """The task in full (TASK_KEYS)."""
+        return {**self.to_summary(), "source": self.source, "options": self.options}

@@ -6,7 +6,7 @@ import {
   errorStatus,
   requestAPI
 } from '../request';
-import { makeTask, OPTIONS_REPLY } from './utils';
+import { listReply, makeTask, OPTIONS_REPLY } from './utils';
 
 const BASE_URL = 'http://localhost:8888/lab-base/';
 
@@ -81,13 +81,21 @@ describe('AdvisorClient', () => {
     expect(describeError(error)).toBe(message);
   });
 
-  it('lists tasks from the {tasks} envelope', async () => {
-    const tasks = [makeTask({ id: 'b' }), makeTask({ id: 'a' })];
-    const { client, requests } = makeClient({ status: 200, body: { tasks } });
-    expect(await client.listTasks()).toEqual(tasks);
-    expect(new URL(requests[0].url).pathname).toBe(
-      '/lab-base/performance-advisor/api/tasks'
+  it('lists a page of tasks, or the changes since a token', async () => {
+    const reply = listReply([makeTask({ id: 'b' }), makeTask({ id: 'a' })], {
+      next: 7
+    });
+    const { client, requests } = makeClient(
+      { status: 200, body: reply },
+      { status: 200, body: listReply([]) }
     );
+    expect(await client.listTasks({ limit: 50, before: 9 })).toEqual(reply);
+    const url = new URL(requests[0].url);
+    expect(url.pathname).toBe('/lab-base/performance-advisor/api/tasks');
+    expect(url.searchParams.get('limit')).toBe('50');
+    expect(url.searchParams.get('before')).toBe('9');
+    await client.listTasks({ limit: 50, since: 12 });
+    expect(new URL(requests[1].url).searchParams.get('since')).toBe('12');
   });
 
   it('submits a task as a JSON POST and returns the created task', async () => {

@@ -5,14 +5,19 @@ import { Signal } from '@lumino/signaling';
 import {
   isActive,
   isFinished,
+  mergeTasks,
   sanitizeInterval,
-  sortNewestFirst,
   statusLabel,
   TaskListModel
 } from '../model';
 import { refreshIntervalMs, watchRefreshInterval } from '../settings';
-import { DEFAULT_REFRESH_INTERVAL, ITask, TASK_STATUSES } from '../tokens';
-import { makeTask } from './utils';
+import {
+  DEFAULT_REFRESH_INTERVAL,
+  ITaskListQuery,
+  ITaskListReply,
+  TASK_STATUSES
+} from '../tokens';
+import { listReply, makeTask } from './utils';
 
 const trans = nullTranslator.load('jupyterlab_performance_advisor');
 
@@ -56,12 +61,64 @@ describe('status helpers', () => {
   });
 });
 
-describe('sortNewestFirst', () => {
-  it('orders by creation time, newest first', () => {
-    const a = makeTask({ id: 'a', created: '2026-11-22T10:00:00Z' });
-    const b = makeTask({ id: 'b', created: '2026-11-22T12:00:00Z' });
-    const c = makeTask({ id: 'c', created: '2026-11-22T11:00:00Z' });
-    expect(sortNewestFirst([a, b, c]).map(t => t.id)).toEqual(['b', 'c', 'a']);
+/**
+ * A task with a place in the list (`seq`) and a version (`change`).
+ */
+function task(
+  seq: number,
+  change = seq,
+  status: 'queued' | 'success' = 'success'
+) {
+  return makeTask({ id: `t${seq}`, seq, change, status });
+}
+
+describe('mergeTasks', () => {
+  const nothingDeleted = new Set<string>();
+
+  it('keeps the newer copy of a changed task, whatever order replies come in', () => {
+    const shown = [task(2, 2, 'queued'), task(1)];
+    const changed = task(2, 5, 'success');
+    const merged = mergeTasks(shown, [changed], {
+      deleted: nothingDeleted,
+      next: null
+    });
+    expect(merged.map(t => [t.id, t.status])).toEqual([
+      ['t2', 'success'],
+      ['t1', 'success']
+    ]);
+    // An older copy arriving late changes nothing.
+    const late = mergeTasks(merged, [task(2, 3, 'queued')], {
+      deleted: nothingDeleted,
+      next: null
+    });
+    expect(late[0]).toBe(changed);
+  });
+
+  it('puts new tasks in submission order, newest first', () => {
+    const merged = mergeTasks([task(3), task(1)], [task(4), task(2)], {
+      deleted: nothingDeleted,
+      next: null
+    });
+    expect(merged.map(t => t.seq)).toEqual([4, 3, 2, 1]);
+  });
+
+  it('adds only tasks within the loaded pages', () => {
+    // Pages loaded down to seq 10 (older ones come with "Show older").
+    const shown = [task(12), task(11), task(10)];
+    const merged = mergeTasks(shown, [task(13), task(4, 20)], {
+      deleted: nothingDeleted,
+      next: 10
+    });
+    expect(merged.map(t => t.seq)).toEqual([13, 12, 11, 10]);
+  });
+
+  it('drops deleted tasks and never brings them back', () => {
+    const deleted = new Set(['t2']);
+    const merged = mergeTasks([task(3), task(2), task(1)], [task(2, 9)], {
+      deleted,
+      next: null
+    });
+    expect(merged.map(t => t.id)).toEqual(['t3', 't1']);
   });
 });
 
@@ -82,13 +139,15 @@ describe('refresh interval', () => {
 });
 
 describe('TaskListModel', () => {
-  let listTasks: jest.Mock<Promise<ITask[]>, []>;
+  let listTasks: jest.Mock<Promise<ITaskListReply>, [ITaskListQuery]>;
   let model: TaskListModel;
 
   beforeEach(() => {
     jest.useFakeTimers();
     setVisibility('visible');
-    listTasks = jest.fn(async () => [makeTask()]);
+    listTasks = jest.fn<Promise<ITaskListReply>, [ITaskListQuery]>(async () =>
+      listReply([makeTask()])
+    );
   });
 
   afterEach(() => {
@@ -118,16 +177,104 @@ describe('TaskListModel', () => {
     expect(changed).toHaveBeenCalledTimes(4);
   });
 
-  it('keeps the tasks newest first and exposes them by id', async () => {
-    listTasks.mockResolvedValue([
-      makeTask({ id: 'old', created: '2026-11-22T09:00:00Z' }),
-      makeTask({ id: 'new', created: '2026-11-22T11:00:00Z' })
-    ]);
+  it('keeps the tasks in the order of the first page and exposes them by id', async () => {
+    listTasks.mockResolvedValue(
+      listReply([
+        makeTask({ id: 'new', seq: 2 }),
+        makeTask({ id: 'old', seq: 1 })
+      ])
+    );
     model = new TaskListModel({ source: { listTasks } });
     await jest.advanceTimersByTimeAsync(50);
     expect(model.tasks.map(t => t.id)).toEqual(['new', 'old']);
     expect(model.find('old')?.id).toBe('old');
     expect(model.find('missing')).toBeUndefined();
+  });
+
+  it('loads the first page, then polls only for changes since its token', async () => {
+    listTasks
+      .mockResolvedValueOnce(
+        listReply([task(3, 3, 'queued'), task(2), task(1)], { token: 7 })
+      )
+      .mockResolvedValueOnce(
+        listReply([task(3, 8, 'success'), task(4, 9, 'queued')], {
+          deleted: ['t1'],
+          token: 9
+        })
+      )
+      .mockResolvedValue(listReply([], { token: 9 }));
+    model = new TaskListModel({
+      source: { listTasks },
+      refreshInterval: 1000,
+      pageSize: 3
+    });
+    await jest.advanceTimersByTimeAsync(50);
+    expect(listTasks).toHaveBeenLastCalledWith({ limit: 3 });
+    await jest.advanceTimersByTimeAsync(1000);
+    expect(listTasks).toHaveBeenLastCalledWith({ limit: 3, since: 7 });
+    // Changed, new and deleted tasks, in one merge.
+    expect(model.tasks.map(t => [t.id, t.status])).toEqual([
+      ['t4', 'queued'],
+      ['t3', 'success'],
+      ['t2', 'success']
+    ]);
+    await jest.advanceTimersByTimeAsync(1000);
+    expect(listTasks).toHaveBeenLastCalledWith({ limit: 3, since: 9 });
+    expect(model.tasks.map(t => t.id)).toEqual(['t4', 't3', 't2']);
+  });
+
+  it('loads older pages on demand, without tasks deleted meanwhile', async () => {
+    listTasks
+      .mockResolvedValueOnce(
+        listReply([task(6), task(5)], { next: 5, token: 6 })
+      )
+      .mockResolvedValueOnce(listReply([], { deleted: ['t4'], token: 7 }))
+      // A page computed before the deletion reached the server's reply.
+      .mockResolvedValueOnce(listReply([task(4), task(3)], { next: 3 }))
+      .mockResolvedValueOnce(listReply([task(2), task(1)], { next: null }));
+    model = new TaskListModel({
+      source: { listTasks },
+      paused: true,
+      pageSize: 2
+    });
+    await model.refresh();
+    expect(model.hasMore).toBe(true);
+    await model.refresh();
+    await model.loadMore();
+    expect(listTasks).toHaveBeenLastCalledWith({ limit: 2, before: 5 });
+    expect(model.tasks.map(t => t.id)).toEqual(['t6', 't5', 't3']);
+    expect(model.hasMore).toBe(true);
+    await model.loadMore();
+    expect(listTasks).toHaveBeenLastCalledWith({ limit: 2, before: 3 });
+    expect(model.tasks.map(t => t.id)).toEqual(['t6', 't5', 't3', 't2', 't1']);
+    expect(model.hasMore).toBe(false);
+    await model.loadMore();
+    expect(listTasks).toHaveBeenCalledTimes(4);
+  });
+
+  it('starts over from the first page when the server resets the token', async () => {
+    listTasks
+      .mockResolvedValueOnce(listReply([task(2), task(1)], { token: 40 }))
+      .mockResolvedValueOnce(
+        listReply([task(1, 1, 'queued')], { token: 1, reset: true })
+      );
+    model = new TaskListModel({ source: { listTasks }, paused: true });
+    await model.refresh();
+    await model.refresh();
+    expect(model.tasks.map(t => [t.id, t.status])).toEqual([['t1', 'queued']]);
+  });
+
+  it('keeps the list when loading an older page fails, and says why', async () => {
+    listTasks
+      .mockResolvedValueOnce(listReply([task(2)], { next: 2 }))
+      .mockRejectedValueOnce(new Error('server gone'));
+    model = new TaskListModel({ source: { listTasks }, paused: true });
+    await model.refresh();
+    await model.loadMore();
+    expect(model.error).toBe('server gone');
+    expect(model.tasks.map(t => t.id)).toEqual(['t2']);
+    expect(model.hasMore).toBe(true);
+    expect(model.loadingMore).toBe(false);
   });
 
   it('stands by while paused and fetches at once on resume', async () => {
@@ -197,16 +344,16 @@ describe('TaskListModel', () => {
   });
 
   it('ignores a slow reply that arrives after a newer one', async () => {
-    let resolveSlow: (tasks: ITask[]) => void = () => undefined;
+    let resolveSlow: (reply: ITaskListReply) => void = () => undefined;
     listTasks
       .mockImplementationOnce(
-        () => new Promise<ITask[]>(resolve => (resolveSlow = resolve))
+        () => new Promise<ITaskListReply>(resolve => (resolveSlow = resolve))
       )
-      .mockResolvedValueOnce([makeTask({ id: 'fresh' })]);
+      .mockResolvedValueOnce(listReply([makeTask({ id: 'fresh' })]));
     model = new TaskListModel({ source: { listTasks }, paused: true });
     const slow = model.refresh();
     await model.refresh();
-    resolveSlow([makeTask({ id: 'stale' })]);
+    resolveSlow(listReply([makeTask({ id: 'stale' })]));
     await slow;
     expect(model.tasks.map(t => t.id)).toEqual(['fresh']);
   });

@@ -4,9 +4,9 @@ import { Widget } from '@lumino/widgets';
 
 import { TaskListModel } from '../model';
 import { AdvisorClient } from '../request';
-import { ISubmitRequest, ITask } from '../tokens';
+import { ISubmitRequest, ITask, ITaskListQuery } from '../tokens';
 import { AdvisorPanel } from '../widgets/panel';
-import { makeTask, OPTIONS_REPLY, waitFor } from './utils';
+import { listReply, makeTask, OPTIONS_REPLY, waitFor } from './utils';
 
 const trans = nullTranslator.load('jupyterlab_performance_advisor');
 const MIXED_RUNS =
@@ -77,7 +77,8 @@ describe('AdvisorPanel', () => {
       submit: jest.fn(async (body: ISubmitRequest) =>
         makeTask({ id: 'new', source: body.source, path: body.path })
       ),
-      listTasks: jest.fn(async () => tasks),
+      // The server's tasks are `tasks`: every reply starts the list over.
+      listTasks: jest.fn(async () => listReply(tasks, { reset: true })),
       cancelOrDelete: jest.fn(async () => null),
       url: (path: string) => `http://host/base/${path}`,
       reportUrl: (id: string) =>
@@ -564,6 +565,32 @@ describe('AdvisorPanel', () => {
       'delete'
     );
     expect(client.cancelOrDelete).toHaveBeenCalledWith('done');
+  });
+
+  it('shows older analyses on demand', async () => {
+    const page = (seq: number) =>
+      makeTask({ id: `t${seq}`, seq, change: seq, status: 'success' });
+    // A server with three tasks, in pages of two.
+    client.listTasks.mockImplementation(async (query: ITaskListQuery) =>
+      query.before === 2
+        ? listReply([page(1)], { next: null })
+        : listReply([page(3), page(2)], { next: 2, reset: true })
+    );
+    await model.refresh();
+    panel.setTab('reports');
+    const more = () =>
+      panel.node.querySelector<HTMLButtonElement>('.jp-pa-load-more');
+    await waitFor(() => !!more(), 2000, 'the button for older analyses');
+    expect(more()!.textContent).toBe('Show older analyses');
+    more()!.click();
+    await waitFor(() => !more(), 2000, 'the last page');
+    expect(client.listTasks).toHaveBeenLastCalledWith({ limit: 50, before: 2 });
+    const rows = panel.node.querySelectorAll('tr[data-task-id]');
+    expect(Array.from(rows, row => row.getAttribute('data-task-id'))).toEqual([
+      't3',
+      't2',
+      't1'
+    ]);
   });
 
   it('shows the empty state', async () => {

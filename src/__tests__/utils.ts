@@ -1,4 +1,4 @@
-import { IOptionsReply, ITask } from '../tokens';
+import { IOptionsReply, ITask, ITaskListReply } from '../tokens';
 
 /**
  * A task as the server would send it.
@@ -6,6 +6,8 @@ import { IOptionsReply, ITask } from '../tokens';
 export function makeTask(overrides: Partial<ITask> = {}): ITask {
   return {
     id: 'a1b2c3',
+    seq: 1,
+    change: 1,
     status: 'queued',
     source: 'local',
     path: 'profiling_dir1',
@@ -26,6 +28,23 @@ export function makeTask(overrides: Partial<ITask> = {}): ITask {
     error: null,
     title: 'profiling_dir1',
     reports: { html: null, xlsx: null, json: null },
+    ...overrides
+  };
+}
+
+/**
+ * A `GET api/tasks` reply: a last page of `tasks` unless `overrides` say otherwise.
+ */
+export function listReply(
+  tasks: ITask[],
+  overrides: Partial<ITaskListReply> = {}
+): ITaskListReply {
+  return {
+    tasks,
+    next: null,
+    deleted: [],
+    token: Math.max(0, ...tasks.map(task => task.change)),
+    reset: false,
     ...overrides
   };
 }

@@ -5,7 +5,7 @@ import * as React from 'react';
 
 import { TaskListModel } from '../model';
 import { AdvisorClient } from '../request';
-import { ITask } from '../tokens';
+import { ITaskSummary } from '../tokens';
 import { SubmitForm } from './submitForm';
 import { TaskList } from './taskList';
 
@@ -161,7 +161,7 @@ export class AdvisorPanel extends ReactWidget {
 
   private _tab: PanelTab = 'submit';
   private _trans: TranslationBundle;
-  private _onOpenReport: (task: ITask) => void;
+  private _onOpenReport: (task: ITaskSummary) => void;
   private _reportLanguage?: () => 'en' | 'zh';
   private _lang?: string;
 }
@@ -177,7 +177,7 @@ export namespace AdvisorPanel {
     model: TaskListModel;
     client: AdvisorClient;
     trans: TranslationBundle;
-    onOpenReport: (task: ITask) => void;
+    onOpenReport: (task: ITaskSummary) => void;
     /**
      * The report language a submission asks for (from the `reportLanguage` setting).
      */

@@ -9,7 +9,7 @@ import {
 
 import { advisorIcon } from '../icon';
 import { AdvisorClient } from '../request';
-import { ITask } from '../tokens';
+import { ITaskSummary } from '../tokens';
 
 /**
  * The only sandbox exception granted to reports: their scripts (plotly) may run, but in
@@ -127,7 +127,7 @@ export class ReportWidget extends MainAreaWidget<IFrame> {
    * titles the tab only when it was opened without a title (the panel gives one that no other
    * tab has).
    */
-  updateFromTask(task: ITask): void {
+  updateFromTask(task: ITaskSummary): void {
     if (this.isDisposed) {
       return;
     }
@@ -168,7 +168,7 @@ export namespace ReportWidget {
     /**
      * The task, when known; otherwise it is fetched to find the downloads.
      */
-    task?: ITask;
+    task?: ITaskSummary;
   }
 
   /**

@@ -6,7 +6,7 @@ import * as React from 'react';
 import { duration, formatDateTime, queuedFor, stageLabel } from '../format';
 import { isActive, isFinished, statusLabel, TaskListModel } from '../model';
 import { AdvisorClient, describeError } from '../request';
-import { ITask } from '../tokens';
+import { ITaskSummary } from '../tokens';
 import { useSignal } from './common';
 
 /**
@@ -19,7 +19,7 @@ export interface ITaskListProps {
   /**
    * Open the HTML report of a successful task.
    */
-  onOpenReport: (task: ITask) => void;
+  onOpenReport: (task: ITaskSummary) => void;
   /**
    * JupyterLab's UI language (`translator.languageCode`): dates are written in it.
    */
@@ -50,7 +50,7 @@ export async function confirmDelete(
  * (or was cancelled or interrupted), a button that shows the reason under the row.
  */
 function StatusCell(props: {
-  task: ITask;
+  task: ITaskSummary;
   trans: TranslationBundle;
   expanded: boolean;
   onToggle: () => void;
@@ -113,7 +113,7 @@ function useNow(ticking: boolean): number {
 }
 
 /**
- * The Reports tab: every task, newest first.
+ * The Reports tab: the tasks loaded so far, newest first, and a button for older ones.
  */
 export function TaskList(props: ITaskListProps): JSX.Element {
   const { model, client, trans } = props;
@@ -130,7 +130,7 @@ export function TaskList(props: ITaskListProps): JSX.Element {
       return next;
     });
 
-  const act = async (task: ITask, action: 'cancel' | 'delete') => {
+  const act = async (task: ITaskSummary, action: 'cancel' | 'delete') => {
     if (action === 'delete' && !(await confirmDelete(trans))) {
       return;
     }
@@ -322,6 +322,20 @@ export function TaskList(props: ITaskListProps): JSX.Element {
             })}
           </tbody>
         </table>
+      )}
+      {model.loaded && model.hasMore && (
+        <div className="jp-pa-more">
+          <button
+            type="button"
+            className="jp-mod-styled jp-pa-load-more"
+            disabled={model.loadingMore}
+            onClick={() => void model.loadMore()}
+          >
+            {model.loadingMore
+              ? trans.__('Loading…')
+              : trans.__('Show older analyses')}
+          </button>
+        </div>
       )}
     </div>
   );
