@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 
 from advisor.errors import InputError
+from advisor.profiles.csvread import read_json
+from advisor.profiles.discover import MAX_METADATA_BYTES, read_small_json
+from advisor.profiles.metadata import read_metadata
 from advisor.profiles.trace_json import MAX_EVENT_BYTES
 from advisor.profiles.trace_view import read_trace
 from advisor.synth import SynthSpec, write_synth_profile
@@ -204,3 +207,43 @@ def test_a_200_mb_string_costs_bounded_memory_and_a_warning(tmp_path, position):
     for key in ("summary", "findings", "not_evaluated"):
         assert big_report[key] == normal_report[key], key
     assert big_rss <= 2 * normal_rss, f"peak RSS {big_rss} KiB, {normal_rss} KiB without the string"
+
+
+# --- JSON files read whole: a size cap instead of an unbounded read ------------------------------------
+
+
+def _padded(value: object, size: int) -> bytes:
+    """Valid JSON of `value` padded with whitespace to `size` bytes."""
+    text = json.dumps(value).encode()
+    return text + b" " * (size - len(text))
+
+
+def test_metadata_over_its_cap_is_a_one_line_input_error(tmp_path):
+    folder = tmp_path / "r_ascend_pt"
+    folder.mkdir()
+    (folder / "profiler_info_3.json").write_bytes(_padded({"rank_id": 3}, MAX_METADATA_BYTES + 1))
+    with pytest.raises(InputError) as err:
+        read_metadata(folder)
+    assert str(err.value) == f"{folder / 'profiler_info_3.json'}: too large to read whole (over 16 MiB)"
+    (folder / "profiler_info_3.json").write_bytes(_padded({"rank_id": 3}, MAX_METADATA_BYTES))
+    assert read_metadata(folder).rank_id == 3
+
+
+def test_optional_metadata_over_its_cap_tells_nothing(tmp_path):
+    path = tmp_path / "info.json.0"
+    info = {"DeviceInfo": [{"ai_core_num": 20, "aiv_num": 40, "aic_frequency": 1800}]}
+    path.write_bytes(_padded(info, MAX_METADATA_BYTES))
+    assert read_small_json(path) == info
+    path.write_bytes(_padded(info, MAX_METADATA_BYTES + 1))
+    assert read_small_json(path) is None
+    path.write_bytes(json.dumps(info).encode().replace(b"DeviceInfo", b"DeviceInfo\xff"))
+    assert read_small_json(path) == {"DeviceInfo\ufffd": info["DeviceInfo"]}  # replaced, as before
+
+
+def test_communication_json_over_the_cap_is_a_one_line_input_error(tmp_path):
+    path = tmp_path / "communication.json"
+    path.write_bytes(_padded({}, 4097))
+    with pytest.raises(InputError) as err:
+        read_json(path, max_bytes=4096)
+    assert str(err.value) == f"{path}: too large to read whole (over 4096 bytes)"
+    assert read_json(path, max_bytes=4097) == {}

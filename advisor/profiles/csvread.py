@@ -404,15 +404,24 @@ def labels(columns: Sequence[Column]) -> dict[str, str]:
 
 # --- JSON -----------------------------------------------------------------------------------------
 
+# JSON read whole (communication*.json) costs ~10x its size in Python objects; the reference tool
+# refuses JSON over 10 GB.
+MAX_JSON_BYTES = 1 << 30
 
-def read_json(path: Path) -> Any:
-    """Parsed JSON with every float kept as its text (exact ns timestamps); None for an empty file."""
+
+def read_json(path: Path, max_bytes: int = MAX_JSON_BYTES) -> Any:
+    """Parsed JSON with every float kept as its text (exact ns timestamps); None for an empty file.
+    The file is read whole: one over `max_bytes` is an InputError, not read."""
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as fh:
+            raw = fh.read(max_bytes + 1)
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    if len(raw) > max_bytes:
+        raise InputError(f"{path}: too large to read whole (over {byte_size(max_bytes)})")
     try:
         text = raw.decode("utf-8-sig")
+        del raw  # the text and the objects built from it are enough to hold at once
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     if not text.strip():
@@ -423,6 +432,11 @@ def read_json(path: Path) -> Any:
         raise InputError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}") from None
     except (ValueError, RecursionError) as exc:
         raise InputError(f"{path}: unreadable JSON ({str(exc)[:80]})") from None
+
+
+def byte_size(count: int) -> str:
+    """A size for messages: MiB from 1 MiB on, else bytes."""
+    return f"{count / (1 << 20):.4g} MiB" if count >= 1 << 20 else f"{count} bytes"
 
 
 def expect_dict(value: Any, path: Path, where: str) -> dict:

@@ -29,6 +29,8 @@ TRACE_VIEW_JSON = "trace_view.json"
 
 DB_FILE = re.compile(r"^ascend_(?:pytorch|mindspore)_profiler(_\d+)?\.db$")
 PROFILER_INFO = re.compile(r"^profiler_info(?:_(-?\d+))?\.json$")
+# profiler_info, profiler_metadata and PROF_*/device_*/info.json.* hold a few KB; they are read whole.
+MAX_METADATA_BYTES = 16 << 20
 # Only names that plainly say "rank N" (or are just digits) give a rank id: the digits of a
 # canonical `{host}_{pid}_{timestamp}_ascend_pt` name are a pid and a time, not a rank.
 _RANK_IN_NAME = re.compile(r"(?:^|[_\-.])rank[_\-]?(\d+)(?:[_\-.]|$)", re.IGNORECASE)
@@ -188,12 +190,17 @@ def _describe_contents(root: Path) -> str:
     return ", ".join(bits) + ", no rank folders"
 
 
-def _read_small_json(path: Path) -> Any:
+def read_small_json(path: Path) -> Any:
+    """An optional metadata file's JSON (invalid UTF-8 replaced); None when it is unreadable, invalid
+    or over MAX_METADATA_BYTES: a broken file just tells us nothing."""
     try:
         with path.open("rb") as fh:
-            return json.loads(fh.read())
-    except (OSError, ValueError):
-        return None  # metadata is optional: a broken file just tells us nothing
+            data = fh.read(MAX_METADATA_BYTES + 1)
+        if len(data) > MAX_METADATA_BYTES:
+            return None
+        return json.loads(data.decode("utf-8-sig", errors="replace"))
+    except (OSError, ValueError, RecursionError):
+        return None
 
 
 def _list_files(rank_dir: Path) -> tuple[str, ...]:
@@ -210,7 +217,7 @@ def _rank_from_files(rank_dir: Path, files: Iterable[str]) -> int | None:
         if match and match.group(1) is not None and int(match.group(1)) >= 0:
             return int(match.group(1))
     for name in (*[f for f in files if PROFILER_INFO.match(f)], "profiler_metadata.json"):
-        data = _read_small_json(rank_dir / name) if name in files else None
+        data = read_small_json(rank_dir / name) if name in files else None
         if isinstance(data, dict):
             value = data.get("rank_id")
             if isinstance(value, int) and not isinstance(value, bool) and value >= 0:

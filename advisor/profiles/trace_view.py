@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import InputError
+from .csvread import byte_size
 from .discover import OUTPUT_DIR, TRACE_VIEW_JSON, RankInfo
 from .sanity import INCOMPLETE, drop_damaged, with_lost_share
 from .schema import conform
@@ -208,14 +209,10 @@ _OFFSETS_NAMED = 5  # in the warning about oversized events; the rest are counte
 
 def _oversized_warning(path: Path, oversized: list[tuple[int, int]], limit: int) -> str:
     """One line: how many events over `limit` bytes were skipped, and where the first ones start."""
-    where = ", ".join(f"byte {start} ({_size(size)})" for start, size in oversized[:_OFFSETS_NAMED])
+    where = ", ".join(f"byte {start} ({byte_size(size)})" for start, size in oversized[:_OFFSETS_NAMED])
     more = f" and {len(oversized) - _OFFSETS_NAMED} more" if len(oversized) > _OFFSETS_NAMED else ""
     events = "event" if len(oversized) == 1 else "events"
-    return f"{path}: skipped {len(oversized)} {events} over the {_size(limit)} limit, at {where}{more}"
-
-
-def _size(count: int) -> str:
-    return f"{count / (1 << 20):.4g} MiB" if count >= 1 << 20 else f"{count} bytes"
+    return f"{path}: skipped {len(oversized)} {events} over the {byte_size(limit)} limit, at {where}{more}"
 
 
 def _release_freed_memory() -> None:
