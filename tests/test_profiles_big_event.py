@@ -3,6 +3,7 @@ memory, every other event still read; the C scanner and the Python path alike.""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from advisor.errors import InputError
+from advisor.profiles import trace_json
 from advisor.profiles.csvread import read_json
 from advisor.profiles.discover import MAX_METADATA_BYTES, read_small_json
 from advisor.profiles.metadata import read_metadata
@@ -21,6 +23,7 @@ from advisor.synth import SynthSpec, write_synth_profile
 
 from .test_profiles_trace import PY, assert_same_tables, meta, sample_events, ts, write
 
+discover_module = importlib.import_module("advisor.profiles.discover")  # the package exports discover()
 LIMIT = 4096  # the in-process tests' limit: the skip then spans many small chunks
 HUGE_STRING_BYTES = 200 << 20  # the case of issue 16
 
@@ -172,10 +175,15 @@ def _comparable(report_path: str) -> dict:
     return {key: report[key] for key in ("summary", "findings", "not_evaluated")}
 
 
-@pytest.mark.parametrize("position", ["middle", "last"])
-def test_a_200_mb_string_costs_bounded_memory_and_a_warning(tmp_path, position):
+@pytest.mark.parametrize(
+    ("position", "step_trace_csv"),
+    [("middle", True), ("last", True), ("middle", False)],  # without the CSV, steps come from the trace
+)
+def test_a_200_mb_string_costs_bounded_memory_and_a_warning(tmp_path, position, step_trace_csv):
     assert HUGE_STRING_BYTES > 2 * MAX_EVENT_BYTES
     normal = write_synth_profile(tmp_path / "normal", SynthSpec(ranks=1))
+    if not step_trace_csv:
+        next(normal.rglob("step_trace_time.csv")).unlink()
     trace = next(normal.rglob("trace_view.json"))
     events = json.loads(trace.read_bytes())
     trace.write_bytes(serialised(events)[0])  # serialised as the copy with the huge string is
@@ -247,3 +255,20 @@ def test_communication_json_over_the_cap_is_a_one_line_input_error(tmp_path):
         read_json(path, max_bytes=4096)
     assert str(err.value) == f"{path}: too large to read whole (over 4096 bytes)"
     assert read_json(path, max_bytes=4097) == {}
+
+
+# --- Byte scans over the memory map ---------------------------------------------------------------------
+
+
+def test_byte_scans_find_what_straddles_their_windows(tmp_path, monkeypatch):
+    # Steps (discovery without step_trace_time.csv) and process names are found by searching the
+    # memory map window by window; put them across every window end.
+    monkeypatch.setattr(trace_json, "_SCAN_WINDOW", 16384)
+    path = tmp_path / "trace_view.json"
+    for pad in range(16384 - 40, 16384 + 8, 3):
+        filler = {"ph": "X", "name": "x" * pad, "pid": 1, "ts": "1.000"}
+        step = {"name": "ProfilerStep#7", "ph": "X", "pid": PY, "ts": "2.000"}
+        later = [{"name": "y" * 40000}, step | {"name": "ProfilerStep#9"}]  # two windows on
+        write(path, [filler, step, *meta(PY, "Python"), *later])
+        assert discover_module._steps_from_trace(path) == [7, 9], pad
+        assert trace_json.scan_process_names(path) == {PY: "Python"}, pad

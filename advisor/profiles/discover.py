@@ -7,7 +7,6 @@ loaders in `tables.py`, once per rank, only when a selected check needs them.
 from __future__ import annotations
 
 import json
-import mmap
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InputError
 from ..ranges import number_ranges
 from .runs import RankFolder, single_run
+from .trace_json import mapped_windows
 
 if TYPE_CHECKING:
     from .metadata import RankMetadata
@@ -247,14 +247,10 @@ def _steps_from_csv(path: Path) -> list[int]:
 
 def _steps_from_trace(path: Path) -> list[int]:
     """ProfilerStep#N names found by a regex scan over the bytes, without parsing the JSON."""
-    try:
-        with path.open("rb") as fh:
-            if path.stat().st_size == 0:
-                return []
-            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-                return sorted({int(m.group(1)) for m in _STEP_NAME.finditer(buf)})
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    steps: set[int] = set()
+    for buf, start, end in mapped_windows(path):
+        steps.update(int(match.group(1)) for match in _STEP_NAME.finditer(buf, start, end))
+    return sorted(steps)
 
 
 def _rank_export(rank_dir: Path, files: tuple[str, ...]) -> str:

@@ -15,6 +15,7 @@ tracked, bytes not kept) and it is skipped; the reader lists where it was (`over
 from __future__ import annotations
 
 import mmap
+import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -366,37 +367,43 @@ def _boundaries(buf: bytes, hi: int) -> Iterator[tuple[int, int]]:
             yield j + 1, start
 
 
-def scan_process_names(path: Path) -> dict[Any, str]:
-    """pid -> name from the `process_name` metadata events, wherever they are in the file.
-
-    A byte search over a read-only memory map (GB/s, nothing copied): metadata may follow the
-    events that use it, and events are classified by their process while they are read. The map is
-    searched window by window and each searched window is released: the pages of a mapped file count
-    in the process's resident memory, and a multi-GB trace would otherwise be resident in full.
-    """
-    needle = b'"process_name"'
-    names: dict[Any, str] = {}
+def mapped_windows(path: Path) -> Iterator[tuple[mmap.mmap, int, int]]:
+    """The read-only memory map of `path` as (map, start, end) windows to search in turn (GB/s,
+    nothing copied), each reaching `_META_WINDOW` bytes into the next: a match that starts in a window
+    ends in it, and bytes up to `_META_WINDOW` before a match may be read. The pages of each searched
+    window are released: those of a mapped file count in the process's resident memory, and a
+    multi-GB trace would otherwise be resident in full."""
     try:
         with path.open("rb") as fh:
-            size = path.stat().st_size
+            size = os.fstat(fh.fileno()).st_size
             if size == 0:
-                return names
+                return
             with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
                 released = 0
                 for start in range(0, size, _SCAN_WINDOW):
-                    pos, end = start, min(size, start + _SCAN_WINDOW + len(needle) - 1)
-                    while (hit := buf.find(needle, pos, end)) >= 0:
-                        lo = max(0, hit - _META_WINDOW)
-                        found = _process_name_at(buf[lo : hit + _META_WINDOW], hit - lo)
-                        if found is not None:
-                            names[found[0]] = found[1]
-                        pos = hit + 1
+                    yield buf, start, min(size, start + _SCAN_WINDOW + _META_WINDOW)
                     done = (start + _SCAN_WINDOW - _META_WINDOW) // mmap.PAGESIZE * mmap.PAGESIZE
                     if _DONTNEED is not None and done > released:
                         buf.madvise(_DONTNEED, released, done - released)
                         released = done
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
+
+
+def scan_process_names(path: Path) -> dict[Any, str]:
+    """pid -> name from the `process_name` metadata events, wherever they are in the file: a byte
+    search (metadata may follow the events that use it, and events are classified by their process
+    while they are read)."""
+    needle = b'"process_name"'
+    names: dict[Any, str] = {}
+    for buf, start, end in mapped_windows(path):
+        pos = start
+        while (hit := buf.find(needle, pos, end)) >= 0:
+            lo = max(0, hit - _META_WINDOW)
+            found = _process_name_at(buf[lo : hit + _META_WINDOW], hit - lo)
+            if found is not None:
+                names[found[0]] = found[1]
+            pos = hit + 1
     return names
 
 
