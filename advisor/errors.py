@@ -13,3 +13,8 @@ class OptionError(InputError):
 
 class MixedRunsError(InputError):
     """A folder holding the rank folders of more than one profiling run (HTTP 400 in the server)."""
+
+
+def byte_size(count: int) -> str:
+    """A size in a message: MiB from 1 MiB on, else bytes."""
+    return f"{count / (1 << 20):.4g} MiB" if count >= 1 << 20 else f"{count} bytes"

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from ..errors import InputError
+from ..errors import InputError, byte_size
 from .discover import OUTPUT_DIR, RankInfo
 from .sanity import drop_damaged_rows
 from .schema import conform
@@ -432,11 +432,6 @@ def read_json(path: Path, max_bytes: int = MAX_JSON_BYTES) -> Any:
         raise InputError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}") from None
     except (ValueError, RecursionError) as exc:
         raise InputError(f"{path}: unreadable JSON ({str(exc)[:80]})") from None
-
-
-def byte_size(count: int) -> str:
-    """A size for messages: MiB from 1 MiB on, else bytes."""
-    return f"{count / (1 << 20):.4g} MiB" if count >= 1 << 20 else f"{count} bytes"
 
 
 def expect_dict(value: Any, path: Path, where: str) -> dict:

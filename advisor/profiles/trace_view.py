@@ -31,8 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import InputError
-from .csvread import byte_size
+from ..errors import InputError, byte_size
 from .discover import OUTPUT_DIR, TRACE_VIEW_JSON, RankInfo
 from .sanity import INCOMPLETE, drop_damaged, with_lost_share
 from .schema import conform
