@@ -59,3 +59,8 @@ def is_inside(path: str | os.PathLike[str], folders: list[Path]) -> bool:
     """Whether `path` is one of `folders` or lies under one of them (resolved, so links count)."""
     resolved = Path(path).resolve()
     return any(resolved == folder or folder in resolved.parents for folder in folders)
+
+
+def byte_size(count: int) -> str:
+    """A size in a message: MiB from 1 MiB on, else bytes."""
+    return f"{count / (1 << 20):.4g} MiB" if count >= 1 << 20 else f"{count} bytes"

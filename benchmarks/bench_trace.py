@@ -208,8 +208,9 @@ def step_events(rng: random.Random, step: int, t0: int, stacks: list[str]) -> tu
     return events, end
 
 
-def write_trace(path: Path, size_mb: float, seed: int = 0) -> dict[str, int]:
-    """Write a trace of about `size_mb` MB; returns the number of steps and events written."""
+def write_trace(path: Path, size_mb: float, seed: int = 0, huge_string_mb: float = 0) -> dict[str, int]:
+    """Write a trace of about `size_mb` MB; returns the number of steps and events written. With
+    `huge_string_mb`, one host op in the middle has a call stack of that many MB (the reader skips it)."""
     rng = random.Random(seed)
     stacks = _stacks(rng)
     overlap_threads = dict(enumerate(("Computing", "Communication", "Communication(Not Overlapped)", "Free")))
@@ -223,6 +224,7 @@ def write_trace(path: Path, size_mb: float, seed: int = 0) -> dict[str, int]:
         *(e for name, pid in COUNTER_PIDS.items() for e in _metadata(pid, name)),
     ]
     target = int(size_mb * 1e6)
+    huge = int(huge_string_mb * 1e6)
     steps = events = 0
     t = START_US * 1000
     with path.open("w", encoding="utf-8") as fh:
@@ -236,6 +238,14 @@ def write_trace(path: Path, size_mb: float, seed: int = 0) -> dict[str, int]:
             text = ", " + json.dumps(block)[1:-1]
             fh.write(text)
             written += len(text)
+            if huge and written >= target // 2:
+                head = json.dumps(_host("aten::huge", t, 1.0, "cpu_op", {}))[:-2]  # without "}}"
+                fh.write(f', {head}"Call stack": "')
+                for done in range(0, huge, 1 << 20):  # in pieces: a child forked later inherits our peak RSS
+                    fh.write("f" * min(1 << 20, huge - done))
+                fh.write('"}}')
+                written += huge
+                huge = 0
             steps += 1
             events += len(block)
         fh.write("]")
@@ -300,6 +310,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--trace", type=Path, help="measure this trace_view.json (real or synth) instead of generating one"
     )
+    parser.add_argument(
+        "--huge-string-mb", type=float, default=0, help="one event in the middle with a string this long"
+    )
     parser.add_argument("--compare-json", action="store_true", help="also time json.load and orjson.loads")
     parser.add_argument(
         "--compare-python", action="store_true", help="also time the reader without its C scanner"
@@ -314,7 +327,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.trace or (args.out and path.exists()):
             print(f"{path}: reused")
         else:
-            info = write_trace(path, args.size_mb)
+            info = write_trace(path, args.size_mb, huge_string_mb=args.huge_string_mb)
             print(f"{path}: {info['events']} events, {info['steps']} steps")
         size = path.stat().st_size
         print(f"{path}: {size / 1e6:.1f} MB")

@@ -8,7 +8,6 @@ step: the profile-wide saving divided by the number of profiled steps.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..profiles.discover import read_small_json
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
 from .common import Gain
@@ -123,10 +123,7 @@ def read_device_info(rank_path: Path) -> DeviceInfo | None:
     for path in candidates:
         if path.name.endswith("done") or not path.is_file():
             continue
-        try:
-            data = json.loads(path.read_text(encoding="utf-8", errors="replace"))
-        except (OSError, ValueError):
-            continue
+        data = read_small_json(path)
         infos = data.get("DeviceInfo") if isinstance(data, dict) else None
         if not isinstance(infos, list) or not infos or not isinstance(infos[0], dict):
             continue

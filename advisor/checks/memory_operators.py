@@ -17,13 +17,12 @@ Also holds `step_of`, which the dataloader check shares.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
-from ..profiles.discover import RankInfo
+from ..profiles.discover import RankInfo, read_small_json
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
 from .common import Gain, mean_step_us, share_of_step
@@ -57,10 +56,7 @@ def _device_info_capacity(rank: RankInfo) -> float | None:
     for path in sorted(rank.path.glob("PROF_*/device_*/info.json.*")):
         if path.name.endswith("done"):
             continue
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
+        data = read_small_json(path)
         for info in data.get("DeviceInfo", []) if isinstance(data, dict) else []:
             value = info.get("hbm_capacity_mb") if isinstance(info, dict) else None
             if isinstance(value, (int, float)) and value > 0:

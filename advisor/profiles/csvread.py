@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from ..errors import InputError
+from ..errors import InputError, byte_size
 from .discover import OUTPUT_DIR, RankInfo
 from .sanity import drop_damaged_rows
 from .schema import conform
@@ -404,15 +404,24 @@ def labels(columns: Sequence[Column]) -> dict[str, str]:
 
 # --- JSON -----------------------------------------------------------------------------------------
 
+# JSON read whole (communication*.json) costs ~10x its size in Python objects; the reference tool
+# refuses JSON over 10 GB.
+MAX_JSON_BYTES = 1 << 30
 
-def read_json(path: Path) -> Any:
-    """Parsed JSON with every float kept as its text (exact ns timestamps); None for an empty file."""
+
+def read_json(path: Path, max_bytes: int = MAX_JSON_BYTES) -> Any:
+    """Parsed JSON with every float kept as its text (exact ns timestamps); None for an empty file.
+    The file is read whole: one over `max_bytes` is an InputError, not read."""
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as fh:
+            raw = fh.read(max_bytes + 1)
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    if len(raw) > max_bytes:
+        raise InputError(f"{path}: too large to read whole (over {byte_size(max_bytes)})")
     try:
         text = raw.decode("utf-8-sig")
+        del raw  # the text and the objects built from it are enough to hold at once
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     if not text.strip():

@@ -7,7 +7,6 @@ loaders in `tables.py`, once per rank, only when a selected check needs them.
 from __future__ import annotations
 
 import json
-import mmap
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InputError, cannot
 from ..ranges import number_ranges
 from .runs import RankFolder, single_run
+from .trace_json import mapped_windows
 
 if TYPE_CHECKING:
     from .metadata import RankMetadata
@@ -29,6 +29,8 @@ TRACE_VIEW_JSON = "trace_view.json"
 
 DB_FILE = re.compile(r"^ascend_(?:pytorch|mindspore)_profiler(_\d+)?\.db$")
 PROFILER_INFO = re.compile(r"^profiler_info(?:_(-?\d+))?\.json$")
+# profiler_info, profiler_metadata and PROF_*/device_*/info.json.* hold a few KB; they are read whole.
+MAX_METADATA_BYTES = 16 << 20
 # Only names that plainly say "rank N" (or are just digits) give a rank id: the digits of a
 # canonical `{host}_{pid}_{timestamp}_ascend_pt` name are a pid and a time, not a rank.
 _RANK_IN_NAME = re.compile(r"(?:^|[_\-.])rank[_\-]?(\d+)(?:[_\-.]|$)", re.IGNORECASE)
@@ -188,12 +190,17 @@ def _describe_contents(root: Path) -> str:
     return ", ".join(bits) + ", no rank folders"
 
 
-def _read_small_json(path: Path) -> Any:
+def read_small_json(path: Path) -> Any:
+    """An optional metadata file's JSON (invalid UTF-8 replaced); None when it is unreadable, invalid
+    or over MAX_METADATA_BYTES: a broken file just tells us nothing."""
     try:
         with path.open("rb") as fh:
-            return json.loads(fh.read())
-    except (OSError, ValueError):
-        return None  # metadata is optional: a broken file just tells us nothing
+            data = fh.read(MAX_METADATA_BYTES + 1)
+        if len(data) > MAX_METADATA_BYTES:
+            return None
+        return json.loads(data.decode("utf-8-sig", errors="replace"))
+    except (OSError, ValueError, RecursionError):
+        return None
 
 
 def _list_files(rank_dir: Path) -> tuple[str, ...]:
@@ -215,7 +222,7 @@ def _rank_from_files(rank_dir: Path, files: Iterable[str]) -> int | None:
         if match and match.group(1) is not None and int(match.group(1)) >= 0:
             return int(match.group(1))
     for name in (*[f for f in files if PROFILER_INFO.match(f)], "profiler_metadata.json"):
-        data = _read_small_json(rank_dir / name) if name in files else None
+        data = read_small_json(rank_dir / name) if name in files else None
         if isinstance(data, dict):
             value = data.get("rank_id")
             if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
@@ -245,14 +252,10 @@ def _steps_from_csv(path: Path) -> list[int]:
 
 def _steps_from_trace(path: Path) -> list[int]:
     """ProfilerStep#N names found by a regex scan over the bytes, without parsing the JSON."""
-    try:
-        with path.open("rb") as fh:
-            if path.stat().st_size == 0:
-                return []
-            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-                return sorted({int(m.group(1)) for m in _STEP_NAME.finditer(buf)})
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    steps: set[int] = set()
+    for buf, start, end in mapped_windows(path):
+        steps.update(int(match.group(1)) for match in _STEP_NAME.finditer(buf, start, end))
+    return sorted(steps)
 
 
 def _rank_export(rank_dir: Path, files: tuple[str, ...]) -> str:

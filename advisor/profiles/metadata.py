@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import InputError
 from .csvread import read_json
-from .discover import PROFILER_INFO, RankInfo
+from .discover import MAX_METADATA_BYTES, PROFILER_INFO, RankInfo
 
 PROFILER_METADATA_JSON = "profiler_metadata.json"
 _VERSION_KEYS = {"cann_version": "cann", "torch_npu_version": "torch_npu", "torch_version": "torch"}
@@ -155,8 +155,9 @@ def read_metadata(rank_dir: Path) -> RankMetadata:
     """The metadata of the rank folder `rank_dir` (InputError when a present file is not valid JSON)."""
     names = [p.name for p in rank_dir.iterdir() if p.is_file()] if rank_dir.is_dir() else []
     info_name, rank_id = _info_file(names)
-    info = _dict(read_json(rank_dir / info_name)) if info_name else {}
-    meta = _dict(read_json(rank_dir / PROFILER_METADATA_JSON)) if PROFILER_METADATA_JSON in names else {}
+    info = _dict(read_json(rank_dir / info_name, MAX_METADATA_BYTES)) if info_name else {}
+    meta_path = rank_dir / PROFILER_METADATA_JSON
+    meta = _dict(read_json(meta_path, MAX_METADATA_BYTES)) if PROFILER_METADATA_JSON in names else {}
     config = _dict(info.get("config"))
     common, experimental = _dict(config.get("common_config")), _dict(config.get("experimental_config"))
     activities = common.get("activities")

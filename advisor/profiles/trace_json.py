@@ -6,11 +6,16 @@ tables read are built (3x faster than building dicts). Cut
 candidates are found by bytes (`}` `,` `{` with optional whitespace); a candidate inside a nested
 value can never give valid JSON (an object or string stays open), so a failed parse that ends at
 the cut just means "try an earlier candidate".
+
+An element longer than `MAX_EVENT_BYTES` (a 200 MB string in one event) is not buffered: once that
+many bytes hold no complete element, the rest of it is scanned for its end (strings and nesting
+tracked, bytes not kept) and it is skipped; the reader lists where it was (`oversized`).
 """
 
 from __future__ import annotations
 
 import mmap
+import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,8 +27,9 @@ import orjson
 from ..errors import InputError
 
 CHUNK_BYTES = 8 << 20  # a chunk becomes ~2x its size in Structs while it is read (dicts: ~4x)
-# A single element may outgrow a chunk; beyond this the data is taken as corrupt, not as one event.
-MAX_ELEMENT_BYTES = 256 << 20
+# A single element may outgrow a chunk; a longer one is skipped. Real events are at most a few KB (a
+# long call stack); decoding a 16 MiB one already costs ~3x its size in memory.
+MAX_EVENT_BYTES = 16 << 20
 _WS = b" \t\r\n"
 _BOM = b"\xef\xbb\xbf"
 _COMMA, _CLOSE = ord(","), ord("}")
@@ -34,6 +40,11 @@ _DONTNEED = getattr(mmap, "MADV_DONTNEED", None)  # not on every platform
 
 
 _BYTE = re.compile(r"\(byte (\d+)\)")
+_LEADING_WS = re.compile(rb"[ \t\r\n]*")
+_TOKEN = re.compile(rb'[][{}",]')  # what changes the nesting outside strings
+_STRING_BODY = re.compile(rb'[^"\\]*+(?:\\.[^"\\]*+)*+', re.DOTALL)  # up to a closing quote or a cut escape
+_QUOTE, _BACKSLASH = ord('"'), ord("\\")
+_OPENERS, _CLOSERS = frozenset(b"[{"), frozenset(b"]}")
 
 
 class ArrayReader:
@@ -43,9 +54,11 @@ class ArrayReader:
     `fast`, when given, is tried first on each piece (the bytes of a JSON array, valid UTF-8): what
     it returns, unless None, is yielded instead of the decoded list and must have a len().
 
-    After iteration, `count` is the number of elements read and `truncated_at` the file size when the
-    array was cut short (complete elements before the cut are still yielded). Invalid JSON before
-    the end, or a file that is not an array, raises InputError naming the file and byte offset.
+    After iteration, `count` is the number of elements read, `truncated_at` the file size when the
+    array was cut short (complete elements before the cut are still yielded) and `oversized` the
+    (file offset, length in bytes) of each element longer than `max_element_bytes`, skipped. Invalid
+    JSON before the end, or a file that is not an array, raises InputError naming the file and byte
+    offset.
     """
 
     def __init__(
@@ -54,12 +67,16 @@ class ArrayReader:
         element: type,
         chunk_bytes: int = CHUNK_BYTES,
         fast: Callable[[memoryview], Any] | None = None,
+        max_element_bytes: int = MAX_EVENT_BYTES,
     ) -> None:
         self.path = path
         self.fast = fast
+        self.max_element_bytes = max(1, max_element_bytes)
+        self.oversized: list[tuple[int, int]] = []
         # Elements that are not objects are still decoded (and left to the consumer), as any JSON value.
         self.decoder = msgspec.json.Decoder(list[element | list | str | int | float | bool | None])
-        self.chunk_bytes = max(1, chunk_bytes)
+        # A chunk is parsed whole: one larger than the limit would let a longer element through.
+        self.chunk_bytes = max(1, min(chunk_bytes, self.max_element_bytes))
         self.count = 0
         self.truncated_at: int | None = None
 
@@ -85,12 +102,37 @@ class ArrayReader:
                 yield from self._tail(bytes(buf[1:size]), offset + 1)
                 return
             cut = self._cut(buf, size, offset)
-            if cut is None:  # no complete element in buf yet: one element longer than a chunk
-                if size > max(MAX_ELEMENT_BYTES, 4 * self.chunk_bytes):
-                    raise InputError(f"{self.path}: invalid JSON after byte {offset} (no element end found)")
-                # Doubling: no quadratic re-scans.
-                size, eof = self._read(fh, buf, size, max(self.chunk_bytes, size))
+            if cut is None and size - 1 <= self.max_element_bytes:
+                # One element longer than a chunk so far. Doubling (no quadratic re-scans), up to one
+                # byte over the limit.
+                want = min(max(self.chunk_bytes, size), self.max_element_bytes + 2 - size)
+                size, eof = self._read(fh, buf, size, want)
                 continue
+            if cut is None:  # over the limit without an object boundary: see what the top level holds
+                nesting = _Nesting()
+                last, stop = None, None
+                while (found := nesting.find(buf, 1 if last is None else last + 1, size)) is not None:
+                    if found[1] != _COMMA:
+                        stop = found[0]
+                        break
+                    last = found[0]
+                if last is not None:  # elements that are not objects (no '},{' between them)
+                    events = self._parse(buf, last, offset)
+                    if events is None:
+                        raise InputError(f"{self.path}: invalid JSON at byte {offset + last}")
+                    cut = events, last + 1
+                elif stop is not None:  # the array's end (or a stray '}') within the limit
+                    if buf[stop] != _CLOSE_ARRAY:
+                        raise InputError(f"{self.path}: invalid JSON at byte {offset + stop}")
+                    yield from self._tail(bytes(buf[1 : stop + 1]), offset + 1)
+                    self._expect_only_whitespace(fh, buf, stop + 1, size, offset)
+                    return
+                else:
+                    skipped = self._skip_element(fh, buf, size, offset, nesting)
+                    if skipped is None:  # the file ends inside it
+                        return
+                    size, offset = skipped
+                    continue
             events, next_start = cut
             del cut
             self.count += len(events)
@@ -107,6 +149,51 @@ class ArrayReader:
         with memoryview(buf) as view, view[size : size + want] as target:
             count = fh.readinto(target)
         return size + count, count == 0
+
+    def _skip_element(
+        self, fh: Any, buf: bytearray, size: int, offset: int, nesting: _Nesting
+    ) -> tuple[int, int] | None:
+        """Skip the element that starts buf[1:size] (`nesting` has scanned that far without its end):
+        read on, a chunk at a time into buf, until the array's top level continues. Then buf holds
+        the rest of that chunk from the separator as buf[0]: (size, offset). None at the end of the
+        file (the array is truncated; InputError when it held no element)."""
+        start = offset + _LEADING_WS.match(buf, 1, size).end()
+        base = offset + size  # file offset of buf[0] after the next read
+        want = min(len(buf), self.chunk_bytes)
+        while True:
+            with memoryview(buf) as view, view[:want] as target:
+                count = fh.readinto(target)
+            if count == 0:
+                self.truncated_at = base
+                if not self.count:
+                    raise InputError(f"{self.path}: truncated or invalid JSON at byte {base}")
+                return None
+            found = nesting.find(buf, 0, count)
+            if found is not None:
+                break
+            base += count
+        at, byte = found
+        self.oversized.append((start, base + at - start))
+        if byte == _COMMA:  # buf[0] is the separator before the next element
+            buf[: count - at] = buf[at:count]
+            return count - at, base + at
+        # ']' or a stray '}': kept after a placeholder buf[0], for the end of the array to judge it
+        buf[1 : count - at + 1] = buf[at:count]
+        return count - at + 1, base + at - 1
+
+    def _expect_only_whitespace(self, fh: Any, buf: bytearray, start: int, size: int, offset: int) -> None:
+        """After the array's end at buf[start - 1] (file offset `offset` + index): InputError unless
+        the rest of buf[:size] and of the file is whitespace."""
+        while True:
+            rest = _LEADING_WS.match(buf, start, size).end()
+            if rest < size:
+                raise InputError(f"{self.path}: invalid JSON at byte {offset + rest}")
+            offset += size
+            with memoryview(buf) as view, view[: min(len(buf), self.chunk_bytes)] as target:
+                size = fh.readinto(target)
+            if not size:
+                return
+            start = 0
 
     def _open_array(self, fh: Any) -> tuple[bytearray, int]:
         head = b""
@@ -196,6 +283,44 @@ class ArrayReader:
         raise InputError(f"{self.path}: invalid JSON at byte {offset + 1 + at}")
 
 
+class _Nesting:
+    """The nesting of a JSON array's element that is read piece by piece: depth and whether a string
+    (or an escape in it) is open carry over from one piece to the next."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.in_string = False
+        self.escaped = False  # the previous piece ended with the backslash of an escape
+
+    def find(self, data: bytearray, pos: int, end: int) -> tuple[int, int] | None:
+        """(index, byte) of the first ',' ']' or '}' of the array's top level in data[pos:end]."""
+        while pos < end:
+            if self.in_string:
+                if self.escaped:
+                    pos, self.escaped = pos + 1, False
+                    continue
+                pos = _STRING_BODY.match(data, pos, end).end()
+                if pos < end:  # a closing quote, or an escape's backslash as the last byte
+                    self.escaped = data[pos] == _BACKSLASH
+                    self.in_string = self.escaped
+                    pos += 1
+                continue
+            token = _TOKEN.search(data, pos, end)
+            if token is None:
+                return None
+            pos = token.end()
+            byte = data[pos - 1]
+            if byte == _QUOTE:
+                self.in_string = True
+            elif byte in _OPENERS:
+                self.depth += 1
+            elif not self.depth:
+                return pos - 1, byte
+            elif byte in _CLOSERS:
+                self.depth -= 1
+        return None
+
+
 def _token_start(piece: bytes, at: int) -> int:
     """The start of a bad literal such as `nope` around byte `at`; msgspec names a byte inside it or
     just after it. Other errors stay at `at`."""
@@ -242,37 +367,43 @@ def _boundaries(buf: bytes, hi: int) -> Iterator[tuple[int, int]]:
             yield j + 1, start
 
 
-def scan_process_names(path: Path) -> dict[Any, str]:
-    """pid -> name from the `process_name` metadata events, wherever they are in the file.
-
-    A byte search over a read-only memory map (GB/s, nothing copied): metadata may follow the
-    events that use it, and events are classified by their process while they are read. The map is
-    searched window by window and each searched window is released: the pages of a mapped file count
-    in the process's resident memory, and a multi-GB trace would otherwise be resident in full.
-    """
-    needle = b'"process_name"'
-    names: dict[Any, str] = {}
+def mapped_windows(path: Path) -> Iterator[tuple[mmap.mmap, int, int]]:
+    """The read-only memory map of `path` as (map, start, end) windows to search in turn (GB/s,
+    nothing copied), each reaching `_META_WINDOW` bytes into the next: a match that starts in a window
+    ends in it, and bytes up to `_META_WINDOW` before a match may be read. The pages of each searched
+    window are released: those of a mapped file count in the process's resident memory, and a
+    multi-GB trace would otherwise be resident in full."""
     try:
         with path.open("rb") as fh:
-            size = path.stat().st_size
+            size = os.fstat(fh.fileno()).st_size
             if size == 0:
-                return names
+                return
             with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
                 released = 0
                 for start in range(0, size, _SCAN_WINDOW):
-                    pos, end = start, min(size, start + _SCAN_WINDOW + len(needle) - 1)
-                    while (hit := buf.find(needle, pos, end)) >= 0:
-                        lo = max(0, hit - _META_WINDOW)
-                        found = _process_name_at(buf[lo : hit + _META_WINDOW], hit - lo)
-                        if found is not None:
-                            names[found[0]] = found[1]
-                        pos = hit + 1
+                    yield buf, start, min(size, start + _SCAN_WINDOW + _META_WINDOW)
                     done = (start + _SCAN_WINDOW - _META_WINDOW) // mmap.PAGESIZE * mmap.PAGESIZE
                     if _DONTNEED is not None and done > released:
                         buf.madvise(_DONTNEED, released, done - released)
                         released = done
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
+
+
+def scan_process_names(path: Path) -> dict[Any, str]:
+    """pid -> name from the `process_name` metadata events, wherever they are in the file: a byte
+    search (metadata may follow the events that use it, and events are classified by their process
+    while they are read)."""
+    needle = b'"process_name"'
+    names: dict[Any, str] = {}
+    for buf, start, end in mapped_windows(path):
+        pos = start
+        while (hit := buf.find(needle, pos, end)) >= 0:
+            lo = max(0, hit - _META_WINDOW)
+            found = _process_name_at(buf[lo : hit + _META_WINDOW], hit - lo)
+            if found is not None:
+                names[found[0]] = found[1]
+            pos = hit + 1
     return names
 
 

@@ -31,13 +31,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import InputError
+from ..errors import InputError, byte_size
 from .discover import OUTPUT_DIR, TRACE_VIEW_JSON, RankInfo
 from .sanity import INCOMPLETE, drop_damaged, with_lost_share
 from .schema import conform
 from .tables import register_table
 from .trace_columns import float_array, id_array, int_array, ns_array, stack_array, string_array
-from .trace_json import CHUNK_BYTES, ArrayReader, scan_process_names
+from .trace_json import CHUNK_BYTES, MAX_EVENT_BYTES, ArrayReader, scan_process_names
 
 try:
     from . import _tracescan
@@ -170,13 +170,19 @@ def process_kind(name: str) -> int:
     return HOST if name.lower().startswith("python") else OTHER
 
 
-def read_trace(path: Path, chunk_bytes: int = CHUNK_BYTES, compiled: bool = True) -> TraceTables:
+def read_trace(
+    path: Path,
+    chunk_bytes: int = CHUNK_BYTES,
+    compiled: bool = True,
+    max_event_bytes: int = MAX_EVENT_BYTES,
+) -> TraceTables:
     """Parse `path` in one streaming pass (not memoised: see `parse_trace`). `compiled=False` reads
-    every piece with the Python path (the reference that the C scanner is tested against)."""
+    every piece with the Python path (the reference that the C scanner is tested against). An event
+    longer than `max_event_bytes` is skipped with a warning."""
     processes = scan_process_names(path)
     builder = _Builder({pid: process_kind(name) for pid, name in processes.items()})
     fast = builder.scan if compiled and _tracescan is not None else None
-    reader = ArrayReader(path, Event, chunk_bytes, fast)
+    reader = ArrayReader(path, Event, chunk_bytes, fast, max_event_bytes)
     # The events are Structs untracked by the cyclic GC (gc=False): no need to pause collections.
     for events in reader:
         builder.feed(events)
@@ -187,11 +193,25 @@ def read_trace(path: Path, chunk_bytes: int = CHUNK_BYTES, compiled: bool = True
         warnings.append(f"{path}: truncated at byte {reader.truncated_at}; read {reader.count} events")
     if builder.skipped:
         warnings.append(f"{path}: skipped {builder.skipped} malformed events")
+    if reader.oversized:
+        warnings.append(_oversized_warning(path, reader.oversized, max_event_bytes))
     truncated = reader.truncated_at is not None
-    skipped = builder.skipped / reader.count if reader.count else 0.0
+    lost, seen = builder.skipped + len(reader.oversized), reader.count + len(reader.oversized)
+    skipped = lost / seen if seen else 0.0
     tables = TraceTables(builder.tables(), warnings, processes, truncated, skipped)
     _release_freed_memory()
     return tables
+
+
+_OFFSETS_NAMED = 5  # in the warning about oversized events; the rest are counted
+
+
+def _oversized_warning(path: Path, oversized: list[tuple[int, int]], limit: int) -> str:
+    """One line: how many events over `limit` bytes were skipped, and where the first ones start."""
+    where = ", ".join(f"byte {start} ({byte_size(size)})" for start, size in oversized[:_OFFSETS_NAMED])
+    more = f" and {len(oversized) - _OFFSETS_NAMED} more" if len(oversized) > _OFFSETS_NAMED else ""
+    events = "event" if len(oversized) == 1 else "events"
+    return f"{path}: skipped {len(oversized)} {events} over the {byte_size(limit)} limit, at {where}{more}"
 
 
 def _release_freed_memory() -> None:
