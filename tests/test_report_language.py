@@ -55,6 +55,11 @@ def test_the_output_path_among_the_options_is_still_accepted(resolver):
         parse_submission({"path": "prof", "output_path": 3}, resolver)
 
 
+def test_the_language_was_never_an_option(resolver):
+    with pytest.raises(InputError, match=r"^unknown option\(s\) in options: 'language'$"):
+        parse_submission({"path": "prof", "options": {"language": "zh"}}, resolver)
+
+
 def test_an_output_path_given_twice_is_refused(resolver):
     body = {"path": "prof", "output_path": "a", "options": {"output_path": "b"}}
     with pytest.raises(

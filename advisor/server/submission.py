@@ -23,6 +23,8 @@ from .runner import new_task_id
 
 SOURCES = ("local", "obs")
 BODY_FIELDS = ("source", "path", "compare", "options", *JOB_KEYS)
+# The job parameters that the body before the split put in `options` (the report language never was).
+JOB_KEYS_IN_OPTIONS = ("output_path",)
 
 
 @dataclass(frozen=True)
@@ -118,14 +120,15 @@ class JobRequest:
 
 def parse_job(body: dict[str, Any], raw_options: dict[str, Any]) -> JobRequest:
     """The top-level job parameters of `body`, or (the shape before they were told apart from the
-    analysis options) those in `raw_options`, which are taken out of it. Null means "not given"."""
+    analysis options) those of JOB_KEYS_IN_OPTIONS in `raw_options`, which are taken out of it. Null
+    means "not given"."""
     raw: dict[str, Any] = {}
     names: dict[str, str] = {}
     for key in JOB_KEYS:
         names[key] = key
         if body.get(key) is not None:
             raw[key] = body[key]
-        if key in raw_options:
+        if key in JOB_KEYS_IN_OPTIONS and key in raw_options:
             if key in raw:
                 raise InputError(f"{key} is given twice: as {key} and as options.{key}")
             names[key] = f"options.{key}"
