@@ -21,14 +21,23 @@ async def test_options_lists_choices_and_defaults(jp_fetch):
     options = body["options"]
     assert options["cann_version"] == {
         "default": "",  # detect from the data
+        "label": "CANN version",
         "choices": ["", "6.3.RC2", "7.0.RC1", "7.0.0", "8.0.RC1"],
     }
-    assert options["torch_version"] == {"default": "", "choices": ["", "1.11.0", "2.1.0"]}
-    assert options["output_path"] == {"default": "performance_advisor_reports"}
-    assert options["advisor_analyze_processes"] == {"default": 1, "min": 1, "max": 8}
+    assert options["torch_version"]["choices"] == ["", "1.11.0", "2.1.0"]
+    assert options["advisor_analyze_processes"] == {
+        "default": 1,
+        "label": "Analysis processes",
+        "min": 1,
+        "max": 8,
+    }
     assert options["analysis_dimensions"]["default"] == [
         "computation", "communication", "schedule", "memory", "dataloader",
     ]  # fmt: skip
+    # Where the reports go and their language are job parameters, not analysis options.
+    assert "output_path" not in options
+    assert body["job"]["output_path"] == {"default": "performance_advisor_reports", "label": "Output path"}
+    assert body["job"]["language"]["choices"] == ["en", "zh"]
     assert body["sources"] == ["local", "obs"]
 
 

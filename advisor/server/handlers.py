@@ -14,7 +14,7 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
 from ..errors import InputError, MalformedPathError, MixedRunsError
-from ..options import options_schema
+from ..options import JobParameters, options_schema
 from ..pathtext import check_text
 from ..profiles.discover import discover
 from ..storage.config import is_object_url
@@ -85,7 +85,9 @@ class OptionsHandler(AdvisorAPIHandler):
         schema["advisor_analyze_processes"]["default"] = self.settings["performance_advisor"][
             "default_processes"
         ]
-        self.write_json({"options": schema, "sources": ["local", "obs"]})
+        self.write_json(
+            {"options": schema, "job": options_schema(JobParameters), "sources": ["local", "obs"]}
+        )
 
 
 class InspectHandler(AdvisorAPIHandler):

@@ -214,10 +214,11 @@ describe('AdvisorPanel', () => {
         analysis_dimensions: ['computation', 'memory'],
         advisor_analyze_processes: 2,
         disable_profiling_comparison: false,
-        disable_affinity_api: false,
-        output_path: ''
+        disable_affinity_api: false
       },
-      // The report language of the setting, read at submission.
+      // The job parameters: the default output path, and the report language
+      // of the setting, read at submission.
+      output_path: '',
       language: 'zh'
     });
     await waitFor(() => panel.currentTab === 'reports', 2000, 'reports tab');
@@ -348,9 +349,9 @@ describe('AdvisorPanel', () => {
       analysis_dimensions: ['dataloader'],
       advisor_analyze_processes: 3,
       disable_profiling_comparison: false,
-      disable_affinity_api: true,
-      output_path: 'out/dir'
+      disable_affinity_api: true
     });
+    expect(client.submit.mock.calls[0][0].output_path).toBe('out/dir');
   });
 
   it('requires a valid baseline when comparing', async () => {

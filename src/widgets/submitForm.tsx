@@ -21,7 +21,7 @@ import {
   checkOutputPath,
   checkPathSyntax,
   checkProcesses,
-  defaultOptions,
+  schemaDefaults,
   IPathCheckState,
   submitBlockReason,
   versionChoices
@@ -260,6 +260,7 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
   const [comparePath, setComparePath] = React.useState('');
   const [advanced, setAdvanced] = React.useState(false);
   const [options, setOptions] = React.useState<IAnalysisOptions | null>(null);
+  const [outputPath, setOutputPath] = React.useState('');
   const [processes, setProcesses] = React.useState('');
   const [submitting, setSubmitting] = React.useState(false);
   const [submitError, setSubmitError] = React.useState<string | null>(null);
@@ -274,9 +275,10 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
           return;
         }
         setSchema(reply);
-        const defaults = defaultOptions(reply.options);
+        const defaults = schemaDefaults(reply.options);
         setOptions(defaults);
         setProcesses(String(defaults.advisor_analyze_processes));
+        setOutputPath(reply.job.output_path.default);
       })
       .catch(error => {
         if (!cancelled) {
@@ -315,8 +317,7 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
 
   const outputError = options
     ? checkOutputPath(
-        options.output_path.trim() ||
-          (schema?.options.output_path.default ?? ''),
+        outputPath.trim() || (schema?.job.output_path.default ?? ''),
         {
           data: [path, dataCheck.resolved ?? ''],
           compare: compare ? [comparePath, compareCheck.resolved ?? ''] : null
@@ -376,10 +377,9 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
     const chosen: IAnalysisOptions = advanced
       ? {
           ...options,
-          advisor_analyze_processes: Number(processes.trim()),
-          output_path: options.output_path.trim()
+          advisor_analyze_processes: Number(processes.trim())
         }
-      : defaultOptions(schema.options);
+      : schemaDefaults(schema.options);
     const request: ISubmitRequest = {
       source,
       path: path.trim(),
@@ -387,6 +387,9 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
         ? { source: compareSource, path: comparePath.trim() }
         : null,
       options: chosen,
+      output_path: advanced
+        ? outputPath.trim()
+        : schema.job.output_path.default,
       ...(props.reportLanguage ? { language: props.reportLanguage() } : {})
     };
     setSubmitting(true);
@@ -590,10 +593,8 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
               spellCheck={false}
               autoComplete="off"
               aria-invalid={outputError !== null}
-              value={options.output_path}
-              onChange={event =>
-                update({ output_path: event.currentTarget.value })
-              }
+              value={outputPath}
+              onChange={event => setOutputPath(event.currentTarget.value)}
             />
             {outputError && (
               <>
