@@ -218,7 +218,7 @@ describe('AdvisorPanel', () => {
       },
       // The job parameters: the default output path, and the report language
       // of the setting, read at submission.
-      output_path: '',
+      output_path: 'performance_advisor_reports',
       language: 'zh'
     });
     await waitFor(() => panel.currentTab === 'reports', 2000, 'reports tab');
@@ -304,7 +304,7 @@ describe('AdvisorPanel', () => {
     ]);
     expect(
       ($(panel.node, '#jp-pa-output-path') as HTMLInputElement).placeholder
-    ).toBe('Default: the server root');
+    ).toBe('Default: performance_advisor_reports');
     expect(
       Array.from(
         panel.node.querySelectorAll('.jp-pa-dimension-name'),

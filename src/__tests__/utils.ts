@@ -87,7 +87,10 @@ export const OPTIONS_REPLY: IOptionsReply = {
     }
   },
   job: {
-    output_path: { default: '', label: 'Output path' },
+    output_path: {
+      default: 'performance_advisor_reports',
+      label: 'Output path'
+    },
     language: { default: 'en', label: 'Report language', choices: ['en', 'zh'] }
   },
   sources: ['local', 'obs']

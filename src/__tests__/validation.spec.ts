@@ -168,7 +168,7 @@ describe('schemaDefaults', () => {
       'memory'
     ]);
     expect(schemaDefaults(OPTIONS_REPLY.job)).toEqual({
-      output_path: '',
+      output_path: 'performance_advisor_reports',
       language: 'en'
     });
   });

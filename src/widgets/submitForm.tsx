@@ -589,7 +589,10 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
               id="jp-pa-output-path"
               type="text"
               aria-label={trans.__('Output path')}
-              placeholder={trans.__('Default: the server root')}
+              placeholder={trans.__(
+                'Default: %1',
+                schema.job.output_path.default
+              )}
               spellCheck={false}
               autoComplete="off"
               aria-invalid={outputError !== null}
