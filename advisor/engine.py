@@ -34,15 +34,14 @@ from .checks.registry import (
     NotEvaluated as CheckNotEvaluated,
 )
 from .errors import InputError, OutputError, cannot
+from .model import ProfileSet, RankInfo, describe_steps
 from .options import REPORT_FORMATS, AnalysisOptions
 from .profiles.discover import (
     MINDSPORE_SUFFIX,
     OUTPUT_DIR,
     RANK_SUFFIX,
-    ProfileSet,
-    RankInfo,
-    describe_steps,
     discover,
+    report_input_fields,
 )
 from .profiles.sanity import INCOMPLETE, lost_share
 from .profiles.tables import READER_MODULES, load_table
@@ -575,12 +574,9 @@ def run_analysis(
         input=InputInfo(
             path=str(profile.root),
             compare_path=str(compare.root) if compare is not None else None,
-            kind=profile.kind,
-            export=profile.export,
             ranks=[r.rank for r in profile.ranks],
             steps=[step] if step is not None else list(profile.steps),
-            cann_version=profile.cann_version,
-            torch_version=profile.torch_version,
+            **report_input_fields(profile),
         ),
         tool_version=__version__,
         summary=summary,

@@ -289,7 +289,7 @@ def make_rank(
             _variant(_analysis_tables(), **(analysis if isinstance(analysis, dict) else {})),
         )
     (rank,) = discover(folder).ranks
-    assert rank.export == "db"
+    assert rank.format == "ascend_db"
     return rank
 
 

@@ -40,7 +40,7 @@ TABLES = (
 @pytest.fixture(scope="module")
 def both_exports(tmp_path_factory):
     root = write_synth_profile(tmp_path_factory.mktemp("parity") / "run", SynthSpec(ranks=2, export="both"))
-    return [(rank, dataclasses.replace(rank, export="db")) for rank in discover(root).ranks]
+    return [(rank, dataclasses.replace(rank, format="ascend_db")) for rank in discover(root).ranks]
 
 
 def _sorted(frame: pd.DataFrame, table: str) -> pd.DataFrame:

@@ -12,10 +12,11 @@ import pandas as pd
 import pytest
 
 from advisor.errors import InputError
+from advisor.model import RankInfo
 from advisor.profiles import communication, memory, statistics
 from advisor.profiles.cluster_output import find_cluster_output, read_cluster_output
 from advisor.profiles.communication import read_communication, read_communication_matrix
-from advisor.profiles.discover import RankInfo, discover
+from advisor.profiles.discover import discover
 from advisor.profiles.memory import read_memory_record, read_npu_module_mem, read_operator_memory
 from advisor.profiles.metadata import DistributedArgs, ParallelGroup, load_metadata, read_metadata
 from advisor.profiles.schema import SCHEMAS

@@ -81,7 +81,7 @@ def test_pipeline_with_a_fault_stays_consistent(runs, fault):
         assert {key.split("__")[0] for key in comm_ops(r, "p2p")} == {"hcom_send", "hcom_receive"}
     for rank in discover(root).ranks:
         for table in ("kernels", "comm_ops", "hccl", "step_trace"):
-            assert_exports_agree(rank, dataclasses.replace(rank, export="db"), table)
+            assert_exports_agree(rank, dataclasses.replace(rank, format="ascend_db"), table)
 
 
 @pytest.mark.parametrize("check", ["computation.ai_core_performance", "schedule.sync_batchnorm"])

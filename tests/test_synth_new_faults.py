@@ -59,7 +59,7 @@ def findings_by_rank(root: Path, check: str, export: str, skip: bool = False) ->
     profile = discover(root)
     out: dict[int, list[Any] | None] = {}
     for rank in profile.ranks:
-        rank = dataclasses.replace(rank, export=export)
+        rank = dataclasses.replace(rank, format=f"ascend_{export}")
         tables = {name: load_table(name, rank, use_cache=False) for name in spec.needs}
         for name in spec.optional:
             with contextlib.suppress(InputError):

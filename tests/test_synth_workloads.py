@@ -135,7 +135,7 @@ def test_readers_agree_on_both_exports(runs, name):
     profile = discover(runs[name])
     assert len(profile.ranks) == SPECS[name].get("ranks", 2)
     for rank in profile.ranks:
-        db_rank = dataclasses.replace(rank, export="db")
+        db_rank = dataclasses.replace(rank, format="ascend_db")
         for table in TABLES:
             text, db = _load(table, rank), _load(table, db_rank)
             if name == "level0" and table in LEVEL0_ABSENT:  # each export says why it has none

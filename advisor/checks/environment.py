@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import InputError
-from ..profiles.discover import RankInfo
+from ..model import RankInfo
 from ..profiles.metadata import load_metadata
 from ..profiles.tables import load_table
 from ..report.messages import Messages

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .discover import ProfileSet, RankInfo, discover
+from ..model import ProfileSet, RankInfo
+from .discover import discover
 from .tables import load_table, register_table, table_names
 
 __all__ = ["ProfileSet", "RankInfo", "discover", "load_table", "register_table", "table_names"]

@@ -9,12 +9,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError, cannot
-from ..ranges import number_ranges
+from ..model import MIXED, ProfileSet, RankInfo, describe_steps
 from .runs import RankFolder, single_run
 from .trace_json import mapped_windows
 
@@ -38,57 +37,46 @@ _DIGITS_NAME = re.compile(r"^(\d+)$")
 _STEP_NAME = re.compile(rb'"name"\s*:\s*"ProfilerStep#(\d+)"')
 
 
-@dataclass(frozen=True)
-class RankInfo:
-    """One rank folder: where it is, what it exports and which steps it profiled."""
-
-    rank: int
-    path: Path
-    export: str  # "text" | "db"
-    steps: tuple[int, ...] = ()
-    files: tuple[str, ...] = ()  # paths relative to the rank folder, "/"-separated
-    cann_version: str | None = None
-    torch_version: str | None = None
-    level: str | None = None  # profiler_level as recorded (Level0/Level1/Level2), None if not recorded
-    framework: str = "pytorch"  # "pytorch" (*_ascend_pt) or "mindspore" (*_ascend_ms)
-    device: str | None = None  # device type as recorded (db NPU_INFO), e.g. "Ascend910B"
-
-    def file(self, name: str) -> Path | None:
-        """The path of ASCEND_PROFILER_OUTPUT/`name` when the rank has it."""
-        rel = f"{OUTPUT_DIR}/{name}"
-        return self.path / OUTPUT_DIR / name if rel in self.files else None
+# The report's `input.export` and `input.kind` (JSON contract 3.2) for each format.
+REPORT_EXPORT = {"ascend_text": "text", "ascend_db": "db", "ascend_cluster": "cluster", MIXED: MIXED}
 
 
-@dataclass
-class ProfileSet:
-    """What `discover` found under a user path."""
-
-    root: Path
-    kind: str
-    export: str  # "text" | "db" | "mixed"
-    ranks: list[RankInfo]
-    steps: list[int]
-    cann_version: str | None = None
-    torch_version: str | None = None
-    warnings: list[str] = field(default_factory=list)
-    # Pipeline-parallel stages (global ranks per stage, first stage first) and process groups
-    # (name -> global ranks), from profiler_metadata.json; empty when the run did not record them.
-    stages: list[tuple[int, ...]] = field(default_factory=list)
-    groups: dict[str, tuple[int, ...]] = field(default_factory=dict)
-
-    def describe(self) -> str:
-        """'2 ranks, text export, steps 12–14' in English, for the server's inspect answer; the report
-        writes its own from the message catalogue, in its language (report.html.profile_line)."""
-        n = len(self.ranks)
-        parts = [f"{n} rank{'s' if n != 1 else ''}", f"{self.export} export", describe_steps(self.steps)]
-        return ", ".join(parts)
+def report_export(profile: ProfileSet) -> str:
+    """The JSON report's `input.export`: "text", "db", "cluster" or "mixed"."""
+    return REPORT_EXPORT[profile.format]
 
 
-def describe_steps(steps: list[int]) -> str:
-    """'step 50', 'steps 12–14', 'steps 1, 3–7' or 'no step markers'."""
-    if not steps:
-        return "no step markers"
-    return f"step{'s' if len(steps) > 1 else ''} {number_ranges(steps)}"
+def report_input_fields(profile: ProfileSet) -> dict[str, str | None]:
+    """The fields of the JSON report's `input` (contract 3.2) that name what was read: `kind`
+    ("ascend_pt", "ascend_ms" or "cluster_output"), `export`, `cann_version` and `torch_version`."""
+    if profile.format == "ascend_cluster":
+        kind = "cluster_output"
+    else:
+        kind = "ascend_ms" if profile.framework == "mindspore" else "ascend_pt"
+    return {
+        "kind": kind,
+        "export": report_export(profile),
+        "cann_version": profile.versions.get("cann"),
+        "torch_version": profile.versions.get("torch_npu"),
+    }
+
+
+def describe(profile: ProfileSet) -> str:
+    """'2 ranks, text export, steps 12–14' in English, for the server's inspect answer; the report
+    writes its own from the message catalogue, in its language (report.html.profile_line)."""
+    n = len(profile.ranks)
+    parts = [
+        f"{n} rank{'s' if n != 1 else ''}",
+        f"{report_export(profile)} export",
+        describe_steps(profile.steps),
+    ]
+    return ", ".join(parts)
+
+
+def output_file(rank: RankInfo, name: str) -> Path | None:
+    """The path of ASCEND_PROFILER_OUTPUT/`name` when the rank has it."""
+    rel = f"{OUTPUT_DIR}/{name}"
+    return rank.path / OUTPUT_DIR / name if rel in rank.files else None
 
 
 def discover(path: str | Path) -> ProfileSet:
@@ -141,14 +129,14 @@ def _from_cluster_output(root: Path) -> ProfileSet | None:
     for rank in output.ranks:
         table = output.step_trace.get(rank)
         steps = tuple(sorted({int(s) for s in table["step"].dropna()})) if table is not None else ()
-        ranks.append(RankInfo(rank, folder, "cluster", steps, files))
+        ranks.append(RankInfo(rank, folder, "ascend_cluster", steps, files))
     if not ranks:
         return None
     steps = sorted({s for r in ranks for s in r.steps})
     stages = sorted(output.stage_step_trace) if len(output.stage_step_trace) > 1 else []
     warnings = [f"{folder}: only the cluster summaries of msprof-analyze (no rank folders): step and "
                 "communication tables only"]  # fmt: skip
-    return ProfileSet(root, "cluster_output", "cluster", ranks, steps, None, None, warnings, stages)
+    return ProfileSet(root, "ascend_cluster", ranks, steps, warnings=warnings, stages=stages)
 
 
 def _is_rank_dir(path: Path) -> bool:
@@ -314,11 +302,13 @@ def _build(root: Path, rank_dirs: list[Path], label: Path | None = None) -> Prof
         metadata[rank] = folder.meta
         ranks.append(_rank_info(rank, folder.path, folder.files, folder.meta))
 
-    exports = {r.export for r in ranks}
-    export = exports.pop() if len(exports) == 1 else "mixed"
+    formats = {r.format for r in ranks}
     steps = sorted({s for r in ranks for s in r.steps})
-    cann = _agree([r.cann_version for r in ranks], "CANN version", warnings)
-    torch = _agree([r.torch_version for r in ranks], "torch_npu version", warnings)
+    versions = {
+        key: agreed
+        for key, label in (("cann", "CANN version"), ("torch_npu", "torch_npu version"))
+        if (agreed := _agree([r.versions.get(key) for r in ranks], label, warnings))
+    }
     framework = ranks[0].framework
     if framework == "mindspore":
         warnings.append(
@@ -331,8 +321,8 @@ def _build(root: Path, rank_dirs: list[Path], label: Path | None = None) -> Prof
 
         groups, p2p = groups_from_communication(ranks, warnings)
         stages = stages or stages_from_groups(groups, p2p)
-    kind = "ascend_ms" if framework == "mindspore" else "ascend_pt"
-    return ProfileSet(root, kind, export, ranks, steps, cann, torch, warnings, stages, groups)
+    form = formats.pop() if len(formats) == 1 else MIXED
+    return ProfileSet(root, form, ranks, steps, framework, "npu", versions, warnings, stages, groups)
 
 
 def _parallel_layout(
@@ -380,16 +370,21 @@ def _rank_info(rank: int, rank_dir: Path, files: tuple[str, ...], meta: RankMeta
         elif f"{OUTPUT_DIR}/{TRACE_VIEW_JSON}" in files:
             steps = _steps_from_trace(trace_path)
     framework = "mindspore" if rank_dir.name.endswith(MINDSPORE_SUFFIX) else "pytorch"
+    recorded_versions = {
+        "cann": meta.cann_version or recorded.get("cann_version"),
+        # torch's own version stands in where torch_npu's is not recorded
+        "torch_npu": meta.torch_npu_version or meta.torch_version or recorded.get("torch_npu_version"),
+    }
     return RankInfo(
         rank,
         rank_dir,
-        export,
+        f"ascend_{export}",
         tuple(steps),
         files,
-        meta.cann_version or recorded.get("cann_version"),
-        meta.torch_npu_version or meta.torch_version or recorded.get("torch_npu_version"),
+        {key: value for key, value in recorded_versions.items() if value},
         meta.profiler_level,
         framework,
+        "npu",
         recorded.get("device_type"),
     )
 

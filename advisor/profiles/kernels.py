@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..model import RankInfo
 from .csvread import Column, finish_table, rank_file, read_columns
-from .discover import RankInfo
 from .schema import PMU_RATIOS
 from .tables import register_table
 
@@ -61,7 +61,7 @@ _PART_COLUMNS = tuple(
 )
 
 
-@register_table("kernels", "text", sources=("kernel_details.csv",))
+@register_table("kernels", "ascend_text", sources=("kernel_details.csv",))
 def load_kernels(rank: RankInfo) -> pd.DataFrame:
     return read_kernel_details(rank_file(rank, KERNEL_DETAILS_CSV, WRITTEN_WHEN))
 

@@ -15,7 +15,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import InputError
-from .discover import DB_FILE, OUTPUT_DIR, RankInfo
+from ..model import RankInfo
+from .discover import DB_FILE, OUTPUT_DIR
 
 _OP_KEY = re.compile(rb'"([^"\\]{1,200})@([^"\\@]{1,100})"\s*:')
 _P2P = re.compile(r"send|receive|recv", re.IGNORECASE)

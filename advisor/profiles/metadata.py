@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..model import RankInfo
 from .csvread import read_json
-from .discover import MAX_METADATA_BYTES, PROFILER_INFO, RankInfo
+from .discover import MAX_METADATA_BYTES, PROFILER_INFO
 
 PROFILER_METADATA_JSON = "profiler_metadata.json"
 _VERSION_KEYS = {"cann_version": "cann", "torch_npu_version": "torch_npu", "torch_version": "torch"}
@@ -190,7 +191,7 @@ def load_metadata(rank: RankInfo) -> RankMetadata:
     """The rank's metadata; for a db export without ENV_VARIABLES in profiler_metadata.json (torch_npu
     need not write that file), the ENV_VARIABLES its db recorded in META_DATA."""
     meta = read_metadata(rank.path)
-    if meta.env or rank.export != "db":
+    if meta.env or rank.format != "ascend_db":
         return meta
     env = _db_env(rank)
     return replace(meta, env=env) if env else meta

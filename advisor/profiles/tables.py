@@ -16,11 +16,11 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InputError
+from ..model import RankInfo
 from . import cache
-from .discover import RankInfo
 
 TableLoader = Callable[[RankInfo], pd.DataFrame]
-EXPORTS = ("text", "db", "cluster")  # cluster: an existing cluster_analysis_output/
+FORMATS = ("ascend_text", "ascend_db", "ascend_cluster")  # cluster: an existing cluster_analysis_output/
 # Modules that register loaders; imported on first use (also in worker processes, which start fresh).
 READER_MODULES = (
     "advisor.profiles.step_trace",
@@ -46,11 +46,11 @@ _LOADERS: dict[tuple[str, str], Loader] = {}
 
 
 def register_table(
-    name: str, export: str = "text", *, sources: tuple[str, ...] | None = None
+    name: str, export: str, *, sources: tuple[str, ...] | None = None
 ) -> Callable[[TableLoader], TableLoader]:
     """Register `fn(rank) -> DataFrame` as the loader of table `name` for `export` data."""
-    if export not in EXPORTS:
-        raise ValueError(f"export must be one of {EXPORTS}; got {export!r}")
+    if export not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}; got {export!r}")
 
     def decorate(fn: TableLoader) -> TableLoader:
         known = _LOADERS.get((name, export))
@@ -95,12 +95,12 @@ def load_table(name: str, rank: RankInfo, *, use_cache: bool = True) -> pd.DataF
     _load_readers()
     if name not in table_names():
         raise ValueError(f"unknown table {name!r}; known: {', '.join(table_names())}")
-    loader = _LOADERS.get((name, rank.export))
+    loader = _LOADERS.get((name, rank.format))
     if loader is None:
-        raise InputError(f"{rank.path}: reading {name} from a {rank.export} export is not supported yet")
+        raise InputError(f"{rank.path}: reading {name} from {rank.format} data is not supported yet")
     files = source_files(rank, loader.sources)
     key = (
-        cache.cache_key(name, rank.rank, rank.export, loader.fn.__module__, files)
+        cache.cache_key(name, rank.rank, rank.format, loader.fn.__module__, files)
         if use_cache and files
         else None
     )

@@ -32,7 +32,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import InputError, byte_size
-from .discover import OUTPUT_DIR, TRACE_VIEW_JSON, RankInfo
+from ..model import RankInfo
+from .discover import OUTPUT_DIR, TRACE_VIEW_JSON, output_file
 from .sanity import INCOMPLETE, drop_damaged, with_lost_share
 from .schema import conform
 from .tables import register_table
@@ -267,7 +268,7 @@ def parse_trace(path: Path) -> TraceTables:
 
 def _loader(table: str) -> Callable[[RankInfo], pd.DataFrame]:
     def load(rank: RankInfo) -> pd.DataFrame:
-        path = rank.file(TRACE_VIEW_JSON)
+        path = output_file(rank, TRACE_VIEW_JSON)
         if path is None:
             raise InputError(
                 f"{rank.path}: no {TRACE_VIEW_JSON} in {OUTPUT_DIR} (collect with torch_npu.profiler "
@@ -284,7 +285,7 @@ def _loader(table: str) -> Callable[[RankInfo], pd.DataFrame]:
 
 
 for _table in TABLES:
-    register_table(_table, "text", sources=(TRACE_VIEW_JSON,))(_loader(_table))
+    register_table(_table, "ascend_text", sources=(TRACE_VIEW_JSON,))(_loader(_table))
 
 
 class _Builder:
