@@ -20,9 +20,9 @@ from advisor.checks.overall_idle import overall_idle
 from advisor.checks.pp_stage_imbalance import pp_stage_imbalance
 from advisor.checks.registry import ClusterContext, NotEvaluated, RankContext
 from advisor.engine import run_analysis
+from advisor.formats.schema import conform
 from advisor.model import ProfileSet, RankInfo
 from advisor.options import AnalysisOptions
-from advisor.profiles.schema import conform
 from advisor.report.messages import Messages
 from advisor.synth import SynthSpec, write_synth_profile
 from tests.engine_fixtures import CORPUS, DB_CORPUS, TEXT_CORPUS, corpus_path

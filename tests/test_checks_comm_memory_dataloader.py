@@ -23,10 +23,10 @@ from advisor.checks.memory_operators import hbm_capacity, memory_operators, step
 from advisor.checks.registry import ClusterContext, NotEvaluated, RankContext, all_checks
 from advisor.engine import run_analysis
 from advisor.errors import InputError
+from advisor.formats import discover, load_table
+from advisor.formats.schema import conform
 from advisor.model import ProfileSet, RankInfo
 from advisor.options import AnalysisOptions
-from advisor.profiles import discover, load_table
-from advisor.profiles.schema import conform
 from advisor.report.messages import Messages
 from advisor.synth import SynthSpec, write_synth_profile
 from tests.engine_fixtures import DB_CORPUS, FIXTURE_TRACE, TEXT_CORPUS, corpus_path, rank_dir

@@ -21,11 +21,11 @@ from advisor.checks.computation_graph_fusion import graph_fusion
 from advisor.checks.computation_operator_bound import operator_bound
 from advisor.checks.registry import NotEvaluated, RankContext
 from advisor.engine import run_analysis
+from advisor.formats import discover, load_table
+from advisor.formats.ascend_text.kernels import read_kernel_details
+from advisor.formats.schema import conform
 from advisor.model import RankInfo
 from advisor.options import AnalysisOptions
-from advisor.profiles import discover, load_table
-from advisor.profiles.kernels import read_kernel_details
-from advisor.profiles.schema import conform
 from advisor.report.messages import Messages
 from advisor.synth import SynthSpec, write_synth_profile
 

@@ -12,11 +12,11 @@ from advisor.checks import comparison as cmp
 from advisor.checks import environment as env
 from advisor.checks.registry import ClusterContext, ComparisonContext, NotEvaluated
 from advisor.engine import run_analysis
+from advisor.formats import discover
+from advisor.formats.ascend_common.metadata import load_metadata
+from advisor.formats.schema import conform
 from advisor.model import ProfileSet, RankInfo
 from advisor.options import AnalysisOptions
-from advisor.profiles.discover import discover
-from advisor.profiles.metadata import load_metadata
-from advisor.profiles.schema import conform
 from advisor.report.messages import Messages
 from advisor.synth import SynthSpec, write_synth_profile
 from advisor.synth.faults import BAD_ENV

@@ -7,8 +7,7 @@ import csv
 import pytest
 
 from advisor.engine import run_analysis
-from advisor.profiles import discover, load_table
-from advisor.profiles.discover import report_input_fields
+from advisor.formats import discover, load_table, report_input_fields
 
 from .engine_fixtures import CORPUS, corpus_path
 

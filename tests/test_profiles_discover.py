@@ -9,10 +9,9 @@ from datetime import datetime, timezone
 import pytest
 
 from advisor.errors import InputError, MixedRunsError
+from advisor.formats import describe, discover, report_input_fields
+from advisor.formats.ascend_common.metadata import read_metadata
 from advisor.model import describe_steps
-from advisor.profiles import discover
-from advisor.profiles.discover import describe, report_input_fields
-from advisor.profiles.metadata import read_metadata
 from advisor.synth.generate import write_synth_profile
 from advisor.synth.spec import SynthSpec
 
@@ -128,7 +127,10 @@ def test_not_profiling_data(tmp_path):
     with pytest.raises(InputError) as err:
         discover(tmp_path)
     message = str(err.value)
-    assert "not profiling data" in message and "found 3 files, no rank folders" in message
+    assert "not profiling data" in message and "found 3 files;" in message
+    # what each format looked for, in the registry's order
+    assert message.index("ascend_text: ") < message.index("ascend_db: ") < message.index("ascend_cluster: ")
+    assert "csv/json files" in message and "cluster_analysis_output/" in message
     assert "\n" not in message
 
 

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from advisor.profiles import discover, load_table
-from advisor.profiles.schema import FLOAT, SCHEMAS
+from advisor.formats import discover, load_table
+from advisor.formats.schema import FLOAT, SCHEMAS
 from advisor.synth import SynthSpec, write_synth_profile
 
 SORT_KEYS = ("step", "kind", "op_name", "transport", "src_rank", "dst_rank", "packet_bytes", "api_name",

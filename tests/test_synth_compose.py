@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from advisor.cli import main
-from advisor.profiles import discover
+from advisor.formats import discover
 from advisor.synth import SynthSpec, check_faults
 from advisor.synth.level0 import KERNEL_COLUMNS, LEVEL1_ONLY_FILES, PROFILER_TABLES
 

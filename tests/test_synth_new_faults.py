@@ -23,8 +23,8 @@ from advisor.checks.catalogue import CATALOGUE
 from advisor.checks.registry import CheckResult, NotEvaluated, RankContext, all_checks
 from advisor.cli import main
 from advisor.errors import InputError
+from advisor.formats import discover, load_table
 from advisor.options import AnalysisOptions
-from advisor.profiles import discover, load_table
 from advisor.report.messages import Messages
 from advisor.synth.faults import COLLATERAL, FAULTS
 

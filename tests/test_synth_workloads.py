@@ -16,7 +16,7 @@ import pytest
 
 from advisor.engine import run_analysis
 from advisor.errors import InputError
-from advisor.profiles import discover, load_table
+from advisor.formats import discover, load_table
 from advisor.synth import SynthSpec, write_synth_profile
 from advisor.synth.level0 import ANALYSIS_TABLES, KERNEL_COLUMNS, LEVEL1_ONLY_FILES, PROFILER_TABLES
 from advisor.synth.pmu import CUBE_PIPES, RANGES, VECTOR_PIPES

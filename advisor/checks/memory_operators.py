@@ -22,8 +22,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from ..formats.ascend_common.folder import read_small_json
 from ..model import RankInfo
-from ..profiles.discover import read_small_json
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
 from .common import Gain, mean_step_us, share_of_step

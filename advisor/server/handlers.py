@@ -14,9 +14,9 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
 from ..errors import InputError, MalformedPathError, MixedRunsError
+from ..formats import describe, discover
 from ..options import options_schema
 from ..pathtext import check_text
-from ..profiles.discover import describe, discover
 from ..storage.config import is_object_url
 from .models import ACTIVE_STATUSES, SUCCESS, Task
 from .paths import PathResolver

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
-from ..model import RankInfo
-from .csvread import normalise_header, parse_number, read_csv
-from .discover import STEP_TRACE_CSV, TRACE_VIEW_JSON, output_file
-from .sanity import carry_losses, drop_damaged_rows
-from .tables import register_table
+from ...errors import InputError
+from ...model import RankInfo
+from ..ascend_common.csvread import normalise_header, parse_number, read_csv
+from ..ascend_common.folder import STEP_TRACE_CSV, TRACE_VIEW_JSON, output_file
+from ..sanity import carry_losses, drop_damaged_rows
+from ..tables import register_table
 from .trace_view import OVERLAP_NAMES, OVERLAP_PROCESS, parse_trace
 
 COLUMNS = (

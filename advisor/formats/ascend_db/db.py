@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
-from ..model import RankInfo
-from .db_sqlite import SqliteFile, string_of
-from .discover import DB_FILE, OUTPUT_DIR, output_file
-from .sanity import carry_losses, drop_damaged_rows
-from .schema import INT, PMU_RATIOS, SCHEMAS, conform
-from .tables import register_table
+from ...errors import InputError
+from ...model import RankInfo
+from ..ascend_common.db_sqlite import SqliteFile, profiler_db, string_of
+from ..ascend_common.folder import OUTPUT_DIR, output_file
+from ..sanity import carry_losses, drop_damaged_rows
+from ..schema import INT, PMU_RATIOS, SCHEMAS, conform
+from ..tables import register_table
 
 ANALYSIS_DB = "analysis.db"
 # File name patterns each loader reads (the table cache keys on them); sidecars hold pending writes.
@@ -34,22 +34,6 @@ _KERNEL_TASK_TYPES = {"AI_CORE", "AI_VECTOR_CORE", "AI_CPU", "MIX_AIC", "MIX_AIV
 # Columns as the db writes them, for the warnings about damaged values.
 _DURATION = "duration (endNs - startNs)"
 _LABELS = {"dur_us": _DURATION, "duration_us": _DURATION, "start_ns": "startNs"}
-
-
-def profiler_db(rank: RankInfo) -> SqliteFile:
-    """The rank's ascend_pytorch_profiler[_N].db."""
-    names = sorted(
-        f.split("/", 1)[1]
-        for f in rank.files
-        if f.startswith(f"{OUTPUT_DIR}/") and DB_FILE.match(f.split("/", 1)[1])
-    )
-    folder = rank.path / OUTPUT_DIR
-    if not names:
-        raise InputError(f"{folder}: no ascend_pytorch_profiler*.db")
-    preferred = f"ascend_pytorch_profiler_{rank.rank}.db"
-    if preferred not in names and len(names) > 1:
-        raise InputError(f"{folder}: several profiler dbs ({', '.join(names)}) and none named {preferred}")
-    return SqliteFile(folder / (preferred if preferred in names else names[0]))
 
 
 def analysis_db(rank: RankInfo) -> SqliteFile:

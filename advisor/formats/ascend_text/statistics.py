@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..model import RankInfo
-from .csvread import Column, rank_file, read_table
-from .tables import register_table
+from ...model import RankInfo
+from ..ascend_common.csvread import Column, rank_file, read_table
+from ..tables import register_table
 
 OP_STATISTIC_CSV = "op_statistic.csv"
 API_STATISTIC_CSV = "api_statistic.csv"

@@ -9,7 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..model import RankInfo
+from ...model import RankInfo
+from ..ascend_common.db_sqlite import SqliteFile
+from ..tables import register_table
 from .db import (
     ANALYSIS_SOURCES,
     PROFILER_SOURCES,
@@ -19,8 +21,6 @@ from .db import (
     profiler_db,
     step_numbers,
 )
-from .db_sqlite import SqliteFile
-from .tables import register_table
 
 MS_TO_US = 1000.0
 MB_TO_BYTES = 1e6  # communication MB are decimal

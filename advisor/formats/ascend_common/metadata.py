@@ -14,10 +14,11 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
-from ..model import RankInfo
+from ...errors import InputError
+from ...model import RankInfo
 from .csvread import read_json
-from .discover import MAX_METADATA_BYTES, PROFILER_INFO
+from .db_sqlite import profiler_db, read_db_metadata
+from .folder import MAX_METADATA_BYTES, PROFILER_INFO
 
 PROFILER_METADATA_JSON = "profiler_metadata.json"
 _VERSION_KEYS = {"cann_version": "cann", "torch_npu_version": "torch_npu", "torch_version": "torch"}
@@ -198,9 +199,6 @@ def load_metadata(rank: RankInfo) -> RankMetadata:
 
 
 def _db_env(rank: RankInfo) -> dict[str, str]:
-    from .db import profiler_db  # the db readers import this module
-    from .db_sqlite import read_db_metadata
-
     try:
         found = read_db_metadata(profiler_db(rank).path).get("env_variables")
     except (InputError, OSError):  # an unreadable db is the table readers' error to report

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..model import RankInfo
-from .csvread import Column, finish_table, rank_file, read_columns
-from .schema import PMU_RATIOS
-from .tables import register_table
+from ...model import RankInfo
+from ..ascend_common.csvread import Column, finish_table, rank_file, read_columns
+from ..schema import PMU_RATIOS
+from ..tables import register_table
 
 KERNEL_DETAILS_CSV = "kernel_details.csv"
 WRITTEN_WHEN = "the profiler's activities include ProfilerActivity.NPU"

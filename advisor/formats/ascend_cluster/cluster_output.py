@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import InputError
-from ..model import RankInfo
-from .communication import TOTAL_OP, CommCollector, parse_step_key
-from .csvread import Column, expect_dict, input_error, labels, read_columns, read_json
-from .sanity import drop_damaged_rows
-from .schema import conform
-from .tables import register_table
+from ...errors import InputError
+from ...model import RankInfo
+from ..ascend_common.csvread import Column, expect_dict, input_error, labels, read_columns, read_json
+from ..ascend_text.communication import TOTAL_OP, CommCollector, parse_step_key
+from ..sanity import drop_damaged_rows
+from ..schema import conform
+from ..tables import register_table
 
 CLUSTER_OUTPUT_DIR = "cluster_analysis_output"
 CLUSTER_STEP_TRACE_CSV = "cluster_step_trace_time.csv"

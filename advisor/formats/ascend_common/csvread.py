@@ -25,11 +25,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from ..errors import InputError, byte_size
-from ..model import RankInfo
-from .discover import OUTPUT_DIR, output_file
-from .sanity import drop_damaged_rows
-from .schema import conform
+from ...errors import InputError, byte_size
+from ...model import RankInfo
+from ..sanity import drop_damaged_rows
+from ..schema import conform
+from .folder import OUTPUT_DIR, output_file
 
 _MISSING = {"", "n/a", "na", "nan", "none", "null", "-", "--"}
 

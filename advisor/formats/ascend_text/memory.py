@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..model import RankInfo
-from .csvread import Column, rank_file, read_table
-from .tables import register_table
+from ...model import RankInfo
+from ..ascend_common.csvread import Column, rank_file, read_table
+from ..tables import register_table
 
 MEMORY_RECORD_CSV = "memory_record.csv"
 OPERATOR_MEMORY_CSV = "operator_memory.csv"

@@ -17,12 +17,20 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import InputError
-from ..model import RankInfo
-from .csvread import Column, expect_dict, frame_from_records, input_error, labels, rank_file, read_json
-from .sanity import drop_damaged, drop_damaged_rows
-from .schema import conform
-from .tables import register_table
+from ...errors import InputError
+from ...model import RankInfo
+from ..ascend_common.csvread import (
+    Column,
+    expect_dict,
+    frame_from_records,
+    input_error,
+    labels,
+    rank_file,
+    read_json,
+)
+from ..sanity import drop_damaged, drop_damaged_rows
+from ..schema import conform
+from ..tables import register_table
 
 COMMUNICATION_JSON = "communication.json"
 COMMUNICATION_MATRIX_JSON = "communication_matrix.json"

@@ -31,14 +31,21 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import InputError, byte_size
-from ..model import RankInfo
-from .discover import OUTPUT_DIR, TRACE_VIEW_JSON, output_file
-from .sanity import INCOMPLETE, drop_damaged, with_lost_share
-from .schema import conform
-from .tables import register_table
-from .trace_columns import float_array, id_array, int_array, ns_array, stack_array, string_array
-from .trace_json import CHUNK_BYTES, MAX_EVENT_BYTES, ArrayReader, scan_process_names
+from ...errors import InputError, byte_size
+from ...model import RankInfo
+from ..ascend_common.folder import OUTPUT_DIR, TRACE_VIEW_JSON, output_file
+from ..ascend_common.trace_columns import (
+    float_array,
+    id_array,
+    int_array,
+    ns_array,
+    stack_array,
+    string_array,
+)
+from ..ascend_common.trace_json import CHUNK_BYTES, MAX_EVENT_BYTES, ArrayReader, scan_process_names
+from ..sanity import INCOMPLETE, drop_damaged, with_lost_share
+from ..schema import conform
+from ..tables import register_table
 
 try:
     from . import _tracescan
