@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, TextIO, cast
 from . import __version__
 from .errors import InputError, OptionError, cannot, is_inside
 from .lifeline import bind_to_parent_from_environment, remove_partial_reports_on_sigterm
+from .locations import refuse_output_inside_inputs
 from .options import (
     REPORT_FORMATS,
     AnalysisOptions,
@@ -31,7 +32,6 @@ from .options import (
     parse_choice,
 )
 from .outputs import discard
-from .pathtext import refuse_output_inside_inputs
 from .progress import PROGRESS_MODES, Reporter, make_reporter, one_line
 from .ranges import number_ranges
 
@@ -274,10 +274,12 @@ def _local_profile(
     """`path` itself, or for obs:// and s3:// the cache folder the needed files were downloaded to."""
     if not _is_object_url(path):
         return path
+    from .engine import needed_tables
     from .storage import open_profile
 
+    tables, graph_dumps = needed_tables(options.analysis_dimensions)
     folder, stats = stack.enter_context(
-        open_profile(path, dimensions=options.analysis_dimensions, progress=reporter)
+        open_profile(path, tables=tables, graph_dumps=graph_dumps, progress=reporter)
     )
     for warning in stats.warnings:
         reporter.warning(warning)

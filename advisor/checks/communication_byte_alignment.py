@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..profiles.discover import RankInfo
+from ..model import RankInfo
 from ..report.model import Evidence, Finding
 from .common import Gain, mean_step_us, no_gain_fields
 from .communication_small_packet import count_steps, exposed_share

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..profiles.discover import read_small_json
+from ..formats.ascend_common.folder import read_small_json
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
 from .common import Gain

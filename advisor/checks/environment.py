@@ -17,9 +17,9 @@ from typing import Any
 import pandas as pd
 
 from ..errors import InputError
-from ..profiles.discover import RankInfo
-from ..profiles.metadata import load_metadata
-from ..profiles.tables import load_table
+from ..formats import load_table
+from ..formats.ascend_common.metadata import load_metadata
+from ..model import RankInfo
 from ..report.messages import Messages
 from ..report.model import PRIORITIES, Evidence, Finding
 from .common import no_gain_fields

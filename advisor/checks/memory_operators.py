@@ -22,7 +22,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from ..profiles.discover import RankInfo, read_small_json
+from ..formats.ascend_common.folder import read_small_json
+from ..model import RankInfo
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
 from .common import Gain, mean_step_us, share_of_step
@@ -70,7 +71,7 @@ def hbm_capacity(rank: RankInfo) -> tuple[float | None, str]:
     if found is not None:
         return found, "device_info"
     table = knowledge("memory")["capacity_mb"]
-    device = (rank.device or "").strip()
+    device = (rank.device_type or "").strip()
     value = table.get(device)
     if isinstance(value, (int, float)):
         return float(value), "device_type"
@@ -134,7 +135,7 @@ def _memory_lines(m: Messages, rank: RankInfo, state: dict[str, float] | None) -
                 peak_mb=peak,
                 capacity_mb=capacity,
                 share=share,
-                source=m.t(f"memory.operators.capacity.{source}", device=rank.device or "?"),
+                source=m.t(f"memory.operators.capacity.{source}", device=rank.device_type or "?"),
             )
         )
     elif peak is not None:
@@ -142,7 +143,7 @@ def _memory_lines(m: Messages, rank: RankInfo, state: dict[str, float] | None) -
             m.t(
                 "memory.operators.hbm_unknown",
                 peak_mb=peak,
-                why=m.t(f"memory.operators.capacity.{source}", device=rank.device or "?"),
+                why=m.t(f"memory.operators.capacity.{source}", device=rank.device_type or "?"),
             )
         )
     if "pta_peak_reserved_mb" in state:

@@ -10,8 +10,8 @@ from typing import Any
 
 import pandas as pd
 
+from ..model import ProfileSet, RankInfo
 from ..options import AnalysisOptions
-from ..profiles.discover import ProfileSet, RankInfo
 from ..report.messages import Messages
 from ..report.model import Finding
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..profiles.metadata import load_metadata
+from ..formats.ascend_common.metadata import load_metadata
 from ..report.model import Evidence, Finding
 from .common import Gain
 from .registry import NotEvaluated, RankContext, check

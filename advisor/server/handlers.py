@@ -14,9 +14,9 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
 from ..errors import InputError, MalformedPathError, MixedRunsError
+from ..formats import describe, discover
 from ..options import JobParameters, options_schema
 from ..pathtext import check_text
-from ..profiles.discover import discover
 from ..storage.config import is_object_url
 from .models import ACTIVE_STATUSES, SUCCESS, Task
 from .paths import PathResolver
@@ -115,7 +115,7 @@ class InspectHandler(AdvisorAPIHandler):
         except InputError as error:
             self.write_json({"ok": False, "message": str(error)})
             return
-        self.write_json({"ok": True, "summary": found.describe(), "path": self.resolver.display(resolved)})
+        self.write_json({"ok": True, "summary": describe(found), "path": self.resolver.display(resolved)})
 
     async def _probe_object_store(self, path: str) -> str:
         """List the prefix with the credentials the analysis would get (the server's environment and

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..locations import refuse_output_inside_inputs
 from ..options import JobParameters, parse_model, parse_options
-from ..pathtext import refuse_output_inside_inputs, shown
+from ..pathtext import shown
 from ..storage.config import is_object_url, load_config, parse_url, require_endpoint
 from .models import JOB_KEYS, Task, path_title
 from .paths import PathResolver

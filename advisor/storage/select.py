@@ -1,4 +1,4 @@
-"""Which objects of a profile to download: the files the readers and the selected checks use.
+"""Which objects of a profile to download: the files the formats read for the requested tables.
 
 A rank folder also holds raw collection data (PROF_*/ device and host files, logs) that is often
 larger than the export itself and that no check reads; those objects are skipped.
@@ -11,8 +11,8 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..profiles.discover import DB_FILE, OUTPUT_DIR, PROFILER_INFO, STEP_TRACE_CSV
-from ..profiles.tables import table_sources
+from ..formats import table_sources
+from ..formats.ascend_common.folder import DB_FILE, OUTPUT_DIR, PROFILER_INFO, STEP_TRACE_CSV
 
 METADATA_FILES = ("profiler_metadata.json",)
 # Discovery reads these beside the tables: steps, export kind, and communication groups of a cluster.
@@ -31,17 +31,12 @@ def _graph_dump_patterns() -> tuple[str, ...]:
         return ("*Build.txt",)
 
 
-def needed_patterns(dimensions: Iterable[str]) -> tuple[tuple[str, ...], bool]:
-    """(file-name patterns under ASCEND_PROFILER_OUTPUT, whether GE graph dumps are wanted) for the
-    checks of `dimensions` (plus the always-run ones)."""
-    from ..checks.registry import selected_checks
-
-    specs = selected_checks(tuple(dimensions))
-    tables = {"step_trace", *(name for spec in specs for name in spec.needs)}
-    sources = table_sources()
-    patterns = {p for table in tables for p in sources.get(table, ())}
+def needed_patterns(tables: Iterable[str]) -> tuple[str, ...]:
+    """File-name patterns under ASCEND_PROFILER_OUTPUT: what the formats read for `tables`, and what
+    discovery reads."""
+    patterns = {p for sources in table_sources(tables).values() for p in sources}
     patterns.update(DISCOVERY_OUTPUTS)
-    return tuple(sorted(patterns)), any(spec.dimension == "computation" for spec in specs)
+    return tuple(sorted(patterns))
 
 
 def is_profile_file(rel: str, patterns: tuple[str, ...], graph_dumps: bool) -> bool:
