@@ -9,13 +9,21 @@ from datetime import datetime, timezone
 import pytest
 
 from advisor.errors import InputError, MixedRunsError
-from advisor.formats import describe, discover, report_input_fields
+from advisor.formats import discover, report_export, report_input_fields
 from advisor.formats.ascend_common.metadata import read_metadata
-from advisor.model import describe_steps
+from advisor.model import ProfileSet, describe_steps
+from advisor.report.messages import Messages, profile_line
 from advisor.synth.generate import write_synth_profile
 from advisor.synth.spec import SynthSpec
 
 from .engine_fixtures import DB_CORPUS, TEXT_CORPUS, corpus_path, demo, name_time, rank_dir, shifted_copy
+
+
+def describe(profile: ProfileSet, language: str = "en") -> str:
+    """The line the panel shows under a path (api/inspect), in `language`."""
+    return profile_line(
+        Messages(language), ranks=len(profile.ranks), export=report_export(profile), steps=profile.steps
+    )
 
 
 def test_single_rank_folder(tmp_path):
@@ -26,6 +34,7 @@ def test_single_rank_folder(tmp_path):
     assert [r.rank for r in profile.ranks] == [0]
     assert profile.steps == [12, 13, 14]
     assert describe(profile) == "1 rank, text export, steps 12–14"
+    assert describe(profile, "zh") == "1 个 rank，文本格式导出，step 12–14"
     assert "ASCEND_PROFILER_OUTPUT/step_trace_time.csv" in profile.ranks[0].files
     assert profile.versions == {}  # the demo records none
     fields = report_input_fields(profile)

@@ -53,6 +53,12 @@ async def test_inspect_describes_profiling_data(jp_fetch, demo_profile):
     )
     assert status == 200
     assert body == {"ok": True, "summary": "2 ranks, text export, steps 12–14", "path": "./profiling_dir1"}
+    # In the panel's language, from the report's catalogue.
+    params = {"source": "local", "path": "./profiling_dir1", "language": "zh"}
+    _, body = await call(jp_fetch, *API, "inspect", params=params)
+    assert body["summary"] == "2 个 rank，文本格式导出，step 12–14"
+    status, body = await call(jp_fetch, *API, "inspect", params={**params, "language": "fr"})
+    assert status == 400 and body["message"].startswith("language must be one of en, zh")
 
 
 async def test_inspect_explains_what_is_wrong(jp_fetch, jp_root_dir, demo_profile):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InputError
-from ..model import MIXED, ProfileSet, RankInfo, describe_steps
+from ..model import MIXED, ProfileSet, RankInfo
 from .ascend_cluster import FORMAT as ASCEND_CLUSTER
 from .ascend_db import FORMAT as ASCEND_DB
 from .ascend_text import FORMAT as ASCEND_TEXT
@@ -27,7 +27,6 @@ __all__ = [
     "FORMATS",
     "Detection",
     "Format",
-    "describe",
     "discover",
     "format_named",
     "load_table",
@@ -128,11 +127,3 @@ def report_input_fields(profile: ProfileSet) -> dict[str, str | None]:
         "cann_version": profile.versions.get("cann"),
         "torch_version": profile.versions.get("torch_npu"),
     }
-
-
-def describe(profile: ProfileSet) -> str:
-    """'2 ranks, text export, steps 12–14' in English, for the server's inspect answer; the report
-    writes its own from the message catalogue, in its language (report.html.profile_line)."""
-    n = len(profile.ranks)
-    export = f"{report_export(profile)} export"
-    return ", ".join([f"{n} rank{'s' if n != 1 else ''}", export, describe_steps(profile.steps)])

@@ -26,6 +26,7 @@ import {
   submitBlockReason,
   versionChoices
 } from '../validation';
+import { languageForLocale, ReportLanguage } from '../settings';
 import { Switch } from './common';
 
 /**
@@ -46,7 +47,8 @@ export function usePathCheck(
   source: SourceKind,
   path: string,
   trans: TranslationBundle,
-  enabled = true
+  enabled = true,
+  language: ReportLanguage = 'en'
 ): IPathCheck {
   const trimmed = path.trim();
   const key = `${source}\n${trimmed}`;
@@ -73,7 +75,7 @@ export function usePathCheck(
     let cancelled = false;
     const timer = window.setTimeout(() => {
       client
-        .inspect(source, trimmed)
+        .inspect(source, trimmed, language)
         .then(reply => {
           if (cancelled) {
             return;
@@ -103,7 +105,7 @@ export function usePathCheck(
       cancelled = true;
       window.clearTimeout(timer);
     };
-  }, [key, enabled]);
+  }, [key, enabled, language]);
 
   if (!enabled || !trimmed) {
     return { status: 'idle', message: '' };
@@ -241,6 +243,10 @@ export interface ISubmitFormProps {
    * The report language to ask for (read at submission: the setting may change meanwhile).
    */
   reportLanguage?: () => 'en' | 'zh';
+  /**
+   * JupyterLab's UI language (`translator.languageCode`): the language of the path checks' answers.
+   */
+  lang?: string;
 }
 
 /**
@@ -290,13 +296,15 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
     };
   }, [client, schemaAttempt]);
 
-  const dataCheck = usePathCheck(client, source, path, trans);
+  const uiLanguage = languageForLocale(props.lang);
+  const dataCheck = usePathCheck(client, source, path, trans, true, uiLanguage);
   const compareCheck = usePathCheck(
     client,
     compareSource,
     comparePath,
     trans,
-    compare
+    compare,
+    uiLanguage
   );
 
   const sources: SourceKind[] =
