@@ -19,6 +19,7 @@ import pytest
 
 from advisor.errors import InputError
 from advisor.synth.kineto import KINETO_COLLATERAL, KINETO_FAULTS, KinetoSpec, write_kineto_traces
+from advisor.synth.kineto.truth import covered, merged
 
 from .engine_fixtures import CORPUS, PROJECT_ROOT, corpus_path
 
@@ -191,25 +192,11 @@ def gpu_events(trace: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted((e for e in trace["traceEvents"] if role(e) in GPU_ROLES), key=lambda e: e["ts"])
 
 
-def union(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    out: list[tuple[float, float]] = []
-    for start, end in sorted(intervals):
-        if out and start <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], end))
-        else:
-            out.append((start, end))
-    return out
-
-
-def covered(spans: list[tuple[float, float]], start: float, end: float) -> float:
-    return sum(max(0.0, min(end, b) - max(start, a)) for a, b in spans)
-
-
 def idle_until_resumed(trace: dict[str, Any], start: float, end: float) -> float:
     """GPU idle from `start` until the first GPU event starting at or after `end`."""
     gpu = gpu_events(trace)
     resumed = next(e["ts"] for e in gpu if e["ts"] >= end)
-    busy = union([(e["ts"], e["ts"] + e["dur"]) for e in gpu])
+    busy = merged([(e["ts"], e["ts"] + e["dur"]) for e in gpu])
     return resumed - start - covered(busy, start, resumed)
 
 
@@ -393,8 +380,8 @@ def test_healthy_control_keeps_the_gpu_busy_and_hides_communication(tmp_path):
     assert truth["healthy"] and truth["injected"] == []
     for rank, trace in enumerate(traces):
         gpu = gpu_events(trace)
-        busy = union([(e["ts"], e["ts"] + e["dur"]) for e in gpu])
-        compute = union([(e["ts"], e["ts"] + e["dur"]) for e in gpu if not e["name"].startswith("nccl")])
+        busy = merged([(e["ts"], e["ts"] + e["dur"]) for e in gpu])
+        compute = merged([(e["ts"], e["ts"] + e["dur"]) for e in gpu if not e["name"].startswith("nccl")])
         for step, (start, end) in steps_of(trace).items():
             share = covered(busy, start, end) / (end - start)
             assert share > 0.9
@@ -476,7 +463,7 @@ def test_exposed_communication_matches_the_nccl_kernels(tmp_path):
     entry = expected(truth, "communication.exposed")
     for rank, trace in enumerate(traces):
         gpu = gpu_events(trace)
-        compute = union([(e["ts"], e["ts"] + e["dur"]) for e in gpu if not e["name"].startswith("nccl")])
+        compute = merged([(e["ts"], e["ts"] + e["dur"]) for e in gpu if not e["name"].startswith("nccl")])
         for step, window in steps_of(trace).items():
             nccl = [e for e in within(gpu, window) if e["cat"] == "kernel" and e["name"].startswith("nccl")]
             assert nccl and all(e["args"]["Collective name"] == "allreduce" for e in nccl)
@@ -522,7 +509,7 @@ def test_launch_overhead_spreads_tiny_kernels_apart(tmp_path):
             tiny = [e for e in within(gpu_events(trace), window) if "CUDAFunctor_add" in e["name"]]
             assert len(tiny) == 1200 and max(e["dur"] for e in tiny) <= 4
             start, end = tiny[0]["ts"], tiny[-1]["ts"] + tiny[-1]["dur"]
-            idle = end - start - covered(union([(e["ts"], e["ts"] + e["dur"]) for e in tiny]), start, end)
+            idle = end - start - covered(merged([(e["ts"], e["ts"] + e["dur"]) for e in tiny]), start, end)
             assert idle == pytest.approx(entry["expected"]["lost_us"][str(rank)][str(step)], abs=0.5)
             assert idle > 3 * sum(e["dur"] for e in tiny)  # host-bound: mostly gaps
 
@@ -654,7 +641,7 @@ def test_recorded_gc_events_need_with_stack():
     for window in steps_of(with_stack).values():
         assert max(e["dur"] for e in within(pauses, window)) > 100_000  # gc.collect() of 200k cycles
     for window in steps_of(without).values():  # the pause is there, only unexplained
-        ops = union(
+        ops = merged(
             [(e["ts"], e["ts"] + e["dur"]) for e in without["traceEvents"] if e.get("cat") == "cpu_op"]
         )
         assert window[1] - window[0] - covered(ops, *window) > 100_000

@@ -23,7 +23,7 @@ from typing import Any
 from .spec import KINETO_COLLATERAL, KINETO_FAULTS, KinetoSpec
 from .timeline import RankState
 
-Intervals = list[tuple[int, int]]
+Intervals = list[tuple[float, float]]  # ns here; the tests pass µs read back from the files
 _STALLS = ("schedule.host_sync", "schedule.gc", "dataloader.slow")
 
 
@@ -37,8 +37,8 @@ def merged(intervals: Intervals) -> Intervals:
     return out
 
 
-def covered(union: Intervals, start: int, end: int) -> int:
-    """ns of [start, end) that `union` (merged) covers."""
+def covered(union: Intervals, start: float, end: float) -> float:
+    """How much of [start, end) `union` (merged) covers."""
     return sum(max(0, min(end, b) - max(start, a)) for a, b in union)
 
 
@@ -56,22 +56,22 @@ class RankMeasure:
         self.comm = merged([(g.start, g.end) for g in state.gpu if g.role == "comm"])
         self.starts = sorted(g.start for g in state.gpu)
 
-    def idle(self, start: int, end: int) -> int:
+    def idle(self, start: float, end: float) -> float:
         return max(0, end - start - covered(self.busy, start, end))
 
-    def idle_until_resumed(self, start: int, end: int) -> int:
+    def idle_until_resumed(self, start: float, end: float) -> float:
         """GPU idle from `start` until the first GPU work that starts at or after `end`."""
         index = bisect.bisect_left(self.starts, end)
         resumed = self.starts[index] if index < len(self.starts) else end
         return self.idle(start, resumed)
 
-    def exposed_comm(self, start: int, end: int) -> int:
+    def exposed_comm(self, start: float, end: float) -> float:
         hidden = sum(
             covered(self.compute, max(a, start), min(b, end)) for a, b in self.comm if a < end and b > start
         )
         return covered(self.comm, start, end) - hidden
 
-    def lost(self, fault: str, step: int) -> int:
+    def lost(self, fault: str, step: int) -> float:
         state = self.state
         windows = state.windows.get(fault, {}).get(step, [])
         if not state.cuda or fault == "memory.pageable_memcpy":
