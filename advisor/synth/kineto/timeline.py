@@ -135,7 +135,9 @@ class RankState:
     next_correlation: int = 0
     next_sequence: int = 0
     next_flow: int = 1
+    next_collective: int = 0  # the process group's sequence number (record_param_comms' Seq)
     steps: dict[int, tuple[int, int]] = field(default_factory=dict)
+    step_events: dict[int, dict[str, Any]] = field(default_factory=dict)  # ProfilerStep#N, open until the end
     pending: list[Pending] = field(default_factory=list)
     # per fault and step, the windows whose GPU idle time (cuda) or length (cpu) the fault costs
     windows: dict[str, dict[int, list[list[int]]]] = field(default_factory=dict)
@@ -163,13 +165,16 @@ class RankState:
         return self.pid + 11
 
     def us(self, low: float, high: float) -> int:
+        """A duration drawn between `low` and `high` µs, in ns."""
         return round(self.stream.uniform(low, high) * US)
 
-    def _ids(self) -> dict[str, int]:
+    def new_ids(self) -> dict[str, int]:
+        """The next External id (one per CPU op or range, as the profiler numbers them)."""
         external, self.next_external = self.next_external, self.next_external + 1
         return {"External id": external, "Record function id": 0}
 
-    def _ev_idx(self, args: dict[str, Any]) -> dict[str, Any]:
+    def with_ev_idx(self, args: dict[str, Any]) -> dict[str, Any]:
+        """`args` with the next `Ev Idx`, the profiler's running index of CPU events."""
         args["Ev Idx"], self.next_ev_idx = self.next_ev_idx, self.next_ev_idx + 1
         return args
 
@@ -185,7 +190,7 @@ class RankState:
             "tid": tid,
             "ts": start,
             "dur": 0,
-            "args": self._ev_idx({**self._ids(), **(extra or {})}),
+            "args": self.with_ev_idx({**self.new_ids(), **(extra or {})}),
         }
         self.events.append(event)
         return event
@@ -319,7 +324,7 @@ class RankState:
                 "pid": self.pid,
                 "tid": self.pid,
                 "ts": self.t,
-                "args": self._ev_idx(
+                "args": self.with_ev_idx(
                     {
                         "Addr": 139_800_000_000_000 + self.stream.randrange(1 << 30) * 512,
                         "Bytes": nbytes,
@@ -398,7 +403,7 @@ def forward_and_backward(state: RankState, step: int) -> None:
     main = state.pid
     start = state.t
     state.steps[step] = (start, 0)
-    state.cpu("user_annotation", f"ProfilerStep#{step}", main, start)  # closed by finish_step
+    state.step_events[step] = state.cpu("user_annotation", f"ProfilerStep#{step}", main, start)
     state.t += state.us(8, 20)
     loader_ns = (
         state.us(SLOW_LOADER_MS[0] * 1000, SLOW_LOADER_MS[1] * 1000)
@@ -468,7 +473,7 @@ def forward_and_backward(state: RankState, step: int) -> None:
                     "tid": main,
                     "ts": state.t,
                     "dur": gc_ns,
-                    "args": state._ev_idx({}),
+                    "args": state.with_ev_idx({}),
                 }
             )
         state.window("schedule.gc", step, state.t, state.t + gc_ns)
@@ -594,7 +599,7 @@ def issue_bucket(state: RankState, nbytes: int) -> None:
         tid = state.autograd_tid
         annotation = state.cpu("user_annotation", "nccl:all_reduce", tid, state.t, dims)
         state.t += state.us(3, 6)
-        sequence = len(state.pending)
+        sequence, state.next_collective = state.next_collective, state.next_collective + 1
         params = state.cpu(
             "cpu_op", "record_param_comms", tid, state.t, comm_args(spec, nbytes, sequence, state.rank)
         )
@@ -636,7 +641,7 @@ def issue_bucket(state: RankState, nbytes: int) -> None:
             "tid": state.gloo_tid,
             "ts": 0,
             "dur": 0,
-            "args": state._ev_idx({**state._ids(), **dims}),
+            "args": state.with_ev_idx({**state.new_ids(), **dims}),
         }
         state.events.append(work)
         state.pending.append(Pending(issue["ts"] + issue["dur"] + state.us(20, 80), nbytes, work))
@@ -706,8 +711,7 @@ def finish_step(state: RankState, step: int) -> None:
     state.t += state.us(30, 60)  # prof.step()
     start = state.steps[step][0]
     state.steps[step] = (start, state.t)
-    profiler_step = next(e for e in state.events if e["name"] == f"ProfilerStep#{step}")
-    state.close(profiler_step, state.t)
+    state.close(state.step_events[step], state.t)
     state.t += state.us(2, 5)
 
 
