@@ -66,7 +66,9 @@ class KinetoSpec:
     gradient_mb: float = 100.0
     batch_mb: float = 24.0  # the input batch copied to the device each step
     profile_memory: bool = False
-    python_gc_events: bool = True  # record_python_gc_info (torch 2.13 records them with with_stack only)
+    # record_python_gc_info with with_stack, which torch 2.13 needs for them: every collector pass is
+    # a `Python GC` event (the Python frames with_stack adds are not written). Off: pauses are gaps.
+    python_gc_events: bool = True
     inject: tuple[str, ...] = ()
     inject_ranks: tuple[int, ...] | None = None  # default: every rank; cluster.slow_rank: the last
     host: str = "synth-gpu-node"

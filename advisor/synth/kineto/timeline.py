@@ -30,6 +30,10 @@ EXPOSED_TRAFFIC = 4.0
 SYNCS_PER_STEP = 3  # injected aten::item calls in the forward
 HOST_WORK_US = (1_500, 3_000)  # host-side work on the fetched value before the next launch
 GC_MS = (20, 45)
+# Automatic generation-0 collections: tens of µs each, after about one op in three (the recorded
+# gc_pressure trace has hundreds per step). Written with the Python GC events, fault or not.
+YOUNG_GC_US = (20, 80)
+YOUNG_GC_CHANCE = 0.3
 LOADER_US = (150, 350)  # a healthy loader: the next batch is prefetched
 SLOW_LOADER_MS = (25, 45)
 TINY_KERNELS = 1200  # per-parameter optimizer updates
@@ -454,6 +458,8 @@ def forward_and_backward(state: RankState, step: int) -> None:
             slow,
         )
         sequences.append((sequence, event))
+        if state.stream.random() < YOUNG_GC_CHANCE:
+            state.t += python_gc(state, state.us(*YOUNG_GC_US))
         if index in sync_after:
             gap = host_sync(state, step)
             state.window("schedule.host_sync", step, gap, gap)  # the end is the next GPU start
@@ -463,23 +469,19 @@ def forward_and_backward(state: RankState, step: int) -> None:
     state.t += state.us(5, 15)
     if spec.faulty("schedule.gc", rank, step):
         gc_ns = state.us(GC_MS[0] * 1000, GC_MS[1] * 1000)
-        if spec.python_gc_events and spec.schema == "new":
-            state.events.append(
-                {
-                    "ph": "X",
-                    "cat": "python_function",
-                    "name": "Python GC",
-                    "pid": state.pid,
-                    "tid": main,
-                    "ts": state.t,
-                    "dur": gc_ns,
-                    "args": state.with_ev_idx({}),
-                }
-            )
         state.window("schedule.gc", step, state.t, state.t + gc_ns)
-        state.t += gc_ns
+        state.t += python_gc(state, gc_ns)
 
     backward(state, step, sequences, slow)
+
+
+def python_gc(state: RankState, dur: int) -> int:
+    """A collector pass of `dur` ns at the cursor on the main thread, as a `Python GC` event where the
+    trace records them; returns `dur` (the host is busy either way)."""
+    if state.spec.python_gc_events and state.spec.schema == "new":
+        event = {"ph": "X", "cat": "python_function", "name": "Python GC", "pid": state.pid, "tid": state.pid}
+        state.events.append({**event, "ts": state.t, "dur": dur, "args": state.with_ev_idx({})})
+    return dur
 
 
 def copy_inputs(state: RankState, step: int, nbytes: int) -> None:

@@ -303,6 +303,8 @@ def render(spec: KinetoSpec, state: RankState, trace_name: str) -> str:
     ]
     if spec.profile_memory:
         header.append('      "profile_memory": 1,')
+    if spec.python_gc_events:  # torch records them only through the Python tracer (with_stack)
+        header.append('      "with_stack": 1,')
     if spec.ranks > 1:
         header.append(f'      "distributedInfo": {_json(distributed_info(spec, state.rank))},')
     if state.cuda:
