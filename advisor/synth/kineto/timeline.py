@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from math import prod
 from typing import Any
 
 from ..spec import rng
@@ -96,6 +97,32 @@ BACKWARD_KERNELS = {
     "aten::threshold_backward": ((THRESHOLD_BWD, 40, 80),),
     "aten::native_layer_norm_backward": ((LAYER_NORM_BWD, 60, 110),),
 }
+# record_shapes: what each op's inputs look like (a 256 x 1024 activation, 1024-wide layers).
+ACTIVATION = ([256, 1024], "float")
+OP_INPUTS: dict[str, tuple[tuple[list[int], str], ...]] = {
+    "aten::linear": (ACTIVATION, ([1024, 1024], "float"), ([1024], "float")),
+    "aten::addmm": (([1024], "float"), ACTIVATION, ([1024, 1024], "float"), ([], "Scalar"), ([], "Scalar")),
+    "aten::mm": (ACTIVATION, ([1024, 1024], "float")),
+    "aten::relu": (ACTIVATION,),
+    "aten::clamp_min": (ACTIVATION, ([], "Scalar")),
+    "aten::threshold_backward": (ACTIVATION, ACTIVATION, ([], "Scalar")),
+    "aten::layer_norm": (ACTIVATION, ([], "ScalarList"), ([1024], "float"), ([1024], "float")),
+    "aten::native_layer_norm": (ACTIVATION, ([], "ScalarList"), ([1024], "float"), ([1024], "float")),
+    "aten::native_layer_norm_backward": (ACTIVATION, ACTIVATION, ([256, 1], "float"), ([256, 1], "float")),
+}
+
+
+def shape_args(inputs: tuple[tuple[list[int], str], ...]) -> dict[str, Any]:
+    """What record_shapes adds to an op: dims, types, contiguous strides, and scalars' values."""
+    strides = [[prod(dims[i + 1 :]) for i in range(len(dims))] for dims, _ in inputs]
+    return {
+        "Input Dims": [dims for dims, _ in inputs],
+        "Input type": [kind for _, kind in inputs],
+        "Input Strides": strides,
+        "Concrete Inputs": ["1" if kind == "Scalar" else "" for _, kind in inputs],
+    }
+
+
 CBID = {
     "cudaLaunchKernel": 211,
     "cudaMemcpyAsync": 41,
@@ -293,9 +320,13 @@ class RankState:
         slow: float = 1.0,
     ) -> dict[str, Any]:
         """A cpu_op (and its ATen child) that launches `kernels` (cuda) or computes them itself (cpu)."""
-        top = self.cpu("cpu_op", outer, tid, self.t, extra)
+        top = self.cpu("cpu_op", outer, tid, self.t, {**(extra or {}), **op_shapes(outer)})
         self.t += self.us(3, 8)
-        child = self.cpu("cpu_op", inner, tid, self.t, extra) if inner != outer else top
+        child = (
+            self.cpu("cpu_op", inner, tid, self.t, {**(extra or {}), **op_shapes(inner)})
+            if inner != outer
+            else top
+        )
         self.t += self.us(5, 12)
         for index in range(self.spec.kernels_per_op):
             name, low, high = kernels[index % len(kernels)]
@@ -343,6 +374,11 @@ class RankState:
 
     def window(self, fault: str, step: int, start: int, end: int) -> None:
         self.windows.setdefault(fault, {}).setdefault(step, []).append([start, end])
+
+
+def op_shapes(name: str) -> dict[str, Any]:
+    """record_shapes' args of the op `name` (ops outside the table: one activation)."""
+    return shape_args(OP_INPUTS.get(name, (ACTIVATION,)))
 
 
 def kernel_args(blocks: int, stream: random.Random) -> dict[str, Any]:
@@ -488,10 +524,9 @@ def copy_inputs(state: RankState, step: int, nbytes: int) -> None:
     """`batch.to("cuda", non_blocking=True)` from pinned memory, or a blocking copy from pageable memory."""
     main = state.pid
     pageable = state.spec.faulty("memory.pageable_memcpy", state.rank, step)
-    dims = {
-        "Input Dims": [[nbytes // 4 // 64, 64], [], [], [], []],
-        "Input type": ["float", "", "", "Scalar", "Scalar"],
-    }
+    dims = shape_args(
+        (([nbytes // 4 // 64, 64], "float"), ([], ""), ([], ""), ([], "Scalar"), ([], "Scalar"))
+    )
     to = state.cpu("cpu_op", "aten::to", main, state.t, dims)
     state.t += state.us(4, 8)
     to_copy = state.cpu("cpu_op", "aten::_to_copy", main, state.t, dims)
@@ -596,7 +631,7 @@ def backward(state: RankState, step: int, sequences: list[tuple[int, dict[str, A
 
 def issue_bucket(state: RankState, nbytes: int) -> None:
     spec = state.spec
-    dims = {"Input Dims": [[nbytes // 4]], "Input type": ["float"]}
+    dims = shape_args((([nbytes // 4], "float"),))
     if state.cuda:
         tid = state.autograd_tid
         annotation = state.cpu("user_annotation", "nccl:all_reduce", tid, state.t, dims)
