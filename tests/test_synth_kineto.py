@@ -299,7 +299,7 @@ def test_events_have_their_categories_fields_and_flows_pair_up(tmp_path, case):
         assert flow_problems(trace["traceEvents"]) == []
 
 
-@pytest.mark.parametrize("case", ["healthy", "every_fault", "streams_memory", "old"])
+@pytest.mark.parametrize("case", ["healthy", "every_fault", "launch_exposed", "streams_memory", "old"])
 def test_correlation_links_each_gpu_event_to_its_launch_inside_its_op(tmp_path, case):
     _, _, traces = generate(tmp_path, **SPECS[case])
     old = SPECS[case].get("schema") == "old"
@@ -309,6 +309,7 @@ def test_correlation_links_each_gpu_event_to_its_launch_inside_its_op(tmp_path, 
         runtime = {e["args"]["correlation"]: e for e in events if role(e) == "runtime"}
         assert len(runtime) == sum(role(e) == "runtime" for e in events)  # unique within the process
         ops = {e["args"]["External id"]: e for e in events if role(e) in ("op", "annotation")}
+        arrows = {(e["ph"], e["id"]): e for e in events if e.get("cat") in ("ac2g", "async")}
         gpu = [e for e in events if role(e) in GPU_ROLES | {"sync"}]
         assert gpu
         for event in gpu:
@@ -316,6 +317,13 @@ def test_correlation_links_each_gpu_event_to_its_launch_inside_its_op(tmp_path, 
             assert event["ts"] >= launch["ts"]
             if role(event) == "sync":
                 continue
+            # The arrow runs from the call's start to the GPU work's start, on its stream.
+            start, finish = (
+                arrows[("s", launch["args"]["correlation"])],
+                arrows[("f", launch["args"]["correlation"])],
+            )
+            assert (start["ts"], start["tid"]) == (launch["ts"], int(launch["tid"]))
+            assert (finish["ts"], finish["tid"]) == (event["ts"], event["args"]["stream"])
             op = ops[event["args"][external_key]]
             assert launch["args"][external_key] == op["args"]["External id"]
             assert str(op["tid"]) == str(launch["tid"])

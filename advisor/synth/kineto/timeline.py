@@ -148,6 +148,7 @@ class Pending:
     ready: int  # when this rank's data is ready and its kernel (or gloo thread) can start
     nbytes: int
     event: dict[str, Any]  # the NCCL kernel or the gloo annotation, finished by resolve_collectives
+    arrow: dict[str, Any] | None = None  # the kernel's ac2g finish, which moves with it
     start: int = 0
 
 
@@ -660,7 +661,7 @@ def issue_bucket(state: RankState, nbytes: int) -> None:
         ):
             del args[key]  # Kineto copies only part of the metadata onto the kernel
         kernel = state.gpu_event(launch, "kernel", NCCL_ALLREDUCE, COMM_STREAM, ready, 0, args)
-        state.pending.append(Pending(ready, nbytes, kernel))
+        state.pending.append(Pending(ready, nbytes, kernel, arrow=state.events[-1]))  # gpu_event's "f"
         state.t += state.us(2, 4)
         state.close(params, state.t)
         state.t += state.us(1, 3)
@@ -700,6 +701,8 @@ def resolve_collectives(ranks: list[RankState], step: int) -> None:
         for state, item in items:
             end = last + transfer + state.us(0, 3)
             item.event["ts"], item.event["dur"] = item.start, end - item.start
+            if item.arrow is not None:
+                item.arrow["ts"] = item.start
             channel_free[state.rank] = end
             state.waits[step] = state.waits.get(step, 0) + last - item.start
             if state.cuda:
