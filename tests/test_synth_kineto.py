@@ -64,6 +64,7 @@ REQUIRED_ARGS = {
     "gpu_memcpy": {"device", "context", "stream", "correlation", "bytes", "memory bandwidth (GB/s)"},
     "gpu_memset": {"device", "context", "stream", "correlation", "bytes", "memory bandwidth (GB/s)"},
     "cuda_sync": {"cuda_sync_kind", "stream", "correlation", "device", "context"},
+    "gpu_user_annotation": {"External id"},
     "python_function": {"Ev Idx"},
     "Trace": {"Op count"},
     "cpu_instant_event": {
@@ -183,7 +184,8 @@ def steps_of(trace: dict[str, Any]) -> dict[int, tuple[float, float]]:
     out = {}
     for event in trace["traceEvents"]:
         match = re.fullmatch(r"ProfilerStep#(\d+)", event.get("name", ""))
-        if match and event["ph"] == "X":
+        # Not gpu_user_annotation: the same name again on each GPU stream the step launched on.
+        if match and event["ph"] == "X" and event.get("cat") in ("user_annotation", "Operator"):
             out[int(match.group(1))] = (event["ts"], event["ts"] + event["dur"])
     return out
 
@@ -346,6 +348,41 @@ def test_steps_are_profiler_step_annotations_that_cover_their_work(tmp_path, cas
             assert step[0] <= event["ts"] and event["ts"] + event["dur"] <= step[1] + US_TOLERANCE
         ops = [e for e in trace["traceEvents"] if role(e) == "op"]
         assert all(any(w[0] <= e["ts"] <= w[1] for w in windows) for e in ops)
+
+
+def test_gpu_user_annotations_span_what_their_range_launched(tmp_path):
+    """Kineto draws each user range again on the streams of its launches (1 ns wider each side): a
+    reader must not count them as GPU work, nor take them for the CPU's ProfilerStep#N."""
+    _, truth, traces = generate(tmp_path, streams=2)
+    for trace in traces:
+        events = trace["traceEvents"]
+        ranges = {e["args"]["External id"]: e for e in events if e.get("cat") == "user_annotation"}
+        runtime = {e["args"]["correlation"]: e for e in events if role(e) == "runtime"}
+        projections = [e for e in events if e.get("cat") == "gpu_user_annotation"]
+        names = Counter((e["name"], e["tid"]) for e in projections)
+        assert all(names[(f"ProfilerStep#{step}", 7)] == 1 for step in truth["steps"])
+        assert names[("nccl:all_reduce", 20)] == 4 * len(truth["steps"])
+        for projection in projections:
+            cpu_range = ranges[projection["args"]["External id"]]
+            assert cpu_range["name"] == projection["name"]
+            window = (cpu_range["ts"], cpu_range["ts"] + cpu_range["dur"])
+            work = [
+                e
+                for e in gpu_events(trace)
+                if e["tid"] == projection["tid"]
+                and window[0] <= runtime[e["args"]["correlation"]]["ts"] <= window[1]
+                and (
+                    cpu_range["name"].startswith("ProfilerStep#")
+                    or runtime[e["args"]["correlation"]]["tid"] == cpu_range["tid"]
+                )
+            ]
+            assert projection["ts"] == pytest.approx(min(e["ts"] for e in work) - 0.001, abs=5e-4)
+            end = max(e["ts"] + e["dur"] for e in work) + 0.001
+            assert projection["ts"] + projection["dur"] == pytest.approx(
+                end, abs=5e-4
+            )  # float µs near 2.7e12
+        memsets = [e for e in gpu_events(trace) if e["cat"] == "gpu_memset"]
+        assert len(memsets) == len(truth["steps"]) and {e["args"]["bytes"] for e in memsets} == {4 << 20}
 
 
 def test_deterministic_by_seed(tmp_path):

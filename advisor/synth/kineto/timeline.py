@@ -25,6 +25,8 @@ PINNED_GBPS = 22.0
 PAGEABLE_GBPS = 6.0
 NCCL_BUS_GBPS = 180.0  # A100 NVLink ring all-reduce, large messages
 GLOO_GBPS = 5.0
+MEMSET_GBPS = 1000.0
+SCRATCH_MB = 4.0  # a buffer the forward zeroes each step (torch.zeros): the step's memset
 CPU_SLOWDOWN = 4.0  # an op computed on the CPU takes this much longer than its kernels on a GPU
 SLOW_RANK_FACTOR = 1.35
 EXPOSED_TRAFFIC = 4.0
@@ -129,6 +131,7 @@ CBID = {
     "cudaStreamSynchronize": 131,
     "cudaStreamWaitEvent": 147,
     "cudaEventRecord": 135,
+    "cudaMemsetAsync": 51,
 }
 
 
@@ -477,6 +480,8 @@ def forward_and_backward(state: RankState, step: int) -> None:
         if spec.ranks > 1
         else None
     )
+    if state.cuda:
+        zeros(state, round(SCRATCH_MB * (1 << 20)))
     forward_ops = spec.ops_per_step // 3
     syncs = SYNCS_PER_STEP if spec.faulty("schedule.host_sync", rank, step) else 0
     sync_after = {forward_ops * (k + 1) // (syncs + 1) - 1 for k in range(syncs)}
@@ -510,6 +515,61 @@ def forward_and_backward(state: RankState, step: int) -> None:
         state.t += python_gc(state, gc_ns)
 
     backward(state, step, sequences, slow)
+
+
+def zeros(state: RankState, nbytes: int) -> None:
+    """`torch.zeros(..., device="cuda")`: aten::zeros -> aten::zero_ -> aten::fill_, one memset."""
+    main = state.pid
+    outer = [
+        state.cpu("cpu_op", name, main, state.t) for name in ("aten::zeros", "aten::zero_", "aten::fill_")
+    ]
+    state.t += state.us(4, 8)
+    launch = state.runtime("cudaMemsetAsync", main, outer[-1]["args"]["External id"], state.us(4, 8))
+    start = max(launch["ts"] + launch["dur"] + state.us(2, 4), state.stream_free.get(DEFAULT_STREAM, 0))
+    dur = round(nbytes / MEMSET_GBPS)
+    args = {"bytes": nbytes, "memory bandwidth (GB/s)": round(nbytes / dur, 6)}
+    state.gpu_event(launch, "gpu_memset", "Memset (Device)", DEFAULT_STREAM, start, dur, args)
+    state.gpu.append(Gpu(start, start + dur, "memset"))
+    state.stream_free[DEFAULT_STREAM] = start + dur
+    for event in reversed(outer):
+        state.t += state.us(1, 3)
+        state.close(event, state.t)
+    state.t += state.us(2, 5)
+
+
+def project_annotations(state: RankState) -> None:
+    """Kineto's gpu_user_annotation: each user range drawn again on every stream its launches ran
+    on, from their first start to their last end (1 ns earlier, 2 ns longer, as Kineto does).
+    ProfilerStep#N takes what any thread launched in its time; another range, what its thread did."""
+    runtime = {e["args"]["correlation"]: e for e in state.events if e.get("cat") == "cuda_runtime"}
+    work = [
+        (runtime[e["args"]["correlation"]], e)
+        for e in state.events
+        if e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset")
+    ]
+    ranges = [e for e in state.events if e.get("cat") == "user_annotation"]
+    for annotation in ranges:
+        start, end = annotation["ts"], annotation["ts"] + annotation["dur"]
+        any_thread = annotation["name"].startswith("ProfilerStep#")
+        by_stream: dict[int, list[dict[str, Any]]] = {}
+        for call, event in work:
+            if start <= call["ts"] <= end and (any_thread or call["tid"] == annotation["tid"]):
+                by_stream.setdefault(event["tid"], []).append(event)
+        for stream, events in sorted(by_stream.items()):
+            first = min(e["ts"] for e in events) - 1
+            last = max(e["ts"] + e["dur"] for e in events) + 1
+            state.events.append(
+                {
+                    "ph": "X",
+                    "cat": "gpu_user_annotation",
+                    "name": annotation["name"],
+                    "pid": state.device_index,
+                    "tid": stream,
+                    "ts": first,
+                    "dur": last - first,
+                    "args": {"External id": annotation["args"]["External id"]},
+                }
+            )
 
 
 def python_gc(state: RankState, dur: int) -> int:
@@ -763,4 +823,7 @@ def simulate(spec: KinetoSpec) -> list[RankState]:
         resolve_collectives(ranks, step)
         for state in ranks:
             finish_step(state, step)
+    for state in ranks:
+        if state.cuda:
+            project_annotations(state)
     return ranks

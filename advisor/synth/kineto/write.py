@@ -134,7 +134,7 @@ def to_old(events: list[dict[str, Any]], origin_ns: int) -> list[dict[str, Any]]
         cat = event.get("cat")
         if (event["ph"] == "X" and cat not in OLD_CATEGORIES) or event.get("name") == "record_param_comms":
             continue  # python_function (Python GC) and cuda_sync came later
-        if cat == "fwdbwd":
+        if cat in ("fwdbwd", "gpu_user_annotation"):  # neither existed in 2021
             continue
         old = dict(event)
         if event["ph"] == "M":
