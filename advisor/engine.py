@@ -34,8 +34,7 @@ from .checks.registry import (
     NotEvaluated as CheckNotEvaluated,
 )
 from .errors import InputError, OutputError, cannot
-from .formats import discover, load_table, reader_modules, report_input_fields
-from .formats.ascend_common.folder import MINDSPORE_SUFFIX, OUTPUT_DIR, RANK_SUFFIX
+from .formats import data_folder_at, data_name, discover, load_table, reader_modules, report_input_fields
 from .formats.sanity import INCOMPLETE, lost_share
 from .model import ProfileSet, RankInfo, describe_steps
 from .options import REPORT_FORMATS, AnalysisOptions
@@ -599,12 +598,11 @@ def _check_output_dir(output_dir: Path) -> Path:
     out = output_dir.expanduser()
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: output path exists and is not a directory")
-    resolved = out.resolve()
-    for part in (resolved, *resolved.parents):
-        if part.name.endswith((RANK_SUFFIX, MINDSPORE_SUFFIX)) or part.name == OUTPUT_DIR:
-            raise InputError(
-                f"{out}: output folder is inside profiling data ({part}); input folders are read-only"
-            )
+    inside = data_folder_at(out.resolve())
+    if inside is not None:
+        raise InputError(
+            f"{out}: output folder is inside profiling data ({inside}); input folders are read-only"
+        )
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -625,9 +623,7 @@ MAX_NAME_TRIES = 10_000  # report_N names tried before giving up on a crowded fo
 def profile_name(path: str) -> str:
     """The analysed folder's own name, safe as part of a file name ('profile' if nothing is left).
     Inside a rank folder's ASCEND_PROFILER_OUTPUT the rank folder names the data."""
-    folder = PurePosixPath(path.replace("\\", "/").rstrip("/"))
-    if folder.name == OUTPUT_DIR:
-        folder = folder.parent
+    folder = data_name(PurePosixPath(path.replace("\\", "/").rstrip("/")))
     name = re.sub(r"\.{2,}", ".", _UNSAFE_NAME.sub("_", folder.name)).strip("._-")
     name = name.encode()[:MAX_NAME_BYTES].decode(errors="ignore").rstrip("._-")
     return name or "profile"

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path, PurePosixPath
 
 import pytest
 
 from advisor.errors import InputError
-from advisor.formats import FORMATS, discover, format_named, load_table, report_input_fields, table_sources
+from advisor.formats import (
+    FORMATS,
+    data_folder_at,
+    data_name,
+    discover,
+    format_named,
+    load_table,
+    report_input_fields,
+    table_sources,
+)
 from advisor.formats.tables import _LOADERS
 
 from .engine_fixtures import demo, rank_dir
@@ -76,3 +86,14 @@ def test_table_sources_are_what_the_formats_read_for_the_tables_asked():
     assert "kernel_details.csv" in sources["kernels"]  # ascend_text
     assert any(p.startswith("ascend_pytorch_profiler") for p in sources["kernels"])  # ascend_db
     assert "cluster_step_trace_time.csv" in sources["step_trace"]  # ascend_cluster
+
+
+def test_the_formats_say_which_folders_are_data_and_which_name_it():
+    rank = Path("/data/job/node1_123_20250101_ascend_pt")
+    # Reports never go inside a rank folder, whichever depth; a plain folder is no one's data.
+    assert data_folder_at(rank / "ASCEND_PROFILER_OUTPUT" / "reports") == rank / "ASCEND_PROFILER_OUTPUT"
+    assert data_folder_at(rank / "notes") == rank
+    assert data_folder_at(Path("/data/job/reports")) is None
+    # A path into a rank's export folder is named after the rank folder.
+    assert data_name(PurePosixPath(str(rank / "ASCEND_PROFILER_OUTPUT"))) == PurePosixPath(str(rank))
+    assert data_name(PurePosixPath("/data/job")) == PurePosixPath("/data/job")

@@ -9,7 +9,7 @@ surest (the first among equals) discover it; tables are loaded by the format of 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
@@ -27,6 +27,8 @@ __all__ = [
     "FORMATS",
     "Detection",
     "Format",
+    "data_folder_at",
+    "data_name",
     "discover",
     "format_named",
     "load_table",
@@ -127,3 +129,19 @@ def report_input_fields(profile: ProfileSet) -> dict[str, str | None]:
         "cann_version": profile.versions.get("cann"),
         "torch_version": profile.versions.get("torch_npu"),
     }
+
+
+def data_folder_at(path: Path) -> Path | None:
+    """`path` or the first of its parents that is part of some format's data (a rank folder, …), if
+    any: reports are never written there."""
+    for part in (path, *path.parents):
+        if any(fmt.holds_data(part.name) for fmt in FORMATS):
+            return part
+    return None
+
+
+def data_name(path: PurePosixPath) -> PurePosixPath:
+    """The folder that names the data at `path`: its parent when `path` is a folder inside the data
+    that does not name it (an Ascend rank's ASCEND_PROFILER_OUTPUT)."""
+    inner = {name for fmt in FORMATS for name in fmt.inner_folders}
+    return path.parent if path.name in inner else path

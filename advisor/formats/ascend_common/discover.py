@@ -102,7 +102,14 @@ def rank_folder_format(name: str, export: str, reader_modules: tuple[str, ...]) 
         discover=discover,
         report_kind=ascend_kind,
         reader_modules=reader_modules,
+        holds_data=is_rank_folder_part,
+        inner_folders=(OUTPUT_DIR,),
     )
+
+
+def is_rank_folder_part(name: str) -> bool:
+    """A rank folder (`*_ascend_pt`, `*_ascend_ms`) or its export folder, by name."""
+    return name.endswith((RANK_SUFFIX, MINDSPORE_SUFFIX)) or name == OUTPUT_DIR
 
 
 def _is_rank_dir(path: Path) -> bool:
