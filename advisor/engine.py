@@ -7,7 +7,7 @@ import math
 import multiprocessing
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
@@ -132,6 +132,39 @@ def analyse_rank(
         warnings=table_warnings({rank.rank: tables}),
         rows_read=sum(len(frame) for frame in tables.values()),
     )
+
+
+class OnDemandTables(Mapping[str, pd.DataFrame]):
+    """A rank's tables as a cluster check sees them: those the rank sent, and the check's on-demand
+    tables, read in this process when first looked up; one that cannot be read is absent."""
+
+    def __init__(self, sent: Mapping[str, pd.DataFrame], rank: RankInfo, on_demand: frozenset[str]) -> None:
+        self._sent = sent
+        self._rank = rank
+        self._on_demand = on_demand
+        self._read: dict[str, pd.DataFrame | None] = {}
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        if name in self._sent:
+            return self._sent[name]
+        if name not in self._on_demand:
+            raise KeyError(name)
+        if name not in self._read:
+            try:
+                self._read[name] = load_table(name, self._rank)
+            except Exception:  # the check then lacks a fact; a reader failing must not sink it
+                self._read[name] = None
+        frame = self._read[name]
+        if frame is None:
+            raise KeyError(name)
+        return frame
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._sent
+        yield from (name for name, frame in self._read.items() if frame is not None)
+
+    def __len__(self) -> int:
+        return len(self._sent) + sum(frame is not None for frame in self._read.values())
 
 
 def _tables_for(spec: CheckSpec, tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
@@ -326,9 +359,8 @@ def run_checks(
                     left_out = messages.t("engine.rank_left_out", rank=rank.rank, reason=reason)
                     collected.add(NotEvaluated(spec.id, left_out))
                 else:
-                    usable[rank.rank] = {
-                        n: tables[rank.rank][n] for n in spec.tables if n in tables[rank.rank]
-                    }
+                    sent = {n: tables[rank.rank][n] for n in spec.tables if n in tables[rank.rank]}
+                    usable[rank.rank] = OnDemandTables(sent, rank, spec.on_demand) if spec.on_demand else sent
             if usable:
                 collected.add(_run_one(spec, ClusterContext(profile, usable, options, messages), messages))
     return collected

@@ -13,7 +13,7 @@ import pytest
 
 from advisor.checks.computation_ai_core_performance import ai_core_performance, cube_alignment, fa_dims
 from advisor.checks.computation_aicpu import aicpu, op_advice, unsupported_dtypes
-from advisor.checks.computation_base import cann_key, read_device_info, split_dtypes, step_basis, version_in
+from advisor.checks.computation_base import cann_key, device_info, split_dtypes, step_basis, version_in
 from advisor.checks.computation_block_dim import block_dim, utilisation
 from advisor.checks.computation_dynamic_shape import dynamic_shape
 from advisor.checks.computation_frequency import ai_core_frequency, kernel_mhz
@@ -23,6 +23,7 @@ from advisor.checks.registry import NotEvaluated, RankContext
 from advisor.engine import run_analysis
 from advisor.options import AnalysisOptions
 from advisor.profiles import discover, load_table
+from advisor.profiles.device_info import load_device_info
 from advisor.profiles.discover import RankInfo
 from advisor.profiles.kernels import read_kernel_details
 from advisor.profiles.schema import conform
@@ -80,12 +81,17 @@ def dispatch(tmp_path_factory):
     )
 
 
+# Tables of the files a rank holds beside its export: every computation check may declare them.
+FILES_BESIDE_EXPORT = ("device_info", "ge_graph_ops")
+
+
 def contexts(root: Path, needs: tuple[str, ...], export: str = "text") -> list[RankContext]:
     profile = discover(root)
     out = []
     for rank in profile.ranks:
         rank = dataclasses.replace(rank, export=export)
-        tables = {name: load_table(name, rank, use_cache=False) for name in needs}
+        names = {*needs, *FILES_BESIDE_EXPORT}
+        tables = {name: load_table(name, rank, use_cache=False) for name in names}
         out.append(RankContext(profile, rank, tables, AnalysisOptions(), Messages("en")))
     return out
 
@@ -94,6 +100,8 @@ def hand_ctx(
     tables: dict[str, pd.DataFrame], path: Path = Path("/nonexistent"), **rank: object
 ) -> RankContext:
     info = RankInfo(0, path, "text", **rank)  # type: ignore[arg-type]
+    found = {name: load_table(name, info, use_cache=False) for name in FILES_BESIDE_EXPORT}
+    tables = {**found, **tables}
     return RankContext(None, info, tables, AnalysisOptions(), Messages("en"))  # type: ignore[arg-type]
 
 
@@ -326,7 +334,7 @@ def test_frequency_nominal_from_device_info(tmp_path):
     (device / "info.json.0").write_text(json.dumps({"DeviceInfo": [{"ai_core_num": 20, "aiv_num": 40,
                                                                      "aic_frequency": "1850"}]}))  # fmt: skip
     (device / "info.json.0.done").write_text("")
-    info = read_device_info(tmp_path)
+    info = device_info(load_device_info(RankInfo(0, tmp_path, "text")))
     assert (info.ai_core_num, info.aiv_num, info.aic_mhz) == (20, 40, 1850.0)
     # Samples all at 1800: no drop against the highest sample, a 2.7 % drop against 1850 (under 5 %).
     freq = conform(pd.DataFrame({"ts_ns": [0], "mhz": [1700.0]}), "freq")

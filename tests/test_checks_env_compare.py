@@ -10,12 +10,14 @@ import pytest
 
 from advisor.checks import comparison as cmp
 from advisor.checks import environment as env
+from advisor.checks.common import recorded_env
 from advisor.checks.registry import ClusterContext, ComparisonContext, NotEvaluated
 from advisor.engine import run_analysis
 from advisor.options import AnalysisOptions
 from advisor.profiles.discover import ProfileSet, RankInfo, discover
 from advisor.profiles.metadata import load_metadata
 from advisor.profiles.schema import conform
+from advisor.profiles.tables import load_table
 from advisor.report.messages import Messages
 from advisor.synth import SynthSpec, write_synth_profile
 from advisor.synth.faults import BAD_ENV
@@ -222,9 +224,7 @@ def test_env_fact_decides():
 
 
 def _facts_with(tables: dict[str, pd.DataFrame | None]) -> env.ProfileFacts:
-    facts = env.ProfileFacts({}, M)
-    facts._tables.update({(name, 0): frame for name, frame in tables.items()})
-    return facts
+    return env.ProfileFacts({0: {name: frame for name, frame in tables.items() if frame is not None}}, M)
 
 
 def _kernels(**columns) -> pd.DataFrame:
@@ -279,13 +279,17 @@ def test_env_not_evaluated_without_metadata(tmp_path):
     folder.mkdir()
     rank = RankInfo(rank=0, path=folder, export="text")
     profile = ProfileSet(root=tmp_path, kind="ascend_pt", export="text", ranks=[rank], steps=[])
-    ctx = ClusterContext(profile, {0: {"step_trace": _trace(1.0)}}, AnalysisOptions(), M)
+
+    def ctx() -> ClusterContext:
+        tables = {"step_trace": _trace(1.0), "environment": load_table("environment", rank, use_cache=False)}
+        return ClusterContext(profile, {0: tables}, AnalysisOptions(), M)
+
     with pytest.raises(NotEvaluated, match="ENV_VARIABLES"):
-        env.environment_variables(ctx)
+        env.environment_variables(ctx())
     (folder / "profiler_metadata.json").write_text(
         json.dumps({"ENV_VARIABLES": {"ASCEND_LAUNCH_BLOCKING": "1"}})
     )
-    [finding] = env.environment_variables(ctx)
+    [finding] = env.environment_variables(ctx())
     assert finding.priority == "medium" and finding.ranks == [0]
     assert finding.estimated_gain_us is None
 
@@ -605,8 +609,8 @@ def test_corpus_env_db():
     assert "compiled online during the profiled steps" in finding.description
     assert not [n for n in report.not_evaluated if n.check == "environment.variables"]
     ranks = {r.rank: r for r in discover(DB_CORPUS).ranks}
-    recorded = env.rank_env(ranks[0])
-    assert recorded is not None and recorded["HOST_CACHE_CAPACITY"] == "" and len(recorded) == 8
+    recorded = recorded_env(load_table("environment", ranks[0]))
+    assert recorded["HOST_CACHE_CAPACITY"] == "" and len(recorded) == 8
 
 
 def test_corpus_ranks_comparison():

@@ -144,3 +144,10 @@ def own_time_us(step_trace: pd.DataFrame | None) -> float | None:
         return None
     parts = step_trace[["computing_us", "free_us"]].dropna()
     return float(parts.sum(axis=1).mean()) if len(parts) else None
+
+
+def recorded_env(environment: pd.DataFrame | None) -> dict[str, str]:
+    """name -> value of the `environment` table (empty when the rank recorded none or it was not read)."""
+    if environment is None:
+        return {}
+    return dict(zip(environment["name"], environment["value"].fillna(""), strict=True))

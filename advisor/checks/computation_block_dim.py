@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
-from .computation_base import as_float, gain_line, read_device_info, step_basis, text_or_empty, us
+from .computation_base import as_float, device_info, gain_line, step_basis, text_or_empty, us
 from .knowledge import knowledge
 from .registry import RankContext, check
 
@@ -45,7 +45,7 @@ def _family(device: str | None) -> dict:
 
 
 def core_counts(ctx: RankContext, kernels: pd.DataFrame, min_us: float) -> Cores:
-    info = read_device_info(ctx.rank.path)
+    info = device_info(ctx.tables["device_info"])
     if info is not None and info.ai_core_num:
         return Cores(info.ai_core_num, info.aiv_num, "device", info.source)
     device = ctx.rank.device
@@ -71,7 +71,7 @@ def utilisation(blocks: np.ndarray, cores: np.ndarray) -> np.ndarray:
         return blocks / (np.ceil(blocks / cores) * cores)
 
 
-@check(CHECK, "computation", needs=frozenset({"kernels"}))
+@check(CHECK, "computation", needs=frozenset({"kernels", "device_info"}))
 def block_dim(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
     kernels = ctx.tables["kernels"]

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..report.model import Evidence, Finding
-from .computation_base import ai_core_kernels, as_float, gain_line, read_device_info, step_basis, us
+from .computation_base import ai_core_kernels, as_float, device_info, gain_line, step_basis, us
 from .knowledge import knowledge
 from .registry import NotEvaluated, RankContext, check
 
@@ -52,7 +52,7 @@ def kernel_mhz(kernels: pd.DataFrame, freq: pd.DataFrame) -> np.ndarray:
     return out
 
 
-@check(CHECK, "computation", needs=frozenset({"freq", "kernels"}))
+@check(CHECK, "computation", needs=frozenset({"freq", "kernels", "device_info"}))
 def ai_core_frequency(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
     freq, kernels = ctx.tables["freq"], ctx.tables["kernels"]
@@ -60,7 +60,7 @@ def ai_core_frequency(ctx: RankContext) -> list[Finding]:
     mhz_values = mhz_values[mhz_values > 0]
     if mhz_values.empty:
         raise NotEvaluated(m.t(f"{CHECK}.no_samples"))
-    device = read_device_info(ctx.rank.path)
+    device = device_info(ctx.tables["device_info"])
     if device is not None and device.aic_mhz:
         nominal, nominal_source = device.aic_mhz, m.t(f"{CHECK}.nominal.device", file=device.source)
     else:

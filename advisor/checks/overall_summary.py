@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..profiles.step_trace import SOURCE_TRACE
+from ..profiles.schema import SOURCE_TRACE
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
 from .common import ms

@@ -101,6 +101,9 @@ class CheckSpec:
     fn: CheckFn
     # Tables used when the profile has them: in the context's tables only if they could be read.
     optional: frozenset[str] = frozenset()
+    # Cluster checks only: big tables looked up for a few ranks; read when first looked up (absent
+    # when unreadable), never sent from every rank.
+    on_demand: frozenset[str] = frozenset()
 
     @property
     def tables(self) -> frozenset[str]:
@@ -116,18 +119,23 @@ def check(
     needs: frozenset[str] = frozenset({"step_trace"}),
     scope: str = "rank",
     optional: frozenset[str] = frozenset(),
+    on_demand: frozenset[str] = frozenset(),
 ) -> Callable[[CheckFn], CheckFn]:
     """Register a check function (`fn(RankContext)`, `fn(ClusterContext)` or `fn(ComparisonContext)`
     -> findings, by scope)."""
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {SCOPES}; got {scope!r}")
+    if on_demand and scope != "cluster":
+        raise ValueError(f"check {check_id!r}: only a cluster check reads tables on demand")
     if not check_id.startswith(f"{dimension}.") and dimension not in ("overall", "cluster"):
         raise ValueError(f"check id {check_id!r} must start with its dimension {dimension!r}")
 
     def decorate(fn: CheckFn) -> CheckFn:
         if check_id in _CHECKS and _CHECKS[check_id].fn is not fn:
             raise ValueError(f"check {check_id!r} is registered twice")
-        _CHECKS[check_id] = CheckSpec(check_id, dimension, frozenset(needs), scope, fn, frozenset(optional))
+        _CHECKS[check_id] = CheckSpec(
+            check_id, dimension, frozenset(needs), scope, fn, frozenset(optional), frozenset(on_demand)
+        )
         return fn
 
     return decorate

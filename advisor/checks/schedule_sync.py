@@ -16,9 +16,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..profiles.metadata import load_metadata
 from ..report.model import Evidence, Finding
-from .common import Gain
+from .common import Gain, recorded_env
 from .registry import NotEvaluated, RankContext, check
 from .schedule_base import (
     BLOCKING,
@@ -242,7 +241,8 @@ def _after_launch(cann: pd.DataFrame, steps: Steps) -> tuple[np.ndarray, int]:
     return after, int(events["launch"].sum())
 
 
-@check("schedule.synchronize_stream", "schedule", needs=_NEEDS)
+# The recorded ASCEND_LAUNCH_BLOCKING only explains what the launches did; unrecorded is unset.
+@check("schedule.synchronize_stream", "schedule", needs=_NEEDS, optional=frozenset({"environment"}))
 def synchronize_stream(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
     _, steps = _blocking(ctx)
@@ -250,7 +250,7 @@ def synchronize_stream(ctx: RankContext) -> list[Finding]:
     after_mask, launches = _after_launch(cann, steps)
     after_launch = int(after_mask.sum())
     ratio = after_launch / launches if launches else 0.0
-    env = load_metadata(ctx.rank).env
+    env = recorded_env(ctx.tables.get("environment"))
     blocking_env = str(env.get("ASCEND_LAUNCH_BLOCKING", "")).strip() == "1"
     # Judged on what the launches did: the variable alone is environment.variables' to report (a
     # value recorded but not in force, e.g. set after torch_npu started, leaves launches asynchronous).

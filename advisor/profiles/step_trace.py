@@ -16,6 +16,7 @@ from ..errors import InputError
 from .csvread import normalise_header, parse_number, read_csv
 from .discover import STEP_TRACE_CSV, TRACE_VIEW_JSON, RankInfo
 from .sanity import carry_losses, drop_damaged_rows
+from .schema import SOURCE_TRACE
 from .tables import register_table
 from .trace_view import OVERLAP_NAMES, OVERLAP_PROCESS, parse_trace
 
@@ -44,7 +45,6 @@ _CSV_COLUMNS = {
 }
 _REQUIRED = ("computing", "communication(not overlapped)", "free")
 SOURCE_CSV = STEP_TRACE_CSV
-SOURCE_TRACE = f"{TRACE_VIEW_JSON} (Overlap Analysis)"
 
 
 @register_table("step_trace", "text", sources=(STEP_TRACE_CSV, TRACE_VIEW_JSON))

@@ -203,14 +203,14 @@ def sync_profile(
     notify(f"listing {url}", 0, 1)
     listing = _list(client, url, config)
     _check_listing(url, [e.key for e in listing])
-    patterns, graph_dumps = needed_patterns(dimensions)
+    patterns = needed_patterns(dimensions)
     stats = FetchStats(listed=len(listing))
     unsafe = [e.key for e in listing if not _safe_key(e.key)]
     if unsafe:
         stats.warnings.append(
             f"{url}: skipped {len(unsafe)} object(s) with unusable names, e.g. {unsafe[0]!r}"
         )
-    wanted = [e for e in listing if _safe_key(e.key) and is_profile_file(e.key, patterns, graph_dumps)]
+    wanted = [e for e in listing if _safe_key(e.key) and is_profile_file(e.key, patterns)]
     stats.selected, stats.bytes_selected = len(wanted), sum(e.size for e in wanted)
 
     cache = DownloadCache(config.cache_dir, config.endpoint, config.cache_bytes)

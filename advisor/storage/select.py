@@ -6,34 +6,20 @@ larger than the export itself and that no check reads; those objects are skipped
 
 from __future__ import annotations
 
-import fnmatch
-import json
 from collections.abc import Iterable
-from pathlib import Path
 
 from ..profiles.discover import DB_FILE, OUTPUT_DIR, PROFILER_INFO, STEP_TRACE_CSV
-from ..profiles.tables import table_sources
+from ..profiles.tables import is_located, source_matches, table_sources
 
 METADATA_FILES = ("profiler_metadata.json",)
 # Discovery reads these beside the tables: steps, export kind, and communication groups of a cluster.
 DISCOVERY_OUTPUTS = (STEP_TRACE_CSV, "communication.json", "communication_matrix.json", "analysis.db*")
 CLUSTER_OUTPUT = "cluster_analysis_output"
-DEVICE_INFO = ("PROF_*", "device_*", "info.json.*")  # the computation checks read the device's info
-_GRAPH_KNOWLEDGE = (
-    Path(__file__).resolve().parent.parent / "checks" / "knowledge" / "graph_fusion_patterns.json"
-)
 
 
-def _graph_dump_patterns() -> tuple[str, ...]:
-    try:
-        return tuple(json.loads(_GRAPH_KNOWLEDGE.read_text(encoding="utf-8"))["dump_patterns"])
-    except (OSError, ValueError, KeyError):
-        return ("*Build.txt",)
-
-
-def needed_patterns(dimensions: Iterable[str]) -> tuple[tuple[str, ...], bool]:
-    """(file-name patterns under ASCEND_PROFILER_OUTPUT, whether GE graph dumps are wanted) for the
-    checks of `dimensions` (plus the always-run ones)."""
+def needed_patterns(dimensions: Iterable[str]) -> tuple[str, ...]:
+    """The source patterns (`profiles.tables.source_matches`) of the tables that the checks of
+    `dimensions` (plus the always-run ones) need, and of what discovery reads."""
     from ..checks.registry import selected_checks
 
     specs = selected_checks(tuple(dimensions))
@@ -41,29 +27,25 @@ def needed_patterns(dimensions: Iterable[str]) -> tuple[tuple[str, ...], bool]:
     sources = table_sources()
     patterns = {p for table in tables for p in sources.get(table, ())}
     patterns.update(DISCOVERY_OUTPUTS)
-    return tuple(sorted(patterns)), any(spec.dimension == "computation" for spec in specs)
+    return tuple(sorted(patterns))
 
 
-def is_profile_file(rel: str, patterns: tuple[str, ...], graph_dumps: bool) -> bool:
-    """Whether the object at `rel` (relative to the analysed prefix) is downloaded."""
+def is_profile_file(rel: str, patterns: tuple[str, ...]) -> bool:
+    """Whether the object at `rel` (relative to the analysed prefix) is downloaded: a file name
+    pattern names a file of the export folder, a located one (`**/…`, `PROF_*/…`) a file anywhere."""
     parts = rel.split("/")
     name = parts[-1]
     if PROFILER_INFO.match(name) or name in METADATA_FILES:
         return True
     parent = parts[-2] if len(parts) > 1 else ""
     if parent == OUTPUT_DIR:
-        return DB_FILE.match(name) is not None or any(fnmatch.fnmatchcase(name, p) for p in patterns)
-    if CLUSTER_OUTPUT in parts[:-1]:
+        if DB_FILE.match(name) is not None or any(
+            source_matches(rel, p) for p in patterns if not is_located(p)
+        ):
+            return True
+    elif CLUSTER_OUTPUT in parts[:-1]:
         return name.endswith((".csv", ".json", ".db"))
-    if (
-        len(parts) >= 3
-        and fnmatch.fnmatchcase(parts[-3], DEVICE_INFO[0])
-        and fnmatch.fnmatchcase(parent, DEVICE_INFO[1])
-        and fnmatch.fnmatchcase(name, DEVICE_INFO[2])
-        and not name.endswith("done")
-    ):
-        return True
-    return graph_dumps and any(fnmatch.fnmatchcase(name, p) for p in _graph_dump_patterns())
+    return any(source_matches(rel, p) for p in patterns if is_located(p))
 
 
 def looks_like_profile(rels: Iterable[str]) -> bool:

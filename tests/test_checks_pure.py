@@ -1,0 +1,106 @@
+"""Every check is a pure function of the tables it declares: no check module reads a file, lists a
+folder or calls a table loader (docs/design.md "Checks"). The knowledge loader (checks/knowledge) is
+the one reader of package data; formats read files into tables."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import advisor.checks
+
+CHECKS = Path(advisor.checks.__file__).parent
+# Calls that read or list files, open a database or load a table, by the name called.
+FILE_CALLS = frozenset(
+    {
+        "open", "read_text", "read_bytes", "glob", "rglob", "iterdir", "walk", "listdir", "scandir",
+        "load", "connect", "load_table", "load_metadata", "read_metadata", "read_small_json",
+        "read_json", "read_csv", "read_sql", "read_sql_query", "read_parquet", "read_excel",
+        "read_table", "read_feather", "read_pickle", "fromfile", "loadtxt", "genfromtxt",
+    }
+)  # fmt: skip
+FILE_MODULES = frozenset({"os", "glob", "sqlite3", "shutil", "pathlib", "io"})
+# What a check may take from advisor.profiles: the profile model and the table contracts.
+PROFILE_MODEL = {"advisor.profiles.discover": {"ProfileSet", "RankInfo"}}
+TABLE_CONTRACTS = "advisor.profiles.schema"
+
+
+def _module_of(node: ast.ImportFrom, package: str) -> str:
+    if node.level == 0:
+        return node.module or ""
+    base = package.split(".")[: len(package.split(".")) - node.level + 1]
+    return ".".join([*base, *(node.module.split(".") if node.module else [])])
+
+
+def impurities(source: str, package: str = "advisor.checks") -> list[str]:
+    """What in a check module's source reads files, lists folders or loads tables ("line: what")."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name in FILE_CALLS or name.startswith("read_"):
+                found.append(f"{node.lineno}: calls {name}()")
+        elif isinstance(node, ast.Import):
+            found += [
+                f"{node.lineno}: imports {a.name}"
+                for a in node.names
+                if a.name.split(".")[0] in FILE_MODULES or a.name.startswith("advisor.profiles")
+            ]
+        elif isinstance(node, ast.ImportFrom):
+            module = _module_of(node, package)
+            names = {a.name for a in node.names}
+            if module.split(".")[0] in FILE_MODULES:
+                found.append(f"{node.lineno}: imports from {module}")
+            elif (
+                module.startswith("advisor.profiles")
+                and module != TABLE_CONTRACTS
+                and not names <= PROFILE_MODEL.get(module, set())
+            ):
+                found.append(f"{node.lineno}: imports {', '.join(sorted(names))} from {module}")
+    return found
+
+
+@pytest.mark.parametrize("path", sorted(CHECKS.glob("*.py")), ids=lambda p: p.name)
+def test_check_module_reads_no_file(path):
+    assert impurities(path.read_text(encoding="utf-8")) == []
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "text = open(path).read()",
+        "data = path.read_text()",
+        "raw = path.read_bytes()",
+        "files = sorted(rank.path.glob('PROF_*/device_*/info.json.*'))",
+        "files = list(rank.path.iterdir())",
+        "for folder, dirs, files in os.walk(rank.path): pass",
+        "data = json.load(fh)",
+        "con = sqlite3.connect(db)",
+        "frame = pd.read_csv(path)",
+        "frame = load_table('kernels', ctx.rank)",
+        "env = load_metadata(ctx.rank).env",
+        "import sqlite3",
+        "from pathlib import Path",
+        "from ..profiles.metadata import load_metadata",
+        "from ..profiles.discover import read_small_json",
+        "from advisor.profiles.tables import load_table",
+        "import advisor.profiles.kernels",
+    ],
+)
+def test_the_scan_catches_each_kind_of_read(line):
+    assert impurities(line)
+
+
+def test_the_scan_lets_checks_use_their_tables_and_the_model():
+    source = (
+        "from ..profiles.discover import ProfileSet, RankInfo\n"
+        "from ..profiles.schema import PMU_RATIOS\n"
+        "from .knowledge import knowledge\n"
+        "rules = knowledge('environment')\n"
+        "kernels = ctx.tables['kernels']\n"
+        "env = ctx.tables[0].get('environment')\n"
+    )
+    assert impurities(source) == []
