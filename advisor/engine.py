@@ -47,7 +47,7 @@ from .profiles.discover import (
 from .profiles.sanity import INCOMPLETE, lost_share
 from .profiles.tables import READER_MODULES, load_table
 from .report.messages import Messages
-from .report.model import PRIORITIES, Evidence, Finding, InputInfo, NotEvaluated, Report
+from .report.model import PRIORITIES, Evidence, Finding, InputInfo, NotApplicable, NotEvaluated, Report
 
 ProgressFn = Callable[[str, int, int], None]
 # The comparison checks report differences from 0.5 % (kernels) or 1 % (host APIs) of the step up: a
@@ -557,7 +557,13 @@ def run_analysis(
 
     profile = discover(path)
     compare = discover(compare_path) if compare_path is not None else None
-    specs = selected_checks(options.analysis_dimensions)
+    selected = selected_checks(options.analysis_dimensions)
+    specs = [spec for spec in selected if spec.applies_to(profile.device)]
+    not_applicable = [
+        NotApplicable(spec.id, messages.t(f"engine.not_applicable.{profile.device}"))
+        for spec in selected
+        if not spec.applies_to(profile.device)
+    ]
     by_scope = {scope: [spec for spec in specs if spec.scope == scope] for scope in SCOPES}
     # step_trace always travels: it is small, and picks the ranks a comparison looks at.
     cluster_names = sorted({"step_trace", *(n for spec in by_scope["cluster"] for n in spec.tables)})
@@ -618,6 +624,7 @@ def run_analysis(
         summary=summary,
         findings=findings,
         not_evaluated=not_evaluated,
+        not_applicable=not_applicable,
         timings_s={"load": loaded - started, "checks": checked - loaded, "render": 0.0},
         language=language,
         warnings=list(profile.warnings)

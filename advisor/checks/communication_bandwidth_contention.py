@@ -23,7 +23,7 @@ from .common import Gain, mean_step_us, share_of_step
 from .communication_byte_alignment import in_profiled_steps, sdma_transfers
 from .communication_small_packet import exposed_share
 from .knowledge import knowledge
-from .registry import NotEvaluated, RankContext, check
+from .registry import NPU_ONLY, NotEvaluated, RankContext, check
 
 ON_CHIP = "ON_CHIP"
 
@@ -101,6 +101,7 @@ def _collective(op_name: pd.Series) -> pd.Series:
     "communication.bandwidth_contention",
     "communication",
     needs=frozenset({"hccl", "kernels", "steps", "step_trace"}),
+    devices=NPU_ONLY,
 )
 def bandwidth_contention(ctx: RankContext) -> list[Finding]:
     m = ctx.messages

@@ -20,7 +20,7 @@ from ..report.model import Evidence, Finding
 from .common import Gain, mean_step_us, no_gain_fields
 from .communication_small_packet import count_steps, exposed_share
 from .knowledge import knowledge
-from .registry import NotEvaluated, RankContext, check
+from .registry import NPU_ONLY, NotEvaluated, RankContext, check
 
 
 def hccl_tasks(hccl: pd.DataFrame) -> pd.DataFrame:
@@ -107,6 +107,7 @@ def _us(value: float) -> float:
     "communication.byte_alignment",
     "communication",
     needs=frozenset({"hccl", "steps", "step_trace"}),
+    devices=NPU_ONLY,
 )
 def byte_alignment(ctx: RankContext) -> list[Finding]:
     m = ctx.messages

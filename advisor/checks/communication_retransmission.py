@@ -18,7 +18,7 @@ from ..report.model import Evidence, Finding
 from .common import Gain, mean_step_us
 from .communication_small_packet import RDMA, count_steps, lost_us, transport_rows
 from .knowledge import knowledge
-from .registry import ClusterContext, NotEvaluated, check
+from .registry import NPU_ONLY, ClusterContext, NotEvaluated, check
 
 _KEYS = ["group", "op_name", "step"]
 
@@ -32,6 +32,7 @@ def _ms(us: float) -> float:
     "communication",
     needs=frozenset({"comm_ops", "comm_bandwidth", "step_trace"}),
     scope="cluster",
+    devices=NPU_ONLY,
 )
 def retransmission(ctx: ClusterContext) -> list[Finding]:
     m = ctx.messages

@@ -23,7 +23,7 @@ import pandas as pd
 from ..report.model import Evidence, Finding
 from .common import Gain, mean_step_us
 from .knowledge import knowledge
-from .registry import RankContext, check
+from .registry import NPU_ONLY, RankContext, check
 
 SDMA, RDMA = "SDMA", "RDMA"
 
@@ -100,6 +100,7 @@ def _mb(size_bytes: float) -> float:
     "communication.small_packet",
     "communication",
     needs=frozenset({"comm_bandwidth", "comm_ops", "step_trace"}),
+    devices=NPU_ONLY,
 )
 def small_packet(ctx: RankContext) -> list[Finding]:
     m = ctx.messages

@@ -34,7 +34,7 @@ from .computation_base import (
     us,
 )
 from .knowledge import knowledge
-from .registry import NotEvaluated, RankContext, check
+from .registry import NPU_ONLY, NotEvaluated, RankContext, check
 
 CHECK = "computation.ai_core_performance"
 RATIOS = {
@@ -99,7 +99,7 @@ def fa_dims(name: str, shapes: str, out_shapes: str) -> tuple[int | None, int | 
     return None, seq
 
 
-@check(CHECK, "computation", needs=frozenset({"kernels"}))
+@check(CHECK, "computation", needs=frozenset({"kernels"}), devices=NPU_ONLY)
 def ai_core_performance(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
     kernels = ctx.tables["kernels"]

@@ -18,7 +18,7 @@ from ..report.messages import Messages
 from ..report.model import Evidence, Finding
 from .computation_base import as_float, gain_line, split_dtypes, step_basis, text_or_empty, us, version_in
 from .knowledge import knowledge
-from .registry import RankContext, check
+from .registry import NPU_ONLY, RankContext, check
 
 CHECK = "computation.aicpu"
 MAX_EXAMPLES = 3
@@ -65,7 +65,7 @@ def _version(ctx: RankContext) -> tuple[str | None, str]:
     return None, "unknown"
 
 
-@check(CHECK, "computation", needs=frozenset({"kernels"}))
+@check(CHECK, "computation", needs=frozenset({"kernels"}), devices=NPU_ONLY)
 def aicpu(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
     kernels = ctx.tables["kernels"]

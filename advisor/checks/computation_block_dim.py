@@ -21,7 +21,7 @@ from ..report.messages import Messages
 from ..report.model import Evidence, Finding
 from .computation_base import as_float, device_info, gain_line, step_basis, text_or_empty, us
 from .knowledge import knowledge
-from .registry import RankContext, check
+from .registry import NPU_ONLY, RankContext, check
 
 CHECK = "computation.block_dim"
 MAX_ROWS = 50
@@ -71,7 +71,7 @@ def utilisation(blocks: np.ndarray, cores: np.ndarray) -> np.ndarray:
         return blocks / (np.ceil(blocks / cores) * cores)
 
 
-@check(CHECK, "computation", needs=frozenset({"kernels", "device_info"}))
+@check(CHECK, "computation", needs=frozenset({"kernels", "device_info"}), devices=NPU_ONLY)
 def block_dim(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
     kernels = ctx.tables["kernels"]

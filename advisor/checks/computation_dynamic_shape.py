@@ -15,14 +15,14 @@ import pandas as pd
 
 from ..report.model import Evidence, Finding
 from .computation_base import as_float, gain_line, step_basis, us
-from .registry import NotEvaluated, RankContext, check
+from .registry import NPU_ONLY, NotEvaluated, RankContext, check
 
 CHECK = "computation.dynamic_shape"
 COMPILE_API = "aclopCompileAndExecute"
 MAX_ROWS = 30
 
 
-@check(CHECK, "computation", needs=frozenset({"kernels", "cann_api"}))
+@check(CHECK, "computation", needs=frozenset({"kernels", "cann_api"}), devices=NPU_ONLY)
 def dynamic_shape(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
     kernels, cann = ctx.tables["kernels"], ctx.tables["cann_api"]

@@ -17,7 +17,7 @@ import pandas as pd
 from ..report.model import Evidence, Finding
 from .computation_base import ai_core_kernels, as_float, device_info, gain_line, step_basis, us
 from .knowledge import knowledge
-from .registry import NotEvaluated, RankContext, check
+from .registry import NPU_ONLY, NotEvaluated, RankContext, check
 
 CHECK = "computation.ai_core_frequency"
 MAX_ROWS = 50
@@ -52,7 +52,7 @@ def kernel_mhz(kernels: pd.DataFrame, freq: pd.DataFrame) -> np.ndarray:
     return out
 
 
-@check(CHECK, "computation", needs=frozenset({"freq", "kernels", "device_info"}))
+@check(CHECK, "computation", needs=frozenset({"freq", "kernels", "device_info"}), devices=NPU_ONLY)
 def ai_core_frequency(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
     freq, kernels = ctx.tables["freq"], ctx.tables["kernels"]

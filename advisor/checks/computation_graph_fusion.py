@@ -19,7 +19,7 @@ from ..profiles.schema import GRAPH_INPUT_SEPARATOR
 from ..report.model import Evidence, Finding
 from .computation_base import as_float, gain_line, step_basis, us
 from .knowledge import knowledge
-from .registry import NotEvaluated, RankContext, check
+from .registry import NPU_ONLY, NotEvaluated, RankContext, check
 
 CHECK = "computation.graph_fusion"
 MAX_ROWS = 50
@@ -58,7 +58,7 @@ def match_chains(ops: list[GraphOp], chain: list[list[str]]) -> list[list[GraphO
     return paths
 
 
-@check(CHECK, "computation", needs=frozenset({"kernels", "ge_graph_ops"}))
+@check(CHECK, "computation", needs=frozenset({"kernels", "ge_graph_ops"}), devices=NPU_ONLY)
 def graph_fusion(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
     dump = ctx.tables["ge_graph_ops"]

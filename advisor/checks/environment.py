@@ -21,7 +21,7 @@ from ..report.messages import Messages
 from ..report.model import PRIORITIES, Evidence, Finding
 from .common import no_gain_fields, recorded_env
 from .knowledge import knowledge
-from .registry import ClusterContext, NotEvaluated, check
+from .registry import NPU_ONLY, ClusterContext, NotEvaluated, check
 from .schedule_base import COMPILE, COMPILE_EXECUTE
 
 CHECK_ID = "environment.variables"
@@ -223,9 +223,10 @@ def _worst(priorities: list[str]) -> str:
     "overall",
     needs=frozenset({"step_trace"}),
     scope="cluster",
-    # A rank whose environment could not be read counts as one that recorded none.
-    optional=frozenset({"environment"}),
-    on_demand=frozenset({"kernels", "cann_api", "memory_record"}),
+    # Read here, not sent by every rank: the environment of each rank (one whose environment could not
+    # be read counts as one that recorded none), and the facts' tables for the first rank that needs them.
+    on_demand=frozenset({"environment", "kernels", "cann_api", "memory_record"}),
+    devices=NPU_ONLY,
 )
 def environment_variables(ctx: ClusterContext) -> list[Finding]:
     m = ctx.messages

@@ -27,7 +27,7 @@ from ..report.messages import Messages
 from ..report.model import Evidence, Finding
 from .common import Gain, mean_step_us, share_of_step
 from .knowledge import knowledge
-from .registry import NotEvaluated, RankContext, check
+from .registry import NPU_ONLY, NotEvaluated, RankContext, check
 from .schedule_base import free_slices, intervals, step_windows, union_overlap_ns
 
 MB = float(2**20)  # memory records count binary megabytes
@@ -153,6 +153,7 @@ def _memory_lines(
     needs=frozenset({"cann_api", "steps", "step_trace", "device_info"}),
     # Memory records need profile_memory=True; without them the time part still stands.
     optional=frozenset({"memory_record", "npu_module_mem", "overlap"}),
+    devices=NPU_ONLY,
 )
 def memory_operators(ctx: RankContext) -> list[Finding]:
     m = ctx.messages

@@ -19,6 +19,11 @@ from ..report.model import Finding
 # checks run whenever their data (several ranks, a baseline) is there.
 ALWAYS_RUN = ("overall", "cluster", "comparison")
 SCOPES = ("rank", "cluster", "comparison")
+# What a profile was recorded on (ProfileSet.device). A check that reads what only one device records
+# (AI Core counters, CANN calls and variables, HCCL transports, GE graphs) declares that device.
+DEVICES = ("npu", "gpu", "cpu")
+ALL_DEVICES = frozenset(DEVICES)
+NPU_ONLY = frozenset({"npu"})
 # Modules of this package that hold no checks; every other module registers its checks on import.
 _NOT_CHECKS = frozenset({"registry", "catalogue", "common", "links"})
 
@@ -104,6 +109,11 @@ class CheckSpec:
     # Cluster checks only: big tables looked up for a few ranks; read when first looked up (absent
     # when unreadable), never sent from every rank.
     on_demand: frozenset[str] = frozenset()
+    # The devices whose profiles the check applies to; on others it is listed as not applicable.
+    devices: frozenset[str] = ALL_DEVICES
+
+    def applies_to(self, device: str) -> bool:
+        return device in self.devices
 
     @property
     def tables(self) -> frozenset[str]:
@@ -120,11 +130,14 @@ def check(
     scope: str = "rank",
     optional: frozenset[str] = frozenset(),
     on_demand: frozenset[str] = frozenset(),
+    devices: frozenset[str] = ALL_DEVICES,
 ) -> Callable[[CheckFn], CheckFn]:
     """Register a check function (`fn(RankContext)`, `fn(ClusterContext)` or `fn(ComparisonContext)`
     -> findings, by scope)."""
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {SCOPES}; got {scope!r}")
+    if not devices or not devices <= ALL_DEVICES:
+        raise ValueError(f"check {check_id!r}: devices must be some of {DEVICES}; got {sorted(devices)}")
     if on_demand and scope != "cluster":
         raise ValueError(f"check {check_id!r}: only a cluster check reads tables on demand")
     if not check_id.startswith(f"{dimension}.") and dimension not in ("overall", "cluster"):
@@ -134,7 +147,14 @@ def check(
         if check_id in _CHECKS and _CHECKS[check_id].fn is not fn:
             raise ValueError(f"check {check_id!r} is registered twice")
         _CHECKS[check_id] = CheckSpec(
-            check_id, dimension, frozenset(needs), scope, fn, frozenset(optional), frozenset(on_demand)
+            check_id,
+            dimension,
+            frozenset(needs),
+            scope,
+            fn,
+            frozenset(optional),
+            frozenset(on_demand),
+            frozenset(devices),
         )
         return fn
 

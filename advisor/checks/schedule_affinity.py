@@ -18,7 +18,7 @@ import pandas as pd
 from ..report.model import Evidence, Finding
 from .common import Gain
 from .knowledge import knowledge
-from .registry import NotEvaluated, RankContext, check
+from .registry import NPU_ONLY, NotEvaluated, RankContext, check
 from .schedule_base import (
     free_slices,
     intervals,
@@ -126,7 +126,12 @@ def _optimizer_matches(ops: pd.DataFrame, version: tuple[int, ...] | None) -> pd
     )
 
 
-@check("schedule.affinity_api", "schedule", needs=frozenset({"host_ops", "overlap", "steps", "step_trace"}))
+@check(
+    "schedule.affinity_api",
+    "schedule",
+    needs=frozenset({"host_ops", "overlap", "steps", "step_trace"}),
+    devices=NPU_ONLY,
+)
 def affinity_api(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
     if ctx.options.disable_affinity_api:

@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..report.model import Evidence, Finding
 from .common import Gain, share_of_step
-from .registry import RankContext, check
+from .registry import NPU_ONLY, RankContext, check
 from .schedule_base import (
     COMPILE,
     COMPILE_EXECUTE,
@@ -33,6 +33,7 @@ MIN_SHARE = 0.01
     "schedule.operator_dispatch",
     "schedule",
     needs=frozenset({"cann_api", "overlap", "steps", "step_trace"}),
+    devices=NPU_ONLY,
 )
 def operator_dispatch(ctx: RankContext) -> list[Finding]:
     m = ctx.messages

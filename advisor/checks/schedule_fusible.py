@@ -30,7 +30,7 @@ import pandas as pd
 from ..report.model import Evidence, Finding
 from .common import Gain, share_of_step
 from .knowledge import knowledge
-from .registry import NotEvaluated, RankContext, check
+from .registry import NPU_ONLY, NotEvaluated, RankContext, check
 from .schedule_base import host_stalls, mean_step_time, overlap_ns, us
 
 
@@ -60,6 +60,7 @@ def typical_gaps(gaps: np.ndarray, max_gap_us: float) -> np.ndarray:
     needs=frozenset({"kernels", "step_trace"}),
     # Host calls and GC tell stalls from launch gaps where the trace recorded them.
     optional=frozenset({"cann_api", "gc"}),
+    devices=NPU_ONLY,
 )
 def fusible_operators(ctx: RankContext) -> list[Finding]:
     m = ctx.messages

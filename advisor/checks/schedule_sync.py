@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..report.model import Evidence, Finding
 from .common import Gain, recorded_env
-from .registry import NotEvaluated, RankContext, check
+from .registry import NPU_ONLY, NotEvaluated, RankContext, check
 from .schedule_base import (
     BLOCKING,
     Steps,
@@ -106,7 +106,7 @@ def _family(name: str) -> str:
     return "other"
 
 
-@check("schedule.host_sync", "schedule", needs=_NEEDS)
+@check("schedule.host_sync", "schedule", needs=_NEEDS, devices=NPU_ONLY)
 def host_sync(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
     blocking, steps = _blocking(ctx)
@@ -242,7 +242,13 @@ def _after_launch(cann: pd.DataFrame, steps: Steps) -> tuple[np.ndarray, int]:
 
 
 # The recorded ASCEND_LAUNCH_BLOCKING only explains what the launches did; unrecorded is unset.
-@check("schedule.synchronize_stream", "schedule", needs=_NEEDS, optional=frozenset({"environment"}))
+@check(
+    "schedule.synchronize_stream",
+    "schedule",
+    needs=_NEEDS,
+    optional=frozenset({"environment"}),
+    devices=NPU_ONLY,
+)
 def synchronize_stream(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
     _, steps = _blocking(ctx)

@@ -75,6 +75,8 @@ class ProfileSet:
     # (name -> global ranks), from profiler_metadata.json; empty when the run did not record them.
     stages: list[tuple[int, ...]] = field(default_factory=list)
     groups: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    # What the profile was recorded on: "npu" (every Ascend format), "gpu" or "cpu" (checks.DEVICES).
+    device: str = "npu"
 
     def describe(self) -> str:
         """'2 ranks, text export, steps 12–14' in English, for the server's inspect answer; the report
