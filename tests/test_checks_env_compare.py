@@ -11,7 +11,7 @@ import pytest
 from advisor.checks import comparison as cmp
 from advisor.checks import environment as env
 from advisor.checks.common import recorded_env
-from advisor.checks.registry import ClusterContext, ComparisonContext, NotEvaluated
+from advisor.checks.registry import ClusterContext, ComparisonContext, NotEvaluated, running
 from advisor.engine import run_analysis
 from advisor.options import AnalysisOptions
 from advisor.profiles.discover import ProfileSet, RankInfo, discover
@@ -174,7 +174,7 @@ def _trace(free_us: float, computing_us: float = 1000.0) -> pd.DataFrame:
 def test_env_rank_differences():
     clean = {"ASCEND_LAUNCH_BLOCKING": "0", "ASCEND_GLOBAL_LOG_LEVEL": "3", "MY_VAR": "a"}
     envs = {0: clean, 1: {**clean, "ASCEND_LAUNCH_BLOCKING": "1"}, 2: {**clean, "MY_VAR": "b"}}
-    [finding] = env.env_findings(M, envs, [3], env.load_rules(), _no_facts)
+    [finding] = env_findings(M, envs, [3], env.load_rules(), _no_facts)
     # Launch blocking is advised at the rule's floor, capped: its cost is measured elsewhere.
     assert finding.priority == "medium" and finding.estimated_gain_us is None
     assert finding.ranks == [0, 1, 2]  # rank 1 flagged; ranks 0-2 disagree on ASCEND_LAUNCH_BLOCKING
@@ -191,19 +191,19 @@ def test_env_only_unknown_variables_differ():
         0: {"MY_VAR": "a", "ASCEND_LAUNCH_BLOCKING": "0"},
         1: {"MY_VAR": "b", "ASCEND_LAUNCH_BLOCKING": "0"},
     }
-    assert env.env_findings(M, envs, [], env.load_rules(), _no_facts) == []
+    assert env_findings(M, envs, [], env.load_rules(), _no_facts) == []
 
 
 def test_env_known_variable_differs_without_harm():
     envs = {0: {"ASCEND_GLOBAL_LOG_LEVEL": "3"}, 1: {"ASCEND_GLOBAL_LOG_LEVEL": "4"}}
-    [finding] = env.env_findings(M, envs, [], env.load_rules(), _no_facts)
+    [finding] = env_findings(M, envs, [], env.load_rules(), _no_facts)
     assert finding.priority == "low" and finding.estimated_gain_us is None
     assert finding.ranks == [0, 1]
 
 
 def test_env_log_level_warning_is_low_and_without_gain():
     envs = {0: {"ASCEND_GLOBAL_LOG_LEVEL": "2"}}
-    [finding] = env.env_findings(M, envs, [], env.load_rules(), _no_facts)
+    [finding] = env_findings(M, envs, [], env.load_rules(), _no_facts)
     assert finding.priority == "low" and finding.estimated_gain_us is None
 
 
@@ -215,12 +215,18 @@ def test_env_fact_decides():
         asked.append((rule.name, rank, value))
         return True, "dynamic!"
 
-    [finding] = env.env_findings(M, envs, [], env.load_rules(), facts)
+    [finding] = env_findings(M, envs, [], env.load_rules(), facts)
     assert asked == [("HOST_CACHE_CAPACITY", 0, "0")]  # once per value, on its first rank
     assert finding.priority == "low" and "dynamic!" in finding.description
     assert any("HOST_CACHE_CAPACITY=20" in s for s in finding.suggestions)
-    assert env.env_findings(M, envs, [], env.load_rules(), lambda r, k, v: (None, "?")) == []
-    assert env.env_findings(M, envs, [], env.load_rules(), lambda r, k, v: (False, "no")) == []
+    assert env_findings(M, envs, [], env.load_rules(), lambda r, k, v: (None, "?")) == []
+    assert env_findings(M, envs, [], env.load_rules(), lambda r, k, v: (False, "no")) == []
+
+
+def env_findings(*args) -> list:
+    """The check's findings for given environments, made as the running check makes them."""
+    with running(env.CHECK_ID):
+        return env.env_findings(*args)
 
 
 def _facts_with(tables: dict[str, pd.DataFrame | None]) -> env.ProfileFacts:

@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 import advisor.checks
+from advisor.checks.common import Gain, finding
+from advisor.checks.registry import check, unregister
+from advisor.report.model import Finding
 
 CHECKS = Path(advisor.checks.__file__).parent
 # Calls that read or list files, open a database or load a table, by the name called.
@@ -104,3 +107,45 @@ def test_the_scan_lets_checks_use_their_tables_and_the_model():
         "env = ctx.tables[0].get('environment')\n"
     )
     assert impurities(source) == []
+
+
+def test_checks_make_findings_through_one_helper():
+    """`common.finding` fills the check id and dimension from the running check: no check repeats them."""
+    direct = [
+        f"{path.name}:{node.lineno}"
+        for path in sorted(CHECKS.glob("*.py"))
+        if path.name != "common.py"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Finding"
+    ]
+    assert direct == []
+
+
+def test_a_finding_takes_id_and_dimension_from_the_running_check():
+    @check("schedule.helper_probe", "schedule")
+    def probe(ctx: object) -> list[Finding]:
+        measured = finding(title="t", lines=["a", "b"], gain=Gain(600.0, 10_000.0), ranks=[3], step=7)
+        unmeasured = finding(title="u", lines=["c"], priority="high")
+        return [measured, unmeasured]
+
+    try:
+        measured, unmeasured = probe(None)
+    finally:
+        unregister("schedule.helper_probe")
+    assert (measured.check, measured.dimension) == ("schedule.helper_probe", "schedule")
+    assert (measured.description, measured.ranks, measured.step) == ("a\nb", [3], 7)
+    assert (measured.priority, measured.estimated_gain_us, measured.share_of_step) == ("high", 600.0, 0.06)
+    assert (unmeasured.ranks, unmeasured.step, unmeasured.suggestions, unmeasured.evidence) == (
+        [],
+        None,
+        [],
+        [],
+    )
+    # No gain estimates it: the check's own severity, at most medium.
+    assert (unmeasured.priority, unmeasured.estimated_gain_us, unmeasured.gain_basis) == (
+        "medium",
+        None,
+        None,
+    )
+    with pytest.raises(RuntimeError, match="running check"):
+        finding(title="t", lines=[])

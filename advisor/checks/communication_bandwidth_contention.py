@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..report.model import Evidence, Finding
-from .common import Gain, mean_step_us, share_of_step
+from .common import Gain, finding, mean_step_us, share_of_step
 from .communication_byte_alignment import in_profiled_steps, sdma_transfers
 from .communication_small_packet import exposed_share
 from .knowledge import knowledge
@@ -236,19 +236,17 @@ def bandwidth_contention(ctx: RankContext) -> list[Finding]:
             ]
         )
     return [
-        Finding(
-            check="communication.bandwidth_contention",
-            dimension="communication",
+        finding(
             title=m.t(
                 "communication.bandwidth_contention.title",
                 ops=hit["op"].nunique(),
                 bandwidth=float(hit["bandwidth_gbps"].median()),
                 baseline=float(hit["baseline_gbps"].median()),
             ),
-            description="\n".join(lines),
+            lines=lines,
             suggestions=m.t_list("communication.bandwidth_contention.suggestions"),
             ranks=[ctx.rank.rank],
-            **gain.fields(),
+            gain=gain,
             evidence=[
                 Evidence(
                     m.t(

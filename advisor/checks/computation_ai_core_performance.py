@@ -23,6 +23,7 @@ import pandas as pd
 
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
+from .common import finding
 from .computation_base import (
     as_float,
     dtype_bytes,
@@ -217,10 +218,9 @@ def ai_core_performance(ctx: RankContext) -> list[Finding]:
         if counts[cat]:
             suggestions += m.t_list(f"{CHECK}.suggestions.{cat}")
     return [
-        basis.finding(
-            CHECK,
-            ctx.rank.rank,
-            gain,
+        finding(
+            ranks=[ctx.rank.rank],
+            gain=gain,
             title=m.t(f"{CHECK}.title", groups=len(flagged), gain_us=gain.per_step_us),
             lines=lines,
             suggestions=suggestions,

@@ -16,6 +16,7 @@ import pandas as pd
 
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
+from .common import finding
 from .computation_base import as_float, gain_line, split_dtypes, step_basis, text_or_empty, us, version_in
 from .knowledge import knowledge
 from .registry import NPU_ONLY, RankContext, check
@@ -162,10 +163,9 @@ def aicpu(ctx: RankContext) -> list[Finding]:
         m.t(f"{CHECK}.estimate", gain=gain_line(m, gain), steps=basis.n_steps),
     ]
     return [
-        basis.finding(
-            CHECK,
-            ctx.rank.rank,
-            gain,
+        finding(
+            ranks=[ctx.rank.rank],
+            gain=gain,
             title=m.t(f"{CHECK}.title", types=len(flagged), per_step_us=gain.per_step_us),
             lines=lines,
             suggestions=suggestions,

@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 
 from ..report.messages import Messages
-from ..report.model import Evidence, Finding
 from .common import Gain
 from .knowledge import knowledge
 
@@ -38,31 +37,6 @@ class StepBasis:
         `upper_bound` for figures against an ideal (docs/design.md "Priority")."""
         per_step = total_us / self.n_steps if self.n_steps else total_us
         return Gain.upper_bound(per_step, self.step_us) if upper_bound else Gain(per_step, self.step_us)
-
-    def finding(
-        self,
-        check: str,
-        rank: int,
-        gain: Gain,
-        *,
-        title: str,
-        lines: list[str],
-        suggestions: list[str],
-        evidence: list[Evidence],
-        at_most: str = "high",
-    ) -> Finding:
-        """A computation finding of one rank, prioritised by its gain's share of the step (at most
-        `at_most`, for a reason its lines give)."""
-        return Finding(
-            check=check,
-            dimension="computation",
-            title=title,
-            description="\n".join(lines),
-            suggestions=suggestions,
-            ranks=[rank],
-            evidence=evidence,
-            **gain.fields(at_most=at_most),
-        )
 
 
 def step_basis(kernels: pd.DataFrame) -> StepBasis:

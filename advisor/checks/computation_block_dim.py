@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
+from .common import finding
 from .computation_base import as_float, device_info, gain_line, step_basis, text_or_empty, us
 from .knowledge import knowledge
 from .registry import NPU_ONLY, RankContext, check
@@ -154,10 +155,9 @@ def block_dim(ctx: RankContext) -> list[Finding]:
         for (op_type, name, core, block, num), row in table.head(MAX_ROWS).iterrows()
     ]
     return [
-        basis.finding(
-            CHECK,
-            ctx.rank.rank,
-            gain,
+        finding(
+            ranks=[ctx.rank.rank],
+            gain=gain,
             title=m.t(
                 f"{CHECK}.title", kernels=len(frame), cube=cores.cube, vector=vector, gain_us=gain.per_step_us
             ),

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..report.model import Evidence, Finding
+from .common import finding
 from .computation_base import ai_core_kernels, as_float, device_info, gain_line, step_basis, us
 from .knowledge import knowledge
 from .registry import NPU_ONLY, NotEvaluated, RankContext, check
@@ -152,10 +153,9 @@ def ai_core_frequency(ctx: RankContext) -> list[Finding]:
         for (name, op_type, core_type), row in flagged.head(MAX_ROWS).iterrows()
     ]
     return [
-        basis.finding(
-            CHECK,
-            ctx.rank.rank,
-            gain,
+        finding(
+            ranks=[ctx.rank.rank],
+            gain=gain,
             title=m.t(f"{CHECK}.title", ops=len(flagged), low=float(mhz_values.min()), nominal=nominal),
             lines=lines,
             suggestions=m.t_list(f"{CHECK}.suggestions"),

@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..profiles.schema import GRAPH_INPUT_SEPARATOR
 from ..report.model import Evidence, Finding
+from .common import finding
 from .computation_base import as_float, gain_line, step_basis, us
 from .knowledge import knowledge
 from .registry import NPU_ONLY, NotEvaluated, RankContext, check
@@ -99,10 +100,9 @@ def graph_fusion(ctx: RankContext) -> list[Finding]:
         f"{CHECK}.suggestions"
     )
     return [
-        basis.finding(
-            CHECK,
-            ctx.rank.rank,
-            gain,
+        finding(
+            ranks=[ctx.rank.rank],
+            gain=gain,
             title=m.t(f"{CHECK}.title", matches=len(rows)),
             lines=[
                 m.t(

@@ -23,6 +23,7 @@ import pandas as pd
 
 from ..profiles.schema import PMU_RATIOS
 from ..report.model import Evidence, Finding
+from .common import finding
 from .computation_ai_core_performance import category
 from .computation_base import ai_core_kernels, as_float, gain_line, step_basis, text_or_empty, us
 from .knowledge import knowledge
@@ -136,10 +137,9 @@ def operator_bound(ctx: RankContext) -> list[Finding]:
             ]
         )
     return [
-        basis.finding(
-            CHECK,
-            ctx.rank.rank,
-            gain,
+        finding(
+            ranks=[ctx.rank.rank],
+            gain=gain,
             title=m.t(f"{CHECK}.title", kernels=len(frame), bound=bound, gain_us=gain.per_step_us),
             lines=lines,
             suggestions=m.t_list(f"{CHECK}.suggestions"),

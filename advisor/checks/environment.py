@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..report.messages import Messages
 from ..report.model import PRIORITIES, Evidence, Finding
-from .common import no_gain_fields, recorded_env
+from .common import finding, recorded_env
 from .knowledge import knowledge
 from .registry import NPU_ONLY, ClusterContext, NotEvaluated, check
 from .schedule_base import COMPILE, COMPILE_EXECUTE
@@ -327,14 +327,12 @@ def env_findings(
     ranks = {r for v in flagged for r in v.ranks}
     ranks |= {r for groups in differ.values() for rs in groups.values() for r in rs}
     return [
-        Finding(
-            check=CHECK_ID,
-            dimension="overall",
+        finding(
             title=title,
-            description="\n".join(lines),
+            lines=lines,
             suggestions=suggestions,
             ranks=sorted(ranks),
-            **no_gain_fields(priority),
+            priority=priority,
             evidence=evidence,
         )
     ]

@@ -25,7 +25,7 @@ import pandas as pd
 from ..profiles.discover import RankInfo
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
-from .common import Gain, mean_step_us, share_of_step
+from .common import Gain, finding, mean_step_us, share_of_step
 from .knowledge import knowledge
 from .registry import NPU_ONLY, NotEvaluated, RankContext, check
 from .schedule_base import free_slices, intervals, step_windows, union_overlap_ns
@@ -251,9 +251,7 @@ def memory_operators(ctx: RankContext) -> list[Finding]:
             )
         )
     return [
-        Finding(
-            check="memory.operators",
-            dimension="memory",
+        finding(
             title=m.t(
                 "memory.operators.title.full" if full else "memory.operators.title",
                 api=worst["api"],
@@ -262,10 +260,10 @@ def memory_operators(ctx: RankContext) -> list[Finding]:
                 gain_ms=gain.ms,
                 share=gain.share,
             ),
-            description="\n".join(lines),
+            lines=lines,
             suggestions=suggestions,
             ranks=[ctx.rank.rank],
             evidence=evidence,
-            **gain.fields(),
+            gain=gain,
         )
     ]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,6 +124,7 @@ class CheckSpec:
 
 
 _CHECKS: dict[str, CheckSpec] = {}
+_RUNNING: ContextVar[CheckSpec | None] = ContextVar("running_check", default=None)
 
 
 def check(
@@ -144,21 +148,48 @@ def check(
         raise ValueError(f"check id {check_id!r} must start with its dimension {dimension!r}")
 
     def decorate(fn: CheckFn) -> CheckFn:
-        if check_id in _CHECKS and _CHECKS[check_id].fn is not fn:
+        known = _CHECKS.get(check_id)
+        if known is not None and getattr(known.fn, "__wrapped__", None) is not fn:
             raise ValueError(f"check {check_id!r} is registered twice")
+
+        @functools.wraps(fn)
+        def run_as_check(ctx: Any) -> list[Finding] | CheckResult:
+            with running(check_id):
+                return fn(ctx)
+
         _CHECKS[check_id] = CheckSpec(
             check_id,
             dimension,
             frozenset(needs),
             scope,
-            fn,
+            run_as_check,
             frozenset(optional),
             frozenset(on_demand),
             frozenset(devices),
         )
-        return fn
+        return run_as_check
 
     return decorate
+
+
+@contextmanager
+def running(check_id: str) -> Iterator[CheckSpec]:
+    """Run the block as the check `check_id`, as every call of a registered check does: the findings
+    made in it take their check id and dimension from its spec (`common.finding`)."""
+    spec = _CHECKS[check_id]
+    token = _RUNNING.set(spec)
+    try:
+        yield spec
+    finally:
+        _RUNNING.reset(token)
+
+
+def running_check() -> CheckSpec:
+    """The spec of the check running now (RuntimeError outside one: a finding belongs to a check)."""
+    spec = _RUNNING.get(None)
+    if spec is None:
+        raise RuntimeError("a finding is made by a running check (see checks.registry.running)")
+    return spec
 
 
 def unregister(check_id: str) -> None:

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..report.model import Evidence, Finding
-from .common import Gain, share_of_step
+from .common import Gain, finding, share_of_step
 from .knowledge import knowledge
 from .registry import NPU_ONLY, NotEvaluated, RankContext, check
 from .schedule_base import host_stalls, mean_step_time, overlap_ns, us
@@ -183,27 +183,23 @@ def fusible_operators(ctx: RankContext) -> list[Finding]:
         for cand in kept
     ]
     return [
-        Finding(
-            check="schedule.fusible_operators",
-            dimension="schedule",
+        finding(
             title=m.t("schedule.fusible_operators.title", count=len(kept), gain_ms=gain.ms, share=gain.share),
-            description="\n".join(
-                [
-                    m.t(
-                        "schedule.fusible_operators.description",
-                        count=len(kept),
-                        total_ms=sum(c["total_us"] for c in kept) / n_steps / 1000.0,
-                        npu_ms=sum(c["npu_us"] for c in kept) / n_steps / 1000.0,
-                        host=sum(c["host_bound"] for c in kept),
-                        mte=sum(c["mte_bound"] for c in kept),
-                    ),
-                    m.t("schedule.fusible_operators.gain", gain_ms=gain.ms, share=gain.share),
-                ]
-            ),
+            lines=[
+                m.t(
+                    "schedule.fusible_operators.description",
+                    count=len(kept),
+                    total_ms=sum(c["total_us"] for c in kept) / n_steps / 1000.0,
+                    npu_ms=sum(c["npu_us"] for c in kept) / n_steps / 1000.0,
+                    host=sum(c["host_bound"] for c in kept),
+                    mte=sum(c["mte_bound"] for c in kept),
+                ),
+                m.t("schedule.fusible_operators.gain", gain_ms=gain.ms, share=gain.share),
+            ],
             suggestions=m.t_list("schedule.fusible_operators.suggestions"),
             ranks=[ctx.rank.rank],
             step=int(step[0]) if n_steps == 1 and step[0] >= 0 else None,
-            **gain.fields(),
+            gain=gain,
             evidence=[
                 Evidence(
                     m.t("schedule.fusible_operators.evidence"),

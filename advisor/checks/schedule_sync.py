@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..report.model import Evidence, Finding
-from .common import Gain, recorded_env
+from .common import Gain, finding, recorded_env
 from .registry import NPU_ONLY, NotEvaluated, RankContext, check
 from .schedule_base import (
     BLOCKING,
@@ -195,15 +195,13 @@ def host_sync(ctx: RankContext) -> list[Finding]:
     if not ops["call_stack"].notna().any():
         suggestions += m.t_list("schedule.host_sync.suggestions.stack")
     return [
-        Finding(
-            check="schedule.host_sync",
-            dimension="schedule",
+        finding(
             title=m.t("schedule.host_sync.title", per_step=per_step, idle_ms=gain.ms, share=gain.share),
-            description=description,
+            lines=[description],
             suggestions=suggestions,
             ranks=[ctx.rank.rank],
-            step=steps.numbers[0] if len(steps.numbers) == 1 else None,
-            **gain.fields(),
+            step=steps.single,
+            gain=gain,
             evidence=[
                 Evidence(
                     m.t("schedule.host_sync.evidence.sites"),
@@ -341,9 +339,7 @@ def synchronize_stream(ctx: RankContext) -> list[Finding]:
         suggestions += m.t_list("schedule.synchronize_stream.suggestions.explicit")
     title_key = "launch_blocking" if launch_blocking else "explicit"
     return [
-        Finding(
-            check="schedule.synchronize_stream",
-            dimension="schedule",
+        finding(
             title=m.t(
                 f"schedule.synchronize_stream.title.{title_key}",
                 per_step=per_step,
@@ -351,11 +347,11 @@ def synchronize_stream(ctx: RankContext) -> list[Finding]:
                 gain_ms=gain.ms,
                 share=gain.share,
             ),
-            description="\n".join(lines),
+            lines=lines,
             suggestions=suggestions,
             ranks=[ctx.rank.rank],
-            step=steps.numbers[0] if len(steps.numbers) == 1 else None,
+            step=steps.single,
             evidence=evidence,
-            **gain.fields(),
+            gain=gain,
         )
     ]
