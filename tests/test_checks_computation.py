@@ -525,6 +525,14 @@ def test_graph_fusion(tmp_path):
     assert table["op_names"].tolist() == ["bmm1 → scale → softmax → bmm2"]
     assert table["saved_us"].tolist() == [90.0]  # all but the 60 µs MatMul
     assert "npu_fusion_attention" in " ".join(finding.suggestions)
+    # The last dump in path order is the one read; one without any op says so, naming it.
+    (tmp_path / "zz_graphs" / "deeper").mkdir(parents=True)
+    (tmp_path / "zz_graphs" / "deeper" / "ge_proto_00002_Build.txt").write_text("graph {\n}\n")
+    ops = load_table("ge_graph_ops", RankInfo(0, tmp_path, "text"), use_cache=False)
+    assert ops["file"].tolist() == ["ge_proto_00002_Build.txt"] and ops["name"].isna().all()
+    assert ops.attrs["source"] == "zz_graphs/deeper/ge_proto_00002_Build.txt"
+    with pytest.raises(NotEvaluated, match=r"ge_proto_00002_Build\.txt.*no op"):
+        graph_fusion(hand_ctx({"kernels": k}, tmp_path))
 
 
 # --- messages and the shared corpus ------------------------------------------------------------------

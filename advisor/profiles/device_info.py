@@ -72,7 +72,11 @@ def device_info_rows(rank_dir: Path) -> list[dict[str, Any]]:
 
 
 def load_device_info(rank: RankInfo) -> pd.DataFrame:
-    return conform(pd.DataFrame(device_info_rows(rank.path)), "device_info")
+    rows = device_info_rows(rank.path)
+    out = conform(pd.DataFrame(rows), "device_info")
+    read = ", ".join(dict.fromkeys(row["source"] for row in rows))
+    out.attrs["source"] = read or "no PROF_*/device_*/info.json.N with DeviceInfo"
+    return out
 
 
 # The device writes these files whatever the export.

@@ -20,7 +20,10 @@ ENVIRONMENT_SOURCES = (PROFILER_METADATA_JSON, *PROFILER_SOURCES)
 
 def load_environment(rank: RankInfo) -> pd.DataFrame:
     env = load_metadata(rank).env
-    return conform(pd.DataFrame({"name": list(env), "value": list(env.values())}), "environment")
+    out = conform(pd.DataFrame({"name": list(env), "value": list(env.values())}), "environment")
+    fallback = " or the profiler db's META_DATA" if rank.export == "db" else ""
+    out.attrs["source"] = PROFILER_METADATA_JSON + fallback
+    return out
 
 
 for _export in EXPORTS:

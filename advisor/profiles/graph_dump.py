@@ -74,13 +74,17 @@ def parse_graph(text: str) -> list[dict[str, Any]]:
 def load_graph_ops(rank: RankInfo) -> pd.DataFrame:
     dump = find_dump(rank.path)
     if dump is None:
-        return conform(pd.DataFrame(), "ge_graph_ops")
+        out = conform(pd.DataFrame(), "ge_graph_ops")
+        out.attrs["source"] = f"no GE graph dump ({', '.join(DUMP_NAMES)})"
+        return out
     try:
         ops = parse_graph(dump.read_text(encoding="utf-8", errors="replace"))
     except OSError as exc:
         raise InputError(cannot("read", dump, exc)) from None
     rows = [{**op, "file": dump.name, "inputs": GRAPH_INPUT_SEPARATOR.join(op["inputs"])} for op in ops]
-    return conform(pd.DataFrame(rows or [{"file": dump.name}]), "ge_graph_ops")
+    out = conform(pd.DataFrame(rows or [{"file": dump.name}]), "ge_graph_ops")
+    out.attrs["source"] = dump.relative_to(rank.path).as_posix()
+    return out
 
 
 # Graph mode writes the dump beside any export.
