@@ -1,4 +1,4 @@
-"""Build hook: compile the C trace scanner (advisor/profiles/_tracescan.c) into the wheel.
+"""Build hook: compile the C trace scanner (advisor/formats/ascend_text/_tracescan.c) into the wheel.
 
 The wheel becomes platform-specific. An editable install compiles it next to its source. Without a
 C compiler or the Python headers the build stops and says so; PERFORMANCE_ADVISOR_PURE_PYTHON=1
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
-SOURCE = Path("advisor/profiles/_tracescan.c")
+SOURCE = Path("advisor/formats/ascend_text/_tracescan.c")
 PURE_PYTHON = "PERFORMANCE_ADVISOR_PURE_PYTHON"
 
 

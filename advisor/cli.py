@@ -22,18 +22,16 @@ from typing import TYPE_CHECKING, TextIO, cast
 from . import __version__
 from .errors import InputError, OptionError, cannot, is_inside
 from .lifeline import bind_to_parent_from_environment, remove_partial_reports_on_sigterm
+from .locations import refuse_output_inside_inputs
 from .options import (
-    CANN_VERSIONS,
-    LANGUAGES,
     REPORT_FORMATS,
-    TORCH_VERSIONS,
     AnalysisOptions,
+    JobParameters,
+    add_cli_arguments,
+    from_cli,
     parse_choice,
-    parse_dimensions,
-    parse_processes,
 )
 from .outputs import discard
-from .pathtext import refuse_output_inside_inputs
 from .progress import PROGRESS_MODES, Reporter, make_reporter, one_line
 from .ranges import number_ranges
 
@@ -62,13 +60,7 @@ def _parser() -> argparse.ArgumentParser:
         help="an *_ascend_pt rank folder, or a folder of them (a cluster); or obs://bucket/dir, s3://bucket/dir",
     )
     analyze.add_argument("--compare", metavar="PATH", help="a baseline profile to compare with (or obs://…)")
-    analyze.add_argument(
-        "--output",
-        metavar="DIR",
-        default=AnalysisOptions.output_path,
-        help="report folder, or obs://bucket/dir to upload the reports "
-        f"(default: ./{AnalysisOptions.output_path})",
-    )
+    add_cli_arguments(analyze, JobParameters)
     analyze.add_argument(
         "--local-output",
         metavar="DIR",
@@ -76,24 +68,8 @@ def _parser() -> argparse.ArgumentParser:
         help="with --output obs://…: also keep the reports here (default: only uploaded)",
     )
     analyze.add_argument("--format", default=",".join(REPORT_FORMATS), help="comma-separated: html,xlsx,json")
-    analyze.add_argument(
-        "--dimensions", default=None, help="comma-separated analysis dimensions (default: all)"
-    )
-    analyze.add_argument("--processes", default="1", help="worker processes for reading ranks (1-8)")
     analyze.add_argument("--step", help="analyse this profiled step only (default: every profiled step)")
-    analyze.add_argument(
-        "--cann-version",
-        default=AnalysisOptions.cann_version,
-        help="used only where the data records no CANN version (default: none, detect from the data)",
-    )
-    analyze.add_argument(
-        "--torch-version",
-        default=AnalysisOptions.torch_version,
-        help="used only where the data records no torch_npu version (default: none)",
-    )
-    analyze.add_argument("--no-comparison", action="store_true", help="skip comparison with the baseline")
-    analyze.add_argument("--no-affinity-api", action="store_true", help="skip the affinity-API check")
-    analyze.add_argument("--language", default="en", help="report language: en or zh")
+    add_cli_arguments(analyze, AnalysisOptions)
     analyze.add_argument("--quiet", action="store_true", help="no progress output")
     analyze.add_argument(
         "--progress", choices=PROGRESS_MODES, default="auto", help="progress format on stderr"
@@ -173,30 +149,16 @@ def _int_option(name: str, value: str, low: int, high: int) -> int:
     return number
 
 
-def _options(args: argparse.Namespace) -> AnalysisOptions:
-    return AnalysisOptions(
-        cann_version=parse_choice("cann_version", args.cann_version, CANN_VERSIONS),
-        torch_version=parse_choice("torch_version", args.torch_version, TORCH_VERSIONS),
-        analysis_dimensions=parse_dimensions(args.dimensions)
-        if args.dimensions is not None
-        else AnalysisOptions.analysis_dimensions,
-        advisor_analyze_processes=parse_processes(args.processes),
-        disable_profiling_comparison=args.no_comparison,
-        disable_affinity_api=args.no_affinity_api,
-        output_path=args.output,
-    )
-
-
 def _analyze(args: argparse.Namespace, reporter: Reporter) -> int:
     from .engine import run_analysis, write_reports
 
-    options = _options(args)
+    options: AnalysisOptions = from_cli(args, AnalysisOptions)
+    job: JobParameters = from_cli(args, JobParameters)
     formats = parse_formats(args.format)
-    language = parse_choice("language", args.language, LANGUAGES)
     step = _int_option("step", args.step, 0, 2**63 - 1) if args.step is not None else None
-    upload_to = args.output if _is_object_url(args.output) else None
+    upload_to = job.output_path if _is_object_url(job.output_path) else None
     inputs = {"PATH": args.path, **({"--compare": args.compare} if args.compare else {})}
-    refuse_output_inside_inputs(args.output, inputs, "--output")
+    refuse_output_inside_inputs(job.output_path, inputs, "--output")
     if args.local_output:
         refuse_output_inside_inputs(args.local_output, inputs, "--local-output")
     if upload_to:
@@ -211,7 +173,12 @@ def _analyze(args: argparse.Namespace, reporter: Reporter) -> int:
         inputs = [Path(p).resolve() for p in (data, compare) if p is not None]
         try:
             report = run_analysis(
-                data, compare_path=compare, options=options, language=language, progress=reporter, step=step
+                data,
+                compare_path=compare,
+                options=options,
+                language=job.language,
+                progress=reporter,
+                step=step,
             )
         except OSError as exc:
             # A file of the user's data that cannot be read is unusable input, not a bug of ours.
@@ -226,7 +193,7 @@ def _analyze(args: argparse.Namespace, reporter: Reporter) -> int:
     for warning in report.warnings:
         reporter.warning(warning)
     if upload_to is None:
-        paths = write_reports(report, args.output, formats, progress=reporter)
+        paths = write_reports(report, job.output_path, formats, progress=reporter)
         reporter.result(paths)
         for path in paths.values():
             print(path)
@@ -307,11 +274,11 @@ def _local_profile(
     """`path` itself, or for obs:// and s3:// the cache folder the needed files were downloaded to."""
     if not _is_object_url(path):
         return path
+    from .engine import needed_tables
     from .storage import open_profile
 
-    folder, stats = stack.enter_context(
-        open_profile(path, dimensions=options.analysis_dimensions, progress=reporter)
-    )
+    tables = needed_tables(options.analysis_dimensions)
+    folder, stats = stack.enter_context(open_profile(path, tables=tables, progress=reporter))
     for warning in stats.warnings:
         reporter.warning(warning)
     return folder

@@ -34,18 +34,11 @@ from .checks.registry import (
     NotEvaluated as CheckNotEvaluated,
 )
 from .errors import InputError, OutputError, cannot
+from .formats import discover, load_table, reader_modules, report_input_fields
+from .formats.ascend_common.folder import MINDSPORE_SUFFIX, OUTPUT_DIR, RANK_SUFFIX
+from .formats.sanity import INCOMPLETE, lost_share
+from .model import ProfileSet, RankInfo, describe_steps
 from .options import REPORT_FORMATS, AnalysisOptions
-from .profiles.discover import (
-    MINDSPORE_SUFFIX,
-    OUTPUT_DIR,
-    RANK_SUFFIX,
-    ProfileSet,
-    RankInfo,
-    describe_steps,
-    discover,
-)
-from .profiles.sanity import INCOMPLETE, lost_share
-from .profiles.tables import READER_MODULES, load_table
 from .report.messages import Messages
 from .report.model import PRIORITIES, Evidence, Finding, InputInfo, NotApplicable, NotEvaluated, Report
 
@@ -72,6 +65,13 @@ class RankOutcome:
     results: list[tuple[str, CheckResult | NotEvaluated]]
     warnings: list[str]
     rows_read: int
+
+
+def needed_tables(dimensions: Iterable[str]) -> set[str]:
+    """The tables the checks of `dimensions` (plus the always-run ones) need: what to download of a
+    profile in object storage (the formats name the files of each table, GE graph dumps included)."""
+    specs = selected_checks(tuple(dimensions))
+    return {"step_trace", *(name for spec in specs for name in spec.needs)}
 
 
 def load_rank_tables(rank: RankInfo, names: Iterable[str]) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
@@ -196,7 +196,7 @@ def analyse_ranks(
         # forkserver, not fork: the engine may run inside a threaded process. The server process
         # imports the readers and checks once, so each worker starts without paying for them again.
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([*READER_MODULES, "advisor.engine"])
+        context.set_forkserver_preload([*reader_modules(), "advisor.engine"])
         workers = min(options.advisor_analyze_processes, n)
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             futures = [pool.submit(analyse_rank, profile, rank, *args) for rank in profile.ranks]
@@ -613,12 +613,9 @@ def run_analysis(
         input=InputInfo(
             path=str(profile.root),
             compare_path=str(compare.root) if compare is not None else None,
-            kind=profile.kind,
-            export=profile.export,
             ranks=[r.rank for r in profile.ranks],
             steps=[step] if step is not None else list(profile.steps),
-            cann_version=profile.cann_version,
-            torch_version=profile.torch_version,
+            **report_input_fields(profile),
         ),
         tool_version=__version__,
         summary=summary,

@@ -1,9 +1,18 @@
-"""The analysis options: one table of choices and defaults for the CLI, the server and the UI."""
+"""The options contract: one typed model from which the CLI flags, the REST validation, `GET api/options`,
+the server runner's command line and the panel's TypeScript types (src/options.ts, written by
+scripts/options_ts.py) are all derived. A new analysis option is one field of `AnalysisOptions` plus
+its control in the panel (docs/design.md, "Options").
+
+Two models: `AnalysisOptions` change what the analysis finds; `JobParameters` (where the reports go,
+their language) change only how the result is delivered.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+import argparse
+import dataclasses
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
 
 from .errors import OptionError
 from .pathtext import shown
@@ -21,58 +30,168 @@ MIN_PROCESSES, MAX_PROCESSES = 1, 8
 # the user names one: three files per run would otherwise pile up among the user's own files.
 REPORTS_DIR = "performance_advisor_reports"
 
+# How a value is read, offered and passed on: one of a list ("choice"), several of it ("multi"), an
+# integer in a range ("range"), on/off ("flag", a CLI switch), free text ("text").
+Kind = Literal["choice", "multi", "range", "flag", "text"]
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What the CLI, the REST API and the panel need to know of one option (a field's metadata)."""
+
+    kind: Kind
+    flag: str  # the `performance-advisor analyze` flag
+    label: str  # the panel's name for it (English; the panel translates its own copy)
+    help: str
+    choices: tuple[str, ...] = ()
+    minimum: int = 0
+    maximum: int = 0
+    metavar: str | None = None
+
+
+def option(default: Any, spec: Spec) -> Any:
+    """A model field: its default and its Spec."""
+    return field(default=default, metadata={"spec": spec})
+
 
 @dataclass(frozen=True)
 class AnalysisOptions:
-    """What the user chose in Advanced Settings (REST names)."""
+    """What the user chose in Advanced Settings (REST names), each field with its Spec."""
 
-    cann_version: str = DETECT
-    torch_version: str = DETECT
-    analysis_dimensions: tuple[str, ...] = DIMENSIONS
-    advisor_analyze_processes: int = 1
-    disable_profiling_comparison: bool = False
-    disable_affinity_api: bool = False
-    output_path: str = REPORTS_DIR
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    cann_version: str = option(
+        DETECT,
+        Spec(
+            "choice",
+            "--cann-version",
+            "CANN version",
+            "used only where the data records no CANN version (default: none, detect from the data)",
+            choices=CANN_VERSIONS,
+        ),
+    )
+    torch_version: str = option(
+        DETECT,
+        Spec(
+            "choice",
+            "--torch-version",
+            "Torch version",
+            "used only where the data records no torch_npu version (default: none)",
+            choices=TORCH_VERSIONS,
+        ),
+    )
+    analysis_dimensions: tuple[str, ...] = option(
+        DIMENSIONS,
+        Spec(
+            "multi",
+            "--dimensions",
+            "Analysis dimensions",
+            "comma-separated analysis dimensions (default: all)",
+            choices=DIMENSIONS,
+        ),
+    )
+    advisor_analyze_processes: int = option(
+        1,
+        Spec(
+            "range",
+            "--processes",
+            "Analysis processes",
+            f"worker processes for reading ranks ({MIN_PROCESSES}-{MAX_PROCESSES})",
+            minimum=MIN_PROCESSES,
+            maximum=MAX_PROCESSES,
+        ),
+    )
+    disable_profiling_comparison: bool = option(
+        False,
+        Spec("flag", "--no-comparison", "Disable profiling comparison", "skip comparison with the baseline"),
+    )
+    disable_affinity_api: bool = option(
+        False, Spec("flag", "--no-affinity-api", "Disable affinity API check", "skip the affinity-API check")
+    )
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("extra")
-        data["analysis_dimensions"] = list(self.analysis_dimensions)
-        return data
+        return model_json(self)
 
     def to_cli_args(self) -> list[str]:
-        """The `performance-advisor analyze` flags for these options (output excluded)."""
-        args = []
-        if self.cann_version:
-            args += ["--cann-version", self.cann_version]
-        if self.torch_version:
-            args += ["--torch-version", self.torch_version]
-        args += ["--dimensions", ",".join(self.analysis_dimensions)]
-        args += ["--processes", str(self.advisor_analyze_processes)]
-        if self.disable_profiling_comparison:
-            args.append("--no-comparison")
-        if self.disable_affinity_api:
-            args.append("--no-affinity-api")
-        return args
+        """The `performance-advisor analyze` flags for these options."""
+        return cli_args(self)
 
 
-def options_schema() -> dict[str, Any]:
-    """Choices and defaults, as served to the frontend."""
-    defaults = AnalysisOptions()
-    return {
-        "cann_version": {"default": defaults.cann_version, "choices": list(CANN_VERSIONS)},
-        "torch_version": {"default": defaults.torch_version, "choices": list(TORCH_VERSIONS)},
-        "analysis_dimensions": {"default": list(DIMENSIONS), "choices": list(DIMENSIONS)},
-        "advisor_analyze_processes": {
-            "default": defaults.advisor_analyze_processes,
-            "min": MIN_PROCESSES,
-            "max": MAX_PROCESSES,
-        },
-        "disable_profiling_comparison": {"default": False},
-        "disable_affinity_api": {"default": False},
-        "output_path": {"default": defaults.output_path},
-    }
+@dataclass(frozen=True)
+class JobParameters:
+    """Where the reports of one analysis go and their language: not analysis options (they change
+    nothing the analysis finds). Top-level fields of the REST body."""
+
+    output_path: str = option(
+        REPORTS_DIR,
+        Spec(
+            "text",
+            "--output",
+            "Output path",
+            f"report folder, or obs://bucket/dir to upload the reports (default: ./{REPORTS_DIR})",
+            metavar="DIR",
+        ),
+    )
+    language: str = option(
+        "en", Spec("choice", "--language", "Report language", "report language: en or zh", choices=LANGUAGES)
+    )
+
+    def to_json(self) -> dict[str, Any]:
+        return model_json(self)
+
+
+Model = AnalysisOptions | JobParameters
+
+
+def specs(model: type[Model]) -> dict[str, Spec]:
+    """The Spec of each field of `model`, in field order."""
+    return {f.name: f.metadata["spec"] for f in fields(model)}
+
+
+def model_json(value: Model) -> dict[str, Any]:
+    return {name: list(v) if isinstance(v, tuple) else v for name, v in dataclasses.asdict(value).items()}
+
+
+def cli_args(value: Model) -> list[str]:
+    """The CLI flags that give `value` (a version hint left to detect is not passed; a flag only when set)."""
+    args: list[str] = []
+    for name, spec in specs(type(value)).items():
+        current = getattr(value, name)
+        if spec.kind == "flag":
+            args += [spec.flag] if current else []
+        elif spec.kind == "multi":
+            args += [spec.flag, ",".join(current)]
+        elif current != DETECT:
+            args += [spec.flag, str(current)]
+    return args
+
+
+def add_cli_arguments(parser: argparse.ArgumentParser, model: type[Model]) -> None:
+    """One flag per field of `model`; the values are left raw (None when not given) for `from_cli`."""
+    for name, spec in specs(model).items():
+        if spec.kind == "flag":
+            parser.add_argument(spec.flag, dest=name, action="store_true", default=None, help=spec.help)
+        else:
+            metavar = spec.metavar or spec.flag.lstrip("-").replace("-", "_").upper()
+            parser.add_argument(spec.flag, dest=name, default=None, metavar=metavar, help=spec.help)
+
+
+def from_cli(args: argparse.Namespace, model: type[Model]) -> Any:
+    """The validated `model` of the flags `add_cli_arguments` added (flags not given take defaults)."""
+    raw = {name: getattr(args, name) for name in specs(model) if getattr(args, name) is not None}
+    return parse_model(model, raw)
+
+
+def options_schema(model: type[Model] = AnalysisOptions) -> dict[str, Any]:
+    """Defaults, choices, ranges and labels of `model`'s fields, as `GET api/options` serves them."""
+    defaults = model_json(model())
+    schema: dict[str, Any] = {}
+    for name, spec in specs(model).items():
+        entry: dict[str, Any] = {"default": defaults[name], "label": spec.label}
+        if spec.kind in ("choice", "multi"):
+            entry["choices"] = list(spec.choices)
+        if spec.kind == "range":
+            entry.update(min=spec.minimum, max=spec.maximum)
+        schema[name] = entry
+    return schema
 
 
 def parse_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
@@ -85,29 +204,28 @@ def parse_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
     raise OptionError(f"{name} must be one of {named}; got {shown(value)}")
 
 
-def parse_dimensions(value: Any, prefix: str = "") -> tuple[str, ...]:
-    """A list (or comma-separated string) of dimensions; empty or unknown entries are refused. `prefix`
-    ("options.") names the option as the request does."""
-    name = f"{prefix}analysis_dimensions"
+def parse_multi(name: str, value: Any, choices: tuple[str, ...]) -> tuple[str, ...]:
+    """A list (or comma-separated string) of `choices`, in their order; empty or unknown entries are
+    refused."""
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)):
         raise OptionError(f"{name} must be a list; got {shown(value)}")
-    chosen = [parse_choice(name, item, DIMENSIONS) for item in items]
+    chosen = [parse_choice(name, item, choices) for item in items]
     if not chosen:
-        raise OptionError(f"{name} must name at least one of " + ", ".join(DIMENSIONS))
-    return tuple(d for d in DIMENSIONS if d in chosen)
+        raise OptionError(f"{name} must name at least one of " + ", ".join(choices))
+    return tuple(c for c in choices if c in chosen)
 
 
-def parse_processes(value: Any, prefix: str = "") -> int:
-    name = f"{prefix}advisor_analyze_processes"
+def parse_range(name: str, value: Any, minimum: int, maximum: int) -> int:
+    """An integer (or its digits) between `minimum` and `maximum`."""
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise OptionError(f"{name} must be an integer; got {shown(value)}")
     try:
         number = int(value)
     except ValueError:  # not digits, or more digits than int() takes
         raise OptionError(f"{name} must be an integer; got {shown(value)}") from None
-    if not MIN_PROCESSES <= number <= MAX_PROCESSES:
-        raise OptionError(f"{name} must be between {MIN_PROCESSES} and {MAX_PROCESSES}; got {shown(number)}")
+    if not minimum <= number <= maximum:
+        raise OptionError(f"{name} must be between {minimum} and {maximum}; got {shown(number)}")
     return number
 
 
@@ -117,35 +235,47 @@ def parse_flag(name: str, value: Any) -> bool:
     return value
 
 
+def parse_text(name: str, value: Any, default: str) -> str:
+    """Text, stripped; empty (or null) takes the default."""
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise OptionError(f"{name} must be a string; got {shown(value)}")
+    return value.strip() or default
+
+
+def parse_value(name: str, spec: Spec, value: Any, default: Any) -> Any:
+    """One field's value, checked as its Spec says; errors call it `name`."""
+    if spec.kind == "choice":
+        return parse_choice(name, value, spec.choices)
+    if spec.kind == "multi":
+        return parse_multi(name, value, spec.choices)
+    if spec.kind == "range":
+        return parse_range(name, value, spec.minimum, spec.maximum)
+    if spec.kind == "flag":
+        return parse_flag(name, value)
+    return parse_text(name, value, default)
+
+
+def parse_model(model: type[Model], raw: dict[str, Any], names: dict[str, str] | None = None) -> Any:
+    """A validated `model` from `raw` (missing keys take their defaults; unknown keys are refused by the
+    caller). Errors name each field as `names` maps it (default: its own name)."""
+    defaults = model()
+    values = {
+        name: parse_value((names or {}).get(name, name), spec, raw[name], getattr(defaults, name))
+        for name, spec in specs(model).items()
+        if name in raw
+    }
+    return dataclasses.replace(defaults, **values)
+
+
 def parse_options(raw: dict[str, Any] | None, prefix: str = "") -> AnalysisOptions:
-    """Validate options from the REST API (missing keys take their defaults; unknown keys are refused).
-    Messages name each option with `prefix` ("options.", as the request body nests them)."""
+    """Validate analysis options from the REST API (missing keys take their defaults; unknown keys are
+    refused). Messages name each option with `prefix` ("options.", as the request body nests them)."""
     raw = dict(raw or {})
-    known = set(options_schema())
-    unknown = sorted(set(raw) - known)
+    unknown = sorted(set(raw) - set(specs(AnalysisOptions)))
     if unknown:
         where = f" in {prefix.rstrip('.')}" if prefix else ""
         raise OptionError(f"unknown option(s){where}: {', '.join(map(shown, unknown[:5]))}")
-    defaults = AnalysisOptions()
-    output_path = raw.get("output_path") or defaults.output_path
-    if not isinstance(output_path, str):
-        raise OptionError(f"{prefix}output_path must be a string; got {shown(output_path)}")
-    return AnalysisOptions(
-        cann_version=parse_choice(
-            f"{prefix}cann_version", raw.get("cann_version", defaults.cann_version), CANN_VERSIONS
-        ),
-        torch_version=parse_choice(
-            f"{prefix}torch_version", raw.get("torch_version", defaults.torch_version), TORCH_VERSIONS
-        ),
-        analysis_dimensions=parse_dimensions(raw.get("analysis_dimensions", list(DIMENSIONS)), prefix),
-        advisor_analyze_processes=parse_processes(
-            raw.get("advisor_analyze_processes", defaults.advisor_analyze_processes), prefix
-        ),
-        disable_profiling_comparison=parse_flag(
-            f"{prefix}disable_profiling_comparison", raw.get("disable_profiling_comparison", False)
-        ),
-        disable_affinity_api=parse_flag(
-            f"{prefix}disable_affinity_api", raw.get("disable_affinity_api", False)
-        ),
-        output_path=output_path.strip(),
-    )
+    names = {name: f"{prefix}{name}" for name in specs(AnalysisOptions)}
+    return parse_model(AnalysisOptions, raw, names)

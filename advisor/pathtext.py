@@ -5,10 +5,8 @@ reports may go; shared by the CLI and the server so that both refuse the same th
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from pathlib import Path
 
-from .errors import InputError, MalformedPathError
+from .errors import MalformedPathError
 
 # What Linux takes: PATH_MAX and NAME_MAX, in bytes of the file system's encoding (UTF-8).
 MAX_PATH_BYTES = 4096
@@ -60,30 +58,3 @@ def check_local_path(text: str, field: str) -> str:
                 f"a name may have at most {MAX_COMPONENT_BYTES}"
             )
     return text
-
-
-def location_parts(location: str | Path) -> tuple[str, ...]:
-    """Where a location is, as parts a location inside it starts with: a local path resolved (symlinks
-    followed), an object-store URL as its bucket and prefix (obs:// and s3:// may name one store)."""
-    from .storage.config import is_object_url, parse_url
-
-    if is_object_url(location):
-        url = parse_url(str(location))
-        return ("object storage", url.bucket, *url.prefix.split("/")[:-1])
-    return Path(location).expanduser().resolve().parts
-
-
-def refuse_output_inside_inputs(
-    output: str | Path, inputs: Mapping[str, str | Path], field: str, *, as_typed: str | None = None
-) -> None:
-    """InputError if the output location is one of the inputs or inside one, at any depth: profiling
-    data is read-only, and reports written into it would be read as part of it by the next analysis.
-    `inputs` maps the field each input came in ("path", "compare.path") to its location; `as_typed` is
-    the output as the user wrote it, for the message (default: `output`)."""
-    out = location_parts(output)
-    for name, location in inputs.items():
-        if out[: len(where := location_parts(location))] == where:
-            raise InputError(
-                f"{field} {shown(as_typed or str(output))} is inside the profiling data given as {name}, "
-                "which is read-only: choose an output folder outside it"
-            )

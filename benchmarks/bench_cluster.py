@@ -22,7 +22,7 @@ MEASURE = """
 import json, sys, time
 from advisor.engine import analyse_ranks
 from advisor.options import AnalysisOptions
-from advisor.profiles import discover, table_names
+from advisor.formats import discover, table_names
 t = time.perf_counter()
 profile = discover(sys.argv[1])
 # Every table of every rank read in the workers; only row counts come back (no checks run).

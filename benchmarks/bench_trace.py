@@ -258,9 +258,9 @@ _CHILD = textwrap.dedent(
     from pathlib import Path
     mode, path = sys.argv[1], Path(sys.argv[2])
     if mode == "reader":
-        from advisor.profiles.trace_view import read_trace as parse
+        from advisor.formats.ascend_text.trace_view import read_trace as parse
     elif mode == "reader-python":
-        from advisor.profiles.trace_view import read_trace
+        from advisor.formats.ascend_text.trace_view import read_trace
         def parse(p):
             return read_trace(p, compiled=False)
     elif mode == "orjson":

@@ -35,7 +35,7 @@ STATUS_MIX = ("success",) * 8 + ("failed", "cancelled")
 
 def fill_store(db_path: Path, count: int) -> None:
     """`count` finished tasks written through the checkout's own TaskStore (old or new layout)."""
-    from advisor.options import AnalysisOptions
+    from advisor.options import AnalysisOptions, JobParameters
     from advisor.server.models import Task
     from advisor.server.store import TaskStore
 
@@ -49,7 +49,8 @@ def fill_store(db_path: Path, count: int) -> None:
             id=task_id,
             source="local",
             path=f"./profiling/2026-11/{name}",
-            options={**AnalysisOptions(advisor_analyze_processes=4).to_json(), "language": "zh"},
+            options=AnalysisOptions(advisor_analyze_processes=4).to_json(),
+            job=JobParameters(language="zh").to_json(),
             compare={"source": "local", "path": f"./profiling/baseline/{name}"} if index % 5 == 0 else None,
             status=status,
             created=f"2026-11-{1 + index % 28:02d}T{index % 24:02d}:12:41.317+00:00",

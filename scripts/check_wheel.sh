@@ -11,14 +11,14 @@ python -m pip wheel -q --no-deps --no-build-isolation -w "$work/dist" .
 # So is the compiled C trace scanner (hatch_build.py), which makes the wheel platform-specific.
 python -c "import sys, zipfile; names = zipfile.ZipFile(sys.argv[1]).namelist(); \
 assert 'advisor/report/vendor/plotly-cartesian.min.js' in names, 'no plotly bundle in the wheel'; \
-assert any(n.startswith('advisor/profiles/_tracescan.') for n in names), 'no trace scanner in the wheel'; \
+assert any(n.startswith('advisor/formats/ascend_text/_tracescan.') for n in names), 'no trace scanner in the wheel'; \
 assert not sys.argv[1].endswith('-none-any.whl'), 'a pure-Python wheel tag'" "$work"/dist/*.whl
 python -m venv "$work/venv"
 "$work/venv/bin/pip" install -q "$work"/dist/*.whl jupyterlab
 # Only the venv on PATH: node and jlpm are out of reach.
 run() { env -i HOME="$work" PATH="$work/venv/bin" JUPYTER_PLATFORM_DIRS=1 "$@"; }
 if run /bin/sh -c 'command -v node'; then echo "node is visible" >&2; exit 1; fi
-run "$work/venv/bin/python" -c "from advisor.profiles import _tracescan"
+run "$work/venv/bin/python" -c "from advisor.formats.ascend_text import _tracescan"
 run "$work/venv/bin/jupyter" labextension list 2>&1 | tee "$work/lab.txt"
 grep -E "jupyterlab-performance-advisor.*enabled.*OK.*\(python, jupyterlab-performance-advisor\)" "$work/lab.txt"
 run "$work/venv/bin/jupyter" server extension list 2>&1 | tee "$work/server.txt"

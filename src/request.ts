@@ -1,6 +1,8 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
+import { ReportLanguage } from './settings';
+
 import {
   ICancelReply,
   IInspectReply,
@@ -124,16 +126,21 @@ export class AdvisorClient {
   /**
    * Check a profiling path before submitting (`GET api/inspect`).
    *
+   * @param language - the language of the reply's summary (the panel's)
    * @returns `{ok: false, message}` for a path that is not (yet) usable
    * @throws ServerConnection.ResponseError with the server's message (400) for
    * a folder the analysis refuses, e.g. rank folders of several runs
    */
-  inspect(source: SourceKind, path: string): Promise<IInspectReply> {
+  inspect(
+    source: SourceKind,
+    path: string,
+    language: ReportLanguage = 'en'
+  ): Promise<IInspectReply> {
     return requestAPI<IInspectReply>(
       'api/inspect',
       this.serverSettings,
       {},
-      { source, path }
+      { source, path, language }
     );
   }
 

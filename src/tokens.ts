@@ -2,8 +2,18 @@
  * TypeScript mirror of the Performance Advisor REST API (docs/architecture.md §3.4).
  *
  * The Python side (`advisor/options.py`, `advisor/server/`) is the single source of truth:
- * choice lists and defaults are fetched from `GET api/options`, never hard-coded here.
+ * choice lists and defaults are fetched from `GET api/options`, never hard-coded here, and
+ * the option types come from `./options`, generated from the Python model.
  */
+
+import {
+  IAnalysisOptions,
+  IJobParameters,
+  IJobSchema,
+  IOptionsSchema
+} from './options';
+
+export * from './options';
 
 /**
  * The plugin id.
@@ -71,61 +81,11 @@ export interface IDataRef {
 }
 
 /**
- * The analysis options (REST names, see `advisor/options.py`).
- */
-export interface IAnalysisOptions {
-  cann_version: string;
-  torch_version: string;
-  analysis_dimensions: string[];
-  advisor_analyze_processes: number;
-  disable_profiling_comparison: boolean;
-  disable_affinity_api: boolean;
-  output_path: string;
-}
-
-/**
- * A single-choice option.
- */
-export interface IChoiceOption {
-  default: string;
-  choices: string[];
-}
-
-/**
- * A multiple-choice option.
- */
-export interface IMultiChoiceOption {
-  default: string[];
-  choices: string[];
-}
-
-/**
- * An integer option with a range.
- */
-export interface IRangeOption {
-  default: number;
-  min: number;
-  max: number;
-}
-
-/**
- * The option schema served by `GET api/options`.
- */
-export interface IOptionsSchema {
-  cann_version: IChoiceOption;
-  torch_version: IChoiceOption;
-  analysis_dimensions: IMultiChoiceOption;
-  advisor_analyze_processes: IRangeOption;
-  disable_profiling_comparison: { default: boolean };
-  disable_affinity_api: { default: boolean };
-  output_path: { default: string };
-}
-
-/**
  * The reply of `GET api/options`.
  */
 export interface IOptionsReply {
   options: IOptionsSchema;
+  job: IJobSchema;
   sources: SourceKind[];
 }
 
@@ -201,25 +161,22 @@ export interface ITaskSummary {
 
 /**
  * An analysis task in full (`GET api/tasks/{id}`, the answer of `POST api/tasks`):
- * the summary and what the table does not show (`TASK_KEYS`).
+ * the summary, its job parameters and what the table does not show (`TASK_KEYS`).
  */
-export interface ITask extends ITaskSummary {
+export interface ITask extends ITaskSummary, IJobParameters {
   source: SourceKind;
   options: IAnalysisOptions;
 }
 
 /**
- * The body of `POST api/tasks`.
+ * The body of `POST api/tasks`: the job parameters take the server's defaults
+ * when absent.
  */
-export interface ISubmitRequest {
+export interface ISubmitRequest extends Partial<IJobParameters> {
   source: SourceKind;
   path: string;
   compare: IDataRef | null;
   options: IAnalysisOptions;
-  /**
-   * The report language; the server's default (English) when absent.
-   */
-  language?: 'en' | 'zh';
 }
 
 /**

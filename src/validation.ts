@@ -1,12 +1,6 @@
 import { TranslationBundle } from '@jupyterlab/translation';
 
-import {
-  IAnalysisOptions,
-  IChoiceOption,
-  IOptionsSchema,
-  IRangeOption,
-  SourceKind
-} from './tokens';
+import { IChoiceOption, IRangeOption, SourceKind } from './tokens';
 
 /**
  * Object-storage URL schemes accepted for the OBS source.
@@ -146,25 +140,27 @@ export function checkDimensions(
 }
 
 /**
- * The default analysis options, as served by the server.
+ * The default values of a schema served by `GET api/options` (the analysis options,
+ * or the job parameters): every field of the model, so a new option needs no edit here.
  */
-export function defaultOptions(schema: IOptionsSchema): IAnalysisOptions {
-  return {
-    cann_version: schema.cann_version.default,
-    torch_version: schema.torch_version.default,
-    analysis_dimensions: [...schema.analysis_dimensions.default],
-    advisor_analyze_processes: schema.advisor_analyze_processes.default,
-    disable_profiling_comparison: schema.disable_profiling_comparison.default,
-    disable_affinity_api: schema.disable_affinity_api.default,
-    output_path: schema.output_path.default
-  };
+export function schemaDefaults<T>(schema: {
+  [K in keyof T]: { default: T[K] };
+}): T {
+  const values = {} as T;
+  for (const name of Object.keys(schema) as (keyof T)[]) {
+    const value = schema[name].default;
+    values[name] = (Array.isArray(value) ? [...value] : value) as T[keyof T];
+  }
+  return values;
 }
 
 /**
  * The choices of a version select, in order. The empty value ("detect from the data") comes first
  * when the server offers it: as its default or among its choices.
  */
-export function versionChoices(option: IChoiceOption): string[] {
+export function versionChoices(
+  option: Pick<IChoiceOption, 'default' | 'choices'>
+): string[] {
   const offersEmpty = option.default === '' || option.choices.includes('');
   const versions = option.choices.filter(choice => choice !== '');
   return offersEmpty ? ['', ...versions] : versions;

@@ -20,9 +20,9 @@ from advisor.checks.overall_idle import overall_idle
 from advisor.checks.pp_stage_imbalance import pp_stage_imbalance
 from advisor.checks.registry import ClusterContext, NotEvaluated, RankContext
 from advisor.engine import run_analysis
+from advisor.formats.schema import conform
+from advisor.model import ProfileSet, RankInfo
 from advisor.options import AnalysisOptions
-from advisor.profiles.discover import ProfileSet, RankInfo
-from advisor.profiles.schema import conform
 from advisor.report.messages import Messages
 from advisor.synth import SynthSpec, write_synth_profile
 from tests.engine_fixtures import CORPUS, DB_CORPUS, TEXT_CORPUS, corpus_path
@@ -303,8 +303,8 @@ def _step_trace(rows: list[tuple]) -> pd.DataFrame:
 
 
 def _profile(ranks: list[int], stages: list[tuple[int, ...]] | None = None) -> ProfileSet:
-    infos = [RankInfo(r, Path(f"/nowhere/rank{r}"), "text") for r in ranks]
-    return ProfileSet(Path("/nowhere"), "ascend_pt", "text", infos, [1], stages=stages or [])
+    infos = [RankInfo(r, Path(f"/nowhere/rank{r}"), "ascend_text") for r in ranks]
+    return ProfileSet(Path("/nowhere"), "ascend_text", infos, [1], stages=stages or [])
 
 
 def _cluster(tables: dict[int, dict[str, pd.DataFrame]], stages=None) -> ClusterContext:

@@ -23,10 +23,10 @@ from advisor.checks.memory_operators import hbm_capacity, memory_operators, step
 from advisor.checks.registry import ClusterContext, NotEvaluated, RankContext, all_checks
 from advisor.engine import run_analysis
 from advisor.errors import InputError
+from advisor.formats import discover, load_table
+from advisor.formats.schema import conform
+from advisor.model import ProfileSet, RankInfo
 from advisor.options import AnalysisOptions
-from advisor.profiles import discover, load_table
-from advisor.profiles.discover import ProfileSet, RankInfo
-from advisor.profiles.schema import conform
 from advisor.report.messages import Messages
 from advisor.synth import SynthSpec, write_synth_profile
 from tests.engine_fixtures import DB_CORPUS, FIXTURE_TRACE, TEXT_CORPUS, corpus_path, rank_dir
@@ -62,15 +62,15 @@ def rank_ctx(
     for name in optional:
         with contextlib.suppress(InputError):
             tables[name] = load_table(name, rank)
-    profile = profile or ProfileSet(rank.path, "ascend_pt", rank.export, [rank], list(rank.steps))
+    profile = profile or ProfileSet(rank.path, rank.format, [rank], list(rank.steps))
     return RankContext(profile, rank, tables, AnalysisOptions(), EN)
 
 
 def hand_ctx(tmp_path: Path, device: str | None = None, **tables: pd.DataFrame) -> RankContext:
     tables.setdefault("steps", table("steps", []))
-    rank = RankInfo(rank=0, path=tmp_path, export="text", device=device)
+    rank = RankInfo(rank=0, path=tmp_path, format="ascend_text", device_type=device)
     tables.setdefault("device_info", load_table("device_info", rank))
-    profile = ProfileSet(tmp_path, "ascend_pt", "text", [rank], [])
+    profile = ProfileSet(tmp_path, "ascend_text", [rank], [])
     return RankContext(profile, rank, tables, AnalysisOptions(), EN)
 
 
@@ -504,8 +504,8 @@ def _retx_tables(elapse_us: list[float], rdma_transit_us: list[float]) -> dict[i
 
 
 def test_retransmission_hand_built(tmp_path):
-    ranks = [RankInfo(rank=r, path=tmp_path, export="text") for r in range(2)]
-    profile = ProfileSet(tmp_path, "ascend_pt", "text", ranks, [3])
+    ranks = [RankInfo(rank=r, path=tmp_path, format="ascend_text") for r in range(2)]
+    profile = ProfileSet(tmp_path, "ascend_text", ranks, [3])
 
     def run(tables):
         return retransmission(ClusterContext(profile, tables, AnalysisOptions(), EN))
@@ -617,12 +617,13 @@ def test_memory_operators_odd_data(tmp_path):
 
 def test_hbm_capacity_by_device_type(tmp_path):
     none = conform(pd.DataFrame(), "device_info")
-    assert hbm_capacity(RankInfo(0, tmp_path, "db", device="Ascend910B3"), none) == (65536.0, "device_type")
-    assert hbm_capacity(RankInfo(0, tmp_path, "db", device="Ascend910B"), none) == (None, "ambiguous")
-    assert hbm_capacity(RankInfo(0, tmp_path, "db"), none) == (None, "unknown")
+    known = RankInfo(0, tmp_path, "ascend_db", device_type="Ascend910B3")
+    assert hbm_capacity(known, none) == (65536.0, "device_type")
+    ambiguous_type = RankInfo(0, tmp_path, "ascend_db", device_type="Ascend910B")
+    assert hbm_capacity(ambiguous_type, none) == (None, "ambiguous")
+    assert hbm_capacity(RankInfo(0, tmp_path, "ascend_db"), none) == (None, "unknown")
     # What the device recorded comes first: its first entry with a capacity.
     recorded = conform(pd.DataFrame({"entry": [0, 1], "hbm_capacity_mb": [None, 30720.0]}), "device_info")
-    ambiguous_type = RankInfo(0, tmp_path, "db", device="Ascend910B")
     assert hbm_capacity(ambiguous_type, recorded) == (30720.0, "device_info")
 
 

@@ -21,12 +21,12 @@ from advisor.checks.computation_graph_fusion import graph_fusion
 from advisor.checks.computation_operator_bound import operator_bound
 from advisor.checks.registry import NotEvaluated, RankContext
 from advisor.engine import run_analysis
+from advisor.formats import discover, load_table
+from advisor.formats.ascend_common.device_info import load_device_info
+from advisor.formats.ascend_text.kernels import read_kernel_details
+from advisor.formats.schema import conform
+from advisor.model import RankInfo
 from advisor.options import AnalysisOptions
-from advisor.profiles import discover, load_table
-from advisor.profiles.device_info import load_device_info
-from advisor.profiles.discover import RankInfo
-from advisor.profiles.kernels import read_kernel_details
-from advisor.profiles.schema import conform
 from advisor.report.messages import Messages
 from advisor.synth import SynthSpec, write_synth_profile
 
@@ -89,7 +89,7 @@ def contexts(root: Path, needs: tuple[str, ...], export: str = "text") -> list[R
     profile = discover(root)
     out = []
     for rank in profile.ranks:
-        rank = dataclasses.replace(rank, export=export)
+        rank = dataclasses.replace(rank, format=f"ascend_{export}")
         names = {*needs, *FILES_BESIDE_EXPORT}
         tables = {name: load_table(name, rank, use_cache=False) for name in names}
         out.append(RankContext(profile, rank, tables, AnalysisOptions(), Messages("en")))
@@ -99,7 +99,7 @@ def contexts(root: Path, needs: tuple[str, ...], export: str = "text") -> list[R
 def hand_ctx(
     tables: dict[str, pd.DataFrame], path: Path = Path("/nonexistent"), **rank: object
 ) -> RankContext:
-    info = RankInfo(0, path, "text", **rank)  # type: ignore[arg-type]
+    info = RankInfo(0, path, "ascend_text", **rank)  # type: ignore[arg-type]
     found = {name: load_table(name, info, use_cache=False) for name in FILES_BESIDE_EXPORT}
     tables = {**found, **tables}
     return RankContext(None, info, tables, AnalysisOptions(), Messages("en"))  # type: ignore[arg-type]
@@ -334,7 +334,7 @@ def test_frequency_nominal_from_device_info(tmp_path):
     (device / "info.json.0").write_text(json.dumps({"DeviceInfo": [{"ai_core_num": 20, "aiv_num": 40,
                                                                      "aic_frequency": "1850"}]}))  # fmt: skip
     (device / "info.json.0.done").write_text("")
-    info = device_info(load_device_info(RankInfo(0, tmp_path, "text")))
+    info = device_info(load_device_info(RankInfo(0, tmp_path, "ascend_text")))
     assert (info.ai_core_num, info.aiv_num, info.aic_mhz) == (20, 40, 1850.0)
     # Samples all at 1800: no drop against the highest sample, a 2.7 % drop against 1850 (under 5 %).
     freq = conform(pd.DataFrame({"ts_ns": [0], "mhz": [1700.0]}), "freq")
@@ -350,11 +350,11 @@ def test_block_dim_core_counts_without_device_info():
     rows += [{**BASE, "accelerator_core": "AI_CORE", "block_dim": 12, "duration_us": 100.0}]
     k = kernels(rows)
     # A 910B family name: 20 divides most AI_CORE time, so this is a 20-core chip: only 12 is flagged.
-    (finding,) = block_dim(hand_ctx({"kernels": k}, device="Ascend910B"))
+    (finding,) = block_dim(hand_ctx({"kernels": k}, device_type="Ascend910B"))
     table = rows_of(finding)
     assert table["block_dim"].tolist() == [12] and table["core_num"].tolist() == [20]
     assert "inferred" in finding.description
-    (finding,) = block_dim(hand_ctx({"kernels": k}, device="Ascend910B1"))  # model table: 24 cores
+    (finding,) = block_dim(hand_ctx({"kernels": k}, device_type="Ascend910B1"))  # model table: 24 cores
     assert sorted(rows_of(finding)["block_dim"]) == [12, 20]
     assert utilisation(np.array([20.0, 50.0, 48.0]), np.array([24.0, 24.0, 48.0])).tolist() == pytest.approx(
         [20 / 24, 50 / 72, 1.0]
@@ -368,7 +368,7 @@ def test_block_dim_mix_aic_filled_by_vector_blocks():
         {**BASE, "accelerator_core": "MIX_AIV", "block_dim": 7, "duration_us": 300.0},  # not judged
         {**BASE, "accelerator_core": "AI_VECTOR_CORE", "block_dim": 7, "duration_us": 10.0},  # too short
     ]
-    assert block_dim(hand_ctx({"kernels": kernels(rows)}, device="Ascend910B1")) == []
+    assert block_dim(hand_ctx({"kernels": kernels(rows)}, device_type="Ascend910B1")) == []
 
 
 def test_operator_bound_examines_every_row():
@@ -528,7 +528,7 @@ def test_graph_fusion(tmp_path):
     # The last dump in path order is the one read; one without any op says so, naming it.
     (tmp_path / "zz_graphs" / "deeper").mkdir(parents=True)
     (tmp_path / "zz_graphs" / "deeper" / "ge_proto_00002_Build.txt").write_text("graph {\n}\n")
-    ops = load_table("ge_graph_ops", RankInfo(0, tmp_path, "text"), use_cache=False)
+    ops = load_table("ge_graph_ops", RankInfo(0, tmp_path, "ascend_text"), use_cache=False)
     assert ops["file"].tolist() == ["ge_proto_00002_Build.txt"] and ops["name"].isna().all()
     assert ops.attrs["source"] == "zz_graphs/deeper/ge_proto_00002_Build.txt"
     with pytest.raises(NotEvaluated, match=r"ge_proto_00002_Build\.txt.*no op"):

@@ -13,7 +13,7 @@ from openpyxl import load_workbook
 from advisor import engine
 from advisor.checks.registry import ALL_DEVICES, NPU_ONLY, all_checks, check, unregister
 from advisor.engine import run_analysis, write_reports
-from advisor.profiles.discover import discover
+from advisor.formats import discover
 from advisor.report.jsonout import report_json_text, report_schema
 from advisor.synth import SynthSpec, write_synth_profile
 

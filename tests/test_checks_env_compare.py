@@ -13,11 +13,11 @@ from advisor.checks import environment as env
 from advisor.checks.common import recorded_env
 from advisor.checks.registry import ClusterContext, ComparisonContext, NotEvaluated, running
 from advisor.engine import run_analysis
+from advisor.formats import discover, load_table
+from advisor.formats.ascend_common.metadata import load_metadata
+from advisor.formats.schema import conform
+from advisor.model import ProfileSet, RankInfo
 from advisor.options import AnalysisOptions
-from advisor.profiles.discover import ProfileSet, RankInfo, discover
-from advisor.profiles.metadata import load_metadata
-from advisor.profiles.schema import conform
-from advisor.profiles.tables import load_table
 from advisor.report.messages import Messages
 from advisor.synth import SynthSpec, write_synth_profile
 from advisor.synth.faults import BAD_ENV
@@ -283,8 +283,8 @@ def test_env_facts_on_odd_tables():
 def test_env_not_evaluated_without_metadata(tmp_path):
     folder = tmp_path / "r0_ascend_pt"
     folder.mkdir()
-    rank = RankInfo(rank=0, path=folder, export="text")
-    profile = ProfileSet(root=tmp_path, kind="ascend_pt", export="text", ranks=[rank], steps=[])
+    rank = RankInfo(rank=0, path=folder, format="ascend_text")
+    profile = ProfileSet(root=tmp_path, format="ascend_text", ranks=[rank], steps=[])
 
     def ctx() -> ClusterContext:
         tables = {"step_trace": _trace(1.0), "environment": load_table("environment", rank, use_cache=False)}
@@ -304,11 +304,11 @@ def test_env_not_evaluated_without_metadata(tmp_path):
 
 
 def _rank(rank: int) -> RankInfo:
-    return RankInfo(rank=rank, path=Path(f"/nonexistent/rank{rank}"), export="text")
+    return RankInfo(rank=rank, path=Path(f"/nonexistent/rank{rank}"), format="ascend_text")
 
 
 def _ctx(mode: str, target: dict, baseline: dict, target_rank: int = 3, baseline_rank: int = 0):
-    profile = ProfileSet(root=Path("/nonexistent"), kind="ascend_pt", export="text", ranks=[], steps=[])
+    profile = ProfileSet(root=Path("/nonexistent"), format="ascend_text", ranks=[], steps=[])
     return ComparisonContext(
         mode=mode,
         target=profile,

@@ -25,9 +25,11 @@ FILE_CALLS = frozenset(
     }
 )  # fmt: skip
 FILE_MODULES = frozenset({"os", "glob", "sqlite3", "shutil", "pathlib", "io"})
-# What a check may take from advisor.profiles: the profile model and the table contracts.
-PROFILE_MODEL = {"advisor.profiles.discover": {"ProfileSet", "RankInfo"}}
-TABLE_CONTRACTS = "advisor.profiles.schema"
+# What a check may take from the formats' side: the domain model and the table contracts.
+PROFILE_MODEL = {"advisor.model": {"DEVICES", "ProfileSet", "RankInfo"}}
+TABLE_CONTRACTS = "advisor.formats.schema"
+# Packages whose modules read profiles (beside the allowed model and contracts).
+READERS = ("advisor.formats", "advisor.model")
 
 
 def _module_of(node: ast.ImportFrom, package: str) -> str:
@@ -50,7 +52,7 @@ def impurities(source: str, package: str = "advisor.checks") -> list[str]:
             found += [
                 f"{node.lineno}: imports {a.name}"
                 for a in node.names
-                if a.name.split(".")[0] in FILE_MODULES or a.name.startswith("advisor.profiles")
+                if a.name.split(".")[0] in FILE_MODULES or a.name.startswith(READERS)
             ]
         elif isinstance(node, ast.ImportFrom):
             module = _module_of(node, package)
@@ -58,7 +60,7 @@ def impurities(source: str, package: str = "advisor.checks") -> list[str]:
             if module.split(".")[0] in FILE_MODULES:
                 found.append(f"{node.lineno}: imports from {module}")
             elif (
-                module.startswith("advisor.profiles")
+                module.startswith(READERS)
                 and module != TABLE_CONTRACTS
                 and not names <= PROFILE_MODEL.get(module, set())
             ):
@@ -87,10 +89,11 @@ def test_check_module_reads_no_file(path):
         "env = load_metadata(ctx.rank).env",
         "import sqlite3",
         "from pathlib import Path",
-        "from ..profiles.metadata import load_metadata",
-        "from ..profiles.discover import read_small_json",
-        "from advisor.profiles.tables import load_table",
-        "import advisor.profiles.kernels",
+        "from ..formats.ascend_common.metadata import load_metadata",
+        "from ..formats.ascend_common.folder import read_small_json",
+        "from ..formats import load_table",
+        "from advisor.formats.tables import load_table",
+        "import advisor.formats.ascend_text.kernels",
     ],
 )
 def test_the_scan_catches_each_kind_of_read(line):
@@ -99,8 +102,8 @@ def test_the_scan_catches_each_kind_of_read(line):
 
 def test_the_scan_lets_checks_use_their_tables_and_the_model():
     source = (
-        "from ..profiles.discover import ProfileSet, RankInfo\n"
-        "from ..profiles.schema import PMU_RATIOS\n"
+        "from ..model import ProfileSet, RankInfo\n"
+        "from ..formats.schema import PMU_RATIOS\n"
         "from .knowledge import knowledge\n"
         "rules = knowledge('environment')\n"
         "kernels = ctx.tables['kernels']\n"

@@ -19,9 +19,9 @@ from advisor.checks.registry import NotEvaluated, RankContext
 from advisor.checks.schedule_dispatch import operator_dispatch
 from advisor.checks.schedule_syncbn import sync_batchnorm
 from advisor.engine import run_analysis
+from advisor.formats import discover
+from advisor.formats.schema import conform
 from advisor.options import AnalysisOptions
-from advisor.profiles.discover import discover
-from advisor.profiles.schema import conform
 from advisor.report.messages import Messages
 from advisor.synth import SynthSpec, write_synth_profile
 

@@ -11,8 +11,8 @@ from advisor.checks.common import priority_for
 from advisor.checks.registry import NotEvaluated, all_checks, check, unregister
 from advisor.engine import run_analysis
 from advisor.errors import InputError
+from advisor.formats import discover, load_table
 from advisor.options import AnalysisOptions
-from advisor.profiles import discover, load_table
 
 from .engine_fixtures import DB_CORPUS, TEXT_CORPUS, corpus_path, demo, expected_by_rank_step, rank_dir
 

@@ -9,8 +9,8 @@ import pandas as pd
 from advisor.checks import check
 from advisor.checks.registry import unregister
 from advisor.engine import comparison_pair, merge_rank_findings, run_analysis
+from advisor.formats import discover
 from advisor.options import AnalysisOptions
-from advisor.profiles import discover
 from advisor.report.messages import Messages
 from advisor.report.model import Evidence, Finding
 from tests.engine_fixtures import demo

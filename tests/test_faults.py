@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from advisor import cli, outputs
-from advisor.profiles.discover import OUTPUT_DIR
+from advisor.formats.ascend_common.folder import OUTPUT_DIR
 from advisor.server.runner import TaskRunner
 
 from .engine_fixtures import PROJECT_ROOT, demo

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from advisor.options import AnalysisOptions, JobParameters, specs
+
 ROOT = Path(__file__).parents[1]
 spec = importlib.util.spec_from_file_location("i18n", ROOT / "scripts" / "i18n.py")
 assert spec and spec.loader
@@ -94,3 +96,13 @@ def test_a_chinese_jupyterlab_gets_the_catalogue():
     data, _ = get_language_pack("zh_CN")
     assert data[i18n.DOMAIN]["Reports"] == ["报告"]
     assert data["jupyterlab"][""]["language"] == "zh-CN"
+
+
+def test_every_analysis_option_has_a_control_with_its_label():
+    # A new field of AnalysisOptions needs its control in the panel (docs/design.md, "Options"): its
+    # label is then one of the panel's strings, and the catalogue check above makes it translated.
+    ids = {m.msgid for m in i18n.extract_messages()[0]}
+    labels = [spec.label for spec in specs(AnalysisOptions).values()] + [
+        specs(JobParameters)["output_path"].label
+    ]
+    assert [label for label in labels if label not in ids] == []

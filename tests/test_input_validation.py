@@ -7,7 +7,8 @@ import pytest
 
 from advisor import cli
 from advisor.errors import InputError, MalformedPathError
-from advisor.pathtext import check_local_path, refuse_output_inside_inputs
+from advisor.locations import refuse_output_inside_inputs
+from advisor.pathtext import check_local_path
 from advisor.storage import StorageError, load_config, parse_url
 from advisor.storage.client import make_client
 

@@ -1,13 +1,27 @@
-"""Analysis options: one table of choices shared by the CLI, the server and the UI."""
+"""The options contract: one typed model from which the CLI, the REST validation and the UI schema come."""
 
 from __future__ import annotations
 
+import argparse
 import re
+from dataclasses import fields
 
 import pytest
 
 from advisor.errors import OptionError
-from advisor.options import DIMENSIONS, REPORTS_DIR, AnalysisOptions, options_schema, parse_options
+from advisor.options import (
+    DIMENSIONS,
+    REPORTS_DIR,
+    AnalysisOptions,
+    JobParameters,
+    add_cli_arguments,
+    cli_args,
+    from_cli,
+    options_schema,
+    parse_model,
+    parse_options,
+    specs,
+)
 
 
 def test_defaults_match_the_schema():
@@ -24,13 +38,14 @@ def test_values_are_normalised():
             "cann_version": "8.0.rc1",
             "analysis_dimensions": ["memory", "computation", "memory"],
             "advisor_analyze_processes": "4",
-            "output_path": "  out  ",
         }
     )
     assert options.cann_version == "8.0.RC1"
     assert options.analysis_dimensions == ("computation", "memory")  # canonical order, no repeats
     assert options.advisor_analyze_processes == 4
-    assert options.output_path == "out"
+    assert parse_model(JobParameters, {"output_path": "  out  ", "language": "ZH"}) == JobParameters(
+        "out", "zh"
+    )
 
 
 def test_cli_arguments_carry_every_option():
@@ -64,9 +79,9 @@ def test_versions_default_to_detect_from_the_data():
 
 
 def test_reports_go_to_their_own_folder_by_default():
-    assert AnalysisOptions().output_path == REPORTS_DIR == "performance_advisor_reports"
-    assert options_schema()["output_path"]["default"] == REPORTS_DIR
-    assert parse_options({"output_path": ""}).output_path == REPORTS_DIR  # an empty field: the default
+    assert JobParameters().output_path == REPORTS_DIR == "performance_advisor_reports"
+    assert options_schema(JobParameters)["output_path"]["default"] == REPORTS_DIR
+    assert parse_model(JobParameters, {"output_path": ""}).output_path == REPORTS_DIR  # empty: the default
 
 
 @pytest.mark.parametrize(
@@ -79,7 +94,7 @@ def test_reports_go_to_their_own_folder_by_default():
         ({"analysis_dimensions": "gpu"}, "analysis_dimensions must be one of"),
         ({"analysis_dimensions": {"a": 1}}, "must be a list"),
         ({"disable_affinity_api": 1}, "true or false"),
-        ({"output_path": 3}, "must be a string"),
+        ({"output_path": "out"}, "unknown option(s): 'output_path'"),  # a job parameter
         ({"nope": 1}, "unknown option(s): 'nope'"),
     ],
 )
@@ -91,3 +106,38 @@ def test_bad_values_name_the_option(raw, message):
 
 def test_every_dimension_is_offered():
     assert options_schema()["analysis_dimensions"]["choices"] == list(DIMENSIONS)
+
+
+def test_job_parameters_are_not_analysis_options():
+    assert not set(specs(AnalysisOptions)) & set(specs(JobParameters))
+    assert set(specs(JobParameters)) == {"output_path", "language"}
+    with pytest.raises(OptionError, match="output_path must be a string"):
+        parse_model(JobParameters, {"output_path": 3})
+    with pytest.raises(OptionError, match="language must be one of en, zh"):
+        parse_model(JobParameters, {"language": "fr"})
+
+
+def test_every_field_has_a_cli_flag_and_a_schema_entry():
+    parser = argparse.ArgumentParser()
+    for model in (AnalysisOptions, JobParameters):
+        add_cli_arguments(parser, model)
+        assert list(options_schema(model)) == [f.name for f in fields(model)]
+        assert all(entry["label"] for entry in options_schema(model).values())
+    flags = {action.dest: action.option_strings for action in parser._actions}
+    assert flags["advisor_analyze_processes"] == ["--processes"]
+    assert flags["disable_profiling_comparison"] == ["--no-comparison"]
+    assert flags["output_path"] == ["--output"]
+
+
+def test_cli_flags_round_trip_through_the_parser():
+    # What the server's runner passes is what the CLI reads back, for every option and parameter.
+    chosen = AnalysisOptions("7.0.0", "2.1.0", ("schedule", "memory"), 3, True, True)
+    job = JobParameters("reports", "zh")
+    parser = argparse.ArgumentParser()
+    add_cli_arguments(parser, AnalysisOptions)
+    add_cli_arguments(parser, JobParameters)
+    args = parser.parse_args([*chosen.to_cli_args(), *cli_args(job)])
+    assert from_cli(args, AnalysisOptions) == chosen and from_cli(args, JobParameters) == job
+    defaults = parser.parse_args([])
+    assert from_cli(defaults, AnalysisOptions) == AnalysisOptions()
+    assert from_cli(defaults, JobParameters) == JobParameters()

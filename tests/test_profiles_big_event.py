@@ -3,7 +3,6 @@ memory, every other event still read; the C scanner and the Python path alike.""
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import subprocess
@@ -13,17 +12,17 @@ from pathlib import Path
 import pytest
 
 from advisor.errors import InputError
-from advisor.profiles import trace_json
-from advisor.profiles.csvread import read_json
-from advisor.profiles.discover import MAX_METADATA_BYTES, read_small_json
-from advisor.profiles.metadata import read_metadata
-from advisor.profiles.trace_json import MAX_EVENT_BYTES
-from advisor.profiles.trace_view import read_trace
+from advisor.formats.ascend_common import discover as discover_module
+from advisor.formats.ascend_common import trace_json
+from advisor.formats.ascend_common.csvread import read_json
+from advisor.formats.ascend_common.folder import MAX_METADATA_BYTES, read_small_json
+from advisor.formats.ascend_common.metadata import read_metadata
+from advisor.formats.ascend_common.trace_json import MAX_EVENT_BYTES
+from advisor.formats.ascend_text.trace_view import read_trace
 from advisor.synth import SynthSpec, write_synth_profile
 
 from .test_profiles_trace import PY, assert_same_tables, meta, sample_events, ts, write
 
-discover_module = importlib.import_module("advisor.profiles.discover")  # the package exports discover()
 LIMIT = 4096  # the in-process tests' limit: the skip then spans many small chunks
 HUGE_STRING_BYTES = 200 << 20  # the case of issue 16
 

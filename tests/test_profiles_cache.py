@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from advisor.profiles import cache, discover, load_table
-from advisor.profiles import step_trace as step_trace_module
+from advisor.formats import cache, discover, load_table
+from advisor.formats.ascend_common.folder import output_file
+from advisor.formats.ascend_text import step_trace as step_trace_module
 
 from .engine_fixtures import demo
 
@@ -43,7 +44,7 @@ def test_a_changed_source_file_misses(tmp_path, counted_reads):
     root, _ = demo(tmp_path, ranks=1)
     rank = discover(root).ranks[0]
     before = load_table("step_trace", rank)
-    csv = rank.file("step_trace_time.csv")
+    csv = output_file(rank, "step_trace_time.csv")
     csv.write_bytes(csv.read_bytes().replace(b"\r\n12,", b"\r\n112,", 1))
     os.utime(csv, ns=(csv.stat().st_atime_ns, csv.stat().st_mtime_ns + 1_000_000))
     after = load_table("step_trace", rank)

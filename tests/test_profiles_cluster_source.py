@@ -7,7 +7,7 @@ import csv
 import pytest
 
 from advisor.engine import run_analysis
-from advisor.profiles import discover, load_table
+from advisor.formats import discover, load_table, report_input_fields
 
 from .engine_fixtures import CORPUS, corpus_path
 
@@ -31,7 +31,13 @@ def write_cluster_output(root, free_by_rank):
 def test_each_rank_gets_its_own_row(tmp_path):
     write_cluster_output(tmp_path / "job", {0: 10.0, 1: 500.0, 2: 30.0})
     profile = discover(tmp_path / "job")
-    assert (profile.kind, profile.export, profile.steps) == ("cluster_output", "cluster", [5])
+    fields = report_input_fields(profile)
+    assert (profile.format, fields["kind"], fields["export"]) == (
+        "ascend_cluster",
+        "cluster_output",
+        "cluster",
+    )
+    assert profile.steps == [5]
     assert [r.rank for r in profile.ranks] == [0, 1, 2]
     # One file holds every rank: the table cache must still keep them apart.
     for _ in range(2):

@@ -25,20 +25,15 @@ import pandas as pd
 import pytest
 
 from advisor.errors import InputError
-from advisor.profiles import (
-    RankInfo,
-    db_analysis,  # noqa: F401  (registers the comm tables)
-    discover,
-    load_table,
-)
-from advisor.profiles import db as dbmod
-from advisor.profiles.db_sqlite import SqliteFile, read_db_metadata
-from advisor.profiles.schema import SCHEMAS
-from advisor.profiles.tables import _LOADERS
+from advisor.formats import discover, format_named, load_table
+from advisor.formats.ascend_common.db_sqlite import SqliteFile, read_db_metadata
+from advisor.formats.ascend_db import db as dbmod
+from advisor.formats.schema import SCHEMAS
+from advisor.model import RankInfo
 
 from .engine_fixtures import DB_CORPUS, TEXT_CORPUS, corpus_path
 
-DB_TABLES = sorted(name for name, export in _LOADERS if export == "db")
+DB_TABLES = sorted(format_named("ascend_db").tables())
 T0 = 1_700_000_000_000_000_000  # ns
 PID, TID = 4242, 4243
 
@@ -289,7 +284,7 @@ def make_rank(
             _variant(_analysis_tables(), **(analysis if isinstance(analysis, dict) else {})),
         )
     (rank,) = discover(folder).ranks
-    assert rank.export == "db"
+    assert rank.format == "ascend_db"
     return rank
 
 

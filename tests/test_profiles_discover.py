@@ -9,25 +9,36 @@ from datetime import datetime, timezone
 import pytest
 
 from advisor.errors import InputError, MixedRunsError
-from advisor.profiles import discover
-from advisor.profiles.discover import describe_steps
-from advisor.profiles.metadata import read_metadata
+from advisor.formats import discover, report_export, report_input_fields
+from advisor.formats.ascend_common.metadata import read_metadata
+from advisor.model import ProfileSet, describe_steps
+from advisor.report.messages import Messages, profile_line
 from advisor.synth.generate import write_synth_profile
 from advisor.synth.spec import SynthSpec
 
 from .engine_fixtures import DB_CORPUS, TEXT_CORPUS, corpus_path, demo, name_time, rank_dir, shifted_copy
 
 
+def describe(profile: ProfileSet, language: str = "en") -> str:
+    """The line the panel shows under a path (api/inspect), in `language`."""
+    return profile_line(
+        Messages(language), ranks=len(profile.ranks), export=report_export(profile), steps=profile.steps
+    )
+
+
 def test_single_rank_folder(tmp_path):
     root, _ = demo(tmp_path, ranks=1)
     folder = next(root.iterdir())
     profile = discover(folder)
-    assert profile.kind == "ascend_pt"
+    assert report_input_fields(profile)["kind"] == "ascend_pt" and profile.format == "ascend_text"
     assert [r.rank for r in profile.ranks] == [0]
     assert profile.steps == [12, 13, 14]
-    assert profile.describe() == "1 rank, text export, steps 12–14"
+    assert describe(profile) == "1 rank, text export, steps 12–14"
+    assert describe(profile, "zh") == "1 个 rank，文本格式导出，step 12–14"
     assert "ASCEND_PROFILER_OUTPUT/step_trace_time.csv" in profile.ranks[0].files
-    assert profile.cann_version is None and profile.torch_version is None  # the demo records none
+    assert profile.versions == {}  # the demo records none
+    fields = report_input_fields(profile)
+    assert (fields["cann_version"], fields["torch_version"]) == (None, None)
     assert profile.warnings == []
 
 
@@ -35,7 +46,7 @@ def test_cluster_root(tmp_path):
     root, _ = demo(tmp_path, ranks=3, steps=(5,))
     profile = discover(root)
     assert [r.rank for r in profile.ranks] == [0, 1, 2]
-    assert profile.describe() == "3 ranks, text export, step 5"
+    assert describe(profile) == "3 ranks, text export, step 5"
     assert profile.root == root.resolve()
 
 
@@ -87,7 +98,9 @@ def test_versions_recorded_in_the_data(tmp_path):
     info = {"rank_id": 0, "torch_npu_version": "2.1.0.post8", "cann_version": "8.0.RC2"}
     rank_dir(tmp_path, "x_ascend_pt", rank=0, info=info)
     profile = discover(tmp_path / "x_ascend_pt")
-    assert (profile.cann_version, profile.torch_version) == ("8.0.RC2", "2.1.0.post8")
+    assert profile.versions == {"cann": "8.0.RC2", "torch_npu": "2.1.0.post8"}
+    fields = report_input_fields(profile)
+    assert (fields["cann_version"], fields["torch_version"]) == ("8.0.RC2", "2.1.0.post8")
 
 
 def test_steps_from_trace_when_csv_absent(tmp_path):
@@ -123,7 +136,10 @@ def test_not_profiling_data(tmp_path):
     with pytest.raises(InputError) as err:
         discover(tmp_path)
     message = str(err.value)
-    assert "not profiling data" in message and "found 3 files, no rank folders" in message
+    assert "not profiling data" in message and "found 3 files;" in message
+    # what each format looked for, in the registry's order
+    assert message.index("ascend_text: ") < message.index("ascend_db: ") < message.index("ascend_cluster: ")
+    assert "csv/json files" in message and "cluster_analysis_output/" in message
     assert "\n" not in message
 
 
@@ -135,9 +151,9 @@ def test_empty_dir(tmp_path):
 def test_mindspore_is_read_where_the_files_are_the_same(tmp_path):
     rank_dir(tmp_path / "ms", "w_1_20250101000000000_ascend_ms", rank=0)
     found = discover(tmp_path / "ms")
-    assert found.kind == "ascend_ms" and found.ranks[0].framework == "mindspore"
+    assert report_input_fields(found)["kind"] == "ascend_ms" and found.ranks[0].framework == "mindspore"
     assert any("MindSpore profile" in w for w in found.warnings)
-    assert discover(tmp_path / "ms" / "w_1_20250101000000000_ascend_ms").describe().startswith("1 rank")
+    assert describe(discover(tmp_path / "ms" / "w_1_20250101000000000_ascend_ms")).startswith("1 rank")
     rank_dir(tmp_path / "mixed", "a_ascend_pt", rank=0)
     rank_dir(tmp_path / "mixed", "b_ascend_ms", rank=1)
     with pytest.raises(InputError, match=r"both PyTorch .* and MindSpore .* rank folders"):
@@ -157,7 +173,7 @@ def test_versions_and_level_come_from_the_data(tmp_path):
     }
     folder = rank_dir(tmp_path, "a_ascend_pt", rank=0, info=info)
     [rank] = discover(folder).ranks
-    assert (rank.cann_version, rank.torch_version, rank.level) == ("8.0.RC3", "2.1.0.post8", "Level2")
+    assert (rank.versions, rank.level) == ({"cann": "8.0.RC3", "torch_npu": "2.1.0.post8"}, "Level2")
 
 
 def test_broken_metadata_is_a_warning_not_a_failure(tmp_path):
@@ -211,7 +227,7 @@ def test_synthetic_db_export(tmp_path):
     (folder / "ASCEND_PROFILER_OUTPUT" / "ascend_pytorch_profiler_0.db").write_bytes(b"SQLite format 3\0")
     (folder / "profiler_info_0.json").write_text("{}")
     profile = discover(folder)
-    assert profile.export == "db" and profile.describe() == "1 rank, db export, no step markers"
+    assert profile.format == "ascend_db" and describe(profile) == "1 rank, db export, no step markers"
 
 
 def test_mixed_exports(tmp_path):
@@ -220,20 +236,21 @@ def test_mixed_exports(tmp_path):
     (folder / "ASCEND_PROFILER_OUTPUT").mkdir(parents=True)
     (folder / "ASCEND_PROFILER_OUTPUT" / "ascend_pytorch_profiler_1.db").write_bytes(b"")
     (folder / "profiler_info_1.json").write_text("{}")
-    assert discover(tmp_path).export == "mixed"
+    mixed = discover(tmp_path)
+    assert mixed.format == "mixed" and report_input_fields(mixed)["export"] == "mixed"
 
 
 def test_corpus_text_two_ranks():
     profile = discover(corpus_path(TEXT_CORPUS))
-    assert profile.describe() == "2 ranks, text export, step 50"
+    assert describe(profile) == "2 ranks, text export, step 50"
     assert [r.rank for r in profile.ranks] == [0, 1]
-    assert profile.cann_version is None and profile.torch_version is None
+    assert profile.versions == {}
     assert profile.warnings == []
 
 
 def test_corpus_db_is_recognised():
     profile = discover(corpus_path(DB_CORPUS))
-    assert profile.export == "db"
+    assert profile.format == "ascend_db" and report_input_fields(profile)["export"] == "db"
     assert [r.rank for r in profile.ranks] == [0, 1]
     assert profile.warnings == []
 

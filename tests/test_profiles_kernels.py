@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from advisor.errors import InputError
-from advisor.profiles.csvread import header_key
-from advisor.profiles.discover import discover
-from advisor.profiles.kernels import load_kernels, read_kernel_details
-from advisor.profiles.schema import SCHEMAS
+from advisor.formats import discover
+from advisor.formats.ascend_common.csvread import header_key
+from advisor.formats.ascend_text.kernels import load_kernels, read_kernel_details
+from advisor.formats.schema import SCHEMAS
 from tests.engine_fixtures import CORPUS, TEXT_CORPUS, corpus_path, rank_dir
 
 FIXTURES = CORPUS / "ascend-reference-fixtures"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from advisor.profiles import discover
-from advisor.profiles.layout import stages_from_groups
+from advisor.formats import discover
+from advisor.formats.ascend_common.layout import stages_from_groups
 from tests.engine_fixtures import DB_CORPUS, TEXT_CORPUS, corpus_path, rank_dir
 
 # 8 ranks, Megatron order: tp=2 (adjacent ranks), pp=2 (stage = rank // 4), dp=2.

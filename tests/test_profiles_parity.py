@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from advisor.profiles import discover, load_table
-from advisor.profiles.schema import FLOAT, SCHEMAS
+from advisor.formats import discover, load_table
+from advisor.formats.schema import FLOAT, SCHEMAS
 from advisor.synth import SynthSpec, write_synth_profile
 
 SORT_KEYS = ("step", "kind", "op_name", "transport", "src_rank", "dst_rank", "packet_bytes", "api_name",
@@ -40,7 +40,7 @@ TABLES = (
 @pytest.fixture(scope="module")
 def both_exports(tmp_path_factory):
     root = write_synth_profile(tmp_path_factory.mktemp("parity") / "run", SynthSpec(ranks=2, export="both"))
-    return [(rank, dataclasses.replace(rank, export="db")) for rank in discover(root).ranks]
+    return [(rank, dataclasses.replace(rank, format="ascend_db")) for rank in discover(root).ranks]
 
 
 def _sorted(frame: pd.DataFrame, table: str) -> pd.DataFrame:

@@ -14,12 +14,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from advisor.errors import InputError
-from advisor.profiles.cluster_output import read_cluster_communication, read_cluster_step_trace
-from advisor.profiles.communication import read_communication, read_communication_matrix
-from advisor.profiles.kernels import read_kernel_details
-from advisor.profiles.memory import read_memory_record, read_npu_module_mem, read_operator_memory
-from advisor.profiles.metadata import RankMetadata, read_metadata
-from advisor.profiles.statistics import read_api_statistic, read_op_statistic, read_operator_details
+from advisor.formats.ascend_cluster.cluster_output import read_cluster_communication, read_cluster_step_trace
+from advisor.formats.ascend_common.metadata import RankMetadata, read_metadata
+from advisor.formats.ascend_text.communication import read_communication, read_communication_matrix
+from advisor.formats.ascend_text.kernels import read_kernel_details
+from advisor.formats.ascend_text.memory import read_memory_record, read_npu_module_mem, read_operator_memory
+from advisor.formats.ascend_text.statistics import (
+    read_api_statistic,
+    read_op_statistic,
+    read_operator_details,
+)
 from tests.test_profiles_kernels import NEW_HEADER, NEW_ROWS, OLD_HEADER, OLD_ROWS
 
 PROPERTY = settings(

@@ -9,7 +9,7 @@ import pytest
 
 from advisor.engine import run_analysis
 from advisor.errors import InputError
-from advisor.profiles import discover, load_table, table_names
+from advisor.formats import discover, load_table, table_names
 
 from .engine_fixtures import DB_CORPUS, TEXT_CORPUS, corpus_path, demo
 

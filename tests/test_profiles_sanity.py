@@ -21,10 +21,11 @@ import pytest
 
 from advisor.checks.registry import check, unregister
 from advisor.engine import MAX_LOST_SHARE, comparison_data_losses, run_analysis
-from advisor.profiles import discover, load_table
-from advisor.profiles.cluster_output import read_cluster_step_trace
-from advisor.profiles.discover import OUTPUT_DIR, RankInfo
-from advisor.profiles.sanity import INCOMPLETE, LOST_SHARE, drop_damaged, time_columns
+from advisor.formats import discover, load_table
+from advisor.formats.ascend_cluster.cluster_output import read_cluster_step_trace
+from advisor.formats.ascend_common.folder import OUTPUT_DIR
+from advisor.formats.sanity import INCOMPLETE, LOST_SHARE, drop_damaged, time_columns
+from advisor.model import RankInfo
 from advisor.report.messages import Messages, NonFiniteValue
 from advisor.report.model import Finding
 from advisor.synth import SynthSpec, write_synth_profile

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from advisor.errors import InputError
-from advisor.profiles import discover, load_table
-from advisor.profiles.step_trace import SOURCE_CSV, SOURCE_TRACE, step_trace_from_trace_view
+from advisor.formats import discover, load_table
+from advisor.formats.ascend_text.step_trace import SOURCE_CSV, SOURCE_TRACE, step_trace_from_trace_view
 
 from .engine_fixtures import (
     FIXTURE_TRACE,

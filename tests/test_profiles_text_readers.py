@@ -12,15 +12,24 @@ import pandas as pd
 import pytest
 
 from advisor.errors import InputError
-from advisor.profiles import communication, memory, statistics
-from advisor.profiles.cluster_output import find_cluster_output, read_cluster_output
-from advisor.profiles.communication import read_communication, read_communication_matrix
-from advisor.profiles.discover import RankInfo, discover
-from advisor.profiles.memory import read_memory_record, read_npu_module_mem, read_operator_memory
-from advisor.profiles.metadata import DistributedArgs, ParallelGroup, load_metadata, read_metadata
-from advisor.profiles.schema import SCHEMAS
-from advisor.profiles.statistics import read_api_statistic, read_op_statistic, read_operator_details
-from advisor.profiles.tables import _LOADERS
+from advisor.formats import discover, format_named
+from advisor.formats.ascend_cluster.cluster_output import find_cluster_output, read_cluster_output
+from advisor.formats.ascend_common.metadata import (
+    DistributedArgs,
+    ParallelGroup,
+    load_metadata,
+    read_metadata,
+)
+from advisor.formats.ascend_text import communication, memory, statistics
+from advisor.formats.ascend_text.communication import read_communication, read_communication_matrix
+from advisor.formats.ascend_text.memory import read_memory_record, read_npu_module_mem, read_operator_memory
+from advisor.formats.ascend_text.statistics import (
+    read_api_statistic,
+    read_op_statistic,
+    read_operator_details,
+)
+from advisor.formats.schema import SCHEMAS
+from advisor.model import RankInfo
 from tests.engine_fixtures import CORPUS, TEXT_CORPUS, corpus_path, rank_dir
 
 CLUSTER_FIXTURE = CORPUS / "ascend-reference-fixtures" / "resource" / "advisor"
@@ -59,9 +68,7 @@ def test_every_loader_is_registered_for_text() -> None:
     tables = {"kernels", "op_statistic", "api_statistic", "operator_details", "memory_record",
               "operator_memory", "npu_module_mem", "comm_ops", "comm_bandwidth", "comm_packets",
               "comm_matrix"}  # fmt: skip
-    import advisor.profiles.kernels  # noqa: F401
-
-    assert tables <= {name for name, export in _LOADERS if export == "text"}
+    assert tables <= set(format_named("ascend_text").tables())
 
 
 # --- op_statistic / api_statistic / operator_details -----------------------------------------------

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from advisor.errors import InputError
-from advisor.profiles import discover, load_table
-from advisor.profiles import trace_view as trace_view_module
-from advisor.profiles.schema import SCHEMAS
-from advisor.profiles.trace_view import TABLES, TraceTables, parse_trace, read_trace
+from advisor.formats import discover, load_table
+from advisor.formats.ascend_text import trace_view as trace_view_module
+from advisor.formats.ascend_text.trace_view import TABLES, TraceTables, parse_trace, read_trace
+from advisor.formats.schema import SCHEMAS
 
 from .engine_fixtures import FIXTURE_TRACE, TEXT_CORPUS, corpus_path, rank_dir
 

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from advisor.profiles import trace_view
-from advisor.profiles.schema import SCHEMAS
-from advisor.profiles.trace_view import TABLES
+from advisor.formats.ascend_text import trace_view
+from advisor.formats.ascend_text.trace_view import TABLES
+from advisor.formats.schema import SCHEMAS
 
 from .test_profiles_trace import sample_events
 from .test_profiles_trace_scanner import assert_same_outcome, outcome

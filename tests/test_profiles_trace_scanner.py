@@ -1,4 +1,4 @@
-"""The C trace scanner (advisor/profiles/_tracescan.c) against the Python path it stands in for.
+"""The C trace scanner (advisor/formats/ascend_text/_tracescan.c) against the Python path it stands in for.
 
 Whatever the input, `read_trace` must give the same tables, warnings and errors with and without the
 scanner; and on the files real profilers and our generator write, the scanner must read every piece
@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from advisor.errors import InputError
-from advisor.profiles import trace_view
+from advisor.formats.ascend_text import trace_view
 from advisor.synth import SynthSpec, write_synth_profile
 
 from .engine_fixtures import CORPUS, corpus_path

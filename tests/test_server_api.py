@@ -21,14 +21,23 @@ async def test_options_lists_choices_and_defaults(jp_fetch):
     options = body["options"]
     assert options["cann_version"] == {
         "default": "",  # detect from the data
+        "label": "CANN version",
         "choices": ["", "6.3.RC2", "7.0.RC1", "7.0.0", "8.0.RC1"],
     }
-    assert options["torch_version"] == {"default": "", "choices": ["", "1.11.0", "2.1.0"]}
-    assert options["output_path"] == {"default": "performance_advisor_reports"}
-    assert options["advisor_analyze_processes"] == {"default": 1, "min": 1, "max": 8}
+    assert options["torch_version"]["choices"] == ["", "1.11.0", "2.1.0"]
+    assert options["advisor_analyze_processes"] == {
+        "default": 1,
+        "label": "Analysis processes",
+        "min": 1,
+        "max": 8,
+    }
     assert options["analysis_dimensions"]["default"] == [
         "computation", "communication", "schedule", "memory", "dataloader",
     ]  # fmt: skip
+    # Where the reports go and their language are job parameters, not analysis options.
+    assert "output_path" not in options
+    assert body["job"]["output_path"] == {"default": "performance_advisor_reports", "label": "Output path"}
+    assert body["job"]["language"]["choices"] == ["en", "zh"]
     assert body["sources"] == ["local", "obs"]
 
 
@@ -44,6 +53,12 @@ async def test_inspect_describes_profiling_data(jp_fetch, demo_profile):
     )
     assert status == 200
     assert body == {"ok": True, "summary": "2 ranks, text export, steps 12–14", "path": "./profiling_dir1"}
+    # In the panel's language, from the report's catalogue.
+    params = {"source": "local", "path": "./profiling_dir1", "language": "zh"}
+    _, body = await call(jp_fetch, *API, "inspect", params=params)
+    assert body["summary"] == "2 个 rank，文本格式导出，step 12–14"
+    status, body = await call(jp_fetch, *API, "inspect", params={**params, "language": "fr"})
+    assert status == 400 and body["message"].startswith("language must be one of en, zh")
 
 
 async def test_inspect_explains_what_is_wrong(jp_fetch, jp_root_dir, demo_profile):

@@ -26,7 +26,8 @@ def a_task(index: int, status: str = "success") -> Task:
         id=f"{index:012x}",
         source="local",
         path=f"./runs/job{index}",
-        options={"cann_version": "", "analysis_dimensions": ["computation"], "output_path": "out"},
+        options={"cann_version": "", "analysis_dimensions": ["computation"]},
+        job={"output_path": "out"},
         compare={"source": "local", "path": "./runs/base"} if index % 2 else None,
         status=status,
         created=f"2026-01-01T00:00:{index % 60:02d}.000+00:00",
@@ -46,8 +47,8 @@ def old_database(path, layout: str, count: int) -> list[tuple]:
         task = a_task(index, status=("success", "failed", "analyzing")[index % 3])
         row = (
             task.id, index, task.status, task.source, task.path, json.dumps(task.compare),
-            json.dumps(task.options), task.created, None, None, json.dumps(task.progress), task.error,
-            json.dumps(task.report_files),
+            json.dumps({**task.options, **task.job}), task.created, None, None, json.dumps(task.progress),
+            task.error, json.dumps(task.report_files),
         )  # fmt: skip
         if layout == WITH_TITLE:
             row = (*row, task.title)
@@ -73,7 +74,9 @@ def test_every_task_survives_the_upgrade_of_an_earlier_layout(tmp_path, layout):
     assert [task.id for task in listed] == [row[0] for row in reversed(rows)]
     for task, row in zip(reversed(listed), rows, strict=True):
         assert (task.id, task.seq, task.status, task.source, task.path) == row[:5]
-        assert (task.compare, task.options, task.created) == (json.loads(row[5]), json.loads(row[6]), row[7])
+        # Earlier releases kept the job parameters among the options: the store tells them apart.
+        assert (task.compare, task.options, task.created) == (json.loads(row[5]), a_task(0).options, row[7])
+        assert task.job == {"output_path": "out"}
         assert (task.progress, task.error) == (json.loads(row[10]), row[11])
         assert task.report_files == json.loads(row[12])
         assert task.title == (row[13] if layout == WITH_TITLE else "")
@@ -160,6 +163,7 @@ async def test_the_list_comes_in_pages_of_what_the_table_shows(jp_fetch, task_st
     # The full task (with its options) is still one GET away.
     status, full = await call(jp_fetch, *API, "tasks", listed[0])
     assert status == 200 and full["options"] == tasks[-1].options
+    assert (full["output_path"], full["language"]) == ("out", "en")  # stored before languages: the default
 
 
 async def test_a_since_poll_gets_only_changed_new_and_deleted_tasks(jp_fetch, task_store):

@@ -17,8 +17,9 @@ from moto import settings as moto_settings
 from moto.server import ThreadedMotoServer
 
 from advisor.cli import main
+from advisor.engine import needed_tables
 from advisor.errors import InputError
-from advisor.profiles.discover import DB_FILE, OUTPUT_DIR, PROFILER_INFO
+from advisor.formats.ascend_common.folder import DB_FILE, OUTPUT_DIR, PROFILER_INFO
 from advisor.storage import StoreConfig, load_config, parse_url, sync_profile
 from advisor.storage.cache import Entry, part_path
 from advisor.storage.fetch import _download, _Progress
@@ -33,6 +34,11 @@ SK = "advisor-secret-sk-0123456789abcdefXYZ"
 BUCKET = "advisor-obs-tests"
 PREFIX = "jobs/run1"
 ALL_DIMENSIONS = ("computation", "communication", "schedule", "memory", "dataloader")
+
+
+def needs(dimensions: tuple[str, ...]) -> dict[str, object]:
+    """sync_profile's `tables` for the checks of `dimensions`, as the CLI passes them."""
+    return {"tables": needed_tables(dimensions)}
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +135,7 @@ def test_parse_url_and_config_from_env():
 
 
 def test_selection_keeps_what_readers_use_and_skips_raw_data():
-    patterns = needed_patterns(ALL_DIMENSIONS)
+    patterns = needed_patterns(needed_tables(ALL_DIMENSIONS))
     keep = [
         "r/rank0_ascend_pt/profiler_info_0.json",
         "r/rank0_ascend_pt/profiler_metadata.json",
@@ -154,7 +160,7 @@ def test_selection_keeps_what_readers_use_and_skips_raw_data():
     assert [k for k in skip if is_profile_file(k, patterns)] == []
     # GE graph dumps are fetched only for the computation checks (graph fusion reads them), at any depth.
     dumps = ["r/x_ascend_pt/ge/ge_proto_00001_Build.txt", "r/x_ascend_pt/a/b/c/graph_1_Build.txt"]
-    memory = needed_patterns(("memory",))
+    memory = needed_patterns(needed_tables(("memory",)))
     assert all(is_profile_file(d, patterns) and not is_profile_file(d, memory) for d in dumps)
 
 
@@ -191,7 +197,7 @@ def test_selection_equals_the_former_special_cases(tmp_path, dimensions):
     rels += [f"{rank}/{rel}" for rel in ("PROF_1/device_0/info.json.0.done", "ge/ge_proto_1_Build.txt")]
     rels += [f"{rank}/a/b/c/d/graph_Build.txt", f"{rank}/ASCEND_PROFILER_OUTPUT/l2_cache.csv"]
     assert any("/device_" in r for r in rels)
-    patterns = needed_patterns(dimensions)
+    patterns = needed_patterns(needed_tables(dimensions))
     file_names = tuple(p for p in patterns if "/" not in p)
     before = [r for r in rels if _former_selection(r, file_names, "computation" in dimensions)]
     assert [r for r in rels if is_profile_file(r, patterns)] == before
@@ -256,13 +262,13 @@ def test_changed_and_deleted_objects_are_refetched_or_dropped(store_env, profile
         if path.is_file():
             client.upload_file(str(path), BUCKET, f"{prefix}/{rank.name}/{path.relative_to(rank).as_posix()}")
     url = f"obs://{BUCKET}/{prefix}"
-    folder, first, cache = sync_profile(url, dimensions=ALL_DIMENSIONS)
+    folder, first, cache = sync_profile(url, **needs(ALL_DIMENSIONS))
     cache.close()
     assert (first.downloaded, first.cached) == (first.selected, 0) and first.selected == 8
     metadata = f"{prefix}/{rank.name}/profiler_metadata.json"
     client.put_object(Bucket=BUCKET, Key=metadata, Body=b'{"rank_id": 0}')
     client.delete_object(Bucket=BUCKET, Key=f"{prefix}/{rank.name}/ASCEND_PROFILER_OUTPUT/communication.json")
-    folder, second, cache = sync_profile(url, dimensions=ALL_DIMENSIONS)
+    folder, second, cache = sync_profile(url, **needs(ALL_DIMENSIONS))
     cache.close()
     assert (second.downloaded, second.cached, second.selected) == (1, 6, 7)  # only the new ETag
     assert (folder / rank.name / "profiler_metadata.json").read_bytes() == b'{"rank_id": 0}'
@@ -281,15 +287,15 @@ def test_cache_evicts_least_recently_used_beyond_its_limit(store_env, profile, s
                 Body=bytes([65 + i]) * 400_000,
             )
     config = StoreConfig(store_env, AK, SK, cache_dir=tmp_path / "small", cache_bytes=1_500_000)
-    folder_a, stats_a, cache = sync_profile(f"obs://{BUCKET}/lru/a", dimensions=(), config=config)
+    folder_a, stats_a, cache = sync_profile(f"obs://{BUCKET}/lru/a", **needs(()), config=config)
     cache.close()
     assert stats_a.downloaded == 3
-    folder_b, stats_b, cache = sync_profile(f"obs://{BUCKET}/lru/b", dimensions=(), config=config)
+    folder_b, stats_b, cache = sync_profile(f"obs://{BUCKET}/lru/b", **needs(()), config=config)
     assert stats_b.downloaded == 3 and cache.total_bytes() <= 1_500_000
     cache.close()
     assert len([p for p in folder_b.rglob("*") if p.is_file()]) == 3
     assert len([p for p in folder_a.rglob("*") if p.is_file()]) == 0  # b's download evicted a
-    _, again, cache = sync_profile(f"obs://{BUCKET}/lru/a", dimensions=(), config=config)
+    _, again, cache = sync_profile(f"obs://{BUCKET}/lru/a", **needs(()), config=config)
     cache.close()
     assert again.downloaded == 3
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from advisor.cli import main
-from advisor.profiles import discover
+from advisor.formats import discover
 from advisor.synth import SynthSpec, check_faults
 from advisor.synth.level0 import KERNEL_COLUMNS, LEVEL1_ONLY_FILES, PROFILER_TABLES
 
@@ -81,7 +81,7 @@ def test_pipeline_with_a_fault_stays_consistent(runs, fault):
         assert {key.split("__")[0] for key in comm_ops(r, "p2p")} == {"hcom_send", "hcom_receive"}
     for rank in discover(root).ranks:
         for table in ("kernels", "comm_ops", "hccl", "step_trace"):
-            assert_exports_agree(rank, dataclasses.replace(rank, export="db"), table)
+            assert_exports_agree(rank, dataclasses.replace(rank, format="ascend_db"), table)
 
 
 @pytest.mark.parametrize("check", ["computation.ai_core_performance", "schedule.sync_batchnorm"])

@@ -23,8 +23,8 @@ from advisor.checks.catalogue import CATALOGUE
 from advisor.checks.registry import CheckResult, NotEvaluated, RankContext, all_checks
 from advisor.cli import main
 from advisor.errors import InputError
+from advisor.formats import discover, load_table
 from advisor.options import AnalysisOptions
-from advisor.profiles import discover, load_table
 from advisor.report.messages import Messages
 from advisor.synth.faults import COLLATERAL, FAULTS
 
@@ -59,7 +59,7 @@ def findings_by_rank(root: Path, check: str, export: str, skip: bool = False) ->
     profile = discover(root)
     out: dict[int, list[Any] | None] = {}
     for rank in profile.ranks:
-        rank = dataclasses.replace(rank, export=export)
+        rank = dataclasses.replace(rank, format=f"ascend_{export}")
         tables = {name: load_table(name, rank, use_cache=False) for name in spec.needs}
         for name in spec.optional:
             with contextlib.suppress(InputError):

@@ -16,7 +16,7 @@ import pytest
 
 from advisor.engine import run_analysis
 from advisor.errors import InputError
-from advisor.profiles import discover, load_table
+from advisor.formats import discover, load_table
 from advisor.synth import SynthSpec, write_synth_profile
 from advisor.synth.level0 import ANALYSIS_TABLES, KERNEL_COLUMNS, LEVEL1_ONLY_FILES, PROFILER_TABLES
 from advisor.synth.pmu import CUBE_PIPES, RANGES, VECTOR_PIPES
@@ -135,7 +135,7 @@ def test_readers_agree_on_both_exports(runs, name):
     profile = discover(runs[name])
     assert len(profile.ranks) == SPECS[name].get("ranks", 2)
     for rank in profile.ranks:
-        db_rank = dataclasses.replace(rank, export="db")
+        db_rank = dataclasses.replace(rank, format="ascend_db")
         for table in TABLES:
             text, db = _load(table, rank), _load(table, db_rank)
             if name == "level0" and table in LEVEL0_ABSENT:  # each export says why it has none

@@ -18,7 +18,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..profiles.discover import ProfileSet
+from ..model import ProfileSet
 from ..report.model import Evidence, Finding
 from .common import STEP_PARTS, Gain, finding, ms, single_step
 from .knowledge import knowledge

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..profiles.discover import RankInfo
+from ..model import RankInfo
 from ..report.model import Evidence, Finding
 from .common import Gain, finding, mean_step_us
 from .communication_small_packet import count_steps, exposed_share

@@ -390,8 +390,8 @@ def comparison_regression(ctx: ComparisonContext) -> list[Finding]:
                 share=diffs[c] / diff,
             )
         )
-    for attr, what in (("cann_version", "CANN"), ("torch_version", "torch")):
-        t_version, b_version = getattr(ctx.target, attr), getattr(ctx.baseline, attr)
+    for key, what in (("cann", "CANN"), ("torch_npu", "torch")):
+        t_version, b_version = ctx.target.versions.get(key), ctx.baseline.versions.get(key)
         if t_version and b_version and t_version != b_version:
             lines.append(
                 m.t("comparison.regression.versions", what=what, target=t_version, baseline=b_version)

@@ -59,8 +59,8 @@ def op_advice(op_type: str, version: str | None) -> str | None:
 def _version(ctx: RankContext) -> tuple[str | None, str]:
     """The CANN version of the data, else the user's hint, and where it came from: "data", "hint" or
     "unknown" (no hint given: advice then assumes a recent CANN, as `version_in` does)."""
-    if ctx.rank.cann_version:
-        return ctx.rank.cann_version, "data"
+    if ctx.rank.versions.get("cann"):
+        return ctx.rank.versions["cann"], "data"
     if ctx.options.cann_version:
         return ctx.options.cann_version, "hint"
     return None, "unknown"

@@ -49,7 +49,7 @@ def core_counts(ctx: RankContext, kernels: pd.DataFrame, min_us: float) -> Cores
     info = device_info(ctx.tables["device_info"])
     if info is not None and info.ai_core_num:
         return Cores(info.ai_core_num, info.aiv_num, "device", info.source)
-    device = ctx.rank.device
+    device = ctx.rank.device_type
     known = knowledge("computation_devices")["devices"].get(device or "")
     if known:
         return Cores(int(known["ai_core_num"]), known.get("aiv_num"), "model", str(device))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..profiles.schema import GRAPH_INPUT_SEPARATOR
+from ..formats.schema import GRAPH_INPUT_SEPARATOR
 from ..report.model import Evidence, Finding
 from .common import finding
 from .computation_base import as_float, gain_line, step_basis, us

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..profiles.schema import PMU_RATIOS
+from ..formats.schema import PMU_RATIOS
 from ..report.model import Evidence, Finding
 from .common import finding
 from .computation_ai_core_performance import category

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from ..profiles.discover import RankInfo
+from ..model import RankInfo
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
 from .common import Gain, finding, mean_step_us, share_of_step
@@ -58,7 +58,7 @@ def hbm_capacity(rank: RankInfo, device_info: pd.DataFrame) -> tuple[float | Non
     if len(recorded):
         return float(recorded.iloc[0]), "device_info"
     table = knowledge("memory")["capacity_mb"]
-    device = (rank.device or "").strip()
+    device = (rank.device_type or "").strip()
     value = table.get(device)
     if isinstance(value, (int, float)):
         return float(value), "device_type"
@@ -124,7 +124,7 @@ def _memory_lines(
                 peak_mb=peak,
                 capacity_mb=capacity,
                 share=share,
-                source=m.t(f"memory.operators.capacity.{source}", device=rank.device or "?"),
+                source=m.t(f"memory.operators.capacity.{source}", device=rank.device_type or "?"),
             )
         )
     elif peak is not None:
@@ -132,7 +132,7 @@ def _memory_lines(
             m.t(
                 "memory.operators.hbm_unknown",
                 peak_mb=peak,
-                why=m.t(f"memory.operators.capacity.{source}", device=rank.device or "?"),
+                why=m.t(f"memory.operators.capacity.{source}", device=rank.device_type or "?"),
             )
         )
     if "pta_peak_reserved_mb" in state:

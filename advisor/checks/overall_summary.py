@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..profiles.schema import SOURCE_TRACE
+from ..formats.schema import SOURCE_TRACE
 from ..report.messages import Messages
 from ..report.model import Evidence
 from .common import finding, ms, single_step

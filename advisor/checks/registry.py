@@ -13,8 +13,8 @@ from typing import Any
 
 import pandas as pd
 
+from ..model import DEVICES, ProfileSet, RankInfo
 from ..options import AnalysisOptions
-from ..profiles.discover import ProfileSet, RankInfo
 from ..report.messages import Messages
 from ..report.model import Finding
 
@@ -22,9 +22,9 @@ from ..report.model import Finding
 # checks run whenever their data (several ranks, a baseline) is there.
 ALWAYS_RUN = ("overall", "cluster", "comparison")
 SCOPES = ("rank", "cluster", "comparison")
-# What a profile was recorded on (ProfileSet.device). A check that reads what only one device records
-# (AI Core counters, CANN calls and variables, HCCL transports, GE graphs) declares that device.
-DEVICES = ("npu", "gpu", "cpu")
+# What a profile was recorded on (ProfileSet.device, one of model.DEVICES). A check that reads what
+# only one device records (AI Core counters, CANN calls and variables, HCCL transports, GE graphs)
+# declares that device.
 ALL_DEVICES = frozenset(DEVICES)
 NPU_ONLY = frozenset({"npu"})
 # Modules of this package that hold no checks; every other module registers its checks on import.

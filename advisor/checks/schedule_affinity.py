@@ -139,7 +139,7 @@ def affinity_api(ctx: RankContext) -> list[Finding]:
     steps = step_windows(ctx.tables["steps"])
     host = ctx.tables["host_ops"]
     host = host[steps.contains(host["start_ns"])].reset_index(drop=True)
-    data_version = ctx.profile.cann_version
+    data_version = ctx.profile.versions.get("cann")
     version_text = data_version or ctx.options.cann_version
     version = version_key(version_text)
     matches = pd.concat(

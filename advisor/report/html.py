@@ -15,7 +15,7 @@ from markupsafe import Markup, escape
 from ..options import DIMENSIONS
 from ..ranges import number_ranges
 from . import charts
-from .messages import Messages
+from .messages import Messages, profile_line
 from .model import Evidence, Finding, Report
 
 MAX_HTML_ROWS = 200  # evidence rows shown per table; XLSX/JSON keep all of them
@@ -261,23 +261,6 @@ def _evidence_view(evidence: Evidence, cap: int, m: Messages) -> dict[str, Any]:
     }
 
 
-def profile_line(report: Report, m: Messages) -> str:
-    """'2 ranks, text export, steps 12–14' in the report's language, from the facts of its input."""
-    info = report.input
-    steps = (
-        m.tn("report.profile.steps", len(info.steps), steps=number_ranges(info.steps))
-        if info.steps
-        else m.t("report.profile.steps.none")
-    )
-    export = f"report.profile.export.{info.export}"
-    return m.t(
-        "report.profile.line",
-        ranks=m.tn("report.header.rank_count", len(info.ranks)),
-        export=m.t(export) if m.has(export) else info.export,
-        steps=steps,
-    )
-
-
 VERSION_NAMES = (("cann_version", "CANN"), ("torch_version", "torch_npu"))
 
 
@@ -395,7 +378,9 @@ def render_html(report: Report) -> str:
         "tn": m.tn,
         "language": report.language,
         "input": report.input,
-        "profile_line": profile_line(report, m),
+        "profile_line": profile_line(
+            m, ranks=len(report.input.ranks), export=report.input.export, steps=report.input.steps
+        ),
         "versions": version_lines(report, m),
         "dimensions": [_label(m, f"report.dimension.{d}", d) for d in report.dimensions],
         "generated": report.generated.strftime("%Y-%m-%d %H:%M:%S %Z").strip(),

@@ -12,11 +12,13 @@ import json
 import math
 import numbers
 import warnings
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from ..options import LANGUAGES
+from ..ranges import number_ranges
 
 _DIR = Path(__file__).with_name("messages")
 
@@ -105,3 +107,17 @@ class Messages:
 
 def catalogue_keys(language: str) -> set[str]:
     return set(_catalogue(language))
+
+
+def profile_line(m: Messages, *, ranks: int, export: str, steps: Sequence[int]) -> str:
+    """'2 ranks, text export, steps 12–14' in `m`'s language: the report's profile line, and the
+    server's answer to a path typed in the panel."""
+    key = f"report.profile.export.{export}"
+    return m.t(
+        "report.profile.line",
+        ranks=m.tn("report.header.rank_count", ranks),
+        export=m.t(key) if m.has(key) else export,
+        steps=m.tn("report.profile.steps", len(steps), steps=number_ranges(list(steps)))
+        if steps
+        else m.t("report.profile.steps.none"),
+    )

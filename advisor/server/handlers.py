@@ -13,10 +13,11 @@ from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
-from ..errors import InputError, MalformedPathError, MixedRunsError
-from ..options import options_schema
+from ..errors import InputError, MalformedPathError, MixedRunsError, OptionError
+from ..formats import discover, report_export
+from ..options import LANGUAGES, JobParameters, options_schema, parse_choice
 from ..pathtext import check_text
-from ..profiles.discover import discover
+from ..report.messages import Messages, profile_line
 from ..storage.config import is_object_url
 from .models import ACTIVE_STATUSES, SUCCESS, Task
 from .paths import PathResolver
@@ -85,7 +86,9 @@ class OptionsHandler(AdvisorAPIHandler):
         schema["advisor_analyze_processes"]["default"] = self.settings["performance_advisor"][
             "default_processes"
         ]
-        self.write_json({"options": schema, "sources": ["local", "obs"]})
+        self.write_json(
+            {"options": schema, "job": options_schema(JobParameters), "sources": ["local", "obs"]}
+        )
 
 
 class InspectHandler(AdvisorAPIHandler):
@@ -93,13 +96,18 @@ class InspectHandler(AdvisorAPIHandler):
 
     A path that is not (yet) usable answers 200 `{ok: false, message}`; a malformed one (see
     MalformedPathError) and profiling data that the analysis refuses outright (rank folders of several
-    runs) answer 400 `{message}`, as a submission would.
+    runs) answer 400 `{message}`, as a submission would. `language` (en, zh: the panel's) is the
+    language of the summary.
     """
 
     @web.authenticated
     async def get(self) -> None:
         source = self.text_argument("source", "local")
         path = self.text_argument("path", "")
+        try:
+            messages = Messages(parse_choice("language", self.get_argument("language", "en"), LANGUAGES))
+        except OptionError as error:
+            raise web.HTTPError(400, str(error)) from None
         try:
             if source == "obs" or is_object_url(path):
                 summary = await self._probe_object_store(path)
@@ -113,7 +121,10 @@ class InspectHandler(AdvisorAPIHandler):
         except InputError as error:
             self.write_json({"ok": False, "message": str(error)})
             return
-        self.write_json({"ok": True, "summary": found.describe(), "path": self.resolver.display(resolved)})
+        summary = profile_line(
+            messages, ranks=len(found.ranks), export=report_export(found), steps=found.steps
+        )
+        self.write_json({"ok": True, "summary": summary, "path": self.resolver.display(resolved)})
 
     async def _probe_object_store(self, path: str) -> str:
         """List the prefix with the credentials the analysis would get (the server's environment and

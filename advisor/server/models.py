@@ -7,6 +7,8 @@ from datetime import datetime, timezone
 from pathlib import PurePath
 from typing import Any
 
+from ..options import JobParameters, model_json, specs
+
 QUEUED, ANALYZING, SUCCESS, FAILED, CANCELLED, INTERRUPTED = (
     "queued",
     "analyzing",
@@ -27,8 +29,10 @@ TASK_SUMMARY_KEYS = (
     "id", "seq", "change", "status", "path", "compare", "created", "started", "finished", "progress",
     "error", "title", "reports",
 )  # fmt: skip
+# The job parameters (advisor/options.py JobParameters): top-level keys of a task and of its request.
+JOB_KEYS = tuple(specs(JobParameters))
 # A task in full (GET api/tasks/{id}, POST's answer): the summary and what the table does not show.
-TASK_KEYS = (*TASK_SUMMARY_KEYS, "source", "options")
+TASK_KEYS = (*TASK_SUMMARY_KEYS, *JOB_KEYS, "source", "options")
 # GET api/tasks: a page (`tasks`, `next`: the `before` of the following page or null) or, with
 # `since`, the tasks written and the ids deleted after that token; `token` for the next `since`.
 # `reset` says that the token could not be answered and the reply is the first page instead.
@@ -51,7 +55,10 @@ class Task:
     id: str
     source: str
     path: str
+    # The analysis options (AnalysisOptions.to_json()) and the job parameters (JobParameters.to_json();
+    # a key is missing from tasks stored before it was kept, e.g. `language` when none was asked for).
     options: dict[str, Any]
+    job: dict[str, Any] = field(default_factory=dict)
     compare: dict[str, str] | None = None
     status: str = QUEUED
     created: str = field(default_factory=utc_now)
@@ -101,4 +108,5 @@ class Task:
 
     def to_api(self) -> dict[str, Any]:
         """The task in full (TASK_KEYS)."""
-        return {**self.to_summary(), "source": self.source, "options": self.options}
+        job = {**model_json(JobParameters()), **self.job}  # defaults for what older tasks did not keep
+        return {**self.to_summary(), **job, "source": self.source, "options": self.options}

@@ -11,12 +11,13 @@ import signal
 import sys
 import uuid
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
 from ..lifeline import PARENT_PID_ENV, TASK_ID_ENV
-from ..options import parse_options
+from ..options import JobParameters, cli_args, parse_model, parse_options
 from ..storage.config import is_object_url
 from .models import ANALYZING, CANCELLED, FAILED, INTERRUPTED, QUEUED, SUCCESS, Task, utc_now
 from .paths import PathResolver
@@ -118,15 +119,13 @@ class TaskRunner:
 
     def _command(self, task: Task) -> list[str]:
         data = self._input(task.source, task.path, "profiling path")
-        output_path = task.options.get("output_path") or "."
-        command = [sys.executable, "-m", "advisor", "analyze", data]
+        output_path = task_job(task).output_path
+        command = [sys.executable, "-m", "advisor", "analyze", data, "--progress", "json"]
         if is_object_url(output_path):
-            local = self.reports_dir / task.id
-            command += ["--output", output_path.strip(), "--local-output", str(local)]
+            command += ["--local-output", str(self.reports_dir / task.id)]
         else:
-            output = self.resolver.resolve(output_path, must_exist=False, kind="output_path")
-            command += ["--output", str(output)]
-        command += ["--progress", "json", *task_cli_options(task.options)]
+            output_path = str(self.resolver.resolve(output_path, must_exist=False, kind="output_path"))
+        command += task_cli_options(task, output_path)
         if task.compare:
             compare = self._input(task.compare["source"], task.compare["path"], "compared profiling path")
             command += ["--compare", compare]
@@ -325,10 +324,14 @@ def parse_event(line: str) -> dict[str, Any] | None:
     return event if isinstance(event, dict) and "event" in event else None
 
 
-def task_cli_options(options: dict[str, Any]) -> list[str]:
-    """The CLI flags of a task's stored options (validated when the task was submitted)."""
-    analysis = {k: v for k, v in options.items() if k != "language"}
-    args = parse_options(analysis).to_cli_args()
-    if options.get("language"):
-        args += ["--language", str(options["language"])]
-    return args
+def task_job(task: Task) -> JobParameters:
+    """A task's job parameters (validated at submission; one stored before a parameter was kept takes
+    its default)."""
+    return parse_model(JobParameters, task.job)
+
+
+def task_cli_options(task: Task, output: str) -> list[str]:
+    """The CLI flags of a task's job parameters, its reports going to `output`, and of its analysis
+    options (validated at submission)."""
+    job = replace(task_job(task), output_path=output)
+    return [*cli_args(job), *parse_options(task.options).to_cli_args()]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .models import ACTIVE_STATUSES, ANALYZING, INTERRUPTED, Task, utc_now
+from .models import ACTIVE_STATUSES, ANALYZING, INTERRUPTED, JOB_KEYS, Task, utc_now
 
 # PRAGMA user_version of the layout below. 0 is every database written before versions were kept
 # (the first release's table without `title`, and the one with it); UPGRADES brings each one up.
@@ -44,6 +44,8 @@ ADDED_COLUMNS = (
     ("change", "INTEGER NOT NULL DEFAULT 0"),
 )
 JSON_COLUMNS = ("compare", "options", "progress", "report_files")
+# The `options` column holds a task's analysis options and job parameters in one object, as every
+# release before they were told apart did: old rows read as they are and the layout stays the same.
 COLUMNS = ("id", "status", "source", "path", "compare", "options", "created", "started", "finished",
            "progress", "error", "report_files", "title", "pgid")  # fmt: skip
 # Set by the store, never from a Task: read back, not written by add/update.
@@ -206,7 +208,7 @@ class TaskStore:
     def _row_values(task: Task) -> tuple[Any, ...]:
         values = []
         for column in COLUMNS:
-            value = getattr(task, column)
+            value = {**task.options, **task.job} if column == "options" else getattr(task, column)
             values.append(json.dumps(value) if column in JSON_COLUMNS else value)
         return tuple(values)
 
@@ -216,4 +218,7 @@ class TaskStore:
         for column in JSON_COLUMNS:
             data[column] = json.loads(data[column]) if data[column] is not None else None
         data["report_files"] = data["report_files"] or {}
+        stored = data.pop("options")
+        data["options"] = {k: v for k, v in stored.items() if k not in JOB_KEYS}
+        data["job"] = {k: v for k, v in stored.items() if k in JOB_KEYS}
         return Task(**data)

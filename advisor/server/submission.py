@@ -1,7 +1,9 @@
 """Validate a POSTed task (REST body of docs/architecture.md §3.4) into a Task record.
 
 Every field is checked before anything uses it, and a refusal names the field as the body spells it
-(`path`, `compare.path`, `options.output_path`): see docs/design.md, "Request validation".
+(`path`, `compare.path`, `output_path`): see docs/design.md, "Request validation". The job parameters
+(`output_path`, `language`) are top-level fields; `options.output_path`, where the panel put it before
+they were told apart, is still accepted and named so.
 """
 
 from __future__ import annotations
@@ -12,15 +14,18 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from ..options import LANGUAGES, parse_choice, parse_options
-from ..pathtext import refuse_output_inside_inputs, shown
+from ..locations import refuse_output_inside_inputs
+from ..options import JobParameters, parse_model, parse_options
+from ..pathtext import shown
 from ..storage.config import is_object_url, load_config, parse_url, require_endpoint
-from .models import Task, path_title
+from .models import JOB_KEYS, Task, path_title
 from .paths import PathResolver
 from .runner import new_task_id
 
 SOURCES = ("local", "obs")
-BODY_FIELDS = ("source", "path", "compare", "options", "language")
+BODY_FIELDS = ("source", "path", "compare", "options", *JOB_KEYS)
+# The job parameters that the body before the split put in `options` (the report language never was).
+JOB_KEYS_IN_OPTIONS = ("output_path",)
 
 
 @dataclass(frozen=True)
@@ -80,27 +85,55 @@ def parse_submission(
     raw_options = body.get("options") or {}
     if not isinstance(raw_options, dict):
         raise InputError("options must be an object")
+    raw_options = dict(raw_options)  # parse_job takes the job parameters out
+    job = parse_job(body, raw_options)
     raw_options = {"advisor_analyze_processes": default_processes, **raw_options}
     options = parse_options(raw_options, prefix="options.")
-    field = "options.output_path"
-    if is_object_url(options.output_path):
-        output: str | Path = object_store_location(options.output_path, field, env)
+    field = job.names["output_path"]
+    output_path = job.parameters.output_path
+    if is_object_url(output_path):
+        output: str | Path = object_store_location(output_path, field, env)
     else:
-        output = resolver.resolve(options.output_path, must_exist=False, kind=field)
+        output = resolver.resolve(output_path, must_exist=False, kind=field)
         if output.exists() and not output.is_dir():
-            raise InputError(f"{field} {shown(options.output_path)} is not a folder")
+            raise InputError(f"{field} {shown(output_path)} is not a folder")
     inputs = {"path": data.location, **({"compare.path": compared.location} if compared else {})}
-    refuse_output_inside_inputs(output, inputs, field, as_typed=options.output_path)
-    stored = options.to_json()
-    if body.get("language") is not None:
-        # The report language travels with the stored options (the CLI's --language).
-        stored["language"] = parse_choice("language", body["language"], LANGUAGES)
+    refuse_output_inside_inputs(output, inputs, field, as_typed=output_path)
     return Task(
         id=new_task_id(),
         source=data.source,
         path=data.path,
         # The wire format's compare is {source, path}.
         compare={"source": compared.source, "path": compared.path} if compared else None,
-        options=stored,
+        options=options.to_json(),
+        job=job.parameters.to_json(),
         title=data.title,
     )
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """The job parameters of a request and the name of each as the request spelled it."""
+
+    parameters: JobParameters
+    names: dict[str, str]
+
+
+def parse_job(body: dict[str, Any], raw_options: dict[str, Any]) -> JobRequest:
+    """The top-level job parameters of `body`, or (the shape before they were told apart from the
+    analysis options) those of JOB_KEYS_IN_OPTIONS in `raw_options`, which are taken out of it. Null
+    means "not given"."""
+    raw: dict[str, Any] = {}
+    names: dict[str, str] = {}
+    for key in JOB_KEYS:
+        names[key] = key
+        if body.get(key) is not None:
+            raw[key] = body[key]
+        if key in JOB_KEYS_IN_OPTIONS and key in raw_options:
+            if key in raw:
+                raise InputError(f"{key} is given twice: as {key} and as options.{key}")
+            names[key] = f"options.{key}"
+            value = raw_options.pop(key)
+            if value is not None:
+                raw[key] = value
+    return JobRequest(parse_model(JobParameters, raw, names), names)

@@ -189,11 +189,11 @@ def _noop(stage: str, done: int, total: int) -> None:
 def sync_profile(
     url_text: str,
     *,
-    dimensions: Iterable[str],
+    tables: Iterable[str],
     progress: ProgressFn | None = None,
     config: StoreConfig | None = None,
 ) -> tuple[Path, FetchStats, DownloadCache]:
-    """Download the files of the profile at `url_text` that the checks of `dimensions` read into the
+    """Download the files of the profile at `url_text` that the formats read for `tables` into the
     cache; returns (local folder, stats, cache)."""
     started = time.perf_counter()
     notify = progress or _noop
@@ -203,7 +203,7 @@ def sync_profile(
     notify(f"listing {url}", 0, 1)
     listing = _list(client, url, config)
     _check_listing(url, [e.key for e in listing])
-    patterns = needed_patterns(dimensions)
+    patterns = needed_patterns(tables)
     stats = FetchStats(listed=len(listing))
     unsafe = [e.key for e in listing if not _safe_key(e.key)]
     if unsafe:
@@ -262,12 +262,12 @@ def sync_profile(
 def open_profile(
     url_text: str,
     *,
-    dimensions: Iterable[str],
+    tables: Iterable[str],
     progress: ProgressFn | None = None,
     config: StoreConfig | None = None,
 ) -> Iterator[tuple[Path, FetchStats]]:
     """`sync_profile`, then the local folder marked in use (no eviction) while the block runs."""
-    folder, stats, cache = sync_profile(url_text, dimensions=dimensions, progress=progress, config=config)
+    folder, stats, cache = sync_profile(url_text, tables=tables, progress=progress, config=config)
     try:
         with cache.in_use(folder):
             yield folder, stats

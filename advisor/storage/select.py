@@ -1,4 +1,4 @@
-"""Which objects of a profile to download: the files the readers and the selected checks use.
+"""Which objects of a profile to download: the files the formats read for the requested tables.
 
 A rank folder also holds raw collection data (PROF_*/ device and host files, logs) that is often
 larger than the export itself and that no check reads; those objects are skipped.
@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..profiles.discover import DB_FILE, OUTPUT_DIR, PROFILER_INFO, STEP_TRACE_CSV
-from ..profiles.tables import is_located, source_matches, table_sources
+from ..formats import table_sources
+from ..formats.ascend_common.folder import DB_FILE, OUTPUT_DIR, PROFILER_INFO, STEP_TRACE_CSV
+from ..formats.tables import is_located, source_matches
 
 METADATA_FILES = ("profiler_metadata.json",)
 # Discovery reads these beside the tables: steps, export kind, and communication groups of a cluster.
@@ -17,15 +18,10 @@ DISCOVERY_OUTPUTS = (STEP_TRACE_CSV, "communication.json", "communication_matrix
 CLUSTER_OUTPUT = "cluster_analysis_output"
 
 
-def needed_patterns(dimensions: Iterable[str]) -> tuple[str, ...]:
-    """The source patterns (`profiles.tables.source_matches`) of the tables that the checks of
-    `dimensions` (plus the always-run ones) need, and of what discovery reads."""
-    from ..checks.registry import selected_checks
-
-    specs = selected_checks(tuple(dimensions))
-    tables = {"step_trace", *(name for spec in specs for name in spec.needs)}
-    sources = table_sources()
-    patterns = {p for table in tables for p in sources.get(table, ())}
+def needed_patterns(tables: Iterable[str]) -> tuple[str, ...]:
+    """The source patterns (`formats.tables.source_matches`) that the formats read for `tables`,
+    and those of what discovery reads."""
+    patterns = {p for sources in table_sources(tables).values() for p in sources}
     patterns.update(DISCOVERY_OUTPUTS)
     return tuple(sorted(patterns))
 

@@ -197,8 +197,11 @@ describe('AdvisorPanel', () => {
     expect($(panel.node, '#jp-pa-data-validation').textContent).toContain(
       '2 ranks'
     );
-    // Only the last value was sent to the server.
-    expect(client.inspect.mock.calls).toEqual([['local', './profiling_dir1']]);
+    // Only the last value was sent to the server, asking for an answer in the UI's language (not
+    // the report's: that one is Chinese here).
+    expect(client.inspect.mock.calls).toEqual([
+      ['local', './profiling_dir1', 'en']
+    ]);
     await waitFor(() => !submitButton().disabled, 2000, 'submit enabled');
 
     tasks = [makeTask({ id: 'new', status: 'queued' })];
@@ -214,10 +217,11 @@ describe('AdvisorPanel', () => {
         analysis_dimensions: ['computation', 'memory'],
         advisor_analyze_processes: 2,
         disable_profiling_comparison: false,
-        disable_affinity_api: false,
-        output_path: ''
+        disable_affinity_api: false
       },
-      // The report language of the setting, read at submission.
+      // The job parameters: the default output path, and the report language
+      // of the setting, read at submission.
+      output_path: 'performance_advisor_reports',
       language: 'zh'
     });
     await waitFor(() => panel.currentTab === 'reports', 2000, 'reports tab');
@@ -249,6 +253,38 @@ describe('AdvisorPanel', () => {
     expect(submitReason()).toBe(reason);
   });
 
+  it('asks for the path check in the UI language', async () => {
+    panel.dispose();
+    panel = new AdvisorPanel({
+      model,
+      client: client as unknown as AdvisorClient,
+      trans,
+      onOpenReport,
+      reportLanguage: () => 'en',
+      lang: 'zh-CN'
+    });
+    Widget.attach(panel, document.body);
+    await waitFor(
+      () => !!panel.node.querySelector('#jp-pa-data-path'),
+      3000,
+      'render'
+    );
+    setValue(
+      $(panel.node, '#jp-pa-data-path') as HTMLInputElement,
+      './profiling_dir1'
+    );
+    await waitFor(
+      () => client.inspect.mock.calls.length === 1,
+      3000,
+      'inspect'
+    );
+    expect(client.inspect.mock.calls[0]).toEqual([
+      'local',
+      './profiling_dir1',
+      'zh'
+    ]);
+  });
+
   it('checks the OBS prefix without asking the server', async () => {
     setValue($(panel.node, '#jp-pa-data-source') as HTMLSelectElement, 'obs');
     setValue($(panel.node, '#jp-pa-data-path') as HTMLInputElement, 'bucket/x');
@@ -274,7 +310,8 @@ describe('AdvisorPanel', () => {
     );
     expect(client.inspect).toHaveBeenCalledWith(
       'obs',
-      'obs://bucket/profiling_dir1'
+      'obs://bucket/profiling_dir1',
+      'en'
     );
   });
 
@@ -303,7 +340,7 @@ describe('AdvisorPanel', () => {
     ]);
     expect(
       ($(panel.node, '#jp-pa-output-path') as HTMLInputElement).placeholder
-    ).toBe('Default: the server root');
+    ).toBe('Default: performance_advisor_reports');
     expect(
       Array.from(
         panel.node.querySelectorAll('.jp-pa-dimension-name'),
@@ -348,9 +385,9 @@ describe('AdvisorPanel', () => {
       analysis_dimensions: ['dataloader'],
       advisor_analyze_processes: 3,
       disable_profiling_comparison: false,
-      disable_affinity_api: true,
-      output_path: 'out/dir'
+      disable_affinity_api: true
     });
+    expect(client.submit.mock.calls[0][0].output_path).toBe('out/dir');
   });
 
   it('requires a valid baseline when comparing', async () => {

@@ -18,9 +18,10 @@ export function makeTask(overrides: Partial<ITask> = {}): ITask {
       analysis_dimensions: ['computation', 'communication'],
       advisor_analyze_processes: 1,
       disable_profiling_comparison: false,
-      disable_affinity_api: false,
-      output_path: ''
+      disable_affinity_api: false
     },
+    output_path: 'performance_advisor_reports',
+    language: 'en',
     created: '2026-11-22T10:00:00+00:00',
     started: null,
     finished: null,
@@ -55,16 +56,42 @@ export function listReply(
  */
 export const OPTIONS_REPLY: IOptionsReply = {
   options: {
-    cann_version: { default: '7.0.0', choices: ['7.0.0', '8.0.RC1', '9.9.X'] },
-    torch_version: { default: '2.1.0', choices: ['1.11.0', '2.1.0'] },
+    cann_version: {
+      default: '7.0.0',
+      label: 'CANN version',
+      choices: ['7.0.0', '8.0.RC1', '9.9.X']
+    },
+    torch_version: {
+      default: '2.1.0',
+      label: 'Torch version',
+      choices: ['1.11.0', '2.1.0']
+    },
     analysis_dimensions: {
       default: ['computation', 'memory'],
+      label: 'Analysis dimensions',
       choices: ['computation', 'memory', 'dataloader']
     },
-    advisor_analyze_processes: { default: 2, min: 1, max: 4 },
-    disable_profiling_comparison: { default: false },
-    disable_affinity_api: { default: false },
-    output_path: { default: '' }
+    advisor_analyze_processes: {
+      default: 2,
+      label: 'Analysis processes',
+      min: 1,
+      max: 4
+    },
+    disable_profiling_comparison: {
+      default: false,
+      label: 'Disable profiling comparison'
+    },
+    disable_affinity_api: {
+      default: false,
+      label: 'Disable affinity API check'
+    }
+  },
+  job: {
+    output_path: {
+      default: 'performance_advisor_reports',
+      label: 'Output path'
+    },
+    language: { default: 'en', label: 'Report language', choices: ['en', 'zh'] }
   },
   sources: ['local', 'obs']
 };

@@ -5,7 +5,7 @@ import {
   checkOutputPath,
   checkPathSyntax,
   checkProcesses,
-  defaultOptions,
+  schemaDefaults,
   locationParts,
   submitBlockReason,
   versionChoices
@@ -150,16 +150,26 @@ describe('checkDimensions', () => {
   });
 });
 
-describe('defaultOptions', () => {
+describe('schemaDefaults', () => {
   it('takes every default from the server schema', () => {
-    expect(defaultOptions(OPTIONS_REPLY.options)).toEqual({
+    const options = schemaDefaults(OPTIONS_REPLY.options);
+    expect(options).toEqual({
       cann_version: '7.0.0',
       torch_version: '2.1.0',
       analysis_dimensions: ['computation', 'memory'],
       advisor_analyze_processes: 2,
       disable_profiling_comparison: false,
-      disable_affinity_api: false,
-      output_path: ''
+      disable_affinity_api: false
+    });
+    // A copy: the form's changes leave the schema as served.
+    options.analysis_dimensions.pop();
+    expect(OPTIONS_REPLY.options.analysis_dimensions.default).toEqual([
+      'computation',
+      'memory'
+    ]);
+    expect(schemaDefaults(OPTIONS_REPLY.job)).toEqual({
+      output_path: 'performance_advisor_reports',
+      language: 'en'
     });
   });
 });

@@ -137,6 +137,7 @@ export class AdvisorPanel extends ReactWidget {
             trans={trans}
             onSubmitted={() => this.setTab('reports')}
             reportLanguage={this._reportLanguage}
+            lang={this._lang}
           />
         </div>
         <div
@@ -183,7 +184,7 @@ export namespace AdvisorPanel {
      */
     reportLanguage?: () => 'en' | 'zh';
     /**
-     * JupyterLab's UI language (`translator.languageCode`), for dates.
+     * JupyterLab's UI language (`translator.languageCode`), for dates and the path checks' answers.
      */
     lang?: string;
   }

@@ -21,11 +21,12 @@ import {
   checkOutputPath,
   checkPathSyntax,
   checkProcesses,
-  defaultOptions,
+  schemaDefaults,
   IPathCheckState,
   submitBlockReason,
   versionChoices
 } from '../validation';
+import { languageForLocale, ReportLanguage } from '../settings';
 import { Switch } from './common';
 
 /**
@@ -46,7 +47,8 @@ export function usePathCheck(
   source: SourceKind,
   path: string,
   trans: TranslationBundle,
-  enabled = true
+  enabled = true,
+  language: ReportLanguage = 'en'
 ): IPathCheck {
   const trimmed = path.trim();
   const key = `${source}\n${trimmed}`;
@@ -73,7 +75,7 @@ export function usePathCheck(
     let cancelled = false;
     const timer = window.setTimeout(() => {
       client
-        .inspect(source, trimmed)
+        .inspect(source, trimmed, language)
         .then(reply => {
           if (cancelled) {
             return;
@@ -103,7 +105,7 @@ export function usePathCheck(
       cancelled = true;
       window.clearTimeout(timer);
     };
-  }, [key, enabled]);
+  }, [key, enabled, language]);
 
   if (!enabled || !trimmed) {
     return { status: 'idle', message: '' };
@@ -241,6 +243,10 @@ export interface ISubmitFormProps {
    * The report language to ask for (read at submission: the setting may change meanwhile).
    */
   reportLanguage?: () => 'en' | 'zh';
+  /**
+   * JupyterLab's UI language (`translator.languageCode`): the language of the path checks' answers.
+   */
+  lang?: string;
 }
 
 /**
@@ -260,6 +266,7 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
   const [comparePath, setComparePath] = React.useState('');
   const [advanced, setAdvanced] = React.useState(false);
   const [options, setOptions] = React.useState<IAnalysisOptions | null>(null);
+  const [outputPath, setOutputPath] = React.useState('');
   const [processes, setProcesses] = React.useState('');
   const [submitting, setSubmitting] = React.useState(false);
   const [submitError, setSubmitError] = React.useState<string | null>(null);
@@ -274,9 +281,10 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
           return;
         }
         setSchema(reply);
-        const defaults = defaultOptions(reply.options);
+        const defaults = schemaDefaults(reply.options);
         setOptions(defaults);
         setProcesses(String(defaults.advisor_analyze_processes));
+        setOutputPath(reply.job.output_path.default);
       })
       .catch(error => {
         if (!cancelled) {
@@ -288,13 +296,15 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
     };
   }, [client, schemaAttempt]);
 
-  const dataCheck = usePathCheck(client, source, path, trans);
+  const uiLanguage = languageForLocale(props.lang);
+  const dataCheck = usePathCheck(client, source, path, trans, true, uiLanguage);
   const compareCheck = usePathCheck(
     client,
     compareSource,
     comparePath,
     trans,
-    compare
+    compare,
+    uiLanguage
   );
 
   const sources: SourceKind[] =
@@ -315,8 +325,7 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
 
   const outputError = options
     ? checkOutputPath(
-        options.output_path.trim() ||
-          (schema?.options.output_path.default ?? ''),
+        outputPath.trim() || (schema?.job.output_path.default ?? ''),
         {
           data: [path, dataCheck.resolved ?? ''],
           compare: compare ? [comparePath, compareCheck.resolved ?? ''] : null
@@ -376,10 +385,9 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
     const chosen: IAnalysisOptions = advanced
       ? {
           ...options,
-          advisor_analyze_processes: Number(processes.trim()),
-          output_path: options.output_path.trim()
+          advisor_analyze_processes: Number(processes.trim())
         }
-      : defaultOptions(schema.options);
+      : schemaDefaults(schema.options);
     const request: ISubmitRequest = {
       source,
       path: path.trim(),
@@ -387,6 +395,9 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
         ? { source: compareSource, path: comparePath.trim() }
         : null,
       options: chosen,
+      output_path: advanced
+        ? outputPath.trim()
+        : schema.job.output_path.default,
       ...(props.reportLanguage ? { language: props.reportLanguage() } : {})
     };
     setSubmitting(true);
@@ -586,14 +597,15 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
               id="jp-pa-output-path"
               type="text"
               aria-label={trans.__('Output path')}
-              placeholder={trans.__('Default: the server root')}
+              placeholder={trans.__(
+                'Default: %1',
+                schema.job.output_path.default
+              )}
               spellCheck={false}
               autoComplete="off"
               aria-invalid={outputError !== null}
-              value={options.output_path}
-              onChange={event =>
-                update({ output_path: event.currentTarget.value })
-              }
+              value={outputPath}
+              onChange={event => setOutputPath(event.currentTarget.value)}
             />
             {outputError && (
               <>

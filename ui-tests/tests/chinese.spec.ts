@@ -64,7 +64,14 @@ test('a Chinese JupyterLab shows the panel, the Reports table and the report in 
   await panel.getByRole('button', { name: '高级设置' }).click();
 
   // The Reports table: headers, status, date and duration in Chinese.
-  const task = await submitFromForm(page, panel, 'local', './profiling_dir1');
+  // The path check answers in Chinese too (the server writes it from the report's catalogue).
+  const task = await submitFromForm(
+    page,
+    panel,
+    'local',
+    './profiling_dir1',
+    '2 个 rank，文本格式导出，step 12–14'
+  );
   await expect(panel.locator('.jp-pa-table th')).toHaveText([
     '数据路径',
     '对比路径',

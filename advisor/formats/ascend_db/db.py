@@ -12,12 +12,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
-from .db_sqlite import SqliteFile, string_of
-from .discover import DB_FILE, OUTPUT_DIR, RankInfo
-from .sanity import carry_losses, drop_damaged_rows
-from .schema import INT, PMU_RATIOS, SCHEMAS, conform
-from .tables import register_table
+from ...errors import InputError
+from ...model import RankInfo
+from ..ascend_common.db_sqlite import SqliteFile, profiler_db, string_of
+from ..ascend_common.folder import OUTPUT_DIR, output_file
+from ..sanity import carry_losses, drop_damaged_rows
+from ..schema import INT, PMU_RATIOS, SCHEMAS, conform
+from ..tables import register_table
 
 ANALYSIS_DB = "analysis.db"
 # File name patterns each loader reads (the table cache keys on them); sidecars hold pending writes.
@@ -35,25 +36,9 @@ _DURATION = "duration (endNs - startNs)"
 _LABELS = {"dur_us": _DURATION, "duration_us": _DURATION, "start_ns": "startNs"}
 
 
-def profiler_db(rank: RankInfo) -> SqliteFile:
-    """The rank's ascend_pytorch_profiler[_N].db."""
-    names = sorted(
-        f.split("/", 1)[1]
-        for f in rank.files
-        if f.startswith(f"{OUTPUT_DIR}/") and DB_FILE.match(f.split("/", 1)[1])
-    )
-    folder = rank.path / OUTPUT_DIR
-    if not names:
-        raise InputError(f"{folder}: no ascend_pytorch_profiler*.db")
-    preferred = f"ascend_pytorch_profiler_{rank.rank}.db"
-    if preferred not in names and len(names) > 1:
-        raise InputError(f"{folder}: several profiler dbs ({', '.join(names)}) and none named {preferred}")
-    return SqliteFile(folder / (preferred if preferred in names else names[0]))
-
-
 def analysis_db(rank: RankInfo) -> SqliteFile:
     """The rank's analysis.db (communication and step-trace analysis)."""
-    path = rank.file(ANALYSIS_DB)
+    path = output_file(rank, ANALYSIS_DB)
     if path is None:
         raise InputError(f"{rank.path / OUTPUT_DIR}: no {ANALYSIS_DB}")
     return SqliteFile(path)
@@ -256,7 +241,7 @@ def _pmu(db: SqliteFile) -> pd.DataFrame | None:
     return frame.drop_duplicates(["gid", "metric"]).pivot(index="gid", columns="metric", values="value")
 
 
-@register_table("kernels", "db", sources=PROFILER_SOURCES)
+@register_table("kernels", "ascend_db", sources=PROFILER_SOURCES)
 def load_kernels(rank: RankInfo) -> pd.DataFrame:
     """COMPUTE_TASK_INFO ⋈ TASK with PMU metrics, plus COMMUNICATION_OP rows (accelerator core HCCL)
     and COMMUNICATION_SCHEDULE_TASK_INFO tasks, as kernel_details.csv lists them."""
@@ -318,7 +303,7 @@ def _device_task_frame(db: SqliteFile, why: str) -> pd.DataFrame:
     return tasks.reset_index(drop=True)
 
 
-@register_table("device_tasks", "db", sources=PROFILER_SOURCES)
+@register_table("device_tasks", "ascend_db", sources=PROFILER_SOURCES)
 def load_device_tasks(rank: RankInfo) -> pd.DataFrame:
     db = profiler_db(rank)
     frame = _device_task_frame(db, "needed for the device task table")
@@ -327,7 +312,7 @@ def load_device_tasks(rank: RankInfo) -> pd.DataFrame:
     return finish(frame, "device_tasks", "TASK", db.path)
 
 
-@register_table("hccl", "db", sources=PROFILER_SOURCES)
+@register_table("hccl", "ascend_db", sources=PROFILER_SOURCES)
 def load_hccl(rank: RankInfo) -> pd.DataFrame:
     """COMMUNICATION_OP rows as ops, COMMUNICATION_TASK_INFO ⋈ TASK as their tasks on plane threads."""
     db = profiler_db(rank)
@@ -439,7 +424,7 @@ def _overlap_frame(db: SqliteFile, why: str) -> tuple[pd.DataFrame, str]:
     return drop_damaged_rows(frame, "overlap", db.path, _LABELS), source
 
 
-@register_table("overlap", "db", sources=PROFILER_SOURCES)
+@register_table("overlap", "ascend_db", sources=PROFILER_SOURCES)
 def load_overlap(rank: RankInfo) -> pd.DataFrame:
     db = profiler_db(rank)
     frame, source = _overlap_frame(db, "needed for the overlap table")
@@ -458,11 +443,11 @@ STEP_TRACE_COLUMNS = {
 }
 
 
-@register_table("step_trace", "db", sources=PROFILER_SOURCES + ANALYSIS_SOURCES)
+@register_table("step_trace", "ascend_db", sources=PROFILER_SOURCES + ANALYSIS_SOURCES)
 def load_step_trace(rank: RankInfo) -> pd.DataFrame:
     """analysis.db StepTraceTime (µs, as step_trace_time.csv); without it, the overlap slices summed
     per STEP_TIME window (which reproduces StepTraceTime, bubble aside)."""
-    path = rank.file(ANALYSIS_DB)
+    path = output_file(rank, ANALYSIS_DB)
     analysis = SqliteFile(path) if path is not None else None
     if analysis is None or not analysis.has("StepTraceTime"):
         return _step_trace_from_overlap(profiler_db(rank))
@@ -515,7 +500,7 @@ def _step_trace_from_overlap(db: SqliteFile) -> pd.DataFrame:
     return finish(frame, "step_trace", source, db.path)
 
 
-@register_table("steps", "db", sources=PROFILER_SOURCES)
+@register_table("steps", "ascend_db", sources=PROFILER_SOURCES)
 def load_steps(rank: RankInfo) -> pd.DataFrame:
     db = profiler_db(rank)
     db.require("STEP_TIME", "id", "startNs", "endNs", why="needed for the step table")
@@ -559,7 +544,7 @@ def _call_stacks(db: SqliteFile) -> pd.Series:
     return frame.groupby("id")["frame"].agg(lambda frames: ";\n".join(frames.astype(str))).astype("string")
 
 
-@register_table("host_ops", "db", sources=PROFILER_SOURCES)
+@register_table("host_ops", "ascend_db", sources=PROFILER_SOURCES)
 def load_host_ops(rank: RankInfo) -> pd.DataFrame:
     """PYTORCH_API with categories of the text trace and call stacks from PYTORCH_CALLCHAINS."""
     db = profiler_db(rank)
@@ -591,7 +576,7 @@ def _cann_frame(db: SqliteFile, why: str) -> pd.DataFrame:
     return db.query(f"SELECT {_select(db, 'CANN_API', 'a', columns)} FROM CANN_API AS a")
 
 
-@register_table("cann_api", "db", sources=PROFILER_SOURCES)
+@register_table("cann_api", "ascend_db", sources=PROFILER_SOURCES)
 def load_cann_api(rank: RankInfo) -> pd.DataFrame:
     """CANN_API named like the text trace: the ENUM_API_TYPE level as prefix (AscendCL@, Node@, …)."""
     db = profiler_db(rank)
@@ -605,7 +590,7 @@ def load_cann_api(rank: RankInfo) -> pd.DataFrame:
     return finish(frame, "cann_api", "CANN_API", db.path)
 
 
-@register_table("api_statistic", "db", sources=PROFILER_SOURCES)
+@register_table("api_statistic", "ascend_db", sources=PROFILER_SOURCES)
 def load_api_statistic(rank: RankInfo) -> pd.DataFrame:
     """Per level and CANN API, as api_statistic.csv computes it (population variance, µs²)."""
     db = profiler_db(rank)
@@ -623,7 +608,7 @@ def load_api_statistic(rank: RankInfo) -> pd.DataFrame:
     return finish(stats, "api_statistic", "CANN_API (aggregated)", db.path)
 
 
-@register_table("op_statistic", "db", sources=PROFILER_SOURCES)
+@register_table("op_statistic", "ascend_db", sources=PROFILER_SOURCES)
 def load_op_statistic(rank: RankInfo) -> pd.DataFrame:
     """Per operator type and core type over the compute kernels, as op_statistic.csv (no HCCL rows)."""
     all_kernels = load_kernels(rank)
@@ -638,7 +623,7 @@ def load_op_statistic(rank: RankInfo) -> pd.DataFrame:
     return finish(stats, "op_statistic", "COMPUTE_TASK_INFO+TASK (aggregated)", profiler_db(rank).path)
 
 
-@register_table("flows", "db", sources=PROFILER_SOURCES)
+@register_table("flows", "ascend_db", sources=PROFILER_SOURCES)
 def load_flows(rank: RankInfo) -> pd.DataFrame:
     """Host-to-device links: PYTORCH_API → CONNECTION_IDS → device task ('async_npu', the trace's
     torch_to_npu) and CANN_API → device task ('HostToDevice'). An HCCL op is linked once, at its start."""
@@ -669,7 +654,7 @@ def load_flows(rank: RankInfo) -> pd.DataFrame:
     return finish(frame, "flows", "CONNECTION_IDS+PYTORCH_API+CANN_API+TASK", db.path)
 
 
-@register_table("gc", "db", sources=PROFILER_SOURCES)
+@register_table("gc", "ascend_db", sources=PROFILER_SOURCES)
 def load_gc(rank: RankInfo) -> pd.DataFrame:
     db = profiler_db(rank)
     db.require("GC_RECORD", "startNs", "endNs", why="needed for the GC table; written with GC detection on")
@@ -678,7 +663,7 @@ def load_gc(rank: RankInfo) -> pd.DataFrame:
     return finish(frame, "gc", "GC_RECORD", db.path)
 
 
-@register_table("freq", "db", sources=PROFILER_SOURCES)
+@register_table("freq", "ascend_db", sources=PROFILER_SOURCES)
 def load_freq(rank: RankInfo) -> pd.DataFrame:
     db = profiler_db(rank)
     db.require("AICORE_FREQ", "timestampNs", "freq", why="needed for the AI Core frequency table")
@@ -690,7 +675,7 @@ def load_freq(rank: RankInfo) -> pd.DataFrame:
 # Memory (sizes bytes, timestamps ns)
 
 
-@register_table("memory_record", "db", sources=PROFILER_SOURCES)
+@register_table("memory_record", "ascend_db", sources=PROFILER_SOURCES)
 def load_memory_record(rank: RankInfo) -> pd.DataFrame:
     """MEMORY_RECORD plus the 'APP' rows of memory_record.csv, which come from NPU_MEM (type 'app')."""
     db = profiler_db(rank)
@@ -720,7 +705,7 @@ def load_memory_record(rank: RankInfo) -> pd.DataFrame:
     return finish(frame, "memory_record", "MEMORY_RECORD+NPU_MEM", db.path)
 
 
-@register_table("operator_memory", "db", sources=PROFILER_SOURCES)
+@register_table("operator_memory", "ascend_db", sources=PROFILER_SOURCES)
 def load_operator_memory(rank: RankInfo) -> pd.DataFrame:
     """OP_MEMORY. Its GE allocations (copied from NPU_OP_MEM) have no stream and no active total;
     the text export names those `cann::<op>`, and so do we."""
@@ -747,7 +732,7 @@ def load_operator_memory(rank: RankInfo) -> pd.DataFrame:
     return finish(frame, "operator_memory", "OP_MEMORY", db.path)
 
 
-@register_table("npu_module_mem", "db", sources=PROFILER_SOURCES)
+@register_table("npu_module_mem", "ascend_db", sources=PROFILER_SOURCES)
 def load_npu_module_mem(rank: RankInfo) -> pd.DataFrame:
     db = profiler_db(rank)
     why = "needed for the NPU module memory table"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .csvread import Column, rank_file, read_table
-from .discover import RankInfo
-from .tables import register_table
+from ...model import RankInfo
+from ..ascend_common.csvread import Column, rank_file, read_table
+from ..tables import register_table
 
 OP_STATISTIC_CSV = "op_statistic.csv"
 API_STATISTIC_CSV = "api_statistic.csv"
@@ -61,19 +61,19 @@ def read_operator_details(path: Path) -> pd.DataFrame:
     return read_table(path, _OPERATOR_DETAILS, "operator_details")
 
 
-@register_table("op_statistic", "text", sources=("op_statistic.csv",))
+@register_table("op_statistic", "ascend_text", sources=("op_statistic.csv",))
 def load_op_statistic(rank: RankInfo) -> pd.DataFrame:
     path = rank_file(rank, OP_STATISTIC_CSV, "the profiler's activities include ProfilerActivity.NPU")
     return read_op_statistic(path)
 
 
-@register_table("api_statistic", "text", sources=("api_statistic.csv",))
+@register_table("api_statistic", "ascend_text", sources=("api_statistic.csv",))
 def load_api_statistic(rank: RankInfo) -> pd.DataFrame:
     path = rank_file(rank, API_STATISTIC_CSV, "profiler_level is Level1 or Level2")
     return read_api_statistic(path)
 
 
-@register_table("operator_details", "text", sources=("operator_details.csv",))
+@register_table("operator_details", "ascend_text", sources=("operator_details.csv",))
 def load_operator_details(rank: RankInfo) -> pd.DataFrame:
     path = rank_file(rank, OPERATOR_DETAILS_CSV, "the profiler's activities include ProfilerActivity.CPU")
     return read_operator_details(path)

@@ -9,6 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ...model import RankInfo
+from ..ascend_common.db_sqlite import SqliteFile
+from ..tables import register_table
 from .db import (
     ANALYSIS_SOURCES,
     PROFILER_SOURCES,
@@ -18,9 +21,6 @@ from .db import (
     profiler_db,
     step_numbers,
 )
-from .db_sqlite import SqliteFile
-from .discover import RankInfo
-from .tables import register_table
 
 MS_TO_US = 1000.0
 MB_TO_BYTES = 1e6  # communication MB are decimal
@@ -70,7 +70,7 @@ def _op_starts(rank: RankInfo) -> pd.Series:
     return ops.set_index(ops["name"].astype(str))["start_ns"].astype("Int64")
 
 
-@register_table("comm_ops", "db", sources=ANALYSIS_SOURCES + PROFILER_SOURCES)
+@register_table("comm_ops", "ascend_db", sources=ANALYSIS_SOURCES + PROFILER_SOURCES)
 def load_comm_ops(rank: RankInfo) -> pd.DataFrame:
     """CommAnalyzerTime in µs. start_ns is the op's startNs in the profiler db (as the text export,
     where Start Timestamp equals the HCCL op start): analysis.db's start_timestamp is a float µs on a
@@ -105,7 +105,7 @@ def _bandwidth_rows(rank: RankInfo, why: str, required: tuple[str, ...] = ()) ->
     return _common(frame).assign(transport=frame["transport_type"].astype("string"))
 
 
-@register_table("comm_bandwidth", "db", sources=ANALYSIS_SOURCES)
+@register_table("comm_bandwidth", "ascend_db", sources=ANALYSIS_SOURCES)
 def load_comm_bandwidth(rank: RankInfo) -> pd.DataFrame:
     """One row per op and transport. The db repeats the totals on each packet-size row and, unlike
     communication.json, has no rows for transports that carried nothing."""
@@ -119,7 +119,7 @@ def load_comm_bandwidth(rank: RankInfo) -> pd.DataFrame:
     return finish(frame, "comm_bandwidth", "analysis.db CommAnalyzerBandwidth", analysis_db(rank).path)
 
 
-@register_table("comm_packets", "db", sources=ANALYSIS_SOURCES)
+@register_table("comm_packets", "ascend_db", sources=ANALYSIS_SOURCES)
 def load_comm_packets(rank: RankInfo) -> pd.DataFrame:
     """The 'Size Distribution': CommAnalyzerBandwidth rows that counted packets."""
     packet_columns = ("package_size", "count", "total_duration")
@@ -129,7 +129,7 @@ def load_comm_packets(rank: RankInfo) -> pd.DataFrame:
     return finish(frame, "comm_packets", "analysis.db CommAnalyzerBandwidth", analysis_db(rank).path)
 
 
-@register_table("comm_matrix", "db", sources=ANALYSIS_SOURCES)
+@register_table("comm_matrix", "ascend_db", sources=ANALYSIS_SOURCES)
 def load_comm_matrix(rank: RankInfo) -> pd.DataFrame:
     """CommAnalyzerMatrix. Its hccl_op_name is communication_matrix.json's op key (`allreduce-top1`,
     -> op_name) and its op_name that link's HCCL op (`hcom_allReduce__…`, -> hccl_op_name)."""

@@ -14,9 +14,11 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from ...errors import InputError
+from ...model import RankInfo
 from .csvread import read_json
-from .discover import MAX_METADATA_BYTES, PROFILER_INFO, RankInfo
+from .db_sqlite import profiler_db, read_db_metadata
+from .folder import MAX_METADATA_BYTES, PROFILER_INFO
 
 PROFILER_METADATA_JSON = "profiler_metadata.json"
 _VERSION_KEYS = {"cann_version": "cann", "torch_npu_version": "torch_npu", "torch_version": "torch"}
@@ -190,16 +192,13 @@ def load_metadata(rank: RankInfo) -> RankMetadata:
     """The rank's metadata; for a db export without ENV_VARIABLES in profiler_metadata.json (torch_npu
     need not write that file), the ENV_VARIABLES its db recorded in META_DATA."""
     meta = read_metadata(rank.path)
-    if meta.env or rank.export != "db":
+    if meta.env or rank.format != "ascend_db":
         return meta
     env = _db_env(rank)
     return replace(meta, env=env) if env else meta
 
 
 def _db_env(rank: RankInfo) -> dict[str, str]:
-    from .db import profiler_db  # the db readers import this module
-    from .db_sqlite import read_db_metadata
-
     try:
         found = read_db_metadata(profiler_db(rank).path).get("env_variables")
     except (InputError, OSError):  # an unreadable db is the table readers' error to report

@@ -6,31 +6,32 @@ loaders in `tables.py`, once per rank, only when a selected check needs them.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..errors import InputError, cannot
-from ..ranges import number_ranges
+from ...errors import InputError, cannot
+from ...model import MIXED, ProfileSet, RankInfo
+from ..base import Detection, Format
+from .csvread import read_csv
+from .db_sqlite import read_db_metadata
+from .folder import (
+    DB_FILE,
+    MINDSPORE_SUFFIX,
+    OUTPUT_DIR,
+    PROFILER_INFO,
+    RANK_SUFFIX,
+    STEP_TRACE_CSV,
+    TRACE_VIEW_JSON,
+    read_small_json,
+)
+from .layout import groups_from_communication, stages_from_groups
+from .metadata import RankMetadata, read_metadata
 from .runs import RankFolder, single_run
 from .trace_json import mapped_windows
 
-if TYPE_CHECKING:
-    from .metadata import RankMetadata
-
-RANK_SUFFIX = "_ascend_pt"
-MINDSPORE_SUFFIX = "_ascend_ms"
-OUTPUT_DIR = "ASCEND_PROFILER_OUTPUT"
-STEP_TRACE_CSV = "step_trace_time.csv"
-TRACE_VIEW_JSON = "trace_view.json"
-
-DB_FILE = re.compile(r"^ascend_(?:pytorch|mindspore)_profiler(_\d+)?\.db$")
-PROFILER_INFO = re.compile(r"^profiler_info(?:_(-?\d+))?\.json$")
-# profiler_info, profiler_metadata and PROF_*/device_*/info.json.* hold a few KB; they are read whole.
-MAX_METADATA_BYTES = 16 << 20
 # Only names that plainly say "rank N" (or are just digits) give a rank id: the digits of a
 # canonical `{host}_{pid}_{timestamp}_ascend_pt` name are a pid and a time, not a rank.
 _RANK_IN_NAME = re.compile(r"(?:^|[_\-.])rank[_\-]?(\d+)(?:[_\-.]|$)", re.IGNORECASE)
@@ -38,119 +39,70 @@ _DIGITS_NAME = re.compile(r"^(\d+)$")
 _STEP_NAME = re.compile(rb'"name"\s*:\s*"ProfilerStep#(\d+)"')
 
 
-@dataclass(frozen=True)
-class RankInfo:
-    """One rank folder: where it is, what it exports and which steps it profiled."""
-
-    rank: int
-    path: Path
-    export: str  # "text" | "db"
-    steps: tuple[int, ...] = ()
-    files: tuple[str, ...] = ()  # paths relative to the rank folder, "/"-separated
-    cann_version: str | None = None
-    torch_version: str | None = None
-    level: str | None = None  # profiler_level as recorded (Level0/Level1/Level2), None if not recorded
-    framework: str = "pytorch"  # "pytorch" (*_ascend_pt) or "mindspore" (*_ascend_ms)
-    device: str | None = None  # device type as recorded (db NPU_INFO), e.g. "Ascend910B"
-
-    def file(self, name: str) -> Path | None:
-        """The path of ASCEND_PROFILER_OUTPUT/`name` when the rank has it."""
-        rel = f"{OUTPUT_DIR}/{name}"
-        return self.path / OUTPUT_DIR / name if rel in self.files else None
+def ascend_kind(framework: str) -> str:
+    """The JSON report's `input.kind` for rank folders of `framework`."""
+    return "ascend_ms" if framework == "mindspore" else "ascend_pt"
 
 
-@dataclass
-class ProfileSet:
-    """What `discover` found under a user path."""
-
-    root: Path
-    kind: str
-    export: str  # "text" | "db" | "mixed"
-    ranks: list[RankInfo]
-    steps: list[int]
-    cann_version: str | None = None
-    torch_version: str | None = None
-    warnings: list[str] = field(default_factory=list)
-    # Pipeline-parallel stages (global ranks per stage, first stage first) and process groups
-    # (name -> global ranks), from profiler_metadata.json; empty when the run did not record them.
-    stages: list[tuple[int, ...]] = field(default_factory=list)
-    groups: dict[str, tuple[int, ...]] = field(default_factory=dict)
-    # What the profile was recorded on: "npu" (every Ascend format), "gpu" or "cpu" (checks.DEVICES).
-    device: str = "npu"
-
-    def describe(self) -> str:
-        """'2 ranks, text export, steps 12–14' in English, for the server's inspect answer; the report
-        writes its own from the message catalogue, in its language (report.html.profile_line)."""
-        n = len(self.ranks)
-        parts = [f"{n} rank{'s' if n != 1 else ''}", f"{self.export} export", describe_steps(self.steps)]
-        return ", ".join(parts)
-
-
-def describe_steps(steps: list[int]) -> str:
-    """'step 50', 'steps 12–14', 'steps 1, 3–7' or 'no step markers'."""
-    if not steps:
-        return "no step markers"
-    return f"step{'s' if len(steps) > 1 else ''} {number_ranges(steps)}"
-
-
-def discover(path: str | Path) -> ProfileSet:
-    """Classify `path` (rank folder, cluster root, or a path inside a rank folder) and list its ranks."""
-    given = Path(path).expanduser()
-    if not given.exists():
-        raise InputError(f"{given}: no such file or directory")
-    if not given.is_dir():
-        raise InputError(
-            f"{given}: not a directory (expected an *{RANK_SUFFIX} rank folder or a folder of them)"
-        )
-    root = given.resolve()
-
+def locate_rank_dirs(root: Path) -> tuple[list[Path], bool]:
+    """The rank folders `root` (resolved) is or holds, and whether they were found below it (a
+    cluster); ([], False) when there are none. A path inside a rank folder means that rank."""
     for candidate in (root, *root.parents):
         if candidate.name.endswith((RANK_SUFFIX, MINDSPORE_SUFFIX)):
-            return _build(root, [candidate])
+            return [candidate], False
     if root.name == OUTPUT_DIR:
-        return _build(root, [root.parent])
+        return [root.parent], False
     if (root / OUTPUT_DIR).is_dir():
-        return _build(root, [root])
-
+        return [root], False
     rank_dirs, ms_dirs = _find_rank_dirs(root)
     if rank_dirs and ms_dirs:
         raise InputError(
-            f"{given}: holds both PyTorch (*{RANK_SUFFIX}) and MindSpore (*{MINDSPORE_SUFFIX}) rank folders; "
+            f"{root}: holds both PyTorch (*{RANK_SUFFIX}) and MindSpore (*{MINDSPORE_SUFFIX}) rank folders; "
             "analyse them separately"
         )
-    if not rank_dirs and not ms_dirs:
-        summary = _from_cluster_output(root)
-        if summary is not None:
-            return summary
-        raise InputError(
-            f"{given}: not profiling data: expected *{RANK_SUFFIX} rank folders or {OUTPUT_DIR}, "
-            f"found {_describe_contents(root)}"
-        )
-    return _build(root, rank_dirs or ms_dirs, given)
+    return rank_dirs or ms_dirs, True
 
 
-def _from_cluster_output(root: Path) -> ProfileSet | None:
-    """A folder with only msprof-analyze's cluster_analysis_output/: per-rank step and communication
-    summaries without the rank folders (export "cluster")."""
-    from .cluster_output import find_cluster_output, read_cluster_output  # it imports this module
+def rank_folders_detection(path: Path, export: str) -> Detection:
+    """How surely `path` holds rank folders with an `export` ("text" or "db") export: certain when
+    one of them has such files; half sure for rank folders without any export, so that discovery
+    runs and says what is missing."""
+    files = {"text": "csv/json files", "db": "an ascend_pytorch_profiler*.db"}[export]
+    looked_for = f"*{RANK_SUFFIX} or *{MINDSPORE_SUFFIX} rank folders or {OUTPUT_DIR} with {files}"
+    rank_dirs, _ = locate_rank_dirs(path.resolve())
+    if not rank_dirs:
+        return Detection(0.0, looked_for)
+    other_export = False
+    for rank_dir in rank_dirs:  # stops at the first rank folder of this export
+        found = _output_export(rank_dir)
+        if found == export:
+            return Detection(1.0, f"{len(rank_dirs)} rank folder(s) with a {export} export")
+        other_export = other_export or found is not None
+    if other_export:
+        return Detection(0.0, f"rank folders without a {export} export")
+    return Detection(0.5, f"{len(rank_dirs)} rank folder(s) without a text or db export")
 
-    folder = find_cluster_output(root)
-    if folder is None:
-        return None
-    output = read_cluster_output(folder)
-    files = tuple(sorted(p.name for p in folder.iterdir() if p.is_file()))
-    ranks = []
-    for rank in output.ranks:
-        table = output.step_trace.get(rank)
-        steps = tuple(sorted({int(s) for s in table["step"].dropna()})) if table is not None else ()
-        ranks.append(RankInfo(rank, folder, "cluster", steps, files))
-    if not ranks:
-        return None
-    steps = sorted({s for r in ranks for s in r.steps})
-    stages = sorted(output.stage_step_trace) if len(output.stage_step_trace) > 1 else []
-    warnings = [f"{folder}: only the cluster summaries of msprof-analyze (no rank folders): step and "
-                "communication tables only"]  # fmt: skip
-    return ProfileSet(root, "cluster_output", "cluster", ranks, steps, None, None, warnings, stages)
+
+def discover(path: Path) -> ProfileSet:
+    """The rank folders `path` is, is inside, or holds (children or grandchildren), as one run."""
+    root = path.resolve()
+    rank_dirs, below = locate_rank_dirs(root)
+    if not rank_dirs:
+        raise InputError(f"{path}: no *{RANK_SUFFIX} rank folders or {OUTPUT_DIR}")
+    return _build(root, rank_dirs, path if below else None)
+
+
+def rank_folder_format(name: str, export: str, reader_modules: tuple[str, ...]) -> Format:
+    """The format of rank folders with an `export` ("text" or "db") export: both discover alike (a
+    cluster may mix them, each rank then read by its own format)."""
+    return Format(
+        name=name,
+        export=export,
+        detect=partial(rank_folders_detection, export=export),
+        discover=discover,
+        report_kind=ascend_kind,
+        reader_modules=reader_modules,
+    )
 
 
 def _is_rank_dir(path: Path) -> bool:
@@ -174,35 +126,6 @@ def _find_rank_dirs(root: Path) -> tuple[list[Path], list[Path]]:
         if ranks or ms:
             return ranks, ms
     return [], []
-
-
-def _describe_contents(root: Path) -> str:
-    entries = list(root.iterdir())
-    if not entries:
-        return "an empty folder"
-    n_dirs = sum(1 for e in entries if e.is_dir())
-    n_files = len(entries) - n_dirs
-    bits = []
-    if n_dirs:
-        names = ", ".join(sorted(e.name for e in entries if e.is_dir())[:3])
-        more = ", …" if n_dirs > 3 else ""
-        bits.append(f"{n_dirs} folder{'s' if n_dirs != 1 else ''} ({names}{more})")
-    if n_files:
-        bits.append(f"{n_files} file{'s' if n_files != 1 else ''}")
-    return ", ".join(bits) + ", no rank folders"
-
-
-def read_small_json(path: Path) -> Any:
-    """An optional metadata file's JSON (invalid UTF-8 replaced); None when it is unreadable, invalid
-    or over MAX_METADATA_BYTES: a broken file just tells us nothing."""
-    try:
-        with path.open("rb") as fh:
-            data = fh.read(MAX_METADATA_BYTES + 1)
-        if len(data) > MAX_METADATA_BYTES:
-            return None
-        return json.loads(data.decode("utf-8-sig", errors="replace"))
-    except (OSError, ValueError, RecursionError):
-        return None
 
 
 def _list_files(rank_dir: Path) -> tuple[str, ...]:
@@ -237,8 +160,6 @@ def _rank_from_files(rank_dir: Path, files: Iterable[str]) -> int | None:
 
 
 def _steps_from_csv(path: Path) -> list[int]:
-    from .csvread import read_csv  # local import: discovery stays cheap when only listing
-
     header, rows = read_csv(path)
     key = next((i for i, h in enumerate(header) if h.strip().lower() == "step"), None)
     if key is None:
@@ -260,12 +181,27 @@ def _steps_from_trace(path: Path) -> list[int]:
     return sorted(steps)
 
 
-def _rank_export(rank_dir: Path, files: tuple[str, ...]) -> str:
-    outputs = [f.split("/", 1)[1] for f in files if f.startswith(f"{OUTPUT_DIR}/")]
-    if any(name.endswith((".csv", ".json")) for name in outputs):
+def _export_of(outputs: Iterable[str]) -> str | None:
+    """ "text" or "db" from the file names in a rank's output folder (text first); None for neither."""
+    names = list(outputs)
+    if any(name.endswith((".csv", ".json")) for name in names):
         return "text"
-    if any(DB_FILE.match(name) for name in outputs):
+    if any(DB_FILE.match(name) for name in names):
         return "db"
+    return None
+
+
+def _output_export(rank_dir: Path) -> str | None:
+    try:
+        return _export_of(p.name for p in (rank_dir / OUTPUT_DIR).iterdir() if p.is_file())
+    except OSError:  # no output folder, or unreadable: discovery says which
+        return None
+
+
+def _rank_export(rank_dir: Path, files: tuple[str, ...]) -> str:
+    export = _export_of(f.split("/", 1)[1] for f in files if f.startswith(f"{OUTPUT_DIR}/"))
+    if export is not None:
+        return export
     if not (rank_dir / OUTPUT_DIR).is_dir():
         raise InputError(
             f"{rank_dir}: no {OUTPUT_DIR} folder (the profile was not exported; run the profiler's "
@@ -276,8 +212,6 @@ def _rank_export(rank_dir: Path, files: tuple[str, ...]) -> str:
 
 def _read_metadata(rank_dir: Path, warnings: list[str]) -> RankMetadata:
     """What the rank recorded about itself; a broken metadata file is a warning, not a failure."""
-    from .metadata import RankMetadata, read_metadata  # metadata's readers import this module
-
     try:
         return read_metadata(rank_dir)
     except InputError as error:
@@ -316,11 +250,13 @@ def _build(root: Path, rank_dirs: list[Path], label: Path | None = None) -> Prof
         metadata[rank] = folder.meta
         ranks.append(_rank_info(rank, folder.path, folder.files, folder.meta))
 
-    exports = {r.export for r in ranks}
-    export = exports.pop() if len(exports) == 1 else "mixed"
+    formats = {r.format for r in ranks}
     steps = sorted({s for r in ranks for s in r.steps})
-    cann = _agree([r.cann_version for r in ranks], "CANN version", warnings)
-    torch = _agree([r.torch_version for r in ranks], "torch_npu version", warnings)
+    versions = {
+        key: agreed
+        for key, label in (("cann", "CANN version"), ("torch_npu", "torch_npu version"))
+        if (agreed := _agree([r.versions.get(key) for r in ranks], label, warnings))
+    }
     framework = ranks[0].framework
     if framework == "mindspore":
         warnings.append(
@@ -329,12 +265,10 @@ def _build(root: Path, rank_dirs: list[Path], label: Path | None = None) -> Prof
         )
     groups, stages = _parallel_layout(metadata.values(), len(ranks), warnings)
     if not groups and len(ranks) > 1:
-        from .layout import groups_from_communication, stages_from_groups  # it imports this module
-
         groups, p2p = groups_from_communication(ranks, warnings)
         stages = stages or stages_from_groups(groups, p2p)
-    kind = "ascend_ms" if framework == "mindspore" else "ascend_pt"
-    return ProfileSet(root, kind, export, ranks, steps, cann, torch, warnings, stages, groups)
+    form = formats.pop() if len(formats) == 1 else MIXED
+    return ProfileSet(root, form, ranks, steps, framework, "npu", versions, warnings, stages, groups)
 
 
 def _parallel_layout(
@@ -382,24 +316,27 @@ def _rank_info(rank: int, rank_dir: Path, files: tuple[str, ...], meta: RankMeta
         elif f"{OUTPUT_DIR}/{TRACE_VIEW_JSON}" in files:
             steps = _steps_from_trace(trace_path)
     framework = "mindspore" if rank_dir.name.endswith(MINDSPORE_SUFFIX) else "pytorch"
+    recorded_versions = {
+        "cann": meta.cann_version or recorded.get("cann_version"),
+        # torch's own version stands in where torch_npu's is not recorded
+        "torch_npu": meta.torch_npu_version or meta.torch_version or recorded.get("torch_npu_version"),
+    }
     return RankInfo(
         rank,
         rank_dir,
-        export,
+        f"ascend_{export}",
         tuple(steps),
         files,
-        meta.cann_version or recorded.get("cann_version"),
-        meta.torch_npu_version or meta.torch_version or recorded.get("torch_npu_version"),
+        {key: value for key, value in recorded_versions.items() if value},
         meta.profiler_level,
         framework,
+        "npu",
         recorded.get("device_type"),
     )
 
 
 def _db_metadata(rank_dir: Path, files: tuple[str, ...]) -> dict[str, Any]:
     """Steps, versions and device type recorded in the rank's profiler db (empty if unreadable)."""
-    from .db_sqlite import read_db_metadata  # the db reader imports this module
-
     db = next((f for f in files if DB_FILE.match(f.rsplit("/", 1)[-1])), None)
     try:
         return read_db_metadata(rank_dir / db) if db else {}

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from .csvread import Column, finish_table, rank_file, read_columns
-from .discover import RankInfo
-from .schema import PMU_RATIOS
-from .tables import register_table
+from ...model import RankInfo
+from ..ascend_common.csvread import Column, finish_table, rank_file, read_columns
+from ..schema import PMU_RATIOS
+from ..tables import register_table
 
 KERNEL_DETAILS_CSV = "kernel_details.csv"
 WRITTEN_WHEN = "the profiler's activities include ProfilerActivity.NPU"
@@ -61,7 +61,7 @@ _PART_COLUMNS = tuple(
 )
 
 
-@register_table("kernels", "text", sources=("kernel_details.csv",))
+@register_table("kernels", "ascend_text", sources=("kernel_details.csv",))
 def load_kernels(rank: RankInfo) -> pd.DataFrame:
     return read_kernel_details(rank_file(rank, KERNEL_DETAILS_CSV, WRITTEN_WHEN))
 

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import InputError
-from .communication import TOTAL_OP, CommCollector, parse_step_key
-from .csvread import Column, expect_dict, input_error, labels, read_columns, read_json
-from .discover import RankInfo
-from .sanity import drop_damaged_rows
-from .schema import conform
-from .tables import register_table
+from ...errors import InputError
+from ...model import RankInfo
+from ..ascend_common.csvread import Column, expect_dict, input_error, labels, read_columns, read_json
+from ..ascend_text.communication import TOTAL_OP, CommCollector, parse_step_key
+from ..sanity import drop_damaged_rows
+from ..schema import conform
+from ..tables import register_table
 
 CLUSTER_OUTPUT_DIR = "cluster_analysis_output"
 CLUSTER_STEP_TRACE_CSV = "cluster_step_trace_time.csv"
@@ -144,7 +144,7 @@ def _missing(rank: RankInfo, what: str) -> InputError:
     return InputError(f"{rank.path}: no {what} for rank {rank.rank}")
 
 
-@register_table("step_trace", "cluster", sources=(CLUSTER_STEP_TRACE_CSV,))
+@register_table("step_trace", "ascend_cluster", sources=(CLUSTER_STEP_TRACE_CSV,))
 def load_cluster_step_trace(rank: RankInfo) -> pd.DataFrame:
     table = _for_rank(rank).step_trace.get(rank.rank)
     if table is None:
@@ -153,7 +153,7 @@ def load_cluster_step_trace(rank: RankInfo) -> pd.DataFrame:
 
 
 def _comm_loader(position: int, table: str):
-    @register_table(table, "cluster", sources=(CLUSTER_COMMUNICATION_JSON,))
+    @register_table(table, "ascend_cluster", sources=(CLUSTER_COMMUNICATION_JSON,))
     def load(rank: RankInfo) -> pd.DataFrame:
         tables = _for_rank(rank).comm.get(rank.rank)
         if tables is None:

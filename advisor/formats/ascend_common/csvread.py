@@ -25,10 +25,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from ..errors import InputError, byte_size
-from .discover import OUTPUT_DIR, RankInfo
-from .sanity import drop_damaged_rows
-from .schema import conform
+from ...errors import InputError, byte_size
+from ...model import RankInfo
+from ..sanity import drop_damaged_rows
+from ..schema import conform
+from .folder import OUTPUT_DIR, output_file
 
 _MISSING = {"", "n/a", "na", "nan", "none", "null", "-", "--"}
 
@@ -497,7 +498,7 @@ def frame_from_records(
 
 def rank_file(rank: RankInfo, name: str, written_when: str) -> Path:
     """ASCEND_PROFILER_OUTPUT/`name` of the rank; InputError saying how the profile must be collected."""
-    path = rank.file(name)
+    path = output_file(rank, name)
     if path is None:
         raise InputError(f"{rank.path}: no {name} in {OUTPUT_DIR} (written when {written_when})")
     return path

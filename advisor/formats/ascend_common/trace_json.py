@@ -24,7 +24,7 @@ from typing import Any
 import msgspec
 import orjson
 
-from ..errors import InputError
+from ...errors import InputError
 
 CHUNK_BYTES = 8 << 20  # a chunk becomes ~2x its size in Structs while it is read (dicts: ~4x)
 # A single element may outgrow a chunk; a longer one is skipped. Real events are at most a few KB (a

@@ -12,12 +12,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
-from .csvread import normalise_header, parse_number, read_csv
-from .discover import STEP_TRACE_CSV, TRACE_VIEW_JSON, RankInfo
-from .sanity import carry_losses, drop_damaged_rows
-from .schema import SOURCE_TRACE
-from .tables import register_table
+from ...errors import InputError
+from ...model import RankInfo
+from ..ascend_common.csvread import normalise_header, parse_number, read_csv
+from ..ascend_common.folder import STEP_TRACE_CSV, TRACE_VIEW_JSON, output_file
+from ..sanity import carry_losses, drop_damaged_rows
+from ..schema import SOURCE_TRACE
+from ..tables import register_table
 from .trace_view import OVERLAP_NAMES, OVERLAP_PROCESS, parse_trace
 
 COLUMNS = (
@@ -47,13 +48,13 @@ _REQUIRED = ("computing", "communication(not overlapped)", "free")
 SOURCE_CSV = STEP_TRACE_CSV
 
 
-@register_table("step_trace", "text", sources=(STEP_TRACE_CSV, TRACE_VIEW_JSON))
+@register_table("step_trace", "ascend_text", sources=(STEP_TRACE_CSV, TRACE_VIEW_JSON))
 def load_step_trace(rank: RankInfo) -> pd.DataFrame:
     """Per-step times in µs for one rank; `df.attrs["source"]` says which file they came from."""
-    csv_path = rank.file(STEP_TRACE_CSV)
+    csv_path = output_file(rank, STEP_TRACE_CSV)
     if csv_path is not None:
         return read_step_trace_csv(csv_path)
-    trace_path = rank.file(TRACE_VIEW_JSON)
+    trace_path = output_file(rank, TRACE_VIEW_JSON)
     if trace_path is not None:
         return step_trace_from_trace_view(trace_path)
     raise InputError(f"{rank.path}: neither {STEP_TRACE_CSV} nor {TRACE_VIEW_JSON} in ASCEND_PROFILER_OUTPUT")

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .csvread import Column, rank_file, read_table
-from .discover import RankInfo
-from .tables import register_table
+from ...model import RankInfo
+from ..ascend_common.csvread import Column, rank_file, read_table
+from ..tables import register_table
 
 MEMORY_RECORD_CSV = "memory_record.csv"
 OPERATOR_MEMORY_CSV = "operator_memory.csv"
@@ -57,16 +57,16 @@ def read_npu_module_mem(path: Path) -> pd.DataFrame:
     return read_table(path, _NPU_MODULE_MEM, "npu_module_mem")
 
 
-@register_table("memory_record", "text", sources=("memory_record.csv",))
+@register_table("memory_record", "ascend_text", sources=("memory_record.csv",))
 def load_memory_record(rank: RankInfo) -> pd.DataFrame:
     return read_memory_record(rank_file(rank, MEMORY_RECORD_CSV, WRITTEN_WHEN))
 
 
-@register_table("operator_memory", "text", sources=("operator_memory.csv",))
+@register_table("operator_memory", "ascend_text", sources=("operator_memory.csv",))
 def load_operator_memory(rank: RankInfo) -> pd.DataFrame:
     return read_operator_memory(rank_file(rank, OPERATOR_MEMORY_CSV, WRITTEN_WHEN))
 
 
-@register_table("npu_module_mem", "text", sources=("npu_module_mem.csv",))
+@register_table("npu_module_mem", "ascend_text", sources=("npu_module_mem.csv",))
 def load_npu_module_mem(rank: RankInfo) -> pd.DataFrame:
     return read_npu_module_mem(rank_file(rank, NPU_MODULE_MEM_CSV, WRITTEN_WHEN))

@@ -14,9 +14,10 @@ from typing import Any
 
 import pandas as pd
 
-from .discover import RankInfo, read_small_json
-from .schema import conform
-from .tables import EXPORTS, register_table
+from ...model import RankInfo
+from ..schema import conform
+from ..tables import register_table
+from .folder import read_small_json
 
 # Device ids are one or two digits; `info.json.N.done` (a marker, no JSON) is not a source.
 DEVICE_INFO_SOURCES = ("PROF_*/device_*/info.json.[0-9]", "PROF_*/device_*/info.json.[0-9][0-9]")
@@ -79,6 +80,6 @@ def load_device_info(rank: RankInfo) -> pd.DataFrame:
     return out
 
 
-# The device writes these files whatever the export.
-for _export in EXPORTS:
-    register_table("device_info", _export, sources=DEVICE_INFO_SOURCES)(load_device_info)
+# The device writes these files whatever the export: every Ascend format lists this reader module.
+for _format in ("ascend_text", "ascend_db", "ascend_cluster"):
+    register_table("device_info", _format, sources=DEVICE_INFO_SOURCES)(load_device_info)

@@ -32,7 +32,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import MixedRunsError
+from ...errors import MixedRunsError
 
 if TYPE_CHECKING:
     from .metadata import RankMetadata

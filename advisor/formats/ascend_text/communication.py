@@ -17,12 +17,20 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import InputError
-from .csvread import Column, expect_dict, frame_from_records, input_error, labels, rank_file, read_json
-from .discover import RankInfo
-from .sanity import drop_damaged, drop_damaged_rows
-from .schema import conform
-from .tables import register_table
+from ...errors import InputError
+from ...model import RankInfo
+from ..ascend_common.csvread import (
+    Column,
+    expect_dict,
+    frame_from_records,
+    input_error,
+    labels,
+    rank_file,
+    read_json,
+)
+from ..sanity import drop_damaged, drop_damaged_rows
+from ..schema import conform
+from ..tables import register_table
 
 COMMUNICATION_JSON = "communication.json"
 COMMUNICATION_MATRIX_JSON = "communication_matrix.json"
@@ -198,21 +206,21 @@ def read_communication_matrix(path: Path) -> pd.DataFrame:
     return drop_damaged_rows(rows.frame(path, _LINK_INFO, "comm_matrix"), "comm_matrix", path, _LABELS)
 
 
-@register_table("comm_ops", "text", sources=("communication.json",))
+@register_table("comm_ops", "ascend_text", sources=("communication.json",))
 def load_comm_ops(rank: RankInfo) -> pd.DataFrame:
     return read_communication(rank_file(rank, COMMUNICATION_JSON, WRITTEN_WHEN))[0]
 
 
-@register_table("comm_bandwidth", "text", sources=("communication.json",))
+@register_table("comm_bandwidth", "ascend_text", sources=("communication.json",))
 def load_comm_bandwidth(rank: RankInfo) -> pd.DataFrame:
     return read_communication(rank_file(rank, COMMUNICATION_JSON, WRITTEN_WHEN))[1]
 
 
-@register_table("comm_packets", "text", sources=("communication.json",))
+@register_table("comm_packets", "ascend_text", sources=("communication.json",))
 def load_comm_packets(rank: RankInfo) -> pd.DataFrame:
     return read_communication(rank_file(rank, COMMUNICATION_JSON, WRITTEN_WHEN))[2]
 
 
-@register_table("comm_matrix", "text", sources=("communication_matrix.json",))
+@register_table("comm_matrix", "ascend_text", sources=("communication_matrix.json",))
 def load_comm_matrix(rank: RankInfo) -> pd.DataFrame:
     return read_communication_matrix(rank_file(rank, COMMUNICATION_MATRIX_JSON, WRITTEN_WHEN))

@@ -14,8 +14,10 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..errors import InputError
-from .discover import DB_FILE, OUTPUT_DIR, RankInfo
+from ...errors import InputError
+from ...model import RankInfo
+from .db_sqlite import SqliteFile
+from .folder import DB_FILE, OUTPUT_DIR
 
 _OP_KEY = re.compile(rb'"([^"\\]{1,200})@([^"\\@]{1,100})"\s*:')
 _P2P = re.compile(r"send|receive|recv", re.IGNORECASE)
@@ -33,8 +35,6 @@ def _text_ops(path: Path) -> set[tuple[str, str]]:
 
 
 def _db_ops(rank: RankInfo) -> set[tuple[str, str]]:
-    from .db_sqlite import SqliteFile  # it imports discover, which imports this module lazily
-
     names = [f for f in rank.files if f.rsplit("/", 1)[-1] == "analysis.db"]
     if not names:
         return set()

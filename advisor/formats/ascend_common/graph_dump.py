@@ -17,10 +17,10 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import InputError, cannot
-from .discover import RankInfo
-from .schema import GRAPH_INPUT_SEPARATOR, conform
-from .tables import EXPORTS, register_table
+from ...errors import InputError, cannot
+from ...model import RankInfo
+from ..schema import GRAPH_INPUT_SEPARATOR, conform
+from ..tables import register_table
 
 DUMP_NAMES = ("*_Build.txt", "ge_proto*Build*.txt", "*Build.txt")
 # Dumps lie in folders of their own (e.g. ge/, dump/): anywhere in the rank folder, within reason.
@@ -87,6 +87,6 @@ def load_graph_ops(rank: RankInfo) -> pd.DataFrame:
     return out
 
 
-# Graph mode writes the dump beside any export.
-for _export in EXPORTS:
-    register_table("ge_graph_ops", _export, sources=GRAPH_DUMP_SOURCES)(load_graph_ops)
+# Graph mode writes the dump beside any export: every Ascend format lists this reader module.
+for _format in ("ascend_text", "ascend_db", "ascend_cluster"):
+    register_table("ge_graph_ops", _format, sources=GRAPH_DUMP_SOURCES)(load_graph_ops)

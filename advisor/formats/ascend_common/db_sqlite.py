@@ -21,7 +21,9 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import InputError
+from ...errors import InputError
+from ...model import RankInfo
+from .folder import DB_FILE, OUTPUT_DIR
 
 _SIDECARS = ("-wal", "-journal")  # pending changes that an immutable open would not see
 
@@ -217,3 +219,19 @@ def read_db_metadata(db_path: Path) -> dict[str, Any]:
             for column, key in present:
                 out[key] = _scalar(frame[column].iloc[0], integer=key.endswith(("_id", "_ns")))
     return out
+
+
+def profiler_db(rank: RankInfo) -> SqliteFile:
+    """The rank's ascend_pytorch_profiler[_N].db."""
+    names = sorted(
+        f.split("/", 1)[1]
+        for f in rank.files
+        if f.startswith(f"{OUTPUT_DIR}/") and DB_FILE.match(f.split("/", 1)[1])
+    )
+    folder = rank.path / OUTPUT_DIR
+    if not names:
+        raise InputError(f"{folder}: no ascend_pytorch_profiler*.db")
+    preferred = f"ascend_pytorch_profiler_{rank.rank}.db"
+    if preferred not in names and len(names) > 1:
+        raise InputError(f"{folder}: several profiler dbs ({', '.join(names)}) and none named {preferred}")
+    return SqliteFile(folder / (preferred if preferred in names else names[0]))

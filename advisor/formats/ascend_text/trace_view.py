@@ -31,13 +31,21 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import InputError, byte_size
-from .discover import OUTPUT_DIR, TRACE_VIEW_JSON, RankInfo
-from .sanity import INCOMPLETE, drop_damaged, with_lost_share
-from .schema import conform
-from .tables import register_table
-from .trace_columns import float_array, id_array, int_array, ns_array, stack_array, string_array
-from .trace_json import CHUNK_BYTES, MAX_EVENT_BYTES, ArrayReader, scan_process_names
+from ...errors import InputError, byte_size
+from ...model import RankInfo
+from ..ascend_common.folder import OUTPUT_DIR, TRACE_VIEW_JSON, output_file
+from ..ascend_common.trace_columns import (
+    float_array,
+    id_array,
+    int_array,
+    ns_array,
+    stack_array,
+    string_array,
+)
+from ..ascend_common.trace_json import CHUNK_BYTES, MAX_EVENT_BYTES, ArrayReader, scan_process_names
+from ..sanity import INCOMPLETE, drop_damaged, with_lost_share
+from ..schema import conform
+from ..tables import register_table
 
 try:
     from . import _tracescan
@@ -267,7 +275,7 @@ def parse_trace(path: Path) -> TraceTables:
 
 def _loader(table: str) -> Callable[[RankInfo], pd.DataFrame]:
     def load(rank: RankInfo) -> pd.DataFrame:
-        path = rank.file(TRACE_VIEW_JSON)
+        path = output_file(rank, TRACE_VIEW_JSON)
         if path is None:
             raise InputError(
                 f"{rank.path}: no {TRACE_VIEW_JSON} in {OUTPUT_DIR} (collect with torch_npu.profiler "
@@ -284,7 +292,7 @@ def _loader(table: str) -> Callable[[RankInfo], pd.DataFrame]:
 
 
 for _table in TABLES:
-    register_table(_table, "text", sources=(TRACE_VIEW_JSON,))(_loader(_table))
+    register_table(_table, "ascend_text", sources=(TRACE_VIEW_JSON,))(_loader(_table))
 
 
 class _Builder:

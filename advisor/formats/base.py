@@ -1,0 +1,44 @@
+"""What a format is: one object per input format, registered in `advisor.formats.FORMATS`."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..model import ProfileSet
+from .tables import Loader, registered_loaders
+
+
+@dataclass(frozen=True)
+class Detection:
+    """How surely a path holds a format's data (0: not at all, 1: certainly), and why: what was
+    found, or what was looked for and not found (the "not profiling data" message lists these)."""
+
+    confidence: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class Format:
+    """One input format: how to recognise it, discover its ranks and read its tables."""
+
+    name: str  # RankInfo.format / ProfileSet.format
+    export: str  # the JSON report's `input.export` for this format (contract 3.2)
+    detect: Callable[[Path], Detection]  # cheap: lists folders, reads no table
+    discover: Callable[[Path], ProfileSet]  # the path as the user gave it
+    report_kind: Callable[[str], str]  # framework -> the JSON report's `input.kind`
+    # Modules that register this format's table loaders, imported on first use (also in worker
+    # processes, which start fresh); imported by name so that detection stays free of the readers.
+    reader_modules: tuple[str, ...]
+
+    def tables(self) -> dict[str, Loader]:
+        """table name -> its loader for this format."""
+        for module in self.reader_modules:
+            importlib.import_module(module)
+        return registered_loaders(self.name)
+
+    def table_sources(self) -> dict[str, tuple[str, ...]]:
+        """table name -> the file-name patterns its loader reads (cache key, selective download)."""
+        return {name: loader.sources or () for name, loader in self.tables().items()}

@@ -1,8 +1,0 @@
-"""Discovery and readers: profiler folders -> normalised tables (µs)."""
-
-from __future__ import annotations
-
-from .discover import ProfileSet, RankInfo, discover
-from .tables import load_table, register_table, table_names
-
-__all__ = ["ProfileSet", "RankInfo", "discover", "load_table", "register_table", "table_names"]
