@@ -4,9 +4,10 @@
 agree with each other, plus `ground_truth.json`; `write_demo_profile` writes the small demo.
 """
 
-from .faults import FAULTS, check_faults, parse_faults
+from .faults import FAULTS, parse_faults
 from .generate import write_demo_profile, write_synth_profile
 from .spec import DemoSpec, DemoStep, SynthSpec, plan_demo
+from .validate import check_faults
 
 __all__ = [
     "FAULTS",

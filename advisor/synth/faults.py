@@ -183,8 +183,9 @@ class Fault:
     steps: tuple[int, ...]
 
 
-def check_faults(spec: SynthSpec) -> None:
-    """ValueError when `spec` asks for a fault it cannot have."""
+def check_fault_choices(spec: SynthSpec) -> None:
+    """ValueError when `spec` asks for a fault it cannot have, as far as the spec alone tells
+    (`validate.check_faults` also asks the workload)."""
     for check in spec.inject:
         if check not in FAULTS:
             raise ValueError(f"unknown fault {check!r}")
@@ -196,37 +197,14 @@ def check_faults(spec: SynthSpec) -> None:
             raise ValueError(f"{check} needs workload 'cnn': {_CNN_ONLY[check]}")
         if check == "schedule.fusible_operators" and spec.microbatch_count * spec.pipeline_parallel > 1:
             raise ValueError(f"{check} needs one micro-batch per step and pipeline_parallel 1")
-        if check == "communication.bandwidth_contention":
-            _check_contention(spec)
         if check == "computation.pp_stage_imbalance" and spec.pipeline_parallel < 2:
             raise ValueError(f"{check} needs pipeline_parallel >= 2")
-
-
-def _check_contention(spec: SynthSpec) -> None:
-    """Only buckets reduced while backward still runs contend: each stage needs 2 or more."""
-    from .model import build_model  # they import this module
-    from .pipeline import stage_work
-
-    cnn = build_model(spec.layers, spec.batch) if spec.workload == "cnn" else None
-    small = "communication.small_packet" in spec.inject
-    for stage in range(spec.pipeline_parallel):
-        if len(stage_work(spec, stage, cnn, small).bucket_ends) < 2:
-            raise ValueError(
-                "communication.bandwidth_contention needs 2 or more gradient buckets per pipeline stage "
-                "(gradient_mb / pipeline_parallel above bucket_mb)"
-            )
-    if spec.workload == "cnn" and spec.microbatch_count > MAX_CONTENTION_MICROBATCHES:
-        raise ValueError(
-            f"communication.bandwidth_contention needs at most {MAX_CONTENTION_MICROBATCHES} "
-            "micro-batches per step with the CNN"
-        )
 
 
 class Injection:
     """The resolved faults of one run: `on(check, rank, step)` is what the generator asks."""
 
     def __init__(self, spec: SynthSpec, steps: tuple[int, ...]) -> None:
-        check_faults(spec)
         self.faults: dict[str, Fault] = {}
         for check in spec.inject:
             if spec.inject_ranks is not None:

@@ -19,10 +19,12 @@ from .graph_dump import write_graph_dump
 from .ground_truth import build_ground_truth, workload_truth
 from .level0 import prune
 from .model import AI_CORE_NUM, AIV_NUM, CNN_ACTIVATION, NOMINAL_MHZ, attention_graph
-from .plan import DemoPlanner, StepTimes, SynthPlanner, Topology, schedule
+from .plan import DemoPlanner, StepTimes, Topology
+from .planner import SynthPlanner, schedule
 from .render import RankIds, RankRenderer, RankResult, double_hash
 from .spec import DemoSpec, SynthSpec, plan_demo, rng, timestamp17, ts_text
 from .text_export import RankFiles, TraceWriter, write_json
+from .validate import check_faults
 
 BASE_TIME_NS = 1_736_408_883_686_740_000  # 2025-01-09 07:48 UTC, like the corpus recordings
 DEMO_ENV = {
@@ -312,6 +314,7 @@ def render_rank(
 
 
 def _synth_run(spec: SynthSpec, steps: tuple[int, ...]) -> Run:
+    check_faults(replace(spec, steps=steps))
     injection = Injection(replace(spec, steps=steps), steps)
     planner = SynthPlanner(spec, injection)
     offset = rng(spec.seed, "clock").randrange(10**9)

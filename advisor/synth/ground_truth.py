@@ -13,7 +13,8 @@ from typing import Any
 from .faults import BAD_ENV, COLLATERAL, HBM_CAPACITY_MB, LOW_MHZ, STAGE_IMBALANCE_FACTOR, Injection
 from .graph_dump import DUMP_NAME
 from .model import AI_CORE_NUM, AIV_NUM, NOMINAL_MHZ
-from .plan import BLOCK_DIM_FAULT, UNBOUND_TYPE, SynthPlanner
+from .plan import BLOCK_DIM_FAULT, UNBOUND_TYPE
+from .planner import SynthPlanner
 from .pmu import RANGES
 from .render import CONTENTION_MIN_BYTES, RankResult
 from .spec import SynthSpec

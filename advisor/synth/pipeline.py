@@ -18,12 +18,16 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .faults import SMALL_BUCKET_MB
 from .llm import HIDDEN, SEQ, build_llm, parameters
 from .model import KernelTemplate, Model, OpTemplate, buckets
-from .plan import CommOp, Phase, Plane, Slice, StepPlan, StepTimes, SynthPlanner, Topology, transfer_ns
+from .plan import CommOp, Phase, Plane, Slice, StepPlan, StepTimes, Topology, transfer_ns
 from .spec import SynthSpec, rng
+
+if TYPE_CHECKING:  # the planner builds on this module
+    from .planner import SynthPlanner
 
 _US = 1000
 P2P_OVERHEAD = 6 * _US  # notify handshake around a transfer; a send is only that
