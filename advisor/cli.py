@@ -277,10 +277,8 @@ def _local_profile(
     from .engine import needed_tables
     from .storage import open_profile
 
-    tables, graph_dumps = needed_tables(options.analysis_dimensions)
-    folder, stats = stack.enter_context(
-        open_profile(path, tables=tables, graph_dumps=graph_dumps, progress=reporter)
-    )
+    tables = needed_tables(options.analysis_dimensions)
+    folder, stats = stack.enter_context(open_profile(path, tables=tables, progress=reporter))
     for warning in stats.warnings:
         reporter.warning(warning)
     return folder

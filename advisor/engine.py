@@ -7,7 +7,7 @@ import math
 import multiprocessing
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
@@ -39,7 +39,7 @@ from .formats.sanity import INCOMPLETE, lost_share
 from .model import ProfileSet, RankInfo, describe_steps
 from .options import REPORT_FORMATS, AnalysisOptions
 from .report.messages import Messages
-from .report.model import PRIORITIES, Evidence, Finding, InputInfo, NotEvaluated, Report
+from .report.model import PRIORITIES, Evidence, Finding, InputInfo, NotApplicable, NotEvaluated, Report
 
 ProgressFn = Callable[[str, int, int], None]
 # The comparison checks report differences from 0.5 % (kernels) or 1 % (host APIs) of the step up: a
@@ -66,12 +66,11 @@ class RankOutcome:
     rows_read: int
 
 
-def needed_tables(dimensions: Iterable[str]) -> tuple[set[str], bool]:
-    """The tables the checks of `dimensions` (plus the always-run ones) need, and whether they read
-    GE graph dumps (the computation checks do): what to download of a profile in object storage."""
+def needed_tables(dimensions: Iterable[str]) -> set[str]:
+    """The tables the checks of `dimensions` (plus the always-run ones) need: what to download of a
+    profile in object storage (the formats name the files of each table, GE graph dumps included)."""
     specs = selected_checks(tuple(dimensions))
-    tables = {"step_trace", *(name for spec in specs for name in spec.needs)}
-    return tables, any(spec.dimension == "computation" for spec in specs)
+    return {"step_trace", *(name for spec in specs for name in spec.needs)}
 
 
 def load_rank_tables(rank: RankInfo, names: Iterable[str]) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
@@ -132,6 +131,39 @@ def analyse_rank(
         warnings=table_warnings({rank.rank: tables}),
         rows_read=sum(len(frame) for frame in tables.values()),
     )
+
+
+class OnDemandTables(Mapping[str, pd.DataFrame]):
+    """A rank's tables as a cluster check sees them: those the rank sent, and the check's on-demand
+    tables, read in this process when first looked up; one that cannot be read is absent."""
+
+    def __init__(self, sent: Mapping[str, pd.DataFrame], rank: RankInfo, on_demand: frozenset[str]) -> None:
+        self._sent = sent
+        self._rank = rank
+        self._on_demand = on_demand
+        self._read: dict[str, pd.DataFrame | None] = {}
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        if name in self._sent:
+            return self._sent[name]
+        if name not in self._on_demand:
+            raise KeyError(name)
+        if name not in self._read:
+            try:
+                self._read[name] = load_table(name, self._rank)
+            except Exception:  # the check then lacks a fact; a reader failing must not sink it
+                self._read[name] = None
+        frame = self._read[name]
+        if frame is None:
+            raise KeyError(name)
+        return frame
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._sent
+        yield from (name for name, frame in self._read.items() if frame is not None)
+
+    def __len__(self) -> int:
+        return len(self._sent) + sum(frame is not None for frame in self._read.values())
 
 
 def _tables_for(spec: CheckSpec, tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
@@ -326,9 +358,8 @@ def run_checks(
                     left_out = messages.t("engine.rank_left_out", rank=rank.rank, reason=reason)
                     collected.add(NotEvaluated(spec.id, left_out))
                 else:
-                    usable[rank.rank] = {
-                        n: tables[rank.rank][n] for n in spec.tables if n in tables[rank.rank]
-                    }
+                    sent = {n: tables[rank.rank][n] for n in spec.tables if n in tables[rank.rank]}
+                    usable[rank.rank] = OnDemandTables(sent, rank, spec.on_demand) if spec.on_demand else sent
             if usable:
                 collected.add(_run_one(spec, ClusterContext(profile, usable, options, messages), messages))
     return collected
@@ -525,7 +556,13 @@ def run_analysis(
 
     profile = discover(path)
     compare = discover(compare_path) if compare_path is not None else None
-    specs = selected_checks(options.analysis_dimensions)
+    selected = selected_checks(options.analysis_dimensions)
+    specs = [spec for spec in selected if spec.applies_to(profile.device)]
+    not_applicable = [
+        NotApplicable(spec.id, messages.t(f"engine.not_applicable.{profile.device}"))
+        for spec in selected
+        if not spec.applies_to(profile.device)
+    ]
     by_scope = {scope: [spec for spec in specs if spec.scope == scope] for scope in SCOPES}
     # step_trace always travels: it is small, and picks the ranks a comparison looks at.
     cluster_names = sorted({"step_trace", *(n for spec in by_scope["cluster"] for n in spec.tables)})
@@ -583,6 +620,7 @@ def run_analysis(
         summary=summary,
         findings=findings,
         not_evaluated=not_evaluated,
+        not_applicable=not_applicable,
         timings_s={"load": loaded - started, "checks": checked - loaded, "render": 0.0},
         language=language,
         warnings=list(profile.warnings)

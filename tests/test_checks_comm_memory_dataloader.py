@@ -51,6 +51,8 @@ MESSAGES_DIR = Path(__file__).resolve().parents[1] / "advisor" / "report" / "mes
 
 # --- helpers ----------------------------------------------------------------------------------
 
+MEMORY_NEEDS = {"cann_api", "steps", "step_trace", "device_info"}
+
 
 def rank_ctx(
     rank: RankInfo, needs: set[str], profile: ProfileSet | None = None, optional: set[str] = frozenset()
@@ -67,6 +69,7 @@ def rank_ctx(
 def hand_ctx(tmp_path: Path, device: str | None = None, **tables: pd.DataFrame) -> RankContext:
     tables.setdefault("steps", table("steps", []))
     rank = RankInfo(rank=0, path=tmp_path, format="ascend_text", device_type=device)
+    tables.setdefault("device_info", load_table("device_info", rank))
     profile = ProfileSet(tmp_path, "ascend_text", [rank], [])
     return RankContext(profile, rank, tables, AnalysisOptions(), EN)
 
@@ -537,7 +540,7 @@ def test_retransmission_corpus_single_node(root):
 def test_memory_operators_match_ground_truth(faulty, export):
     truth = injected(faulty[f"{export}_truth"], "memory.operators")["expected"]
     optional = {"memory_record", "npu_module_mem", "overlap"}
-    found = run_checks(faulty[export], memory_operators, {"cann_api", "steps", "step_trace"}, optional)
+    found = run_checks(faulty[export], memory_operators, MEMORY_NEEDS, optional)
     by_api: dict[str, list[float]] = {}
     for findings in found.values():
         (finding,) = findings
@@ -569,7 +572,7 @@ def test_memory_operators_end_to_end(faulty_report):
 
 
 def test_memory_operators_clean_run(clean):
-    assert run_checks(clean, memory_operators, {"cann_api", "steps", "step_trace"}) == {0: [], 1: []}
+    assert run_checks(clean, memory_operators, MEMORY_NEEDS) == {0: [], 1: []}
 
 
 def _cann(calls: list[tuple[str, int, float]]) -> pd.DataFrame:
@@ -613,19 +616,22 @@ def test_memory_operators_odd_data(tmp_path):
 
 
 def test_hbm_capacity_by_device_type(tmp_path):
-    assert hbm_capacity(RankInfo(0, tmp_path, "ascend_db", device_type="Ascend910B3")) == (
-        65536.0,
-        "device_type",
-    )
-    assert hbm_capacity(RankInfo(0, tmp_path, "ascend_db", device_type="Ascend910B")) == (None, "ambiguous")
-    assert hbm_capacity(RankInfo(0, tmp_path, "ascend_db")) == (None, "unknown")
+    none = conform(pd.DataFrame(), "device_info")
+    known = RankInfo(0, tmp_path, "ascend_db", device_type="Ascend910B3")
+    assert hbm_capacity(known, none) == (65536.0, "device_type")
+    ambiguous_type = RankInfo(0, tmp_path, "ascend_db", device_type="Ascend910B")
+    assert hbm_capacity(ambiguous_type, none) == (None, "ambiguous")
+    assert hbm_capacity(RankInfo(0, tmp_path, "ascend_db"), none) == (None, "unknown")
+    # What the device recorded comes first: its first entry with a capacity.
+    recorded = conform(pd.DataFrame({"entry": [0, 1], "hbm_capacity_mb": [None, 30720.0]}), "device_info")
+    assert hbm_capacity(ambiguous_type, recorded) == (30720.0, "device_info")
 
 
 @pytest.mark.parametrize("root", [TEXT_CORPUS, DB_CORPUS])
 def test_memory_operators_corpus(root):
     profile = discover(corpus_path(root))
     for rank in profile.ranks:
-        ctx = rank_ctx(rank, {"cann_api", "steps", "step_trace"}, profile)
+        ctx = rank_ctx(rank, MEMORY_NEEDS, profile)
         apis = set(ctx.tables["cann_api"]["name"].str.split("@").str[-1])
         # The CANN layer only has memcpy calls, no allocation or release: nothing to report.
         assert {"aclrtMemcpy", "aclrtMemcpyAsync"} <= apis

@@ -13,7 +13,7 @@ import pytest
 
 from advisor.checks.computation_ai_core_performance import ai_core_performance, cube_alignment, fa_dims
 from advisor.checks.computation_aicpu import aicpu, op_advice, unsupported_dtypes
-from advisor.checks.computation_base import cann_key, read_device_info, split_dtypes, step_basis, version_in
+from advisor.checks.computation_base import cann_key, device_info, split_dtypes, step_basis, version_in
 from advisor.checks.computation_block_dim import block_dim, utilisation
 from advisor.checks.computation_dynamic_shape import dynamic_shape
 from advisor.checks.computation_frequency import ai_core_frequency, kernel_mhz
@@ -22,6 +22,7 @@ from advisor.checks.computation_operator_bound import operator_bound
 from advisor.checks.registry import NotEvaluated, RankContext
 from advisor.engine import run_analysis
 from advisor.formats import discover, load_table
+from advisor.formats.ascend_common.device_info import load_device_info
 from advisor.formats.ascend_text.kernels import read_kernel_details
 from advisor.formats.schema import conform
 from advisor.model import RankInfo
@@ -80,12 +81,17 @@ def dispatch(tmp_path_factory):
     )
 
 
+# Tables of the files a rank holds beside its export: every computation check may declare them.
+FILES_BESIDE_EXPORT = ("device_info", "ge_graph_ops")
+
+
 def contexts(root: Path, needs: tuple[str, ...], export: str = "text") -> list[RankContext]:
     profile = discover(root)
     out = []
     for rank in profile.ranks:
         rank = dataclasses.replace(rank, format=f"ascend_{export}")
-        tables = {name: load_table(name, rank, use_cache=False) for name in needs}
+        names = {*needs, *FILES_BESIDE_EXPORT}
+        tables = {name: load_table(name, rank, use_cache=False) for name in names}
         out.append(RankContext(profile, rank, tables, AnalysisOptions(), Messages("en")))
     return out
 
@@ -94,6 +100,8 @@ def hand_ctx(
     tables: dict[str, pd.DataFrame], path: Path = Path("/nonexistent"), **rank: object
 ) -> RankContext:
     info = RankInfo(0, path, "ascend_text", **rank)  # type: ignore[arg-type]
+    found = {name: load_table(name, info, use_cache=False) for name in FILES_BESIDE_EXPORT}
+    tables = {**found, **tables}
     return RankContext(None, info, tables, AnalysisOptions(), Messages("en"))  # type: ignore[arg-type]
 
 
@@ -326,7 +334,7 @@ def test_frequency_nominal_from_device_info(tmp_path):
     (device / "info.json.0").write_text(json.dumps({"DeviceInfo": [{"ai_core_num": 20, "aiv_num": 40,
                                                                      "aic_frequency": "1850"}]}))  # fmt: skip
     (device / "info.json.0.done").write_text("")
-    info = read_device_info(tmp_path)
+    info = device_info(load_device_info(RankInfo(0, tmp_path, "ascend_text")))
     assert (info.ai_core_num, info.aiv_num, info.aic_mhz) == (20, 40, 1850.0)
     # Samples all at 1800: no drop against the highest sample, a 2.7 % drop against 1850 (under 5 %).
     freq = conform(pd.DataFrame({"ts_ns": [0], "mhz": [1700.0]}), "freq")
@@ -517,6 +525,14 @@ def test_graph_fusion(tmp_path):
     assert table["op_names"].tolist() == ["bmm1 → scale → softmax → bmm2"]
     assert table["saved_us"].tolist() == [90.0]  # all but the 60 µs MatMul
     assert "npu_fusion_attention" in " ".join(finding.suggestions)
+    # The last dump in path order is the one read; one without any op says so, naming it.
+    (tmp_path / "zz_graphs" / "deeper").mkdir(parents=True)
+    (tmp_path / "zz_graphs" / "deeper" / "ge_proto_00002_Build.txt").write_text("graph {\n}\n")
+    ops = load_table("ge_graph_ops", RankInfo(0, tmp_path, "ascend_text"), use_cache=False)
+    assert ops["file"].tolist() == ["ge_proto_00002_Build.txt"] and ops["name"].isna().all()
+    assert ops.attrs["source"] == "zz_graphs/deeper/ge_proto_00002_Build.txt"
+    with pytest.raises(NotEvaluated, match=r"ge_proto_00002_Build\.txt.*no op"):
+        graph_fusion(hand_ctx({"kernels": k}, tmp_path))
 
 
 # --- messages and the shared corpus ------------------------------------------------------------------

@@ -10,9 +10,10 @@ import pytest
 
 from advisor.checks import comparison as cmp
 from advisor.checks import environment as env
-from advisor.checks.registry import ClusterContext, ComparisonContext, NotEvaluated
+from advisor.checks.common import recorded_env
+from advisor.checks.registry import ClusterContext, ComparisonContext, NotEvaluated, running
 from advisor.engine import run_analysis
-from advisor.formats import discover
+from advisor.formats import discover, load_table
 from advisor.formats.ascend_common.metadata import load_metadata
 from advisor.formats.schema import conform
 from advisor.model import ProfileSet, RankInfo
@@ -173,7 +174,7 @@ def _trace(free_us: float, computing_us: float = 1000.0) -> pd.DataFrame:
 def test_env_rank_differences():
     clean = {"ASCEND_LAUNCH_BLOCKING": "0", "ASCEND_GLOBAL_LOG_LEVEL": "3", "MY_VAR": "a"}
     envs = {0: clean, 1: {**clean, "ASCEND_LAUNCH_BLOCKING": "1"}, 2: {**clean, "MY_VAR": "b"}}
-    [finding] = env.env_findings(M, envs, [3], env.load_rules(), _no_facts)
+    [finding] = env_findings(M, envs, [3], env.load_rules(), _no_facts)
     # Launch blocking is advised at the rule's floor, capped: its cost is measured elsewhere.
     assert finding.priority == "medium" and finding.estimated_gain_us is None
     assert finding.ranks == [0, 1, 2]  # rank 1 flagged; ranks 0-2 disagree on ASCEND_LAUNCH_BLOCKING
@@ -190,19 +191,19 @@ def test_env_only_unknown_variables_differ():
         0: {"MY_VAR": "a", "ASCEND_LAUNCH_BLOCKING": "0"},
         1: {"MY_VAR": "b", "ASCEND_LAUNCH_BLOCKING": "0"},
     }
-    assert env.env_findings(M, envs, [], env.load_rules(), _no_facts) == []
+    assert env_findings(M, envs, [], env.load_rules(), _no_facts) == []
 
 
 def test_env_known_variable_differs_without_harm():
     envs = {0: {"ASCEND_GLOBAL_LOG_LEVEL": "3"}, 1: {"ASCEND_GLOBAL_LOG_LEVEL": "4"}}
-    [finding] = env.env_findings(M, envs, [], env.load_rules(), _no_facts)
+    [finding] = env_findings(M, envs, [], env.load_rules(), _no_facts)
     assert finding.priority == "low" and finding.estimated_gain_us is None
     assert finding.ranks == [0, 1]
 
 
 def test_env_log_level_warning_is_low_and_without_gain():
     envs = {0: {"ASCEND_GLOBAL_LOG_LEVEL": "2"}}
-    [finding] = env.env_findings(M, envs, [], env.load_rules(), _no_facts)
+    [finding] = env_findings(M, envs, [], env.load_rules(), _no_facts)
     assert finding.priority == "low" and finding.estimated_gain_us is None
 
 
@@ -214,18 +215,22 @@ def test_env_fact_decides():
         asked.append((rule.name, rank, value))
         return True, "dynamic!"
 
-    [finding] = env.env_findings(M, envs, [], env.load_rules(), facts)
+    [finding] = env_findings(M, envs, [], env.load_rules(), facts)
     assert asked == [("HOST_CACHE_CAPACITY", 0, "0")]  # once per value, on its first rank
     assert finding.priority == "low" and "dynamic!" in finding.description
     assert any("HOST_CACHE_CAPACITY=20" in s for s in finding.suggestions)
-    assert env.env_findings(M, envs, [], env.load_rules(), lambda r, k, v: (None, "?")) == []
-    assert env.env_findings(M, envs, [], env.load_rules(), lambda r, k, v: (False, "no")) == []
+    assert env_findings(M, envs, [], env.load_rules(), lambda r, k, v: (None, "?")) == []
+    assert env_findings(M, envs, [], env.load_rules(), lambda r, k, v: (False, "no")) == []
+
+
+def env_findings(*args) -> list:
+    """The check's findings for given environments, made as the running check makes them."""
+    with running(env.CHECK_ID):
+        return env.env_findings(*args)
 
 
 def _facts_with(tables: dict[str, pd.DataFrame | None]) -> env.ProfileFacts:
-    facts = env.ProfileFacts({}, M)
-    facts._tables.update({(name, 0): frame for name, frame in tables.items()})
-    return facts
+    return env.ProfileFacts({0: {name: frame for name, frame in tables.items() if frame is not None}}, M)
 
 
 def _kernels(**columns) -> pd.DataFrame:
@@ -280,13 +285,17 @@ def test_env_not_evaluated_without_metadata(tmp_path):
     folder.mkdir()
     rank = RankInfo(rank=0, path=folder, format="ascend_text")
     profile = ProfileSet(root=tmp_path, format="ascend_text", ranks=[rank], steps=[])
-    ctx = ClusterContext(profile, {0: {"step_trace": _trace(1.0)}}, AnalysisOptions(), M)
+
+    def ctx() -> ClusterContext:
+        tables = {"step_trace": _trace(1.0), "environment": load_table("environment", rank, use_cache=False)}
+        return ClusterContext(profile, {0: tables}, AnalysisOptions(), M)
+
     with pytest.raises(NotEvaluated, match="ENV_VARIABLES"):
-        env.environment_variables(ctx)
+        env.environment_variables(ctx())
     (folder / "profiler_metadata.json").write_text(
         json.dumps({"ENV_VARIABLES": {"ASCEND_LAUNCH_BLOCKING": "1"}})
     )
-    [finding] = env.environment_variables(ctx)
+    [finding] = env.environment_variables(ctx())
     assert finding.priority == "medium" and finding.ranks == [0]
     assert finding.estimated_gain_us is None
 
@@ -606,8 +615,8 @@ def test_corpus_env_db():
     assert "compiled online during the profiled steps" in finding.description
     assert not [n for n in report.not_evaluated if n.check == "environment.variables"]
     ranks = {r.rank: r for r in discover(DB_CORPUS).ranks}
-    recorded = env.rank_env(ranks[0])
-    assert recorded is not None and recorded["HOST_CACHE_CAPACITY"] == "" and len(recorded) == 8
+    recorded = recorded_env(load_table("environment", ranks[0]))
+    assert recorded["HOST_CACHE_CAPACITY"] == "" and len(recorded) == 8
 
 
 def test_corpus_ranks_comparison():

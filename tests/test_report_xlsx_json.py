@@ -182,4 +182,8 @@ def test_schema_requires_exactly_the_model_keys(sample64):
     with pytest.raises(jsonschema.ValidationError):
         VALIDATOR.validate(extra)
     not_evaluated = NotEvaluated("a.b", "why").to_json()
-    assert set(schema["properties"]["not_evaluated"]["items"]["required"]) == set(not_evaluated)
+    assert schema["properties"]["not_evaluated"]["items"] == {"$ref": "#/$defs/check_note"}
+    assert set(schema["$defs"]["check_note"]["required"]) == set(not_evaluated)
+    # Added within schema_version 1: present only when some check does not apply to the device.
+    assert "not_applicable" in schema["properties"] and "not_applicable" not in schema["required"]
+    assert schema["properties"]["not_applicable"]["items"] == {"$ref": "#/$defs/check_note"}

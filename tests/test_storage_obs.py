@@ -4,6 +4,7 @@ the CLI and the REST API end to end, the download cache, resumable downloads and
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import json
 import logging
 import sqlite3
@@ -18,10 +19,12 @@ from moto.server import ThreadedMotoServer
 from advisor.cli import main
 from advisor.engine import needed_tables
 from advisor.errors import InputError
+from advisor.formats.ascend_common.folder import DB_FILE, OUTPUT_DIR, PROFILER_INFO
 from advisor.storage import StoreConfig, load_config, parse_url, sync_profile
 from advisor.storage.cache import Entry, part_path
 from advisor.storage.fetch import _download, _Progress
-from advisor.storage.select import is_profile_file, needed_patterns
+from advisor.storage.select import CLUSTER_OUTPUT, METADATA_FILES, is_profile_file, needed_patterns
+from advisor.synth import SynthSpec, write_synth_profile
 
 from .server_helpers import API, call, wait_for
 
@@ -34,9 +37,8 @@ ALL_DIMENSIONS = ("computation", "communication", "schedule", "memory", "dataloa
 
 
 def needs(dimensions: tuple[str, ...]) -> dict[str, object]:
-    """sync_profile's `tables` and `graph_dumps` for the checks of `dimensions`, as the CLI passes them."""
-    tables, graph_dumps = needed_tables(dimensions)
-    return {"tables": tables, "graph_dumps": graph_dumps}
+    """sync_profile's `tables` for the checks of `dimensions`, as the CLI passes them."""
+    return {"tables": needed_tables(dimensions)}
 
 
 @pytest.fixture(scope="module")
@@ -133,8 +135,7 @@ def test_parse_url_and_config_from_env():
 
 
 def test_selection_keeps_what_readers_use_and_skips_raw_data():
-    tables, dumps = needed_tables(ALL_DIMENSIONS)
-    patterns = needed_patterns(tables)
+    patterns = needed_patterns(needed_tables(ALL_DIMENSIONS))
     keep = [
         "r/rank0_ascend_pt/profiler_info_0.json",
         "r/rank0_ascend_pt/profiler_metadata.json",
@@ -144,23 +145,62 @@ def test_selection_keeps_what_readers_use_and_skips_raw_data():
         "r/rank0_ascend_pt/ASCEND_PROFILER_OUTPUT/ascend_pytorch_profiler_0.db",
         "r/rank0_ascend_pt/ASCEND_PROFILER_OUTPUT/analysis.db",
         "r/rank0_ascend_pt/PROF_1/device_0/info.json.0",
+        "r/rank0_ascend_pt/PROF_1/device_12/info.json.12",
         "r/cluster_analysis_output/cluster_step_trace_time.csv",
     ]
     skip = [
         "r/rank0_ascend_pt/PROF_1/device_0/data/aicore.data.0.slice_0",
         "r/rank0_ascend_pt/PROF_1/device_0/info.json.0.done",
         "r/rank0_ascend_pt/PROF_1/host/data/api_event.data",
+        "r/rank0_ascend_pt/PROF_1/host/info.json",
         "r/rank0_ascend_pt/logs/train.log",
         "r/rank0_ascend_pt/ASCEND_PROFILER_OUTPUT/l2_cache.csv",
     ]
-    assert [k for k in keep if not is_profile_file(k, patterns, dumps)] == []
-    assert [k for k in skip if is_profile_file(k, patterns, dumps)] == []
-    # GE graph dumps are fetched only for the computation checks (graph fusion reads them).
-    dump = "r/x_ascend_pt/ge/ge_proto_00001_Build.txt"
-    memory_tables, memory_dumps = needed_tables(("memory",))
-    memory = needed_patterns(memory_tables)
-    assert dumps and not memory_dumps
-    assert is_profile_file(dump, patterns, dumps) and not is_profile_file(dump, memory, memory_dumps)
+    assert [k for k in keep if not is_profile_file(k, patterns)] == []
+    assert [k for k in skip if is_profile_file(k, patterns)] == []
+    # GE graph dumps are fetched only for the computation checks (graph fusion reads them), at any depth.
+    dumps = ["r/x_ascend_pt/ge/ge_proto_00001_Build.txt", "r/x_ascend_pt/a/b/c/graph_1_Build.txt"]
+    memory = needed_patterns(needed_tables(("memory",)))
+    assert all(is_profile_file(d, patterns) and not is_profile_file(d, memory) for d in dumps)
+
+
+def _former_selection(rel: str, patterns: tuple[str, ...], graph_dumps: bool) -> bool:
+    """The selection before device info and graph dumps became table sources (special cases)."""
+    parts, name = rel.split("/"), rel.split("/")[-1]
+    if PROFILER_INFO.match(name) or name in METADATA_FILES:
+        return True
+    parent = parts[-2] if len(parts) > 1 else ""
+    if parent == OUTPUT_DIR:
+        return DB_FILE.match(name) is not None or any(fnmatch.fnmatchcase(name, p) for p in patterns)
+    if CLUSTER_OUTPUT in parts[:-1]:
+        return name.endswith((".csv", ".json", ".db"))
+    device_info = ("PROF_*", "device_*", "info.json.*")
+    if (
+        len(parts) >= 3
+        and all(map(fnmatch.fnmatchcase, parts[-3:], device_info))
+        and not name.endswith("done")
+    ):
+        return True
+    dump_names = ("*_Build.txt", "ge_proto*Build*.txt", "*Build.txt")
+    return graph_dumps and any(fnmatch.fnmatchcase(name, p) for p in dump_names)
+
+
+@pytest.mark.parametrize(
+    "dimensions", [ALL_DIMENSIONS, ("computation",), ("memory",), ("computation", "schedule")]
+)
+def test_selection_equals_the_former_special_cases(tmp_path, dimensions):
+    """Device info and GE graph dumps are table sources like any other file now: for the dimensions
+    whose checks read them, exactly the objects the former special cases fetched are fetched."""
+    run = write_synth_profile(tmp_path / "run", spec=SynthSpec(steps=(1, 2), ranks=2))
+    rels = sorted(p.relative_to(tmp_path).as_posix() for p in run.rglob("*") if p.is_file())
+    rank = next(r for r in rels if r.endswith("profiler_metadata.json")).rsplit("/", 1)[0]
+    rels += [f"{rank}/{rel}" for rel in ("PROF_1/device_0/info.json.0.done", "ge/ge_proto_1_Build.txt")]
+    rels += [f"{rank}/a/b/c/d/graph_Build.txt", f"{rank}/ASCEND_PROFILER_OUTPUT/l2_cache.csv"]
+    assert any("/device_" in r for r in rels)
+    patterns = needed_patterns(needed_tables(dimensions))
+    file_names = tuple(p for p in patterns if "/" not in p)
+    before = [r for r in rels if _former_selection(r, file_names, "computation" in dimensions)]
+    assert [r for r in rels if is_profile_file(r, patterns)] == before
 
 
 # -- end to end through the CLI ------------------------------------------------------------------

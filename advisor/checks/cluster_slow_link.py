@@ -17,8 +17,8 @@ import pandas as pd
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
 from .cluster_slow_rank import evidence_cell, loo_median, rank_steps, robust_z, thresholds
-from .common import Gain, ms
-from .registry import ClusterContext, NotEvaluated, check
+from .common import Gain, finding, ms
+from .registry import NPU_ONLY, ClusterContext, NotEvaluated, check
 
 # SDMA is the sum of the on-node transports; used only where none of them is broken out.
 ON_NODE = ("HCCS", "PCIE", "SIO")
@@ -159,6 +159,7 @@ def _end(global_rank: object, local: object) -> str:
     "cluster",
     needs=frozenset({"comm_bandwidth", "comm_matrix", "step_trace"}),
     scope="cluster",
+    devices=NPU_ONLY,
 )
 def slow_link(ctx: ClusterContext) -> list[Finding]:
     m = ctx.messages
@@ -246,16 +247,13 @@ def slow_link(ctx: ClusterContext) -> list[Finding]:
     if not slow_links.empty:
         involved |= {int(r) for r in pd.concat([slow_links["src"], slow_links["dst"]]).dropna()}
     return [
-        Finding(
-            check="cluster.slow_link",
-            dimension="cluster",
+        finding(
             title=title,
-            description="\n".join(lines),
+            lines=lines,
             suggestions=suggestions,
             ranks=sorted(involved),
-            step=None,
             evidence=_evidence(m, links, ranks),
-            **gain.fields(),
+            gain=gain,
         )
     ]
 

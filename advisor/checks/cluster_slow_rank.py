@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..model import ProfileSet
 from ..report.model import Evidence, Finding
-from .common import STEP_PARTS, Gain, ms
+from .common import STEP_PARTS, Gain, finding, ms, single_step
 from .knowledge import knowledge
 from .registry import ClusterContext, NotEvaluated, check
 
@@ -291,16 +291,14 @@ def slow_rank(ctx: ClusterContext) -> list[Finding]:
     ]
     steps = sorted(int(s) for s in judged["step"].unique() if s >= 0)
     return [
-        Finding(
-            check="cluster.slow_rank",
-            dimension="cluster",
+        finding(
             title=title,
-            description="\n".join(lines),
+            lines=lines,
             suggestions=suggestions,
             ranks=slow_ranks,
-            step=steps[0] if len(steps) == 1 else None,
+            step=single_step(steps),
             evidence=[Evidence(m.t("cluster.slow_rank.evidence"), columns, evidence_rows)],
-            **gain.fields(),
+            gain=gain,
         )
     ]
 

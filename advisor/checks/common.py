@@ -4,12 +4,14 @@ docs/design.md "Priority"), and step times."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from ..report.model import PRIORITIES
+from ..report.model import PRIORITIES, Evidence, Finding
+from .registry import running_check
 
 # Share of the step time at stake -> priority (reference-advisor.md §2.0.1: 5 % high, 3 % medium).
 HIGH_SHARE, MEDIUM_SHARE = 0.05, 0.03
@@ -93,6 +95,42 @@ class Gain:
         }
 
 
+def finding(
+    *,
+    title: str,
+    lines: Sequence[str],
+    suggestions: Sequence[str] = (),
+    evidence: Sequence[Evidence] = (),
+    gain: Gain | None = None,
+    at_most: str = "high",
+    priority: str = "low",
+    ranks: Iterable[int] = (),
+    step: int | None = None,
+) -> Finding:
+    """A finding of the running check (its id and dimension come from the check's spec): the
+    description is its lines; priority and gain fields from `gain` (priority at most `at_most`), or,
+    with no gain that estimates it, the check's own `priority` (`no_gain_fields`). `ranks`: the ranks it
+    is about (none: the whole cluster); `step`: the one step it is about (`single_step`), if only one."""
+    spec = running_check()
+    return Finding(
+        check=spec.id,
+        dimension=spec.dimension,
+        title=title,
+        description="\n".join(lines),
+        suggestions=list(suggestions),
+        ranks=list(ranks),
+        step=step,
+        evidence=list(evidence),
+        **(gain.fields(at_most=at_most) if gain is not None else no_gain_fields(priority)),
+    )
+
+
+def single_step(steps: Iterable[int]) -> int | None:
+    """The step when all of `steps` are one step, else None (a finding over several steps)."""
+    distinct = set(steps)
+    return next(iter(distinct)) if len(distinct) == 1 else None
+
+
 def no_gain_fields(priority: str) -> dict[str, Any]:
     """A Finding's priority and gain fields when nothing estimates its gain: the check's own
     severity, at most medium (high needs a measured gain)."""
@@ -144,3 +182,10 @@ def own_time_us(step_trace: pd.DataFrame | None) -> float | None:
         return None
     parts = step_trace[["computing_us", "free_us"]].dropna()
     return float(parts.sum(axis=1).mean()) if len(parts) else None
+
+
+def recorded_env(environment: pd.DataFrame | None) -> dict[str, str]:
+    """name -> value of the `environment` table (empty when the rank recorded none or it was not read)."""
+    if environment is None:
+        return {}
+    return dict(zip(environment["name"], environment["value"].fillna(""), strict=True))

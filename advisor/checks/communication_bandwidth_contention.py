@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 
 from ..report.model import Evidence, Finding
-from .common import Gain, mean_step_us, share_of_step
+from .common import Gain, finding, mean_step_us, share_of_step
 from .communication_byte_alignment import in_profiled_steps, sdma_transfers
 from .communication_small_packet import exposed_share
 from .knowledge import knowledge
-from .registry import NotEvaluated, RankContext, check
+from .registry import NPU_ONLY, NotEvaluated, RankContext, check
 
 ON_CHIP = "ON_CHIP"
 
@@ -101,6 +101,7 @@ def _collective(op_name: pd.Series) -> pd.Series:
     "communication.bandwidth_contention",
     "communication",
     needs=frozenset({"hccl", "kernels", "steps", "step_trace"}),
+    devices=NPU_ONLY,
 )
 def bandwidth_contention(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
@@ -235,19 +236,17 @@ def bandwidth_contention(ctx: RankContext) -> list[Finding]:
             ]
         )
     return [
-        Finding(
-            check="communication.bandwidth_contention",
-            dimension="communication",
+        finding(
             title=m.t(
                 "communication.bandwidth_contention.title",
                 ops=hit["op"].nunique(),
                 bandwidth=float(hit["bandwidth_gbps"].median()),
                 baseline=float(hit["baseline_gbps"].median()),
             ),
-            description="\n".join(lines),
+            lines=lines,
             suggestions=m.t_list("communication.bandwidth_contention.suggestions"),
             ranks=[ctx.rank.rank],
-            **gain.fields(),
+            gain=gain,
             evidence=[
                 Evidence(
                     m.t(

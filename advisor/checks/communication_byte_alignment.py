@@ -17,10 +17,10 @@ import pandas as pd
 
 from ..model import RankInfo
 from ..report.model import Evidence, Finding
-from .common import Gain, mean_step_us, no_gain_fields
+from .common import Gain, finding, mean_step_us
 from .communication_small_packet import count_steps, exposed_share
 from .knowledge import knowledge
-from .registry import NotEvaluated, RankContext, check
+from .registry import NPU_ONLY, NotEvaluated, RankContext, check
 
 
 def hccl_tasks(hccl: pd.DataFrame) -> pd.DataFrame:
@@ -107,6 +107,7 @@ def _us(value: float) -> float:
     "communication.byte_alignment",
     "communication",
     needs=frozenset({"hccl", "steps", "step_trace"}),
+    devices=NPU_ONLY,
 )
 def byte_alignment(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
@@ -146,13 +147,9 @@ def byte_alignment(ctx: RankContext) -> list[Finding]:
     gain = Gain(float(abnormal["lost_us"].sum()) * exposed / n_steps, step_us) if measured else None
     if share < rules["min_abnormal_share"] and (gain is None or gain.share < rules["min_gain_share"]):
         return []  # a few odd-sized tail transfers at full speed are not worth a finding
-    if gain is not None:
-        fields = gain.fields()
-    else:  # nothing aligned to measure against: the reference's rule on the abnormal share
-        bands = rules["share_priority"]
-        fields = no_gain_fields(
-            "high" if share >= bands["high"] else "medium" if share >= bands["medium"] else "low"
-        )
+    # Without a gain (nothing aligned to measure against): the reference's rule on the abnormal share.
+    bands = rules["share_priority"]
+    priority = "high" if share >= bands["high"] else "medium" if share >= bands["medium"] else "low"
 
     ops = abnormal["op_name"].fillna(m.t("communication.byte_alignment.no_op")).nunique()
     lines = [
@@ -223,14 +220,13 @@ def byte_alignment(ctx: RankContext) -> list[Finding]:
         for op, r in per_op.head(int(rules["top"])).iterrows()
     ]
     return [
-        Finding(
-            check="communication.byte_alignment",
-            dimension="communication",
+        finding(
             title=m.t("communication.byte_alignment.title", ops=ops, share=share, align=align),
-            description="\n".join(lines),
+            lines=lines,
             suggestions=m.t_list("communication.byte_alignment.suggestions", align=align),
             ranks=[ctx.rank.rank],
-            **fields,
+            gain=gain,
+            priority=priority,
             evidence=[
                 Evidence(
                     m.t("communication.byte_alignment.evidence.ops", top=len(op_rows), total=len(per_op)),

@@ -28,7 +28,7 @@ import pandas as pd
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
 from .cluster_slow_rank import evidence_cell, thresholds
-from .common import MEASURED, Gain, complete_steps, ms
+from .common import MEASURED, Gain, complete_steps, finding, ms
 from .registry import NotEvaluated, RankContext, check
 
 CAUSES = ("transit", "wait", "idle")
@@ -178,21 +178,19 @@ def communication_exposed(ctx: RankContext) -> list[Finding]:
         suggestions = m.t_list(f"communication.exposed.suggestions.{dominant}") + suggestions
     step_values = [int(s) for s in steps]
     return [
-        Finding(
-            check="communication.exposed",
-            dimension="communication",
+        finding(
             title=m.t(
                 "communication.exposed.title",
                 share=gain.share,
                 gain_ms=gain.ms,
                 cause=m.t(f"communication.exposed.cause_short.{dominant or 'unknown'}"),
             ),
-            description="\n".join(lines),
+            lines=lines,
             suggestions=suggestions,
             ranks=[rank],
             step=step_values[0] if len(step_values) == 1 else None,
             evidence=evidence,
-            **gain.fields(),
+            gain=gain,
         )
     ]
 

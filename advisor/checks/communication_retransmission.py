@@ -15,10 +15,10 @@ from __future__ import annotations
 import pandas as pd
 
 from ..report.model import Evidence, Finding
-from .common import Gain, mean_step_us
+from .common import Gain, finding, mean_step_us
 from .communication_small_packet import RDMA, count_steps, lost_us, transport_rows
 from .knowledge import knowledge
-from .registry import ClusterContext, NotEvaluated, check
+from .registry import NPU_ONLY, ClusterContext, NotEvaluated, check
 
 _KEYS = ["group", "op_name", "step"]
 
@@ -32,6 +32,7 @@ def _ms(us: float) -> float:
     "communication",
     needs=frozenset({"comm_ops", "comm_bandwidth", "step_trace"}),
     scope="cluster",
+    devices=NPU_ONLY,
 )
 def retransmission(ctx: ClusterContext) -> list[Finding]:
     m = ctx.messages
@@ -134,22 +135,20 @@ def retransmission(ctx: ClusterContext) -> list[Finding]:
         for r in suspect.itertuples(index=False)
     ]
     return [
-        Finding(
-            check="communication.retransmission",
-            dimension="communication",
+        finding(
             title=m.t(
                 "communication.retransmission.title",
                 ops=len(suspect),
                 groups=suspect["group"].nunique(),
                 max_transit_s=float(suspect["max_rdma_transit_us"].max()) / 1e6,
             ),
-            description="\n".join(lines),
+            lines=lines,
             suggestions=m.t_list("communication.retransmission.suggestions"),
             ranks=ranks,
             step=int(suspect["step"].iloc[0])
             if suspect["step"].nunique() == 1 and suspect["step"].iloc[0] != -1
             else None,
-            **gain.fields(),
+            gain=gain,
             evidence=[
                 Evidence(
                     m.t("communication.retransmission.evidence.ranks"),

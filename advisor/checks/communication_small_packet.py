@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 
 from ..report.model import Evidence, Finding
-from .common import Gain, mean_step_us
+from .common import Gain, finding, mean_step_us
 from .knowledge import knowledge
-from .registry import RankContext, check
+from .registry import NPU_ONLY, RankContext, check
 
 SDMA, RDMA = "SDMA", "RDMA"
 
@@ -100,6 +100,7 @@ def _mb(size_bytes: float) -> float:
     "communication.small_packet",
     "communication",
     needs=frozenset({"comm_bandwidth", "comm_ops", "step_trace"}),
+    devices=NPU_ONLY,
 )
 def small_packet(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
@@ -211,19 +212,17 @@ def small_packet(ctx: RankContext) -> list[Finding]:
         for g in groups.itertuples(index=False)
     ]
     return [
-        Finding(
-            check="communication.small_packet",
-            dimension="communication",
+        finding(
             title=m.t(
                 "communication.small_packet.title",
                 share=share,
                 transport=transport,
                 limit_mb=rules["small_bytes"][transport] / 1e6,
             ),
-            description="\n".join(lines),
+            lines=lines,
             suggestions=m.t_list("communication.small_packet.suggestions"),
             ranks=[ctx.rank.rank],
-            **gain.fields(),
+            gain=gain,
             evidence=[
                 Evidence(
                     m.t("communication.small_packet.evidence.transports"),

@@ -19,8 +19,8 @@ import pandas as pd
 
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
-from .common import STEP_PARTS, Gain, mean_step_us, ms, share_of_step, step_times_us
-from .registry import ComparisonContext, NotEvaluated, check
+from .common import STEP_PARTS, Gain, finding, mean_step_us, ms, share_of_step, step_times_us
+from .registry import ComparisonContext, NotEvaluated, check, running_check
 
 # A row counts as slower when it spends more than this share of the baseline's time more, and more than
 # NOISE_US µs per step more: run-to-run jitter must not add up to a finding. Host API times vary more
@@ -137,18 +137,15 @@ def _top_lines(m: Messages, kind: str, table: pd.DataFrame, diff_col: str, base_
 
 def _finding(
     ctx: ComparisonContext,
-    check_id: str,
     lost: Loss,
     gain: Gain,
     lines: list[str],
     evidence: Evidence,
 ) -> Finding:
-    m = ctx.messages
+    m, check_id = ctx.messages, running_check().id
     # Suggestions follow where the time went: more calls (model/config changed) or slower calls.
     kind = "more_calls" if lost.more_calls_us > lost.slower_calls_us else "slower_calls"
-    return Finding(
-        check=check_id,
-        dimension="comparison",
+    return finding(
         title=m.t(
             f"{check_id}.title",
             target=ctx.label("target"),
@@ -158,12 +155,11 @@ def _finding(
             share=gain.share,
             rows=lost.rows,
         ),
-        description="\n".join(lines),
-        # Within one run (mode "ranks") the code and versions are the same: other causes, other advice.
+        lines=lines,
         suggestions=m.t_list(f"{check_id}.suggestions.{ctx.mode}.{kind}"),
         ranks=[ctx.target_rank.rank],
         evidence=[evidence],
-        **gain.fields(),
+        gain=gain,
     )
 
 
@@ -229,7 +225,7 @@ def comparison_kernel(ctx: ComparisonContext) -> list[Finding]:
         [*KERNEL_KEY, *side_columns(ctx.mode, columns)],
         evidence_rows(table, KERNEL_KEY, columns),
     )
-    return [_finding(ctx, "comparison.kernel", lost, Gain(lost.lost_us, step_us), lines, evidence)]
+    return [_finding(ctx, lost, Gain(lost.lost_us, step_us), lines, evidence)]
 
 
 def compute_kernels(kernels: pd.DataFrame) -> pd.DataFrame:
@@ -335,7 +331,7 @@ def comparison_api(ctx: ComparisonContext) -> list[Finding]:
         ["api_name", *side_columns(ctx.mode, columns)],
         evidence_rows(table, ("name",), columns),
     )
-    return [_finding(ctx, "comparison.api", lost, Gain(gain, step_us), lines, evidence)]
+    return [_finding(ctx, lost, Gain(gain, step_us), lines, evidence)]
 
 
 COMPONENTS = ("computing", "communication_not_overlapped", "free")
@@ -408,9 +404,7 @@ def comparison_regression(ctx: ComparisonContext) -> list[Finding]:
     ]
     rows.append([names["step"], round(baseline["step"], 3), round(target["step"], 3), round(diff, 3), 1.0])
     return [
-        Finding(
-            check="comparison.regression",
-            dimension="comparison",
+        finding(
             title=m.t(
                 "comparison.regression.title",
                 **labels,
@@ -418,10 +412,10 @@ def comparison_regression(ctx: ComparisonContext) -> list[Finding]:
                 share=gain.share,
                 component=names[main],
             ),
-            description="\n".join(lines),
+            lines=lines,
             suggestions=m.t_list(f"comparison.regression.suggestions.{main}"),
             ranks=[ctx.target_rank.rank],
-            **gain.fields(),
+            gain=gain,
             evidence=[
                 Evidence(
                     m.t("comparison.regression.evidence", **labels),

@@ -23,6 +23,7 @@ import pandas as pd
 
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
+from .common import finding
 from .computation_base import (
     as_float,
     dtype_bytes,
@@ -34,7 +35,7 @@ from .computation_base import (
     us,
 )
 from .knowledge import knowledge
-from .registry import NotEvaluated, RankContext, check
+from .registry import NPU_ONLY, NotEvaluated, RankContext, check
 
 CHECK = "computation.ai_core_performance"
 RATIOS = {
@@ -99,7 +100,7 @@ def fa_dims(name: str, shapes: str, out_shapes: str) -> tuple[int | None, int | 
     return None, seq
 
 
-@check(CHECK, "computation", needs=frozenset({"kernels"}))
+@check(CHECK, "computation", needs=frozenset({"kernels"}), devices=NPU_ONLY)
 def ai_core_performance(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
     kernels = ctx.tables["kernels"]
@@ -217,10 +218,9 @@ def ai_core_performance(ctx: RankContext) -> list[Finding]:
         if counts[cat]:
             suggestions += m.t_list(f"{CHECK}.suggestions.{cat}")
     return [
-        basis.finding(
-            CHECK,
-            ctx.rank.rank,
-            gain,
+        finding(
+            ranks=[ctx.rank.rank],
+            gain=gain,
             title=m.t(f"{CHECK}.title", groups=len(flagged), gain_us=gain.per_step_us),
             lines=lines,
             suggestions=suggestions,

@@ -16,9 +16,10 @@ import pandas as pd
 
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
+from .common import finding
 from .computation_base import as_float, gain_line, split_dtypes, step_basis, text_or_empty, us, version_in
 from .knowledge import knowledge
-from .registry import RankContext, check
+from .registry import NPU_ONLY, RankContext, check
 
 CHECK = "computation.aicpu"
 MAX_EXAMPLES = 3
@@ -65,7 +66,7 @@ def _version(ctx: RankContext) -> tuple[str | None, str]:
     return None, "unknown"
 
 
-@check(CHECK, "computation", needs=frozenset({"kernels"}))
+@check(CHECK, "computation", needs=frozenset({"kernels"}), devices=NPU_ONLY)
 def aicpu(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
     kernels = ctx.tables["kernels"]
@@ -162,10 +163,9 @@ def aicpu(ctx: RankContext) -> list[Finding]:
         m.t(f"{CHECK}.estimate", gain=gain_line(m, gain), steps=basis.n_steps),
     ]
     return [
-        basis.finding(
-            CHECK,
-            ctx.rank.rank,
-            gain,
+        finding(
+            ranks=[ctx.rank.rank],
+            gain=gain,
             title=m.t(f"{CHECK}.title", types=len(flagged), per_step_us=gain.per_step_us),
             lines=lines,
             suggestions=suggestions,

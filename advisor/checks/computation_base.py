@@ -1,5 +1,5 @@
 """Helpers shared by the computation checks (no checks here): the kernel-based step basis, device
-info from `PROF_*/device_*/info.json.*`, knowledge files, CANN version ordering, shapes and dtypes.
+info (the `device_info` table), knowledge files, CANN version ordering, shapes and dtypes.
 
 The computation checks only need the kernels table, so their step basis comes from it too: the mean
 per-step span of the kernels (first kernel start to last kernel end of each step). Gains are per
@@ -11,15 +11,12 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..formats.ascend_common.folder import read_small_json
 from ..report.messages import Messages
-from ..report.model import Evidence, Finding
 from .common import Gain
 from .knowledge import knowledge
 
@@ -41,31 +38,6 @@ class StepBasis:
         per_step = total_us / self.n_steps if self.n_steps else total_us
         return Gain.upper_bound(per_step, self.step_us) if upper_bound else Gain(per_step, self.step_us)
 
-    def finding(
-        self,
-        check: str,
-        rank: int,
-        gain: Gain,
-        *,
-        title: str,
-        lines: list[str],
-        suggestions: list[str],
-        evidence: list[Evidence],
-        at_most: str = "high",
-    ) -> Finding:
-        """A computation finding of one rank, prioritised by its gain's share of the step (at most
-        `at_most`, for a reason its lines give)."""
-        return Finding(
-            check=check,
-            dimension="computation",
-            title=title,
-            description="\n".join(lines),
-            suggestions=suggestions,
-            ranks=[rank],
-            evidence=evidence,
-            **gain.fields(at_most=at_most),
-        )
-
 
 def step_basis(kernels: pd.DataFrame) -> StepBasis:
     """Steps and mean per-step kernel span; a table without step ids counts as one step."""
@@ -79,15 +51,6 @@ def step_basis(kernels: pd.DataFrame) -> StepBasis:
     spans = spans[spans > 0]
     n_steps = max(1, int(step.nunique()))
     return StepBasis(n_steps, float(spans.mean()) if len(spans) else None)
-
-
-def finite(value: Any) -> float:
-    """float(value), NaN for NA/None/non-numbers."""
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return math.nan
-    return out
 
 
 def us(value: float) -> float:
@@ -113,34 +76,19 @@ class DeviceInfo:
     source: str  # the file read
 
 
-def read_device_info(rank_path: Path) -> DeviceInfo | None:
-    """The first `PROF_*/device_*/info.json.*` (not `*.done`) with DeviceInfo; None when absent or
-    unreadable. Read per rank (the reference keeps the first file of any rank process-wide)."""
-    try:
-        candidates = sorted(rank_path.glob("PROF_*/device_*/info.json.*"))
-    except OSError:
+def device_info(table: pd.DataFrame) -> DeviceInfo | None:
+    """The first entry of the first device info file (the `device_info` table); None when there is
+    none. Per rank (the reference keeps the first file of any rank process-wide)."""
+    first = table[table["entry"] == 0]
+    if first.empty:
         return None
-    for path in candidates:
-        if path.name.endswith("done") or not path.is_file():
-            continue
-        data = read_small_json(path)
-        infos = data.get("DeviceInfo") if isinstance(data, dict) else None
-        if not isinstance(infos, list) or not infos or not isinstance(infos[0], dict):
-            continue
-        info = infos[0]
-        mhz = finite(info.get("aic_frequency"))
-        return DeviceInfo(
-            ai_core_num=_positive_int(info.get("ai_core_num")),
-            aiv_num=_positive_int(info.get("aiv_num")),
-            aic_mhz=mhz if mhz > 0 else None,
-            source=str(path.relative_to(rank_path)),
-        )
-    return None
-
-
-def _positive_int(value: Any) -> int | None:
-    number = finite(value)
-    return int(number) if math.isfinite(number) and number > 0 else None
+    row = first.iloc[0]
+    return DeviceInfo(
+        ai_core_num=None if pd.isna(row["ai_core_num"]) else int(row["ai_core_num"]),
+        aiv_num=None if pd.isna(row["aiv_num"]) else int(row["aiv_num"]),
+        aic_mhz=None if pd.isna(row["aic_mhz"]) else float(row["aic_mhz"]),
+        source=str(row["source"]),
+    )
 
 
 # --- CANN versions ---------------------------------------------------------------------------------

@@ -19,9 +19,10 @@ import pandas as pd
 
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
-from .computation_base import as_float, gain_line, read_device_info, step_basis, text_or_empty, us
+from .common import finding
+from .computation_base import as_float, device_info, gain_line, step_basis, text_or_empty, us
 from .knowledge import knowledge
-from .registry import RankContext, check
+from .registry import NPU_ONLY, RankContext, check
 
 CHECK = "computation.block_dim"
 MAX_ROWS = 50
@@ -45,7 +46,7 @@ def _family(device: str | None) -> dict:
 
 
 def core_counts(ctx: RankContext, kernels: pd.DataFrame, min_us: float) -> Cores:
-    info = read_device_info(ctx.rank.path)
+    info = device_info(ctx.tables["device_info"])
     if info is not None and info.ai_core_num:
         return Cores(info.ai_core_num, info.aiv_num, "device", info.source)
     device = ctx.rank.device_type
@@ -71,7 +72,7 @@ def utilisation(blocks: np.ndarray, cores: np.ndarray) -> np.ndarray:
         return blocks / (np.ceil(blocks / cores) * cores)
 
 
-@check(CHECK, "computation", needs=frozenset({"kernels"}))
+@check(CHECK, "computation", needs=frozenset({"kernels", "device_info"}), devices=NPU_ONLY)
 def block_dim(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
     kernels = ctx.tables["kernels"]
@@ -154,10 +155,9 @@ def block_dim(ctx: RankContext) -> list[Finding]:
         for (op_type, name, core, block, num), row in table.head(MAX_ROWS).iterrows()
     ]
     return [
-        basis.finding(
-            CHECK,
-            ctx.rank.rank,
-            gain,
+        finding(
+            ranks=[ctx.rank.rank],
+            gain=gain,
             title=m.t(
                 f"{CHECK}.title", kernels=len(frame), cube=cores.cube, vector=vector, gain_us=gain.per_step_us
             ),

@@ -14,15 +14,16 @@ from __future__ import annotations
 import pandas as pd
 
 from ..report.model import Evidence, Finding
+from .common import finding
 from .computation_base import as_float, gain_line, step_basis, us
-from .registry import NotEvaluated, RankContext, check
+from .registry import NPU_ONLY, NotEvaluated, RankContext, check
 
 CHECK = "computation.dynamic_shape"
 COMPILE_API = "aclopCompileAndExecute"
 MAX_ROWS = 30
 
 
-@check(CHECK, "computation", needs=frozenset({"kernels", "cann_api"}))
+@check(CHECK, "computation", needs=frozenset({"kernels", "cann_api"}), devices=NPU_ONLY)
 def dynamic_shape(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
     kernels, cann = ctx.tables["kernels"], ctx.tables["cann_api"]
@@ -69,10 +70,9 @@ def dynamic_shape(ctx: RankContext) -> list[Finding]:
         m.t(f"{CHECK}.estimate", gain=gain_line(m, gain), steps=basis.n_steps),
     ]
     return [
-        basis.finding(
-            CHECK,
-            ctx.rank.rank,
-            gain,
+        finding(
+            ranks=[ctx.rank.rank],
+            gain=gain,
             title=m.t(f"{CHECK}.title", per_step=len(compiles) / basis.n_steps, gain_us=gain.per_step_us),
             lines=lines,
             suggestions=m.t_list(f"{CHECK}.suggestions"),

@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 
 from ..report.model import Evidence, Finding
-from .computation_base import ai_core_kernels, as_float, gain_line, read_device_info, step_basis, us
+from .common import finding
+from .computation_base import ai_core_kernels, as_float, device_info, gain_line, step_basis, us
 from .knowledge import knowledge
-from .registry import NotEvaluated, RankContext, check
+from .registry import NPU_ONLY, NotEvaluated, RankContext, check
 
 CHECK = "computation.ai_core_frequency"
 MAX_ROWS = 50
@@ -52,7 +53,7 @@ def kernel_mhz(kernels: pd.DataFrame, freq: pd.DataFrame) -> np.ndarray:
     return out
 
 
-@check(CHECK, "computation", needs=frozenset({"freq", "kernels"}))
+@check(CHECK, "computation", needs=frozenset({"freq", "kernels", "device_info"}), devices=NPU_ONLY)
 def ai_core_frequency(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
     freq, kernels = ctx.tables["freq"], ctx.tables["kernels"]
@@ -60,7 +61,7 @@ def ai_core_frequency(ctx: RankContext) -> list[Finding]:
     mhz_values = mhz_values[mhz_values > 0]
     if mhz_values.empty:
         raise NotEvaluated(m.t(f"{CHECK}.no_samples"))
-    device = read_device_info(ctx.rank.path)
+    device = device_info(ctx.tables["device_info"])
     if device is not None and device.aic_mhz:
         nominal, nominal_source = device.aic_mhz, m.t(f"{CHECK}.nominal.device", file=device.source)
     else:
@@ -152,10 +153,9 @@ def ai_core_frequency(ctx: RankContext) -> list[Finding]:
         for (name, op_type, core_type), row in flagged.head(MAX_ROWS).iterrows()
     ]
     return [
-        basis.finding(
-            CHECK,
-            ctx.rank.rank,
-            gain,
+        finding(
+            ranks=[ctx.rank.rank],
+            gain=gain,
             title=m.t(f"{CHECK}.title", ops=len(flagged), low=float(mhz_values.min()), nominal=nominal),
             lines=lines,
             suggestions=m.t_list(f"{CHECK}.suggestions"),

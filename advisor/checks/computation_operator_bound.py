@@ -23,10 +23,11 @@ import pandas as pd
 
 from ..formats.schema import PMU_RATIOS
 from ..report.model import Evidence, Finding
+from .common import finding
 from .computation_ai_core_performance import category
 from .computation_base import ai_core_kernels, as_float, gain_line, step_basis, text_or_empty, us
 from .knowledge import knowledge
-from .registry import NotEvaluated, RankContext, check
+from .registry import NPU_ONLY, NotEvaluated, RankContext, check
 
 CHECK = "computation.operator_bound"
 MEMORY_RATIOS = ("aic_mte2_ratio", "aiv_mte2_ratio", "aiv_mte3_ratio", "aic_mte1_ratio")
@@ -55,7 +56,7 @@ def unit_ratios(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)
 
 
-@check(CHECK, "computation", needs=frozenset({"kernels"}))
+@check(CHECK, "computation", needs=frozenset({"kernels"}), devices=NPU_ONLY)
 def operator_bound(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
     kernels = ctx.tables["kernels"]
@@ -136,10 +137,9 @@ def operator_bound(ctx: RankContext) -> list[Finding]:
             ]
         )
     return [
-        basis.finding(
-            CHECK,
-            ctx.rank.rank,
-            gain,
+        finding(
+            ranks=[ctx.rank.rank],
+            gain=gain,
             title=m.t(f"{CHECK}.title", kernels=len(frame), bound=bound, gain_us=gain.per_step_us),
             lines=lines,
             suggestions=m.t_list(f"{CHECK}.suggestions"),

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..report.model import Evidence, Finding
-from .common import Gain, mean_step_us
+from .common import Gain, finding, mean_step_us
 from .knowledge import knowledge
 from .memory_operators import step_of
 from .registry import NotEvaluated, RankContext, check
@@ -150,9 +150,7 @@ def dataloader_slow(ctx: RankContext) -> list[Finding]:
     ]
     single = "single_process" in kinds
     return [
-        Finding(
-            check="dataloader.slow",
-            dimension="dataloader",
+        finding(
             title=m.t(
                 "dataloader.slow.title.single" if single else "dataloader.slow.title",
                 slow=len(slow),
@@ -160,11 +158,11 @@ def dataloader_slow(ctx: RankContext) -> list[Finding]:
                 gain_ms=gain.ms,
                 share=gain.share,
             ),
-            description="\n".join(lines),
+            lines=lines,
             suggestions=suggestions,
             ranks=[ctx.rank.rank],
             step=int(slow["step"].iloc[0]) if slow["step"].nunique() == 1 else None,
-            **gain.fields(),
+            gain=gain,
             evidence=[
                 Evidence(
                     m.t("dataloader.slow.evidence.events"),

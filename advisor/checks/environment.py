@@ -1,10 +1,11 @@
 """environment.variables: CANN / torch_npu environment settings that slow the run, and ranks that disagree.
 
-Input: ENV_VARIABLES as each rank recorded it (profiler_metadata.json, or the db's META_DATA for a db
-export). The advice table is data (knowledge/environment.json). Unlike the reference, a setting is only
-advised when the profile shows the situation it is for (e.g. the dynamic-shape cache only when kernels
-run with dynamic shapes); a variable the rank did not record is not judged, and an empty value means the
-CANN default.
+Input: the `environment` table of each rank (ENV_VARIABLES as it recorded them: profiler_metadata.json,
+or the db's META_DATA for a db export); the facts a rule asks about come from the rank's kernels, CANN
+API and memory tables, read on demand. The advice table is data (knowledge/environment.json). Unlike the
+reference, a setting is only advised when the profile shows the situation it is for (e.g. the dynamic-
+shape cache only when kernels run with dynamic shapes); a variable the rank did not record is not
+judged, and an empty value means the CANN default.
 """
 
 from __future__ import annotations
@@ -16,15 +17,11 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import InputError
-from ..formats import load_table
-from ..formats.ascend_common.metadata import load_metadata
-from ..model import RankInfo
 from ..report.messages import Messages
 from ..report.model import PRIORITIES, Evidence, Finding
-from .common import no_gain_fields
+from .common import finding, recorded_env
 from .knowledge import knowledge
-from .registry import ClusterContext, NotEvaluated, check
+from .registry import NPU_ONLY, ClusterContext, NotEvaluated, check
 from .schedule_base import COMPILE, COMPILE_EXECUTE
 
 CHECK_ID = "environment.variables"
@@ -149,32 +146,17 @@ def differences(envs: Mapping[int, Mapping[str, str]]) -> dict[str, dict[str, li
     return out
 
 
-def rank_env(rank: RankInfo) -> dict[str, str] | None:
-    """ENV_VARIABLES of a rank (profiler_metadata.json, else the db's META_DATA); None when unrecorded."""
-    try:
-        env = load_metadata(rank).env
-    except (InputError, OSError):
-        return None
-    return dict(env) if env else None
-
-
 class ProfileFacts:
-    """The data facts the rules ask about, read lazily from one rank's tables (through the table cache):
+    """The data facts the rules ask about, from one rank's tables: the check's on-demand tables, so
     only a rule whose value is questionable costs a table read, and only for the first rank holding it."""
 
-    def __init__(self, ranks: Mapping[int, RankInfo], messages: Messages) -> None:
-        self.ranks = ranks
+    def __init__(self, tables: Mapping[int, Mapping[str, pd.DataFrame]], messages: Messages) -> None:
+        self.tables = tables
         self.m = messages
-        self._tables: dict[tuple[str, int], pd.DataFrame | None] = {}
 
     def table(self, name: str, rank: int) -> pd.DataFrame | None:
-        key = (name, rank)
-        if key not in self._tables:
-            try:
-                self._tables[key] = load_table(name, self.ranks[rank]) if rank in self.ranks else None
-            except Exception:  # the fact is then unknown; the env advice must not fail on a reader
-                self._tables[key] = None
-        return self._tables[key]
+        """The rank's table, None when it could not be read (the fact is then unknown)."""
+        return self.tables.get(rank, {}).get(name)
 
     def __call__(self, rule: Rule, rank: int, value: str) -> tuple[bool | None, str]:
         return getattr(self, rule.requires or "")(rule, rank, value)
@@ -236,15 +218,23 @@ def _worst(priorities: list[str]) -> str:
     return min(priorities, key=PRIORITIES.index) if priorities else "low"
 
 
-@check(CHECK_ID, "overall", needs=frozenset({"step_trace"}), scope="cluster")
+@check(
+    CHECK_ID,
+    "overall",
+    needs=frozenset({"step_trace"}),
+    scope="cluster",
+    # Read here, not sent by every rank: the environment of each rank (one whose environment could not
+    # be read counts as one that recorded none), and the facts' tables for the first rank that needs them.
+    on_demand=frozenset({"environment", "kernels", "cann_api", "memory_record"}),
+    devices=NPU_ONLY,
+)
 def environment_variables(ctx: ClusterContext) -> list[Finding]:
     m = ctx.messages
-    infos = {r.rank: r for r in ctx.profile.ranks if r.rank in ctx.tables}
-    recorded = {rank: rank_env(info) for rank, info in infos.items()}
-    envs = {rank: env for rank, env in recorded.items() if env is not None}
+    recorded = {rank: recorded_env(tables.get("environment")) for rank, tables in ctx.tables.items()}
+    envs = {rank: env for rank, env in recorded.items() if env}
     if not envs:
         raise NotEvaluated(m.t(f"{CHECK_ID}.no_env"))
-    return env_findings(m, envs, sorted(set(infos) - set(envs)), load_rules(), ProfileFacts(infos, m))
+    return env_findings(m, envs, sorted(set(recorded) - set(envs)), load_rules(), ProfileFacts(ctx.tables, m))
 
 
 def env_findings(
@@ -337,14 +327,12 @@ def env_findings(
     ranks = {r for v in flagged for r in v.ranks}
     ranks |= {r for groups in differ.values() for rs in groups.values() for r in rs}
     return [
-        Finding(
-            check=CHECK_ID,
-            dimension="overall",
+        finding(
             title=title,
-            description="\n".join(lines),
+            lines=lines,
             suggestions=suggestions,
             ranks=sorted(ranks),
-            **no_gain_fields(priority),
+            priority=priority,
             evidence=evidence,
         )
     ]

@@ -22,13 +22,12 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from ..formats.ascend_common.folder import read_small_json
 from ..model import RankInfo
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
-from .common import Gain, mean_step_us, share_of_step
+from .common import Gain, finding, mean_step_us, share_of_step
 from .knowledge import knowledge
-from .registry import NotEvaluated, RankContext, check
+from .registry import NPU_ONLY, NotEvaluated, RankContext, check
 from .schedule_base import free_slices, intervals, step_windows, union_overlap_ns
 
 MB = float(2**20)  # memory records count binary megabytes
@@ -52,24 +51,12 @@ def step_of(start_ns: pd.Series, steps: pd.DataFrame) -> pd.Series:
     return out.where(out != -1)
 
 
-def _device_info_capacity(rank: RankInfo) -> float | None:
-    """HBM capacity in MB from PROF_*/device_*/info.json.* when the device info records one."""
-    for path in sorted(rank.path.glob("PROF_*/device_*/info.json.*")):
-        if path.name.endswith("done"):
-            continue
-        data = read_small_json(path)
-        for info in data.get("DeviceInfo", []) if isinstance(data, dict) else []:
-            value = info.get("hbm_capacity_mb") if isinstance(info, dict) else None
-            if isinstance(value, (int, float)) and value > 0:
-                return float(value)
-    return None
-
-
-def hbm_capacity(rank: RankInfo) -> tuple[float | None, str]:
-    """(capacity MB, where it comes from); None with the candidates when the device type is ambiguous."""
-    found = _device_info_capacity(rank)
-    if found is not None:
-        return found, "device_info"
+def hbm_capacity(rank: RankInfo, device_info: pd.DataFrame) -> tuple[float | None, str]:
+    """(capacity MB, where it comes from): the first device info entry that records one (the
+    `device_info` table), else the device type's; None with why when the device type is ambiguous."""
+    recorded = device_info["hbm_capacity_mb"].dropna()
+    if len(recorded):
+        return float(recorded.iloc[0]), "device_info"
     table = knowledge("memory")["capacity_mb"]
     device = (rank.device_type or "").strip()
     value = table.get(device)
@@ -116,12 +103,14 @@ def memory_state(tables: Mapping[str, pd.DataFrame]) -> dict[str, float] | None:
     return out or None
 
 
-def _memory_lines(m: Messages, rank: RankInfo, state: dict[str, float] | None) -> tuple[list[str], bool]:
+def _memory_lines(
+    m: Messages, rank: RankInfo, device_info: pd.DataFrame, state: dict[str, float] | None
+) -> tuple[list[str], bool]:
     """Description lines about the HBM and whether it is nearly full."""
     if state is None:
         return [m.t("memory.operators.no_records")], False
     lines: list[str] = []
-    capacity, source = hbm_capacity(rank)
+    capacity, source = hbm_capacity(rank, device_info)
     peak = state.get("peak_device_mb")
     full = False
     if peak is not None and capacity:
@@ -161,9 +150,10 @@ def _memory_lines(m: Messages, rank: RankInfo, state: dict[str, float] | None) -
 @check(
     "memory.operators",
     "memory",
-    needs=frozenset({"cann_api", "steps", "step_trace"}),
+    needs=frozenset({"cann_api", "steps", "step_trace", "device_info"}),
     # Memory records need profile_memory=True; without them the time part still stands.
     optional=frozenset({"memory_record", "npu_module_mem", "overlap"}),
+    devices=NPU_ONLY,
 )
 def memory_operators(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
@@ -220,7 +210,7 @@ def memory_operators(ctx: RankContext) -> list[Finding]:
     if not windowed:
         lines.append(m.t("memory.operators.no_steps"))
     state = memory_state(ctx.tables)
-    memory_lines, full = _memory_lines(m, ctx.rank, state)
+    memory_lines, full = _memory_lines(m, ctx.rank, ctx.tables["device_info"], state)
     lines.extend(memory_lines)
     key = "memory.operators.gain" if gain.basis == "measured" else "memory.operators.gain.bound"
     lines.append(m.t(key, gain_us=gain.per_step_us, share=gain.share, api_us=api_us, n_steps=n_steps))
@@ -261,9 +251,7 @@ def memory_operators(ctx: RankContext) -> list[Finding]:
             )
         )
     return [
-        Finding(
-            check="memory.operators",
-            dimension="memory",
+        finding(
             title=m.t(
                 "memory.operators.title.full" if full else "memory.operators.title",
                 api=worst["api"],
@@ -272,10 +260,10 @@ def memory_operators(ctx: RankContext) -> list[Finding]:
                 gain_ms=gain.ms,
                 share=gain.share,
             ),
-            description="\n".join(lines),
+            lines=lines,
             suggestions=suggestions,
             ranks=[ctx.rank.rank],
             evidence=evidence,
-            **gain.fields(),
+            gain=gain,
         )
     ]

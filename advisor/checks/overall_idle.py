@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..report.model import Evidence, Finding
 from .cluster_slow_rank import evidence_cell, thresholds
-from .common import Gain, complete_steps, ms
+from .common import Gain, complete_steps, finding, ms, single_step
 from .registry import NotEvaluated, RankContext, check
 
 
@@ -67,15 +67,13 @@ def overall_idle(ctx: RankContext) -> list[Finding]:
     ]
     steps = [s for s in (_step(v) for v in rows["step"]) if s is not None]
     return [
-        Finding(
-            check="overall.idle",
-            dimension="overall",
+        finding(
             title=m.t("overall.idle.title", share=gain.share, gain_ms=gain.ms),
-            description="\n".join(lines),
+            lines=lines,
             suggestions=m.t_list("overall.idle.suggestions"),
             ranks=[rank],
-            step=steps[0] if len(set(steps)) == 1 else None,
-            **gain.fields(),
+            step=single_step(steps),
+            gain=gain,
             evidence=[Evidence(m.t("overall.idle.evidence"), columns, evidence_rows)],
         )
     ]

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..formats.ascend_text.step_trace import SOURCE_TRACE
+from ..formats.schema import SOURCE_TRACE
 from ..report.messages import Messages
-from ..report.model import Evidence, Finding
-from .common import ms
+from ..report.model import Evidence
+from .common import finding, ms, single_step
 from .registry import CheckResult, ClusterContext, NotEvaluated, check
 
 # The three parts that add up to the step, in the order used for tie-breaks and charts.
@@ -206,15 +206,13 @@ def overall_summary(ctx: ClusterContext) -> CheckResult:
         lines.append(m.t("overall.summary.skipped_rows", count=skipped))
 
     steps = {s.step for s in splits}
-    finding = Finding(
-        check="overall.summary",
-        dimension="overall",
+    summary = finding(
         priority="low",
         title=title,
-        description="\n".join(lines),
+        lines=lines,
         suggestions=m.t_list(f"overall.summary.suggestions.{bottleneck}"),
         ranks=[ranks[0].rank] if len(ranks) == 1 else [],
-        step=next(iter(steps)) if len(steps) == 1 else None,
+        step=single_step(steps),
         evidence=evidence,
     )
     per_rank = [
@@ -228,7 +226,7 @@ def overall_summary(ctx: ClusterContext) -> CheckResult:
         }
         for s in splits
     ]
-    return CheckResult([finding], {"per_rank": per_rank})
+    return CheckResult([summary], {"per_rank": per_rank})
 
 
 def _breakdown_evidence(m: Messages, splits: list[StepSplit]) -> Evidence:

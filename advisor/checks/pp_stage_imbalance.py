@@ -12,7 +12,7 @@ import numpy as np
 
 from ..report.model import Evidence, Finding
 from .cluster_slow_rank import NO_STAGE, evidence_cell, rank_steps, thresholds
-from .common import Gain, ms
+from .common import Gain, finding, ms, single_step
 from .registry import ClusterContext, NotEvaluated, check
 
 
@@ -147,18 +147,16 @@ def pp_stage_imbalance(ctx: ClusterContext) -> list[Finding]:
     steps = sorted(int(s) for s in per_step.index if s >= 0)
     slow_ranks = sorted(ctx.profile.stages[slow_stage]) if material else []
     return [
-        Finding(
-            check="computation.pp_stage_imbalance",
-            dimension="cluster",
+        finding(
             title=title,
-            description="\n".join(lines),
+            lines=lines,
             suggestions=suggestions,
             ranks=[r for r in slow_ranks if r in ctx.tables],
-            step=steps[0] if len(steps) == 1 else None,
+            step=single_step(steps),
             evidence=[
                 Evidence(m.t("computation.pp_stage_imbalance.evidence.stages"), stage_columns, stage_rows),
                 Evidence(m.t("computation.pp_stage_imbalance.evidence"), columns, evidence_rows),
             ],
-            **gain.fields(),
+            gain=gain,
         )
     ]

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
-from ..model import ProfileSet, RankInfo
+from ..model import DEVICES, ProfileSet, RankInfo
 from ..options import AnalysisOptions
 from ..report.messages import Messages
 from ..report.model import Finding
@@ -19,6 +22,11 @@ from ..report.model import Finding
 # checks run whenever their data (several ranks, a baseline) is there.
 ALWAYS_RUN = ("overall", "cluster", "comparison")
 SCOPES = ("rank", "cluster", "comparison")
+# What a profile was recorded on (ProfileSet.device, one of model.DEVICES). A check that reads what
+# only one device records (AI Core counters, CANN calls and variables, HCCL transports, GE graphs)
+# declares that device.
+ALL_DEVICES = frozenset(DEVICES)
+NPU_ONLY = frozenset({"npu"})
 # Modules of this package that hold no checks; every other module registers its checks on import.
 _NOT_CHECKS = frozenset({"registry", "catalogue", "common", "links"})
 
@@ -101,6 +109,14 @@ class CheckSpec:
     fn: CheckFn
     # Tables used when the profile has them: in the context's tables only if they could be read.
     optional: frozenset[str] = frozenset()
+    # Cluster checks only: big tables looked up for a few ranks; read when first looked up (absent
+    # when unreadable), never sent from every rank.
+    on_demand: frozenset[str] = frozenset()
+    # The devices whose profiles the check applies to; on others it is listed as not applicable.
+    devices: frozenset[str] = ALL_DEVICES
+
+    def applies_to(self, device: str) -> bool:
+        return device in self.devices
 
     @property
     def tables(self) -> frozenset[str]:
@@ -108,6 +124,7 @@ class CheckSpec:
 
 
 _CHECKS: dict[str, CheckSpec] = {}
+_RUNNING: ContextVar[CheckSpec | None] = ContextVar("running_check", default=None)
 
 
 def check(
@@ -116,21 +133,63 @@ def check(
     needs: frozenset[str] = frozenset({"step_trace"}),
     scope: str = "rank",
     optional: frozenset[str] = frozenset(),
+    on_demand: frozenset[str] = frozenset(),
+    devices: frozenset[str] = ALL_DEVICES,
 ) -> Callable[[CheckFn], CheckFn]:
     """Register a check function (`fn(RankContext)`, `fn(ClusterContext)` or `fn(ComparisonContext)`
     -> findings, by scope)."""
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {SCOPES}; got {scope!r}")
+    if not devices or not devices <= ALL_DEVICES:
+        raise ValueError(f"check {check_id!r}: devices must be some of {DEVICES}; got {sorted(devices)}")
+    if on_demand and scope != "cluster":
+        raise ValueError(f"check {check_id!r}: only a cluster check reads tables on demand")
     if not check_id.startswith(f"{dimension}.") and dimension not in ("overall", "cluster"):
         raise ValueError(f"check id {check_id!r} must start with its dimension {dimension!r}")
 
     def decorate(fn: CheckFn) -> CheckFn:
-        if check_id in _CHECKS and _CHECKS[check_id].fn is not fn:
+        known = _CHECKS.get(check_id)
+        if known is not None and getattr(known.fn, "__wrapped__", None) is not fn:
             raise ValueError(f"check {check_id!r} is registered twice")
-        _CHECKS[check_id] = CheckSpec(check_id, dimension, frozenset(needs), scope, fn, frozenset(optional))
-        return fn
+
+        @functools.wraps(fn)
+        def run_as_check(ctx: Any) -> list[Finding] | CheckResult:
+            with running(check_id):
+                return fn(ctx)
+
+        _CHECKS[check_id] = CheckSpec(
+            check_id,
+            dimension,
+            frozenset(needs),
+            scope,
+            run_as_check,
+            frozenset(optional),
+            frozenset(on_demand),
+            frozenset(devices),
+        )
+        return run_as_check
 
     return decorate
+
+
+@contextmanager
+def running(check_id: str) -> Iterator[CheckSpec]:
+    """Run the block as the check `check_id`, as every call of a registered check does: the findings
+    made in it take their check id and dimension from its spec (`common.finding`)."""
+    spec = _CHECKS[check_id]
+    token = _RUNNING.set(spec)
+    try:
+        yield spec
+    finally:
+        _RUNNING.reset(token)
+
+
+def running_check() -> CheckSpec:
+    """The spec of the check running now (RuntimeError outside one: a finding belongs to a check)."""
+    spec = _RUNNING.get(None)
+    if spec is None:
+        raise RuntimeError("a finding is made by a running check (see checks.registry.running)")
+    return spec
 
 
 def unregister(check_id: str) -> None:

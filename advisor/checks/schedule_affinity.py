@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from ..report.model import Evidence, Finding
-from .common import Gain
+from .common import Gain, finding
 from .knowledge import knowledge
-from .registry import NotEvaluated, RankContext, check
+from .registry import NPU_ONLY, NotEvaluated, RankContext, check
 from .schedule_base import (
     free_slices,
     intervals,
@@ -126,7 +126,12 @@ def _optimizer_matches(ops: pd.DataFrame, version: tuple[int, ...] | None) -> pd
     )
 
 
-@check("schedule.affinity_api", "schedule", needs=frozenset({"host_ops", "overlap", "steps", "step_trace"}))
+@check(
+    "schedule.affinity_api",
+    "schedule",
+    needs=frozenset({"host_ops", "overlap", "steps", "step_trace"}),
+    devices=NPU_ONLY,
+)
 def affinity_api(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
     if ctx.options.disable_affinity_api:
@@ -172,28 +177,24 @@ def affinity_api(ctx: RankContext) -> list[Finding]:
     if no_stack:
         suggestions += m.t_list("schedule.affinity_api.suggestions.stack")
     return [
-        Finding(
-            check="schedule.affinity_api",
-            dimension="schedule",
+        finding(
             title=m.t("schedule.affinity_api.title", apis=len(apis), count=len(matches)),
-            description="\n".join(
-                [
-                    m.t(
-                        "schedule.affinity_api.description",
-                        count=len(matches),
-                        steps=n_steps,
-                        apis=", ".join(apis),
-                        cann=version_text or m.t("common.cann_unknown"),
-                        idle_ms=gain.ms,
-                        share=gain.share,
-                    ),
-                    m.t("schedule.affinity_api.gain"),
-                ]
-            ),
+            lines=[
+                m.t(
+                    "schedule.affinity_api.description",
+                    count=len(matches),
+                    steps=n_steps,
+                    apis=", ".join(apis),
+                    cann=version_text or m.t("common.cann_unknown"),
+                    idle_ms=gain.ms,
+                    share=gain.share,
+                ),
+                m.t("schedule.affinity_api.gain"),
+            ],
             suggestions=suggestions,
             ranks=[ctx.rank.rank],
-            step=steps.numbers[0] if len(steps.numbers) == 1 else None,
-            **gain.fields(),
+            step=steps.single,
+            gain=gain,
             evidence=[
                 Evidence(
                     m.t("schedule.affinity_api.evidence"),

@@ -46,6 +46,11 @@ class Steps:
     def known(self) -> bool:
         return len(self.numbers) > 0
 
+    @property
+    def single(self) -> int | None:
+        """The step number when one step window was profiled (a finding about that step), else None."""
+        return self.numbers[0] if len(self.numbers) == 1 else None
+
     def contains(self, ns: pd.Series | np.ndarray) -> np.ndarray:
         """True where a timestamp lies inside a step window (NA never does)."""
         values = _ns(ns)

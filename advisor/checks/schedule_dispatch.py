@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 
 from ..report.model import Evidence, Finding
-from .common import Gain, share_of_step
-from .registry import RankContext, check
+from .common import Gain, finding, share_of_step
+from .registry import NPU_ONLY, RankContext, check
 from .schedule_base import (
     COMPILE,
     COMPILE_EXECUTE,
@@ -33,6 +33,7 @@ MIN_SHARE = 0.01
     "schedule.operator_dispatch",
     "schedule",
     needs=frozenset({"cann_api", "overlap", "steps", "step_trace"}),
+    devices=NPU_ONLY,
 )
 def operator_dispatch(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
@@ -82,9 +83,7 @@ def operator_dispatch(ctx: RankContext) -> list[Finding]:
         ]
     )
     return [
-        Finding(
-            check="schedule.operator_dispatch",
-            dimension="schedule",
+        finding(
             title=m.t(
                 "schedule.operator_dispatch.title",
                 per_step=per_step,
@@ -92,11 +91,11 @@ def operator_dispatch(ctx: RankContext) -> list[Finding]:
                 gain_ms=gain.ms,
                 share=gain.share,
             ),
-            description=description,
+            lines=[description],
             suggestions=m.t_list("schedule.operator_dispatch.suggestions"),
             ranks=[ctx.rank.rank],
-            step=steps.numbers[0] if len(steps.numbers) == 1 else None,
-            **gain.fields(),
+            step=steps.single,
+            gain=gain,
             evidence=[
                 Evidence(
                     m.t("schedule.operator_dispatch.evidence.summary"),

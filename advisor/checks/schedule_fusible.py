@@ -28,9 +28,9 @@ import numpy as np
 import pandas as pd
 
 from ..report.model import Evidence, Finding
-from .common import Gain, share_of_step
+from .common import Gain, finding, share_of_step
 from .knowledge import knowledge
-from .registry import NotEvaluated, RankContext, check
+from .registry import NPU_ONLY, NotEvaluated, RankContext, check
 from .schedule_base import host_stalls, mean_step_time, overlap_ns, us
 
 
@@ -60,6 +60,7 @@ def typical_gaps(gaps: np.ndarray, max_gap_us: float) -> np.ndarray:
     needs=frozenset({"kernels", "step_trace"}),
     # Host calls and GC tell stalls from launch gaps where the trace recorded them.
     optional=frozenset({"cann_api", "gc"}),
+    devices=NPU_ONLY,
 )
 def fusible_operators(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
@@ -182,27 +183,23 @@ def fusible_operators(ctx: RankContext) -> list[Finding]:
         for cand in kept
     ]
     return [
-        Finding(
-            check="schedule.fusible_operators",
-            dimension="schedule",
+        finding(
             title=m.t("schedule.fusible_operators.title", count=len(kept), gain_ms=gain.ms, share=gain.share),
-            description="\n".join(
-                [
-                    m.t(
-                        "schedule.fusible_operators.description",
-                        count=len(kept),
-                        total_ms=sum(c["total_us"] for c in kept) / n_steps / 1000.0,
-                        npu_ms=sum(c["npu_us"] for c in kept) / n_steps / 1000.0,
-                        host=sum(c["host_bound"] for c in kept),
-                        mte=sum(c["mte_bound"] for c in kept),
-                    ),
-                    m.t("schedule.fusible_operators.gain", gain_ms=gain.ms, share=gain.share),
-                ]
-            ),
+            lines=[
+                m.t(
+                    "schedule.fusible_operators.description",
+                    count=len(kept),
+                    total_ms=sum(c["total_us"] for c in kept) / n_steps / 1000.0,
+                    npu_ms=sum(c["npu_us"] for c in kept) / n_steps / 1000.0,
+                    host=sum(c["host_bound"] for c in kept),
+                    mte=sum(c["mte_bound"] for c in kept),
+                ),
+                m.t("schedule.fusible_operators.gain", gain_ms=gain.ms, share=gain.share),
+            ],
             suggestions=m.t_list("schedule.fusible_operators.suggestions"),
             ranks=[ctx.rank.rank],
             step=int(step[0]) if n_steps == 1 and step[0] >= 0 else None,
-            **gain.fields(),
+            gain=gain,
             evidence=[
                 Evidence(
                     m.t("schedule.fusible_operators.evidence"),

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..report.model import Evidence, Finding
-from .common import Gain
+from .common import Gain, finding
 from .registry import RankContext, check
 from .schedule_base import (
     Steps,
@@ -86,15 +86,13 @@ def _recorded(ctx: RankContext, gc: pd.DataFrame) -> list[Finding]:
     if outside:
         lines.append(m.t("schedule.gc.outside", count=outside))
     return [
-        Finding(
-            check="schedule.gc",
-            dimension="schedule",
+        finding(
             title=m.t("schedule.gc.title.recorded", count=len(durations), idle_ms=gain.ms, share=gain.share),
-            description="\n".join(lines),
+            lines=lines,
             suggestions=m.t_list("schedule.gc.suggestions"),
             ranks=[ctx.rank.rank],
-            step=steps.numbers[0] if len(steps.numbers) == 1 else None,
-            **gain.fields(),
+            step=steps.single,
+            gain=gain,
             evidence=[
                 Evidence(
                     m.t("schedule.gc.evidence.longest"),
@@ -171,27 +169,23 @@ def _conjectured(ctx: RankContext) -> list[Finding]:
         for i in order
     ]
     return [
-        Finding(
-            check="schedule.gc",
-            dimension="schedule",
+        finding(
             title=m.t("schedule.gc.title.conjectured", count=len(starts), idle_ms=gain.ms, share=gain.share),
-            description="\n".join(
-                [
-                    m.t(
-                        "schedule.gc.conjectured",
-                        count=len(starts),
-                        steps=n_steps,
-                        total_ms=float(idle_us.sum()) / 1000.0,
-                        min_ms=CONJECTURE_FREE_US / 1000.0,
-                        share=gain.share,
-                    ),
-                    m.t("schedule.gc.gain.conjectured"),
-                ]
-            ),
+            lines=[
+                m.t(
+                    "schedule.gc.conjectured",
+                    count=len(starts),
+                    steps=n_steps,
+                    total_ms=float(idle_us.sum()) / 1000.0,
+                    min_ms=CONJECTURE_FREE_US / 1000.0,
+                    share=gain.share,
+                ),
+                m.t("schedule.gc.gain.conjectured"),
+            ],
             suggestions=m.t_list("schedule.gc.suggestions.detect") + m.t_list("schedule.gc.suggestions"),
             ranks=[ctx.rank.rank],
-            step=steps.numbers[0] if len(steps.numbers) == 1 else None,
-            **gain.fields(),
+            step=steps.single,
+            gain=gain,
             evidence=[
                 Evidence(
                     m.t("schedule.gc.evidence.quiet"),

@@ -16,10 +16,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..formats.ascend_common.metadata import load_metadata
 from ..report.model import Evidence, Finding
-from .common import Gain
-from .registry import NotEvaluated, RankContext, check
+from .common import Gain, finding, recorded_env
+from .registry import NPU_ONLY, NotEvaluated, RankContext, check
 from .schedule_base import (
     BLOCKING,
     Steps,
@@ -107,7 +106,7 @@ def _family(name: str) -> str:
     return "other"
 
 
-@check("schedule.host_sync", "schedule", needs=_NEEDS)
+@check("schedule.host_sync", "schedule", needs=_NEEDS, devices=NPU_ONLY)
 def host_sync(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
     blocking, steps = _blocking(ctx)
@@ -196,15 +195,13 @@ def host_sync(ctx: RankContext) -> list[Finding]:
     if not ops["call_stack"].notna().any():
         suggestions += m.t_list("schedule.host_sync.suggestions.stack")
     return [
-        Finding(
-            check="schedule.host_sync",
-            dimension="schedule",
+        finding(
             title=m.t("schedule.host_sync.title", per_step=per_step, idle_ms=gain.ms, share=gain.share),
-            description=description,
+            lines=[description],
             suggestions=suggestions,
             ranks=[ctx.rank.rank],
-            step=steps.numbers[0] if len(steps.numbers) == 1 else None,
-            **gain.fields(),
+            step=steps.single,
+            gain=gain,
             evidence=[
                 Evidence(
                     m.t("schedule.host_sync.evidence.sites"),
@@ -242,7 +239,14 @@ def _after_launch(cann: pd.DataFrame, steps: Steps) -> tuple[np.ndarray, int]:
     return after, int(events["launch"].sum())
 
 
-@check("schedule.synchronize_stream", "schedule", needs=_NEEDS)
+# The recorded ASCEND_LAUNCH_BLOCKING only explains what the launches did; unrecorded is unset.
+@check(
+    "schedule.synchronize_stream",
+    "schedule",
+    needs=_NEEDS,
+    optional=frozenset({"environment"}),
+    devices=NPU_ONLY,
+)
 def synchronize_stream(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
     _, steps = _blocking(ctx)
@@ -250,7 +254,7 @@ def synchronize_stream(ctx: RankContext) -> list[Finding]:
     after_mask, launches = _after_launch(cann, steps)
     after_launch = int(after_mask.sum())
     ratio = after_launch / launches if launches else 0.0
-    env = load_metadata(ctx.rank).env
+    env = recorded_env(ctx.tables.get("environment"))
     blocking_env = str(env.get("ASCEND_LAUNCH_BLOCKING", "")).strip() == "1"
     # Judged on what the launches did: the variable alone is environment.variables' to report (a
     # value recorded but not in force, e.g. set after torch_npu started, leaves launches asynchronous).
@@ -335,9 +339,7 @@ def synchronize_stream(ctx: RankContext) -> list[Finding]:
         suggestions += m.t_list("schedule.synchronize_stream.suggestions.explicit")
     title_key = "launch_blocking" if launch_blocking else "explicit"
     return [
-        Finding(
-            check="schedule.synchronize_stream",
-            dimension="schedule",
+        finding(
             title=m.t(
                 f"schedule.synchronize_stream.title.{title_key}",
                 per_step=per_step,
@@ -345,11 +347,11 @@ def synchronize_stream(ctx: RankContext) -> list[Finding]:
                 gain_ms=gain.ms,
                 share=gain.share,
             ),
-            description="\n".join(lines),
+            lines=lines,
             suggestions=suggestions,
             ranks=[ctx.rank.rank],
-            step=steps.numbers[0] if len(steps.numbers) == 1 else None,
+            step=steps.single,
             evidence=evidence,
-            **gain.fields(),
+            gain=gain,
         )
     ]

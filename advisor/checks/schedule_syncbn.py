@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..report.model import Evidence, Finding
-from .common import Gain
+from .common import Gain, finding
 from .registry import RankContext, check
 from .schedule_base import free_slices, intervals, mean_step_time, step_windows, union_overlap_ns, us
 
@@ -43,28 +43,24 @@ def sync_batchnorm(ctx: RankContext) -> list[Finding]:
         return []
     host_us = float(np.sum(ends - starts)) / 1000.0 / n_steps
     return [
-        Finding(
-            check="schedule.sync_batchnorm",
-            dimension="schedule",
+        finding(
             title=m.t("schedule.sync_batchnorm.title", per_step=per_step, gain_ms=gain.ms, share=gain.share),
-            description="\n".join(
-                [
-                    m.t(
-                        "schedule.sync_batchnorm.description",
-                        count=len(layers),
-                        steps=n_steps,
-                        per_step=per_step,
-                        host_ms=host_us / 1000.0,
-                        idle_ms=gain.ms,
-                        share=gain.share,
-                    ),
-                    m.t("schedule.sync_batchnorm.gain"),
-                ]
-            ),
+            lines=[
+                m.t(
+                    "schedule.sync_batchnorm.description",
+                    count=len(layers),
+                    steps=n_steps,
+                    per_step=per_step,
+                    host_ms=host_us / 1000.0,
+                    idle_ms=gain.ms,
+                    share=gain.share,
+                ),
+                m.t("schedule.sync_batchnorm.gain"),
+            ],
             suggestions=m.t_list("schedule.sync_batchnorm.suggestions"),
             ranks=[ctx.rank.rank],
-            step=steps.numbers[0] if len(steps.numbers) == 1 else None,
-            **gain.fields(),
+            step=steps.single,
+            gain=gain,
             evidence=[
                 Evidence(
                     m.t("schedule.sync_batchnorm.evidence"),

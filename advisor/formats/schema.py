@@ -34,6 +34,11 @@ def _schema(table: str, doc: str, /, required: tuple[str, ...] = (), **columns: 
     return TableSchema(table, dict(columns), doc, frozenset(required))
 
 
+# step_trace.attrs["source"] when the steps come from the trace's Overlap Analysis (no step_trace_time.csv).
+SOURCE_TRACE = "trace_view.json (Overlap Analysis)"
+# ge_graph_ops.inputs: the producer op names, one per line (op names hold no line break).
+GRAPH_INPUT_SEPARATOR = "\n"
+
 # An event of the trace or the db (X events, tasks, API calls) has a start and a duration.
 EVENT = ("start_ns", "dur_us")
 
@@ -291,6 +296,31 @@ SCHEMAS: dict[str, TableSchema] = {
             required=EVENT,
             start_ns=INT,
             dur_us=FLOAT,
+        ),
+        _schema(
+            "device_info",
+            "Per DeviceInfo entry of PROF_*/device_*/info.json.N: core counts, AI Core clock, HBM size.",
+            source=STR,
+            entry=INT,
+            ai_core_num=INT,
+            aiv_num=INT,
+            aic_mhz=FLOAT,
+            hbm_capacity_mb=FLOAT,
+        ),
+        _schema(
+            "environment",
+            "Per environment variable the rank recorded (ENV_VARIABLES): its name and value as recorded.",
+            required=("name",),
+            name=STR,
+            value=STR,
+        ),
+        _schema(
+            "ge_graph_ops",
+            "Per op of the rank's GE graph dump: name, type, producer op names (one per line).",
+            file=STR,
+            name=STR,
+            type=STR,
+            inputs=STR,
         ),
     )
 }

@@ -19,11 +19,31 @@ from . import cache
 TableLoader = Callable[[RankInfo], pd.DataFrame]
 
 
+ANY_FOLDER = "**/"
+
+
 @dataclass(frozen=True)
 class Loader:
     fn: TableLoader
-    # File name patterns the loader reads (matched against the rank's file names); None: any file.
+    # Patterns of the files the loader reads (`source_matches`); None: any file.
     sources: tuple[str, ...] | None
+
+
+def is_located(pattern: str) -> bool:
+    """Whether a source pattern says where its file lies (else it names a file of the export)."""
+    return "/" in pattern
+
+
+def source_matches(rel: str, pattern: str) -> bool:
+    """Whether the file at `rel` ("/"-separated) matches a source pattern: a file name pattern
+    (`kernel_details.csv`, `*.db`) matches the name; `**/name` the name in any folder; a path
+    pattern (`PROF_*/device_*/info.json.[0-9]`) the last parts of the path, part by part."""
+    parts = rel.split("/")
+    if pattern.startswith(ANY_FOLDER) or not is_located(pattern):
+        return fnmatch.fnmatchcase(parts[-1], pattern.removeprefix(ANY_FOLDER))
+    wanted = pattern.split("/")
+    tail = parts[-len(wanted) :]
+    return len(tail) == len(wanted) and all(map(fnmatch.fnmatchcase, tail, wanted))
 
 
 _LOADERS: dict[tuple[str, str], Loader] = {}
@@ -54,7 +74,7 @@ def source_files(rank: RankInfo, sources: tuple[str, ...] | None) -> list[Path]:
     return [
         rank.path / rel
         for rel in rank.files
-        if sources is None or any(fnmatch.fnmatch(rel.rsplit("/", 1)[-1], p) for p in sources)
+        if sources is None or any(source_matches(rel, p) for p in sources)
     ]
 
 

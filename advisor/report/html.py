@@ -400,6 +400,7 @@ def render_html(report: Report) -> str:
         "show_comparison": bool(comparison_views or report.input.compare_path),
         "dimension_sections": sections,
         "not_evaluated": report.not_evaluated,
+        "not_applicable": report.not_applicable,
         "figures": figure_views,
         "link_figures": link_views,
         "plotly_js": Markup(_plotly_js()) if has_charts else "",

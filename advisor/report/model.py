@@ -79,12 +79,22 @@ class Finding:
 
 
 @dataclass
-class NotEvaluated:
+class CheckNote:
+    """A selected check that gave no findings, and why (one line, in the report's language)."""
+
     check: str
     reason: str
 
     def to_json(self) -> dict[str, str]:
         return {"check": self.check, "reason": self.reason}
+
+
+class NotEvaluated(CheckNote):
+    """The check applies but could not answer on this data (a table missing, a failure)."""
+
+
+class NotApplicable(CheckNote):
+    """The check does not apply to the profile's device ("not applicable to GPU traces"): not run."""
 
 
 @dataclass
@@ -120,6 +130,8 @@ class Report:
     summary: dict[str, Any] = field(default_factory=lambda: {"per_rank": []})
     findings: list[Finding] = field(default_factory=list)
     not_evaluated: list[NotEvaluated] = field(default_factory=list)
+    # Listed once each; in the JSON only when there are any (an NPU profile has none).
+    not_applicable: list[NotApplicable] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=lambda: {"load": 0.0, "checks": 0.0, "render": 0.0})
     # What changed the result (a rank folder left out, a table not read): in every output.
     warnings: list[str] = field(default_factory=list)
@@ -144,7 +156,7 @@ class Report:
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "schema_version": SCHEMA_VERSION,
             "tool": {"name": TOOL_NAME, "version": self.tool_version},
             "input": self.input.to_json(),
@@ -156,6 +168,9 @@ class Report:
             },
             "warnings": list(self.warnings),
         }
+        if self.not_applicable:
+            out["not_applicable"] = [n.to_json() for n in self.not_applicable]
+        return out
 
 
 def plain(value: Any) -> Any:

@@ -21,6 +21,7 @@ from .model import Report
 
 SUMMARY_SHEET = "Summary"  # stable name: scripts read it whatever the report language
 NOT_EVALUATED_SHEET = "Not evaluated"
+NOT_APPLICABLE_SHEET = "Not applicable"
 WARNINGS_SHEET = "Warnings"
 MAX_SHEET_NAME = 31
 MAX_COLUMN_WIDTH = 60
@@ -131,13 +132,16 @@ def write_xlsx(report: Report, path: Path) -> Path:
     for f, names in zip(findings, sheet_names, strict=True):
         for evidence, name in zip(f.evidence, names, strict=True):
             _write_table(book.create_sheet(name), evidence.columns, evidence.rows)
-    if report.not_evaluated:
-        sheet = book.create_sheet(unique_sheet_name(NOT_EVALUATED_SHEET, taken))
-        _write_table(
-            sheet,
-            [m.t("xlsx.not_evaluated.check"), m.t("xlsx.not_evaluated.reason")],
-            [[n.check, n.reason] for n in report.not_evaluated],
-        )
+    for name, notes, key in (
+        (NOT_EVALUATED_SHEET, report.not_evaluated, "xlsx.not_evaluated"),
+        (NOT_APPLICABLE_SHEET, report.not_applicable, "xlsx.not_applicable"),
+    ):
+        if notes:
+            _write_table(
+                book.create_sheet(unique_sheet_name(name, taken)),
+                [m.t(f"{key}.check"), m.t(f"{key}.reason")],
+                [[n.check, n.reason] for n in notes],
+            )
     if report.warnings:
         sheet = book.create_sheet(unique_sheet_name(WARNINGS_SHEET, taken))
         _write_table(sheet, [m.t("xlsx.warnings.warning")], [[w] for w in report.warnings])

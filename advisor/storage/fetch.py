@@ -190,12 +190,11 @@ def sync_profile(
     url_text: str,
     *,
     tables: Iterable[str],
-    graph_dumps: bool,
     progress: ProgressFn | None = None,
     config: StoreConfig | None = None,
 ) -> tuple[Path, FetchStats, DownloadCache]:
-    """Download the files of the profile at `url_text` that the formats read for `tables` (and the
-    GE graph dumps when `graph_dumps`) into the cache; returns (local folder, stats, cache)."""
+    """Download the files of the profile at `url_text` that the formats read for `tables` into the
+    cache; returns (local folder, stats, cache)."""
     started = time.perf_counter()
     notify = progress or _noop
     url = parse_url(url_text)
@@ -211,7 +210,7 @@ def sync_profile(
         stats.warnings.append(
             f"{url}: skipped {len(unsafe)} object(s) with unusable names, e.g. {unsafe[0]!r}"
         )
-    wanted = [e for e in listing if _safe_key(e.key) and is_profile_file(e.key, patterns, graph_dumps)]
+    wanted = [e for e in listing if _safe_key(e.key) and is_profile_file(e.key, patterns)]
     stats.selected, stats.bytes_selected = len(wanted), sum(e.size for e in wanted)
 
     cache = DownloadCache(config.cache_dir, config.endpoint, config.cache_bytes)
@@ -264,14 +263,11 @@ def open_profile(
     url_text: str,
     *,
     tables: Iterable[str],
-    graph_dumps: bool,
     progress: ProgressFn | None = None,
     config: StoreConfig | None = None,
 ) -> Iterator[tuple[Path, FetchStats]]:
     """`sync_profile`, then the local folder marked in use (no eviction) while the block runs."""
-    folder, stats, cache = sync_profile(
-        url_text, tables=tables, graph_dumps=graph_dumps, progress=progress, config=config
-    )
+    folder, stats, cache = sync_profile(url_text, tables=tables, progress=progress, config=config)
     try:
         with cache.in_use(folder):
             yield folder, stats

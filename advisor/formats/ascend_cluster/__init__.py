@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ...errors import InputError
 from ...model import ProfileSet, RankInfo
+from ..ascend_common import SHARED_READERS
 from ..base import Detection, Format
 from .cluster_output import CLUSTER_OUTPUT_DIR, find_cluster_output, read_cluster_output
 
@@ -51,5 +52,5 @@ FORMAT = Format(
     detect=detect,
     discover=discover,
     report_kind=report_kind,
-    reader_modules=(f"{__name__}.cluster_output",),
+    reader_modules=(f"{__name__}.cluster_output", *SHARED_READERS),
 )

@@ -3,7 +3,10 @@ ASCEND_PROFILER_OUTPUT/ (trace_view.json, kernel_details.csv, step_trace_time.cs
 
 from __future__ import annotations
 
+from ..ascend_common import SHARED_READERS
 from ..ascend_common.discover import rank_folder_format
 
-READERS = ("step_trace", "trace_view", "kernels", "statistics", "memory", "communication")
-FORMAT = rank_folder_format("ascend_text", "text", tuple(f"{__name__}.{module}" for module in READERS))
+READERS = ("step_trace", "trace_view", "kernels", "statistics", "memory", "communication", "environment")
+FORMAT = rank_folder_format(
+    "ascend_text", "text", (*(f"{__name__}.{module}" for module in READERS), *SHARED_READERS)
+)

@@ -17,6 +17,7 @@ from ...model import RankInfo
 from ..ascend_common.csvread import normalise_header, parse_number, read_csv
 from ..ascend_common.folder import STEP_TRACE_CSV, TRACE_VIEW_JSON, output_file
 from ..sanity import carry_losses, drop_damaged_rows
+from ..schema import SOURCE_TRACE
 from ..tables import register_table
 from .trace_view import OVERLAP_NAMES, OVERLAP_PROCESS, parse_trace
 
@@ -45,7 +46,6 @@ _CSV_COLUMNS = {
 }
 _REQUIRED = ("computing", "communication(not overlapped)", "free")
 SOURCE_CSV = STEP_TRACE_CSV
-SOURCE_TRACE = f"{TRACE_VIEW_JSON} (Overlap Analysis)"
 
 
 @register_table("step_trace", "ascend_text", sources=(STEP_TRACE_CSV, TRACE_VIEW_JSON))
