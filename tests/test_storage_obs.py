@@ -19,11 +19,13 @@ from moto.server import ThreadedMotoServer
 from advisor.cli import main
 from advisor.engine import needed_tables
 from advisor.errors import InputError
+from advisor.formats.ascend_cluster.cluster_output import CLUSTER_OUTPUT_DIR
 from advisor.formats.ascend_common.folder import DB_FILE, OUTPUT_DIR, PROFILER_INFO
+from advisor.formats.ascend_common.remote import DISCOVERY_OUTPUTS, METADATA_FILES
 from advisor.storage import StoreConfig, load_config, parse_url, sync_profile
 from advisor.storage.cache import Entry, part_path
 from advisor.storage.fetch import _download, _Progress
-from advisor.storage.select import CLUSTER_OUTPUT, METADATA_FILES, is_profile_file, needed_patterns
+from advisor.storage.select import is_profile_file, needed_patterns
 from advisor.synth import SynthSpec, write_synth_profile
 
 from .server_helpers import API, call, wait_for
@@ -172,7 +174,7 @@ def _former_selection(rel: str, patterns: tuple[str, ...], graph_dumps: bool) ->
     parent = parts[-2] if len(parts) > 1 else ""
     if parent == OUTPUT_DIR:
         return DB_FILE.match(name) is not None or any(fnmatch.fnmatchcase(name, p) for p in patterns)
-    if CLUSTER_OUTPUT in parts[:-1]:
+    if CLUSTER_OUTPUT_DIR in parts[:-1]:
         return name.endswith((".csv", ".json", ".db"))
     device_info = ("PROF_*", "device_*", "info.json.*")
     if (
@@ -198,7 +200,7 @@ def test_selection_equals_the_former_special_cases(tmp_path, dimensions):
     rels += [f"{rank}/a/b/c/d/graph_Build.txt", f"{rank}/ASCEND_PROFILER_OUTPUT/l2_cache.csv"]
     assert any("/device_" in r for r in rels)
     patterns = needed_patterns(needed_tables(dimensions))
-    file_names = tuple(p for p in patterns if "/" not in p)
+    file_names = (*DISCOVERY_OUTPUTS, *(p for p in patterns if "/" not in p))
     before = [r for r in rels if _former_selection(r, file_names, "computation" in dimensions)]
     assert [r for r in rels if is_profile_file(r, patterns)] == before
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +37,12 @@ class Format:
     # Folders inside the data that a user may point at but that do not name it (a report is named
     # after their parent).
     inner_folders: tuple[str, ...] = ()
+    # Object-store downloads: whether the object at a path (relative to the analysed prefix) is one
+    # this format reads whatever the tables (discovery's files), or one of its export's files that a
+    # file-name source pattern of the requested tables names (patterns saying where their file
+    # lies are matched by storage for every format alike); and whether a listing holds its data.
+    wants_object: Callable[[str, tuple[str, ...]], bool] = lambda rel, patterns: False
+    recognises_listing: Callable[[Iterable[str]], bool] = lambda rels: False
 
     def tables(self) -> dict[str, Loader]:
         """table name -> its loader for this format."""

@@ -3,6 +3,7 @@ communication summaries of a whole cluster."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from ...errors import InputError
@@ -41,6 +42,15 @@ def discover(path: Path) -> ProfileSet:
     return ProfileSet(root, FORMAT.name, ranks, steps, warnings=warnings, stages=stages)
 
 
+def wants_object(rel: str, patterns: tuple[str, ...]) -> bool:
+    """Every summary (CSV, JSON, db) under cluster_analysis_output/: they are small."""
+    return CLUSTER_OUTPUT_DIR in rel.split("/")[:-1] and rel.endswith((".csv", ".json", ".db"))
+
+
+def recognises_listing(rels: Iterable[str]) -> bool:
+    return any(CLUSTER_OUTPUT_DIR in rel.split("/")[:-1] for rel in rels)
+
+
 def report_kind(framework: str) -> str:
     """The JSON report's `input.kind`, whatever framework wrote the cluster."""
     return "cluster_output"
@@ -53,4 +63,6 @@ FORMAT = Format(
     discover=discover,
     report_kind=report_kind,
     reader_modules=(f"{__name__}.cluster_output", *SHARED_READERS),
+    wants_object=wants_object,
+    recognises_listing=recognises_listing,
 )

@@ -15,6 +15,7 @@ from typing import Any
 from ...errors import InputError, cannot
 from ...model import MIXED, ProfileSet, RankInfo
 from ..base import Detection, Format
+from . import remote
 from .csvread import read_csv
 from .db_sqlite import read_db_metadata
 from .folder import (
@@ -104,6 +105,8 @@ def rank_folder_format(name: str, export: str, reader_modules: tuple[str, ...]) 
         reader_modules=reader_modules,
         holds_data=is_rank_folder_part,
         inner_folders=(OUTPUT_DIR,),
+        wants_object=remote.wants_object,
+        recognises_listing=remote.recognises_listing,
     )
 
 
