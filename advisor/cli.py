@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO, cast
 
 from . import __version__
-from .errors import InputError, OptionError, cannot, is_inside
+from .errors import InputError, OptionError, cannot
 from .lifeline import bind_to_parent_from_environment, remove_partial_reports_on_sigterm
-from .locations import refuse_output_inside_inputs
+from .locations import is_within, refuse_output_inside_inputs
 from .options import (
     REPORT_FORMATS,
     AnalysisOptions,
@@ -170,7 +170,7 @@ def _analyze(args: argparse.Namespace, reporter: Reporter) -> int:
     with contextlib.ExitStack() as stack:
         data = _local_profile(stack, args.path, options, reporter)
         compare = _local_profile(stack, args.compare, options, reporter) if args.compare else None
-        inputs = [Path(p).resolve() for p in (data, compare) if p is not None]
+        inputs = [p for p in (data, compare) if p is not None]
         try:
             report = run_analysis(
                 data,
@@ -182,7 +182,7 @@ def _analyze(args: argparse.Namespace, reporter: Reporter) -> int:
             )
         except OSError as exc:
             # A file of the user's data that cannot be read is unusable input, not a bug of ours.
-            if exc.filename is None or not is_inside(exc.filename, inputs):
+            if exc.filename is None or not any(is_within(exc.filename, p) for p in inputs):
                 raise
             raise InputError(cannot("read", exc.filename, exc)) from None
     # The report names the data as the user gave it, not the download cache folder.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import os
-from pathlib import Path
 
 # The cause of an operating-system error in the words of a one-line message; other errors give
 # their own (lower-cased) text.
@@ -53,12 +52,6 @@ def os_error_cause(error: OSError) -> str:
 def cannot(action: str, path: str | os.PathLike[str], error: OSError) -> str:
     """'cannot write /out/r.html: no space left on device': the one line for `error` on `path`."""
     return f"cannot {action} {path}: {os_error_cause(error)}"
-
-
-def is_inside(path: str | os.PathLike[str], folders: list[Path]) -> bool:
-    """Whether `path` is one of `folders` or lies under one of them (resolved, so links count)."""
-    resolved = Path(path).resolve()
-    return any(resolved == folder or folder in resolved.parents for folder in folders)
 
 
 def byte_size(count: int) -> str:

@@ -20,6 +20,12 @@ def location_parts(location: str | Path) -> tuple[str, ...]:
     return Path(location).expanduser().resolve().parts
 
 
+def is_within(location: str | Path, container: str | Path) -> bool:
+    """Whether `location` is `container` or lies inside it, at any depth (links followed)."""
+    where = location_parts(container)
+    return location_parts(location)[: len(where)] == where
+
+
 def refuse_output_inside_inputs(
     output: str | Path, inputs: Mapping[str, str | Path], field: str, *, as_typed: str | None = None
 ) -> None:
@@ -27,9 +33,8 @@ def refuse_output_inside_inputs(
     data is read-only, and reports written into it would be read as part of it by the next analysis.
     `inputs` maps the field each input came in ("path", "compare.path") to its location; `as_typed` is
     the output as the user wrote it, for the message (default: `output`)."""
-    out = location_parts(output)
     for name, location in inputs.items():
-        if out[: len(where := location_parts(location))] == where:
+        if is_within(output, location):
             raise InputError(
                 f"{field} {shown(as_typed or str(output))} is inside the profiling data given as {name}, "
                 "which is read-only: choose an output folder outside it"
