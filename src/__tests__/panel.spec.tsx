@@ -88,14 +88,7 @@ describe('AdvisorPanel', () => {
     };
     model = new TaskListModel({ source: client, paused: true, auto: false });
     onOpenReport = jest.fn();
-    panel = new AdvisorPanel({
-      model,
-      client: client as unknown as AdvisorClient,
-      trans,
-      onOpenReport,
-      reportLanguage: () => 'zh'
-    });
-    Widget.attach(panel, document.body);
+    attachPanel();
     await waitFor(
       () => !!panel.node.querySelector('.jp-pa-form'),
       3000,
@@ -114,6 +107,21 @@ describe('AdvisorPanel', () => {
       'options applied'
     );
   });
+
+  /**
+   * A panel on the test's model and client (reports in Chinese unless `options` says otherwise).
+   */
+  function attachPanel(options: Partial<AdvisorPanel.IOptions> = {}): void {
+    panel = new AdvisorPanel({
+      model,
+      client: client as unknown as AdvisorClient,
+      trans,
+      onOpenReport,
+      reportLanguage: () => 'zh',
+      ...options
+    });
+    Widget.attach(panel, document.body);
+  }
 
   afterEach(() => {
     panel.dispose();
@@ -255,15 +263,7 @@ describe('AdvisorPanel', () => {
 
   it('asks for the path check in the UI language', async () => {
     panel.dispose();
-    panel = new AdvisorPanel({
-      model,
-      client: client as unknown as AdvisorClient,
-      trans,
-      onOpenReport,
-      reportLanguage: () => 'en',
-      lang: 'zh-CN'
-    });
-    Widget.attach(panel, document.body);
+    attachPanel({ reportLanguage: () => 'en', lang: 'zh-CN' });
     await waitFor(
       () => !!panel.node.querySelector('#jp-pa-data-path'),
       3000,
