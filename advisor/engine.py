@@ -582,7 +582,12 @@ def run_analysis(
     )
     if not any(o.tables or any(isinstance(r, CheckResult) for _, r in o.results) for o in outcomes):
         # Nothing at all could be read: that is unusable input, not a report with every check missing.
-        reasons = (msg for o in outcomes for msg in o.errors.values())
+        # step_trace first: every check needs it, so its reason is the one that explains the rest.
+        reasons = (
+            msg
+            for o in outcomes
+            for _, msg in sorted(o.errors.items(), key=lambda item: item[0] != "step_trace")
+        )
         first = next(reasons, f"{profile.root}: no table could be read")
         others = sum(len(o.errors) for o in outcomes) - 1
         raise InputError(first + (f" (and {others} more like it)" if others > 0 else ""))

@@ -51,7 +51,7 @@ MESSAGES_DIR = Path(__file__).resolve().parents[1] / "advisor" / "report" / "mes
 
 # --- helpers ----------------------------------------------------------------------------------
 
-MEMORY_NEEDS = {"cann_api", "steps", "step_trace", "device_info"}
+MEMORY_NEEDS = {"runtime_api", "steps", "step_trace", "device_info"}
 
 
 def rank_ctx(
@@ -576,7 +576,7 @@ def test_memory_operators_clean_run(clean):
 
 
 def _cann(calls: list[tuple[str, int, float]]) -> pd.DataFrame:
-    return table("cann_api", [{"name": n, "start_ns": s, "dur_us": d, "tid": 1} for n, s, d in calls])
+    return table("runtime_api", [{"name": n, "start_ns": s, "dur_us": d, "tid": 1} for n, s, d in calls])
 
 
 def _steps(n: int = 2, dur_us: float = 100_000.0) -> pd.DataFrame:
@@ -591,7 +591,7 @@ def test_memory_operators_without_memory_records(tmp_path):
         ("AscendCL@aclrtMemcpy", 5000, 9000.0),
         ("AscendCL@aclrtFree", int(5e9), 50_000.0),
     ]  # outside steps
-    ctx = hand_ctx(tmp_path, cann_api=_cann(calls), steps=_steps(), step_trace=step_trace(2, 100_000.0))
+    ctx = hand_ctx(tmp_path, runtime_api=_cann(calls), steps=_steps(), step_trace=step_trace(2, 100_000.0))
     (finding,) = memory_operators(ctx)
     assert finding.estimated_gain_us == pytest.approx(12_000.0)
     assert finding.evidence[0].rows == [["aclrtFree", "free", 4, 24000.0, 12000.0, 6000.0, 0.12]]
@@ -599,17 +599,17 @@ def test_memory_operators_without_memory_records(tmp_path):
     assert len(finding.evidence) == 1
     # Below both bars (2 ms per step = 2 % of the step): no finding.
     calls = [("AscendCL@aclMallocMemInner", int(s * 1e8) + 10, 2000.0) for s in range(2)]
-    ctx = hand_ctx(tmp_path, cann_api=_cann(calls), steps=_steps(), step_trace=step_trace(2, 100_000.0))
+    ctx = hand_ctx(tmp_path, runtime_api=_cann(calls), steps=_steps(), step_trace=step_trace(2, 100_000.0))
     assert memory_operators(ctx) == []
 
 
 def test_memory_operators_odd_data(tmp_path):
     st = step_trace(1, 100_000.0)
     with pytest.raises(NotEvaluated):
-        memory_operators(hand_ctx(tmp_path, cann_api=_cann([]), steps=_steps(1), step_trace=st))
+        memory_operators(hand_ctx(tmp_path, runtime_api=_cann([]), steps=_steps(1), step_trace=st))
     # No ProfilerStep windows: the whole profile is one step; NaN durations are dropped.
     calls = [("AscendCL@aclMallocMemInner", 10, 12_000.0), ("AscendCL@aclrtFree", 20, np.nan)]
-    ctx = hand_ctx(tmp_path, cann_api=_cann(calls), steps=table("steps", []), step_trace=st)
+    ctx = hand_ctx(tmp_path, runtime_api=_cann(calls), steps=table("steps", []), step_trace=st)
     (finding,) = memory_operators(ctx)
     assert "no ProfilerStep windows" in finding.description
     assert finding.estimated_gain_us == 12_000.0
@@ -632,7 +632,7 @@ def test_memory_operators_corpus(root):
     profile = discover(corpus_path(root))
     for rank in profile.ranks:
         ctx = rank_ctx(rank, MEMORY_NEEDS, profile)
-        apis = set(ctx.tables["cann_api"]["name"].str.split("@").str[-1])
+        apis = set(ctx.tables["runtime_api"]["name"].str.split("@").str[-1])
         # The CANN layer only has memcpy calls, no allocation or release: nothing to report.
         assert {"aclrtMemcpy", "aclrtMemcpyAsync"} <= apis
         assert not apis & {"aclrtFree", "aclrtMalloc", "aclMallocMemInner", "aclrtFreePhysical"}

@@ -224,7 +224,7 @@ def test_frequency_numbers(faulty, export):
 def test_dynamic_shape_numbers(faulty, export):
     root, truth = faulty
     expected = truth["computation.dynamic_shape"]["expected"]
-    findings = [f for ctx in contexts(root, ("kernels", "cann_api"), export) for f in dynamic_shape(ctx)]
+    findings = [f for ctx in contexts(root, ("kernels", "runtime_api"), export) for f in dynamic_shape(ctx)]
     assert len(findings) == 2
     summary = pd.concat([rows_of(f) for f in findings])
     assert summary["dynamic_kernels"].sum() == expected["dynamic_kernels"]
@@ -247,8 +247,8 @@ def test_clean_run_has_no_computation_findings(clean):
 
 
 def test_compilation_of_static_operators_is_not_dynamic_shape(dispatch):
-    (ctx,) = contexts(dispatch, ("kernels", "cann_api"))
-    assert (ctx.tables["cann_api"]["name"] == "AscendCL@aclopCompileAndExecute").sum() > 0
+    (ctx,) = contexts(dispatch, ("kernels", "runtime_api"))
+    assert (ctx.tables["runtime_api"]["name"] == "AscendCL@aclopCompileAndExecute").sum() > 0
     assert dynamic_shape(ctx) == []
 
 
@@ -260,13 +260,13 @@ BASE = {"step": 1, "start_ns": 1_000_000_000, "duration_us": 100.0, "name": "k",
 def test_empty_tables():
     empty_k = kernels([])
     empty_f = conform(pd.DataFrame(), "freq")
-    empty_c = conform(pd.DataFrame(), "cann_api")
+    empty_c = conform(pd.DataFrame(), "runtime_api")
     for fn in (aicpu, block_dim, operator_bound, ai_core_performance):
         assert fn(hand_ctx({"kernels": empty_k})) == []
     with pytest.raises(NotEvaluated, match="AI Core frequency samples"):
         ai_core_frequency(hand_ctx({"kernels": empty_k, "freq": empty_f}))
     with pytest.raises(NotEvaluated, match="OP State"):
-        dynamic_shape(hand_ctx({"kernels": empty_k, "cann_api": empty_c}))
+        dynamic_shape(hand_ctx({"kernels": empty_k, "runtime_api": empty_c}))
 
 
 def test_nan_and_zero_durations_do_not_crash():
@@ -291,9 +291,11 @@ def test_missing_columns_are_not_evaluated():
         operator_bound(hand_ctx({"kernels": k}))
     with pytest.raises(NotEvaluated, match="PMU"):
         ai_core_performance(hand_ctx({"kernels": k.assign(op_type="MatMulV2")}))
-    cann = conform(pd.DataFrame({"name": ["AscendCL@aclopCompileAndExecute"], "dur_us": [500.0]}), "cann_api")
+    cann = conform(
+        pd.DataFrame({"name": ["AscendCL@aclopCompileAndExecute"], "dur_us": [500.0]}), "runtime_api"
+    )
     with pytest.raises(NotEvaluated, match="OP State"):
-        dynamic_shape(hand_ctx({"kernels": k, "cann_api": cann}))
+        dynamic_shape(hand_ctx({"kernels": k, "runtime_api": cann}))
 
 
 def test_aicpu_threshold_and_total_per_step():
@@ -389,8 +391,8 @@ def test_operator_bound_examines_every_row():
 
 def test_dynamic_binary_kernels_without_compilation_are_fine():
     k = kernels([{**BASE, "accelerator_core": "AI_CORE", "op_state": "dynamic"}])
-    cann = conform(pd.DataFrame({"name": ["AscendCL@aclnnAdd"], "dur_us": [5.0]}), "cann_api")
-    assert dynamic_shape(hand_ctx({"kernels": k, "cann_api": cann})) == []
+    cann = conform(pd.DataFrame({"name": ["AscendCL@aclnnAdd"], "dur_us": [5.0]}), "runtime_api")
+    assert dynamic_shape(hand_ctx({"kernels": k, "runtime_api": cann})) == []
 
 
 def test_versions_and_dtype_rules():

@@ -217,7 +217,7 @@ def _ctx(rank, options=None, **tables):
             "step_trace",
         ),
         "host_ops": conform(pd.DataFrame(), "host_ops"),
-        "cann_api": conform(pd.DataFrame(), "cann_api"),
+        "runtime_api": conform(pd.DataFrame(), "runtime_api"),
         "overlap": conform(pd.DataFrame(), "overlap"),
         "kernels": conform(pd.DataFrame(), "kernels"),
         "gc": conform(pd.DataFrame(), "gc"),
@@ -266,7 +266,7 @@ def test_host_sync_hand_built_nan_and_zero_durations(rank):
         "start_ns": [_us(0), _us(10.2), _us(14.2), _us(80), _us(82)],
         "dur_us": [10_200.0, 4_000.0, 65_800.0, 2_000.0, 118_000.0],
     }
-    ctx = _ctx(rank, host_ops=host, cann_api=cann, overlap=overlap)
+    ctx = _ctx(rank, host_ops=host, runtime_api=cann, overlap=overlap)
     schedule_sync.MIN_PER_STEP, saved = 1.0, schedule_sync.MIN_PER_STEP
     try:
         (f,) = schedule_sync.host_sync(ctx)
@@ -290,12 +290,12 @@ def test_synchronize_stream_explicit_sync_outside_ops(rank):
         "tid": [7, 7],
     }
     overlap = {"kind": ["Free"], "start_ns": [_us(24)], "dur_us": [8_000.0]}
-    (f,) = schedule_sync.synchronize_stream(_ctx(rank, cann_api=cann, overlap=overlap))
+    (f,) = schedule_sync.synchronize_stream(_ctx(rank, runtime_api=cann, overlap=overlap))
     assert f.estimated_gain_us == pytest.approx(8000.0)
     assert _evidence(f, 1)[0]["launches"] == 0
     assert "Explicit" in f.title
     # Without idle after it, one explicit sync is no finding.
-    assert schedule_sync.synchronize_stream(_ctx(rank, cann_api=cann)) == []
+    assert schedule_sync.synchronize_stream(_ctx(rank, runtime_api=cann)) == []
 
 
 def test_conjectured_gc(rank):
@@ -305,7 +305,7 @@ def test_conjectured_gc(rank):
         "dur_us": [20_000.0, 120_000.0, 60_000.0],
     }
     cann = {"name": ["AscendCL@aclnnAdd"], "start_ns": [_us(21)], "dur_us": [5.0], "tid": [1]}
-    (f,) = schedule_gc.gc_pauses(_ctx(rank, overlap=overlap, cann_api=cann))
+    (f,) = schedule_gc.gc_pauses(_ctx(rank, overlap=overlap, runtime_api=cann))
     assert f.estimated_gain_us == pytest.approx(120_000.0)
     # The pause is measured (the device idled while the host did nothing); only its cause is a guess,
     # which the title and the advice to record GC say.
@@ -315,7 +315,7 @@ def test_conjectured_gc(rank):
     # A framework op at 60 ms: the host ran then, so the pause is what follows it (80 ms); the
     # 40 ms of idle before it are too short to call a pause.
     host = {"name": ["aten::add"], "cat": ["cpu_op"], "start_ns": [_us(60)], "dur_us": [10.0], "tid": [1]}
-    (f,) = schedule_gc.gc_pauses(_ctx(rank, overlap=overlap, cann_api=cann, host_ops=host))
+    (f,) = schedule_gc.gc_pauses(_ctx(rank, overlap=overlap, runtime_api=cann, host_ops=host))
     assert f.estimated_gain_us == pytest.approx(79_990.0)
     assert [r["host_quiet_us"] for r in _evidence(f)] == [139_990.0]  # to the step's end at 200 ms
     # Ops every 20 ms: the host never stood still that long.
@@ -326,7 +326,7 @@ def test_conjectured_gc(rank):
         "dur_us": [10.0] * 9,
         "tid": [1] * 9,
     }
-    assert schedule_gc.gc_pauses(_ctx(rank, overlap=overlap, cann_api=cann, host_ops=busy)) == []
+    assert schedule_gc.gc_pauses(_ctx(rank, overlap=overlap, runtime_api=cann, host_ops=busy)) == []
     # A blocking CANN call covering the idle belongs to the sync checks.
     sync = {
         "name": ["AscendCL@aclrtSynchronizeDevice"],
@@ -334,7 +334,7 @@ def test_conjectured_gc(rank):
         "dur_us": [120_000.0],
         "tid": [1],
     }
-    assert schedule_gc.gc_pauses(_ctx(rank, overlap=overlap, cann_api=sync)) == []
+    assert schedule_gc.gc_pauses(_ctx(rank, overlap=overlap, runtime_api=sync)) == []
     # A DataLoader wait covering the gap belongs to the data loader.
     loader = {
         "name": ["enumerate(DataLoader)#_MultiProcessingDataLoaderIter.__next__"],
@@ -343,7 +343,7 @@ def test_conjectured_gc(rank):
         "dur_us": [125_000.0],
         "tid": [1],
     }
-    assert schedule_gc.gc_pauses(_ctx(rank, overlap=overlap, cann_api=cann, host_ops=loader)) == []
+    assert schedule_gc.gc_pauses(_ctx(rank, overlap=overlap, runtime_api=cann, host_ops=loader)) == []
 
 
 def test_recorded_gc_ignores_short_and_out_of_step_collections(rank):
@@ -378,7 +378,7 @@ def test_operator_dispatch_nan_durations(rank):
         "dur_us": [np.nan] + [100.0] * 24,
         "tid": [1] * 25,
     }
-    (f,) = operator_dispatch(_ctx(rank, cann_api=cann))
+    (f,) = operator_dispatch(_ctx(rank, runtime_api=cann))
     assert _evidence(f)[0]["count"] == 25
     assert _evidence(f)[0]["total_us"] == pytest.approx(2400.0)
     assert f.estimated_gain_us == 0.0  # no idle slices recorded

@@ -382,8 +382,8 @@ def test_host_ops_categories_tids_and_call_stacks(tmp_path):
     assert h.loc["Dequeue@aclnnAdd"].tid == TID + 1 and pd.isna(h.loc["Enqueue"].call_stack)
 
 
-def test_cann_api_names_carry_the_level_prefix(tmp_path):
-    c = load_table("cann_api", make_rank(tmp_path))
+def test_runtime_api_names_carry_the_level_prefix(tmp_path):
+    c = load_table("runtime_api", make_rank(tmp_path))
     launch = "Node@launch"
     wait, add = "AscendCL@aclrtStreamWaitEvent", "AscendCL@aclnnAdd"
     assert c.name.tolist() == [launch, launch, "Hccl@Launch_Ffts", wait, add, launch]
@@ -557,7 +557,7 @@ REQUIRED_TABLE = {
     "device_tasks": "TASK",
     "hccl": "COMMUNICATION_TASK_INFO",
     "host_ops": "PYTORCH_API",
-    "cann_api": "CANN_API",
+    "runtime_api": "CANN_API",
     "api_statistic": "CANN_API",
     "op_statistic": "TASK",
     "flows": "CONNECTION_IDS",
@@ -991,7 +991,7 @@ def test_corpus_host_side(rank):
     )
     assert collections.Counter(host.call_stack.dropna()) == stacks
     assert len(set(host.tid)) == len({e["tid"] for e in python}) == 3
-    cann = load_table("cann_api", db_rank)
+    cann = load_table("runtime_api", db_rank)
     text_names = collections.Counter(e["name"] for e in _process(rank, "CANN"))
     assert set(cann.name) <= set(text_names)
     assert abs(len(cann) - sum(text_names.values())) <= 3  # aclrtQueryEventStatus polls vary per run

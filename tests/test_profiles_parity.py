@@ -33,7 +33,7 @@ KNOWN_DIFFERENCES = {
 }
 TABLES = (
     "step_trace", "steps", "kernels", "comm_ops", "comm_bandwidth", "comm_packets", "comm_matrix",
-    "cann_api", "host_ops", "hccl", "api_statistic", "op_statistic",
+    "runtime_api", "host_ops", "hccl", "api_statistic", "op_statistic",
 )  # fmt: skip
 
 

@@ -285,7 +285,7 @@ def test_tables_have_exact_values(sample):
     assert mm["call_stack"] == "a.py(1): f;\nb.py(2): g"  # frames end ";\n", as in the db export
     assert host.iloc[5]["start_ns"] == ns(12) and pd.isna(host.iloc[4]["call_stack"])
 
-    assert t["cann_api"].to_dict("list") == {
+    assert t["runtime_api"].to_dict("list") == {
         "name": ["AscendCL@aclnnMm"],
         "start_ns": [ns(13)],
         "dur_us": [7.5],
@@ -579,7 +579,7 @@ def _independent_counts(path: Path) -> dict[str, int]:
     overlap = sum(1 for e in events if names.get(e.get("pid")) == "Overlap Analysis" and e.get("ph") == "X")
     return {
         "host_ops": by_process[("Python", "X")],
-        "cann_api": by_process[("CANN", "X")],
+        "runtime_api": by_process[("CANN", "X")],
         "device_tasks": by_process[("Ascend Hardware", "X")],
         "hccl": by_process[("HCCL", "X")],
         "overlap": overlap,
@@ -616,7 +616,7 @@ def test_reference_fixture_counts():
     assert {name: len(tables[name]) for name in TABLES if name != "steps"} == _independent_counts(path)
     assert tables["steps"]["step"].tolist() == [1]
     assert tables["steps"]["start_ns"].tolist() == [1704161511420289011]
-    cann = tables["cann_api"]["name"]
+    cann = tables["runtime_api"]["name"]
     assert (cann == "AscendCL@aclopCompileAndExecute").sum() == 11
     assert (tables["device_tasks"]["task_type"] == "AI_CPU").sum() == 2
 

@@ -39,7 +39,7 @@ from .test_synth import (
 )
 
 LEVEL0_DB_ONLY = frozenset({"task_id", "stream_id", "mix_block_dim"})
-LEVEL0_ABSENT = ("comm_ops", "comm_bandwidth", "comm_packets", "comm_matrix", "cann_api", "api_statistic")
+LEVEL0_ABSENT = ("comm_ops", "comm_bandwidth", "comm_packets", "comm_matrix", "runtime_api", "api_statistic")
 SPECS = {
     "llm": dict(workload="llm", steps=(1, 2), export="both"),
     "pp_cnn": dict(ranks=4, pipeline_parallel=2, microbatches=8, steps=(1, 2), export="both"),

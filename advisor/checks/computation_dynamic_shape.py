@@ -23,10 +23,10 @@ COMPILE_API = "aclopCompileAndExecute"
 MAX_ROWS = 30
 
 
-@check(CHECK, "computation", needs=frozenset({"kernels", "cann_api"}), devices=NPU_ONLY)
+@check(CHECK, "computation", needs=frozenset({"kernels", "runtime_api"}), devices=NPU_ONLY)
 def dynamic_shape(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
-    kernels, cann = ctx.tables["kernels"], ctx.tables["cann_api"]
+    kernels, cann = ctx.tables["kernels"], ctx.tables["runtime_api"]
     state = kernels["op_state"].astype("string").str.strip().str.lower()
     known = state.notna() & (state != "") & (state != "n/a")
     if not known.any():

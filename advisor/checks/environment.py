@@ -167,7 +167,7 @@ class ProfileFacts:
         if states.empty:
             # Without OP State (db exports), operators compiled online in the profiled steps show it:
             # a static shape is compiled once, before the steps that are profiled.
-            cann = self.table("cann_api", rank)
+            cann = self.table("runtime_api", rank)
             compiles = 0 if cann is None else int(cann["name"].isin([COMPILE_EXECUTE, COMPILE]).sum())
             if compiles:
                 return True, self.m.t(f"{CHECK_ID}.fact.online_compile", rank=rank, compiles=compiles)
@@ -225,7 +225,7 @@ def _worst(priorities: list[str]) -> str:
     scope="cluster",
     # Read here, not sent by every rank: the environment of each rank (one whose environment could not
     # be read counts as one that recorded none), and the facts' tables for the first rank that needs them.
-    on_demand=frozenset({"environment", "kernels", "cann_api", "memory_record"}),
+    on_demand=frozenset({"environment", "kernels", "runtime_api", "memory_record"}),
     devices=NPU_ONLY,
 )
 def environment_variables(ctx: ClusterContext) -> list[Finding]:

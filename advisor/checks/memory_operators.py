@@ -150,7 +150,7 @@ def _memory_lines(
 @check(
     "memory.operators",
     "memory",
-    needs=frozenset({"cann_api", "steps", "step_trace", "device_info"}),
+    needs=frozenset({"runtime_api", "steps", "step_trace", "device_info"}),
     # Memory records need profile_memory=True; without them the time part still stands.
     optional=frozenset({"memory_record", "npu_module_mem", "overlap"}),
     devices=NPU_ONLY,
@@ -158,7 +158,7 @@ def _memory_lines(
 def memory_operators(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
     rules = knowledge("memory")
-    cann = ctx.tables["cann_api"]
+    cann = ctx.tables["runtime_api"]
     if cann.empty:
         raise NotEvaluated(m.t("memory.operators.no_cann"))
     api = cann["name"].astype("string").str.rsplit("@", n=1).str[-1].str.strip()

@@ -1,7 +1,7 @@
 """Helpers shared by the schedule checks (no checks here): step windows, device-idle overlap,
 outermost host ops, call-stack frames.
 
-Host events (host_ops, cann_api, gc) carry no step number; a step is the window of its
+Host events (host_ops, runtime_api, gc) carry no step number; a step is the window of its
 `ProfilerStep#N` event (table `steps`). With `--step`, the engine keeps only that step's row, so
 filtering by the windows also honours the user's choice.
 """

@@ -32,13 +32,13 @@ MIN_SHARE = 0.01
 @check(
     "schedule.operator_dispatch",
     "schedule",
-    needs=frozenset({"cann_api", "overlap", "steps", "step_trace"}),
+    needs=frozenset({"runtime_api", "overlap", "steps", "step_trace"}),
     devices=NPU_ONLY,
 )
 def operator_dispatch(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
     steps = step_windows(ctx.tables["steps"])
-    cann = ctx.tables["cann_api"]
+    cann = ctx.tables["runtime_api"]
     in_steps = steps.contains(cann["start_ns"])
     names = cann["name"]
     calls = cann[(names == COMPILE_EXECUTE).fillna(False).to_numpy(dtype=bool) & in_steps]

@@ -59,7 +59,7 @@ def typical_gaps(gaps: np.ndarray, max_gap_us: float) -> np.ndarray:
     "schedule",
     needs=frozenset({"kernels", "step_trace"}),
     # Host calls and GC tell stalls from launch gaps where the trace recorded them.
-    optional=frozenset({"cann_api", "gc"}),
+    optional=frozenset({"runtime_api", "gc"}),
     devices=NPU_ONLY,
 )
 def fusible_operators(ctx: RankContext) -> list[Finding]:
@@ -79,7 +79,7 @@ def fusible_operators(ctx: RankContext) -> list[Finding]:
     stalled = overlap_ns(
         end[:-1],
         np.maximum(start[1:], end[:-1]),
-        *host_stalls(ctx.tables.get("cann_api"), ctx.tables.get("gc")),
+        *host_stalls(ctx.tables.get("runtime_api"), ctx.tables.get("gc")),
     )
     gaps[stalled > 0] = 0.0
     aicore = np.nan_to_num(k["aicore_time_us"].to_numpy(dtype=np.float64, na_value=np.nan)) + np.nan_to_num(

@@ -136,7 +136,7 @@ def quiet_pauses(ctx: RankContext, steps: Steps) -> tuple[np.ndarray, np.ndarray
         "dataloader", case=False, regex=False
     ).fillna(False)
     b_starts, b_ends = intervals(host[busy.to_numpy(dtype=bool)])
-    s_starts, s_ends = host_stalls(ctx.tables.get("cann_api"), None)
+    s_starts, s_ends = host_stalls(ctx.tables.get("runtime_api"), None)
     covered = overlap_ns(g_starts, g_ends, *merge(np.r_[b_starts, s_starts], np.r_[b_ends, s_ends]))
     free = free_slices(ctx.tables["overlap"], steps)
     idle = overlap_ns(g_starts, g_ends, *free)
@@ -203,7 +203,7 @@ def _conjectured(ctx: RankContext) -> list[Finding]:
     needs=frozenset({"overlap", "host_ops", "steps", "step_trace"}),
     # GC records are optional: a db export without GC_RECORD must still get the conjecture. CANN calls
     # tell a host blocked in the runtime from a paused one where they were recorded (not at Level0).
-    optional=frozenset({"gc", "cann_api"}),
+    optional=frozenset({"gc", "runtime_api"}),
 )
 def gc_pauses(ctx: RankContext) -> list[Finding]:
     gc = ctx.tables.get("gc")

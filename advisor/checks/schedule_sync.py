@@ -47,13 +47,13 @@ FAMILIES = {
     "shape": ("aten::nonzero", "aten::masked_select", "aten::unique", "aten::_unique2", "aten::index",
               "aten::repeat_interleave", "aten::where", "aten::argwhere"),
 }  # fmt: skip
-_NEEDS = frozenset({"host_ops", "cann_api", "overlap", "steps", "step_trace"})
+_NEEDS = frozenset({"host_ops", "runtime_api", "overlap", "steps", "step_trace"})
 
 
 def _blocking(ctx: RankContext) -> tuple[pd.DataFrame, Steps]:
     """The blocking CANN calls inside the profiled steps, and the step windows."""
     steps = step_windows(ctx.tables["steps"])
-    cann = ctx.tables["cann_api"]
+    cann = ctx.tables["runtime_api"]
     if cann.empty:
         raise NotEvaluated(ctx.messages.t("schedule.sync.no_cann"))
     blocking = cann[cann["name"].str.contains(BLOCKING, regex=True).fillna(False).to_numpy(dtype=bool)]
@@ -219,7 +219,7 @@ def host_sync(ctx: RankContext) -> list[Finding]:
 
 
 def _after_launch(cann: pd.DataFrame, steps: Steps) -> tuple[np.ndarray, int]:
-    """Per cann_api row: a stream sync that directly follows a kernel launch on the same thread;
+    """Per runtime_api row: a stream sync that directly follows a kernel launch on the same thread;
     and the number of launches, inside the steps."""
     names = cann["name"]
     is_launch = names.eq(LAUNCH).fillna(False).to_numpy(dtype=bool)
@@ -250,7 +250,7 @@ def _after_launch(cann: pd.DataFrame, steps: Steps) -> tuple[np.ndarray, int]:
 def synchronize_stream(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
     _, steps = _blocking(ctx)
-    cann = ctx.tables["cann_api"]
+    cann = ctx.tables["runtime_api"]
     after_mask, launches = _after_launch(cann, steps)
     after_launch = int(after_mask.sum())
     ratio = after_launch / launches if launches else 0.0

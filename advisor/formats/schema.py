@@ -230,8 +230,9 @@ SCHEMAS: dict[str, TableSchema] = {
             call_stack=STR,
         ),
         _schema(
-            "cann_api",
-            "CANN API calls, named with their level prefix, e.g. AscendCL@aclrtSynchronizeStream.",
+            "runtime_api",
+            "Host calls of the device runtime: CANN API calls named with their level prefix "
+            "(AscendCL@aclrtSynchronizeStream), CUDA/HIP runtime and driver calls (cudaLaunchKernel).",
             required=EVENT,
             name=STR,
             start_ns=INT,

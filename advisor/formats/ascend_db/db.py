@@ -576,8 +576,8 @@ def _cann_frame(db: SqliteFile, why: str) -> pd.DataFrame:
     return db.query(f"SELECT {_select(db, 'CANN_API', 'a', columns)} FROM CANN_API AS a")
 
 
-@register_table("cann_api", "ascend_db", sources=PROFILER_SOURCES)
-def load_cann_api(rank: RankInfo) -> pd.DataFrame:
+@register_table("runtime_api", "ascend_db", sources=PROFILER_SOURCES)
+def load_runtime_api(rank: RankInfo) -> pd.DataFrame:
     """CANN_API named like the text trace: the ENUM_API_TYPE level as prefix (AscendCL@, Node@, …)."""
     db = profiler_db(rank)
     frame = _cann_frame(db, "needed for the CANN API table")
@@ -587,7 +587,7 @@ def load_cann_api(rank: RankInfo) -> pd.DataFrame:
     frame["dur_us"] = _us(frame["end_ns"], frame["start_ns"])
     frame["tid"] = _tid(frame["global_tid"])
     frame = frame.sort_values("start_ns", kind="stable", ignore_index=True)
-    return finish(frame, "cann_api", "CANN_API", db.path)
+    return finish(frame, "runtime_api", "CANN_API", db.path)
 
 
 @register_table("api_statistic", "ascend_db", sources=PROFILER_SOURCES)
@@ -597,8 +597,8 @@ def load_api_statistic(rank: RankInfo) -> pd.DataFrame:
     frame = _cann_frame(db, "needed for the API statistics")
     frame["level"] = _decode(frame["type_id"], _enum(db, "ENUM_API_TYPE"))
     frame = frame.assign(start_ns=_int64(frame["start_ns"]), dur_us=_us(frame["end_ns"], frame["start_ns"]))
-    # Damaged calls are left out of the sums, as they are left out of the cann_api table.
-    calls = drop_damaged_rows(frame, "cann_api", db.path, _LABELS)
+    # Damaged calls are left out of the sums, as they are left out of the runtime_api table.
+    calls = drop_damaged_rows(frame, "runtime_api", db.path, _LABELS)
     groups = calls.dropna(subset=["level", "api"]).groupby(["level", "api"], sort=True)["dur_us"]
     stats = groups.agg(total_us="sum", count="size", avg_us="mean", min_us="min", max_us="max")
     stats["variance"] = groups.var(ddof=0)

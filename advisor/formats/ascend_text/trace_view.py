@@ -1,6 +1,6 @@
 """Reading `trace_view.json` (Chrome-trace JSON array of the Ascend PyTorch Profiler) into typed tables.
 
-One streaming pass (see `trace_json`) fills the tables `steps`, `host_ops`, `cann_api`,
+One streaming pass (see `trace_json`) fills the tables `steps`, `host_ops`, `runtime_api`,
 `device_tasks`, `hccl`, `overlap`, `freq`, `flows` and `gc` (schemas in `schema.py`). Events are
 classified by the `process_name` of their pid; a byte pre-scan finds those names first, because
 the profiler writes some metadata after the events it names. Per chunk only the needed fields are
@@ -54,7 +54,7 @@ except ImportError:  # a source tree where the C scanner was not compiled: the P
 
 OVERLAP_PROCESS = "Overlap Analysis"
 OVERLAP_NAMES = ("Computing", "Communication", "Communication(Not Overlapped)", "Free")
-TABLES = ("steps", "host_ops", "cann_api", "device_tasks", "hccl", "overlap", "freq", "flows", "gc")
+TABLES = ("steps", "host_ops", "runtime_api", "device_tasks", "hccl", "overlap", "freq", "flows", "gc")
 FLOW_CATS = frozenset({"async_npu", "HostToDevice"})  # torch_to_npu and CANN -> device links
 AI_CORE_FREQ = "AI Core Freq"
 
@@ -521,7 +521,7 @@ class _Builder:
         raw = {
             "host_ops": lambda: self._frame("host_ops"),
             "steps": lambda: _steps(tables["host_ops"]),
-            "cann_api": lambda: self._frame("cann_api"),
+            "runtime_api": lambda: self._frame("cann_api"),
             "device_tasks": lambda: self._frame("device_tasks"),
             "hccl": lambda: _hccl(self._frame("hccl"), self.threads),
             "overlap": lambda: _sorted(self._frame("overlap"), "start_ns"),
