@@ -83,6 +83,7 @@ _DTYPE_BYTES = {
 _MEMCPY_NAME = re.compile(r"^Memcpy (\w+)(?: \((\w+) -> (\w+)\))?")
 _MEMSET_NAME = re.compile(r"^Memset(?: \((\w+)\))?")
 _STREAM_TID = re.compile(r"(\d+)\s*$")
+Spans = tuple[np.ndarray, np.ndarray]  # (starts, ends) of intervals, ns
 
 
 class KinetoTables(dict[str, pd.DataFrame]):
@@ -239,7 +240,7 @@ def _comm_ops(nccl_kernels: pd.DataFrame, host: pd.DataFrame, steps: pd.DataFram
     ).sort_values("start_ns", kind="stable")
 
 
-def _merged(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _merged(starts: np.ndarray, ends: np.ndarray) -> Spans:
     """The union of [start, end) intervals, as sorted disjoint intervals."""
     if not len(starts):
         return starts, ends
@@ -250,9 +251,7 @@ def _merged(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return starts[first], np.maximum.reduceat(ends, first)
 
 
-def _minus(
-    a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]
-) -> tuple[np.ndarray, np.ndarray]:
+def _minus(a: Spans, b: Spans) -> Spans:
     """The parts of the disjoint intervals `a` outside the disjoint intervals `b`."""
     out_s, out_e = [], []
     b_s, b_e = b
@@ -271,13 +270,13 @@ def _minus(
     return np.array(out_s, np.int64), np.array(out_e, np.int64)
 
 
-def _clip(spans: tuple[np.ndarray, np.ndarray], low: int, high: int) -> tuple[np.ndarray, np.ndarray]:
+def _clip(spans: Spans, low: int, high: int) -> Spans:
     starts, ends = np.maximum(spans[0], low), np.minimum(spans[1], high)
     keep = ends > starts
     return starts[keep], ends[keep]
 
 
-def _ends(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def _ends(frame: pd.DataFrame) -> Spans:
     starts = frame["start_ns"].to_numpy(np.int64)
     durations = np.round(frame["dur_us"].fillna(0).clip(lower=0).to_numpy(np.float64) * 1000).astype(np.int64)
     return starts, starts + durations
@@ -297,12 +296,28 @@ def _window(
     return int(starts.min()), last
 
 
+def _cut(spans: Spans, cuts: np.ndarray) -> Spans:
+    """The intervals split at the sorted times `cuts` that fall strictly inside them."""
+    starts, ends = spans
+    first = np.searchsorted(cuts, starts, side="right")  # the first cut after each start
+    inside = np.maximum(np.searchsorted(cuts, ends, side="left") - first, 0)
+    if not inside.any():
+        return spans
+    pieces = inside + 1
+    owner = np.repeat(np.arange(len(starts)), pieces)
+    nth = np.arange(pieces.sum()) - np.repeat(np.cumsum(pieces) - pieces, pieces)  # piece 0..inside
+    at = first[owner] + nth  # the cut that ends the piece (if it is not the last)
+    last = len(cuts) - 1
+    piece_starts = np.where(nth == 0, starts[owner], cuts[np.minimum(at - 1, last)])
+    piece_ends = np.where(nth == inside[owner], ends[owner], cuts[np.minimum(at, last)])
+    return piece_starts, piece_ends
+
+
 def _slices(
-    computing: tuple[np.ndarray, np.ndarray],
-    communication: tuple[np.ndarray, np.ndarray],
-    window: tuple[int, int] | None,
+    computing: Spans, communication: Spans, window: tuple[int, int] | None, cuts: np.ndarray
 ) -> pd.DataFrame:
-    """The Overlap-Analysis slices of a timeline from its busy intervals (ns)."""
+    """The Overlap-Analysis slices of a timeline from its busy intervals (ns), split at `cuts` (the
+    step starts): step_trace gives each slice to the step it starts in."""
     computing, communication = _merged(*computing), _merged(*communication)
     busy = _merged(np.r_[computing[0], communication[0]], np.r_[computing[1], communication[1]])
     if window is None:
@@ -318,7 +333,8 @@ def _slices(
     }
     frames = [
         pd.DataFrame({"kind": kind, "start_ns": starts, "dur_us": (ends - starts) / 1000.0})
-        for kind, (starts, ends) in parts.items()
+        for kind, spans in parts.items()
+        for starts, ends in [_cut(spans, cuts)]
     ]
     return pd.concat(frames, ignore_index=True).sort_values("start_ns", kind="stable")
 
@@ -327,7 +343,8 @@ def _gpu_overlap(device: pd.DataFrame, collective: pd.Series, steps: pd.DataFram
     starts, ends = _ends(device)
     comm = collective.to_numpy(bool)
     window = _window(steps, ends, device["step"].notna().to_numpy(bool))
-    return _slices((starts[~comm], ends[~comm]), (starts[comm], ends[comm]), window)
+    cuts = np.sort(steps["start_ns"].to_numpy(np.int64))
+    return _slices((starts[~comm], ends[~comm]), (starts[comm], ends[comm]), window, cuts)
 
 
 def main_thread(host: pd.DataFrame) -> str | None:
@@ -347,7 +364,8 @@ def _cpu_overlap(host: pd.DataFrame, comm: pd.DataFrame, steps: pd.DataFrame) ->
     starts, ends = _ends(ops)
     comm_starts, comm_ends = _ends(comm)
     window = _window(steps, np.zeros(0, np.int64), np.zeros(0, bool))
-    return _slices((starts, ends), (comm_starts, comm_ends), window)
+    cuts = np.sort(steps["start_ns"].to_numpy(np.int64))
+    return _slices((starts, ends), (comm_starts, comm_ends), window, cuts)
 
 
 def _memcpy(copies: pd.DataFrame) -> pd.DataFrame:
