@@ -19,8 +19,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -43,6 +41,7 @@ from ..ascend_common.trace_columns import (
     string_array,
 )
 from ..ascend_common.trace_json import CHUNK_BYTES, MAX_EVENT_BYTES, ArrayReader, scan_process_names
+from ..file_memo import FileMemo
 from ..sanity import INCOMPLETE, drop_damaged, with_lost_share
 from ..schema import conform
 from ..step_split import OVERLAP_NAMES
@@ -245,32 +244,13 @@ def _checked(trace: TraceTables, path: Path) -> TraceTables:
     return TraceTables(tables, warnings, trace.processes, trace.truncated, trace.skipped_share)
 
 
-_MEMO: OrderedDict[tuple[str, int, int], TraceTables] = OrderedDict()
-_MEMO_SIZE = 2  # the tables of a rank are asked one by one; two ranks' traces may interleave
-_MEMO_LOCK = threading.Lock()
+def _parse_checked(path: Path) -> TraceTables:
+    return _checked(read_trace(path), path)
 
 
-def parse_trace(path: Path) -> TraceTables:
-    """The tables of `path` without damaged rows, parsed once per (file, size, mtime) in this
-    process (small LRU).
-
-    Callers share the returned frames: copy before changing them.
-    """
-    try:
-        stat = path.stat()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    with _MEMO_LOCK:
-        if key in _MEMO:
-            _MEMO.move_to_end(key)
-            return _MEMO[key]
-    tables = _checked(read_trace(path), path)
-    with _MEMO_LOCK:
-        _MEMO[key] = tables
-        while len(_MEMO) > _MEMO_SIZE:
-            _MEMO.popitem(last=False)
-    return tables
+# The tables of a file without damaged rows, parsed once per (file, size, mtime) in this process.
+# Callers share the returned frames: copy before changing them.
+parse_trace = FileMemo(_parse_checked)
 
 
 def _loader(table: str) -> Callable[[RankInfo], pd.DataFrame]:

@@ -21,8 +21,6 @@ Communication, and time in no op (Python, sleeps, waits) is Free.
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,6 +29,7 @@ import pandas as pd
 
 from ...errors import InputError
 from ...model import RankInfo
+from ..file_memo import FileMemo
 from ..sanity import INCOMPLETE, drop_damaged
 from ..schema import conform
 from ..step_split import COMMUNICATION, COMPUTING, FREE, NOT_OVERLAPPED, step_trace_from_overlap
@@ -421,29 +420,12 @@ def _memory(trace: KinetoTrace) -> pd.DataFrame:
     )
 
 
-_MEMO: OrderedDict[tuple[str, int, int], KinetoTables] = OrderedDict()
-_MEMO_SIZE = 2  # the tables of a rank are asked one by one; two ranks' traces may interleave
-_MEMO_LOCK = threading.Lock()
+def _parse(path: Path) -> KinetoTables:
+    return build_tables(read_trace(path))
 
 
-def parse_tables(path: Path) -> KinetoTables:
-    """The tables of `path`, read once per (file, size, mtime) in this process (small LRU). Callers
-    share the frames: copy before changing them."""
-    try:
-        stat = path.stat()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    with _MEMO_LOCK:
-        if key in _MEMO:
-            _MEMO.move_to_end(key)
-            return _MEMO[key]
-    tables = build_tables(read_trace(path))
-    with _MEMO_LOCK:
-        _MEMO[key] = tables
-        while len(_MEMO) > _MEMO_SIZE:
-            _MEMO.popitem(last=False)
-    return tables
+# The tables of a trace, read once per (file, size, mtime) in this process; callers share the frames.
+parse_tables = FileMemo(_parse)
 
 
 def _loader(table: str) -> Callable[[RankInfo], pd.DataFrame]:
