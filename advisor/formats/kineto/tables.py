@@ -269,6 +269,15 @@ def _minus(a: Spans, b: Spans) -> Spans:
     return np.array(out_s, np.int64), np.array(out_e, np.int64)
 
 
+def _gaps(busy: Spans, low: int, high: int) -> Spans:
+    """The parts of [low, high) outside the sorted disjoint intervals `busy`."""
+    starts, ends = _clip(busy, low, high)
+    gap_starts = np.r_[np.int64(low), ends]
+    gap_ends = np.r_[starts, np.int64(high)]
+    keep = gap_ends > gap_starts
+    return gap_starts[keep], gap_ends[keep]
+
+
 def _clip(spans: Spans, low: int, high: int) -> Spans:
     starts, ends = np.maximum(spans[0], low), np.minimum(spans[1], high)
     keep = ends > starts
@@ -328,7 +337,7 @@ def _slices(
         COMPUTING: _clip(computing, low, high),
         COMMUNICATION: _clip(communication, low, high),
         NOT_OVERLAPPED: _clip(_minus(communication, computing), low, high),
-        FREE: _minus((np.array([low], np.int64), np.array([high], np.int64)), busy),
+        FREE: _gaps(busy, low, high),
     }
     frames = [
         pd.DataFrame({"kind": kind, "start_ns": starts, "dur_us": (ends - starts) / 1000.0})
