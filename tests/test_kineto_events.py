@@ -516,3 +516,24 @@ def test_random_events_read_the_same_with_and_without_the_scanner(tmp_path: Path
     path = tmp_path / "random.json"
     path.write_text(json.dumps({"schemaVersion": 1, "traceEvents": batch}))
     assert_same_outcome(path)
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_members_after_the_array_longer_than_a_chunk(tmp_path: Path, packed: bool) -> None:
+    """Kineto's logs after traceEvents (INFO/WARNING lists) may outgrow a chunk, even the event size
+    limit; strings in them may look like event boundaries ("}, {")."""
+    text, _ = _events_text(300)
+    logs = [f"warning {i}: {{'a': 1}}, {{'b': 2}}" for i in range(400)]  # ~14 KB
+    text = text.replace(
+        b'"traceName": "t.json"}', b'"WARNING": ' + json.dumps(logs).encode() + b', "traceName": "t.json"}'
+    )
+    path = tmp_path / ("t.json.gz" if packed else "t.json")
+    path.write_bytes(gzip.compress(text) if packed else text)
+    for chunk, limit in ((1024, 4096), (1024, 100_000), (events.CHUNK_BYTES, events.MAX_EVENT_BYTES)):
+        trace = read_trace(path, chunk_bytes=chunk, max_event_bytes=limit)
+        assert trace.count == 300 and trace.x["name"].tolist() == [f"op{i}" for i in range(300)]
+        assert trace.truncated_at is None
+        if limit < len(json.dumps(logs)):  # the members after the array are over the limit: skipped
+            assert "WARNING" not in trace.meta and len(trace.oversized) == 1
+        else:
+            assert trace.meta == {"schemaVersion": 1, "WARNING": logs, "traceName": "t.json"}
