@@ -200,10 +200,10 @@ def _device_events(device: pd.DataFrame, runtime: pd.DataFrame, steps: pd.DataFr
     """GPU activity with its stream and step: the step its launching runtime call falls in (through
     the correlation), else the step its own start falls in."""
     stream = device["stream"].astype("Int64")
-    from_tid = pd.to_numeric(
-        device["tid"].astype("string").str.extract(_STREAM_TID, expand=False), errors="coerce"
-    )
-    stream = stream.fillna(from_tid.astype("Int64"))
+    unnamed = stream.isna()
+    if unnamed.any():  # 2021 traces may name the stream only in the tid: "stream 7"
+        tid = device.loc[unnamed, "tid"].astype("string").str.extract(_STREAM_TID, expand=False)
+        stream[unnamed] = pd.to_numeric(tid, errors="coerce").astype("Int64")
     launches = runtime.dropna(subset=["correlation"]).drop_duplicates("correlation")
     launched_at = device["correlation"].map(launches.set_index("correlation")["start_ns"])
     at = launched_at.fillna(device["start_ns"]).to_numpy(np.int64, na_value=0)
