@@ -89,6 +89,7 @@ SCHEMAS: dict[str, TableSchema] = {
             aicore_time_us=FLOAT,
             aiv_time_us=FLOAT,
             **dict.fromkeys(PMU_RATIOS, FLOAT),
+            correlation=INT,
         ),
         _schema(
             "op_statistic",
@@ -168,6 +169,7 @@ SCHEMAS: dict[str, TableSchema] = {
             idle_us=FLOAT,
             wait_ratio=FLOAT,
             sync_ratio=FLOAT,
+            size_bytes=FLOAT,
         ),
         _schema(
             "comm_bandwidth",
@@ -238,6 +240,7 @@ SCHEMAS: dict[str, TableSchema] = {
             start_ns=INT,
             dur_us=FLOAT,
             tid=INT,
+            correlation=INT,
         ),
         _schema(
             "device_tasks",
@@ -249,6 +252,21 @@ SCHEMAS: dict[str, TableSchema] = {
             dur_us=FLOAT,
             stream_id=INT,
             task_id=INT,
+        ),
+        _schema(
+            "memcpy",
+            "GPU memory copies and sets (gpu_memcpy / gpu_memset): kind HtoD, DtoH, DtoD, PtoP or Memset, "
+            "source and destination memory (Pageable, Pinned, Device) from the name.",
+            required=EVENT,
+            name=STR,
+            kind=STR,
+            src_memory=STR,
+            dst_memory=STR,
+            size_bytes=FLOAT,
+            start_ns=INT,
+            dur_us=FLOAT,
+            stream_id=INT,
+            correlation=INT,
         ),
         _schema(
             "hccl",
