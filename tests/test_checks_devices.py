@@ -91,7 +91,9 @@ def test_npu_only_checks_are_not_applicable_to_a_gpu_trace(reports):
 
 def test_not_applicable_in_every_output(reports, tmp_path):
     npu, gpu = reports
-    assert sorted(n["check"] for n in json.loads(report_json_text(npu))["not_applicable"]) == sorted(GPU_CHECKS)
+    assert sorted(n["check"] for n in json.loads(report_json_text(npu))["not_applicable"]) == sorted(
+        GPU_CHECKS
+    )
     data = json.loads(report_json_text(gpu))
     jsonschema.Draft202012Validator(report_schema()).validate(data)
     assert sorted(n["check"] for n in data["not_applicable"]) == sorted(NPU_CHECKS)

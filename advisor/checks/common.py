@@ -10,7 +10,6 @@ from typing import Any
 
 import pandas as pd
 
-from ..report.messages import Messages
 from ..report.model import PRIORITIES, Evidence, Finding
 from .registry import running_check
 
@@ -190,11 +189,3 @@ def recorded_env(environment: pd.DataFrame | None) -> dict[str, str]:
     if environment is None:
         return {}
     return dict(zip(environment["name"], environment["value"].fillna(""), strict=True))
-
-
-def for_device(m: Messages, key: str, device: str) -> str:
-    """`key.<device>` where the catalogue words the message for that device (a GPU trace names CUDA
-    calls and torch.cuda, not CANN and torch_npu), else `key` (the Ascend wording, or one that
-    holds on every device)."""
-    specific = f"{key}.{device}"
-    return specific if m.has(specific) else key

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..report.model import Evidence, Finding
-from .common import Gain, finding, for_device, recorded_env
+from .common import Gain, finding, recorded_env
 from .registry import NotEvaluated, RankContext, check
 from .schedule_base import (
     BLOCKING,
@@ -66,9 +66,7 @@ def _blocking(ctx: RankContext) -> tuple[pd.DataFrame, Steps]:
     steps = step_windows(ctx.tables["steps"])
     cann = ctx.tables["runtime_api"]
     if cann.empty:
-        raise NotEvaluated(
-            ctx.messages.t(for_device(ctx.messages, "schedule.sync.no_cann", ctx.profile.device))
-        )
+        raise NotEvaluated(ctx.messages.for_device(ctx.profile.device).t("schedule.sync.no_cann"))
     blocking = cann[cann["name"].str.contains(BLOCKING, regex=True).fillna(False).to_numpy(dtype=bool)]
     blocking = blocking[steps.contains(blocking["start_ns"])].reset_index(drop=True)
     return blocking, steps
@@ -121,8 +119,8 @@ def _family(name: str) -> str:
 
 @check("schedule.host_sync", "schedule", needs=_NEEDS, devices=DEVICES)
 def host_sync(ctx: RankContext) -> list[Finding]:
-    m = ctx.messages
     device = ctx.profile.device
+    m = ctx.messages.for_device(device)
     blocking, steps = _blocking(ctx)
     if blocking.empty:
         return []
@@ -201,13 +199,13 @@ def host_sync(ctx: RankContext) -> list[Finding]:
                 share=gain.share,
             ),
             m.t("schedule.host_sync.top", op=top.op, site=top.call_site, count=int(top["count"])),
-            m.t(for_device(m, "schedule.host_sync.gain", device)),
+            m.t("schedule.host_sync.gain"),
         ]
     )
     families = list(dict.fromkeys(_family(name) for name in by_site["op"]))
     suggestions = [s for f in families for s in m.t_list(f"schedule.host_sync.suggestions.{f}")]
     if not ops["call_stack"].notna().any():
-        suggestions += m.t_list(for_device(m, "schedule.host_sync.suggestions.stack", device))
+        suggestions += m.t_list("schedule.host_sync.suggestions.stack")
     return [
         finding(
             title=m.t("schedule.host_sync.title", per_step=per_step, idle_ms=gain.ms, share=gain.share),
@@ -267,8 +265,8 @@ def _after_launch(cann: pd.DataFrame, steps: Steps, device: str) -> tuple[np.nda
     devices=DEVICES,
 )
 def synchronize_stream(ctx: RankContext) -> list[Finding]:
-    m = ctx.messages
     device = ctx.profile.device
+    m = ctx.messages.for_device(device)
     _, steps = _blocking(ctx)
     cann = ctx.tables["runtime_api"]
     after_mask, launches = _after_launch(cann, steps, device)
@@ -302,7 +300,7 @@ def synchronize_stream(ctx: RankContext) -> list[Finding]:
     if launch_blocking:
         lines.append(
             m.t(
-                for_device(m, "schedule.synchronize_stream.launch_blocking", device),
+                "schedule.synchronize_stream.launch_blocking",
                 syncs=after_launch,
                 launches=launches,
                 ratio=ratio,
@@ -314,7 +312,7 @@ def synchronize_stream(ctx: RankContext) -> list[Finding]:
     host_ms = float(syncs["dur_us"].sum()) / n_steps / 1000.0
     lines.append(
         m.t(
-            for_device(m, "schedule.synchronize_stream.description", device),
+            "schedule.synchronize_stream.description",
             count=len(explicit),
             total=len(syncs),
             steps=n_steps,
@@ -324,7 +322,7 @@ def synchronize_stream(ctx: RankContext) -> list[Finding]:
             share=gain.share,
         )
     )
-    lines.append(m.t(for_device(m, "schedule.synchronize_stream.gain", device)))
+    lines.append(m.t("schedule.synchronize_stream.gain"))
     by_name = (
         syncs.assign(idle_after_us=_slice_us(slices, free))
         .groupby(["name", "after_launch"], sort=True)
@@ -354,17 +352,15 @@ def synchronize_stream(ctx: RankContext) -> list[Finding]:
         ),
     ]
     suggestions = (
-        m.t_list(for_device(m, "schedule.synchronize_stream.suggestions.launch_blocking", device))
-        if launch_blocking
-        else []
+        m.t_list("schedule.synchronize_stream.suggestions.launch_blocking") if launch_blocking else []
     )
     if len(explicit) or not launch_blocking:
-        suggestions += m.t_list(for_device(m, "schedule.synchronize_stream.suggestions.explicit", device))
+        suggestions += m.t_list("schedule.synchronize_stream.suggestions.explicit")
     title_key = "launch_blocking" if launch_blocking else "explicit"
     return [
         finding(
             title=m.t(
-                for_device(m, f"schedule.synchronize_stream.title.{title_key}", device),
+                f"schedule.synchronize_stream.title.{title_key}",
                 per_step=per_step,
                 ratio=ratio,
                 gain_ms=gain.ms,
