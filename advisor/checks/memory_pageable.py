@@ -35,19 +35,17 @@ def _host_memory(copies: pd.DataFrame) -> pd.Series:
     return out
 
 
-def _pinned_gbps(copies: pd.DataFrame, cfg: dict) -> tuple[dict[str, float], bool]:
+def _pinned_gbps(copies: pd.DataFrame, kinds: set[str], cfg: dict) -> tuple[dict[str, float], bool]:
     """Pinned bandwidth (GB/s = bytes per ns) per direction: the median of the trace's pinned copies
-    of at least min_bytes, else the assumed figure; and whether every direction was measured."""
+    of at least min_bytes, else the assumed figure; and whether it was measured for every direction
+    of `kinds` (those of the pageable copies)."""
     rates, measured = {}, True
     for kind in HOST_SIDE:
         pinned = copies[(copies["kind"] == kind) & (copies["host_memory"] == PINNED)]
-        rate = (
-            (pinned["size_bytes"] / (pinned["dur_us"] * 1000.0)).replace([np.inf, -np.inf], np.nan).dropna()
-        )
-        if len(rate):
-            rates[kind] = float(rate.median())
-        else:
-            rates[kind], measured = float(cfg["pinned_gbps"]), False
+        rate = pinned["size_bytes"] / (pinned["dur_us"] * 1000.0)
+        rate = rate.replace([np.inf, -np.inf], np.nan).dropna()
+        rates[kind] = float(rate.median()) if len(rate) else float(cfg["pinned_gbps"])
+        measured = measured and (len(rate) > 0 or kind not in kinds)
     return rates, measured
 
 
@@ -71,7 +69,7 @@ def pageable_memcpy(ctx: RankContext) -> list[Finding]:
     pageable = copies[(copies["host_memory"] == PAGEABLE).fillna(False)]
     if pageable.empty:
         return []
-    rates, measured = _pinned_gbps(copies, cfg)
+    rates, measured = _pinned_gbps(copies, set(pageable["kind"]), cfg)
     pinned_us = pageable["size_bytes"] / pageable["kind"].map(rates) / 1000.0
     excess_us = (pageable["dur_us"] - pinned_us).clip(lower=0.0)
     n_steps = steps.count

@@ -33,7 +33,7 @@ KINETO_COLLATERAL: dict[str, tuple[str, ...]] = {
     "dataloader.slow": ("overall.idle", "communication.exposed"),
     "communication.exposed": (),
     "cluster.slow_rank": ("communication.exposed",),  # the others' wait sits in the collectives
-    "schedule.launch_overhead": ("overall.idle",),
+    "schedule.launch_overhead": ("overall.idle", "schedule.fused_optimizer"),  # a per-parameter optimizer
     "memory.pageable_memcpy": (),
 }
 _NEEDS_CUDA = {"schedule.host_sync", "schedule.launch_overhead", "memory.pageable_memcpy"}
