@@ -11,7 +11,7 @@ import pytest
 from openpyxl import load_workbook
 
 from advisor import engine
-from advisor.checks.registry import ALL_DEVICES, NPU_ONLY, all_checks, check, unregister
+from advisor.checks.registry import ALL_DEVICES, GPU_ONLY, NPU_ONLY, all_checks, check, unregister
 from advisor.engine import run_analysis, write_reports
 from advisor.formats import discover
 from advisor.report.jsonout import report_json_text, report_schema
@@ -58,7 +58,7 @@ def reports(profile):
 def test_checks_declare_their_devices():
     devices = {spec.id: spec.devices for spec in all_checks()}
     assert {c for c, d in devices.items() if d == NPU_ONLY} == NPU_CHECKS
-    assert {c for c, d in devices.items() if d == {"gpu"}} == GPU_CHECKS
+    assert {c for c, d in devices.items() if d == GPU_ONLY} == GPU_CHECKS
     assert {c for c, d in devices.items() if d == {"npu", "gpu"}} == NPU_GPU_CHECKS
     special = NPU_CHECKS | GPU_CHECKS | NPU_GPU_CHECKS
     assert all(d == ALL_DEVICES for c, d in devices.items() if c not in special)

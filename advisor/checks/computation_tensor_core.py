@@ -18,7 +18,7 @@ import pandas as pd
 from ..report.model import Evidence, Finding
 from .common import Gain, finding
 from .knowledge import knowledge
-from .registry import NotEvaluated, RankContext, check
+from .registry import GPU_ONLY, NotEvaluated, RankContext, check
 from .schedule_base import mean_step_time, step_windows
 
 TOP = 10
@@ -52,7 +52,7 @@ def _tensor_cores(device_type: str | None) -> bool | None:
     "computation.tensor_core",
     "computation",
     needs=frozenset({"kernels", "steps", "step_trace"}),
-    devices=frozenset({"gpu"}),
+    devices=GPU_ONLY,
 )
 def tensor_core(ctx: RankContext) -> list[Finding]:
     m = ctx.messages

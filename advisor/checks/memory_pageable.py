@@ -16,7 +16,7 @@ import pandas as pd
 from ..report.model import Evidence, Finding
 from .common import Gain, finding
 from .knowledge import knowledge
-from .registry import RankContext, check
+from .registry import GPU_ONLY, RankContext, check
 from .schedule_base import mean_step_time, step_windows
 
 PAGEABLE = "Pageable"
@@ -53,7 +53,7 @@ def _pinned_gbps(copies: pd.DataFrame, kinds: set[str], cfg: dict) -> tuple[dict
     "memory.pageable_memcpy",
     "memory",
     needs=frozenset({"memcpy", "steps", "step_trace"}),
-    devices=frozenset({"gpu"}),
+    devices=GPU_ONLY,
 )
 def pageable_memcpy(ctx: RankContext) -> list[Finding]:
     m = ctx.messages

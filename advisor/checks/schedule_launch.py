@@ -25,7 +25,7 @@ import pandas as pd
 from ..report.model import Evidence, Finding
 from .common import Gain, finding
 from .knowledge import knowledge
-from .registry import NotEvaluated, RankContext, check
+from .registry import GPU_ONLY, NotEvaluated, RankContext, check
 from .schedule_base import (
     busy_before,
     host_stalls,
@@ -39,7 +39,6 @@ from .schedule_base import (
     us,
 )
 
-GPU_ONLY = frozenset({"gpu"})
 TOP = 10
 _NEEDS = frozenset({"kernels", "runtime_api", "steps", "step_trace"})
 
