@@ -5,6 +5,7 @@ and on hand-built tables for the edge cases; and the device-neutral checks' word
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -345,3 +346,50 @@ def test_device_variants_exist_in_both_languages():
     assert [k for k in variants if k not in zh._strings] == []
     with_device = Messages("zh").for_device("gpu")
     assert "CUDA" in with_device.t("schedule.sync.no_cann") and "CANN" in zh.t("schedule.sync.no_cann")
+
+
+# --- end to end: the generator's traces through the kineto reader and the engine ----------------
+
+
+@pytest.fixture(scope="module")
+def analysed(tmp_path_factory):
+    """Each GPU fault on rank 1 of 2, and the healthy control, written as traces and analysed."""
+    from advisor.engine import run_analysis
+    from advisor.synth.kineto import write_kineto_traces
+
+    out = {}
+    for name, inject in (
+        ("healthy", ()),
+        ("schedule.launch_overhead", ("schedule.launch_overhead",)),
+        ("memory.pageable_memcpy", ("memory.pageable_memcpy",)),
+        ("schedule.host_sync", ("schedule.host_sync",)),
+    ):
+        spec = KinetoSpec(ranks=2, inject=inject, inject_ranks=(1,) if inject else None)
+        root = write_kineto_traces(tmp_path_factory.mktemp("kineto") / "run", spec)
+        truth = json.loads((root / "ground_truth.json").read_text())
+        out[name] = (run_analysis(root), truth)
+    return out
+
+
+def test_healthy_gpu_control_has_no_high_finding(analysed):
+    report, _ = analysed["healthy"]
+    assert [f.check for f in report.findings if f.priority == "high"] == []
+    # Its GEMMs are FP32 sgemm on an A100: the one thing to say, as a model's upper bound.
+    assert {f.check for f in report.findings} == {"overall.summary", "computation.tensor_core"}
+
+
+@pytest.mark.parametrize(
+    "fault", ["schedule.launch_overhead", "memory.pageable_memcpy", "schedule.host_sync"]
+)
+def test_each_gpu_fault_fires_its_check_on_its_rank(analysed, fault):
+    report, truth = analysed[fault]
+    (f,) = [f for f in report.findings if f.check == fault]
+    assert f.ranks == [1]
+    lost = _lost(truth, fault, 1)
+    # host_sync also counts the loop's benign logging .item() (a few hundred µs per step).
+    assert f.estimated_gain_us == pytest.approx(lost, rel=0.05 if fault == "schedule.host_sync" else 1e-3)
+    # A fault on one rank of two also makes it the slow rank that the other waits for.
+    one_rank = {"cluster.slow_rank", "communication.exposed", "comparison.api", "comparison.kernel"}
+    allowed = {fault, "overall.summary", "computation.tensor_core", *truth["injected"][0]["collateral"]}
+    allowed |= one_rank
+    assert {x.check for x in report.findings} <= allowed
