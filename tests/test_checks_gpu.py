@@ -393,3 +393,21 @@ def test_each_gpu_fault_fires_its_check_on_its_rank(analysed, fault):
     allowed = {fault, "overall.summary", "computation.tensor_core", *truth["injected"][0]["collateral"]}
     allowed |= one_rank
     assert {x.check for x in report.findings} <= allowed
+
+
+def test_one_launch_timed_by_a_sync_is_no_launch_blocking():
+    """As in the corpus' triton example: one kernel, then torch.cuda.synchronize() after it ended, then
+    seconds of host work. Too few launches to judge launch blocking; as an explicit sync made on an
+    idle device it cost nothing."""
+    step = {"step": [1], "start_ns": [0], "dur_us": [1_000_000.0]}
+    runtime = {"name": ["cuLaunchKernel", "cudaDeviceSynchronize"], "start_ns": [100_000, 300_000],
+               "dur_us": [48.0, 17.0], "tid": [1, 1]}  # fmt: skip
+    overlap = {"kind": ["Computing"], "start_ns": [150_000], "dur_us": [2.0]}
+    tables = {
+        "steps": conform(pd.DataFrame(step), "steps"),
+        "step_trace": conform(pd.DataFrame(), "step_trace"),
+        "host_ops": conform(pd.DataFrame(), "host_ops"),
+        "runtime_api": conform(pd.DataFrame(runtime), "runtime_api"),
+        "overlap": conform(pd.DataFrame(overlap), "overlap"),
+    }
+    assert _run("schedule.synchronize_stream", schedule_sync.synchronize_stream, _ctx(tables)) == []

@@ -48,6 +48,8 @@ LAUNCH_BLOCKING_ENV = {"npu": "ASCEND_LAUNCH_BLOCKING", "gpu": "CUDA_LAUNCH_BLOC
 # The wait returns a few µs after the device drained; host and device clocks agree to about that.
 END_TOLERANCE_NS = 50_000
 CO_OCCURRENCE = 0.5  # syncs right after a launch / launches above this: launch blocking (reference)
+# Launches per step below which a co-occurrence says nothing (one launch and the sync that times it).
+MIN_LAUNCHES = 10
 MIN_SHARE = 0.01  # device idle after the waits, as a share of the step, worth a finding
 MIN_PER_STEP = 5.0  # host syncs per step worth a (low priority) finding even when the device is busy
 TOP = 10
@@ -277,11 +279,13 @@ def synchronize_stream(ctx: RankContext) -> list[Finding]:
     blocking_env = str(env.get(env_name, "")).strip() == "1"
     # Judged on what the launches did: the variable alone is environment.variables' to report (a
     # value recorded but not in force, e.g. set after torch_npu started, leaves launches asynchronous).
-    launch_blocking = ratio > CO_OCCURRENCE
+    launch_blocking = ratio > CO_OCCURRENCE and launches >= MIN_LAUNCHES * steps.count
 
-    # All stream/device syncs outside framework ops: after launches (launch blocking) or explicit.
+    # All stream/device syncs outside framework ops: after launches (launch blocking) or explicit;
+    # without launch blocking, a sync after a launch is an explicit one (it times that kernel).
     in_steps = steps.contains(cann["start_ns"])
     is_sync = _matches(cann["name"], STREAM_SYNC[device])
+    after_mask &= launch_blocking
     syncs = (
         cann[is_sync & in_steps].assign(after_launch=after_mask[is_sync & in_steps]).reset_index(drop=True)
     )
