@@ -11,7 +11,7 @@ import pytest
 from openpyxl import load_workbook
 
 from advisor import engine
-from advisor.checks.registry import ALL_DEVICES, NPU_ONLY, all_checks, check, unregister
+from advisor.checks.registry import ALL_DEVICES, GPU_ONLY, NPU_ONLY, all_checks, check, unregister
 from advisor.engine import run_analysis, write_reports
 from advisor.formats import discover
 from advisor.report.jsonout import report_json_text, report_schema
@@ -23,12 +23,19 @@ NPU_CHECKS = {
     "computation.ai_core_frequency", "computation.aicpu", "computation.dynamic_shape",
     "computation.operator_bound", "computation.block_dim", "computation.ai_core_performance",
     "computation.graph_fusion",
-    "schedule.synchronize_stream", "schedule.host_sync", "schedule.operator_dispatch",
-    "schedule.affinity_api", "schedule.fusible_operators",
+    "schedule.operator_dispatch", "schedule.affinity_api", "schedule.fusible_operators",
     "communication.small_packet", "communication.bandwidth_contention",
     "communication.retransmission", "communication.byte_alignment",
     "memory.operators",
 }  # fmt: skip
+# What reads what only a GPU trace records: kernels with their launches' correlation ids, copies
+# from pageable memory, CUDA kernel names.
+GPU_CHECKS = {
+    "schedule.launch_overhead", "schedule.fused_optimizer", "memory.pageable_memcpy",
+    "computation.tensor_core",
+}  # fmt: skip
+# Blocking calls of the device runtime: CANN on an NPU, CUDA/HIP on a GPU; a CPU trace has none.
+NPU_GPU_CHECKS = {"schedule.host_sync", "schedule.synchronize_stream"}
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +58,10 @@ def reports(profile):
 def test_checks_declare_their_devices():
     devices = {spec.id: spec.devices for spec in all_checks()}
     assert {c for c, d in devices.items() if d == NPU_ONLY} == NPU_CHECKS
-    assert all(d == ALL_DEVICES for c, d in devices.items() if c not in NPU_CHECKS)
+    assert {c for c, d in devices.items() if d == GPU_ONLY} == GPU_CHECKS
+    assert {c for c, d in devices.items() if d == {"npu", "gpu"}} == NPU_GPU_CHECKS
+    special = NPU_CHECKS | GPU_CHECKS | NPU_GPU_CHECKS
+    assert all(d == ALL_DEVICES for c, d in devices.items() if c not in special)
     with pytest.raises(ValueError, match="devices"):
         check("overall.tpu_only", "overall", devices=frozenset({"tpu"}))
     unregister("overall.tpu_only")
@@ -59,7 +69,8 @@ def test_checks_declare_their_devices():
 
 def test_npu_only_checks_are_not_applicable_to_a_gpu_trace(reports):
     npu, gpu = reports
-    assert npu.not_applicable == []
+    assert sorted(n.check for n in npu.not_applicable) == sorted(GPU_CHECKS)
+    assert {n.reason for n in npu.not_applicable} == {"not applicable to NPU profiles"}
     listed = [n.check for n in gpu.not_applicable]
     assert sorted(listed) == sorted(NPU_CHECKS)  # each once, whatever the number of ranks
     assert {n.reason for n in gpu.not_applicable} == {"not applicable to GPU traces"}
@@ -74,12 +85,15 @@ def test_npu_only_checks_are_not_applicable_to_a_gpu_trace(reports):
         (f.check, f.estimated_gain_us) for f in others
     ]
     ran = {n.check for n in npu.not_evaluated} - NPU_CHECKS
-    assert ran == {n.check for n in gpu.not_evaluated}
+    # The GPU checks find on Ascend tables no kernel correlation ids and no copy table.
+    assert ran == {n.check for n in gpu.not_evaluated} - GPU_CHECKS
 
 
 def test_not_applicable_in_every_output(reports, tmp_path):
     npu, gpu = reports
-    assert "not_applicable" not in json.loads(report_json_text(npu))  # additive: absent when empty
+    assert sorted(n["check"] for n in json.loads(report_json_text(npu))["not_applicable"]) == sorted(
+        GPU_CHECKS
+    )
     data = json.loads(report_json_text(gpu))
     jsonschema.Draft202012Validator(report_schema()).validate(data)
     assert sorted(n["check"] for n in data["not_applicable"]) == sorted(NPU_CHECKS)

@@ -93,7 +93,8 @@ def _evil_report() -> Report:
 def test_json_matches_the_contract(demo_report, tmp_path):
     paths = write_reports(demo_report, tmp_path, ["json"])
     data = json.loads(paths["json"].read_text(encoding="utf-8"))
-    assert set(data) == CONTRACT_KEYS
+    # Additive: not_applicable is there when some check does not apply (on NPU data, the GPU-only ones).
+    assert set(data) == CONTRACT_KEYS | {"not_applicable"}
     assert data["schema_version"] == 1 and data["tool"]["name"] == "performance-advisor"
     assert set(data["input"]) == INPUT_KEYS
     assert data["input"]["kind"] == "ascend_pt" and data["input"]["compare_path"] is None

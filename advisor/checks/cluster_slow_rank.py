@@ -178,7 +178,7 @@ def classify(
 
 @check("cluster.slow_rank", "cluster", needs=frozenset({"step_trace"}), scope="cluster")
 def slow_rank(ctx: ClusterContext) -> list[Finding]:
-    m = ctx.messages
+    m = ctx.messages.for_device(ctx.profile.device)
     if len(ctx.tables) < 2:
         raise NotEvaluated(m.t("cluster.slow_rank.one_rank"))
     cfg = thresholds("slow_rank")

@@ -83,7 +83,7 @@ def pipeline_bubble_us(rows: pd.DataFrame, ops: pd.DataFrame | None, n_steps: in
     optional=frozenset({"comm_ops"}),
 )
 def communication_exposed(ctx: RankContext) -> list[Finding]:
-    m = ctx.messages
+    m = ctx.messages.for_device(ctx.profile.device)
     cfg = thresholds("exposed")
     rows, step_us = complete_steps(ctx.tables["step_trace"])
     mean_step = float(step_us.mean()) if len(rows) else 0.0
@@ -123,8 +123,13 @@ def communication_exposed(ctx: RankContext) -> list[Finding]:
     evidence: list[Evidence] = []
     collectives = ops[~_is_p2p(ops)] if ops is not None and not ops.empty else ops
     overlapping = overlap_share >= LOW_OVERLAP
-    if collectives is None or collectives.empty:
-        lines.append(m.t("communication.exposed.level0" if ops is None else "communication.exposed.no_ops"))
+    # A PyTorch profiler trace times each collective (NCCL kernel, gloo range) whole: transfer and
+    # waiting for peers are not told apart, and its duration is no idle time.
+    unsplit = collectives is not None and not collectives.empty
+    unsplit = unsplit and not collectives[["transit_us", "wait_us"]].notna().to_numpy().any()
+    if collectives is None or collectives.empty or unsplit:
+        key = "level0" if ops is None else "no_split" if unsplit else "no_ops"
+        lines.append(m.t(f"communication.exposed.{key}"))
         dominant = None
         # Nothing tells wait and idle from transfer: all of it at most; the transfer that computing
         # could hide is sure where the job does not overlap yet.

@@ -66,7 +66,7 @@ def _iterator(name: pd.Series) -> pd.Series:
     optional=frozenset({"overlap"}),
 )
 def dataloader_slow(ctx: RankContext) -> list[Finding]:
-    m = ctx.messages
+    m = ctx.messages.for_device(ctx.profile.device)
     host = ctx.tables["host_ops"]
     if host.empty:
         raise NotEvaluated(m.t("dataloader.slow.no_host_ops"))

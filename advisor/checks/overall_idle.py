@@ -18,7 +18,7 @@ from .registry import NotEvaluated, RankContext, check
 
 @check("overall.idle", "overall", needs=frozenset({"step_trace"}), scope="rank")
 def overall_idle(ctx: RankContext) -> list[Finding]:
-    m = ctx.messages
+    m = ctx.messages.for_device(ctx.profile.device)
     cfg = thresholds("idle")
     rows, step_us = complete_steps(ctx.tables["step_trace"])
     mean_step = float(step_us.mean()) if len(rows) else 0.0

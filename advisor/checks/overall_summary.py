@@ -132,7 +132,7 @@ def _us(value: float) -> float:
 
 @check("overall.summary", "overall", needs=frozenset({"step_trace"}), scope="cluster")
 def overall_summary(ctx: ClusterContext) -> CheckResult:
-    m = ctx.messages
+    m = ctx.messages.for_device(ctx.profile.device)
     tables = {rank: t["step_trace"] for rank, t in ctx.tables.items()}
     splits, skipped = step_splits(tables)
     if not splits:

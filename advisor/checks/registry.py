@@ -27,6 +27,9 @@ SCOPES = ("rank", "cluster", "comparison")
 # declares that device.
 ALL_DEVICES = frozenset(DEVICES)
 NPU_ONLY = frozenset({"npu"})
+# What only a GPU trace records: kernels with their launches' correlation ids, host-device copies by
+# memory kind, CUDA kernel names.
+GPU_ONLY = frozenset({"gpu"})
 # Modules of this package that hold no checks; every other module registers its checks on import.
 _NOT_CHECKS = frozenset({"registry", "catalogue", "common", "links"})
 

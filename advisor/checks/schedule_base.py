@@ -18,10 +18,18 @@ from .common import mean_step_us
 from .knowledge import knowledge
 from .registry import RankContext
 
-# AscendCL calls during which the host launches nothing: blocking waits for the device (syncs and the
-# synchronous aclrtMemcpy) and online operator compilation. Device-memory calls are in
+# Device-runtime calls during which the host launches nothing: blocking waits for the device (syncs
+# and synchronous copies; the *Async copies return at once) and, on Ascend, online operator
+# compilation. CANN (AscendCL@), CUDA runtime and driver, and their HIP twins (a ROCm trace), with the
+# per-thread-stream (_ptds/_ptsz) and versioned (_v2) entry points. Device-memory calls are in
 # knowledge/memory.json.
-BLOCKING = r"^AscendCL@(?:aclrtSynchronize(?:Stream|Device|Event)\w*|aclrtMemcpy)$"
+ASCEND_BLOCKING = r"AscendCL@(?:aclrtSynchronize(?:Stream|Device|Event)\w*|aclrtMemcpy)"
+GPU_BLOCKING = (
+    r"(?:cuda|hip)(?:StreamSynchronize|DeviceSynchronize|EventSynchronize|Memcpy(?:2D|3D|Peer)?"
+    r"|Memcpy(?:To|From)Symbol)(?:_ptds|_ptsz|_spt)?"
+    r"|(?:cu|hip)(?:StreamSynchronize|CtxSynchronize|EventSynchronize|Memcpy(?:HtoD|DtoH|DtoD)?)(?:_v2)?"
+)
+BLOCKING = rf"^(?:{ASCEND_BLOCKING}|{GPU_BLOCKING})$"
 COMPILE_EXECUTE = "AscendCL@aclopCompileAndExecute"
 COMPILE = "AscendCL@opCompile"
 
@@ -292,3 +300,45 @@ def host_stalls(cann: pd.DataFrame | None, gc: pd.DataFrame | None) -> tuple[np.
 def us(ns: float | int) -> float:
     """ns -> µs rounded to the ns."""
     return round(float(ns) / 1000.0, 3)
+
+
+def launched(kernels: pd.DataFrame, runtime_api: pd.DataFrame | None) -> pd.DataFrame:
+    """GPU kernels with the runtime call that launched them (joined on the correlation id): name,
+    start, end (ns), dur_us, stream_id, and the call's launch_start, launch_end (ns) and tid
+    (<NA> where no call has the kernel's correlation id). Sorted by kernel start."""
+    k_starts = _ns(kernels["start_ns"])
+    durations = kernels["duration_us"].to_numpy(dtype=np.float64, na_value=0.0)
+    frame = pd.DataFrame(
+        {
+            "name": kernels["name"].astype(object).to_numpy(),
+            "start": k_starts,
+            "end": k_starts + np.round(np.clip(np.nan_to_num(durations), 0.0, None) * 1000).astype(np.int64),
+            "dur_us": durations,
+            "stream_id": kernels["stream_id"].to_numpy(dtype=np.int64, na_value=-1),
+            "correlation": kernels["correlation"].astype("Int64"),
+        }
+    )[k_starts != _NA_NS]
+    calls = runtime_api if runtime_api is not None else pd.DataFrame(columns=["correlation"])
+    calls = calls.dropna(subset=["correlation", "start_ns"]).drop_duplicates("correlation")
+    c_starts, c_ends = intervals(calls)
+    launches = pd.DataFrame(
+        {
+            "correlation": calls["correlation"].astype("Int64").to_numpy(),
+            "launch_start": c_starts,
+            "launch_end": c_ends,
+            "tid": calls["tid"].astype("Int64").to_numpy(),
+        }
+    ).astype({"correlation": "Int64", "launch_start": "Int64", "launch_end": "Int64", "tid": "Int64"})
+    joined = frame.merge(launches, on="correlation", how="left")
+    return joined.sort_values("start", kind="stable").reset_index(drop=True)
+
+
+def busy_before(starts: np.ndarray, activity: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """For each point, when the device last stopped being busy before it: the latest end of the
+    activity (start, end ns) that started earlier (int64 min where none did). Where that end lies
+    after the point, the device was busy at the point."""
+    a_starts, a_ends = activity
+    order = np.argsort(a_starts, kind="stable")
+    reach = np.maximum.accumulate(a_ends[order]) if len(order) else np.zeros(0, np.int64)
+    at = np.searchsorted(a_starts[order], starts, side="left") - 1
+    return np.where(at >= 0, reach[np.maximum(at, 0)] if len(reach) else _NA_NS, _NA_NS)

@@ -40,7 +40,7 @@ TOP = 10
 
 
 def _recorded(ctx: RankContext, gc: pd.DataFrame) -> list[Finding]:
-    m = ctx.messages
+    m = ctx.messages.for_device(ctx.profile.device)
     steps = step_windows(ctx.tables["steps"])
     starts, ends = intervals(gc)
     durations = (ends - starts) / 1000.0
@@ -145,7 +145,7 @@ def quiet_pauses(ctx: RankContext, steps: Steps) -> tuple[np.ndarray, np.ndarray
 
 
 def _conjectured(ctx: RankContext) -> list[Finding]:
-    m = ctx.messages
+    m = ctx.messages.for_device(ctx.profile.device)
     steps = step_windows(ctx.tables["steps"])
     if not steps.known:
         return []

@@ -1,14 +1,18 @@
 """schedule.host_sync and schedule.synchronize_stream: the host waiting for the device.
 
-Both start from the blocking CANN calls (aclrtSynchronizeStream*/Device/Event and the synchronous
-aclrtMemcpy). A blocking call made inside a framework op (aten::item, aten::to, aten::nonzero, …) on
-the same thread is a host synchronisation caused by that op (schedule.host_sync); the others are
-explicit synchronisations (torch.npu.synchronize(), stream.synchronize()) or, right after each
-kernel launch, ASCEND_LAUNCH_BLOCKING (schedule.synchronize_stream).
+Both start from the blocking device-runtime calls (schedule_base.BLOCKING: CANN's
+aclrtSynchronizeStream*/Device/Event and synchronous aclrtMemcpy; CUDA's and HIP's
+Stream/Device/EventSynchronize and synchronous Memcpy, never the *Async copies). A blocking call made
+inside a framework op (aten::item, aten::to, aten::nonzero, …) on the same thread is a host
+synchronisation caused by that op (schedule.host_sync); the others are explicit synchronisations
+(torch.npu.synchronize() / torch.cuda.synchronize(), stream.synchronize()) or, right after each
+kernel launch, launch blocking (ASCEND_LAUNCH_BLOCKING / CUDA_LAUNCH_BLOCKING)
+(schedule.synchronize_stream).
 
 Cost: while the host waits it queues no work, so the device runs dry when the wait returns and
-idles until the next launch arrives. The device-idle slice (Overlap Analysis 'Free') in which a
-wait ends is what the sync cost; each slice is counted once.
+idles until the next launch arrives. The device-idle slice (the overlap table's 'Free': Ascend's
+Overlap Analysis, or the same slices derived from a GPU's kernel streams) in which a wait ends is
+what the sync cost; each slice is counted once.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import pandas as pd
 
 from ..report.model import Evidence, Finding
 from .common import Gain, finding, recorded_env
-from .registry import NPU_ONLY, NotEvaluated, RankContext, check
+from .registry import NotEvaluated, RankContext, check
 from .schedule_base import (
     BLOCKING,
     Steps,
@@ -32,11 +36,20 @@ from .schedule_base import (
     user_frames,
 )
 
-STREAM_SYNC = r"^AscendCL@aclrtSynchronize(?:Stream|Device)"
-LAUNCH = "Node@launch"
+# The profiles whose runtime calls these patterns know: Ascend (CANN) and GPU (CUDA, HIP).
+DEVICES = frozenset({"npu", "gpu"})
+STREAM_SYNC = {
+    "npu": r"^AscendCL@aclrtSynchronize(?:Stream|Device)",
+    "gpu": r"^(?:cuda|hip)(?:Stream|Device)Synchronize|^cu(?:Stream|Ctx)Synchronize",
+}
+LAUNCH = {"npu": r"^Node@launch$", "gpu": r"^(?:cuda|hip|cu)(?:Ext)?LaunchKernel"}
+# The debugging switch that makes every launch synchronous (HIP honours CUDA_LAUNCH_BLOCKING too).
+LAUNCH_BLOCKING_ENV = {"npu": "ASCEND_LAUNCH_BLOCKING", "gpu": "CUDA_LAUNCH_BLOCKING"}
 # The wait returns a few µs after the device drained; host and device clocks agree to about that.
 END_TOLERANCE_NS = 50_000
 CO_OCCURRENCE = 0.5  # syncs right after a launch / launches above this: launch blocking (reference)
+# Launches per step below which a co-occurrence says nothing (one launch and the sync that times it).
+MIN_LAUNCHES = 10
 MIN_SHARE = 0.01  # device idle after the waits, as a share of the step, worth a finding
 MIN_PER_STEP = 5.0  # host syncs per step worth a (low priority) finding even when the device is busy
 TOP = 10
@@ -51,11 +64,11 @@ _NEEDS = frozenset({"host_ops", "runtime_api", "overlap", "steps", "step_trace"}
 
 
 def _blocking(ctx: RankContext) -> tuple[pd.DataFrame, Steps]:
-    """The blocking CANN calls inside the profiled steps, and the step windows."""
+    """The blocking device-runtime calls inside the profiled steps, and the step windows."""
     steps = step_windows(ctx.tables["steps"])
     cann = ctx.tables["runtime_api"]
     if cann.empty:
-        raise NotEvaluated(ctx.messages.t("schedule.sync.no_cann"))
+        raise NotEvaluated(ctx.messages.for_device(ctx.profile.device).t("schedule.sync.no_cann"))
     blocking = cann[cann["name"].str.contains(BLOCKING, regex=True).fillna(False).to_numpy(dtype=bool)]
     blocking = blocking[steps.contains(blocking["start_ns"])].reset_index(drop=True)
     return blocking, steps
@@ -106,9 +119,10 @@ def _family(name: str) -> str:
     return "other"
 
 
-@check("schedule.host_sync", "schedule", needs=_NEEDS, devices=NPU_ONLY)
+@check("schedule.host_sync", "schedule", needs=_NEEDS, devices=DEVICES)
 def host_sync(ctx: RankContext) -> list[Finding]:
-    m = ctx.messages
+    device = ctx.profile.device
+    m = ctx.messages.for_device(device)
     blocking, steps = _blocking(ctx)
     if blocking.empty:
         return []
@@ -218,12 +232,16 @@ def host_sync(ctx: RankContext) -> list[Finding]:
     ]
 
 
-def _after_launch(cann: pd.DataFrame, steps: Steps) -> tuple[np.ndarray, int]:
+def _matches(names: pd.Series, pattern: str) -> np.ndarray:
+    return names.str.contains(pattern, regex=True).fillna(False).to_numpy(dtype=bool)
+
+
+def _after_launch(cann: pd.DataFrame, steps: Steps, device: str) -> tuple[np.ndarray, int]:
     """Per runtime_api row: a stream sync that directly follows a kernel launch on the same thread;
     and the number of launches, inside the steps."""
     names = cann["name"]
-    is_launch = names.eq(LAUNCH).fillna(False).to_numpy(dtype=bool)
-    is_sync = names.str.contains(STREAM_SYNC, regex=True).fillna(False).to_numpy(dtype=bool)
+    is_launch = _matches(names, LAUNCH[device])
+    is_sync = _matches(names, STREAM_SYNC[device])
     keep = np.flatnonzero((is_launch | is_sync) & steps.contains(cann["start_ns"]))
     events = pd.DataFrame(
         {
@@ -239,30 +257,35 @@ def _after_launch(cann: pd.DataFrame, steps: Steps) -> tuple[np.ndarray, int]:
     return after, int(events["launch"].sum())
 
 
-# The recorded ASCEND_LAUNCH_BLOCKING only explains what the launches did; unrecorded is unset.
+# The recorded ASCEND_LAUNCH_BLOCKING only explains what the launches did; unrecorded is unset (a
+# PyTorch profiler trace records no environment).
 @check(
     "schedule.synchronize_stream",
     "schedule",
     needs=_NEEDS,
     optional=frozenset({"environment"}),
-    devices=NPU_ONLY,
+    devices=DEVICES,
 )
 def synchronize_stream(ctx: RankContext) -> list[Finding]:
-    m = ctx.messages
+    device = ctx.profile.device
+    m = ctx.messages.for_device(device)
     _, steps = _blocking(ctx)
     cann = ctx.tables["runtime_api"]
-    after_mask, launches = _after_launch(cann, steps)
+    after_mask, launches = _after_launch(cann, steps, device)
     after_launch = int(after_mask.sum())
     ratio = after_launch / launches if launches else 0.0
     env = recorded_env(ctx.tables.get("environment"))
-    blocking_env = str(env.get("ASCEND_LAUNCH_BLOCKING", "")).strip() == "1"
+    env_name = LAUNCH_BLOCKING_ENV[device]
+    blocking_env = str(env.get(env_name, "")).strip() == "1"
     # Judged on what the launches did: the variable alone is environment.variables' to report (a
     # value recorded but not in force, e.g. set after torch_npu started, leaves launches asynchronous).
-    launch_blocking = ratio > CO_OCCURRENCE
+    launch_blocking = ratio > CO_OCCURRENCE and launches >= MIN_LAUNCHES * steps.count
 
-    # All stream/device syncs outside framework ops: after launches (launch blocking) or explicit.
+    # All stream/device syncs outside framework ops: after launches (launch blocking) or explicit;
+    # without launch blocking, a sync after a launch is an explicit one (it times that kernel).
     in_steps = steps.contains(cann["start_ns"])
-    is_sync = cann["name"].str.contains(STREAM_SYNC, regex=True).fillna(False).to_numpy(dtype=bool)
+    is_sync = _matches(cann["name"], STREAM_SYNC[device])
+    after_mask &= launch_blocking
     syncs = (
         cann[is_sync & in_steps].assign(after_launch=after_mask[is_sync & in_steps]).reset_index(drop=True)
     )
@@ -328,8 +351,8 @@ def synchronize_stream(ctx: RankContext) -> list[Finding]:
         ),
         Evidence(
             m.t("schedule.synchronize_stream.evidence.launch"),
-            ["syncs_after_launch", "launches", "co_occurrence_ratio", "threshold", "ascend_launch_blocking"],
-            [[after_launch, launches, round(ratio, 4), CO_OCCURRENCE, env.get("ASCEND_LAUNCH_BLOCKING")]],
+            ["syncs_after_launch", "launches", "co_occurrence_ratio", "threshold", env_name.lower()],
+            [[after_launch, launches, round(ratio, 4), CO_OCCURRENCE, env.get(env_name)]],
         ),
     ]
     suggestions = (

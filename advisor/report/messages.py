@@ -4,10 +4,13 @@ Catalogues live in `messages/<language>.json` plus one file per check module in
 `messages/<language>/<module>.json` (so that each check owns its strings). A value is a `str.format`
 template or a list of them (suggestion lists). A key missing from a translation falls back to English.
 A number that is not finite is never printed ("nan%" in a title): it reads "n/a", with a warning.
+Messages worded per device (`for_device`): `key.gpu` / `key.cpu` replace `key` on those devices where
+the catalogue has them (a GPU trace names CUDA calls and torch.cuda, not CANN and torch_npu).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import numbers
@@ -62,10 +65,22 @@ class Messages:
         if language not in LANGUAGES:
             raise ValueError(f"language must be one of {', '.join(LANGUAGES)}; got {language!r}")
         self.language = language
+        self.device: str | None = None
         self._strings = _catalogue(language)
         self._fallback = _catalogue("en")
 
+    def for_device(self, device: str) -> Messages:
+        """These messages worded for `device` (model.DEVICES): a key with a `.<device>` variant gives
+        that variant; every other key its own text."""
+        worded = copy.copy(self)
+        worded.device = device
+        return worded
+
     def _raw(self, key: str) -> Any:
+        if self.device is not None:
+            specific = f"{key}.{self.device}"
+            if specific in self._strings or specific in self._fallback:
+                key = specific
         if key in self._strings:
             return self._strings[key]
         return self._fallback[key]  # KeyError: a key used in code but missing from en.json is a bug

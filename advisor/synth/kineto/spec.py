@@ -1,9 +1,9 @@
 """What to generate: `KinetoSpec`, and the faults a Kineto trace can have built in (`KINETO_FAULTS`).
 
 Fault keys are the check ids (docs/architecture.md §3.3) that should find them, as in the Ascend
-generator. Two have no check in the catalogue yet and carry the ids proposed for issue 18:
-`schedule.launch_overhead` (host-bound: tiny kernels paced by their launches) and
-`memory.pageable_memcpy` (host-to-device copies from pageable memory).
+generator, among them two GPU-only checks of issue 18: `schedule.launch_overhead` (host-bound: tiny
+kernels paced by their launches) and `memory.pageable_memcpy` (host-to-device copies from pageable
+memory).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ KINETO_COLLATERAL: dict[str, tuple[str, ...]] = {
     "dataloader.slow": ("overall.idle", "communication.exposed"),
     "communication.exposed": (),
     "cluster.slow_rank": ("communication.exposed",),  # the others' wait sits in the collectives
-    "schedule.launch_overhead": ("overall.idle",),
+    "schedule.launch_overhead": ("overall.idle", "schedule.fused_optimizer"),  # a per-parameter optimizer
     "memory.pageable_memcpy": (),
 }
 _NEEDS_CUDA = {"schedule.host_sync", "schedule.launch_overhead", "memory.pageable_memcpy"}
