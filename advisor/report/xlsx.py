@@ -1,6 +1,7 @@
 """XLSX workbook: a Summary sheet (one row per finding), one sheet per evidence table, then the checks
-not evaluated, the warnings and the Input sheet (the HTML header: what was analysed). Evidence sheets keep the tables' raw column names and values
-(`duration_us`, a share as a fraction): scripts read them, unlike the HTML's headers with units."""
+not evaluated, the warnings and the Input sheet (the HTML header: what was analysed). Evidence sheets
+keep the tables' raw column names and values (`duration_us`, a share as a fraction): scripts read
+them, unlike the HTML's headers with units."""
 
 from __future__ import annotations
 
