@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 PROG = "performance-advisor"
 MAX_DEMO_RANKS = 64
 MAX_SYNTH_RANKS = 1024
+SYNTH_PROFILERS = ("ascend", "kineto")
 SUMMARY_ROWS = 10  # findings listed after the report paths; the report has the rest
 # ANSI colours of the priorities on a terminal (red, yellow, green), as the report's badges.
 PRIORITY_COLOURS = {"high": "\033[1;31m", "medium": "\033[1;33m", "low": "\033[32m"}
@@ -58,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     analyze.add_argument(
         "path",
         help="an *_ascend_pt rank folder, or a folder of them (a cluster); a PyTorch profiler trace "
-        "(*.json, *.json.gz) or a folder of them; or obs://bucket/dir, s3://bucket/dir",
+        "(*.json, *.json.gz), or a folder of them (one per rank); or obs://bucket/dir, s3://bucket/dir",
     )
     analyze.add_argument("--compare", metavar="PATH", help="a baseline profile to compare with (or obs://…)")
     add_cli_arguments(analyze, JobParameters)
@@ -113,6 +114,14 @@ def _parser() -> argparse.ArgumentParser:
     synth.add_argument("--ranks-per-node", default="8", help="ranks per node (RDMA between nodes)")
     synth.add_argument("--profiler-level", default="Level1", help="Level0 or Level1")
     synth.add_argument("--seed", default="0", help="random seed")
+    synth.add_argument(
+        "--profiler",
+        default="ascend",
+        help="ascend (rank folders) or kineto (PyTorch profiler traces; only --ranks, --steps, --inject, "
+        "--inject-ranks, --seed, --device and --schema apply)",
+    )
+    synth.add_argument("--device", default="cuda", help="kineto: cuda or cpu")
+    synth.add_argument("--schema", default="new", help="kineto: new (torch >= 2.4) or old (2021)")
     synth.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
@@ -310,6 +319,8 @@ def _synth(args: argparse.Namespace) -> int:
         if count.isdigit()
         else parse_steps(count)
     )
+    if parse_choice("profiler", args.profiler, SYNTH_PROFILERS) == "kineto":
+        return _synth_kineto(args, ranks, steps)
     try:
         spec = SynthSpec(
             ranks=ranks,
@@ -333,6 +344,27 @@ def _synth(args: argparse.Namespace) -> int:
     except ValueError as exc:  # numbers out of range, an unknown fault, a fault this cluster cannot have
         raise OptionError(f"synth: {exc}") from None
     print(write_synth_profile(args.dest, spec))
+    return 0
+
+
+def _synth_kineto(args: argparse.Namespace, ranks: int, steps: tuple[int, ...]) -> int:
+    from .synth import parse_faults
+    from .synth.kineto import KINETO_FAULTS, KinetoSpec, write_kineto_traces
+    from .synth.kineto.spec import DEVICES, SCHEMAS
+
+    try:
+        spec = KinetoSpec(
+            ranks=ranks,
+            steps=steps,
+            seed=_int_option("seed", args.seed, 0, 2**32 - 1),
+            device=parse_choice("device", args.device, DEVICES),
+            schema=parse_choice("schema", args.schema, SCHEMAS),
+            inject=parse_faults(args.inject, KINETO_FAULTS),
+            inject_ranks=tuple(int(r) for r in args.inject_ranks.split(",")) if args.inject_ranks else None,
+        )
+    except ValueError as exc:  # numbers out of range, an unknown fault, a fault this device cannot have
+        raise OptionError(f"synth: {exc}") from None
+    print(write_kineto_traces(args.dest, spec))
     return 0
 
 

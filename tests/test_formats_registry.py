@@ -26,7 +26,7 @@ from .test_profiles_cluster_source import write_cluster_output
 
 def test_every_loader_belongs_to_a_registered_format():
     names = [fmt.name for fmt in FORMATS]
-    assert len(set(names)) == len(names) == 3
+    assert len(set(names)) == len(names) == 4
     for fmt in FORMATS:
         assert fmt.tables(), fmt.name  # importing its reader modules registers its loaders
     assert {owner for _, owner in _LOADERS} == set(names)  # a misspelt format name registers nothing

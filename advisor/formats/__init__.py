@@ -20,9 +20,10 @@ from .ascend_cluster import FORMAT as ASCEND_CLUSTER
 from .ascend_db import FORMAT as ASCEND_DB
 from .ascend_text import FORMAT as ASCEND_TEXT
 from .base import Detection, Format
+from .kineto import FORMAT as KINETO
 from .tables import load_cached, register_table
 
-FORMATS: tuple[Format, ...] = (ASCEND_TEXT, ASCEND_DB, ASCEND_CLUSTER)
+FORMATS: tuple[Format, ...] = (ASCEND_TEXT, ASCEND_DB, ASCEND_CLUSTER, KINETO)
 
 __all__ = [
     "FORMATS",
@@ -49,19 +50,27 @@ def format_named(name: str) -> Format:
 
 
 def discover(path: str | Path) -> ProfileSet:
-    """What `path` holds, read by the format that recognises it most surely."""
+    """What `path` (a folder, or a file that some format reads alone) holds, read by the format that
+    recognises it most surely."""
     given = Path(path).expanduser()
     if not given.exists():
         raise InputError(f"{given}: no such file or directory")
-    if not given.is_dir():
-        raise InputError(f"{given}: not a directory (expected a folder of profiling data)")
-    detections = [(fmt, fmt.detect(given)) for fmt in FORMATS]
+    if not given.is_dir() and not given.is_file():
+        raise InputError(f"{given}: neither a folder nor a regular file")
+    candidates = [fmt for fmt in FORMATS if given.is_dir() or fmt.reads_files]
+    detections = [(fmt, fmt.detect(given)) for fmt in candidates]
     fmt, best = max(detections, key=lambda pair: pair[1].confidence)  # max keeps the first of equals
     if best.confidence <= 0:
         looked_for = "; ".join(f"{fmt.name}: {detection.reason}" for fmt, detection in detections)
+        if not given.is_dir():  # each format that reads single files says why this one is not its
+            raise InputError(f"{given}: not profiling data: {looked_for}")
         raise InputError(
             f"{given}: not profiling data: found {_describe_contents(given)}; looked for {looked_for}"
         )
+    families = {fmt.family or fmt.name: d.reason for fmt, d in detections if d.confidence > 0}
+    if len(families) > 1:
+        found = "; ".join(f"{family}: {reason}" for family, reason in sorted(families.items()))
+        raise InputError(f"{given}: holds data of different profilers ({found}); analyse them separately")
     return fmt.discover(given)
 
 

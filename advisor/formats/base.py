@@ -32,6 +32,11 @@ class Format:
     # Modules that register this format's table loaders, imported on first use (also in worker
     # processes, which start fresh); imported by name so that detection stays free of the readers.
     reader_modules: tuple[str, ...]
+    # Formats of one family may share a folder (an Ascend cluster mixing text and db exports); a
+    # folder holding data of two families is refused (analyse them separately). "": the name.
+    family: str = ""
+    # Whether a single file (not a folder) can be this format's data: only such formats look at one.
+    reads_files: bool = False
     # Whether a folder of this name is part of this format's data: reports never go inside one.
     holds_data: Callable[[str], bool] = lambda name: False
     # Folders inside the data that a user may point at but that do not name it (a report is named

@@ -89,6 +89,7 @@ SCHEMAS: dict[str, TableSchema] = {
             aicore_time_us=FLOAT,
             aiv_time_us=FLOAT,
             **dict.fromkeys(PMU_RATIOS, FLOAT),
+            correlation=INT,  # the launching runtime call's (Kineto); NA on Ascend
         ),
         _schema(
             "op_statistic",
@@ -168,6 +169,7 @@ SCHEMAS: dict[str, TableSchema] = {
             idle_us=FLOAT,
             wait_ratio=FLOAT,
             sync_ratio=FLOAT,
+            size_bytes=FLOAT,  # the message size, when recorded (Kineto: In msg nelems x dtype size)
         ),
         _schema(
             "comm_bandwidth",
@@ -238,10 +240,26 @@ SCHEMAS: dict[str, TableSchema] = {
             start_ns=INT,
             dur_us=FLOAT,
             tid=INT,
+            correlation=INT,  # links the call to the GPU work it launched (Kineto); NA on Ascend
+        ),
+        _schema(
+            "memcpy",
+            "GPU copies and memsets (Kineto gpu_memcpy / gpu_memset): kind HtoD, DtoH, DtoD, PtoP or "
+            "Memset, and the memory on each side as the name gives it (Pageable, Pinned, Device, …).",
+            required=EVENT,
+            name=STR,
+            kind=STR,
+            src_memory=STR,
+            dst_memory=STR,
+            size_bytes=FLOAT,
+            start_ns=INT,
+            dur_us=FLOAT,
+            stream_id=INT,
+            correlation=INT,
         ),
         _schema(
             "device_tasks",
-            "Tasks of the 'Ascend Hardware' process (TASK).",
+            "Tasks of the device: the 'Ascend Hardware' process (TASK); GPU kernels, copies and memsets.",
             required=EVENT,
             name=STR,
             task_type=STR,

@@ -7,6 +7,7 @@ should find are measured from what was actually written (ground_truth.py).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .spec import SynthSpec
@@ -161,16 +162,19 @@ BAD_ENV = {
 }
 
 
-def parse_faults(names: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    """Check ids from 'gc,aicpu' or full ids; ValueError naming the unknown ones."""
+def parse_faults(
+    names: str | tuple[str, ...] | list[str], catalogue: Mapping[str, object] = FAULTS
+) -> tuple[str, ...]:
+    """Check ids of `catalogue` (the Ascend faults, or KINETO_FAULTS) from 'gc,aicpu' or full ids;
+    ValueError naming the unknown ones."""
     items = names.split(",") if isinstance(names, str) else list(names)
     out: list[str] = []
     for item in (i.strip() for i in items):
         if not item:
             continue
-        matches = [f for f in FAULTS if f == item or f.split(".", 1)[1] == item]
+        matches = [f for f in catalogue if f == item or f.split(".", 1)[1] == item]
         if len(matches) != 1:
-            raise ValueError(f"unknown fault {item!r}; choose from {', '.join(sorted(FAULTS))}")
+            raise ValueError(f"unknown fault {item!r}; choose from {', '.join(sorted(catalogue))}")
         if matches[0] not in out:
             out.append(matches[0])
     return tuple(out)

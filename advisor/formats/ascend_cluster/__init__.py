@@ -9,6 +9,7 @@ from pathlib import Path
 from ...errors import InputError
 from ...model import ProfileSet, RankInfo
 from ..ascend_common import SHARED_READERS
+from ..ascend_common.discover import ASCEND_FAMILY
 from ..base import Detection, Format
 from .cluster_output import CLUSTER_OUTPUT_DIR, find_cluster_output, read_cluster_output
 
@@ -63,6 +64,7 @@ FORMAT = Format(
     discover=discover,
     report_kind=report_kind,
     reader_modules=(f"{__name__}.cluster_output", *SHARED_READERS),
+    family=ASCEND_FAMILY,
     wants_object=wants_object,
     recognises_listing=recognises_listing,
 )

@@ -38,6 +38,7 @@ from .trace_json import mapped_windows
 _RANK_IN_NAME = re.compile(r"(?:^|[_\-.])rank[_\-]?(\d+)(?:[_\-.]|$)", re.IGNORECASE)
 _DIGITS_NAME = re.compile(r"^(\d+)$")
 _STEP_NAME = re.compile(rb'"name"\s*:\s*"ProfilerStep#(\d+)"')
+ASCEND_FAMILY = "ascend"
 
 
 def ascend_kind(framework: str) -> str:
@@ -53,6 +54,8 @@ def locate_rank_dirs(root: Path) -> tuple[list[Path], bool]:
             return [candidate], False
     if root.name == OUTPUT_DIR:
         return [root.parent], False
+    if not root.is_dir():  # a file outside rank folders (another profiler's trace)
+        return [], False
     if (root / OUTPUT_DIR).is_dir():
         return [root], False
     rank_dirs, ms_dirs = _find_rank_dirs(root)
@@ -103,6 +106,7 @@ def rank_folder_format(name: str, export: str, reader_modules: tuple[str, ...]) 
         discover=discover,
         report_kind=ascend_kind,
         reader_modules=reader_modules,
+        family=ASCEND_FAMILY,
         holds_data=is_rank_folder_part,
         inner_folders=(OUTPUT_DIR,),
         wants_object=remote.wants_object,

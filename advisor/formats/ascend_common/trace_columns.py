@@ -32,7 +32,7 @@ def ns_array(values: list[Any]) -> tuple[np.ndarray, np.ndarray | None]:
     fixed = _ns_fixed_width(values)
     if fixed is not None:
         return fixed, None
-    out, missing = _per_value(values, ns_value)
+    out, missing = per_value(values, ns_value)
     return out, ~missing if missing.any() else None
 
 
@@ -114,11 +114,11 @@ def int_array(values: list[Any]) -> tuple[np.ndarray, np.ndarray | None]:
         return objects.astype(np.int64), missing if missing.any() else None
     except (TypeError, ValueError, OverflowError):
         pass
-    out, missing = _per_value(values, _int)
+    out, missing = per_value(values, _int)
     return out, missing if missing.any() else None
 
 
-def _per_value(values: list[Any], convert: Any) -> tuple[np.ndarray, np.ndarray]:
+def per_value(values: list[Any], convert: Any) -> tuple[np.ndarray, np.ndarray]:
     """The slow path: int64 values converted one by one, and where `convert` gave None."""
     out = np.zeros(len(values), np.int64)
     missing = np.zeros(len(values), np.bool_)

@@ -10,16 +10,22 @@ the cut just means "try an earlier candidate".
 An element longer than `MAX_EVENT_BYTES` (a 200 MB string in one event) is not buffered: once that
 many bytes hold no complete element, the rest of it is scanned for its end (strings and nesting
 tracked, bytes not kept) and it is skipped; the reader lists where it was (`oversized`).
+
+The array may also be one member of a top-level object (a Kineto trace's `traceEvents`): the
+members before it are decoded while the object is opened, those after it once the array ends
+(`members`). The bytes may come from a gzip stream (`open_bytes`), decompressed chunk by chunk.
 """
 
 from __future__ import annotations
 
+import io
 import mmap
 import os
 import re
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import msgspec
 import orjson
@@ -45,6 +51,62 @@ _TOKEN = re.compile(rb'[][{}",]')  # what changes the nesting outside strings
 _STRING_BODY = re.compile(rb'[^"\\]*+(?:\\.[^"\\]*+)*+', re.DOTALL)  # up to a closing quote or a cut escape
 _QUOTE, _BACKSLASH = ord('"'), ord("\\")
 _OPENERS, _CLOSERS = frozenset(b"[{"), frozenset(b"]}")
+_OPEN_OBJECT, _COLON = ord("{"), ord(":")
+_GZIP_MAGIC = b"\x1f\x8b"
+_RAW_CHUNK = 1 << 20  # compressed bytes read at a time: a chunk's output is bounded by the caller's buffer
+_TRAILING = "trailing characters"  # msgspec's error after a complete value: the array ended in the piece
+
+
+def open_bytes(path: Path) -> BinaryIO:
+    """`path` opened for reading its bytes: a gzip file (sniffed by its magic bytes, whatever its name)
+    is decompressed as it is read, never whole in memory."""
+    fh = path.open("rb")
+    try:
+        magic = fh.read(2)
+        fh.seek(0)
+    except OSError:
+        fh.close()
+        raise
+    return GzipStream(fh, path) if magic == _GZIP_MAGIC else fh
+
+
+class GzipStream(io.RawIOBase):
+    """The decompressed bytes of a gzip file (members one after another, as gzip reads them). A file
+    cut short ends early with `truncated` set instead of raising: the bytes before the cut are read."""
+
+    def __init__(self, raw: BinaryIO, path: Path) -> None:
+        self.raw, self.path = raw, path
+        self.inflate = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        self.pending = b""  # compressed bytes not yet given to `inflate`
+        self.truncated = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        want = len(target)
+        try:
+            while True:
+                if self.inflate.eof:  # a member ended: another may follow
+                    rest = self.inflate.unused_data or self.raw.read(_RAW_CHUNK)
+                    if not rest:
+                        return 0
+                    self.inflate, self.pending = zlib.decompressobj(zlib.MAX_WBITS | 16), rest
+                data = self.inflate.unconsumed_tail or self.pending or self.raw.read(_RAW_CHUNK)
+                self.pending = b""
+                if not data:  # the compressed stream stops before its end
+                    self.truncated = True
+                    return 0
+                out = self.inflate.decompress(data, want)
+                if out:
+                    target[: len(out)] = out
+                    return len(out)
+        except zlib.error as exc:
+            raise InputError(f"{self.path}: corrupt gzip data ({exc})") from None
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
 
 
 class ArrayReader:
@@ -58,7 +120,13 @@ class ArrayReader:
     array was cut short (complete elements before the cut are still yielded) and `oversized` the
     (file offset, length in bytes) of each element longer than `max_element_bytes`, skipped. Invalid
     JSON before the end, or a file that is not an array, raises InputError naming the file and byte
-    offset.
+    offset (of the decompressed bytes for a gzip file).
+
+    With `member`, the file is an object and the array is that member's value: `members` holds the
+    others (decoded; those before the array must fit in `max_element_bytes`). `refuse(key, members
+    so far)` is asked before each member's value is read (key None: the top level is an array, not
+    an object): a reason given is raised as InputError. `float_hook` is msgspec's: what untyped
+    float literals become (e.g. `str`, to keep a timestamp's digits exact).
     """
 
     def __init__(
@@ -68,21 +136,40 @@ class ArrayReader:
         chunk_bytes: int = CHUNK_BYTES,
         fast: Callable[[memoryview], Any] | None = None,
         max_element_bytes: int = MAX_EVENT_BYTES,
+        member: str | None = None,
+        refuse: Callable[[str | None, dict[str, Any]], str | None] | None = None,
+        opener: Callable[[Path], BinaryIO] = open_bytes,
+        float_hook: Callable[[str], Any] | None = None,
     ) -> None:
         self.path = path
+        self.member = member
+        self.refuse = refuse
+        self.opener = opener
+        self.members: dict[str, Any] = {}
         self.fast = fast
         self.max_element_bytes = max(1, max_element_bytes)
         self.oversized: list[tuple[int, int]] = []
         # Elements that are not objects are still decoded (and left to the consumer), as any JSON value.
-        self.decoder = msgspec.json.Decoder(list[element | list | str | int | float | bool | None])
+        self.decoder = msgspec.json.Decoder(
+            list[element | list | str | int | float | bool | None], float_hook=float_hook
+        )
         # A chunk is parsed whole: one larger than the limit would let a longer element through.
         self.chunk_bytes = max(1, min(chunk_bytes, self.max_element_bytes))
         self.count = 0
         self.truncated_at: int | None = None
 
+    def read_members_before(self) -> dict[str, Any]:
+        """The members before the array (`member` mode), read without reading the array."""
+        try:
+            with self.opener(self.path) as fh:
+                self._open_member(fh)
+        except OSError as exc:
+            raise InputError(f"{self.path}: cannot read ({exc.strerror})") from None
+        return self.members
+
     def __iter__(self) -> Iterator[list[Any]]:
         try:
-            with self.path.open("rb") as fh:
+            with self.opener(self.path) as fh:
                 yield from self._batches(fh)
         except OSError as exc:
             raise InputError(f"{self.path}: cannot read ({exc.strerror})") from None
@@ -92,14 +179,17 @@ class ArrayReader:
         # element ('[' or a separator). Pieces are parsed in place, with that byte and the one after
         # the piece set to '[' and ']'. buf is reused, never shrunk (bytes after `size` are stale):
         # a fresh buffer per chunk costs more in page faults and copies than the decoding of its JSON.
-        buf, offset = self._open_array(fh)
+        buf, offset = self._open_member(fh) if self.member is not None else self._open_array(fh)
         size, eof = len(buf), False
         while True:
             if not eof and size < self.chunk_bytes:
                 size, eof = self._read(fh, buf, size, self.chunk_bytes)
                 continue
             if eof:
-                yield from self._tail(bytes(buf[1:size]), offset + 1)
+                body = bytes(buf[1:size])
+                if self.member is not None:
+                    body = self._split_members(body, offset + 1)
+                yield from self._tail(body, offset + 1)
                 return
             cut = self._cut(buf, size, offset)
             if cut is None and size - 1 <= self.max_element_bytes:
@@ -125,7 +215,10 @@ class ArrayReader:
                     if buf[stop] != _CLOSE_ARRAY:
                         raise InputError(f"{self.path}: invalid JSON at byte {offset + stop}")
                     yield from self._tail(bytes(buf[1 : stop + 1]), offset + 1)
-                    self._expect_only_whitespace(fh, buf, stop + 1, size, offset)
+                    if self.member is not None:
+                        self._read_members_after(fh, bytes(buf[stop + 1 : size]), offset + stop + 1)
+                    else:
+                        self._expect_only_whitespace(fh, buf, stop + 1, size, offset)
                     return
                 else:
                     skipped = self._skip_element(fh, buf, size, offset, nesting)
@@ -209,6 +302,126 @@ class ArrayReader:
             )
         return bytearray(body), at
 
+    def _open_member(self, fh: Any) -> tuple[bytearray, int]:
+        """Read the top-level object up to the value of `member` (the other members before it go to
+        `members`): the bytes from that array's '[' on, and their offset."""
+        data = bytearray()
+
+        def at(pos: int) -> int:
+            """The first non-whitespace byte from `pos` (reading on as needed): its index."""
+            while True:
+                pos = _LEADING_WS.match(data, pos).end()
+                if pos < len(data):
+                    return pos
+                self._read_head(fh, data)
+
+        pos = at(0)
+        if data.startswith(_BOM):
+            pos = at(len(_BOM))
+        if data[pos] != _OPEN_OBJECT:
+            is_array = data[pos] == _OPEN_ARRAY
+            if is_array and self.refuse is not None and (reason := self.refuse(None, {})) is not None:
+                raise InputError(f"{self.path}: {reason}")
+            what = "a JSON array" if is_array else f"{bytes(data[pos : pos + 1])!r}"
+            raise InputError(f"{self.path}: the top level is {what}, not an object with {self.member!r}")
+        pos = at(pos + 1)
+        while True:
+            if data[pos] == _CLOSE:
+                raise InputError(f"{self.path}: no {self.member!r} key in the top-level object")
+            if data[pos] != _QUOTE:
+                raise InputError(f"{self.path}: invalid JSON at byte {pos}")
+            while (end := _STRING_BODY.match(data, pos + 1).end()) >= len(data):
+                self._read_head(fh, data)
+            try:
+                key = msgspec.json.decode(data[pos : end + 1])
+            except msgspec.DecodeError:
+                raise InputError(f"{self.path}: invalid JSON at byte {pos}") from None
+            pos = at(end + 1)
+            if data[pos] != _COLON:
+                raise InputError(f"{self.path}: invalid JSON at byte {pos}")
+            pos = at(pos + 1)
+            if self.refuse is not None and (reason := self.refuse(key, self.members)) is not None:
+                raise InputError(f"{self.path}: {reason}")
+            if key == self.member:
+                if data[pos] != _OPEN_ARRAY:
+                    raise InputError(f"{self.path}: {self.member!r} is not an array (byte {pos})")
+                return data[pos:], pos
+            nesting, scan = _Nesting(), pos
+            while (found := nesting.find(data, scan, len(data))) is None:
+                scan = len(data)
+                self._read_head(fh, data)
+            try:
+                self.members[key] = msgspec.json.decode(bytes(data[pos : found[0]]))
+            except msgspec.DecodeError:
+                raise InputError(f"{self.path}: invalid JSON at byte {pos} (the value of {key!r})") from None
+            pos = found[0]
+            if found[1] == _COMMA:
+                pos = at(pos + 1)
+
+    def _read_head(self, fh: Any, data: bytearray) -> None:
+        """Append the next bytes of the object's members before the array to `data`."""
+        if len(data) > self.max_element_bytes:
+            raise InputError(f"{self.path}: no {self.member!r} in the first {len(data)} bytes")
+        more = fh.read(min(1 << 16, self.chunk_bytes))  # the members before the array: a few KB
+        if not more:
+            raise InputError(f"{self.path}: truncated or invalid JSON at byte {len(data)}")
+        data += more
+
+    def _split_members(self, body: bytes, offset: int) -> bytes:
+        """The last bytes read (from `offset`), up to the array's end; the members after it are read
+        into `members`. A body that does not reach the array's end is returned whole (truncated)."""
+        piece = b"[" + body
+        try:
+            self.decoder.decode(piece)
+        except msgspec.DecodeError as exc:
+            found = _BYTE.search(str(exc))
+            if _TRAILING in str(exc) and found is not None:
+                end = piece.rfind(b"]", 0, int(found.group(1)))  # the array's ']' in the piece
+                self._read_members_tail(body[end:], offset + end)
+                return body[:end]
+            at = _token_start(piece, int(found.group(1))) if found else _error_offset(piece)
+            if at < len(piece.rstrip(_WS)):  # not where a cut would stop it: invalid JSON
+                raise InputError(f"{self.path}: invalid JSON at byte {offset - 1 + at}") from None
+            return body
+        except msgspec.ValidationError:
+            return body
+        self.truncated_at = offset + len(body)  # the array ends the file: the object is not closed
+        return body
+
+    def _read_members_after(self, fh: Any, rest: bytes, offset: int) -> None:
+        """The members after the array, from `rest` (at `offset`) and the rest of the file."""
+        limit = self.max_element_bytes
+        text = rest + fh.read(max(0, limit + 1 - len(rest)))
+        if len(text) > limit:
+            self.oversized.append((offset, len(text) + len(fh.read())))
+            return
+        self._read_members_tail(text, offset)
+
+    def _read_members_tail(self, text: bytes, offset: int) -> None:
+        """The bytes after the array's ']' (at `offset`): `, "key": value, ... }` or `}`."""
+        start = _LEADING_WS.match(text).end()
+        if start == len(text):
+            self.truncated_at = offset + len(text)
+            return
+        if text[start] == _CLOSE:  # no members after the array
+            end = _LEADING_WS.match(text, start + 1).end()
+            if end < len(text):
+                raise InputError(f"{self.path}: invalid JSON at byte {offset + end}")
+            return
+        if text[start] != _COMMA:
+            raise InputError(f"{self.path}: invalid JSON at byte {offset + start}")
+        body = b"{" + text[start + 1 :]
+        try:
+            members = msgspec.json.decode(body)
+        except msgspec.DecodeError:
+            at = start + _error_offset(body)
+            if at >= len(text.rstrip(_WS)):
+                self.truncated_at = offset + len(text)
+                return
+            raise InputError(f"{self.path}: invalid JSON at byte {offset + at}") from None
+        for key, value in members.items():
+            self.members.setdefault(key, value)
+
     def _cut(self, buf: bytearray, hi: int, offset: int) -> tuple[list[Any], int] | None:
         """Parse the longest run of complete elements in buf[1:hi]: (elements, next element's index)."""
         while True:
@@ -273,6 +486,8 @@ class ArrayReader:
                             return None
                         raise InputError(f"{self.path}: invalid JSON after byte {offset} ({exc})") from None
                     except msgspec.DecodeError as exc:
+                        if self.member is not None and _TRAILING in str(exc):
+                            return None  # a cut after the array's end, in the members that follow it
                         found, text = _BYTE.search(str(exc)), bytes(piece)
                         at = _token_start(text, int(found.group(1))) if found else _error_offset(text)
                     at -= 1  # minus the '['

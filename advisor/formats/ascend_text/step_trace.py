@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from ...errors import InputError
@@ -18,20 +17,10 @@ from ..ascend_common.csvread import normalise_header, parse_number, read_csv
 from ..ascend_common.folder import STEP_TRACE_CSV, TRACE_VIEW_JSON, output_file
 from ..sanity import carry_losses, drop_damaged_rows
 from ..schema import SOURCE_TRACE
+from ..step_split import COLUMNS, step_trace_frame, step_trace_from_overlap
 from ..tables import register_table
-from .trace_view import OVERLAP_NAMES, OVERLAP_PROCESS, parse_trace
+from .trace_view import OVERLAP_PROCESS, parse_trace
 
-COLUMNS = (
-    "step",
-    "computing_us",
-    "communication_not_overlapped_us",
-    "overlapped_us",
-    "communication_us",
-    "free_us",
-    "preparing_us",
-    "bubble_us",
-    "stage_us",
-)
 # Normalised CSV header -> table column. Columns are found by name: their order and presence vary
 # between torch_npu versions (e.g. `Preparing` is recent), so the version number is never trusted.
 _CSV_COLUMNS = {
@@ -90,52 +79,15 @@ def read_step_trace_csv(path: Path) -> pd.DataFrame:
             value = parse_number(cells[csv_name], path, line, csv_name) if csv_name in index else math.nan
             data[column].append(value)
     labels = {column: header[index[name]].strip() for name, column in _CSV_COLUMNS.items() if name in index}
-    return drop_damaged_rows(_frame(data, SOURCE_CSV), "step_trace", path, labels)
+    return drop_damaged_rows(step_trace_frame(data, SOURCE_CSV), "step_trace", path, labels)
 
 
 def step_trace_from_trace_view(path: Path) -> pd.DataFrame:
     trace = parse_trace(path)
     if OVERLAP_PROCESS not in trace.processes.values():
         raise InputError(f"{path}: no '{OVERLAP_PROCESS}' process (and no {STEP_TRACE_CSV})")
-    steps, overlap = trace["steps"], trace["overlap"]
-    if len(steps):
-        step_ids: list[int | None] = steps["step"].tolist()
-        starts = steps["start_ns"].to_numpy(np.int64)
-        last_end = starts[-1] + round(steps["dur_us"].iloc[-1] * 1000)
-    else:  # no step markers: the whole profile is one unnamed step
-        step_ids, starts, last_end = [None], np.array([np.iinfo(np.int64).min]), np.iinfo(np.int64).max
-    ts = overlap["start_ns"].to_numpy(np.int64)
-    dur = overlap["dur_us"].to_numpy(np.float64)
-    # A slice belongs to the step window it starts in; the device runs behind the host, so a window
-    # reaches up to the next step's start, and the last one up to its own end.
-    window = np.searchsorted(starts, ts, side="right") - 1
-    assigned = (window >= 0) & ((window < len(starts) - 1) | (ts <= last_end))
-    sums = {}
-    for name in OVERLAP_NAMES:
-        mask = assigned & (overlap["kind"] == name).to_numpy(np.bool_, na_value=False)
-        sums[name] = np.bincount(window[mask], dur[mask], minlength=len(starts))
-    not_overlapped, communication = sums["Communication(Not Overlapped)"], sums["Communication"]
-    data: dict[str, list] = {
-        "step": step_ids,
-        "computing_us": sums["Computing"].tolist(),
-        "communication_not_overlapped_us": not_overlapped.tolist(),
-        "communication_us": communication.tolist(),
-        "overlapped_us": np.maximum(communication - not_overlapped, 0.0).tolist(),
-        "free_us": sums["Free"].tolist(),
-        **{column: [math.nan] * len(starts) for column in ("preparing_us", "bubble_us", "stage_us")},
-    }
-    frame = _frame(data, SOURCE_TRACE)
-    frame.attrs["unassigned_us"] = float(dur[~assigned].sum())
+    frame = step_trace_from_overlap(trace["steps"], trace["overlap"], SOURCE_TRACE)
     if trace.warnings:
         frame.attrs["warnings"] = list(trace.warnings)
-    carry_losses(overlap, frame)
-    return frame
-
-
-def _frame(data: dict[str, list], source: str) -> pd.DataFrame:
-    frame = pd.DataFrame({c: data[c] for c in COLUMNS})
-    frame["step"] = pd.array(data["step"], dtype="Int64")
-    for column in COLUMNS[1:]:
-        frame[column] = frame[column].astype("float64")
-    frame.attrs["source"] = source
+    carry_losses(trace["overlap"], frame)
     return frame

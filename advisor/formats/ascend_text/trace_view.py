@@ -45,6 +45,7 @@ from ..ascend_common.trace_columns import (
 from ..ascend_common.trace_json import CHUNK_BYTES, MAX_EVENT_BYTES, ArrayReader, scan_process_names
 from ..sanity import INCOMPLETE, drop_damaged, with_lost_share
 from ..schema import conform
+from ..step_split import OVERLAP_NAMES
 from ..tables import register_table
 
 try:
@@ -53,7 +54,6 @@ except ImportError:  # a source tree where the C scanner was not compiled: the P
     _tracescan = None
 
 OVERLAP_PROCESS = "Overlap Analysis"
-OVERLAP_NAMES = ("Computing", "Communication", "Communication(Not Overlapped)", "Free")
 TABLES = ("steps", "host_ops", "runtime_api", "device_tasks", "hccl", "overlap", "freq", "flows", "gc")
 FLOW_CATS = frozenset({"async_npu", "HostToDevice"})  # torch_to_npu and CANN -> device links
 AI_CORE_FREQ = "AI Core Freq"

@@ -1,0 +1,318 @@
+"""What a path holds: one PyTorch profiler (Kineto) trace, or a folder of them, one per rank.
+
+Discovery reads each trace's header (the keys before `traceEvents`, `events.read_header`) and scans
+its bytes once for `ProfilerStep#N` names and GPU categories; the events themselves are read later by
+`tables.py`, once per rank, only when a selected check needs them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ...errors import InputError, cannot
+from ...model import ProfileSet, RankInfo
+from ..base import Detection
+from .events import read_header
+
+FORMAT_NAME = "kineto"
+TRACE_SUFFIXES = (".json", ".json.gz")
+# tensorboard_trace_handler's names: <worker>.<ms or ns timestamp>.pt.trace.json[.gz]
+_HANDLER_NAME = re.compile(r"^(?P<worker>.+)\.(?P<ts>\d{13}|\d{19})\.pt\.trace\.json(?:\.gz)?$")
+# A rank in a file name: rank3, rank_3, rank-3, worker3 (and the cpu_worker0 of torch's examples).
+_RANK_IN_NAME = re.compile(r"(?:^|[^a-z])(?:rank|worker)[_\-]?(\d+)(?:[^0-9]|$)", re.IGNORECASE)
+_STEP_NAME = re.compile(rb'"name"\s*:\s*"ProfilerStep#(\d+)"')
+# Categories only GPU activity has (2021 spellings too): a trace with one of them ran on a GPU.
+_GPU_CAT = re.compile(rb'"cat"\s*:\s*"(?:kernel|Kernel|gpu_memcpy|Memcpy|gpu_memset|Memset)"')
+_SCAN_CHUNK = 8 << 20
+_SCAN_OVERLAP = 256  # bytes of one chunk searched again with the next: a match never straddles unseen
+MAX_SUBFOLDER_DEPTH = 2  # tensorboard layouts: <run>/<worker>/*.pt.trace.json
+SAMPLE_FILES = 4  # files whose header detection reads before it decides
+
+
+@dataclass
+class TraceFile:
+    """One trace file found by discovery, with what its header and a byte scan tell."""
+
+    path: Path
+    header: dict[str, Any]
+    steps: tuple[int, ...] = ()
+    has_gpu_events: bool = False
+    rank: int | None = None
+    rank_source: str = ""  # "distributedInfo", "file name" or "" (none)
+    window: tuple[int, float] = (0, 0.0)  # (timestamp in the name, mtime): the latest window wins
+    warnings: list[str] = field(default_factory=list)
+
+
+def is_trace_name(name: str) -> bool:
+    """A name a Kineto trace may have: `*.json` or `*.json.gz`."""
+    return name.lower().endswith(TRACE_SUFFIXES)
+
+
+def trace_candidates(root: Path) -> list[Path]:
+    """`root` when it is a file, else the trace-named files in it, else in its sub-folders (one per
+    run or worker) down to MAX_SUBFOLDER_DEPTH; hidden entries skipped."""
+    if root.is_file():
+        return [root]
+    level = [root]
+    for _ in range(MAX_SUBFOLDER_DEPTH + 1):
+        files: list[Path] = []
+        folders: list[Path] = []
+        for folder in level:
+            for entry in _entries(folder):
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_file() and is_trace_name(entry.name):
+                    files.append(entry)
+                elif entry.is_dir():
+                    folders.append(entry)
+        if files:
+            return sorted(files)
+        level = sorted(folders)
+    return []
+
+
+def _entries(folder: Path) -> list[Path]:
+    try:
+        return sorted(folder.iterdir())
+    except OSError as exc:
+        raise InputError(cannot("list", folder, exc)) from None
+
+
+def header_problem(path: Path) -> tuple[dict[str, Any] | None, str]:
+    """The header of a Kineto trace, or None and why the file is not one (not JSON, a Chakra
+    execution trace, a memory timeline, …: `read_header` says)."""
+    try:
+        return read_header(path), ""
+    except InputError as error:
+        return None, str(error)
+
+
+def detect(path: Path) -> Detection:
+    """Certain when a sampled file's header is a Kineto trace's; the reason names what was refused
+    (a Chakra execution trace, a memory timeline, not JSON) so that "not profiling data" says why."""
+    looked_for = "a PyTorch profiler trace (*.json or *.json.gz with traceEvents)"
+    try:
+        candidates = trace_candidates(path.resolve())
+    except InputError:
+        return Detection(0.0, looked_for)
+    refused = []
+    for candidate in candidates[:SAMPLE_FILES]:
+        header, problem = header_problem(candidate)
+        if header is not None:
+            return Detection(1.0, f"{len(candidates)} PyTorch profiler trace file(s)")
+        refused.append(problem.removeprefix(f"{candidate}: "))
+    if path.is_file() and refused:  # the one file given: why it is not a trace says it all
+        return Detection(0.0, refused[0])
+    if refused:
+        return Detection(0.0, f"{looked_for}; found {candidates[0].name}: {refused[0]}")
+    return Detection(0.0, looked_for)
+
+
+def scan_trace(path: Path) -> tuple[tuple[int, ...], bool]:
+    """(ProfilerStep numbers, whether GPU categories occur) from a regex scan of the bytes, gzip
+    streamed in chunks, without parsing the JSON. A damaged tail just ends the scan (the table
+    readers report it)."""
+    steps: set[int] = set()
+    gpu = False
+    for buf in _chunks(path):
+        steps.update(int(m.group(1)) for m in _STEP_NAME.finditer(buf))
+        gpu = gpu or _GPU_CAT.search(buf) is not None
+    return tuple(sorted(steps)), gpu
+
+
+def _chunks(path: Path) -> Iterator[bytes]:
+    tail = b""
+    try:
+        with path.open("rb") as raw:
+            gzipped = raw.read(2) == b"\x1f\x8b"
+            raw.seek(0)
+            stream = gzip.GzipFile(fileobj=raw) if gzipped else raw
+            while chunk := stream.read(_SCAN_CHUNK):
+                yield tail + chunk
+                tail = chunk[-_SCAN_OVERLAP:]
+    except (OSError, EOFError, zlib.error):
+        return
+
+
+def _rank_from_name(path: Path) -> int | None:
+    match = _RANK_IN_NAME.search(path.name)
+    return int(match.group(1)) if match else None
+
+
+def _window(path: Path) -> tuple[int, float]:
+    match = _HANDLER_NAME.match(path.name)
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:
+        mtime = 0.0
+    return (int(match.group("ts")) if match else 0, mtime)
+
+
+def _recorded_rank(header: dict[str, Any]) -> int | None:
+    info = header.get("distributedInfo")
+    value = info.get("rank") if isinstance(info, dict) else None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def read_trace_file(path: Path) -> TraceFile:
+    header, problem = header_problem(path)
+    if header is None:
+        raise InputError(problem)
+    steps, gpu = scan_trace(path)
+    found = TraceFile(path, header, steps, gpu, window=_window(path))
+    recorded = _recorded_rank(header)
+    named = _rank_from_name(path)
+    if recorded is not None:
+        found.rank, found.rank_source = recorded, "distributedInfo"
+    elif named is not None:
+        found.rank, found.rank_source = named, "file name"
+    return found
+
+
+def discover(path: Path) -> ProfileSet:
+    """The trace `path` is, or the traces of the folder `path`, one per rank."""
+    root = path.resolve()
+    candidates = trace_candidates(root)
+    if not candidates:
+        raise InputError(f"{path}: no *.json or *.json.gz trace files")
+    warnings: list[str] = []
+    traces: list[TraceFile] = []
+    for candidate in candidates:
+        header, problem = header_problem(candidate)
+        if header is None:
+            if len(candidates) == 1:
+                raise InputError(problem)
+            warnings.append(f"skipped {problem}")
+            continue
+        traces.append(read_trace_file(candidate))
+    if not traces:
+        raise InputError(f"{path}: none of its {len(candidates)} JSON files is a PyTorch profiler trace")
+    by_rank = _assign_ranks(traces, warnings)
+    ranks = [_rank_info(rank, by_rank[rank]) for rank in sorted(by_rank)]
+    return ProfileSet(
+        root=root,
+        format=FORMAT_NAME,
+        ranks=ranks,
+        steps=sorted({s for r in ranks for s in r.steps}),
+        framework="pytorch",
+        device="gpu" if any(r.device == "gpu" for r in ranks) else "cpu",
+        versions=_agreed_versions(ranks, warnings),
+        warnings=warnings,
+        groups=_groups(trace.header for trace in by_rank.values()),
+    )
+
+
+def _assign_ranks(traces: list[TraceFile], warnings: list[str]) -> dict[int, TraceFile]:
+    """rank -> its trace: the recorded or named rank; several windows of one rank: the latest (by
+    the time in the name, then the file's mtime); traces without a rank numbered in path order."""
+    by_rank: dict[int, TraceFile] = {}
+    for trace in traces:
+        if trace.rank is None:
+            continue
+        known = by_rank.get(trace.rank)
+        if known is None:
+            by_rank[trace.rank] = trace
+            continue
+        latest, older = (trace, known) if trace.window > known.window else (known, trace)
+        by_rank[trace.rank] = latest
+        warnings.append(
+            f"rank {trace.rank} ({latest.rank_source}) has several traces: read the latest, "
+            f"{latest.path.name}; ignored {older.path.name}"
+        )
+    unnamed = [t for t in traces if t.rank is None]
+    next_free = 0
+    for trace in unnamed:
+        while next_free in by_rank:
+            next_free += 1
+        trace.rank = next_free
+        by_rank[next_free] = trace
+        if len(traces) > 1:
+            warnings.append(
+                f"{trace.path}: no rank recorded (distributedInfo.rank) or in the file name; "
+                f"numbered rank {next_free} by file order"
+            )
+    return by_rank
+
+
+def _device_name(header: dict[str, Any]) -> str | None:
+    devices = header.get("deviceProperties")
+    if isinstance(devices, list) and devices and isinstance(devices[0], dict):
+        name = devices[0].get("name")
+        return str(name) if name else None
+    return None
+
+
+def _cuda_version(value: Any) -> str | None:
+    """CUDA encodes versions as 1000 * major + 10 * minor (12060: 12.6)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return f"{value // 1000}.{value % 1000 // 10}"
+    return str(value) if isinstance(value, str) and value.strip() else None
+
+
+def recorded_versions(header: dict[str, Any]) -> dict[str, str]:
+    """What the header records about the software: CUDA runtime and driver, CUPTI, NCCL, ROCm.
+    Kineto records no torch version: none is given."""
+    info = header.get("distributedInfo")
+    nccl = info.get("nccl_version") if isinstance(info, dict) else None
+    cupti = header.get("cupti_version")
+    versions = {
+        "cuda_runtime": _cuda_version(header.get("cuda_runtime_version")),
+        "cuda_driver": _cuda_version(header.get("cuda_driver_version")),
+        "cupti": str(cupti) if isinstance(cupti, (int, str)) and str(cupti).strip() else None,
+        "nccl": str(nccl) if nccl and str(nccl).lower() != "unknown" else None,
+        "rocm": next(
+            (str(v) for k, v in header.items() if k.lower().startswith(("rocm", "hip")) and "version" in k),
+            None,
+        ),
+    }
+    return {key: value for key, value in versions.items() if value}
+
+
+def _rank_info(rank: int, trace: TraceFile) -> RankInfo:
+    gpu = bool(_device_name(trace.header)) or trace.has_gpu_events
+    return RankInfo(
+        rank=rank,
+        path=trace.path.parent,
+        format=FORMAT_NAME,
+        steps=trace.steps,
+        files=(trace.path.name,),
+        versions=recorded_versions(trace.header),
+        framework="pytorch",
+        device="gpu" if gpu else "cpu",
+        device_type=_device_name(trace.header) if gpu else None,
+    )
+
+
+def _agreed_versions(ranks: list[RankInfo], warnings: list[str]) -> dict[str, str]:
+    agreed = {}
+    for key in sorted({k for r in ranks for k in r.versions}):
+        distinct = sorted({r.versions[key] for r in ranks if key in r.versions})
+        if len(distinct) > 1:
+            warnings.append(f"ranks disagree on the {key} version: {', '.join(distinct)}")
+        agreed[key] = distinct[0]
+    return agreed
+
+
+def _groups(headers: Iterable[dict[str, Any]]) -> dict[str, tuple[int, ...]]:
+    """Process group name -> global ranks, from distributedInfo.pg_config."""
+    groups: dict[str, tuple[int, ...]] = {}
+    for header in headers:
+        info = header.get("distributedInfo")
+        configs = info.get("pg_config") if isinstance(info, dict) else None
+        for config in configs if isinstance(configs, list) else []:
+            if not isinstance(config, dict) or config.get("pg_name") is None:
+                continue
+            members = config.get("ranks")
+            if isinstance(members, list) and all(isinstance(r, int) for r in members):
+                groups.setdefault(str(config["pg_name"]), tuple(members))
+    return groups

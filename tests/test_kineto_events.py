@@ -1,0 +1,326 @@
+"""The streaming Kineto reader (advisor/formats/kineto/events.py) against a plain json.load of the same
+files: real samples (../shared/corpus, tests/data/kineto) and generated traces of both schemas, plain
+and gzip, read in small chunks too (pieces cut at every kind of boundary)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from advisor.errors import InputError
+from advisor.formats.kineto.events import KinetoTrace, read_header, read_trace
+from advisor.synth.kineto import KinetoSpec, write_kineto_traces
+from advisor.synth.kineto.write import BASE_TIME_NS, OLD_EPOCH_NS
+
+from .engine_fixtures import CORPUS, PROJECT_ROOT
+
+RECORDED = PROJECT_ROOT / "tests" / "data" / "kineto"
+SAMPLES = sorted(
+    [
+        *(CORPUS / "kineto-small-gpu").glob("*.json.gz"),
+        *(CORPUS / "torch-cpu").rglob("*.json"),
+        *RECORDED.rglob("*.json.gz"),
+    ]
+)
+TRACES = [path for path in SAMPLES if not path.name.endswith("_et.json.gz")]  # Chakra: refused
+# args key(s) of each x column read from args (the first present wins).
+X_ARGS = {
+    "correlation": ("correlation",),
+    "external_id": ("External id", "external id"),
+    "stream": ("stream",),
+    "device": ("device",),
+    "bytes": ("bytes",),
+    "collective": ("Collective name",),
+    "in_nelems": ("In msg nelems",),
+    "out_nelems": ("Out msg nelems",),
+    "dtype": ("dtype",),
+    "group_size": ("Group size",),
+    "pg_name": ("Process Group Name",),
+    "pg_desc": ("Process Group Description",),
+    "pg_ranks": ("Process Group Ranks",),
+    "sync_kind": ("cuda_sync_kind",),
+    "call_stack": ("Call stack",),
+}
+
+
+def _load(path: Path) -> dict[str, Any]:
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    return json.loads(raw, parse_float=Decimal)  # exact timestamps
+
+
+def _ns(ts: Any) -> Any:
+    return pd.NA if ts is None else int(Decimal(ts) * 1000)
+
+
+def _text(value: Any) -> Any:
+    return pd.NA if value is None else str(value)
+
+
+def _int(value: Any) -> Any:
+    return value if type(value) is int else pd.NA
+
+
+def _json(value: Any) -> Any:
+    if value is None:
+        return pd.NA
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _expected(data: dict[str, Any]) -> dict[str, pd.DataFrame]:
+    """The contract's columns, computed row by row from json.load's events."""
+    x, instants, flows, threads = [], [], [], []
+    for event in data["traceEvents"]:
+        args = event.get("args") if isinstance(event.get("args"), dict) else {}
+        ph, cat = event.get("ph"), event.get("cat")
+        cat = cat.lower() if isinstance(cat, str) else cat
+        pid, tid, ts = _text(event.get("pid")), _text(event.get("tid")), _ns(event.get("ts"))
+        if ph == "X":
+            row = {"cat": cat, "name": event.get("name"), "pid": pid, "tid": tid, "ts_ns": ts}
+            row["dur_us"] = float(event["dur"]) if event.get("dur") is not None else float("nan")
+            for column, keys in X_ARGS.items():
+                row[column] = next((args[key] for key in keys if args.get(key) is not None), None)
+            row["input_dims"] = _json(args.get("Input Dims"))
+            row["input_type"] = _json(args.get("Input type"))
+            x.append(row)
+        elif ph in ("i", "I") and event.get("name") == "[memory]":
+            instants.append(
+                {
+                    "ts_ns": ts,
+                    "pid": pid,
+                    "tid": tid,
+                    "bytes": args.get("Bytes"),
+                    "total_allocated": args.get("Total Allocated"),
+                    "total_reserved": args.get("Total Reserved"),
+                    "device_type": args.get("Device Type"),
+                    "device_id": args.get("Device Id"),
+                }
+            )
+        elif ph in ("s", "f"):
+            flows.append(
+                {"ph": ph, "cat": cat, "id": _int(event.get("id")), "pid": pid, "tid": tid, "ts_ns": ts}
+            )
+        elif ph == "M" and event.get("name") in ("process_name", "thread_name", "process_labels"):
+            value = args.get("labels" if event["name"] == "process_labels" else "name")
+            threads.append({"kind": event["name"], "pid": pid, "tid": tid, "value": value})
+    return {"x": x, "instants": instants, "flows": flows, "threads": threads}
+
+
+def _assert_matches(trace: KinetoTrace, data: dict[str, Any]) -> None:
+    expected = _expected(data)
+    assert trace.count == len(data["traceEvents"])
+    assert trace.meta == {key: value for key, value in data.items() if key != "traceEvents"}
+    for table, rows in expected.items():
+        frame: pd.DataFrame = getattr(trace, table)
+        assert len(frame) == len(rows), table
+        for column in frame.columns:
+            want = [row[column] for row in rows]
+            got = frame[column].tolist()
+            if frame[column].dtype == "float64":
+                want = [float(v) if v is not None else float("nan") for v in want]
+                assert pd.Series(got, dtype="float64").equals(pd.Series(want, dtype="float64")), (
+                    table,
+                    column,
+                )
+            else:
+                want = [pd.NA if v is None else v for v in want]
+                if frame[column].dtype == "Int64":
+                    want = [_int(v) if v is not pd.NA else v for v in want]
+                else:
+                    want = [v if v is pd.NA else str(v) for v in want]
+                assert got == want, (table, column)
+
+
+def _json_floats(data: dict[str, Any]) -> dict[str, Any]:
+    """meta as read by the reader: Decimal back to float."""
+    return json.loads(json.dumps(data, default=float))
+
+
+@pytest.mark.parametrize("path", TRACES, ids=lambda path: path.name[:40])
+def test_samples_match_json_load(path: Path) -> None:
+    data = _load(path)
+    trace = read_trace(path)
+    meta = {k: v for k, v in data.items() if k != "traceEvents"}
+    assert trace.meta == _json_floats(meta)
+    _assert_matches(trace, {**_json_floats(meta), "traceEvents": data["traceEvents"]})
+    assert trace.truncated_at is None and trace.oversized == []
+    # Small chunks: many pieces, the array's end and the keys after it in separate reads.
+    small = read_trace(path, chunk_bytes=4096)
+    for table in ("x", "instants", "flows", "threads"):
+        pd.testing.assert_frame_equal(getattr(small, table), getattr(trace, table))
+    assert small.meta == trace.meta and small.count == trace.count
+    assert read_header(path) == {k: v for k, v in trace.meta.items() if k in _keys_before(path)}
+
+
+def _keys_before(path: Path) -> set[str]:
+    """Top-level keys written before traceEvents (a byte search on the pretty-printed head)."""
+    raw = path.read_bytes()
+    text = (gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).decode()
+    head = text[: text.index('"traceEvents"')]
+    return {key for key in _load(path) if f'"{key}"' in head}
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, bool], Path]:
+    """rank0 of a generated 2-rank run per (schema, gzip), with memory events and a collective."""
+    root = tmp_path_factory.mktemp("kineto")
+    files = {}
+    for schema in ("new", "old"):
+        for gz in (False, True):
+            spec = KinetoSpec(schema=schema, gzip=gz, profile_memory=True, steps=(2, 3))
+            folder = write_kineto_traces(root / f"{schema}-{gz}", spec)
+            files[(schema, gz)] = next(p for p in sorted(folder.iterdir()) if p.name.startswith("rank0"))
+    return files
+
+
+@pytest.mark.parametrize("schema", ["new", "old"])
+def test_generated_traces_match_json_load_plain_and_gz(generated: dict, schema: str) -> None:
+    plain, packed = read_trace(generated[(schema, False)]), read_trace(generated[(schema, True)])
+    _assert_matches(plain, _json_floats_events(_load(generated[(schema, False)])))
+    for table in ("x", "instants", "flows", "threads"):
+        pd.testing.assert_frame_equal(getattr(packed, table), getattr(plain, table))
+    assert (packed.count, packed.base_ns) == (plain.count, plain.base_ns)
+    assert packed.meta["traceName"] == plain.meta["traceName"] == "rank0.json"  # a key after the array
+
+
+def _json_floats_events(data: dict[str, Any]) -> dict[str, Any]:
+    meta = _json_floats({k: v for k, v in data.items() if k != "traceEvents"})
+    return {**meta, "traceEvents": data["traceEvents"]}
+
+
+def test_new_schema_base_time_and_relative_ts(generated: dict) -> None:
+    trace = read_trace(generated[("new", True)])
+    assert trace.base_ns == BASE_TIME_NS == trace.meta["baseTimeNanoseconds"]
+    assert 0 < trace.x["ts_ns"].min() < 10**16  # relative µs as ns
+    kernels = trace.x[trace.x["cat"] == "kernel"]
+    assert len(kernels) and kernels["correlation"].notna().all() and (kernels["stream"] == 7).any()
+    nccl = trace.x[trace.x["collective"].notna()]
+    assert len(nccl) and (nccl["collective"] == "allreduce").all() and nccl["in_nelems"].notna().all()
+    assert len(trace.instants) and trace.instants["device_type"].isin([0, 1]).all()
+
+
+def test_old_schema_absolute_ts_lower_cased_categories(generated: dict) -> None:
+    trace = read_trace(generated[("old", True)])
+    assert trace.base_ns == 0
+    assert trace.x["ts_ns"].min() >= OLD_EPOCH_NS  # absolute epoch ns
+    cats = set(trace.x["cat"].dropna())
+    assert {"operator", "runtime", "kernel"} <= cats and not any(c != c.lower() for c in cats)
+    kernels = trace.x[trace.x["cat"] == "kernel"]
+    assert kernels["external_id"].notna().any()  # from the 2021 "external id"
+    assert kernels["tid"].str.startswith("stream ").all()  # string tids kept as written
+    assert set(trace.flows["cat"]) == {"async"}
+
+
+def test_pid_and_tid_are_strings_whatever_their_type(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.json"
+    events = [
+        {"ph": "X", "cat": "Kernel", "name": "k", "pid": 0, "tid": "stream 7", "ts": 10, "dur": 1},
+        {"ph": "X", "cat": "cpu_op", "name": "op", "pid": "Spans", "tid": -1, "ts": 5.5, "dur": 2.25},
+    ]
+    path.write_text(json.dumps({"schemaVersion": 1, "traceEvents": events}))
+    trace = read_trace(path)
+    assert trace.x["pid"].tolist() == ["0", "Spans"] and trace.x["tid"].tolist() == ["stream 7", "-1"]
+    assert trace.x["cat"].tolist() == ["kernel", "cpu_op"]
+    assert trace.x["ts_ns"].tolist() == [10_000, 5_500] and trace.base_ns is None  # relative, no base
+
+
+def test_absolute_float_ts_keeps_every_ns_digit(tmp_path: Path) -> None:
+    path = tmp_path / "ns.json"
+    event = '{"ph": "X", "name": "a", "pid": 1, "tid": 1, "ts": 1712867402348256.123, "dur": 1}'
+    path.write_text('{"traceEvents": [' + event + "]}")
+    trace = read_trace(path)
+    assert trace.x["ts_ns"].tolist() == [1_712_867_402_348_256_123] and trace.base_ns == 0
+
+
+def _events_text(n: int) -> tuple[bytes, list[int]]:
+    """A trace of n events; the end offset of each event."""
+    head = b'{"schemaVersion": 1, "traceEvents": [\n'
+    body, ends = bytearray(head), []
+    for i in range(n):
+        if i:
+            body += b",\n"
+        body += json.dumps(
+            {"ph": "X", "cat": "cpu_op", "name": f"op{i}", "pid": 1, "tid": 1, "ts": i, "dur": 1}
+        ).encode()
+        ends.append(len(body))
+    body += b'\n], "traceName": "t.json"}\n'
+    return bytes(body), ends
+
+
+def test_truncated_file_keeps_complete_events_and_reports_offset(tmp_path: Path) -> None:
+    text, ends = _events_text(2000)
+    cut = ends[1200] + 7  # inside event 1201
+    path = tmp_path / "cut.json"
+    path.write_bytes(text[:cut])
+    trace = read_trace(path, chunk_bytes=4096)
+    assert trace.truncated_at == cut
+    assert trace.count == 1201 and trace.x["name"].tolist() == [f"op{i}" for i in range(1201)]
+    # gzip cut short: the bytes that decompress still give their complete events
+    packed = gzip.compress(text, mtime=0)
+    gz = tmp_path / "cut.json.gz"
+    gz.write_bytes(packed[: len(packed) // 2])
+    partial = read_trace(gz, chunk_bytes=4096)
+    assert partial.truncated_at is not None and 0 < partial.count < 2000
+    assert partial.x["name"].tolist() == [f"op{i}" for i in range(partial.count)]
+
+
+def test_file_cut_after_the_array_keeps_every_event(tmp_path: Path) -> None:
+    text, _ = _events_text(50)
+    path = tmp_path / "tail.json"
+    path.write_bytes(text[: text.index(b'"t.json"') + 3])  # inside the traceName string
+    trace = read_trace(path)
+    assert trace.count == 50 and trace.truncated_at == path.stat().st_size
+    assert "traceName" not in trace.meta
+
+
+def test_oversized_event_is_skipped_and_listed(tmp_path: Path) -> None:
+    events = [{"ph": "X", "name": "a", "pid": 1, "tid": 1, "ts": 1, "dur": 1}]
+    events.append({"ph": "X", "name": "b" * 50_000, "pid": 1, "tid": 1, "ts": 2, "dur": 1})
+    events.append({"ph": "X", "name": "c", "pid": 1, "tid": 1, "ts": 3, "dur": 1})
+    path = tmp_path / "big.json"
+    text = json.dumps({"traceEvents": events, "traceName": "x"})
+    path.write_text(text)
+    trace = read_trace(path, chunk_bytes=1024, max_event_bytes=10_000)
+    assert trace.x["name"].tolist() == ["a", "c"]
+    assert len(trace.oversized) == 1 and trace.oversized[0][0] == text.index('{"ph": "X", "name": "bbb')
+    assert trace.meta == {"traceName": "x"}
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ('{"schema": "1.0.1", "pid": 1, "nodes": [{"id": 1}]}', "Chakra execution trace"),
+        ('{"a": 1, "b": [1, 2]}', "no 'traceEvents' key"),
+        ("[[1, 2], [3, 4]]", "memory timeline"),
+        ('{"traceEvents": {"a": 1}}', "'traceEvents' is not an array"),
+        ('{"schemaVersion": 1, "traceEvents": [{"ph": "X"}, nope]}', "invalid JSON at byte 50"),  # at `nope`
+    ],
+)
+def test_not_a_kineto_trace_is_refused_with_its_reason(tmp_path: Path, text: str, reason: str) -> None:
+    path = tmp_path / "input.json"
+    path.write_text(text)
+    with pytest.raises(InputError, match=reason) as error:
+        read_trace(path)
+    assert str(path) in str(error.value) and "\n" not in str(error.value)
+
+
+def test_chakra_trace_of_the_corpus_is_refused() -> None:
+    (chakra,) = [path for path in SAMPLES if path.name.endswith("_et.json.gz")]
+    with pytest.raises(InputError, match="Chakra execution trace"):
+        read_header(chakra)
+
+
+def test_corrupt_gzip_is_an_input_error(tmp_path: Path) -> None:
+    packed = bytearray(gzip.compress(_events_text(500)[0], mtime=0))
+    packed[len(packed) // 2 : len(packed) // 2 + 40] = b"\x00" * 40
+    path = tmp_path / "bad.json.gz"
+    path.write_bytes(bytes(packed))
+    with pytest.raises(InputError, match=r"corrupt gzip data|invalid JSON"):
+        read_trace(path)
