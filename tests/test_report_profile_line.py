@@ -16,7 +16,7 @@ from advisor.model import ProfileSet, RankInfo, device_counts
 from advisor.options import AnalysisOptions, version_hints
 from advisor.report.html import render_html, version_lines
 from advisor.report.jsonout import report_json_text, report_schema
-from advisor.report.messages import Messages, describe_input, profile_line
+from advisor.report.messages import Messages, describe_input
 from advisor.report.model import InputInfo, Report
 from advisor.report.xlsx import write_xlsx
 
@@ -37,23 +37,16 @@ def kineto_profile(
     return ProfileSet(Path("/t"), "kineto", ranks, [1, 2, 3], device=device, versions=dict(versions or {}))
 
 
-def kineto_line(profile: ProfileSet, language: str = "en") -> str:
-    return profile_line(
-        Messages(language),
-        ranks=len(profile.ranks),
-        export="json",
-        steps=profile.steps,
-        format=profile.format,
-        devices=device_counts(profile.ranks),
+def kineto_input(profile: ProfileSet) -> InputInfo:
+    """The report's input, mapped from the model as the engine maps it."""
+    ranks = [r.rank for r in profile.ranks]
+    return InputInfo(
+        str(profile.root), None, ranks=ranks, steps=profile.steps, **report_input_fields(profile)
     )
 
 
-def kineto_input(profile: ProfileSet) -> InputInfo:
-    return InputInfo(
-        str(profile.root), None, "pytorch_trace", "json", [r.rank for r in profile.ranks], profile.steps,
-        None, None, format=profile.format, device=profile.device, devices=device_counts(profile.ranks),
-        versions=profile.versions,
-    )  # fmt: skip
+def kineto_line(profile: ProfileSet, language: str = "en") -> str:
+    return describe_input(Messages(language), kineto_input(profile))
 
 
 def test_a_gpu_trace_names_the_device_model_and_counts_the_ranks():
