@@ -360,6 +360,14 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
       label: value === '' ? trans.__('Detect from the data') : value
     }));
 
+  // The version hints, by option and label; each element's id is `jp-pa-<option with dashes>`.
+  const versionHints: ReadonlyArray<
+    ['cann_version' | 'torch_version', string]
+  > = [
+    ['cann_version', trans.__('CANN version')],
+    ['torch_version', trans.__('Torch version')]
+  ];
+
   const update = (patch: Partial<IAnalysisOptions>) => {
     setOptions(current => (current ? { ...current, ...patch } : current));
   };
@@ -507,37 +515,24 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
                     'The data is a PyTorch profiler trace: the CANN and torch versions do not apply to it.'
                   )}
             </div>
-            {hintsApply && (
-              <>
-                <label htmlFor="jp-pa-cann-version">
-                  {trans.__('CANN version')}
-                </label>
-                <HTMLSelect
-                  id="jp-pa-cann-version"
-                  aria-label={trans.__('CANN version')}
-                  aria-describedby="jp-pa-version-note"
-                  value={options.cann_version}
-                  onChange={event =>
-                    update({ cann_version: event.currentTarget.value })
-                  }
-                  options={versionOptions(schema.options.cann_version)}
-                />
-
-                <label htmlFor="jp-pa-torch-version">
-                  {trans.__('Torch version')}
-                </label>
-                <HTMLSelect
-                  id="jp-pa-torch-version"
-                  aria-label={trans.__('Torch version')}
-                  aria-describedby="jp-pa-version-note"
-                  value={options.torch_version}
-                  onChange={event =>
-                    update({ torch_version: event.currentTarget.value })
-                  }
-                  options={versionOptions(schema.options.torch_version)}
-                />
-              </>
-            )}
+            {hintsApply &&
+              versionHints.map(([name, label]) => (
+                <React.Fragment key={name}>
+                  <label htmlFor={`jp-pa-${name.replace('_', '-')}`}>
+                    {label}
+                  </label>
+                  <HTMLSelect
+                    id={`jp-pa-${name.replace('_', '-')}`}
+                    aria-label={label}
+                    aria-describedby="jp-pa-version-note"
+                    value={options[name]}
+                    onChange={event =>
+                      update({ [name]: event.currentTarget.value })
+                    }
+                    options={versionOptions(schema.options[name])}
+                  />
+                </React.Fragment>
+              ))}
 
             <span className="jp-pa-grid-label" id="jp-pa-dimensions-label">
               {trans.__('Analysis dimensions')}
