@@ -283,16 +283,16 @@ _CHILD = textwrap.dedent(
 
 
 def measure(mode: str, path: Path, repeat: int) -> dict:
-    """Best time and largest peak RSS over `repeat` fresh child processes."""
+    """Best time and largest peak RSS of the reader `mode` over `repeat` fresh child processes."""
+    return best_of([sys.executable, "-c", _CHILD, mode, str(path)], repeat)
+
+
+def best_of(command: list[str], repeat: int) -> dict:
+    """Best time and largest peak RSS over `repeat` runs of `command`, a child process that prints
+    one JSON line with "seconds" and "peak_kb" last."""
     runs = []
     for _ in range(repeat):
-        out = subprocess.run(
-            [sys.executable, "-c", _CHILD, mode, str(path)],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
+        out = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True)
         runs.append(json.loads(out.stdout.splitlines()[-1]))
     best = min(runs, key=lambda r: r["seconds"])
     return {**best, "peak_kb": max(r["peak_kb"] for r in runs)}

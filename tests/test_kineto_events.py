@@ -4,16 +4,22 @@ and gzip, read in small chunks too (pieces cut at every kind of boundary)."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
+import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from advisor.errors import InputError
+from advisor.formats.kineto import events
 from advisor.formats.kineto.events import KinetoTrace, read_header, read_trace
 from advisor.synth.kineto import KinetoSpec, write_kineto_traces
 from advisor.synth.kineto.write import BASE_TIME_NS, OLD_EPOCH_NS
@@ -324,3 +330,210 @@ def test_corrupt_gzip_is_an_input_error(tmp_path: Path) -> None:
     path.write_bytes(bytes(packed))
     with pytest.raises(InputError, match=r"corrupt gzip data|invalid JSON"):
         read_trace(path)
+
+
+# ---- the C scanner (scan_kineto in _tracescan.c) against the Python path ------------------------
+
+needs_scanner = pytest.mark.skipif(
+    events._tracescan is None and os.environ.get("PERFORMANCE_ADVISOR_REQUIRE_SCANNER") != "1",
+    reason="the C trace scanner is not compiled (pip install -e . compiles it)",
+)
+
+
+@pytest.fixture
+def pieces(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Counts the pieces the scanner read ("c") and the valid ones it left to the Python path."""
+    counts = {"c": 0, "python": 0}
+    scan = events._scan
+
+    def counted(piece: memoryview) -> Any:
+        result = scan(piece)
+        if result is not None:
+            counts["c"] += 1
+        else:
+            with contextlib.suppress(msgspec.DecodeError):
+                msgspec.json.decode(piece)
+                counts["python"] += 1
+        return result
+
+    monkeypatch.setattr(events, "_scan", counted)
+    return counts
+
+
+def assert_same_outcome(path: Path, chunk_bytes: int = events.CHUNK_BYTES) -> KinetoTrace | str:
+    """Read `path` with and without the scanner, assert both give the same; the outcome."""
+    outcomes = []
+    for compiled in (True, False):
+        try:
+            outcomes.append(read_trace(path, chunk_bytes=chunk_bytes, compiled=compiled))
+        except InputError as exc:
+            outcomes.append(str(exc))
+    c, python = outcomes
+    assert type(c) is type(python), (c, python)
+    if isinstance(c, str):
+        assert c == python
+        return c
+    for table in events.COLUMNS:
+        pd.testing.assert_frame_equal(getattr(c, table), getattr(python, table))
+    assert (c.meta, c.base_ns, c.count, c.truncated_at, c.oversized) == (
+        python.meta,
+        python.base_ns,
+        python.count,
+        python.truncated_at,
+        python.oversized,
+    )
+    return c
+
+
+@needs_scanner
+def test_scanner_lays_out_columns_as_the_python_reader() -> None:
+    python = tuple((table, tuple(kind for _, kind in columns)) for table, columns in events.COLUMNS.items())
+    assert python == events._tracescan.KINETO_LAYOUT
+
+
+@needs_scanner
+@pytest.mark.parametrize("chunk", [events.CHUNK_BYTES, 20_000])
+def test_samples_are_read_by_the_scanner_with_the_same_columns(pieces: dict, chunk: int) -> None:
+    for path in TRACES:
+        assert isinstance(assert_same_outcome(path, chunk), KinetoTrace)
+    assert pieces["python"] == 0 and pieces["c"] >= len(TRACES)
+
+
+@needs_scanner
+def test_generated_traces_are_read_by_the_scanner_with_the_same_columns(
+    generated: dict, pieces: dict
+) -> None:
+    for path in generated.values():
+        assert isinstance(assert_same_outcome(path, 50_000), KinetoTrace)
+    assert pieces["python"] == 0 and pieces["c"] > 0
+
+
+@needs_scanner
+def test_every_form_kineto_writes_is_read_by_the_scanner(tmp_path: Path, pieces: dict) -> None:
+    """Escapes and multi-byte text, int and string pids/tids (negative too), float and integer
+    timestamps, nulls, args that are not objects, Input Dims with nested lists and strings."""
+    mm_args = {
+        "External id": 88,
+        "Input Dims": [[256, 1024], [], [-1]],
+        "Input type": ["float", ""],
+        "Call stack": "a.py(1): f;b.py(2): g",
+        "Collective name": "allreduce",
+        "dtype": "Float",
+        "In msg nelems": 1048576,
+        "Process Group Ranks": "[0, 1]",
+        "Group size": 2,
+    }
+    events_ = [
+        {"ph": "X", "cat": "Kernel", "name": 'a "quoted"\nname é ✓ \U0001f600', "pid": 0, "tid": "stream 7",
+         "ts": 1712867402348256, "dur": 0, "args": {"external id": 5, "stream": 7, "correlation": -1}},
+        {"ph": "X", "cat": "cpu_op", "name": "aten::mm", "pid": "Spans", "tid": -1, "ts": 5120.25,
+         "dur": 41.5, "args": mm_args},
+        {"ph": "X", "cat": None, "name": "no cat", "pid": 1, "tid": 1, "ts": None, "args": []},
+        {"ph": "X", "name": "no ts", "pid": 1, "tid": 1, "dur": -1, "args": None},
+        {"ph": "i", "cat": "cpu_instant_event", "s": "t", "name": "[memory]", "pid": 7, "tid": 7,
+         "ts": 5121.0, "args": {"Bytes": -1048576, "Total Allocated": 50331648, "Total Reserved": 67108864,
+                  "Device Type": 1, "Device Id": 0}},
+        {"ph": "i", "s": "g", "name": "Record Window End", "pid": "", "tid": "", "ts": 7000.5},
+        {"ph": "s", "id": 9031, "pid": 7, "tid": 7, "ts": 5140.1, "cat": "AC2G", "name": "ac2g"},
+        {"ph": "f", "id": 9031, "pid": 0, "tid": 7, "ts": 5152.9, "cat": "ac2g", "name": "ac2g", "bp": "e"},
+        {"ph": "M", "name": "process_labels", "pid": 0, "tid": 0, "args": {"labels": "GPU 0"}},
+        {"ph": "M", "name": "thread_name", "pid": 0, "tid": 7, "args": {"name": "stream 7 "}},
+        {"ph": "M", "name": "process_sort_index", "pid": 0, "tid": 0, "args": {"sort_index": 1}},
+        {"ph": "C", "name": "counter", "pid": 0, "ts": 1, "args": {"v": 1.5}},
+    ]  # fmt: skip
+    for ensure_ascii in (True, False):
+        for indent in (None, 2):
+            path = tmp_path / f"t{ensure_ascii}{indent}.json"
+            text = json.dumps(
+                {"schemaVersion": 1, "traceEvents": events_}, ensure_ascii=ensure_ascii, indent=indent
+            )
+            path.write_text(text, encoding="utf-8")
+            trace = assert_same_outcome(path)
+    assert pieces["python"] == 0 and pieces["c"] == 4
+    assert trace.x["input_dims"].tolist()[1] == "[[256,1024],[],[-1]]"
+    assert trace.x["tid"].tolist()[:2] == ["stream 7", "-1"] and trace.x["correlation"].tolist()[0] == -1
+    assert trace.flows["cat"].tolist() == ["ac2g", "ac2g"]
+
+
+@needs_scanner
+def test_forms_the_scanner_leaves_to_the_python_path_read_the_same(tmp_path: Path, pieces: dict) -> None:
+    """Values the scanner cannot be sure to read as the Python path does: it hands their piece over."""
+    odd = [
+        {"ph": "X", "cat": "Ä-Kernel", "name": "a", "pid": 1, "tid": 1, "ts": 1},  # non-ASCII category
+        {"ph": "X", "name": "a", "pid": True, "tid": 1, "ts": 1},  # a bool pid
+        {"ph": "X", "name": "a", "pid": 1, "tid": 1, "ts": "1e3"},  # an exponent
+        {"ph": "X", "name": "a", "pid": 1, "tid": 1, "ts": 1, "args": {"stream": "0x7"}},  # AMD hex stream
+        {"ph": "X", "name": "a", "pid": 1, "tid": 1, "ts": 1, "args": {"Input Dims": [1.5]}},  # float dims
+        {"ph": "X", "name": "a", "pid": 1, "tid": 1, "ts": 1, "args": {"Input type": ["\\u00e9"]}},
+        {"ph": "X", "name": "a", "pid": 1, "tid": 1, "ts": 1, "args": {"correlation": 1.0}},
+        {"ph": "s", "id": "12", "pid": 1, "tid": 1, "ts": 1, "cat": "ac2g"},  # a string flow id
+        "not an event",
+    ]
+    for n, event in enumerate(odd):
+        path = tmp_path / f"odd{n}.json"
+        path.write_text(
+            json.dumps({"traceEvents": [{"ph": "X", "name": "ok", "pid": 1, "tid": 1, "ts": 2}, event]})
+        )
+        assert isinstance(assert_same_outcome(path), KinetoTrace)
+    assert pieces["c"] == 0 and pieces["python"] == len(odd)
+
+
+TEXT = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=6)
+NUMBER = st.one_of(
+    st.integers(-(10**20), 10**20),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from([0, -0.0, 1e-07, 2**63 - 1, -(2**63), 1712867402348256.123]),
+)
+ANY = st.one_of(st.none(), st.booleans(), NUMBER, TEXT, st.just([]), st.just({}), st.just([1, "a"]))
+TS = st.one_of(
+    st.sampled_from(["1712867402348256.123", "5", "-0.0005", "1.", " 1.5", "1e3", ""]),
+    st.decimals(allow_nan=False, allow_infinity=False, places=4).map(str),
+    NUMBER,
+    st.none(),
+)
+ARG_KEYS = ["correlation", "External id", "external id", "stream", "bytes", "Bytes", "dtype", "Input Dims",
+            "Input type", "Device Type", "name", "labels", "Process Group Ranks", "other"]  # fmt: skip
+EVENT = st.fixed_dictionaries(
+    {},
+    optional={
+        "ph": st.sampled_from(["X", "i", "I", "s", "f", "M", "C", "XX", 5, None]),
+        "cat": st.one_of(st.sampled_from(["Kernel", "cpu_op", "ac2g"]), ANY),
+        "name": st.one_of(st.sampled_from(["[memory]", "thread_name", "process_labels"]), ANY),
+        "pid": st.one_of(st.integers(-3, 3), ANY),
+        "tid": st.one_of(st.sampled_from(["stream 7", 1]), ANY),
+        "ts": TS,
+        "dur": st.one_of(NUMBER, ANY),
+        "id": st.one_of(st.integers(0, 5), ANY),
+        "args": st.one_of(st.fixed_dictionaries({}, optional={key: ANY for key in ARG_KEYS}), ANY),
+    },
+)
+
+
+@needs_scanner
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batch=st.lists(EVENT, max_size=8))
+def test_random_events_read_the_same_with_and_without_the_scanner(tmp_path: Path, batch: list) -> None:
+    path = tmp_path / "random.json"
+    path.write_text(json.dumps({"schemaVersion": 1, "traceEvents": batch}))
+    assert_same_outcome(path)
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_members_after_the_array_longer_than_a_chunk(tmp_path: Path, packed: bool) -> None:
+    """Kineto's logs after traceEvents (INFO/WARNING lists) may outgrow a chunk, even the event size
+    limit; strings in them may look like event boundaries ("}, {")."""
+    text, _ = _events_text(300)
+    logs = [f"warning {i}: {{'a': 1}}, {{'b': 2}}" for i in range(400)]  # ~14 KB
+    text = text.replace(
+        b'"traceName": "t.json"}', b'"WARNING": ' + json.dumps(logs).encode() + b', "traceName": "t.json"}'
+    )
+    path = tmp_path / ("t.json.gz" if packed else "t.json")
+    path.write_bytes(gzip.compress(text) if packed else text)
+    for chunk, limit in ((1024, 4096), (1024, 100_000), (events.CHUNK_BYTES, events.MAX_EVENT_BYTES)):
+        trace = read_trace(path, chunk_bytes=chunk, max_event_bytes=limit)
+        assert trace.count == 300 and trace.x["name"].tolist() == [f"op{i}" for i in range(300)]
+        assert trace.truncated_at is None
+        if limit < len(json.dumps(logs)):  # the members after the array are over the limit: skipped
+            assert "WARNING" not in trace.meta and len(trace.oversized) == 1
+        else:
+            assert trace.meta == {"schemaVersion": 1, "WARNING": logs, "traceName": "t.json"}

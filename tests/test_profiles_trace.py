@@ -290,6 +290,7 @@ def test_tables_have_exact_values(sample):
         "start_ns": [ns(13)],
         "dur_us": [7.5],
         "tid": [1],
+        "correlation": [None],  # a Kineto link: the Ascend trace records none
     }
     device = t["device_tasks"]
     assert device["task_type"].tolist() == ["AI_CORE", "PCIE_DMA_SQE"]

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+# Column kinds: which converter makes a column (and the form the C scanner returns it in).
+STR, NS, FLOAT, INT, ID, STACK = "str", "ns", "float", "int", "id", "stack"
 _INT64_MAX = 2**63 - 1
 _COMMA, _DOT, _ZERO = ord(","), ord("."), ord("0")
 # Digit weights of a timestamp written with 3 decimals, most significant first (at most 19 digits).
@@ -170,3 +172,34 @@ def _text(value: Any) -> str | None:
     if type(value) in (int, float):
         return str(value)
     return None
+
+
+class Scanned:
+    """One piece as the C scanner returns it: its number of events, per table the raw buffers of its
+    columns (None without rows), and (pid, tid, name) of its thread_name events (trace_view only)."""
+
+    __slots__ = ("count", "tables", "threads")
+
+    def __init__(
+        self, count: int, tables: tuple[Any, ...], threads: list[tuple[Any, Any, str]] | None = None
+    ) -> None:
+        self.count, self.tables, self.threads = count, tables, threads or []
+
+    def __len__(self) -> int:
+        return self.count
+
+
+def scanned_array(kind: str, value: Any) -> Any:
+    """A scanned column in the form the converters above give (see `column_result` in _tracescan.c):
+    NS int64, FLOAT float64, INT (int64 values, missing mask or None), text as Arrow large_string."""
+    if kind == NS:
+        return np.frombuffer(value, np.int64)
+    if kind == FLOAT:
+        return np.frombuffer(value, np.float64)
+    if kind == INT:
+        values, missing = value
+        return np.frombuffer(values, np.int64), None if missing is None else np.frombuffer(missing, np.bool_)
+    offsets, text, validity, nulls = value
+    bitmap = None if validity is None else pa.py_buffer(validity)
+    buffers = [bitmap, pa.py_buffer(offsets), pa.py_buffer(text)]
+    return pa.Array.from_buffers(pa.large_string(), len(offsets) // 8 - 1, buffers, null_count=nulls)

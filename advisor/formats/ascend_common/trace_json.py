@@ -67,18 +67,21 @@ def open_bytes(path: Path) -> BinaryIO:
     except OSError:
         fh.close()
         raise
-    return GzipStream(fh, path) if magic == _GZIP_MAGIC else fh
+    if magic != _GZIP_MAGIC:
+        return fh
+    # Buffered: a read(n) or readinto gives all n bytes unless the stream ends.
+    return io.BufferedReader(GzipStream(fh, path), buffer_size=_RAW_CHUNK)
 
 
 class GzipStream(io.RawIOBase):
     """The decompressed bytes of a gzip file (members one after another, as gzip reads them). A file
-    cut short ends early with `truncated` set instead of raising: the bytes before the cut are read."""
+    cut short just ends early instead of raising: the bytes before the cut are read (the JSON reader
+    then finds it truncated)."""
 
     def __init__(self, raw: BinaryIO, path: Path) -> None:
         self.raw, self.path = raw, path
         self.inflate = zlib.decompressobj(zlib.MAX_WBITS | 16)
         self.pending = b""  # compressed bytes not yet given to `inflate`
-        self.truncated = False
 
     def readable(self) -> bool:
         return True
@@ -95,7 +98,6 @@ class GzipStream(io.RawIOBase):
                 data = self.inflate.unconsumed_tail or self.pending or self.raw.read(_RAW_CHUNK)
                 self.pending = b""
                 if not data:  # the compressed stream stops before its end
-                    self.truncated = True
                     return 0
                 out = self.inflate.decompress(data, want)
                 if out:

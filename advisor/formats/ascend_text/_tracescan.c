@@ -1,4 +1,5 @@
-/* One pass over a piece of trace_view.json ("[event, event, ...]") straight into typed columns.
+/* One pass over a piece of trace_view.json ("[event, event, ...]") straight into typed columns; the
+   same for a piece of a PyTorch profiler (Kineto) trace's traceEvents (`scan_kineto`, at the end).
 
    The C twin of `trace_view._Builder._fill` plus `_compact`, for the well-formed pieces that make up
    real files: events are routed by the kind of their pid and by ph, and only the fields a table
@@ -52,7 +53,8 @@ static void buf_free(Buf *b) {
 
 /* ---- the output layout (trace_view._RAW, checked against it at import) ---------------------- */
 
-enum { K_STR, K_NS, K_FLOAT, K_INT, K_ID, K_STACK };
+/* Kinds from K_TEXT on are Kineto's (see scan_kineto). */
+enum { K_STR, K_NS, K_FLOAT, K_INT, K_ID, K_STACK, K_TEXT, K_LOWER, K_NS_NA, K_JSON };
 static const char *KIND_NAMES[] = {"str", "ns", "float", "int", "id", "stack"};
 
 enum { T_HOST, T_CANN, T_DEVICE, T_HCCL, T_OVERLAP, T_FREQ, T_GC, T_FLOW_START, T_FLOW_END, N_TABLES };
@@ -384,22 +386,32 @@ static inline int slot_of(const Key *keys, const Val *key) {
     return -1;
 }
 
-/* A repeated key that a table reads fails: msgspec keeps the last, and reading it twice is odd. */
+/* The fields of one event that a format reads: its keys, and those of its args object. */
+typedef struct {
+    const Key *field_keys, *arg_keys;
+    int n_fields, n_args, args_slot;
+    Val *f, *a;
+} Fields;
+
+/* A repeated key that a table reads fails: msgspec keeps the last, and reading it twice is odd.
+   Values other than strings get their raw length in `n` (their JSON text is p[0:n]). */
 static int args_member(Cursor *c, const Val *key, void *ctx, int depth) {
-    Event *ev = ctx;
-    int slot = slot_of(ARG_KEYS, key);
+    Fields *ev = ctx;
+    int slot = slot_of(ev->arg_keys, key);
     if (slot < 0) return skip_member(c, key, NULL, depth);
-    if (ev->a[slot].type != V_MISSING) return -1;
-    return parse_value(c, &ev->a[slot], depth);
+    Val *v = &ev->a[slot];
+    if (v->type != V_MISSING || parse_value(c, v, depth) < 0) return -1;
+    if (v->type != V_STR) v->n = c->p - v->p;
+    return 0;
 }
 
 static int event_member(Cursor *c, const Val *key, void *ctx, int depth) {
-    Event *ev = ctx;
-    int slot = slot_of(FIELD_KEYS, key);
+    Fields *ev = ctx;
+    int slot = slot_of(ev->field_keys, key);
     if (slot < 0) return skip_member(c, key, NULL, depth);
     Val *v = &ev->f[slot];
     if (v->type != V_MISSING) return -1;
-    if (slot == F_ARGS && c->p < c->end && *c->p == '{') {
+    if (slot == ev->args_slot && c->p < c->end && *c->p == '{') {
         v->p = c->p++;
         v->type = V_OBJECT;
         return parse_object(c, depth + 1, args_member, ev);
@@ -529,6 +541,21 @@ static int append_float(Column *col, const Val *v) {
     return buf_put(&col->values, &value, sizeof value);
 }
 
+/* A row of a column with a missing flag: its int64 value (0 when missing). */
+static int end_int_row(Column *col, int64_t value, char missing) {
+    col->rows++;
+    if (buf_put(&col->values, &value, sizeof value) < 0) return -1;
+    return buf_put(&col->flags, &missing, 1);
+}
+
+/* A row of a text column whose bytes (if any) were just put into col->text. */
+static int end_text_row(Column *col, char null) {
+    int64_t offset = col->text.len;
+    col->rows++;
+    if (buf_put(&col->values, &offset, sizeof offset) < 0) return -1;
+    return buf_put(&col->flags, &null, 1);
+}
+
 /* An integer token as int64; -1 beyond ±(2**63 - 1), the range trace_columns.int_array keeps. */
 static int token_to_int64(const Val *v, int64_t *out) {
     const char *p = v->p, *end = v->p + v->n;
@@ -553,9 +580,7 @@ static int append_int(Column *col, const Val *v) {
     } else {
         return -1;
     }
-    col->rows++;
-    if (buf_put(&col->values, &value, sizeof value) < 0) return -1;
-    return buf_put(&col->flags, &missing, 1);
+    return end_int_row(col, value, missing);
 }
 
 static inline void put_utf8(char **q, unsigned cp) {
@@ -636,7 +661,8 @@ static int append_text(Column *col, const Val *v) {
     if (v->type == V_STR) {
         if (put_text(&col->text, v, col->kind == K_STACK) < 0) return -1;
     } else if (col->kind == K_ID && v->type == V_INT) {
-        int minus_zero = v->n == 2 && v->p[0] == '-'; /* str(int("-0")) is "0" */
+        /* str(int("-0")) is "0" */
+        int minus_zero = v->n == 2 && v->p[0] == '-' && v->p[1] == '0';
         if (buf_put(&col->text, v->p + minus_zero, v->n - minus_zero) < 0) return -1;
     } else if (v->type == V_NULL || v->type == V_MISSING || col->kind != K_STR) {
         null = 1;
@@ -644,10 +670,7 @@ static int append_text(Column *col, const Val *v) {
     } else {
         return -1; /* a number or object where a string belongs: the Python path says what it is */
     }
-    int64_t offset = col->text.len;
-    col->rows++;
-    if (buf_put(&col->values, &offset, sizeof offset) < 0) return -1;
-    return buf_put(&col->flags, &null, 1);
+    return end_text_row(col, null);
 }
 
 static int append(Out *out, int table, int column, const Val *v) {
@@ -734,7 +757,7 @@ static PyObject *py_value(const Val *v) {
     return NULL;
 }
 
-static int route(Out *out, const Kinds *kinds, Event *ev) {
+static int route(Out *out, const Kinds *kinds, const Fields *ev) {
     const Val *f = ev->f, *a = ev->a;
     int kind;
     if (kind_of(kinds, &f[F_PID], &kind) < 0) return -1;
@@ -837,7 +860,10 @@ static int route(Out *out, const Kinds *kinds, Event *ev) {
 
 /* ---- the piece ---------------------------------------------------------------------------- */
 
-static int scan_piece(Cursor *c, Out *out, const Kinds *kinds) {
+/* Every event of a piece ("[event, ...]", nothing after it) parsed into `ev` and given to `route`;
+   `count` events. Anything but objects fails. */
+static int scan_events(Cursor *c, Fields *ev, int (*route)(void *ctx, const Fields *ev), void *ctx,
+                       Py_ssize_t *count) {
     skip_ws(c);
     if (c->p >= c->end || *c->p != '[') return -1;
     c->p++;
@@ -848,11 +874,10 @@ static int scan_piece(Cursor *c, Out *out, const Kinds *kinds) {
         for (;;) {
             if (c->p >= c->end || *c->p != '{') return -1; /* not an object: the Python path skips it */
             c->p++;
-            Event ev;
-            for (int i = 0; i < N_FIELDS; i++) ev.f[i].type = V_MISSING;
-            for (int i = 0; i < N_ARGS; i++) ev.a[i].type = V_MISSING;
-            if (parse_object(c, 1, event_member, &ev) < 0 || route(out, kinds, &ev) < 0) return -1;
-            out->count++;
+            for (int i = 0; i < ev->n_fields; i++) ev->f[i].type = V_MISSING;
+            for (int i = 0; i < ev->n_args; i++) ev->a[i].type = V_MISSING;
+            if (parse_object(c, 1, event_member, ev) < 0 || route(ctx, ev) < 0) return -1;
+            (*count)++;
             skip_ws(c);
             if (c->p >= c->end) return -1;
             char ch = *c->p++;
@@ -865,12 +890,29 @@ static int scan_piece(Cursor *c, Out *out, const Kinds *kinds) {
     return c->p == c->end ? 0 : -1;
 }
 
+typedef struct {
+    Out *out;
+    const Kinds *kinds;
+} AscendCtx;
+
+static int route_ascend(void *ctx, const Fields *fields) {
+    AscendCtx *a = ctx;
+    return route(a->out, a->kinds, fields);
+}
+
+static int scan_piece(Cursor *c, Out *out, const Kinds *kinds) {
+    Event ev;
+    Fields fields = {FIELD_KEYS, ARG_KEYS, N_FIELDS, N_ARGS, F_ARGS, ev.f, ev.a};
+    AscendCtx ctx = {out, kinds};
+    return scan_events(c, &fields, route_ascend, &ctx, &out->count);
+}
+
 static PyObject *bytes_of(const Buf *b) { return PyBytes_FromStringAndSize(b->data ? b->data : "", b->len); }
 
 /* A column as trace_view expects it from Python: see trace_view._scanned_part. */
 static PyObject *column_result(Column *col) {
     if (col->kind == K_NS || col->kind == K_FLOAT) return bytes_of(&col->values);
-    if (col->kind == K_INT) {
+    if (col->kind == K_INT || col->kind == K_NS_NA) {
         if (!col->nulls) return Py_BuildValue("(NO)", bytes_of(&col->values), Py_None);
         return Py_BuildValue("(NN)", bytes_of(&col->values), bytes_of(&col->flags));
     }
@@ -897,19 +939,21 @@ static PyObject *column_result(Column *col) {
     return Py_BuildValue("(NNNn)", offsets, bytes_of(&col->text), validity, col->nulls);
 }
 
-static PyObject *result_of(Out *out) {
-    PyObject *tables = PyTuple_New(N_TABLES);
+/* Per table (row `t` of `columns`, `stride` columns apart) a tuple of its columns, None without rows. */
+static PyObject *tables_result(Column *columns, int n_tables, int stride, const int *n_columns) {
+    PyObject *tables = PyTuple_New(n_tables);
     if (!tables) return NULL;
-    for (int t = 0; t < N_TABLES; t++) {
+    for (int t = 0; t < n_tables; t++) {
+        Column *table = columns + (Py_ssize_t)t * stride;
         PyObject *item;
-        if (!out->columns[t][0].rows) {
+        if (!table[0].rows) {
             item = Py_None;
             Py_INCREF(item);
         } else {
-            item = PyTuple_New(N_COLUMNS[t]);
+            item = PyTuple_New(n_columns[t]);
             if (!item) goto fail;
-            for (int k = 0; k < N_COLUMNS[t]; k++) {
-                PyObject *col = column_result(&out->columns[t][k]);
+            for (int k = 0; k < n_columns[t]; k++) {
+                PyObject *col = column_result(&table[k]);
                 if (!col) {
                     Py_DECREF(item);
                     goto fail;
@@ -919,10 +963,23 @@ static PyObject *result_of(Out *out) {
         }
         PyTuple_SET_ITEM(tables, t, item);
     }
-    return Py_BuildValue("(nNO)", out->count, tables, out->threads);
+    return tables;
 fail:
     Py_DECREF(tables);
     return NULL;
+}
+
+static void free_columns(Column *columns, Py_ssize_t n) {
+    for (Py_ssize_t i = 0; i < n; i++) {
+        buf_free(&columns[i].values);
+        buf_free(&columns[i].text);
+        buf_free(&columns[i].flags);
+    }
+}
+
+static PyObject *result_of(Out *out) {
+    PyObject *tables = tables_result(&out->columns[0][0], N_TABLES, MAX_COLUMNS, N_COLUMNS);
+    return tables ? Py_BuildValue("(nNO)", out->count, tables, out->threads) : NULL;
 }
 
 static int load_kinds(PyObject *dict, Kinds *kinds) {
@@ -987,12 +1044,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     }
 done:
     if (out) {
-        for (int t = 0; t < N_TABLES; t++)
-            for (int k = 0; k < MAX_COLUMNS; k++) {
-                buf_free(&out->columns[t][k].values);
-                buf_free(&out->columns[t][k].text);
-                buf_free(&out->columns[t][k].flags);
-            }
+        free_columns(&out->columns[0][0], N_TABLES * MAX_COLUMNS);
         Py_XDECREF(out->threads);
         PyMem_Free(out);
     }
@@ -1001,34 +1053,325 @@ done:
     return result;
 }
 
-static PyMethodDef methods[] = {{"scan", scan, METH_VARARGS, scan_doc}, {NULL, NULL, 0, NULL}};
+
+/* ---- Kineto (PyTorch profiler) pieces: kineto/events.py's _Columns.add_events ------------------ */
+
+/* Its column kinds beyond trace_view's: K_TEXT (strings; numbers as their JSON token, the text the
+   Python path's float_hook=str and str(int) give), K_LOWER (the same, lower-cased), K_NS_NA (ns with
+   missing values) and K_JSON (compact JSON text: what msgspec.json.encode gives for the value). */
+
+enum { KT_X, KT_INSTANTS, KT_FLOWS, KT_THREADS, N_KTABLES };
+static const char *KTABLE_NAMES[N_KTABLES] = {"x", "instants", "flows", "threads"};
+#define KMAX_COLUMNS 23
+static const int KN_COLUMNS[N_KTABLES] = {23, 8, 6, 4};
+static const int KCOLUMN_KINDS[N_KTABLES][KMAX_COLUMNS] = {
+    {K_LOWER, K_TEXT, K_TEXT, K_TEXT, K_NS_NA, K_FLOAT, K_INT, K_INT, K_INT, K_INT, K_FLOAT, K_TEXT,
+     K_INT, K_INT, K_TEXT, K_INT, K_TEXT, K_TEXT, K_TEXT, K_TEXT, K_TEXT, K_JSON, K_JSON}, /* x */
+    {K_NS_NA, K_TEXT, K_TEXT, K_FLOAT, K_FLOAT, K_FLOAT, K_INT, K_INT},                 /* instants */
+    {K_TEXT, K_LOWER, K_INT, K_TEXT, K_TEXT, K_NS_NA},                                 /* flows */
+    {K_TEXT, K_TEXT, K_TEXT, K_TEXT},                                                  /* threads */
+};
+
+/* A column kind as events.py names the converter of its Python path. */
+static const char *kineto_kind_name(int kind) {
+    switch (kind) {
+    case K_NS_NA: return "ns";
+    case K_FLOAT: return "float";
+    case K_INT: return "int";
+    default: return "str";
+    }
+}
+
+enum { KF_PH, KF_CAT, KF_NAME, KF_PID, KF_TID, KF_TS, KF_DUR, KF_ID, KF_ARGS, N_KFIELDS };
+enum {
+    KA_CORRELATION,
+    KA_EXTERNAL_ID,
+    KA_EXTERNAL_ID_OLD,
+    KA_STREAM,
+    KA_DEVICE,
+    KA_BYTES,
+    KA_MEMORY_BYTES,
+    KA_COLLECTIVE,
+    KA_IN_NELEMS,
+    KA_OUT_NELEMS,
+    KA_DTYPE,
+    KA_GROUP_SIZE,
+    KA_PG_NAME,
+    KA_PG_DESC,
+    KA_PG_RANKS,
+    KA_SYNC_KIND,
+    KA_CALL_STACK,
+    KA_INPUT_DIMS,
+    KA_INPUT_TYPE,
+    KA_TOTAL_ALLOCATED,
+    KA_TOTAL_RESERVED,
+    KA_DEVICE_TYPE,
+    KA_DEVICE_ID,
+    KA_NAME,
+    KA_LABELS,
+    N_KARGS
+};
+
+static const Key KFIELD_KEYS[] = {
+    KEY("ph", KF_PH),   KEY("cat", KF_CAT), KEY("name", KF_NAME), KEY("pid", KF_PID),   KEY("tid", KF_TID),
+    KEY("ts", KF_TS),   KEY("dur", KF_DUR), KEY("id", KF_ID),     KEY("args", KF_ARGS), {NULL, 0, -1},
+};
+static const Key KARG_KEYS[] = {
+    KEY("correlation", KA_CORRELATION),
+    KEY("External id", KA_EXTERNAL_ID),
+    KEY("external id", KA_EXTERNAL_ID_OLD),
+    KEY("stream", KA_STREAM),
+    KEY("device", KA_DEVICE),
+    KEY("bytes", KA_BYTES),
+    KEY("Bytes", KA_MEMORY_BYTES),
+    KEY("Collective name", KA_COLLECTIVE),
+    KEY("In msg nelems", KA_IN_NELEMS),
+    KEY("Out msg nelems", KA_OUT_NELEMS),
+    KEY("dtype", KA_DTYPE),
+    KEY("Group size", KA_GROUP_SIZE),
+    KEY("Process Group Name", KA_PG_NAME),
+    KEY("Process Group Description", KA_PG_DESC),
+    KEY("Process Group Ranks", KA_PG_RANKS),
+    KEY("cuda_sync_kind", KA_SYNC_KIND),
+    KEY("Call stack", KA_CALL_STACK),
+    KEY("Input Dims", KA_INPUT_DIMS),
+    KEY("Input type", KA_INPUT_TYPE),
+    KEY("Total Allocated", KA_TOTAL_ALLOCATED),
+    KEY("Total Reserved", KA_TOTAL_RESERVED),
+    KEY("Device Type", KA_DEVICE_TYPE),
+    KEY("Device Id", KA_DEVICE_ID),
+    KEY("name", KA_NAME),
+    KEY("labels", KA_LABELS),
+    {NULL, 0, -1},
+};
+
+typedef struct {
+    Column columns[N_KTABLES][KMAX_COLUMNS];
+    Py_ssize_t count;
+} KOut;
+
+static inline int is_null(const Val *v) { return v->type == V_NULL || v->type == V_MISSING; }
+
+/* Compact JSON text of a raw value (whitespace outside strings dropped), as msgspec re-encodes the
+   decoded value; anything it would write differently (escapes, floats, which the Python path keeps
+   as strings, "-0", objects, whose repeated keys a dict merges) fails. */
+static int put_compact_json(Buf *text, const char *p, const char *end) {
+    if (buf_grow(text, end - p) < 0) return -1;
+    char *q = text->data + text->len;
+    int in_string = 0;
+    for (; p < end; p++) {
+        char ch = *p;
+        if (in_string) {
+            if (ch == '\\') return -1;
+            if (ch == '"') in_string = 0;
+        } else if (ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t') {
+            continue;
+        } else if (ch == '"') {
+            in_string = 1;
+        } else if (ch == '.' || ch == 'e' || ch == 'E' || ch == '{') {
+            return -1;
+        } else if (ch == '-' && p + 1 < end && p[1] == '0' && (p + 2 == end || p[2] < '0' || p[2] > '9')) {
+            return -1;
+        }
+        *q++ = ch;
+    }
+    text->len = q - text->data;
+    return 0;
+}
+
+/* Text columns: strings (lower-cased ASCII for K_LOWER), numbers as their token, null when absent. */
+static int append_ktext(Column *col, const Val *v) {
+    char null = 0;
+    if (is_null(v)) {
+        null = 1;
+        col->nulls++;
+    } else if (col->kind == K_JSON) {
+        const char *start = v->type == V_STR ? v->p - 1 : v->p;
+        const char *end = v->type == V_STR ? v->p + v->n + 1 : v->p + v->n;
+        if ((v->type == V_STR && v->escaped) || put_compact_json(&col->text, start, end) < 0) return -1;
+    } else if (v->type == V_STR) {
+        if (col->kind == K_LOWER) { /* str.lower() of ASCII; other text is left to the Python path */
+            if (v->escaped || buf_grow(&col->text, v->n) < 0) return -1;
+            char *q = col->text.data + col->text.len;
+            for (Py_ssize_t i = 0; i < v->n; i++) {
+                unsigned char ch = (unsigned char)v->p[i];
+                if (ch >= 0x80) return -1;
+                q[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+            }
+            col->text.len += v->n;
+        } else if (put_text(&col->text, v, 0) < 0) {
+            return -1;
+        }
+    } else if (v->type == V_INT || v->type == V_FLOAT) {
+        /* str(int("-0")) is "0" */
+        int minus_zero = v->type == V_INT && v->n == 2 && v->p[0] == '-' && v->p[1] == '0';
+        if (buf_put(&col->text, v->p + minus_zero, v->n - minus_zero) < 0) return -1;
+    } else {
+        return -1; /* a bool, object or array: the Python path says what it becomes */
+    }
+    return end_text_row(col, null);
+}
+
+/* Exact ns from a µs number or digit string (events.ns_values), missing when absent. */
+static int append_ns_na(Column *col, const Val *v) {
+    int64_t ns = 0;
+    char missing = 0;
+    if (is_null(v)) {
+        missing = 1;
+        col->nulls++;
+    } else if ((v->type != V_INT && v->type != V_FLOAT && (v->type != V_STR || v->escaped)) ||
+               decimal_to_ns(v->p, v->p + v->n, 64, &ns) < 0) {
+        return -1;
+    }
+    return end_int_row(col, ns, missing);
+}
+
+static int kappend(KOut *out, int table, int column, const Val *v) {
+    Column *col = &out->columns[table][column];
+    switch (col->kind) {
+    case K_NS_NA: return append_ns_na(col, v);
+    case K_FLOAT: return append_float(col, v);
+    case K_INT: return v->type == V_FLOAT ? -1 : append_int(col, v);
+    default: return append_ktext(col, v);
+    }
+}
+
+/* Appends `n` values to the columns of `table`, in order. */
+static int kappend_row(KOut *out, int table, const Val *const *values, int n) {
+    int failed = 0;
+    for (int k = 0; k < n; k++) failed |= kappend(out, table, k, values[k]);
+    return failed;
+}
+
+static int route_kineto(void *ctx, const Fields *ev) {
+    KOut *out = ctx;
+    const Val *f = ev->f, *a = ev->a, *ph = &f[KF_PH], *name = &f[KF_NAME];
+    if (ph->type != V_STR) return 0; /* no phase any table reads */
+    if (ph->escaped) return -1;
+    if (ph->n != 1) return 0;
+    switch (ph->p[0]) {
+    case 'X': {
+        const Val *external = is_null(&a[KA_EXTERNAL_ID]) ? &a[KA_EXTERNAL_ID_OLD] : &a[KA_EXTERNAL_ID];
+        const Val *row[] = {
+            &f[KF_CAT],          &f[KF_NAME],       &f[KF_PID],           &f[KF_TID],        &f[KF_TS],
+            &f[KF_DUR],          &a[KA_CORRELATION], external,            &a[KA_STREAM],     &a[KA_DEVICE],
+            &a[KA_BYTES],        &a[KA_COLLECTIVE], &a[KA_IN_NELEMS],     &a[KA_OUT_NELEMS], &a[KA_DTYPE],
+            &a[KA_GROUP_SIZE],   &a[KA_PG_NAME],    &a[KA_PG_DESC],       &a[KA_PG_RANKS],   &a[KA_SYNC_KIND],
+            &a[KA_CALL_STACK],   &a[KA_INPUT_DIMS], &a[KA_INPUT_TYPE],
+        };
+        return kappend_row(out, KT_X, row, KN_COLUMNS[KT_X]);
+    }
+    case 'i':
+    case 'I': {
+        if (!plain(name)) return -1;
+        if (!STR_IS(name, "[memory]")) return 0;
+        const Val *row[] = {
+            &f[KF_TS],           &f[KF_PID],          &f[KF_TID],          &a[KA_MEMORY_BYTES],
+            &a[KA_TOTAL_ALLOCATED], &a[KA_TOTAL_RESERVED], &a[KA_DEVICE_TYPE], &a[KA_DEVICE_ID],
+        };
+        return kappend_row(out, KT_INSTANTS, row, KN_COLUMNS[KT_INSTANTS]);
+    }
+    case 's':
+    case 'f': {
+        const Val *row[] = {ph, &f[KF_CAT], &f[KF_ID], &f[KF_PID], &f[KF_TID], &f[KF_TS]};
+        return kappend_row(out, KT_FLOWS, row, KN_COLUMNS[KT_FLOWS]);
+    }
+    case 'M': {
+        if (!plain(name)) return -1;
+        int labels = STR_IS(name, "process_labels");
+        if (!labels && !STR_IS(name, "process_name") && !STR_IS(name, "thread_name")) return 0;
+        const Val *row[] = {name, &f[KF_PID], &f[KF_TID], labels ? &a[KA_LABELS] : &a[KA_NAME]};
+        return kappend_row(out, KT_THREADS, row, KN_COLUMNS[KT_THREADS]);
+    }
+    default: return 0;
+    }
+}
+
+PyDoc_STRVAR(scan_kineto_doc, "scan_kineto(piece, /)\n--\n\n"
+                              "The events of `piece` (bytes of one JSON array of a Kineto trace) as\n"
+                              "the columns of kineto/events.py, or None when the piece needs the\n"
+                              "Python path. Returns (events, tables).");
+
+static PyObject *scan_kineto(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer piece;
+    if (!PyArg_ParseTuple(args, "y*:scan_kineto", &piece)) return NULL;
+    PyObject *result = NULL;
+    KOut *out = PyMem_Calloc(1, sizeof(KOut));
+    if (!out) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (int t = 0; t < N_KTABLES; t++)
+        for (int k = 0; k < KN_COLUMNS[t]; k++) out->columns[t][k].kind = KCOLUMN_KINDS[t][k];
+    Val f[N_KFIELDS], a[N_KARGS];
+    Fields fields = {KFIELD_KEYS, KARG_KEYS, N_KFIELDS, N_KARGS, KF_ARGS, f, a};
+    Cursor cursor = {piece.buf, (const char *)piece.buf + piece.len};
+    int failed = scan_events(&cursor, &fields, route_kineto, out, &out->count);
+    if (PyErr_Occurred()) goto done; /* out of memory */
+    if (failed) {
+        result = Py_None;
+        Py_INCREF(result);
+    } else {
+        PyObject *tables = tables_result(&out->columns[0][0], N_KTABLES, KMAX_COLUMNS, KN_COLUMNS);
+        result = tables ? Py_BuildValue("(nN)", out->count, tables) : NULL;
+    }
+done:
+    if (out) {
+        free_columns(&out->columns[0][0], N_KTABLES * KMAX_COLUMNS);
+        PyMem_Free(out);
+    }
+    PyBuffer_Release(&piece);
+    return result;
+}
+
+static PyMethodDef methods[] = {{"scan", scan, METH_VARARGS, scan_doc},
+                                {"scan_kineto", scan_kineto, METH_VARARGS, scan_kineto_doc},
+                                {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "_tracescan",
-    .m_doc = "C scanner for trace_view.json pieces (see _tracescan.c).",
+    .m_doc = "C scanner for pieces of trace_view.json and Kineto traces (see _tracescan.c).",
     .m_size = -1,
     .m_methods = methods,
 };
 
+static const char *ascend_kind_name(int kind) { return KIND_NAMES[kind]; }
+
+/* ((table, (kind name, ...)), ...) of a column layout (`kinds` rows `stride` apart). */
+static PyObject *layout_of(const char *const *tables, int n_tables, const int *kinds, int stride,
+                           const int *n_columns, const char *(*kind_name)(int)) {
+    PyObject *layout = PyTuple_New(n_tables);
+    if (!layout) return NULL;
+    for (int t = 0; t < n_tables; t++) {
+        PyObject *names = PyTuple_New(n_columns[t]);
+        if (!names) {
+            Py_DECREF(layout);
+            return NULL;
+        }
+        for (int k = 0; k < n_columns[t]; k++)
+            PyTuple_SET_ITEM(names, k, PyUnicode_FromString(kind_name(kinds[t * stride + k])));
+        PyTuple_SET_ITEM(layout, t, Py_BuildValue("(sN)", tables[t], names));
+    }
+    return layout;
+}
+
 PyMODINIT_FUNC PyInit__tracescan(void) {
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
-    /* LAYOUT: ((table, (column kind, ...)), ...), for trace_view to check against its own. */
-    PyObject *layout = PyTuple_New(N_TABLES);
-    if (!layout) goto fail;
-    for (int t = 0; t < N_TABLES; t++) {
-        PyObject *kinds = PyTuple_New(N_COLUMNS[t]);
-        if (!kinds) {
-            Py_DECREF(layout);
-            goto fail;
-        }
-        for (int k = 0; k < N_COLUMNS[t]; k++)
-            PyTuple_SET_ITEM(kinds, k, PyUnicode_FromString(KIND_NAMES[COLUMN_KINDS[t][k]]));
-        PyTuple_SET_ITEM(layout, t, Py_BuildValue("(sN)", TABLE_NAMES[t], kinds));
+    /* LAYOUT: ((table, (column kind, ...)), ...), for trace_view to check against its own;
+       KINETO_LAYOUT the same for kineto/events.py's COLUMNS (kinds as its converters name them). */
+    PyObject *layout =
+        layout_of(TABLE_NAMES, N_TABLES, COLUMN_KINDS[0], MAX_COLUMNS, N_COLUMNS, ascend_kind_name);
+    if (!layout || PyModule_AddObject(m, "LAYOUT", layout) < 0) {
+        Py_XDECREF(layout);
+        goto fail;
     }
-    if (PyModule_AddObject(m, "LAYOUT", layout) < 0) {
-        Py_DECREF(layout);
+    PyObject *kineto =
+        layout_of(KTABLE_NAMES, N_KTABLES, KCOLUMN_KINDS[0], KMAX_COLUMNS, KN_COLUMNS, kineto_kind_name);
+    if (!kineto || PyModule_AddObject(m, "KINETO_LAYOUT", kineto) < 0) {
+        Py_XDECREF(kineto);
         goto fail;
     }
     return m;

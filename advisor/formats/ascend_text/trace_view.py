@@ -19,8 +19,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,14 +33,23 @@ from ...errors import InputError, byte_size
 from ...model import RankInfo
 from ..ascend_common.folder import OUTPUT_DIR, TRACE_VIEW_JSON, output_file
 from ..ascend_common.trace_columns import (
+    FLOAT,
+    ID,
+    INT,
+    NS,
+    STACK,
+    STR,
+    Scanned,
     float_array,
     id_array,
     int_array,
     ns_array,
+    scanned_array,
     stack_array,
     string_array,
 )
 from ..ascend_common.trace_json import CHUNK_BYTES, MAX_EVENT_BYTES, ArrayReader, scan_process_names
+from ..file_memo import FileMemo
 from ..sanity import INCOMPLETE, drop_damaged, with_lost_share
 from ..schema import conform
 from ..step_split import OVERLAP_NAMES
@@ -66,7 +73,6 @@ _PLANE_THREAD = re.compile(r"^(?:Group (.+) )?Plane (.+)$")
 _OP_GROUP = re.compile(r"^hcom_\w+?__(\d+)_")  # hcom_allReduce__586_0_1: 586 ends the group hash
 
 # The raw columns kept per chunk, with their converters; NS columns drop rows they cannot read.
-STR, NS, FLOAT, INT, ID, STACK = "str", "ns", "float", "int", "id", "stack"
 _RAW: dict[str, tuple[tuple[str, str], ...]] = {
     "host_ops": (
         ("name", STR),
@@ -245,32 +251,13 @@ def _checked(trace: TraceTables, path: Path) -> TraceTables:
     return TraceTables(tables, warnings, trace.processes, trace.truncated, trace.skipped_share)
 
 
-_MEMO: OrderedDict[tuple[str, int, int], TraceTables] = OrderedDict()
-_MEMO_SIZE = 2  # the tables of a rank are asked one by one; two ranks' traces may interleave
-_MEMO_LOCK = threading.Lock()
+def _parse_checked(path: Path) -> TraceTables:
+    return _checked(read_trace(path), path)
 
 
-def parse_trace(path: Path) -> TraceTables:
-    """The tables of `path` without damaged rows, parsed once per (file, size, mtime) in this
-    process (small LRU).
-
-    Callers share the returned frames: copy before changing them.
-    """
-    try:
-        stat = path.stat()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    with _MEMO_LOCK:
-        if key in _MEMO:
-            _MEMO.move_to_end(key)
-            return _MEMO[key]
-    tables = _checked(read_trace(path), path)
-    with _MEMO_LOCK:
-        _MEMO[key] = tables
-        while len(_MEMO) > _MEMO_SIZE:
-            _MEMO.popitem(last=False)
-    return tables
+# The tables of a file without damaged rows, parsed once per (file, size, mtime) in this process.
+# Callers share the returned frames: copy before changing them.
+parse_trace = FileMemo(_parse_checked)
 
 
 def _loader(table: str) -> Callable[[RankInfo], pd.DataFrame]:
@@ -305,13 +292,13 @@ class _Builder:
         self.raw = {table: tuple([] for _ in columns) for table, columns in _RAW.items()}
         self.parts: dict[str, list[dict[str, Any]]] = {table: [] for table in _RAW}
 
-    def scan(self, piece: memoryview) -> _Scanned | None:
+    def scan(self, piece: memoryview) -> Scanned | None:
         """A piece read by the C scanner, or None when it needs the Python path."""
         result = _tracescan.scan(piece, self.kinds)
-        return None if result is None else _Scanned(*result)
+        return None if result is None else Scanned(*result)
 
-    def feed(self, events: list[Any] | _Scanned) -> None:
-        if type(events) is _Scanned:
+    def feed(self, events: list[Any] | Scanned) -> None:
+        if type(events) is Scanned:
             self._add_scanned(events)
             return
         it = iter(events)
@@ -484,13 +471,13 @@ class _Builder:
                 part = {column: _take(value, keep) for column, value in part.items()}
             self.parts[table].append(part)
 
-    def _add_scanned(self, scanned: _Scanned) -> None:
+    def _add_scanned(self, scanned: Scanned) -> None:
         for (table, columns), values in zip(_RAW.items(), scanned.tables, strict=True):
             if values is None:  # no rows in this piece
                 continue
             part = {}
             for (column, kind), value in zip(columns, values, strict=True):
-                part[column] = _scanned_array(kind, value)
+                part[column] = scanned_array(kind, value)
             self.parts[table].append(part)
         for pid, tid, name in scanned.threads:
             self.threads[(pid, tid)] = name
@@ -534,34 +521,6 @@ class _Builder:
             tables[name].attrs["source"] = TRACE_VIEW_JSON
             _release_freed_memory()  # the raw columns just copied, before the next table is built
         return {name: tables[name] for name in TABLES}
-
-
-class _Scanned:
-    """One piece as the C scanner returns it: its number of events, per table of `_RAW` the raw
-    buffers of its columns (None without rows), and (pid, tid, name) of its thread_name events."""
-
-    __slots__ = ("count", "tables", "threads")
-
-    def __init__(self, count: int, tables: tuple[Any, ...], threads: list[tuple[Any, Any, str]]) -> None:
-        self.count, self.tables, self.threads = count, tables, threads
-
-    def __len__(self) -> int:
-        return self.count
-
-
-def _scanned_array(kind: str, value: Any) -> Any:
-    """A scanned column in the form `_compact` gives (see `column_result` in _tracescan.c)."""
-    if kind == NS:
-        return np.frombuffer(value, np.int64)
-    if kind == FLOAT:
-        return np.frombuffer(value, np.float64)
-    if kind == INT:
-        values, missing = value
-        return np.frombuffer(values, np.int64), None if missing is None else np.frombuffer(missing, np.bool_)
-    offsets, text, validity, nulls = value
-    bitmap = None if validity is None else pa.py_buffer(validity)
-    buffers = [bitmap, pa.py_buffer(offsets), pa.py_buffer(text)]
-    return pa.Array.from_buffers(pa.large_string(), len(offsets) // 8 - 1, buffers, null_count=nulls)
 
 
 def _odd_args(args: Any) -> Args:

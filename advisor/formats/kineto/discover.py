@@ -25,7 +25,7 @@ TRACE_SUFFIXES = (".json", ".json.gz")
 # tensorboard_trace_handler's names: <worker>.<ms or ns timestamp>.pt.trace.json[.gz]
 _HANDLER_NAME = re.compile(r"^(?P<worker>.+)\.(?P<ts>\d{13}|\d{19})\.pt\.trace\.json(?:\.gz)?$")
 # A rank in a file name: rank3, rank_3, rank-3, worker3 (and the cpu_worker0 of torch's examples).
-_RANK_IN_NAME = re.compile(r"(?:^|[^a-z])(?:rank|worker)[_\-]?(\d+)(?:[^0-9]|$)", re.IGNORECASE)
+_RANK_IN_NAME = re.compile(r"(?:rank|worker)[_\-]?(\d+)(?:[^0-9]|$)", re.IGNORECASE)
 _STEP_NAME = re.compile(rb'"name"\s*:\s*"ProfilerStep#(\d+)"')
 # Categories only GPU activity has (2021 spellings too): a trace with one of them ran on a GPU.
 _GPU_CAT = re.compile(rb'"cat"\s*:\s*"(?:kernel|Kernel|gpu_memcpy|Memcpy|gpu_memset|Memset)"')
@@ -212,31 +212,40 @@ def discover(path: Path) -> ProfileSet:
     )
 
 
+def _identity(trace: TraceFile) -> int | str:
+    """What makes two files windows of one rank: its rank, else tensorboard_trace_handler's worker
+    name, else nothing (the file itself)."""
+    if trace.rank is not None:
+        return trace.rank
+    match = _HANDLER_NAME.match(trace.path.name)
+    return f"worker {match.group('worker')}" if match else str(trace.path)
+
+
 def _assign_ranks(traces: list[TraceFile], warnings: list[str]) -> dict[int, TraceFile]:
-    """rank -> its trace: the recorded or named rank; several windows of one rank: the latest (by
-    the time in the name, then the file's mtime); traces without a rank numbered in path order."""
-    by_rank: dict[int, TraceFile] = {}
+    """rank -> its trace: the recorded or named rank; several windows of one rank (or of one
+    unnamed worker): the latest, by the time in the name, then the file's mtime; traces without a
+    rank numbered in path order, with a warning when there are several."""
+    latest: dict[int | str, TraceFile] = {}
     for trace in traces:
-        if trace.rank is None:
-            continue
-        known = by_rank.get(trace.rank)
+        key = _identity(trace)
+        known = latest.get(key)
         if known is None:
-            by_rank[trace.rank] = trace
+            latest[key] = trace
             continue
-        latest, older = (trace, known) if trace.window > known.window else (known, trace)
-        by_rank[trace.rank] = latest
+        newer, older = (trace, known) if trace.window > known.window else (known, trace)
+        latest[key] = newer
+        who = f"rank {key}" if isinstance(key, int) else key
         warnings.append(
-            f"rank {trace.rank} ({latest.rank_source}) has several traces: read the latest, "
-            f"{latest.path.name}; ignored {older.path.name}"
+            f"{who} has several traces: read the latest, {newer.path.name}; ignored {older.path.name}"
         )
-    unnamed = [t for t in traces if t.rank is None]
+    by_rank = {trace.rank: trace for trace in latest.values() if trace.rank is not None}
     next_free = 0
-    for trace in unnamed:
+    for trace in (t for t in latest.values() if t.rank is None):
         while next_free in by_rank:
             next_free += 1
         trace.rank = next_free
         by_rank[next_free] = trace
-        if len(traces) > 1:
+        if len(latest) > 1:
             warnings.append(
                 f"{trace.path}: no rank recorded (distributedInfo.rank) or in the file name; "
                 f"numbered rank {next_free} by file order"

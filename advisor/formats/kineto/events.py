@@ -9,6 +9,11 @@ bounded by one piece's objects plus the output columns.
 
 Values are normalised as the contract between the format's modules says (`KinetoTrace`): categories
 lower-cased, pid and tid as text (Kineto writes both ints and strings), `ts` µs as exact int ns.
+
+The compiled scanner (`_tracescan.scan_kineto`, built with the package) reads each piece straight
+into the same columns when it can read it exactly as the Python path does; any other piece (odd
+types, escapes where text is compared or re-encoded, invalid JSON) takes the Python path, which
+stays the reference.
 """
 
 from __future__ import annotations
@@ -22,8 +27,25 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..ascend_common.trace_columns import float_array, int_array, ns_value, per_value, string_array
+from ..ascend_common.trace_columns import (
+    FLOAT,
+    INT,
+    NS,
+    STR,
+    Scanned,
+    float_array,
+    int_array,
+    ns_value,
+    per_value,
+    scanned_array,
+    string_array,
+)
 from ..ascend_common.trace_json import CHUNK_BYTES, MAX_EVENT_BYTES, ArrayReader
+
+try:  # the C scanner of trace_view.json, which reads Kineto pieces too (scan_kineto)
+    from ..ascend_text import _tracescan
+except ImportError:  # a source tree where it was not compiled: the Python path reads all
+    _tracescan = None
 
 EVENTS_KEY = "traceEvents"
 BASE_TIME_KEY = "baseTimeNanoseconds"
@@ -41,7 +63,6 @@ MEMORY_TIMELINE = (
     "profiler trace (an object with 'traceEvents')"
 )
 
-STR, NS, FLOAT, INT = "str", "ns", "float", "int"
 # The columns of each output frame and their kinds, in the contract's order.
 COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     "x": (
@@ -158,7 +179,10 @@ def _refuse(key: str | None, members: dict[str, Any]) -> str | None:
 
 
 def _reader(
-    path: Path, chunk_bytes: int = CHUNK_BYTES, max_event_bytes: int = MAX_EVENT_BYTES
+    path: Path,
+    chunk_bytes: int = CHUNK_BYTES,
+    max_event_bytes: int = MAX_EVENT_BYTES,
+    compiled: bool = True,
 ) -> ArrayReader:
     # Float literals stay text: an absolute µs timestamp with a ns fraction has more digits than a
     # float64 holds (kineto-format.md §1); the converters parse the text exactly.
@@ -170,7 +194,14 @@ def _reader(
         member=EVENTS_KEY,
         refuse=_refuse,
         float_hook=str,
+        fast=_scan if compiled and _tracescan is not None else None,
     )
+
+
+def _scan(piece: memoryview) -> Scanned | None:
+    """A piece read by the C scanner, or None when it needs the Python path."""
+    result = _tracescan.scan_kineto(piece)
+    return None if result is None else Scanned(*result)
 
 
 def read_header(path: Path) -> dict[str, Any]:
@@ -180,11 +211,15 @@ def read_header(path: Path) -> dict[str, Any]:
 
 
 def read_trace(
-    path: Path, chunk_bytes: int = CHUNK_BYTES, max_event_bytes: int = MAX_EVENT_BYTES
+    path: Path,
+    chunk_bytes: int = CHUNK_BYTES,
+    max_event_bytes: int = MAX_EVENT_BYTES,
+    compiled: bool = True,
 ) -> KinetoTrace:
     """Every event of `path` in one streaming pass. An event longer than `max_event_bytes` is skipped
-    (listed in `oversized`); a file cut short keeps its complete events (`truncated_at`)."""
-    reader = _reader(path, chunk_bytes, max_event_bytes)
+    (listed in `oversized`); a file cut short keeps its complete events (`truncated_at`).
+    `compiled=False` reads every piece with the Python path (the C scanner's reference)."""
+    reader = _reader(path, chunk_bytes, max_event_bytes, compiled)
     columns = _Columns()
     for events in reader:
         columns.add_events(events)
@@ -252,7 +287,10 @@ class _Columns:
     def __init__(self) -> None:
         self.parts: dict[str, list[dict[str, Any]]] = {table: [] for table in COLUMNS}
 
-    def add_events(self, events: list[Any]) -> None:
+    def add_events(self, events: list[Any] | Scanned) -> None:
+        if type(events) is Scanned:
+            self._add_scanned(events)
+            return
         raw = {table: tuple([] for _ in columns) for table, columns in COLUMNS.items()}
         x = tuple(column.append for column in raw["x"])
         instant = tuple(column.append for column in raw["instants"])
@@ -293,6 +331,17 @@ class _Columns:
             if lists[0]:
                 self.parts[table].append(
                     {name: _array(kind, values) for (name, kind), values in zip(columns, lists, strict=True)}
+                )
+
+    def _add_scanned(self, scanned: Scanned) -> None:
+        for (table, columns), values in zip(COLUMNS.items(), scanned.tables, strict=True):
+            if values is not None:  # None: no rows in this piece
+                self.parts[table].append(
+                    {
+                        # ns come as ints do: values and a missing mask
+                        name: scanned_array(INT if kind == NS else kind, value)
+                        for (name, kind), value in zip(columns, values, strict=True)
+                    }
                 )
 
     def frame(self, table: str) -> pd.DataFrame:

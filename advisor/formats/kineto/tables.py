@@ -21,8 +21,6 @@ Communication, and time in no op (Python, sleeps, waits) is Free.
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,8 +29,9 @@ import pandas as pd
 
 from ...errors import InputError
 from ...model import RankInfo
+from ..file_memo import FileMemo
 from ..sanity import INCOMPLETE, drop_damaged
-from ..schema import conform
+from ..schema import EVENT, conform
 from ..step_split import COMMUNICATION, COMPUTING, FREE, NOT_OVERLAPPED, step_trace_from_overlap
 from ..tables import register_table
 from .discover import FORMAT_NAME
@@ -56,6 +55,9 @@ SOURCE = "PyTorch profiler trace (overlap derived from kernel streams)"
 SOURCE_CPU = "PyTorch profiler trace (overlap derived from the main thread's ops)"
 
 HOST_CATS = ("cpu_op", "user_annotation", "python_function")
+COMM_ARGS = ("collective", "in_nelems", "dtype", "pg_name")  # record_param_comms' and NCCL kernels'
+HOST_COLUMNS = ["name", "cat", *EVENT, "tid", "call_stack", *COMM_ARGS]
+DEVICE_COLUMNS = ["name", "cat", *EVENT, "tid", "stream", "correlation", "bytes", *COMM_ARGS]
 RUNTIME_CATS = ("cuda_runtime", "cuda_driver")
 DEVICE_CATS = ("kernel", "gpu_memcpy", "gpu_memset")
 # 2021 spellings (already lower-cased by the reader) -> today's categories; "operator" is decided by name.
@@ -83,6 +85,7 @@ _DTYPE_BYTES = {
 _MEMCPY_NAME = re.compile(r"^Memcpy (\w+)(?: \((\w+) -> (\w+)\))?")
 _MEMSET_NAME = re.compile(r"^Memset(?: \((\w+)\))?")
 _STREAM_TID = re.compile(r"(\d+)\s*$")
+Spans = tuple[np.ndarray, np.ndarray]  # (starts, ends) of intervals, ns
 
 
 class KinetoTables(dict[str, pd.DataFrame]):
@@ -98,10 +101,12 @@ def build_tables(trace: KinetoTrace) -> KinetoTables:
     if trace.x.empty:
         raise InputError(f"{trace.path}: no complete events (ph X) in traceEvents: nothing was profiled")
     events = _normalised(trace)
-    host = events[events["cat"].isin(HOST_CATS) & (events["name"] != GC_EVENT).fillna(True)]
+    cat = events["cat"]
+    # Each table takes only the columns it reads: copying the rows of every column costs most.
+    host = events.loc[cat.isin(HOST_CATS) & (events["name"] != GC_EVENT).fillna(True), HOST_COLUMNS]
     steps = _steps(host)
-    runtime = events[events["cat"].isin(RUNTIME_CATS)]
-    device = _device_events(events[events["cat"].isin(DEVICE_CATS)], runtime, steps)
+    runtime = events.loc[cat.isin(RUNTIME_CATS), ["name", *EVENT, "tid", "correlation"]]
+    device = _device_events(events.loc[cat.isin(DEVICE_CATS), DEVICE_COLUMNS], runtime, steps)
     kernels = device[device["cat"] == "kernel"]
     collective = kernels["name"].str.contains(_COLLECTIVE_KERNEL).fillna(False)
     comm = _comm_ops(kernels[collective], host, steps)
@@ -120,7 +125,7 @@ def build_tables(trace: KinetoTrace) -> KinetoTables:
         "comm_ops": comm,
         "overlap": overlap,
         "flows": _flows(runtime, device),
-        "gc": _gc(events),
+        "gc": _gc(events.loc[cat == "python_function", ["name", *EVENT]]),
         "memory_record": _memory(trace),
     }
     tables = {name: conform(frame, name) for name, frame in tables.items()}
@@ -195,10 +200,10 @@ def _device_events(device: pd.DataFrame, runtime: pd.DataFrame, steps: pd.DataFr
     """GPU activity with its stream and step: the step its launching runtime call falls in (through
     the correlation), else the step its own start falls in."""
     stream = device["stream"].astype("Int64")
-    from_tid = pd.to_numeric(
-        device["tid"].astype("string").str.extract(_STREAM_TID, expand=False), errors="coerce"
-    )
-    stream = stream.fillna(from_tid.astype("Int64"))
+    unnamed = stream.isna()
+    if unnamed.any():  # 2021 traces may name the stream only in the tid: "stream 7"
+        tid = device.loc[unnamed, "tid"].astype("string").str.extract(_STREAM_TID, expand=False)
+        stream[unnamed] = pd.to_numeric(tid, errors="coerce").astype("Int64")
     launches = runtime.dropna(subset=["correlation"]).drop_duplicates("correlation")
     launched_at = device["correlation"].map(launches.set_index("correlation")["start_ns"])
     at = launched_at.fillna(device["start_ns"]).to_numpy(np.int64, na_value=0)
@@ -239,7 +244,7 @@ def _comm_ops(nccl_kernels: pd.DataFrame, host: pd.DataFrame, steps: pd.DataFram
     ).sort_values("start_ns", kind="stable")
 
 
-def _merged(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _merged(starts: np.ndarray, ends: np.ndarray) -> Spans:
     """The union of [start, end) intervals, as sorted disjoint intervals."""
     if not len(starts):
         return starts, ends
@@ -250,9 +255,7 @@ def _merged(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return starts[first], np.maximum.reduceat(ends, first)
 
 
-def _minus(
-    a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]
-) -> tuple[np.ndarray, np.ndarray]:
+def _minus(a: Spans, b: Spans) -> Spans:
     """The parts of the disjoint intervals `a` outside the disjoint intervals `b`."""
     out_s, out_e = [], []
     b_s, b_e = b
@@ -271,13 +274,22 @@ def _minus(
     return np.array(out_s, np.int64), np.array(out_e, np.int64)
 
 
-def _clip(spans: tuple[np.ndarray, np.ndarray], low: int, high: int) -> tuple[np.ndarray, np.ndarray]:
+def _gaps(busy: Spans, low: int, high: int) -> Spans:
+    """The parts of [low, high) outside the sorted disjoint intervals `busy`."""
+    starts, ends = _clip(busy, low, high)
+    gap_starts = np.r_[np.int64(low), ends]
+    gap_ends = np.r_[starts, np.int64(high)]
+    keep = gap_ends > gap_starts
+    return gap_starts[keep], gap_ends[keep]
+
+
+def _clip(spans: Spans, low: int, high: int) -> Spans:
     starts, ends = np.maximum(spans[0], low), np.minimum(spans[1], high)
     keep = ends > starts
     return starts[keep], ends[keep]
 
 
-def _ends(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def _ends(frame: pd.DataFrame) -> Spans:
     starts = frame["start_ns"].to_numpy(np.int64)
     durations = np.round(frame["dur_us"].fillna(0).clip(lower=0).to_numpy(np.float64) * 1000).astype(np.int64)
     return starts, starts + durations
@@ -297,12 +309,28 @@ def _window(
     return int(starts.min()), last
 
 
+def _cut(spans: Spans, cuts: np.ndarray) -> Spans:
+    """The intervals split at the sorted times `cuts` that fall strictly inside them."""
+    starts, ends = spans
+    first = np.searchsorted(cuts, starts, side="right")  # the first cut after each start
+    inside = np.maximum(np.searchsorted(cuts, ends, side="left") - first, 0)
+    if not inside.any():
+        return spans
+    pieces = inside + 1
+    owner = np.repeat(np.arange(len(starts)), pieces)
+    nth = np.arange(pieces.sum()) - np.repeat(np.cumsum(pieces) - pieces, pieces)  # piece 0..inside
+    at = first[owner] + nth  # the cut that ends the piece (if it is not the last)
+    last = len(cuts) - 1
+    piece_starts = np.where(nth == 0, starts[owner], cuts[np.minimum(at - 1, last)])
+    piece_ends = np.where(nth == inside[owner], ends[owner], cuts[np.minimum(at, last)])
+    return piece_starts, piece_ends
+
+
 def _slices(
-    computing: tuple[np.ndarray, np.ndarray],
-    communication: tuple[np.ndarray, np.ndarray],
-    window: tuple[int, int] | None,
+    computing: Spans, communication: Spans, window: tuple[int, int] | None, cuts: np.ndarray
 ) -> pd.DataFrame:
-    """The Overlap-Analysis slices of a timeline from its busy intervals (ns)."""
+    """The Overlap-Analysis slices of a timeline from its busy intervals (ns), split at `cuts` (the
+    step starts): step_trace gives each slice to the step it starts in."""
     computing, communication = _merged(*computing), _merged(*communication)
     busy = _merged(np.r_[computing[0], communication[0]], np.r_[computing[1], communication[1]])
     if window is None:
@@ -314,11 +342,12 @@ def _slices(
         COMPUTING: _clip(computing, low, high),
         COMMUNICATION: _clip(communication, low, high),
         NOT_OVERLAPPED: _clip(_minus(communication, computing), low, high),
-        FREE: _minus((np.array([low], np.int64), np.array([high], np.int64)), busy),
+        FREE: _gaps(busy, low, high),
     }
     frames = [
         pd.DataFrame({"kind": kind, "start_ns": starts, "dur_us": (ends - starts) / 1000.0})
-        for kind, (starts, ends) in parts.items()
+        for kind, spans in parts.items()
+        for starts, ends in [_cut(spans, cuts)]
     ]
     return pd.concat(frames, ignore_index=True).sort_values("start_ns", kind="stable")
 
@@ -327,7 +356,8 @@ def _gpu_overlap(device: pd.DataFrame, collective: pd.Series, steps: pd.DataFram
     starts, ends = _ends(device)
     comm = collective.to_numpy(bool)
     window = _window(steps, ends, device["step"].notna().to_numpy(bool))
-    return _slices((starts[~comm], ends[~comm]), (starts[comm], ends[comm]), window)
+    cuts = np.sort(steps["start_ns"].to_numpy(np.int64))
+    return _slices((starts[~comm], ends[~comm]), (starts[comm], ends[comm]), window, cuts)
 
 
 def main_thread(host: pd.DataFrame) -> str | None:
@@ -347,7 +377,8 @@ def _cpu_overlap(host: pd.DataFrame, comm: pd.DataFrame, steps: pd.DataFrame) ->
     starts, ends = _ends(ops)
     comm_starts, comm_ends = _ends(comm)
     window = _window(steps, np.zeros(0, np.int64), np.zeros(0, bool))
-    return _slices((starts, ends), (comm_starts, comm_ends), window)
+    cuts = np.sort(steps["start_ns"].to_numpy(np.int64))
+    return _slices((starts, ends), (comm_starts, comm_ends), window, cuts)
 
 
 def _memcpy(copies: pd.DataFrame) -> pd.DataFrame:
@@ -381,9 +412,8 @@ def _flows(runtime: pd.DataFrame, device: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _gc(events: pd.DataFrame) -> pd.DataFrame:
+def _gc(python: pd.DataFrame) -> pd.DataFrame:
     """The collector's passes ("Python GC"), else the gc.collect() calls the Python tracer recorded."""
-    python = events[events["cat"] == "python_function"]
     passes = python[python["name"] == GC_EVENT]
     return passes if len(passes) else python[python["name"] == GC_COLLECT_CALL]
 
@@ -403,29 +433,12 @@ def _memory(trace: KinetoTrace) -> pd.DataFrame:
     )
 
 
-_MEMO: OrderedDict[tuple[str, int, int], KinetoTables] = OrderedDict()
-_MEMO_SIZE = 2  # the tables of a rank are asked one by one; two ranks' traces may interleave
-_MEMO_LOCK = threading.Lock()
+def _parse(path: Path) -> KinetoTables:
+    return build_tables(read_trace(path))
 
 
-def parse_tables(path: Path) -> KinetoTables:
-    """The tables of `path`, read once per (file, size, mtime) in this process (small LRU). Callers
-    share the frames: copy before changing them."""
-    try:
-        stat = path.stat()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    with _MEMO_LOCK:
-        if key in _MEMO:
-            _MEMO.move_to_end(key)
-            return _MEMO[key]
-    tables = build_tables(read_trace(path))
-    with _MEMO_LOCK:
-        _MEMO[key] = tables
-        while len(_MEMO) > _MEMO_SIZE:
-            _MEMO.popitem(last=False)
-    return tables
+# The tables of a trace, read once per (file, size, mtime) in this process; callers share the frames.
+parse_tables = FileMemo(_parse)
 
 
 def _loader(table: str) -> Callable[[RankInfo], pd.DataFrame]:
