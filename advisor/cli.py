@@ -240,15 +240,16 @@ def use_colour(stream: TextIO) -> bool:
 
 
 def print_summary(report: Report, stream: TextIO | None = None) -> None:
-    """After the report paths, a blank line and one line per cause to fix, as the report's "What to fix
-    first" ranks them: priority, title, estimated gain per step (its text brings the leading blank
-    where the language wants one). The paths stay the first lines of stdout."""
-    from .report.messages import Messages
+    """After the report paths, a blank line, what was analysed ("PyTorch profiler trace (GPU: …), 8
+    ranks, steps 1–3") and one line per cause to fix, as the report's "What to fix first" ranks them:
+    priority, title, estimated gain per step (its text brings the leading blank where the language
+    wants one). The paths stay the first lines of stdout."""
+    from .report.messages import Messages, describe_input
 
     out = stream if stream is not None else sys.stdout
     m = Messages(report.language)
     ranked = [f for f in report.sorted_findings() if f.ranked]
-    lines = [""]
+    lines = ["", describe_input(m, report.input)]
     if not ranked:
         lines.append(m.t("report.fix_first.none"))
     labels = {p: m.t(f"report.priority.{p}").upper() for p in PRIORITY_COLOURS}

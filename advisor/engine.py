@@ -37,7 +37,7 @@ from .errors import InputError, OutputError, cannot
 from .formats import data_folder_at, data_name, discover, load_table, reader_modules, report_input_fields
 from .formats.sanity import INCOMPLETE, lost_share
 from .model import ProfileSet, RankInfo, describe_steps
-from .options import REPORT_FORMATS, AnalysisOptions
+from .options import REPORT_FORMATS, AnalysisOptions, version_hints
 from .report.messages import Messages
 from .report.model import PRIORITIES, Evidence, Finding, InputInfo, NotApplicable, NotEvaluated, Report
 
@@ -612,6 +612,7 @@ def run_analysis(
         for c in unimplemented(dimensions, (spec.id for spec in all_checks()))
     )
     checked = time.perf_counter()
+    hints, ignored = version_hints(options, profile.device)
 
     return Report(
         input=InputInfo(
@@ -630,10 +631,11 @@ def run_analysis(
         language=language,
         warnings=list(profile.warnings)
         + (list(compare.warnings) if compare else [])
-        + list(dict.fromkeys(w for o in outcomes for w in o.warnings)),
+        + list(dict.fromkeys(w for o in outcomes for w in o.warnings))
+        + [messages.t("engine.version_hint_ignored", option=flag, value=value) for flag, value in ignored],
         dimensions=tuple(options.analysis_dimensions),
         checked_dimensions=tuple(dict.fromkeys(spec.dimension for spec in specs)),
-        version_hints={"cann_version": options.cann_version, "torch_version": options.torch_version},
+        version_hints=hints,
     )
 
 
@@ -659,15 +661,18 @@ def _check_output_dir(output_dir: Path) -> Path:
 # Each name at most 80 bytes of UTF-8: both names, the time and the extension stay well under the
 # 255 bytes most file systems allow in a name, whatever the script of the folder names.
 _UNSAFE_NAME = re.compile(r"[^\w.-]+")
+_TRACE_SUFFIX = re.compile(r"(\.pt\.trace)?\.json(\.gz)?$", re.IGNORECASE)
 MAX_NAME_BYTES = 80
 MAX_NAME_TRIES = 10_000  # report_N names tried before giving up on a crowded folder
 
 
 def profile_name(path: str) -> str:
-    """The analysed folder's own name, safe as part of a file name ('profile' if nothing is left).
-    Inside a rank folder's ASCEND_PROFILER_OUTPUT the rank folder names the data."""
+    """The analysed folder's own name, or a trace file's without its `.pt.trace.json[.gz]` or
+    `.json[.gz]`, safe as part of a file name ('profile' if nothing is left). Inside a rank folder's
+    ASCEND_PROFILER_OUTPUT the rank folder names the data."""
     folder = data_name(PurePosixPath(path.replace("\\", "/").rstrip("/")))
-    name = re.sub(r"\.{2,}", ".", _UNSAFE_NAME.sub("_", folder.name)).strip("._-")
+    stem = _TRACE_SUFFIX.sub("", folder.name)
+    name = re.sub(r"\.{2,}", ".", _UNSAFE_NAME.sub("_", stem)).strip("._-")
     name = name.encode()[:MAX_NAME_BYTES].decode(errors="ignore").rstrip("._-")
     return name or "profile"
 

@@ -39,3 +39,13 @@ def refuse_output_inside_inputs(
                 f"{field} {shown(as_typed or str(output))} is inside the profiling data given as {name}, "
                 "which is read-only: choose an output folder outside it"
             )
+        # A trace file's own folder holds the traces beside it: reports written there (*.json) would
+        # be read as traces by the next analysis of that folder. A folder below it is fine.
+        trace_file = not is_object_url(location) and Path(location).is_file()
+        if trace_file and location_parts(output) == location_parts(
+            Path(location).expanduser().resolve().parent
+        ):
+            raise InputError(
+                f"{field} {shown(as_typed or str(output))} is the folder of the trace file given as {name}, "
+                "which holds profiling data: choose another output folder (a folder inside it will do)"
+            )

@@ -51,6 +51,27 @@ class ProfileSet:
     groups: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class DeviceCount:
+    """How many of a profile's ranks ran on one kind and model of device."""
+
+    device: str  # one of DEVICES
+    type: str | None  # the model as recorded ("NVIDIA A100-SXM4-80GB"), None when not recorded
+    ranks: int
+
+    def to_json(self) -> dict[str, str | int | None]:
+        return {"device": self.device, "type": self.type, "ranks": self.ranks}
+
+
+def device_counts(ranks: list[RankInfo]) -> list[DeviceCount]:
+    """The ranks counted by device kind and model, in the order the ranks first name them."""
+    counts: dict[tuple[str, str | None], int] = {}
+    for rank in ranks:
+        key = (rank.device, rank.device_type or None)
+        counts[key] = counts.get(key, 0) + 1
+    return [DeviceCount(device, model, n) for (device, model), n in counts.items()]
+
+
 def describe_steps(steps: list[int]) -> str:
     """'step 50', 'steps 12–14', 'steps 1, 3–7' or 'no step markers'."""
     if not steps:

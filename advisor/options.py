@@ -22,6 +22,9 @@ from .pathtext import shown
 DETECT = ""
 CANN_VERSIONS = (DETECT, "6.3.RC2", "7.0.RC1", "7.0.0", "8.0.RC1")
 TORCH_VERSIONS = (DETECT, "1.11.0", "2.1.0")
+# The version hints name Ascend software (CANN, torch_npu): they mean something on NPU profiles only.
+VERSION_HINTS = ("cann_version", "torch_version")
+VERSION_HINT_DEVICES = ("npu",)
 DIMENSIONS = ("computation", "communication", "schedule", "memory", "dataloader")
 REPORT_FORMATS = ("html", "xlsx", "json")
 LANGUAGES = ("en", "zh")
@@ -279,3 +282,14 @@ def parse_options(raw: dict[str, Any] | None, prefix: str = "") -> AnalysisOptio
         raise OptionError(f"unknown option(s){where}: {', '.join(map(shown, unknown[:5]))}")
     names = {name: f"{prefix}{name}" for name in specs(AnalysisOptions)}
     return parse_model(AnalysisOptions, raw, names)
+
+
+def version_hints(options: AnalysisOptions, device: str) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """The version hints that apply to a profile on `device` ({field: value}), and those given that
+    do not, as (flag, value): the CANN/torch hints describe Ascend software, so a PyTorch profiler
+    trace (GPU, CPU) ignores them, which the user is told once each."""
+    given = {name: getattr(options, name) for name in VERSION_HINTS}
+    if device in VERSION_HINT_DEVICES:
+        return given, []
+    flags = specs(AnalysisOptions)
+    return {}, [(flags[name].flag, value) for name, value in given.items() if value]

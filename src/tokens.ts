@@ -95,13 +95,19 @@ export interface IOptionsReply {
 export interface IInspectReply {
   ok: boolean;
   /**
-   * What was found (when `ok`), e.g. "2 ranks, text export, steps 12–14".
+   * What was found (when `ok`), e.g. "2 ranks, text export, steps 12–14" or "PyTorch profiler
+   * trace (GPU: NVIDIA A100-SXM4-80GB ×8), 8 ranks, steps 1–3".
    */
   summary?: string;
   /**
    * The resolved path, relative to the server root (local sources).
    */
   path?: string;
+  /**
+   * Whether the CANN/torch version hints apply to the data (when `ok`, local sources): true for
+   * Ascend data, false for a PyTorch profiler trace.
+   */
+  version_hints?: boolean;
   /**
    * One-line reason (when not `ok`).
    */

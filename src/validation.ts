@@ -176,6 +176,11 @@ export interface IPathCheckState {
    * The path as the server resolved it (`api/inspect`'s `path`), once it answered ok.
    */
   resolved?: string;
+  /**
+   * Whether the CANN/torch version hints apply to the data (`api/inspect`'s `version_hints`); unknown
+   * (undefined) until it answered ok, and for object storage.
+   */
+  versionHints?: boolean;
 }
 
 /**

@@ -258,8 +258,8 @@ def test_step_option(tmp_path, capsys):
 
 
 def _summary(out: str) -> list[str]:
-    """The lines after the report paths and the blank line."""
-    return out.split("\n\n", 1)[1].splitlines()
+    """The ranked causes: the lines after the report paths, the blank line and what was analysed."""
+    return out.split("\n\n", 1)[1].splitlines()[1:]
 
 
 def test_analyze_prints_a_ranked_summary_after_the_paths(tmp_path, capsys, monkeypatch):
@@ -270,6 +270,8 @@ def test_analyze_prints_a_ranked_summary_after_the_paths(tmp_path, capsys, monke
     ranked = [f for f in report["findings"] if not f["counted_in"] and f["check"] != "overall.summary"]
     lines = _summary(out)
     assert code == 0 and len(lines) == len(ranked) > 0
+    analysed = out.split("\n\n", 1)[1].splitlines()[0]
+    assert analysed == report["input"]["description"] == "2 ranks, text export, steps 12–14"
     for line, finding in zip(lines, ranked, strict=True):
         gain, share = finding["estimated_gain_us"] / 1000, finding["share_of_step"]
         assert (
@@ -305,16 +307,17 @@ def test_summary_lists_ten_causes_and_counts_the_rest():
     stream = io.StringIO()
     cli.print_summary(report, stream)
     lines = stream.getvalue().splitlines()
-    assert lines[0] == "" and len(lines) == 1 + cli.SUMMARY_ROWS + 1
+    assert lines[:2] == ["", "4 ranks, text export, steps 12–14"] and len(lines) == 2 + cli.SUMMARY_ROWS + 1
     assert lines[-1] == f"… and {len(ranked) + 5 - cli.SUMMARY_ROWS} more in the report"
     assert not any("counted" in line for line in lines)  # only causes, one row each
     zh = io.StringIO()
     cli.print_summary(replace(report, language="zh"), zh)
-    assert zh.getvalue().splitlines()[1].startswith("高  ")
+    assert zh.getvalue().splitlines()[1] == "4 个 rank，文本格式导出，step 12–14"
+    assert zh.getvalue().splitlines()[2].startswith("高  ")
 
 
 def test_summary_without_findings():
     report = replace(sample_report(2), findings=[])
     stream = io.StringIO()
     cli.print_summary(report, stream)
-    assert stream.getvalue() == "\nNo findings.\n"
+    assert stream.getvalue() == "\n2 ranks, text export, steps 12–14\nNo findings.\n"

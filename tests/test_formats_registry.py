@@ -19,6 +19,7 @@ from advisor.formats import (
     table_sources,
 )
 from advisor.formats.tables import _LOADERS
+from advisor.model import DeviceCount
 
 from .engine_fixtures import demo, rank_dir
 from .test_profiles_cluster_source import write_cluster_output
@@ -56,6 +57,10 @@ def test_rank_folders_win_over_cluster_summaries(tmp_path):
         "export": "cluster",
         "cann_version": None,
         "torch_version": None,
+        "format": "ascend_cluster",
+        "device": "npu",
+        "devices": [DeviceCount("npu", None, 2)],  # cluster summaries record no device model
+        "versions": {},
     }
 
 

@@ -318,7 +318,7 @@ def test_versions_say_where_each_comes_from():
     # A hint stands in only where the data records nothing, and says it is one; no hint: unknown.
     report = replace(
         report,
-        input=replace(report.input, cann_version=None, torch_version=None),
+        input=replace(report.input, cann_version=None, torch_version=None, versions={}),
         version_hints={"cann_version": "7.0.0", "torch_version": ""},
     )
     row = _header_row(render_html(report), "Versions")

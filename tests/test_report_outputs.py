@@ -25,7 +25,8 @@ EVIL = "</script><script>alert(1)</script>"
 CONTRACT_KEYS = {
     "schema_version", "tool", "input", "summary", "findings", "not_evaluated", "timings_s", "warnings",
 }  # fmt: skip
-INPUT_KEYS = {"path", "compare_path", "kind", "export", "ranks", "steps", "cann_version", "torch_version"}
+INPUT_KEYS = {"path", "compare_path", "kind", "export", "ranks", "steps", "cann_version", "torch_version",
+              "format", "device", "devices", "versions", "description"}  # fmt: skip
 FINDING_KEYS = {
     "share_of_step",
     "gain_basis",
@@ -170,7 +171,9 @@ def test_xlsx_escapes_formulas_and_keeps_every_sheet(tmp_path):
     report.findings[0].evidence += [Evidence(long_name, ["a"], [[1]]), Evidence(long_name, ["a"], [[2]])]
     path = write_reports(report, tmp_path, ["xlsx"])["xlsx"]
     book = load_workbook(path)
-    assert len(book.sheetnames) == 1 + 4 + 1 + 1  # summary, four evidence tables, not evaluated, warnings
+    assert (
+        len(book.sheetnames) == 1 + 4 + 1 + 1 + 1
+    )  # summary, 4 evidence tables, not evaluated, warnings, input
     assert all(len(name) <= 31 for name in book.sheetnames)
     evidence = book[book.sheetnames[1]]
     assert evidence["A3"].value == '=HYPERLINK("x")' and evidence["A3"].data_type == "s"

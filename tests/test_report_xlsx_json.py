@@ -63,7 +63,7 @@ def test_summary_sheet_one_row_per_finding(sample64, book64):
 
 def test_one_typed_sheet_per_evidence_table(sample64, book64):
     expected = sum(len(f.evidence) for f in sample64.findings)
-    assert len(book64.sheetnames) == 1 + expected + 1  # summary, evidence, not evaluated
+    assert len(book64.sheetnames) == 1 + expected + 1 + 1  # summary, evidence, not evaluated, input
     names = book64.sheetnames
     assert len({n.lower() for n in names}) == len(names) and all(len(n) <= 31 for n in names)
     assert "6 Kernels_ target vs baseline" in names  # ':' is not allowed in a sheet name
@@ -111,7 +111,7 @@ def test_xlsx_in_chinese_and_with_odd_values(tmp_path):
 def test_warnings_have_a_sheet_of_their_own(tmp_path):
     report = sample_report(4, evil="<&>")
     book = load_workbook(write_xlsx(report, tmp_path / "w.xlsx"))
-    assert book.sheetnames[-2:] == ["Not evaluated", "Warnings"]
+    assert book.sheetnames[-3:] == ["Not evaluated", "Warnings", "Input"]
     assert [[c.value for c in row] for row in book["Warnings"].iter_rows()] == [
         ["warning"],
         ["rank folder skipped<&>"],

@@ -52,7 +52,12 @@ async def test_inspect_describes_profiling_data(jp_fetch, demo_profile):
         jp_fetch, *API, "inspect", params={"source": "local", "path": "./profiling_dir1"}
     )
     assert status == 200
-    assert body == {"ok": True, "summary": "2 ranks, text export, steps 12–14", "path": "./profiling_dir1"}
+    assert body == {
+        "ok": True,
+        "summary": "2 ranks, text export, steps 12–14",
+        "path": "./profiling_dir1",
+        "version_hints": True,  # Ascend data: the CANN/torch hints apply
+    }
     # In the panel's language, from the report's catalogue.
     params = {"source": "local", "path": "./profiling_dir1", "language": "zh"}
     _, body = await call(jp_fetch, *API, "inspect", params=params)

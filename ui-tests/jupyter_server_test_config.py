@@ -6,6 +6,7 @@ JavaScript objects through the global window variable.
 """
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -61,3 +62,14 @@ if not all_dims_profile.exists():
             ),
         ),
     )
+
+# PyTorch profiler (Kineto) traces recorded with torch's CPU build (tests/data/kineto, see its
+# README): one trace file, <root>/kineto_host_bound.pt.trace.json.gz, and a folder of two ranks' traces
+# (DDP on gloo), <root>/kineto_ddp.
+kineto_data = Path(__file__).resolve().parents[1] / "tests" / "data" / "kineto"
+kineto_file = Path(c.ServerApp.root_dir) / "kineto_host_bound.pt.trace.json.gz"  # noqa: F821
+if not kineto_file.exists():
+    shutil.copyfile(next((kineto_data / "host_bound").glob("*.pt.trace.json.gz")), kineto_file)
+kineto_folder = Path(c.ServerApp.root_dir) / "kineto_ddp"  # noqa: F821
+if not kineto_folder.exists():
+    shutil.copytree(kineto_data / "ddp_straggler", kineto_folder)

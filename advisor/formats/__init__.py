@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import pandas as pd
 
 from ..errors import InputError
-from ..model import MIXED, ProfileSet, RankInfo
+from ..model import MIXED, ProfileSet, RankInfo, device_counts
 from .ascend_cluster import FORMAT as ASCEND_CLUSTER
 from .ascend_db import FORMAT as ASCEND_DB
 from .ascend_text import FORMAT as ASCEND_TEXT
@@ -128,15 +129,20 @@ def report_export(profile: ProfileSet) -> str:
     return MIXED if profile.format == MIXED else format_named(profile.format).export
 
 
-def report_input_fields(profile: ProfileSet) -> dict[str, str | None]:
+def report_input_fields(profile: ProfileSet) -> dict[str, Any]:
     """The fields of the JSON report's `input` (contract 3.2) that name what was read: `kind`,
-    `export`, `cann_version` and `torch_version`; the one place the model maps to them."""
+    `export`, `cann_version`, `torch_version`, `format`, `device`, `devices` and `versions`; the one
+    place the model maps to them."""
     kind_from = profile.ranks[0].format if profile.format == MIXED else profile.format
     return {
         "kind": format_named(kind_from).report_kind(profile.framework),
         "export": report_export(profile),
         "cann_version": profile.versions.get("cann"),
         "torch_version": profile.versions.get("torch_npu"),
+        "format": profile.format,
+        "device": profile.device,
+        "devices": device_counts(profile.ranks),
+        "versions": dict(profile.versions),
     }
 
 

@@ -12,10 +12,10 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
-from ..options import DIMENSIONS
+from ..options import DIMENSIONS, VERSION_HINT_DEVICES
 from ..ranges import number_ranges
 from . import charts
-from .messages import Messages, profile_line
+from .messages import Messages, describe_input
 from .model import Evidence, Finding, Report
 
 MAX_HTML_ROWS = 200  # evidence rows shown per table; XLSX/JSON keep all of them
@@ -261,22 +261,44 @@ def _evidence_view(evidence: Evidence, cap: int, m: Messages) -> dict[str, Any]:
     }
 
 
-VERSION_NAMES = (("cann_version", "CANN"), ("torch_version", "torch_npu"))
+# Components by their human names, in the order the header lists them; one the table does not name
+# is shown by its key.
+VERSION_NAMES = {
+    "cann": "CANN",
+    "torch_npu": "torch_npu",
+    "torch": "torch",
+    "cuda_runtime": "CUDA runtime",
+    "cuda_driver": "CUDA driver",
+    "cupti": "CUPTI",
+    "nccl": "NCCL",
+    "rocm": "ROCm",
+}
+# The components a version hint stands in for (AnalysisOptions field -> component).
+HINTED = {"cann_version": "cann", "torch_version": "torch_npu"}
 
 
 def version_lines(report: Report, m: Messages) -> list[str]:
-    """One line per version: the one recorded in the data, else the user's hint, else unknown, each
-    saying which it is (a hint never passes for a fact about the data)."""
+    """One line per version: the one recorded in the data, else (for the components a hint applies
+    to: CANN and torch_npu on Ascend data) the user's hint, else unknown, each saying which it is (a
+    hint never passes for a fact about the data). A PyTorch profiler trace lists what it records."""
+    info = report.input
+    recorded = {**info.versions}
+    for field, component in HINTED.items():
+        recorded.setdefault(component, getattr(info, field) or "")
+    # Reports built before `device` was recorded are Ascend reports.
+    applies = info.device in ("", *VERSION_HINT_DEVICES)
+    hinted = {c: report.version_hints.get(f, "") for f, c in HINTED.items()} if applies else {}
     lines = []
-    for field, name in VERSION_NAMES:
-        found, hint = getattr(report.input, field), report.version_hints.get(field, "")
+    for component in (*VERSION_NAMES, *sorted(set(recorded) - set(VERSION_NAMES))):
+        name = VERSION_NAMES.get(component, component)
+        found, hint = recorded.get(component), hinted.get(component)
         if found:
             lines.append(m.t("report.header.version.data", name=name, version=found))
         elif hint:
             lines.append(m.t("report.header.version.hint", name=name, version=hint))
-        else:
+        elif component in hinted:
             lines.append(m.t("report.header.version.unknown", name=name))
-    return lines
+    return lines or [m.t("report.header.version.none")]
 
 
 def _label(m: Messages, key: str, fallback: str) -> str:
@@ -378,9 +400,7 @@ def render_html(report: Report) -> str:
         "tn": m.tn,
         "language": report.language,
         "input": report.input,
-        "profile_line": profile_line(
-            m, ranks=len(report.input.ranks), export=report.input.export, steps=report.input.steps
-        ),
+        "profile_line": describe_input(m, report.input),
         "versions": version_lines(report, m),
         "dimensions": [_label(m, f"report.dimension.{d}", d) for d in report.dimensions],
         "generated": report.generated.strftime("%Y-%m-%d %H:%M:%S %Z").strip(),

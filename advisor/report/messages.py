@@ -18,10 +18,14 @@ import warnings
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..options import LANGUAGES
 from ..ranges import number_ranges
+
+if TYPE_CHECKING:
+    from ..model import DeviceCount
+    from .model import InputInfo
 
 _DIR = Path(__file__).with_name("messages")
 
@@ -124,15 +128,78 @@ def catalogue_keys(language: str) -> set[str]:
     return set(_catalogue(language))
 
 
-def profile_line(m: Messages, *, ranks: int, export: str, steps: Sequence[int]) -> str:
-    """'2 ranks, text export, steps 12–14' in `m`'s language: the report's profile line, and the
-    server's answer to a path typed in the panel."""
+def profile_line(
+    m: Messages,
+    *,
+    ranks: int,
+    export: str,
+    steps: Sequence[int],
+    format: str = "",
+    devices: Sequence[DeviceCount] = (),
+) -> str:
+    """What was analysed, in `m`'s language: the report's profile line, the CLI's first summary line
+    and the server's answer to a path typed in the panel. Ascend data: '2 ranks, text export, steps
+    12–14'; a format with a name of its own in the catalogue (`report.profile.source.<format>`):
+    'PyTorch profiler trace (GPU: NVIDIA A100-SXM4-80GB ×8), 8 ranks, steps 12–14'."""
+    rank_text = m.tn("report.header.rank_count", ranks)
+    step_text = (
+        m.tn("report.profile.steps", len(steps), steps=number_ranges(list(steps)))
+        if steps
+        else m.t("report.profile.steps.none")
+    )
+    source_key = f"report.profile.source.{format}"
+    if format and m.has(source_key):
+        source = m.t(source_key, devices=describe_devices(m, devices))
+        return m.t("report.profile.line_source", source=source, ranks=rank_text, steps=step_text)
     key = f"report.profile.export.{export}"
     return m.t(
-        "report.profile.line",
-        ranks=m.tn("report.header.rank_count", ranks),
-        export=m.t(key) if m.has(key) else export,
-        steps=m.tn("report.profile.steps", len(steps), steps=number_ranges(list(steps)))
-        if steps
-        else m.t("report.profile.steps.none"),
+        "report.profile.line", ranks=rank_text, export=m.t(key) if m.has(key) else export, steps=step_text
     )
+
+
+def describe_input(m: Messages, info: InputInfo) -> str:
+    """The profile line of a report's input."""
+    return profile_line(
+        m,
+        ranks=len(info.ranks),
+        export=info.export,
+        steps=info.steps,
+        format=info.format,
+        devices=info.devices,
+    )
+
+
+def describe_devices(m: Messages, devices: Sequence[DeviceCount]) -> str:
+    """'GPU: NVIDIA A100-SXM4-80GB ×8', 'GPU: NVIDIA A100 ×4, NVIDIA H100 ×4', 'CPU', 'GPU ×2; CPU':
+    the ranks counted by device kind, then by model where the data records one."""
+    by_kind: dict[str, list[DeviceCount]] = {}
+    for count in devices:
+        by_kind.setdefault(count.device, []).append(count)
+    parts = []
+    for kind, counts in by_kind.items():
+        label = m.t(f"report.device.{kind}") if m.has(f"report.device.{kind}") else kind.upper()
+        named = [c for c in counts if c.type]
+        if not named:
+            total = sum(c.ranks for c in counts)
+            # A CPU is not a device one counts: "(CPU)" whatever the number of ranks.
+            parts.append(
+                label
+                if total == 1 or kind == "cpu"
+                else m.t("report.profile.device.count", device=label, count=total)
+            )
+            continue
+        models = [
+            m.t("report.profile.device.count", device=c.type, count=c.ranks) if c.ranks > 1 else str(c.type)
+            for c in named
+        ]
+        unnamed = sum(c.ranks for c in counts if not c.type)
+        if unnamed:
+            models.append(
+                m.t("report.profile.device.count", device=m.t("report.profile.device.unnamed"), count=unnamed)
+            )
+        parts.append(
+            m.t(
+                "report.profile.device.models", device=label, models=m.t("report.list_separator").join(models)
+            )
+        )
+    return m.t("report.profile.device.separator").join(parts)

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ..model import DeviceCount
+
 SCHEMA_VERSION = 1
 TOOL_NAME = "performance-advisor"
 # The overall picture: shown in the Overall section, never a competing row in the ranking.
@@ -107,6 +109,13 @@ class InputInfo:
     steps: list[int]
     cann_version: str | None
     torch_version: str | None
+    # Added within schema_version 1 (docs/architecture.md §3.2): the format that read the data
+    # (ProfileSet.format), the profile's device kind (ProfileSet.device: npu, gpu, cpu), its ranks
+    # counted by device and model, and every version the data records, by component.
+    format: str = ""
+    device: str = ""
+    devices: list[DeviceCount] = field(default_factory=list)
+    versions: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -118,6 +127,10 @@ class InputInfo:
             "steps": list(self.steps),
             "cann_version": self.cann_version,
             "torch_version": self.torch_version,
+            "format": self.format,
+            "device": self.device,
+            "devices": [d.to_json() for d in self.devices],
+            "versions": dict(self.versions),
         }
 
 
@@ -155,11 +168,16 @@ class Report:
             ),
         )
 
+    def _description(self) -> str:
+        from .messages import Messages, describe_input
+
+        return describe_input(Messages(self.language), self.input)
+
     def to_json(self) -> dict[str, Any]:
         out = {
             "schema_version": SCHEMA_VERSION,
             "tool": {"name": TOOL_NAME, "version": self.tool_version},
-            "input": self.input.to_json(),
+            "input": {**self.input.to_json(), "description": self._description()},
             "summary": plain(self.summary),
             "findings": [f.to_json() for f in self.sorted_findings()],
             "not_evaluated": [n.to_json() for n in self.not_evaluated],

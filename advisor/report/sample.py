@@ -10,6 +10,7 @@ import math
 import random
 from datetime import datetime
 
+from ..model import DeviceCount
 from .model import Evidence, Finding, InputInfo, NotEvaluated, Report
 
 SAMPLE_STEPS = (12, 13, 14)
@@ -308,6 +309,10 @@ def sample_report(
             list(steps),
             "8.0.RC1",
             "2.1.0",
+            format="ascend_text",
+            device="npu",
+            devices=[DeviceCount("npu", "Ascend910B", len(all_ranks))],
+            versions={"cann": "8.0.RC1", "torch_npu": "2.1.0"},
         ),
         tool_version="sample",
         summary={"per_rank": per_rank},

@@ -1,6 +1,7 @@
 """XLSX workbook: a Summary sheet (one row per finding), one sheet per evidence table, then the checks
-not evaluated and the warnings. Evidence sheets keep the tables' raw column names and values
-(`duration_us`, a share as a fraction): scripts read them, unlike the HTML's headers with units."""
+not evaluated, the warnings and the Input sheet (the HTML header: what was analysed). Evidence sheets
+keep the tables' raw column names and values (`duration_us`, a share as a fraction): scripts read
+them, unlike the HTML's headers with units."""
 
 from __future__ import annotations
 
@@ -16,13 +17,15 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from ..ranges import number_ranges
-from .messages import Messages
+from .html import version_lines
+from .messages import Messages, describe_input
 from .model import Report
 
 SUMMARY_SHEET = "Summary"  # stable name: scripts read it whatever the report language
 NOT_EVALUATED_SHEET = "Not evaluated"
 NOT_APPLICABLE_SHEET = "Not applicable"
 WARNINGS_SHEET = "Warnings"
+INPUT_SHEET = "Input"  # the report header: what was analysed
 MAX_SHEET_NAME = 31
 MAX_COLUMN_WIDTH = 60
 WIDTH_SAMPLE_ROWS = 1000  # column widths from the first rows only: long tables write faster
@@ -81,6 +84,21 @@ def _write_table(sheet: Worksheet, columns: list[str], rows: list[list[Any]]) ->
     sheet.freeze_panes = "A2"
     if columns:
         sheet.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{max(len(rows) + 1, 1)}"
+
+
+def input_rows(report: Report, m: Messages) -> list[list[str]]:
+    """The HTML report's header as rows: input, baseline, profile, ranks, steps, versions."""
+    info = report.input
+    rows = [[m.t("report.header.input"), info.path]]
+    if info.compare_path:
+        rows.append([m.t("report.header.compare"), info.compare_path])
+    rows += [
+        [m.t("report.header.profile"), describe_input(m, info)],
+        [m.t("report.header.ranks"), number_ranges(info.ranks)],
+        [m.t("report.header.steps"), number_ranges(info.steps)],
+        [m.t("report.header.versions"), "\n".join(version_lines(report, m))],
+    ]
+    return rows
 
 
 def write_xlsx(report: Report, path: Path) -> Path:
@@ -145,6 +163,11 @@ def write_xlsx(report: Report, path: Path) -> Path:
     if report.warnings:
         sheet = book.create_sheet(unique_sheet_name(WARNINGS_SHEET, taken))
         _write_table(sheet, [m.t("xlsx.warnings.warning")], [[w] for w in report.warnings])
+    _write_table(
+        book.create_sheet(unique_sheet_name(INPUT_SHEET, taken)),
+        [m.t("xlsx.input.field"), m.t("xlsx.input.value")],
+        input_rows(report, m),
+    )
     with path.open("xb") as fh:
         book.save(fh)
     return path

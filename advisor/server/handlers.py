@@ -14,8 +14,8 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
 from ..errors import InputError, MalformedPathError, MixedRunsError, OptionError
-from ..formats import discover, report_export
-from ..options import LANGUAGES, JobParameters, options_schema, parse_choice
+from ..formats import discover, report_input_fields
+from ..options import LANGUAGES, VERSION_HINT_DEVICES, JobParameters, options_schema, parse_choice
 from ..pathtext import check_text
 from ..report.messages import Messages, profile_line
 from ..storage.config import is_object_url
@@ -94,6 +94,8 @@ class OptionsHandler(AdvisorAPIHandler):
 class InspectHandler(AdvisorAPIHandler):
     """Validates a path as the user types: does it exist, and is it profiling data?
 
+    A usable path answers `{ok: true, summary, path, version_hints}`: what was found in the panel's
+    language, the path as resolved, and whether the CANN/torch version hints apply to it (Ascend data).
     A path that is not (yet) usable answers 200 `{ok: false, message}`; a malformed one (see
     MalformedPathError) and profiling data that the analysis refuses outright (rank folders of several
     runs) answer 400 `{message}`, as a submission would. `language` (en, zh: the panel's) is the
@@ -121,10 +123,23 @@ class InspectHandler(AdvisorAPIHandler):
         except InputError as error:
             self.write_json({"ok": False, "message": str(error)})
             return
+        fields = report_input_fields(found)
         summary = profile_line(
-            messages, ranks=len(found.ranks), export=report_export(found), steps=found.steps
+            messages,
+            ranks=len(found.ranks),
+            export=fields["export"],
+            steps=found.steps,
+            format=fields["format"],
+            devices=fields["devices"],
         )
-        self.write_json({"ok": True, "summary": summary, "path": self.resolver.display(resolved)})
+        self.write_json(
+            {
+                "ok": True,
+                "summary": summary,
+                "path": self.resolver.display(resolved),
+                "version_hints": found.device in VERSION_HINT_DEVICES,
+            }
+        )
 
     async def _probe_object_store(self, path: str) -> str:
         """List the prefix with the credentials the analysis would get (the server's environment and

@@ -31,7 +31,7 @@ JOB_KEYS_IN_OPTIONS = ("output_path",)
 @dataclass(frozen=True)
 class Source:
     """Where one input is: `source`/`path` as stored in the task, `location` what the analysis reads
-    (the resolved folder or the URL), `title` the profile folder's real name."""
+    (the resolved folder or trace file, or the URL), `title` the profile's real name."""
 
     source: str
     path: str
@@ -43,7 +43,7 @@ def parse_source(
     body: Any, resolver: PathResolver, *, prefix: str, env: Mapping[str, str] | None = None
 ) -> Source:
     """One input: confined to the allowed roots (local) or a well-formed URL of a configured object store
-    (obs); the title is the folder's real name (the folder "." stands for, not ".")."""
+    (obs); the title is the real name of the folder or file (the folder "." stands for, not ".")."""
     if not isinstance(body, dict):
         raise InputError(f"{prefix.rstrip('.') or 'the body'} must be an object with source and path")
     source = body.get("source", "local")
@@ -56,8 +56,9 @@ def parse_source(
         text = object_store_location(path, f"{prefix}path", env)
         return Source("obs", text, text, path_title(text))
     resolved = resolver.resolve(path, kind=f"{prefix}path")
-    if not resolved.is_dir():
-        raise InputError(f"{prefix}path {shown(path)} is not a folder")
+    # A folder of profiling data, or one trace file (a PyTorch profiler trace is a single file).
+    if not (resolved.is_dir() or resolved.is_file()):
+        raise InputError(f"{prefix}path {shown(path)} is neither a folder nor a file")
     return Source(source, resolver.display(resolved), str(resolved), resolved.name or str(resolved))
 
 

@@ -40,6 +40,9 @@ function $(root: HTMLElement, selector: string): HTMLElement {
   return element;
 }
 
+// A PyTorch profiler trace: one file, to which the CANN/torch hints do not apply.
+const TRACE = './worker0.1733.pt.trace.json.gz';
+
 describe('AdvisorPanel', () => {
   let tasks: ITask[];
   let client: {
@@ -70,8 +73,21 @@ describe('AdvisorPanel', () => {
             MIXED_RUNS
           );
         }
+        if (path === TRACE) {
+          return {
+            ok: true,
+            summary: 'PyTorch profiler trace (CPU), 1 rank, steps 1–3',
+            path,
+            version_hints: false
+          };
+        }
         return path === './profiling_dir1' || path === './baseline'
-          ? { ok: true, summary: '2 ranks, text export, steps 12–14', path }
+          ? {
+              ok: true,
+              summary: '2 ranks, text export, steps 12–14',
+              path,
+              version_hints: true
+            }
           : { ok: false, message: 'no profiling data found in ' + path };
       }),
       submit: jest.fn(async (body: ISubmitRequest) =>
@@ -388,6 +404,41 @@ describe('AdvisorPanel', () => {
       disable_affinity_api: true
     });
     expect(client.submit.mock.calls[0][0].output_path).toBe('out/dir');
+  });
+
+  it('hides the CANN and torch hints once the path is a PyTorch profiler trace', async () => {
+    await openAdvancedSettings();
+    const note = () => $(panel.node, '#jp-pa-version-note').textContent;
+    expect(note()).toBe(
+      'The CANN and torch versions apply to Ascend data only, where the data records none.'
+    );
+    setValue(
+      $(panel.node, '#jp-pa-cann-version') as HTMLSelectElement,
+      '8.0.RC1'
+    );
+    setValue($(panel.node, '#jp-pa-data-path') as HTMLInputElement, TRACE);
+    await waitFor(
+      () => !panel.node.querySelector('#jp-pa-cann-version'),
+      3000,
+      'hints hidden'
+    );
+    expect(panel.node.querySelector('#jp-pa-torch-version')).toBeNull();
+    expect(note()).toBe(
+      'The data is a PyTorch profiler trace: the CANN and torch versions do not apply to it.'
+    );
+    expect($(panel.node, '#jp-pa-data-validation').textContent).toBe(
+      'PyTorch profiler trace (CPU), 1 rank, steps 1–3'
+    );
+    await waitFor(() => !submitButton().disabled, 2000, 'submit enabled');
+    submitButton().click();
+    await waitFor(() => client.submit.mock.calls.length === 1, 2000, 'submit');
+    const request = client.submit.mock.calls[0][0];
+    // The hint chosen for the Ascend data is not sent for the trace: the defaults are.
+    expect([request.path, request.options.cann_version]).toEqual([
+      TRACE,
+      '7.0.0'
+    ]);
+    expect(request.options.torch_version).toBe('2.1.0');
   });
 
   it('requires a valid baseline when comparing', async () => {

@@ -85,6 +85,7 @@ export function usePathCheck(
               status: 'ok',
               message: reply.summary || trans.__('Profiling data found'),
               resolved: reply.path,
+              versionHints: reply.version_hints,
               key
             });
           } else {
@@ -117,7 +118,8 @@ export function usePathCheck(
   return {
     status: state.status,
     message: state.message,
-    resolved: state.resolved
+    resolved: state.resolved,
+    versionHints: state.versionHints
   };
 }
 
@@ -346,12 +348,25 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
     trans
   );
   const valid = blockReason === null && schema !== null && options !== null;
+  // The CANN/torch hints name Ascend software: hidden (and not sent) once the path check says the
+  // data is something else, a PyTorch profiler trace.
+  const hintsApply = !(
+    dataCheck.status === 'ok' && dataCheck.versionHints === false
+  );
 
   const versionOptions = (option: IChoiceOption) =>
     versionChoices(option).map(value => ({
       value,
       label: value === '' ? trans.__('Detect from the data') : value
     }));
+
+  // The version hints, by option and label; each element's id is `jp-pa-<option with dashes>`.
+  const versionHints: ReadonlyArray<
+    ['cann_version' | 'torch_version', string]
+  > = [
+    ['cann_version', trans.__('CANN version')],
+    ['torch_version', trans.__('Torch version')]
+  ];
 
   const update = (patch: Partial<IAnalysisOptions>) => {
     setOptions(current => (current ? { ...current, ...patch } : current));
@@ -382,12 +397,19 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
     if (!valid || submitting || !schema || !options) {
       return;
     }
+    const defaults = schemaDefaults(schema.options);
     const chosen: IAnalysisOptions = advanced
       ? {
           ...options,
-          advisor_analyze_processes: Number(processes.trim())
+          advisor_analyze_processes: Number(processes.trim()),
+          ...(hintsApply
+            ? {}
+            : {
+                cann_version: defaults.cann_version,
+                torch_version: defaults.torch_version
+              })
         }
-      : schemaDefaults(schema.options);
+      : defaults;
     const request: ISubmitRequest = {
       source,
       path: path.trim(),
@@ -483,31 +505,34 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
             role="group"
             aria-labelledby="jp-pa-advanced-toggle"
           >
-            <label htmlFor="jp-pa-cann-version">
-              {trans.__('CANN version')}
-            </label>
-            <HTMLSelect
-              id="jp-pa-cann-version"
-              aria-label={trans.__('CANN version')}
-              value={options.cann_version}
-              onChange={event =>
-                update({ cann_version: event.currentTarget.value })
-              }
-              options={versionOptions(schema.options.cann_version)}
-            />
-
-            <label htmlFor="jp-pa-torch-version">
-              {trans.__('Torch version')}
-            </label>
-            <HTMLSelect
-              id="jp-pa-torch-version"
-              aria-label={trans.__('Torch version')}
-              value={options.torch_version}
-              onChange={event =>
-                update({ torch_version: event.currentTarget.value })
-              }
-              options={versionOptions(schema.options.torch_version)}
-            />
+            <span className="jp-pa-grid-label" />
+            <div className="jp-pa-hint" id="jp-pa-version-note">
+              {hintsApply
+                ? trans.__(
+                    'The CANN and torch versions apply to Ascend data only, where the data records none.'
+                  )
+                : trans.__(
+                    'The data is a PyTorch profiler trace: the CANN and torch versions do not apply to it.'
+                  )}
+            </div>
+            {hintsApply &&
+              versionHints.map(([name, label]) => (
+                <React.Fragment key={name}>
+                  <label htmlFor={`jp-pa-${name.replace('_', '-')}`}>
+                    {label}
+                  </label>
+                  <HTMLSelect
+                    id={`jp-pa-${name.replace('_', '-')}`}
+                    aria-label={label}
+                    aria-describedby="jp-pa-version-note"
+                    value={options[name]}
+                    onChange={event =>
+                      update({ [name]: event.currentTarget.value })
+                    }
+                    options={versionOptions(schema.options[name])}
+                  />
+                </React.Fragment>
+              ))}
 
             <span className="jp-pa-grid-label" id="jp-pa-dimensions-label">
               {trans.__('Analysis dimensions')}
