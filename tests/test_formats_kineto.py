@@ -292,6 +292,16 @@ def test_healthy_gpu_control_has_no_high_finding_and_slow_rank_is_found(tmp_path
     assert finding.ranks == truth["injected"][0]["ranks"] == [3]
 
 
+def test_healthy_cpu_control_has_no_finding_and_exposed_gloo_time_is_found(tmp_path):
+    # With 8 gradient buckets the last gloo all-reduce (the one the main thread waits for after the
+    # backward) is small: a healthy CPU run. With 4 its 25 MB leave ~13 % of the step exposed.
+    healthy, _ = generate(tmp_path, "healthy", ranks=2, device="cpu", buckets=8)
+    assert [f.check for f in run_analysis(healthy).findings if f.priority != "low"] == []
+    coarse, _ = generate(tmp_path, "coarse", ranks=2, device="cpu", buckets=4)
+    [exposed] = [f for f in run_analysis(coarse).findings if f.check == "communication.exposed"]
+    assert exposed.ranks == [0, 1] and 0.10 < exposed.share_of_step < 0.20
+
+
 def test_cli_analyses_a_trace_file_and_exits_2_on_a_chakra_trace(tmp_path, capsys):
     root, _ = generate(tmp_path, ranks=1, device="cpu", inject=("dataloader.slow",))
     out = tmp_path / "reports"

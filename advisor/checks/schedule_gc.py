@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..report.model import Evidence, Finding
 from .common import Gain, finding
-from .registry import RankContext, check
+from .registry import NotEvaluated, RankContext, check
 from .schedule_base import (
     Steps,
     free_slices,
@@ -146,6 +146,11 @@ def quiet_pauses(ctx: RankContext, steps: Steps) -> tuple[np.ndarray, np.ndarray
 
 def _conjectured(ctx: RankContext) -> list[Finding]:
     m = ctx.messages.for_device(ctx.profile.device)
+    if ctx.profile.device != "npu" and not _python_frames_recorded(ctx.tables["host_ops"]):
+        # torch.profiler records neither Python code nor GC by default: a gap with no host event
+        # is then as likely plain Python (a sleep, I/O, a JIT compile) as a collection. Only with
+        # the stack recorded does a gap mean the whole process stood still.
+        raise NotEvaluated(m.t("schedule.gc.no_python_frames"))
     steps = step_windows(ctx.tables["steps"])
     if not steps.known:
         return []
@@ -195,6 +200,11 @@ def _conjectured(ctx: RankContext) -> list[Finding]:
             ],
         )
     ]
+
+
+def _python_frames_recorded(host_ops: pd.DataFrame) -> bool:
+    """Whether the trace holds Python frames (torch.profiler with_stack=True)."""
+    return bool(host_ops["cat"].eq("python_function").any())
 
 
 @check(
