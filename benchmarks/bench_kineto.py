@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import re
 import shutil
 import sys
 import tempfile
@@ -63,8 +64,14 @@ _HTA = textwrap.dedent(
 )
 
 
+# Fields shifted in each copy of the events, so that copies are later steps of the same run: ids
+# stay unique (tools join on correlation; repeated ids multiply rows) and time moves on.
+_SHIFTED = re.compile(rb'"(ts|id|correlation|External id|Ev Idx)": (\d+)')
+
+
 def write_big_trace(folder: Path, size_mb: float) -> tuple[Path, Path]:
-    """A plain and a gzip trace of about `size_mb` MB: one generated rank, its events repeated."""
+    """A plain and a gzip trace of about `size_mb` MB: one generated rank, its events repeated with
+    their timestamps and ids shifted past the previous copy's."""
     with tempfile.TemporaryDirectory() as scratch:
         spec = KinetoSpec(ranks=2, steps=(2, 3, 4, 5), gzip=False, profile_memory=True, ops_per_step=300)
         generated = write_kineto_traces(Path(scratch) / "gen", spec)
@@ -72,15 +79,29 @@ def write_big_trace(folder: Path, size_mb: float) -> tuple[Path, Path]:
     start = text.index(b"[", text.index(b'"traceEvents"')) + 1
     end = text.rindex(b"]", 0, text.rindex(b'"traceName"'))
     head, events, tail = text[:start], text[start:end].rstrip(), text[end:]
+    numbers = [(key, int(value)) for key, value in _SHIFTED.findall(events)]
+    span_us = max(v for k, v in numbers if k == b"ts") - min(v for k, v in numbers if k == b"ts") + 1000
+    id_span = max(v for k, v in numbers if k != b"ts") + 1
     copies = max(1, round(size_mb * 1e6 / len(events)))
     plain = folder / "plain" / TRACE_NAME
     packed = folder / "gz" / (TRACE_NAME + ".gz")
     plain.parent.mkdir(parents=True, exist_ok=True)
     packed.parent.mkdir(parents=True, exist_ok=True)
     with plain.open("wb") as out, gzip.open(packed, "wb", compresslevel=zlib.Z_DEFAULT_COMPRESSION) as gz:
-        for chunk in (head, *(events if i == 0 else b",\n" + events for i in range(copies)), b"\n", tail):
+
+        def write(chunk: bytes) -> None:
             out.write(chunk)
             gz.write(chunk)
+
+        write(head)
+        for copy in range(copies):
+
+            def shift(match: re.Match, copy: int = copy) -> bytes:
+                step = span_us if match.group(1) == b"ts" else id_span
+                return b'"%s": %d' % (match.group(1), int(match.group(2)) + copy * step)
+
+            write((b",\n" if copy else b"") + _SHIFTED.sub(shift, events))
+        write(b"\n" + tail)
     return plain, packed
 
 

@@ -335,7 +335,7 @@ def test_corrupt_gzip_is_an_input_error(tmp_path: Path) -> None:
 # ---- the C scanner (scan_kineto in _tracescan.c) against the Python path ------------------------
 
 needs_scanner = pytest.mark.skipif(
-    events._tracescan is None and os.environ.get("PERFORMANCE_ADVISOR_REQUIRE_SCANNER") != "1",
+    events._scan_kineto is None and os.environ.get("PERFORMANCE_ADVISOR_REQUIRE_SCANNER") != "1",
     reason="the C trace scanner is not compiled (pip install -e . compiles it)",
 )
 
@@ -387,8 +387,10 @@ def assert_same_outcome(path: Path, chunk_bytes: int = events.CHUNK_BYTES) -> Ki
 
 @needs_scanner
 def test_scanner_lays_out_columns_as_the_python_reader() -> None:
+    from advisor.formats.ascend_text import _tracescan
+
     python = tuple((table, tuple(kind for _, kind in columns)) for table, columns in events.COLUMNS.items())
-    assert python == events._tracescan.KINETO_LAYOUT
+    assert python == _tracescan.KINETO_LAYOUT
 
 
 @needs_scanner

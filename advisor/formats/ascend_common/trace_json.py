@@ -140,13 +140,11 @@ class ArrayReader:
         max_element_bytes: int = MAX_EVENT_BYTES,
         member: str | None = None,
         refuse: Callable[[str | None, dict[str, Any]], str | None] | None = None,
-        opener: Callable[[Path], BinaryIO] = open_bytes,
         float_hook: Callable[[str], Any] | None = None,
     ) -> None:
         self.path = path
         self.member = member
         self.refuse = refuse
-        self.opener = opener
         self.members: dict[str, Any] = {}
         self.fast = fast
         self.max_element_bytes = max(1, max_element_bytes)
@@ -163,7 +161,7 @@ class ArrayReader:
     def read_members_before(self) -> dict[str, Any]:
         """The members before the array (`member` mode), read without reading the array."""
         try:
-            with self.opener(self.path) as fh:
+            with open_bytes(self.path) as fh:
                 self._open_member(fh)
         except OSError as exc:
             raise InputError(f"{self.path}: cannot read ({exc.strerror})") from None
@@ -171,7 +169,7 @@ class ArrayReader:
 
     def __iter__(self) -> Iterator[list[Any]]:
         try:
-            with self.opener(self.path) as fh:
+            with open_bytes(self.path) as fh:
                 yield from self._batches(fh)
         except OSError as exc:
             raise InputError(f"{self.path}: cannot read ({exc.strerror})") from None

@@ -42,10 +42,10 @@ from ..ascend_common.trace_columns import (
 )
 from ..ascend_common.trace_json import CHUNK_BYTES, MAX_EVENT_BYTES, ArrayReader
 
-try:  # the C scanner of trace_view.json, which reads Kineto pieces too (scan_kineto)
-    from ..ascend_text import _tracescan
-except ImportError:  # a source tree where it was not compiled: the Python path reads all
-    _tracescan = None
+try:  # the C scanner of trace_view.json, which reads Kineto pieces too
+    from ..ascend_text._tracescan import scan_kineto as _scan_kineto
+except ImportError:  # not compiled, or compiled before it read Kineto: the Python path reads all
+    _scan_kineto = None
 
 EVENTS_KEY = "traceEvents"
 BASE_TIME_KEY = "baseTimeNanoseconds"
@@ -194,13 +194,13 @@ def _reader(
         member=EVENTS_KEY,
         refuse=_refuse,
         float_hook=str,
-        fast=_scan if compiled and _tracescan is not None else None,
+        fast=_scan if compiled and _scan_kineto is not None else None,
     )
 
 
 def _scan(piece: memoryview) -> Scanned | None:
     """A piece read by the C scanner, or None when it needs the Python path."""
-    result = _tracescan.scan_kineto(piece)
+    result = _scan_kineto(piece)
     return None if result is None else Scanned(*result)
 
 
