@@ -1,5 +1,6 @@
 """Speed and peak memory of the Kineto (PyTorch profiler) trace reader on a large generated trace,
-plain and gzip, against Holistic Trace Analysis loading the same files, in one run.
+plain and gzip, and of the whole CLI analysis, against Holistic Trace Analysis loading the same
+files, in one run.
 
     python benchmarks/bench_kineto.py --size-mb 500 [--repeat 2] [--out DIR] [--hta-python PATH]
 
@@ -45,6 +46,21 @@ _READER = textwrap.dedent(
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     rows = {"x": len(trace.x), "flows": len(trace.flows), "events": trace.count}
     print(json.dumps({"seconds": seconds, "base_kb": base, "peak_kb": peak, "rows": rows}))
+    """
+)
+# End to end as a user runs it: the CLI's analysis of the trace (imports, reading, every check, the
+# JSON report), timed from before the imports.
+_ANALYZE = textwrap.dedent(
+    """
+    import json, resource, sys, tempfile, time
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    from advisor.cli import main
+    with tempfile.TemporaryDirectory() as out:
+        code = main(["analyze", sys.argv[2], "--output", out, "--format", "json", "--quiet"])
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"seconds": seconds, "base_kb": base, "peak_kb": peak, "rows": {"exit": code}}))
     """
 )
 # HTA's TraceAnalysis parses every trace of the folder into DataFrames (its own parser choice).
@@ -132,6 +148,7 @@ def main(argv: list[str] | None = None) -> None:
         print(header + "  rows")
         modes = ["reader", *(("reader-python",) if args.compare_python else ())]
         runs = [(mode, [sys.executable, "-c", _READER, mode]) for mode in modes]
+        runs.append(("analyze (CLI)", [sys.executable, "-c", _ANALYZE, "analyze"]))
         if args.hta_python:
             runs.append(("HTA", [str(args.hta_python), "-c", _HTA, "hta"]))
         for mode, command in runs:
