@@ -6,6 +6,7 @@ and Chinese, on generated PyTorch profiler runs (a slow rank and a slow DataLoad
 from __future__ import annotations
 
 import re
+import string
 
 import pytest
 
@@ -97,3 +98,22 @@ def test_ascend_keeps_its_own_wording():
     assert "near its NPU" in npu.t_list("comparison.api.suggestions.ranks.slower_calls")[0]
     assert "kernel_details.csv" in npu.t("comparison.kernel.no_data")
     assert npu.t("overall.summary.component.free") == "free time (device idle)"
+
+
+def _placeholders(template: str | list[str]) -> set[str]:
+    items = template if isinstance(template, list) else [template]
+    return {name for text in items for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_every_device_variant_is_free_of_ascend_words_and_fills_its_base_placeholders(language):
+    strings = Messages(language)._strings
+    # A variant replaces its base key; "report.device.gpu" and the like are names of their own.
+    variants = {k: v for k, v in strings.items() if k.endswith((".gpu", ".cpu")) and k[:-4] in strings}
+    assert len(variants) > 80
+    texts = {k: " ".join(v) if isinstance(v, list) else v for k, v in variants.items()}
+    assert {k: t for k, t in texts.items() if ASCEND_WORDS.search(t)} == {}
+    for key, template in variants.items():
+        base = strings[key[:-4]]
+        assert type(template) is type(base), key
+        assert _placeholders(template) == _placeholders(base), key
