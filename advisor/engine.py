@@ -491,7 +491,7 @@ def run_comparison_checks(
             baseline_rank=base_rank,
             baseline_tables=_tables_for(spec, base_tables),
             options=options,
-            messages=messages,
+            messages=messages.for_device(profile.device),  # worded for the target run's device
         )
         outcome = _run_one(spec, ctx, messages)
         if notes and isinstance(outcome, CheckResult):

@@ -34,8 +34,8 @@ GPU_CHECKS = {
     "schedule.launch_overhead", "schedule.fused_optimizer", "memory.pageable_memcpy",
     "computation.tensor_core",
 }  # fmt: skip
-# Blocking calls of the device runtime: CANN on an NPU, CUDA/HIP on a GPU; a CPU trace has none.
-NPU_GPU_CHECKS = {"schedule.host_sync", "schedule.synchronize_stream"}
+# Blocking calls of the device runtime (CANN on an NPU, CUDA/HIP on a GPU) and kernels: a CPU trace has none.
+NPU_GPU_CHECKS = {"schedule.host_sync", "schedule.synchronize_stream", "comparison.kernel"}
 
 
 @pytest.fixture(scope="module")

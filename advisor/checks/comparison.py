@@ -20,7 +20,7 @@ import pandas as pd
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
 from .common import STEP_PARTS, Gain, finding, mean_step_us, ms, share_of_step, step_times_us
-from .registry import ComparisonContext, NotEvaluated, check, running_check
+from .registry import ACCELERATORS, ComparisonContext, NotEvaluated, check, running_check
 
 # A row counts as slower when it spends more than this share of the baseline's time more, and more than
 # NOISE_US µs per step more: run-to-run jitter must not add up to a finding. Host API times vary more
@@ -198,7 +198,14 @@ def _common_lines(ctx: ComparisonContext, kind: str, lost: Loss, t_steps: int, b
     ]
 
 
-@check("comparison.kernel", "comparison", needs=frozenset({"kernels", "step_trace"}), scope="comparison")
+# No kernels on a CPU-only trace: its operators are compared by comparison.api.
+@check(
+    "comparison.kernel",
+    "comparison",
+    needs=frozenset({"kernels", "step_trace"}),
+    scope="comparison",
+    devices=ACCELERATORS,
+)
 def comparison_kernel(ctx: ComparisonContext) -> list[Finding]:
     m = ctx.messages
     target, baseline = ctx.target_tables["kernels"], ctx.baseline_tables["kernels"]

@@ -18,7 +18,7 @@ from .registry import ClusterContext, NotEvaluated, check
 
 @check("computation.pp_stage_imbalance", "cluster", needs=frozenset({"step_trace"}), scope="cluster")
 def pp_stage_imbalance(ctx: ClusterContext) -> list[Finding]:
-    m = ctx.messages
+    m = ctx.messages.for_device(ctx.profile.device)
     if len(ctx.profile.stages) < 2:
         raise NotEvaluated(m.t("computation.pp_stage_imbalance.no_stages"))
     cfg = thresholds("pp_stage_imbalance")

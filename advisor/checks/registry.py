@@ -30,6 +30,8 @@ NPU_ONLY = frozenset({"npu"})
 # What only a GPU trace records: kernels with their launches' correlation ids, host-device copies by
 # memory kind, CUDA kernel names.
 GPU_ONLY = frozenset({"gpu"})
+# What a device records but a CPU-only trace does not: device kernels and the device runtime's calls.
+ACCELERATORS = frozenset({"npu", "gpu"})
 # Modules of this package that hold no checks; every other module registers its checks on import.
 _NOT_CHECKS = frozenset({"registry", "catalogue", "common", "links"})
 

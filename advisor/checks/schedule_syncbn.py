@@ -23,7 +23,7 @@ MIN_SHARE = 0.01
 
 @check("schedule.sync_batchnorm", "schedule", needs=frozenset({"host_ops", "overlap", "steps", "step_trace"}))
 def sync_batchnorm(ctx: RankContext) -> list[Finding]:
-    m = ctx.messages
+    m = ctx.messages.for_device(ctx.profile.device)
     steps = step_windows(ctx.tables["steps"])
     host = ctx.tables["host_ops"]
     names = host["name"].str.strip()
