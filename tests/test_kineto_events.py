@@ -24,7 +24,7 @@ from advisor.formats.kineto.events import KinetoTrace, read_header, read_trace
 from advisor.synth.kineto import KinetoSpec, write_kineto_traces
 from advisor.synth.kineto.write import BASE_TIME_NS, OLD_EPOCH_NS
 
-from .engine_fixtures import CORPUS, PROJECT_ROOT
+from .engine_fixtures import CORPUS, PROJECT_ROOT, corpus_path
 
 RECORDED = PROJECT_ROOT / "tests" / "data" / "kineto"
 SAMPLES = sorted(
@@ -318,7 +318,7 @@ def test_not_a_kineto_trace_is_refused_with_its_reason(tmp_path: Path, text: str
 
 
 def test_chakra_trace_of_the_corpus_is_refused() -> None:
-    (chakra,) = [path for path in SAMPLES if path.name.endswith("_et.json.gz")]
+    chakra = corpus_path(CORPUS / "kineto-small-gpu" / "execution_trace__benchmark_simple_add_et.json.gz")
     with pytest.raises(InputError, match="Chakra execution trace"):
         read_header(chakra)
 
