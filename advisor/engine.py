@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import multiprocessing
@@ -175,6 +176,31 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+# A worker process is a fresh interpreter that imports pandas and the readers (~1 s of a core,
+# measured on the 2-rank corpus profiles: --processes 2 took 2.2 s against 1.45 s for 1), so a pool
+# only pays off for work of a few seconds. The estimate: a fixed cost per rank (table loads and ~25
+# rank checks on a small rank: ~0.3 s) plus its data at the whole pipeline's pace.
+POOL_MIN_WORK_S = 2.0
+RANK_FIXED_WORK_S = 0.3
+RANK_DATA_MB_PER_S = 50.0
+
+
+def rank_data_bytes(rank: RankInfo) -> int:
+    """The size of the files discovery found for `rank` (the file itself for a one-file rank)."""
+    paths = [rank.path / rel for rel in rank.files] if rank.files else [rank.path]
+    total = 0
+    for path in paths:
+        with contextlib.suppress(OSError):  # a file that went away: its reader says so, not this
+            total += path.stat().st_size if path.is_file() else 0
+    return total
+
+
+def pool_pays_off(ranks: Sequence[RankInfo]) -> bool:
+    """Whether reading and checking `ranks` takes long enough to pay for starting worker processes."""
+    data_mb = sum(map(rank_data_bytes, ranks)) / 1e6
+    return len(ranks) * RANK_FIXED_WORK_S + data_mb / RANK_DATA_MB_PER_S >= POOL_MIN_WORK_S
+
+
 def analyse_ranks(
     profile: ProfileSet,
     cluster_names: Sequence[str],
@@ -187,11 +213,12 @@ def analyse_ranks(
     total: int = 1,
     load: Sequence[str] = (),
 ) -> list[RankOutcome]:
-    """`analyse_rank` for every rank, in `options.advisor_analyze_processes` worker processes."""
+    """`analyse_rank` for every rank, in `options.advisor_analyze_processes` worker processes, or
+    in this process when the ranks' work is too small to pay for starting them."""
     n = len(profile.ranks)
     outcomes: list[RankOutcome] = []
     args = (cluster_names, rank_check_ids, options, language, step, load)
-    if options.advisor_analyze_processes > 1 and n > 1:
+    if options.advisor_analyze_processes > 1 and n > 1 and pool_pays_off(profile.ranks):
         # forkserver, not fork: the engine may run inside a threaded process. The server process
         # imports the readers and checks once, so each worker starts without paying for them again.
         context = multiprocessing.get_context("forkserver")
