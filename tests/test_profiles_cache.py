@@ -99,14 +99,20 @@ def test_pruning_keeps_the_cache_under_its_limit(tmp_path, monkeypatch, table_ca
     assert sorted(p.name for p in table_cache.iterdir()) == ["t-3.parquet", "t-4.parquet"]
 
 
+def counted_prunes(monkeypatch) -> list:
+    """The folders measured (pruned) from now on, by a process that has written nothing yet."""
+    monkeypatch.setattr(cache, "_ALLOWANCE", {})
+    scans: list = []
+    original = cache.prune
+    monkeypatch.setattr(cache, "prune", lambda folder, **kw: scans.append(folder) or original(folder, **kw))
+    return scans
+
+
 def test_writes_measure_the_cache_only_when_it_may_be_full(tmp_path, monkeypatch, table_cache):
     # Measuring the folder stats every entry: after each write, a cold analysis of many ranks would
     # be quadratic. A process measures on its first write and then once per tenth of the limit.
     monkeypatch.setenv("PERFORMANCE_ADVISOR_CACHE_MB", "2")
-    monkeypatch.setattr(cache, "_ALLOWANCE", {})
-    scans = []
-    original = cache.prune
-    monkeypatch.setattr(cache, "prune", lambda folder, **kw: scans.append(folder) or original(folder, **kw))
+    scans = counted_prunes(monkeypatch)
     rng = np.random.default_rng(0)
     for index in range(60):  # ~80 KB each (random floats do not compress): ~4.8 MB written
         cache.store(f"t-{index:02d}.parquet", pd.DataFrame({"x": rng.random(10_000)}), [tmp_path / "in"])
@@ -119,10 +125,7 @@ def test_writes_measure_the_cache_only_when_it_may_be_full(tmp_path, monkeypatch
 def test_a_new_process_trusts_the_ledger_instead_of_measuring(tmp_path, monkeypatch, table_cache):
     # A cold run's first write used to stat every entry (1.1 s on a cache of 130k entries).
     monkeypatch.setenv("PERFORMANCE_ADVISOR_CACHE_MB", "2")
-    monkeypatch.setattr(cache, "_ALLOWANCE", {})
-    scans = []
-    original = cache.prune
-    monkeypatch.setattr(cache, "prune", lambda folder, **kw: scans.append(folder) or original(folder, **kw))
+    scans = counted_prunes(monkeypatch)
     frame = pd.DataFrame({"x": np.random.default_rng(0).random(10_000)})  # ~80 KB
     cache.store("first.parquet", frame, [tmp_path / "in"])
     assert len(scans) == 1  # no ledger yet: measured
