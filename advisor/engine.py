@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import multiprocessing
@@ -175,6 +176,31 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+# A worker process is a fresh interpreter that imports pandas and the readers (~1 s of a core,
+# measured on the 2-rank corpus profiles: --processes 2 took 2.2 s against 1.45 s for 1), so a pool
+# only pays off for work of a few seconds. The estimate: a fixed cost per rank (table loads and ~25
+# rank checks on a small rank: ~0.3 s) plus its data at the whole pipeline's pace.
+POOL_MIN_WORK_S = 2.0
+RANK_FIXED_WORK_S = 0.3
+RANK_DATA_MB_PER_S = 50.0
+
+
+def rank_data_bytes(rank: RankInfo) -> int:
+    """The size of the files discovery found for `rank` (the file itself for a one-file rank)."""
+    paths = [rank.path / rel for rel in rank.files] if rank.files else [rank.path]
+    total = 0
+    for path in paths:
+        with contextlib.suppress(OSError):  # a file that went away: its reader says so, not this
+            total += path.stat().st_size if path.is_file() else 0
+    return total
+
+
+def pool_pays_off(ranks: Sequence[RankInfo]) -> bool:
+    """Whether reading and checking `ranks` takes long enough to pay for starting worker processes."""
+    data_mb = sum(map(rank_data_bytes, ranks)) / 1e6
+    return len(ranks) * RANK_FIXED_WORK_S + data_mb / RANK_DATA_MB_PER_S >= POOL_MIN_WORK_S
+
+
 def analyse_ranks(
     profile: ProfileSet,
     cluster_names: Sequence[str],
@@ -187,11 +213,12 @@ def analyse_ranks(
     total: int = 1,
     load: Sequence[str] = (),
 ) -> list[RankOutcome]:
-    """`analyse_rank` for every rank, in `options.advisor_analyze_processes` worker processes."""
+    """`analyse_rank` for every rank, in `options.advisor_analyze_processes` worker processes, or
+    in this process when the ranks' work is too small to pay for starting them."""
     n = len(profile.ranks)
     outcomes: list[RankOutcome] = []
     args = (cluster_names, rank_check_ids, options, language, step, load)
-    if options.advisor_analyze_processes > 1 and n > 1:
+    if options.advisor_analyze_processes > 1 and n > 1 and pool_pays_off(profile.ranks):
         # forkserver, not fork: the engine may run inside a threaded process. The server process
         # imports the readers and checks once, so each worker starts without paying for them again.
         context = multiprocessing.get_context("forkserver")
@@ -685,6 +712,23 @@ def report_stem(report: Report) -> str:
     return f"{name}_{report.generated.strftime('%Y%m%d-%H%M%S')}"
 
 
+def _report_writer(fmt: str) -> Callable[[Report, Path], None]:
+    """The writer of one report format, imported only when that format is written: the HTML writer
+    loads jinja2 (and plotly for the charts) and the XLSX writer openpyxl, ~0.3 s that a JSON-only
+    run does not need."""
+    if fmt == "html":
+        from .report.html import write_html
+
+        return write_html
+    if fmt == "xlsx":
+        from .report.xlsx import write_xlsx
+
+        return write_xlsx
+    from .report.jsonout import write_json
+
+    return write_json
+
+
 def write_reports(
     report: Report,
     output_dir: str | Path,
@@ -695,10 +739,6 @@ def write_reports(
     """Write `report_stem(report)[_N].{html,xlsx,json}` into `output_dir` (created if missing):
     all of them or none (`advisor.outputs`), never overwriting a file. OutputError (one line) when
     the folder cannot be written."""
-    from .report.html import write_html
-    from .report.jsonout import write_json
-    from .report.xlsx import write_xlsx
-
     chosen = [f for f in REPORT_FORMATS if f in set(formats)]
     unknown = sorted(set(formats) - set(REPORT_FORMATS))
     if unknown or not chosen:
@@ -710,7 +750,6 @@ def write_reports(
     (progress or _no_progress)("writing report", total - 1, total)
     started = time.perf_counter()
     base = report_stem(report)
-    writers = {"html": write_html, "xlsx": write_xlsx, "json": write_json}
     staged: dict[str, Path] = {}
     target = out  # what the user is told could not be written
     try:
@@ -719,7 +758,7 @@ def write_reports(
                 report.timings_s["render"] = time.perf_counter() - started
             target = out / f"{base}.{fmt}"
             staged[fmt] = outputs.stage(target)
-            writers[fmt](report, staged[fmt])
+            _report_writer(fmt)(report, staged[fmt])
         target = out
         paths = outputs.publish(staged, (base if n == 0 else f"{base}_{n}" for n in range(MAX_NAME_TRIES)))
     except OSError as exc:

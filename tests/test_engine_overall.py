@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from advisor import engine
 from advisor.checks.catalogue import CATALOGUE
 from advisor.checks.common import priority_for
 from advisor.checks.registry import NotEvaluated, all_checks, check, unregister
@@ -163,8 +164,9 @@ def test_dimension_selection(tmp_path):
     assert _overall(only_schedule)  # overall always runs
 
 
-def test_processes_2_gives_the_same_report(tmp_path):
+def test_processes_2_gives_the_same_report(tmp_path, monkeypatch):
     root, _ = demo(tmp_path, ranks=3)
+    monkeypatch.setattr(engine, "POOL_MIN_WORK_S", 0.0)  # the demo is small: ask for the pool anyway
     one = run_analysis(root, options=AnalysisOptions(advisor_analyze_processes=1)).to_json()
     two = run_analysis(root, options=AnalysisOptions(advisor_analyze_processes=2)).to_json()
     one.pop("timings_s"), two.pop("timings_s")

@@ -6,10 +6,12 @@ import dataclasses
 
 import pandas as pd
 
+from advisor import engine
 from advisor.checks import check
 from advisor.checks.registry import unregister
 from advisor.engine import comparison_pair, merge_rank_findings, run_analysis
 from advisor.formats import discover
+from advisor.model import RankInfo
 from advisor.options import AnalysisOptions
 from advisor.report.messages import Messages
 from advisor.report.model import Evidence, Finding
@@ -71,12 +73,54 @@ def test_rank_check_runs_once_per_rank_and_merges(tmp_path):
     assert len(probes) == 1 and probes[0].ranks == [1, 2] and probes[0].title == "seen on 2"
 
 
-def test_worker_processes_give_the_same_report(tmp_path):
+def _count_pools(monkeypatch) -> list[int]:
+    """How many worker pools the engine starts (their max_workers), while still starting them."""
+    started: list[int] = []
+
+    class CountedPool(engine.ProcessPoolExecutor):
+        def __init__(self, max_workers: int, **kwargs) -> None:
+            started.append(max_workers)
+            super().__init__(max_workers, **kwargs)
+
+    monkeypatch.setattr(engine, "ProcessPoolExecutor", CountedPool)
+    return started
+
+
+def test_worker_processes_give_the_same_report(tmp_path, monkeypatch):
     root, _ = demo(tmp_path, ranks=3, computing_factor={1: 1.4})
     one = run_analysis(root, options=AnalysisOptions(advisor_analyze_processes=1)).to_json()
+    pools = _count_pools(monkeypatch)
+    monkeypatch.setattr(engine, "POOL_MIN_WORK_S", 0.0)  # the demo is small: ask for the pool anyway
     two = run_analysis(root, options=AnalysisOptions(advisor_analyze_processes=2)).to_json()
+    assert pools == [2]
     for key in ("findings", "not_evaluated", "summary"):
         assert one[key] == two[key]
+
+
+def test_small_profile_runs_in_process_whatever_the_processes(tmp_path, monkeypatch):
+    root, _ = demo(tmp_path, ranks=3)
+    pools = _count_pools(monkeypatch)
+    report = run_analysis(root, options=AnalysisOptions(advisor_analyze_processes=2))
+    assert pools == [] and report.input.ranks == [0, 1, 2]
+
+
+def test_pool_pays_off_for_many_ranks_or_much_data(tmp_path):
+    def ranks(count: int, megabytes: int) -> list[RankInfo]:
+        found = []
+        for rank in range(count):
+            folder = tmp_path / f"{count}x{megabytes}" / f"rank{rank}"
+            folder.mkdir(parents=True)
+            with open(folder / "trace_view.json", "wb") as data:
+                data.truncate(megabytes * 1_000_000)  # sparse: a size without the disk
+            found.append(RankInfo(rank, folder, "ascend_text", files=("trace_view.json", "gone.csv")))
+        return found
+
+    corpus_sized = ranks(2, 3)
+    assert [engine.rank_data_bytes(r) for r in corpus_sized] == [3_000_000, 3_000_000]
+    assert not engine.pool_pays_off(corpus_sized)  # the corpus profiles' size: 0.72 s estimated
+    assert engine.pool_pays_off(ranks(2, 40))  # 0.6 s + 80 MB at 50 MB/s
+    assert engine.pool_pays_off(ranks(7, 1))  # 7 x 0.3 s
+    assert not engine.pool_pays_off(ranks(6, 0))
 
 
 def _trace(step_us: float) -> pd.DataFrame:

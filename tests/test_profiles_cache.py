@@ -99,14 +99,20 @@ def test_pruning_keeps_the_cache_under_its_limit(tmp_path, monkeypatch, table_ca
     assert sorted(p.name for p in table_cache.iterdir()) == ["t-3.parquet", "t-4.parquet"]
 
 
+def counted_prunes(monkeypatch) -> list:
+    """The folders measured (pruned) from now on, by a process that has written nothing yet."""
+    monkeypatch.setattr(cache, "_ALLOWANCE", {})
+    scans: list = []
+    original = cache.prune
+    monkeypatch.setattr(cache, "prune", lambda folder, **kw: scans.append(folder) or original(folder, **kw))
+    return scans
+
+
 def test_writes_measure_the_cache_only_when_it_may_be_full(tmp_path, monkeypatch, table_cache):
     # Measuring the folder stats every entry: after each write, a cold analysis of many ranks would
     # be quadratic. A process measures on its first write and then once per tenth of the limit.
     monkeypatch.setenv("PERFORMANCE_ADVISOR_CACHE_MB", "2")
-    monkeypatch.setattr(cache, "_ALLOWANCE", {})
-    scans = []
-    original = cache.prune
-    monkeypatch.setattr(cache, "prune", lambda folder, **kw: scans.append(folder) or original(folder, **kw))
+    scans = counted_prunes(monkeypatch)
     rng = np.random.default_rng(0)
     for index in range(60):  # ~80 KB each (random floats do not compress): ~4.8 MB written
         cache.store(f"t-{index:02d}.parquet", pd.DataFrame({"x": rng.random(10_000)}), [tmp_path / "in"])
@@ -114,3 +120,24 @@ def test_writes_measure_the_cache_only_when_it_may_be_full(tmp_path, monkeypatch
     assert 2 * 2**20 * 0.8 < sum(sizes) <= 2 * 2**20 * 1.1 + max(sizes)  # pruned to about the limit
     assert 10 <= len(scans) <= 30  # not once per write (60), not never
     assert (table_cache / "t-59.parquet").exists() and not (table_cache / "t-00.parquet").exists()
+
+
+def test_a_new_process_trusts_the_ledger_instead_of_measuring(tmp_path, monkeypatch, table_cache):
+    # A cold run's first write used to stat every entry (1.1 s on a cache of 130k entries).
+    monkeypatch.setenv("PERFORMANCE_ADVISOR_CACHE_MB", "2")
+    scans = counted_prunes(monkeypatch)
+    frame = pd.DataFrame({"x": np.random.default_rng(0).random(10_000)})  # ~80 KB
+    cache.store("first.parquet", frame, [tmp_path / "in"])
+    assert len(scans) == 1  # no ledger yet: measured
+    size = (table_cache / "first.parquet").stat().st_size
+    assert cache._ledger_total(table_cache) == size
+
+    monkeypatch.setattr(cache, "_ALLOWANCE", {})  # another process
+    cache.store("second.parquet", frame, [tmp_path / "in"])
+    assert len(scans) == 1 and cache._ledger_total(table_cache) == 2 * size
+
+    (table_cache / cache.LEDGER).write_text(f"{2 * 2**20}\n", encoding="ascii")  # it says: full
+    monkeypatch.setattr(cache, "_ALLOWANCE", {})
+    cache.store("third.parquet", frame, [tmp_path / "in"])
+    assert len(scans) == 2  # measured, and the ledger holds the measurement again
+    assert cache._ledger_total(table_cache) == sum(p.stat().st_size for p in table_cache.glob("*.parquet"))

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from ..report.model import PRIORITIES, Evidence, Finding
+from .derived import per_rank_table
 from .registry import running_check
 
 # Share of the step time at stake -> priority (reference-advisor.md §2.0.1: 5 % high, 3 % medium).
@@ -142,6 +143,7 @@ def no_gain_fields(priority: str) -> dict[str, Any]:
     }
 
 
+@per_rank_table
 def complete_steps(step_trace: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     """The step_trace rows that have every part of the step time, and their step times (µs):
     computing + communication not overlapped + free."""

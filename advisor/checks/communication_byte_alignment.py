@@ -19,6 +19,7 @@ from ..model import RankInfo
 from ..report.model import Evidence, Finding
 from .common import Gain, finding, mean_step_us
 from .communication_small_packet import count_steps, exposed_share
+from .derived import per_rank_table
 from .knowledge import knowledge
 from .registry import NPU_ONLY, NotEvaluated, RankContext, check
 
@@ -55,6 +56,7 @@ def hccl_tasks(hccl: pd.DataFrame) -> pd.DataFrame:
     return joined.drop(columns=["_start", "_group", "_op_end"]).reset_index(drop=True)
 
 
+@per_rank_table
 def sdma_transfers(hccl: pd.DataFrame, task_prefixes: list[str]) -> pd.DataFrame:
     """SDMA data-moving tasks (name prefix before '_' in `task_prefixes`, size and duration > 0),
     with their op and bandwidth in GB/s."""

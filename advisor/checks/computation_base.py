@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..report.messages import Messages
 from .common import Gain
+from .derived import per_rank_table
 from .knowledge import knowledge
 
 # Task types that run on the AI Core (cube and vector units); AI_CPU, HCCL, DSA_SQE … do not.
@@ -39,6 +40,7 @@ class StepBasis:
         return Gain.upper_bound(per_step, self.step_us) if upper_bound else Gain(per_step, self.step_us)
 
 
+@per_rank_table
 def step_basis(kernels: pd.DataFrame) -> StepBasis:
     """Steps and mean per-step kernel span; a table without step ids counts as one step."""
     frame = kernels[["step", "start_ns", "duration_us"]].dropna(subset=["start_ns", "duration_us"])

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .common import mean_step_us
+from .derived import per_rank_table
 from .knowledge import knowledge
 from .registry import RankContext
 
@@ -277,6 +278,7 @@ def user_frames(stacks: pd.Series) -> pd.Series:
     )
 
 
+@per_rank_table
 def host_stalls(cann: pd.DataFrame | None, gc: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
     """When the host stood still, merged (ns): in a blocking call, an online compilation, a
     device-memory call, or a recorded garbage collection."""

@@ -116,9 +116,10 @@ def table_sources(tables: Iterable[str]) -> dict[str, tuple[str, ...]]:
 def load_table(name: str, rank: RankInfo, *, use_cache: bool = True) -> pd.DataFrame:
     """Table `name` of `rank`, by the rank's format. InputError (naming the file) when the data
     cannot give it."""
-    if name not in table_names():
-        raise ValueError(f"unknown table {name!r}; known: {', '.join(table_names())}")
+    # The rank's own format first: only a miss imports every other format's readers.
     loader = format_named(rank.format).tables().get(name)
+    if loader is None and name not in table_names():
+        raise ValueError(f"unknown table {name!r}; known: {', '.join(table_names())}")
     if loader is None:
         raise InputError(f"{rank.path}: reading {name} from {rank.format} data is not supported yet")
     return load_cached(name, rank, loader, use_cache=use_cache)
