@@ -15,8 +15,10 @@ from .engine import RankOutcome, analyse_rank
 from .errors import InputError
 from .model import ProfileSet
 
-# A worker lost while it runs a rank (killed, out of memory, its node gone): the scheduler gives the
-# rank to another worker this many times before the analysis fails.
+# A rank whose task raised on its worker (e.g. MemoryError, a file system hiccup outside the
+# readers' own handling) is run again this many times. A worker lost while it runs a rank (killed,
+# out of memory, its node gone) is the scheduler's to handle: it gives the rank to another worker,
+# up to distributed.scheduler.allowed-failures (3) times, then the rank fails with KilledWorker.
 RANK_RETRIES = 2
 # A scheduler that does not answer is a wrong address or a cluster that is down: say so in seconds,
 # not after distributed's default of 30 s.
@@ -58,8 +60,10 @@ def analyse_ranks_on_dask(address: str, profile: ProfileSet, args: tuple[Any, ..
     client = connect(address)
     futures: list[Any] = []
     try:
-        # The profile (every rank's paths) goes to the cluster once, not with each of its ranks.
-        shared = client.scatter(profile, hash=False)
+        # The profile (every rank's paths) goes to the cluster once, not with each of its ranks, and
+        # to every worker: scattered data has no recipe, so a copy held by one worker alone would
+        # be gone with that worker, and with it every rank not done yet.
+        shared = client.scatter(profile, hash=False, broadcast=True)
         futures.append(shared)
         run = uuid.uuid4().hex[:8]  # keys of this analysis, apart from any other on the cluster
         ranks = [

@@ -6,95 +6,31 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-import advisor
 from advisor.engine import run_analysis
 from advisor.errors import InputError
 from advisor.synth import SynthSpec, write_synth_profile
 
+from .dask_cluster import PACKAGE_ROOT, LoopbackCluster
 from .server_helpers import submit, wait_for
 
 distributed = pytest.importorskip("distributed", reason="the dask extra (distributed) is not installed")
 
-WORKERS = 2
-START_TIMEOUT_S = 60
-# The package the workers import: this checkout's, as the tests do (not an installed copy elsewhere).
-PACKAGE_ROOT = Path(advisor.__file__).resolve().parents[1]
 ANALYZE = (sys.executable, "-m", "advisor", "analyze")
-
-
-class LoopbackCluster:
-    """`dask scheduler` and WORKERS `dask worker` processes on 127.0.0.1, as a deployment runs them."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.processes: list[subprocess.Popen[bytes]] = []
-        self.address = ""
-
-    def _start(self, module: str, *args: str, log: str) -> subprocess.Popen[bytes]:
-        env = {**os.environ, "PYTHONPATH": str(PACKAGE_ROOT)}
-        with open(self.folder / log, "wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", f"distributed.cli.{module}", *args],
-                cwd=self.folder,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        self.processes.append(process)
-        return process
-
-    def start(self) -> str:
-        scheduler_file = self.folder / "scheduler.json"
-        self._start(
-            "dask_scheduler",
-            "--host=127.0.0.1",
-            "--port=0",  # a free port, read back from the scheduler file
-            "--no-dashboard",
-            f"--scheduler-file={scheduler_file}",
-            log="scheduler.log",
-        )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not scheduler_file.exists() or not scheduler_file.read_text().strip():
-            assert time.monotonic() < deadline, (self.folder / "scheduler.log").read_text()
-            time.sleep(0.1)
-        self.address = json.loads(scheduler_file.read_text())["address"]
-        for n in range(WORKERS):
-            self._start(
-                "dask_worker",
-                self.address,
-                "--host=127.0.0.1",
-                "--nthreads=1",
-                "--no-nanny",  # one process per worker: what the teardown stops is all there is
-                "--no-dashboard",
-                f"--local-directory={self.folder / f'worker{n}'}",
-                log=f"worker{n}.log",
-            )
-        with distributed.Client(self.address, timeout=START_TIMEOUT_S, set_as_default=False) as client:
-            client.wait_for_workers(WORKERS, timeout=START_TIMEOUT_S)
-        return self.address
-
-    def stop(self) -> None:
-        for process in reversed(self.processes):  # workers first, then the scheduler
-            process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 @pytest.fixture(scope="module")
 def dask_scheduler(tmp_path_factory) -> Iterator[str]:
-    cluster = LoopbackCluster(tmp_path_factory.mktemp("dask"))
+    cluster = LoopbackCluster(tmp_path_factory.mktemp("dask"), workers=2)
     try:
         yield cluster.start()
     finally:
@@ -150,6 +86,38 @@ def _rank_tasks_done(address: str) -> int:
 
     with distributed.Client(address, set_as_default=False) as client:
         return sum(client.run(count).values())
+
+
+def test_a_worker_lost_in_the_middle_gives_its_ranks_to_another(tmp_path):
+    # Bigger ranks than the module's cluster, so that a worker is killed while it holds one.
+    spec = SynthSpec(ranks=4, steps=(1, 2), size_mb=3, inject=("cluster.slow_rank",), inject_ranks=(2,))
+    profile = write_synth_profile(tmp_path / "cluster", spec)
+    local = run_analysis(profile)
+    cluster = LoopbackCluster(tmp_path / "dask", workers=2)
+    try:
+        address = cluster.start()
+        with distributed.Client(address, set_as_default=False) as client, ThreadPoolExecutor(1) as thread:
+            running = thread.submit(run_analysis, profile, scheduler_address=address)
+            pids = client.run(os.getpid)  # {worker address: its process}, all started by this test
+            victim = _worker_holding_a_rank(client)
+            os.kill(pids[victim], signal.SIGKILL)
+            report = running.result(timeout=300)
+            assert victim not in client.scheduler_info()["workers"]
+    finally:
+        cluster.stop()
+    assert finding_rows(report.findings) == finding_rows(local.findings)
+    assert "cluster.slow_rank" in {f.check for f in report.findings}
+
+
+def _worker_holding_a_rank(client) -> str:
+    """The address of a worker that holds a rank task, as soon as one does."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for worker, keys in client.processing().items():
+            if any("-rank-" in str(key) for key in keys):
+                return worker
+        time.sleep(0.02)
+    raise AssertionError("no worker took a rank within 60 s")
 
 
 def test_cli_scheduler_flag(dask_scheduler, slow_rank_cluster, tmp_path):
