@@ -109,6 +109,39 @@ def test_a_worker_lost_in_the_middle_gives_its_ranks_to_another(tmp_path):
     assert "cluster.slow_rank" in {f.check for f in report.findings}
 
 
+def test_ctrl_c_leaves_no_rank_on_the_cluster(dask_scheduler, tmp_path):
+    spec = SynthSpec(ranks=8, steps=(1, 2), size_mb=3)
+    profile = write_synth_profile(tmp_path / "cluster", spec)
+    command = [
+        *ANALYZE,
+        str(profile),
+        "--scheduler",
+        dask_scheduler,
+        "--quiet",
+        "--output",
+        str(tmp_path / "out"),
+    ]
+    with distributed.Client(dask_scheduler, set_as_default=False) as client:
+        analysis = subprocess.Popen(command, cwd=PACKAGE_ROOT, stderr=subprocess.PIPE, text=True)
+        try:
+            _worker_holding_a_rank(client)
+            analysis.send_signal(signal.SIGINT)
+            _, err = analysis.communicate(timeout=60)
+        finally:
+            analysis.kill()
+        assert analysis.returncode == 130 and err.strip() == "performance-advisor: interrupted"
+        deadline = time.monotonic() + 10
+        while client.run_on_scheduler(_rank_tasks_held):
+            assert time.monotonic() < deadline, client.run_on_scheduler(_rank_tasks_held)
+            time.sleep(0.1)
+    assert not (tmp_path / "out").exists()
+
+
+def _rank_tasks_held(dask_scheduler) -> list[str]:
+    """The rank tasks the scheduler still holds (run on the scheduler)."""
+    return [str(key) for key in dask_scheduler.tasks if "-rank-" in str(key)]
+
+
 def _worker_holding_a_rank(client) -> str:
     """The address of a worker that holds a rank task, as soon as one does."""
     deadline = time.monotonic() + 60
