@@ -8,12 +8,14 @@ Imported only when a scheduler address is given: `distributed` is an optional de
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
-from .engine import RankOutcome, analyse_rank
 from .errors import InputError
 from .model import ProfileSet
+
+if TYPE_CHECKING:  # the engine imports this module on its Dask path: no import back at run time
+    from .engine import RankOutcome
 
 # A rank whose task raised on its worker (e.g. MemoryError, a file system hiccup outside the
 # readers' own handling) is run again this many times. A worker lost while it runs a rank (killed,
@@ -52,10 +54,15 @@ def connect(address: str) -> Any:
         raise InputError(f"cannot reach the Dask scheduler at {address!r}: {detail}") from None
 
 
-def analyse_ranks_on_dask(address: str, profile: ProfileSet, args: tuple[Any, ...]) -> Iterator[RankOutcome]:
-    """`analyse_rank(profile, rank, *args)` for every rank as tasks of the scheduler at `address`,
-    each outcome as its rank finishes. Closing the iterator early (an error, Ctrl-C) cancels the
-    ranks not done yet; the client is closed in every case."""
+def analyse_ranks_on_dask(
+    address: str,
+    analyse_rank: Callable[..., RankOutcome],
+    profile: ProfileSet,
+    args: tuple[Any, ...],
+) -> Iterator[RankOutcome]:
+    """`analyse_rank(profile, rank, *args)` (engine.analyse_rank) for every rank as tasks of the
+    scheduler at `address`, each outcome as its rank finishes. Closing the iterator early (an error,
+    Ctrl-C) cancels the ranks not done yet; the client is closed in every case."""
     distributed = _distributed()
     client = connect(address)
     futures: list[Any] = []

@@ -197,7 +197,7 @@ def analyse_ranks(
     if scheduler_address:
         from .dask_engine import analyse_ranks_on_dask
 
-        finished = analyse_ranks_on_dask(scheduler_address, profile, args)
+        finished = analyse_ranks_on_dask(scheduler_address, analyse_rank, profile, args)
     elif options.advisor_analyze_processes > 1 and n > 1:
         finished = _analyse_ranks_in_pool(profile, args, min(options.advisor_analyze_processes, n))
     else:
