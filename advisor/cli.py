@@ -26,6 +26,7 @@ from .locations import is_within, refuse_output_inside_inputs
 from .options import (
     REPORT_FORMATS,
     AnalysisOptions,
+    Deployment,
     JobParameters,
     add_cli_arguments,
     from_cli,
@@ -72,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     analyze.add_argument("--format", default=",".join(REPORT_FORMATS), help="comma-separated: html,xlsx,json")
     analyze.add_argument("--step", help="analyse this profiled step only (default: every profiled step)")
     add_cli_arguments(analyze, AnalysisOptions)
+    add_cli_arguments(analyze, Deployment)
     analyze.add_argument("--quiet", action="store_true", help="no progress output")
     analyze.add_argument(
         "--progress", choices=PROGRESS_MODES, default="auto", help="progress format on stderr"
@@ -164,6 +166,7 @@ def _analyze(args: argparse.Namespace, reporter: Reporter) -> int:
 
     options: AnalysisOptions = from_cli(args, AnalysisOptions)
     job: JobParameters = from_cli(args, JobParameters)
+    deployment: Deployment = from_cli(args, Deployment)
     formats = parse_formats(args.format)
     step = _int_option("step", args.step, 0, 2**63 - 1) if args.step is not None else None
     upload_to = job.output_path if _is_object_url(job.output_path) else None
@@ -171,6 +174,12 @@ def _analyze(args: argparse.Namespace, reporter: Reporter) -> int:
     refuse_output_inside_inputs(job.output_path, inputs, "--output")
     if args.local_output:
         refuse_output_inside_inputs(args.local_output, inputs, "--local-output")
+    scheduler = deployment.dask_scheduler_address
+    if scheduler and any(_is_object_url(path) for path in inputs.values()):
+        # The ranks would be downloaded here, to a folder the workers cannot read.
+        raise OptionError(
+            "--scheduler takes local paths on a file system the workers share, not obs:// or s3://"
+        )
     if upload_to:
         from .storage import load_config, parse_url
         from .storage.client import make_client
@@ -189,6 +198,7 @@ def _analyze(args: argparse.Namespace, reporter: Reporter) -> int:
                 language=job.language,
                 progress=reporter,
                 step=step,
+                scheduler_address=scheduler,
             )
         except OSError as exc:
             # A file of the user's data that cannot be read is unusable input, not a bug of ours.

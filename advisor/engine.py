@@ -212,30 +212,42 @@ def analyse_ranks(
     progress: ProgressFn = _no_progress,
     total: int = 1,
     load: Sequence[str] = (),
+    scheduler_address: str | None = None,
 ) -> list[RankOutcome]:
-    """`analyse_rank` for every rank, in `options.advisor_analyze_processes` worker processes, or
-    in this process when the ranks' work is too small to pay for starting them."""
+    """`analyse_rank` for every rank: as tasks of the Dask scheduler at `scheduler_address` when one
+    is given, else in `options.advisor_analyze_processes` local worker processes, or in this process
+    when the ranks' work is too small to pay for starting them."""
     n = len(profile.ranks)
     outcomes: list[RankOutcome] = []
     args = (cluster_names, rank_check_ids, options, language, step, load)
-    if options.advisor_analyze_processes > 1 and n > 1 and pool_pays_off(profile.ranks):
-        # forkserver, not fork: the engine may run inside a threaded process. The server process
-        # imports the readers and checks once, so each worker starts without paying for them again.
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([*reader_modules(), "advisor.engine"])
-        workers = min(options.advisor_analyze_processes, n)
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = [pool.submit(analyse_rank, profile, rank, *args) for rank in profile.ranks]
-            for done, future in enumerate(as_completed(futures), start=1):
-                outcomes.append(future.result())
-                if done < n:
-                    progress(f"reading rank {done + 1}/{n}", done, total)
+    if scheduler_address:
+        from .dask_engine import analyse_ranks_on_dask
+
+        finished = analyse_ranks_on_dask(scheduler_address, analyse_rank, profile, args)
+    elif options.advisor_analyze_processes > 1 and n > 1 and pool_pays_off(profile.ranks):
+        finished = _analyse_ranks_in_pool(profile, args, min(options.advisor_analyze_processes, n))
     else:
-        for done, rank in enumerate(profile.ranks, start=1):
-            outcomes.append(analyse_rank(profile, rank, *args))
+        finished = (analyse_rank(profile, rank, *args) for rank in profile.ranks)
+    # closing: an error or Ctrl-C here stops the ranks still running (pool, or the cluster's tasks).
+    with contextlib.closing(finished):
+        for done, outcome in enumerate(finished, start=1):
+            outcomes.append(outcome)
             if done < n:
                 progress(f"reading rank {done + 1}/{n}", done, total)
     return sorted(outcomes, key=lambda o: o.rank)
+
+
+def _analyse_ranks_in_pool(profile: ProfileSet, args: tuple[Any, ...], workers: int) -> Iterator[RankOutcome]:
+    """`analyse_rank(profile, rank, *args)` for every rank in `workers` local processes, each outcome
+    as its rank finishes."""
+    # forkserver, not fork: the engine may run inside a threaded process. The server process
+    # imports the readers and checks once, so each worker starts without paying for them again.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([*reader_modules(), "advisor.engine"])
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = [pool.submit(analyse_rank, profile, rank, *args) for rank in profile.ranks]
+        for future in as_completed(futures):
+            yield future.result()
 
 
 def table_warnings(tables: dict[int, dict[str, pd.DataFrame]]) -> list[str]:
@@ -573,9 +585,11 @@ def run_analysis(
     language: str = "en",
     progress: ProgressFn | None = None,
     step: int | None = None,
+    scheduler_address: str | None = None,
 ) -> Report:
-    """Analyse the profile at `path` (only `step` when given). InputError for unusable input; a
-    failing check never raises."""
+    """Analyse the profile at `path` (only `step` when given), its ranks on the Dask scheduler at
+    `scheduler_address` when one is given. InputError for unusable input; a failing check never
+    raises."""
     options = options or AnalysisOptions()
     messages = Messages(language)
     notify = progress or _no_progress
@@ -606,6 +620,7 @@ def run_analysis(
         step=step,
         progress=notify,
         total=total,
+        scheduler_address=scheduler_address,
     )
     if not any(o.tables or any(isinstance(r, CheckResult) for _, r in o.results) for o in outcomes):
         # Nothing at all could be read: that is unusable input, not a report with every check missing.

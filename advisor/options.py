@@ -4,7 +4,9 @@ scripts/options_ts.py) are all derived. A new analysis option is one field of `A
 its control in the panel (docs/design.md, "Options").
 
 Two models: `AnalysisOptions` change what the analysis finds; `JobParameters` (where the reports go,
-their language) change only how the result is delivered.
+their language) change only how the result is delivered. A third, `Deployment` (where the per-rank
+work runs), is set by whoever runs the CLI or the server, never by a REST request: it names a host the
+analysis connects to and accepts results from, which a panel user has no business choosing.
 """
 
 from __future__ import annotations
@@ -141,7 +143,25 @@ class JobParameters:
         return model_json(self)
 
 
-Model = AnalysisOptions | JobParameters
+@dataclass(frozen=True)
+class Deployment:
+    """Where the per-rank work of an analysis runs (docs/design.md, "Scale-out on Dask"): a CLI flag
+    and a server setting (AdvisorApp.dask_scheduler_address), not part of the REST API or the panel."""
+
+    dask_scheduler_address: str | None = option(
+        None,
+        Spec(
+            "text",
+            "--scheduler",
+            "Dask scheduler",
+            "run the per-rank work on this Dask scheduler, e.g. tcp://host:8786 (needs the dask extra; "
+            "default: local processes)",
+            metavar="ADDRESS",
+        ),
+    )
+
+
+Model = AnalysisOptions | JobParameters | Deployment
 
 
 def specs(model: type[Model]) -> dict[str, Spec]:
@@ -154,7 +174,8 @@ def model_json(value: Model) -> dict[str, Any]:
 
 
 def cli_args(value: Model) -> list[str]:
-    """The CLI flags that give `value` (a version hint left to detect is not passed; a flag only when set)."""
+    """The CLI flags that give `value` (a version hint left to detect or a setting left unset is not
+    passed; a flag only when set)."""
     args: list[str] = []
     for name, spec in specs(type(value)).items():
         current = getattr(value, name)
@@ -162,7 +183,7 @@ def cli_args(value: Model) -> list[str]:
             args += [spec.flag] if current else []
         elif spec.kind == "multi":
             args += [spec.flag, ",".join(current)]
-        elif current != DETECT:
+        elif current not in (DETECT, None):  # None: an optional setting left unset
             args += [spec.flag, str(current)]
     return args
 

@@ -13,6 +13,7 @@ from advisor.options import (
     DIMENSIONS,
     REPORTS_DIR,
     AnalysisOptions,
+    Deployment,
     JobParameters,
     add_cli_arguments,
     cli_args,
@@ -133,11 +134,23 @@ def test_cli_flags_round_trip_through_the_parser():
     # What the server's runner passes is what the CLI reads back, for every option and parameter.
     chosen = AnalysisOptions("7.0.0", "2.1.0", ("schedule", "memory"), 3, True, True)
     job = JobParameters("reports", "zh")
+    deployment = Deployment("tcp://10.0.0.5:8786")
     parser = argparse.ArgumentParser()
     add_cli_arguments(parser, AnalysisOptions)
     add_cli_arguments(parser, JobParameters)
-    args = parser.parse_args([*chosen.to_cli_args(), *cli_args(job)])
+    add_cli_arguments(parser, Deployment)
+    args = parser.parse_args([*chosen.to_cli_args(), *cli_args(job), *cli_args(deployment)])
     assert from_cli(args, AnalysisOptions) == chosen and from_cli(args, JobParameters) == job
+    assert from_cli(args, Deployment) == deployment
     defaults = parser.parse_args([])
     assert from_cli(defaults, AnalysisOptions) == AnalysisOptions()
     assert from_cli(defaults, JobParameters) == JobParameters()
+    # No scheduler: no flag at all, and the CLI reads back None (the local pool).
+    assert cli_args(Deployment()) == [] and from_cli(defaults, Deployment) == Deployment(None)
+
+
+def test_the_scheduler_is_not_a_rest_option():
+    # A REST request must not point the server's analyses at a host of its choosing.
+    assert "dask_scheduler_address" not in specs(AnalysisOptions) | specs(JobParameters)
+    with pytest.raises(OptionError, match="unknown option"):
+        parse_options({"dask_scheduler_address": "tcp://evil:8786"})

@@ -8,7 +8,7 @@ from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Int, List, Unicode, default, validate
 
-from ..options import MAX_PROCESSES, MIN_PROCESSES
+from ..options import MAX_PROCESSES, MIN_PROCESSES, Deployment
 from .handlers import handler_routes
 from .paths import PathResolver
 from .runner import TaskRunner, end_orphaned_analyses
@@ -52,6 +52,13 @@ class AdvisorApp(ExtensionApp):
         config=True,
         help="Folders whose profiling data may be analysed and where reports may be written. "
         "Relative entries are taken from the server root. Default: the server root only.",
+    )
+
+    dask_scheduler_address = Unicode(
+        "",
+        config=True,
+        help="Run the per-rank work of every analysis on this Dask scheduler, e.g. tcp://host:8786 "
+        "(needs the dask extra; the workers must read the same paths). Default: local processes.",
     )
 
     # Object storage (obs:// and s3:// paths). Unset: the server's environment (HUAWEICLOUD_SDK_AK/SK or
@@ -130,6 +137,7 @@ class AdvisorApp(ExtensionApp):
             log=self.log,
             store_env=self.object_store_env(),
             reports_dir=state_dir / "reports",
+            deployment=Deployment(self.dask_scheduler_address or None),
         )
         self.settings["performance_advisor"] = {
             "store": self.store,

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..lifeline import PARENT_PID_ENV, TASK_ID_ENV
-from ..options import JobParameters, cli_args, parse_model, parse_options
+from ..options import Deployment, JobParameters, cli_args, parse_model, parse_options
 from ..storage.config import is_object_url
 from .models import ANALYZING, CANCELLED, FAILED, INTERRUPTED, QUEUED, SUCCESS, Task, utc_now
 from .paths import PathResolver
@@ -48,6 +48,7 @@ class TaskRunner:
         log: logging.Logger | None = None,
         store_env: dict[str, str] | None = None,
         reports_dir: Path | None = None,
+        deployment: Deployment | None = None,
     ) -> None:
         self.store = store
         self.resolver = resolver
@@ -58,6 +59,9 @@ class TaskRunner:
         # Local copies of reports uploaded to an object store (the server serves these).
         self.reports_dir = reports_dir or logs_dir.parent / "reports"
         self.timeout_s = timeout_s
+        # Where every analysis runs its ranks (a server setting: the address is not a secret, so it
+        # goes on the command line that the task log records).
+        self.deployment = deployment or Deployment()
         self.log = log or logging.getLogger(__name__)
         self._slots = asyncio.Semaphore(max_concurrent)
         self._active: dict[str, Task] = {}
@@ -125,7 +129,7 @@ class TaskRunner:
             command += ["--local-output", str(self.reports_dir / task.id)]
         else:
             output_path = str(self.resolver.resolve(output_path, must_exist=False, kind="output_path"))
-        command += task_cli_options(task, output_path)
+        command += task_cli_options(task, output_path) + cli_args(self.deployment)
         if task.compare:
             compare = self._input(task.compare["source"], task.compare["path"], "compared profiling path")
             command += ["--compare", compare]
