@@ -405,6 +405,7 @@ def test_refuses_a_folder_with_files_and_bad_specs(tmp_path):
         ({"device": "cpu", "inject": ("schedule.host_sync",)}, "needs device cuda"),
         ({"device": "cpu", "backend": "nccl"}, "nccl goes with device cuda"),
         ({"ranks": 1, "inject": ("cluster.slow_rank",)}, "at least 2 ranks"),
+        ({"inject": ("communication.exposed",), "inject_ranks": (1,)}, "whole job: inject it on every rank"),
         ({"inject": ("schedule.nope",)}, "unknown fault"),
         ({"schema": "2019"}, "schema must be one of"),
     ):

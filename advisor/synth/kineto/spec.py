@@ -38,6 +38,9 @@ KINETO_COLLATERAL: dict[str, tuple[str, ...]] = {
 }
 _NEEDS_CUDA = {"schedule.host_sync", "schedule.launch_overhead", "memory.pageable_memcpy"}
 _NEEDS_RANKS = {"communication.exposed", "cluster.slow_rank"}
+# DDP's reduction settings are the same on every rank: on some ranks only, their collectives would
+# not match (one rank reducing once after the backward while the others reduce per bucket).
+_JOB_WIDE = {"communication.exposed"}
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,9 @@ class KinetoSpec:
                 raise ValueError(f"{fault} needs device cuda")
             if fault in _NEEDS_RANKS and self.ranks < 2:
                 raise ValueError(f"{fault} needs at least 2 ranks")
+            some_ranks = self.inject_ranks is not None and len(set(self.inject_ranks)) < self.ranks
+            if fault in _JOB_WIDE and some_ranks:
+                raise ValueError(f"{fault} is a setting of the whole job: inject it on every rank")
 
     def fault_ranks(self, fault: str) -> tuple[int, ...]:
         if self.inject_ranks is not None:
