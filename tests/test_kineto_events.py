@@ -4,7 +4,6 @@ and gzip, read in small chunks too (pieces cut at every kind of boundary)."""
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import json
 import os
@@ -12,7 +11,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -25,6 +23,7 @@ from advisor.synth.kineto import KinetoSpec, write_kineto_traces
 from advisor.synth.kineto.write import BASE_TIME_NS, OLD_EPOCH_NS
 
 from .engine_fixtures import CORPUS, PROJECT_ROOT, corpus_path
+from .test_profiles_trace_scanner import counting
 
 RECORDED = PROJECT_ROOT / "tests" / "data" / "kineto"
 SAMPLES = sorted(
@@ -344,19 +343,7 @@ needs_scanner = pytest.mark.skipif(
 def pieces(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """Counts the pieces the scanner read ("c") and the valid ones it left to the Python path."""
     counts = {"c": 0, "python": 0}
-    scan = events._scan
-
-    def counted(piece: memoryview) -> Any:
-        result = scan(piece)
-        if result is not None:
-            counts["c"] += 1
-        else:
-            with contextlib.suppress(msgspec.DecodeError):
-                msgspec.json.decode(piece)
-                counts["python"] += 1
-        return result
-
-    monkeypatch.setattr(events, "_scan", counted)
+    monkeypatch.setattr(events, "_scan", counting(events._scan, counts))
     return counts
 
 

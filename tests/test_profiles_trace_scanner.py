@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import types
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,15 +41,13 @@ def test_scanner_is_compiled_and_lays_out_columns_as_the_python_reader():
     assert python_layout == trace_view._tracescan.LAYOUT
 
 
-@pytest.fixture
-def pieces(monkeypatch) -> dict[str, int]:
-    """Counts the pieces the scanner read ("c") and the valid ones it left to the Python path
-    ("python"); a cut inside a nested value (invalid JSON, tried and given up by both) is not counted."""
-    counts = {"c": 0, "python": 0}
-    compiled = trace_view._tracescan
+def counting(scan: Callable[..., Any], counts: dict[str, int]) -> Callable[..., Any]:
+    """`scan` (a piece, then its other arguments), counting the pieces it read ("c") and the valid
+    ones it left to the Python path ("python"); a cut inside a nested value (invalid JSON, tried and
+    given up by both) is not counted."""
 
-    def scan(piece: memoryview, kinds: dict[Any, int]) -> Any:
-        result = compiled.scan(piece, kinds)
+    def counted(piece: memoryview, *args: Any) -> Any:
+        result = scan(piece, *args)
         if result is not None:
             counts["c"] += 1
         else:
@@ -57,6 +56,15 @@ def pieces(monkeypatch) -> dict[str, int]:
                 counts["python"] += 1
         return result
 
+    return counted
+
+
+@pytest.fixture
+def pieces(monkeypatch) -> dict[str, int]:
+    """Counts the pieces the trace_view scanner read and left to the Python path (`counting`)."""
+    counts = {"c": 0, "python": 0}
+    compiled = trace_view._tracescan
+    scan = counting(compiled.scan, counts)
     monkeypatch.setattr(trace_view, "_tracescan", types.SimpleNamespace(scan=scan, LAYOUT=compiled.LAYOUT))
     return counts
 
