@@ -134,13 +134,14 @@ def measure(args: argparse.Namespace) -> int:
                     f"{name:<40} {seconds:7.2f} {seconds / args.ranks * 1000:8.1f} {size / seconds:7.1f} "
                     f"{ratio} {load:9.2f}"
                 )
+            # Each round's, as it ends: a long run cut short still leaves its figures.
+            peaks = ", ".join(f"{start:.0f} -> {end:.0f}" for start, end in zip(idle, busy, strict=True))
+            print(f"  worker peak RSS, MB (started -> after the analysis): {peaks}", flush=True)
         fit, _, fit_busy = on_dask(bigger, args.workers, Path(scratch) / "bigger")
     big_name = f"dask loopback, {args.fit_ranks} x {bigger_size / args.fit_ranks:.1f} MB"
     print(f"{big_name:<40} {fit['seconds']:7.2f} {fit['seconds'] / args.fit_ranks * 1000:8.1f} "
           f"{bigger_size / fit['seconds']:7.1f}")  # fmt: skip
     print(f"same findings, dask and local: {'yes' if agree else 'NO'}")
-    peaks = ", ".join(f"{before:.0f} -> {after:.0f}" for before, after in zip(idle, busy, strict=True))
-    print(f"worker peak RSS, MB (started -> after the analysis): {peaks}")
     print(f"worker peak RSS, MB, after the {bigger_size / args.fit_ranks:.1f} MB ranks: "
           + ", ".join(f"{mb:.0f}" for mb in fit_busy))  # fmt: skip
 
