@@ -174,12 +174,8 @@ def _analyze(args: argparse.Namespace, reporter: Reporter) -> int:
     refuse_output_inside_inputs(job.output_path, inputs, "--output")
     if args.local_output:
         refuse_output_inside_inputs(args.local_output, inputs, "--local-output")
-    scheduler = deployment.dask_scheduler_address
-    if scheduler and any(_is_object_url(path) for path in inputs.values()):
-        # The ranks would be downloaded here, to a folder the workers cannot read.
-        raise OptionError(
-            "--scheduler takes local paths on a file system the workers share, not obs:// or s3://"
-        )
+    # On Dask, the workers read a profile in object storage themselves: nothing is downloaded here.
+    on_workers = bool(deployment.dask_scheduler_address) and _is_object_url(args.path)
     if upload_to:
         from .storage import load_config, parse_url
         from .storage.client import make_client
@@ -187,9 +183,9 @@ def _analyze(args: argparse.Namespace, reporter: Reporter) -> int:
         target = parse_url(upload_to)
         make_client(load_config(target.scheme), str(target))  # no credentials: fail before analysing
     with contextlib.ExitStack() as stack:
-        data = _local_profile(stack, args.path, options, reporter)
+        data = args.path if on_workers else _local_profile(stack, args.path, options, reporter)
         compare = _local_profile(stack, args.compare, options, reporter) if args.compare else None
-        inputs = [p for p in (data, compare) if p is not None]
+        inputs = [p for p in (data, compare) if p is not None and not _is_object_url(str(p))]
         try:
             report = run_analysis(
                 data,
@@ -198,7 +194,7 @@ def _analyze(args: argparse.Namespace, reporter: Reporter) -> int:
                 language=job.language,
                 progress=reporter,
                 step=step,
-                scheduler_address=scheduler,
+                deployment=deployment,
             )
         except OSError as exc:
             # A file of the user's data that cannot be read is unusable input, not a bug of ours.

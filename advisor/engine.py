@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -38,9 +38,10 @@ from .errors import InputError, OutputError, cannot
 from .formats import data_folder_at, data_name, discover, load_table, reader_modules, report_input_fields
 from .formats.sanity import INCOMPLETE, lost_share
 from .model import ProfileSet, RankInfo, describe_steps
-from .options import REPORT_FORMATS, AnalysisOptions, version_hints
+from .options import REPORT_FORMATS, AnalysisOptions, Deployment, version_hints
 from .report.messages import Messages
 from .report.model import PRIORITIES, Evidence, Finding, InputInfo, NotApplicable, NotEvaluated, Report
+from .storage.config import is_object_url
 
 ProgressFn = Callable[[str, int, int], None]
 # The comparison checks report differences from 0.5 % (kernels) or 1 % (host APIs) of the step up: a
@@ -48,6 +49,9 @@ ProgressFn = Callable[[str, int, int], None]
 # itself, so the comparison is not evaluated; below that, its findings say what was missing.
 MAX_LOST_SHARE = 0.01
 _log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:  # imported with distributed, only on the Dask path
+    from .dask_engine import StoredRanks
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:
@@ -134,14 +138,21 @@ def analyse_rank(
     )
 
 
+# Reads tables of a rank: load_rank_tables here, or on the Dask worker that holds a stored rank.
+TableLoader = Callable[[RankInfo, Sequence[str]], tuple[dict[str, pd.DataFrame], dict[str, str]]]
+
+
 class OnDemandTables(Mapping[str, pd.DataFrame]):
     """A rank's tables as a cluster check sees them: those the rank sent, and the check's on-demand
-    tables, read in this process when first looked up; one that cannot be read is absent."""
+    tables, read by `load` when first looked up; one that cannot be read is absent."""
 
-    def __init__(self, sent: Mapping[str, pd.DataFrame], rank: RankInfo, on_demand: frozenset[str]) -> None:
+    def __init__(
+        self, sent: Mapping[str, pd.DataFrame], rank: RankInfo, on_demand: frozenset[str], load: TableLoader
+    ) -> None:
         self._sent = sent
         self._rank = rank
         self._on_demand = on_demand
+        self._load = load
         self._read: dict[str, pd.DataFrame | None] = {}
 
     def __getitem__(self, name: str) -> pd.DataFrame:
@@ -151,7 +162,7 @@ class OnDemandTables(Mapping[str, pd.DataFrame]):
             raise KeyError(name)
         if name not in self._read:
             try:
-                self._read[name] = load_table(name, self._rank)
+                self._read[name] = self._load(self._rank, [name])[0].get(name)
             except Exception:  # the check then lacks a fact; a reader failing must not sink it
                 self._read[name] = None
         frame = self._read[name]
@@ -212,18 +223,20 @@ def analyse_ranks(
     progress: ProgressFn = _no_progress,
     total: int = 1,
     load: Sequence[str] = (),
-    scheduler_address: str | None = None,
+    deployment: Deployment | None = None,
+    stored: StoredRanks | None = None,
 ) -> list[RankOutcome]:
-    """`analyse_rank` for every rank: as tasks of the Dask scheduler at `scheduler_address` when one
-    is given, else in `options.advisor_analyze_processes` local worker processes, or in this process
-    when the ranks' work is too small to pay for starting them."""
+    """`analyse_rank` for every rank: as tasks of the deployment's Dask scheduler when it names one
+    (the workers reading `stored` ranks from object storage themselves), else in
+    `options.advisor_analyze_processes` local worker processes, or in this process when the ranks'
+    work is too small to pay for starting them."""
     n = len(profile.ranks)
     outcomes: list[RankOutcome] = []
     args = (cluster_names, rank_check_ids, options, language, step, load)
-    if scheduler_address:
+    if deployment is not None and deployment.dask_scheduler_address:
         from .dask_engine import analyse_ranks_on_dask
 
-        finished = analyse_ranks_on_dask(scheduler_address, analyse_rank, profile, args)
+        finished = analyse_ranks_on_dask(deployment, analyse_rank, profile, args, stored)
     elif options.advisor_analyze_processes > 1 and n > 1 and pool_pays_off(profile.ranks):
         finished = _analyse_ranks_in_pool(profile, args, min(options.advisor_analyze_processes, n))
     else:
@@ -376,8 +389,10 @@ def run_checks(
     outcomes: list[RankOutcome],
     options: AnalysisOptions,
     messages: Messages,
+    load: TableLoader = load_rank_tables,
 ) -> Outcomes:
-    """Collect the rank checks' results and run the cluster checks on the tables the ranks sent."""
+    """Collect the rank checks' results and run the cluster checks on the tables the ranks sent (and
+    those they read on demand, with `load`)."""
     collected = Outcomes(messages)
     tables = {o.rank: o.tables for o in outcomes}
     errors = {o.rank: o.errors for o in outcomes}
@@ -398,7 +413,9 @@ def run_checks(
                     collected.add(NotEvaluated(spec.id, left_out))
                 else:
                     sent = {n: tables[rank.rank][n] for n in spec.tables if n in tables[rank.rank]}
-                    usable[rank.rank] = OnDemandTables(sent, rank, spec.on_demand) if spec.on_demand else sent
+                    usable[rank.rank] = (
+                        OnDemandTables(sent, rank, spec.on_demand, load) if spec.on_demand else sent
+                    )
             if usable:
                 collected.add(_run_one(spec, ClusterContext(profile, usable, options, messages), messages))
     return collected
@@ -476,8 +493,10 @@ def run_comparison_checks(
     messages: Messages,
     collected: Outcomes,
     step: int | None,
+    load: TableLoader = load_rank_tables,
 ) -> None:
-    """Load the two compared ranks' tables (from the cache, mostly) and run the comparison checks."""
+    """Load the two compared ranks' tables (from the cache, mostly; the profile's with `load`) and run
+    the comparison checks."""
     if not specs or options.disable_profiling_comparison:
         return
     base_traces: dict[int, pd.DataFrame] = {}
@@ -496,8 +515,8 @@ def run_comparison_checks(
         return
     mode, target_rank, base_rank = pair
     names = sorted({n for spec in specs for n in spec.tables})
-    target_tables, target_errors = load_rank_tables(target_rank, names)
-    base_tables, base_errors = load_rank_tables(base_rank, names)
+    target_tables, target_errors = load(target_rank, names)
+    base_tables, base_errors = (load if mode == "ranks" else load_rank_tables)(base_rank, names)
     if step is not None:
         target_tables = select_step(target_tables, step)
         if mode == "ranks":  # the same run: compare the same step
@@ -585,19 +604,28 @@ def run_analysis(
     language: str = "en",
     progress: ProgressFn | None = None,
     step: int | None = None,
-    scheduler_address: str | None = None,
+    deployment: Deployment | None = None,
 ) -> Report:
-    """Analyse the profile at `path` (only `step` when given), its ranks on the Dask scheduler at
-    `scheduler_address` when one is given. InputError for unusable input; a failing check never
-    raises."""
+    """Analyse the profile at `path` (only `step` when given), its ranks on the deployment's Dask
+    scheduler when it names one: there `path` may be in obs:// or s3://, read by the workers. InputError
+    for unusable input; a failing check never raises."""
     options = options or AnalysisOptions()
     messages = Messages(language)
     notify = progress or _no_progress
     started = time.perf_counter()
 
-    profile = discover(path)
-    compare = discover(compare_path) if compare_path is not None else None
+    stored = None
     selected = selected_checks(options.analysis_dimensions)
+    if deployment is not None and deployment.dask_scheduler_address and is_object_url(str(path)):
+        from .dask_engine import discover_stored
+
+        tables = tuple(sorted(needed_tables(options.analysis_dimensions)))
+        profile, stored = discover_stored(deployment, str(path), tables)
+    else:
+        profile = discover(path)
+    if stored is not None and compare_path is not None:
+        raise InputError("--compare is not available for a profile in object storage read on Dask")
+    compare = discover(compare_path) if compare_path is not None else None
     specs = [spec for spec in selected if spec.applies_to(profile.device)]
     not_applicable = [
         NotApplicable(spec.id, messages.t(f"engine.not_applicable.{profile.device}"))
@@ -620,7 +648,8 @@ def run_analysis(
         step=step,
         progress=notify,
         total=total,
-        scheduler_address=scheduler_address,
+        deployment=deployment,
+        stored=stored,
     )
     if not any(o.tables or any(isinstance(r, CheckResult) for _, r in o.results) for o in outcomes):
         # Nothing at all could be read: that is unusable input, not a report with every check missing.
@@ -636,11 +665,17 @@ def run_analysis(
     loaded = time.perf_counter()
 
     notify("running checks", len(profile.ranks), total)
-    collected = run_checks(specs, profile, outcomes, options, messages)
     step_traces = {o.rank: o.tables["step_trace"] for o in outcomes if "step_trace" in o.tables}
-    run_comparison_checks(
-        by_scope["comparison"], profile, step_traces, compare, options, messages, collected, step
-    )
+    with contextlib.ExitStack() as stack:
+        load: TableLoader = load_rank_tables
+        if stored is not None:  # this process cannot read the ranks: the workers that hold them do
+            from .dask_engine import StoredTables
+
+            load = stack.enter_context(contextlib.closing(StoredTables(deployment, stored))).load
+        collected = run_checks(specs, profile, outcomes, options, messages, load)
+        run_comparison_checks(
+            by_scope["comparison"], profile, step_traces, compare, options, messages, collected, step, load
+        )
     findings = link_causes(cap_gains(collected.findings, step_traces), messages, baseline=compare is not None)
     not_evaluated, summary = collected.not_evaluated, collected.summary
     dimensions = applicable_dimensions(
@@ -658,7 +693,7 @@ def run_analysis(
 
     return Report(
         input=InputInfo(
-            path=str(profile.root),
+            path=str(path) if stored else str(profile.root),
             compare_path=str(compare.root) if compare is not None else None,
             ranks=[r.rank for r in profile.ranks],
             steps=[step] if step is not None else list(profile.steps),

@@ -159,6 +159,19 @@ class Deployment:
             metavar="ADDRESS",
         ),
     )
+    # A tls:// scheduler: the client's certificate and key, and the CA that signed the cluster's.
+    dask_tls_ca_file: str | None = option(
+        None,
+        Spec("text", "--scheduler-ca", "Dask TLS CA", "CA certificate of a tls:// scheduler", metavar="FILE"),
+    )
+    dask_tls_cert_file: str | None = option(
+        None,
+        Spec("text", "--scheduler-cert", "Dask TLS cert", "client certificate (tls://)", metavar="FILE"),
+    )
+    dask_tls_key_file: str | None = option(
+        None,
+        Spec("text", "--scheduler-key", "Dask TLS key", "client private key (tls://)", metavar="FILE"),
+    )
 
 
 Model = AnalysisOptions | JobParameters | Deployment

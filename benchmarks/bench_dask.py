@@ -1,11 +1,13 @@
 """Ranks on a loopback Dask cluster against the local process pool, and what 1000 ranks x 1 GB would take.
 
     python benchmarks/bench_dask.py                      # 64 generated ranks, 2 workers
-    python benchmarks/bench_dask.py --ranks 256 --size-mb 2 --workers 2 --data /tmp/pa-bench-dask
+    python benchmarks/bench_dask.py --ranks 256 --size-mb 0.5 --workers 2 --rounds 2
 
-A cluster of `--ranks` ranks is generated once with `performance-advisor synth` into --data (kept for
-later runs). Then the whole analysis (`run_analysis`: read, rank checks, cluster checks; no report)
-runs in a fresh child process, each run with an empty table cache of its own (cold):
+A cluster of `--ranks` ranks is generated with `performance-advisor synth` into --data (deleted at the
+end unless --keep). Then the whole analysis (`run_analysis`: read, rank checks, cluster checks; no
+report) runs in a fresh child process, each run with an empty table cache of its own (cold), local and
+dask interleaved `--rounds` times (the machine may be shared: the ratio of each pair is the figure,
+with the load average printed beside it):
   - local: the ranks in `--workers` local processes (the pool of `--processes`);
   - dask: the ranks as tasks of a `dask scheduler` with `--workers` `dask worker` processes
     (one thread each) on 127.0.0.1, started for the run and stopped after it.
@@ -23,6 +25,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,10 +41,10 @@ from tests.dask_cluster import LoopbackCluster  # noqa: E402
 MEASURE = """
 import json, sys, time
 from advisor.engine import run_analysis
-from advisor.options import AnalysisOptions
+from advisor.options import AnalysisOptions, Deployment
 started = time.perf_counter()
 report = run_analysis(sys.argv[1], options=AnalysisOptions(advisor_analyze_processes=int(sys.argv[2])),
-                      scheduler_address=sys.argv[3] or None)
+                      deployment=Deployment(sys.argv[3] or None))
 findings = sorted([f.check, f.ranks, f.priority, f.estimated_gain_us] for f in report.findings)
 print(json.dumps({"seconds": time.perf_counter() - started, "findings": findings}))
 """
@@ -99,34 +102,46 @@ def main() -> int:
     )
     parser.add_argument("--fit-size-mb", type=float, default=8.0, help="its trace_view.json size per rank")
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "pa-bench-dask")
+    parser.add_argument("--rounds", type=int, default=1, help="local/dask pairs, interleaved")
+    parser.add_argument("--keep", action="store_true", help="keep the generated ranks in --data")
     args = parser.parse_args()
     args.data.mkdir(parents=True, exist_ok=True)
+    try:
+        return measure(args)
+    finally:
+        if not args.keep:
+            shutil.rmtree(args.data, ignore_errors=True)
+
+
+def measure(args: argparse.Namespace) -> int:
     profile = generate(args.data, args.ranks, args.size_mb)
     bigger = generate(args.data, args.fit_ranks, args.fit_size_mb)
     size, bigger_size = input_mb(profile), input_mb(bigger)
     print(f"{args.ranks} ranks, {size:.0f} MB ({size / args.ranks:.2f} MB a rank), {args.workers} workers")
 
+    print(f"\n{'run':<40} {'s':>7} {'ms/rank':>8} {'MB/s':>7} {'dask/local':>10} {'load avg':>9}")
+    agree = True
     with tempfile.TemporaryDirectory(prefix="pa-bench-dask-") as scratch:
-        local = analyse(profile, args.workers, "", Path(scratch) / "local-cache")
-        dask, idle, busy = on_dask(profile, args.workers, Path(scratch) / "small")
+        for n in range(args.rounds):
+            local = analyse(profile, args.workers, "", Path(scratch) / f"local-cache-{n}")
+            dask, idle, busy = on_dask(profile, args.workers, Path(scratch) / f"small-{n}")
+            agree = agree and dask["findings"] == local["findings"]
+            load = os.getloadavg()[0]
+            for name, result in ((f"local pool ({args.workers} processes)", local), ("dask loopback", dask)):
+                seconds = result["seconds"]
+                ratio = f"{dask['seconds'] / local['seconds']:10.2f}" if result is dask else " " * 10
+                print(
+                    f"{name:<40} {seconds:7.2f} {seconds / args.ranks * 1000:8.1f} {size / seconds:7.1f} "
+                    f"{ratio} {load:9.2f}"
+                )
+            # Each round's, as it ends: a long run cut short still leaves its figures.
+            peaks = ", ".join(f"{start:.0f} -> {end:.0f}" for start, end in zip(idle, busy, strict=True))
+            print(f"  worker peak RSS, MB (started -> after the analysis): {peaks}", flush=True)
         fit, _, fit_busy = on_dask(bigger, args.workers, Path(scratch) / "bigger")
-    print(f"\n{'run':<36} {'s':>7} {'ms/rank':>8} {'MB/s':>7}")
-    runs = (
-        (f"local pool ({args.workers} processes)", local, args.ranks, size),
-        ("dask loopback", dask, args.ranks, size),
-        (
-            f"dask loopback, {args.fit_ranks} x {bigger_size / args.fit_ranks:.1f} MB",
-            fit,
-            args.fit_ranks,
-            bigger_size,
-        ),
-    )
-    for name, result, ranks, mb in runs:
-        seconds = result["seconds"]
-        print(f"{name:<36} {seconds:7.2f} {seconds / ranks * 1000:8.1f} {mb / seconds:7.1f}")
-    print(f"same findings, dask and local: {'yes' if dask['findings'] == local['findings'] else 'NO'}")
-    peaks = ", ".join(f"{before:.0f} -> {after:.0f}" for before, after in zip(idle, busy, strict=True))
-    print(f"worker peak RSS, MB (started -> after the analysis): {peaks}")
+    big_name = f"dask loopback, {args.fit_ranks} x {bigger_size / args.fit_ranks:.1f} MB"
+    print(f"{big_name:<40} {fit['seconds']:7.2f} {fit['seconds'] / args.fit_ranks * 1000:8.1f} "
+          f"{bigger_size / fit['seconds']:7.1f}")  # fmt: skip
+    print(f"same findings, dask and local: {'yes' if agree else 'NO'}")
     print(f"worker peak RSS, MB, after the {bigger_size / args.fit_ranks:.1f} MB ranks: "
           + ", ".join(f"{mb:.0f}" for mb in fit_busy))  # fmt: skip
 
@@ -146,7 +161,7 @@ def main() -> int:
     for workers in PROJECTED_WORKERS:
         ranks_each = -(-PROJECTED_RANKS // workers)  # whole ranks: the busiest worker sets the time
         print(f"{workers:7d} {ranks_each:12d} {ranks_each * rank_s / 60:8.1f}")
-    return 0 if dask["findings"] == local["findings"] else 1
+    return 0 if agree else 1
 
 
 if __name__ == "__main__":

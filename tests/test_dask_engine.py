@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from advisor.engine import run_analysis
-from advisor.errors import InputError
+from advisor.options import Deployment
 from advisor.synth import SynthSpec, write_synth_profile
 
 from .dask_cluster import PACKAGE_ROOT, LoopbackCluster
@@ -53,7 +53,7 @@ def test_ranks_on_dask_find_what_the_local_run_finds(dask_scheduler, slow_rank_c
     events: list[tuple[str, int, int]] = []
     on_dask = run_analysis(
         slow_rank_cluster,
-        scheduler_address=dask_scheduler,
+        deployment=Deployment(dask_scheduler),
         progress=lambda stage, done, total: events.append((stage, done, total)),
     )
     assert finding_rows(on_dask.findings) == finding_rows(local.findings)
@@ -74,7 +74,7 @@ def test_ranks_on_dask_find_what_the_local_run_finds(dask_scheduler, slow_rank_c
 
 def test_the_ranks_ran_on_the_workers(dask_scheduler, slow_rank_cluster):
     before = _rank_tasks_done(dask_scheduler)
-    run_analysis(slow_rank_cluster, scheduler_address=dask_scheduler)
+    run_analysis(slow_rank_cluster, deployment=Deployment(dask_scheduler))
     assert _rank_tasks_done(dask_scheduler) - before == 4
 
 
@@ -97,7 +97,7 @@ def test_a_worker_lost_in_the_middle_gives_its_ranks_to_another(tmp_path):
     try:
         address = cluster.start()
         with distributed.Client(address, set_as_default=False) as client, ThreadPoolExecutor(1) as thread:
-            running = thread.submit(run_analysis, profile, scheduler_address=address)
+            running = thread.submit(run_analysis, profile, deployment=Deployment(address))
             pids = client.run(os.getpid)  # {worker address: its process}, all started by this test
             victim = _worker_holding_a_rank(client)
             os.kill(pids[victim], signal.SIGKILL)
@@ -205,16 +205,6 @@ def test_an_unreachable_scheduler_is_one_line_and_exit_2(slow_rank_cluster, tmp_
     assert problem in line
     assert time.monotonic() - started < 30  # the connect timeout, not distributed's default
     assert not (tmp_path / "out").exists()
-
-
-def test_object_storage_input_is_refused_with_a_scheduler(tmp_path):
-    from advisor import cli
-
-    with pytest.raises(InputError, match="--scheduler takes local paths"):
-        cli._analyze(
-            cli._parser().parse_args(["analyze", "obs://bucket/run", "--scheduler", "tcp://127.0.0.1:8786"]),
-            cli.Reporter(),
-        )
 
 
 @pytest.fixture

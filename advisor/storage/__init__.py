@@ -23,6 +23,7 @@ from .config import (
 _LAZY = {
     "FetchStats": ".fetch",
     "human_bytes": ".fetch",
+    "list_profile": ".fetch",
     "open_profile": ".fetch",
     "probe_profile": ".fetch",
     "sync_profile": ".fetch",
@@ -43,6 +44,7 @@ __all__ = [
     "StoreConfig",
     "human_bytes",
     "is_object_url",
+    "list_profile",
     "load_config",
     "open_profile",
     "parse_url",

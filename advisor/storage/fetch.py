@@ -121,6 +121,16 @@ def _list(client: Any, url: ObjectURL, config: StoreConfig) -> list[Entry]:
     return entries
 
 
+def list_profile(url_text: str, config: StoreConfig | None = None) -> list[str]:
+    """The objects under `url_text` (relative to it), checked to look like profiling data; reads
+    no object (a Dask client that leaves the downloads to the workers needs only listing rights)."""
+    url = parse_url(url_text)
+    config = config or load_config(url.scheme)
+    listing = _list(make_client(config, str(url)), url, config)
+    _check_listing(url, [e.key for e in listing])
+    return [e.key.removeprefix(url.prefix) for e in listing]
+
+
 class _Progress:
     """Thread-safe "downloading 12/48 files, 1.2 GB" events, at most every PROGRESS_EVERY_S."""
 

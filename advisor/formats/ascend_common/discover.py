@@ -7,7 +7,8 @@ loaders in `tables.py`, once per rank, only when a selected check needs them.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from .folder import (
     TRACE_VIEW_JSON,
     read_small_json,
 )
-from .layout import groups_from_communication, stages_from_groups
+from .layout import groups_from_communication, rank_ops, stages_from_groups
 from .metadata import RankMetadata, read_metadata
 from .runs import RankFolder, single_run
 from .trace_json import mapped_windows
@@ -245,8 +246,59 @@ def _build(root: Path, rank_dirs: list[Path], label: Path | None = None) -> Prof
         files = _list_files(rank_dir)
         meta = _read_metadata(rank_dir, warnings)
         found.append(RankFolder(rank_dir, _rank_from_files(rank_dir, files), files, meta))
-    one_run = single_run(str(label or root), root, found, warnings)
+    by_rank = _numbered(single_run(str(label or root), root, found, warnings), warnings)
+    ranks = [_rank_info(rank, folder.path, folder.files, folder.meta) for rank, folder in by_rank.items()]
+    metadata = [folder.meta for folder in by_rank.values()]
+    return _profile_set(root, ranks, metadata, warnings, rank_ops)
 
+
+@dataclass(frozen=True)
+class RankSurvey:
+    """What discovery reads of one rank folder, read where the folder is (a Dask worker that
+    downloaded its rank from object storage), for `assemble` to build the profile elsewhere.
+    `folder.path` and `info.path` name the rank as the profile shows it (not where the surveyor
+    read it); `info.rank` is the folder's recorded rank id, -1 when it records none."""
+
+    folder: RankFolder
+    info: RankInfo
+    ops: frozenset[tuple[str, str]] | str  # its communication ops, or why they could not be read
+    warnings: tuple[str, ...]
+
+
+def survey_rank(rank_dir: Path, name: Path) -> RankSurvey:
+    """`rank_dir`'s RankSurvey, the rank named `name` in the profile."""
+    warnings: list[str] = []
+    files = _list_files(rank_dir)
+    meta = _read_metadata(rank_dir, warnings)
+    recorded = _rank_from_files(rank_dir, files)
+    info = _rank_info(-1 if recorded is None else recorded, rank_dir, files, meta)
+    try:
+        ops: frozenset[tuple[str, str]] | str = frozenset(rank_ops(info))
+    except (OSError, ValueError, InputError) as exc:
+        ops = str(exc)
+    return RankSurvey(RankFolder(name, recorded, files, meta), replace(info, path=name), ops, tuple(warnings))
+
+
+def assemble(root: Path, surveys: list[RankSurvey]) -> ProfileSet:
+    """The profile of rank folders surveyed apart (`survey_rank`), as `discover` builds it from the
+    folders themselves: one run, ranks numbered, steps, versions, groups and stages."""
+    warnings = [w for survey in surveys for w in survey.warnings]
+    by_name = {survey.folder.path: survey for survey in surveys}
+    by_rank = _numbered(single_run(str(root), root, [s.folder for s in surveys], warnings), warnings)
+    ranks = [replace(by_name[folder.path].info, rank=rank) for rank, folder in by_rank.items()]
+    ops = {rank.rank: by_name[folder.path].ops for rank, folder in zip(ranks, by_rank.values(), strict=True)}
+
+    def ops_of(rank: RankInfo) -> set[tuple[str, str]]:
+        found = ops[rank.rank]
+        if isinstance(found, str):
+            raise InputError(found)
+        return set(found)
+
+    return _profile_set(root, ranks, [folder.meta for folder in by_rank.values()], warnings, ops_of)
+
+
+def _numbered(one_run: list[RankFolder], warnings: list[str]) -> dict[int, RankFolder]:
+    """The rank folders by rank id, in rank order; a folder that records none gets the first free."""
     by_rank = {f.rank: f for f in one_run if f.rank is not None}
     next_free = 0
     for folder in one_run:
@@ -256,14 +308,16 @@ def _build(root: Path, rank_dirs: list[Path], label: Path | None = None) -> Prof
             next_free += 1
         by_rank[next_free] = folder
         warnings.append(f"{folder.path}: no rank id recorded; numbered rank {next_free} by folder order")
+    return dict(sorted(by_rank.items()))
 
-    ranks = []
-    metadata: dict[int, RankMetadata] = {}
-    for rank in sorted(by_rank):
-        folder = by_rank[rank]
-        metadata[rank] = folder.meta
-        ranks.append(_rank_info(rank, folder.path, folder.files, folder.meta))
 
+def _profile_set(
+    root: Path,
+    ranks: list[RankInfo],
+    metadata: list[RankMetadata],
+    warnings: list[str],
+    ops_of: Callable[[RankInfo], set[tuple[str, str]]],
+) -> ProfileSet:
     formats = {r.format for r in ranks}
     steps = sorted({s for r in ranks for s in r.steps})
     versions = {
@@ -277,9 +331,9 @@ def _build(root: Path, rank_dirs: list[Path], label: Path | None = None) -> Prof
             "MindSpore profile: read with the Ascend PyTorch Profiler readers where the files are the same; "
             "framework (host) tables may be missing"
         )
-    groups, stages = _parallel_layout(metadata.values(), len(ranks), warnings)
+    groups, stages = _parallel_layout(metadata, len(ranks), warnings)
     if not groups and len(ranks) > 1:
-        groups, p2p = groups_from_communication(ranks, warnings)
+        groups, p2p = groups_from_communication(ranks, warnings, ops_of)
         stages = stages or stages_from_groups(groups, p2p)
     form = formats.pop() if len(formats) == 1 else MIXED
     return ProfileSet(root, form, ranks, steps, framework, "npu", versions, warnings, stages, groups)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import mmap
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ...errors import InputError
@@ -57,14 +57,17 @@ def rank_ops(rank: RankInfo) -> set[tuple[str, str]]:
 
 
 def groups_from_communication(
-    ranks: Iterable[RankInfo], warnings: list[str]
+    ranks: Iterable[RankInfo],
+    warnings: list[str],
+    ops_of: Callable[[RankInfo], set[tuple[str, str]]] = rank_ops,
 ) -> tuple[dict[str, tuple[int, ...]], set[str]]:
-    """Group -> member ranks, and the names of the point-to-point groups."""
+    """Group -> member ranks, and the names of the point-to-point groups (`ops_of`: a rank's ops,
+    read from its files, or as a worker that read them sent them)."""
     members: dict[str, set[int]] = {}
     p2p: set[str] = set()
     for rank in ranks:
         try:
-            ops = rank_ops(rank)
+            ops = ops_of(rank)
         except (OSError, ValueError, InputError) as exc:
             warnings.append(f"{rank.path}: communication groups not read ({exc})")
             continue

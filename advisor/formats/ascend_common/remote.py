@@ -30,3 +30,14 @@ def wants_object(rel: str, patterns: tuple[str, ...]) -> bool:
 def recognises_listing(rels: Iterable[str]) -> bool:
     """Some file of a rank's export folder among the objects."""
     return any(OUTPUT_DIR in rel.split("/")[:-1] for rel in rels)
+
+
+def rank_folders(rels: Iterable[str]) -> list[str]:
+    """The rank folders (relative to the listed prefix, "" for the prefix itself) of the listed
+    objects: those that hold files of an export folder."""
+    found = set()
+    for rel in rels:
+        parts = rel.split("/")
+        if OUTPUT_DIR in parts[:-1]:
+            found.add("/".join(parts[: parts.index(OUTPUT_DIR)]))
+    return sorted(found)
