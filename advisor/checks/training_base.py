@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..formats.training_log import TrainingLog
+from ..formats.training_log.model import TrainingLog
 from ..options import AnalysisOptions
 from ..report.messages import Messages
 from .knowledge import knowledge
