@@ -17,7 +17,7 @@ from advisor.formats.training_log import read_training_log
 from advisor.options import AnalysisOptions
 from advisor.report.jsonout import report_schema
 from advisor.report.messages import Messages
-from advisor.synth.training_log import LOG_FORMATS, TrainingLogSpec, write_training_log
+from advisor.synth.training_log import ANOMALY_CHECKS, LOG_FORMATS, TrainingLogSpec, write_training_log
 
 from .engine_fixtures import demo
 
@@ -104,15 +104,15 @@ def test_clean_logs_give_no_finding(tmp_path, log_format, seed):
     assert found == []
 
 
-# anomaly -> (the finding's check, the ground truth's key, steps of tolerance)
+# anomaly -> (the ground truth's key, steps of tolerance); the check is ANOMALY_CHECKS[anomaly]
 INJECTED = {
-    "loss_spike": ("training.loss_spike", "training.loss_spike", 0),
-    "nan_loss": ("training.nan_loss", "training.nan_loss", 0),
+    "loss_spike": ("training.loss_spike", 0),
+    "nan_loss": ("training.nan_loss", 0),
     # The rise starts where the smoothed loss leaves the plateau of its minimum: within 3 records.
-    "loss_divergence": ("training.loss_divergence", "training.loss_divergence", 30),
-    "throughput_drop": ("training.throughput_drop", "training.throughput_drop", 0),
-    "stalls": ("training.throughput_drop", "training.throughput_drop.stalls", 0),
-    "warmup": ("training.warmup_dominates", "training.warmup_dominates", 0),
+    "loss_divergence": ("training.loss_divergence", 30),
+    "throughput_drop": ("training.throughput_drop", 0),
+    "stalls": ("training.throughput_drop.stalls", 0),
+    "warmup": ("training.warmup_dominates", 0),
 }
 TIMED = ("throughput_drop", "stalls", "warmup")  # need a time per step: not in trainer_state.json
 
@@ -121,7 +121,8 @@ TIMED = ("throughput_drop", "stalls", "warmup")  # need a time per step: not in 
 @pytest.mark.parametrize("anomaly", list(INJECTED))
 def test_each_injected_anomaly_is_found_at_its_step(tmp_path, log_format, anomaly):
     path, truth = generated(tmp_path, format=log_format, inject=(anomaly,))
-    check_id, key, tolerance = INJECTED[anomaly]
+    key, tolerance = INJECTED[anomaly]
+    check_id = ANOMALY_CHECKS[anomaly]
     _, found, skipped = findings_of(path)
     if log_format == "hf_trainer_state" and anomaly in TIMED:
         assert found == [] and check_id in dict(skipped)  # said, not guessed

@@ -50,7 +50,7 @@ def test_a_llamafactory_log_is_described_in_one_line(tmp_path):
     )
     assert not summary.approximate
     assert training_log_line(Messages("en"), summary) == "LLaMA-Factory log, 1,200 records, steps 10–12,000"
-    assert training_log_line(Messages("zh"), summary) == "LLaMA-Factory 日志，1,200 条记录，步 10–12,000"
+    assert training_log_line(Messages("zh"), summary) == "LLaMA-Factory 日志，1,200 条记录，step 10–12,000"
 
 
 def test_junk_lines_are_skipped_and_said(tmp_path):

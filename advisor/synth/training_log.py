@@ -27,6 +27,15 @@ from .kineto.write import write_atomic
 
 LOG_FORMATS = ("llamafactory", "megatron", "hf_trainer_state")
 ANOMALIES = ("loss_spike", "nan_loss", "loss_divergence", "throughput_drop", "stalls", "warmup")
+# The check meant to find each anomaly (stalls are throughput_drop's periodic kind).
+ANOMALY_CHECKS = {
+    "loss_spike": "training.loss_spike",
+    "nan_loss": "training.nan_loss",
+    "loss_divergence": "training.loss_divergence",
+    "throughput_drop": "training.throughput_drop",
+    "stalls": "training.throughput_drop",
+    "warmup": "training.warmup_dominates",
+}
 FILE_NAMES = {
     "llamafactory": "trainer_log.jsonl",
     "megatron": "train.log",
