@@ -37,12 +37,13 @@ from .progress import PROGRESS_MODES, Reporter, make_reporter, one_line
 from .ranges import number_ranges
 
 if TYPE_CHECKING:
+    from .engine import TrainingLogInput
     from .report.model import Report
 
 PROG = "performance-advisor"
 MAX_DEMO_RANKS = 64
 MAX_SYNTH_RANKS = 1024
-SYNTH_PROFILERS = ("ascend", "kineto")
+SYNTH_PROFILERS = ("ascend", "kineto", "training_log")
 SUMMARY_ROWS = 10  # findings listed after the report paths; the report has the rest
 # ANSI colours of the priorities on a terminal (red, yellow, green), as the report's badges.
 PRIORITY_COLOURS = {"high": "\033[1;31m", "medium": "\033[1;33m", "low": "\033[32m"}
@@ -60,7 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     analyze.add_argument(
         "path",
         help="an *_ascend_pt rank folder, or a folder of them (a cluster); a PyTorch profiler trace "
-        "(*.json, *.json.gz), or a folder of them (one per rank); or obs://bucket/dir, s3://bucket/dir",
+        "(*.json, *.json.gz), or a folder of them (one per rank); or obs://bucket/dir, s3://bucket/dir; "
+        "or a training log alone (trainer_log.jsonl, Megatron/MindSpeed stdout, trainer_state.json)",
     )
     analyze.add_argument("--compare", metavar="PATH", help="a baseline profile to compare with (or obs://…)")
     add_cli_arguments(analyze, JobParameters)
@@ -122,6 +124,12 @@ def _parser() -> argparse.ArgumentParser:
         help="ascend (rank folders) or kineto (PyTorch profiler traces; only --ranks, --steps, --inject, "
         "--inject-ranks, --seed, --device and --schema apply)",
     )
+    synth.add_argument(
+        "--log-format",
+        default="llamafactory",
+        help="training_log: llamafactory, megatron or hf_trainer_state (--steps: steps of the run; --inject: "
+        "loss_spike, nan_loss, loss_divergence, throughput_drop, stalls, warmup)",
+    )
     synth.add_argument("--device", default="cuda", help="kineto: cuda or cpu")
     synth.add_argument("--schema", default="new", help="kineto: new (torch >= 2.4) or old (2021)")
     synth.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -162,7 +170,7 @@ def _int_option(name: str, value: str, low: int, high: int) -> int:
 
 
 def _analyze(args: argparse.Namespace, reporter: Reporter) -> int:
-    from .engine import run_analysis, write_reports
+    from .engine import run_analysis, run_log_analysis
 
     options: AnalysisOptions = from_cli(args, AnalysisOptions)
     job: JobParameters = from_cli(args, JobParameters)
@@ -182,6 +190,10 @@ def _analyze(args: argparse.Namespace, reporter: Reporter) -> int:
 
         target = parse_url(upload_to)
         make_client(load_config(target.scheme), str(target))  # no credentials: fail before analysing
+    given_log = _training_log(args, job)
+    if given_log is not None and given_log.path == args.path:
+        report = run_log_analysis(given_log, options=options, language=job.language, progress=reporter)
+        return _deliver(args, job, formats, report, reporter, upload_to)
     with contextlib.ExitStack() as stack:
         data = args.path if on_workers else _local_profile(stack, args.path, options, reporter)
         compare = _local_profile(stack, args.compare, options, reporter) if args.compare else None
@@ -195,6 +207,7 @@ def _analyze(args: argparse.Namespace, reporter: Reporter) -> int:
                 progress=reporter,
                 step=step,
                 deployment=deployment,
+                training_log=given_log,
             )
         except OSError as exc:
             # A file of the user's data that cannot be read is unusable input, not a bug of ours.
@@ -206,6 +219,48 @@ def _analyze(args: argparse.Namespace, reporter: Reporter) -> int:
         report.input.path = args.path
     if compare is not None and compare != args.compare:
         report.input.compare_path = args.compare
+    return _deliver(args, job, formats, report, reporter, upload_to)
+
+
+def _training_log(args: argparse.Namespace, job: JobParameters) -> TrainingLogInput | None:
+    """The training log to read: PATH itself when it is one (analysed alone; --training-log, --compare
+    and --step then make no sense), else --training-log's file beside the profile, else none."""
+    from .engine import TrainingLogInput
+    from .formats.training_log import is_training_log
+
+    if not _is_object_url(args.path) and is_training_log(args.path):
+        alone = [
+            flag
+            for flag, given in (
+                ("--training-log", job.training_log),
+                ("--compare", args.compare),
+                ("--step", args.step),
+            )
+            if given
+        ]
+        if alone:
+            raise OptionError(
+                f"PATH {args.path} is a training log: {', '.join(alone)} needs a profile as PATH"
+            )
+        return TrainingLogInput(args.path, job.devices, job.seq_length)
+    if job.training_log:
+        if _is_object_url(job.training_log):
+            raise OptionError("--training-log takes a local file, not obs:// or s3://")
+        return TrainingLogInput(job.training_log, job.devices, job.seq_length)
+    return None
+
+
+def _deliver(
+    args: argparse.Namespace,
+    job: JobParameters,
+    formats: tuple[str, ...],
+    report: Report,
+    reporter: Reporter,
+    upload_to: str | None,
+) -> int:
+    """Write (and upload) the reports, print their paths and the summary."""
+    from .engine import write_reports
+
     for warning in report.warnings:
         reporter.warning(warning)
     if upload_to is None:
@@ -250,12 +305,12 @@ def print_summary(report: Report, stream: TextIO | None = None) -> None:
     ranks, steps 1–3") and one line per cause to fix, as the report's "What to fix first" ranks them:
     priority, title, estimated gain per step (its text brings the leading blank where the language
     wants one). The paths stay the first lines of stdout."""
-    from .report.messages import Messages, describe_input
+    from .report.messages import Messages
 
     out = stream if stream is not None else sys.stdout
     m = Messages(report.language)
     ranked = [f for f in report.sorted_findings() if f.ranked]
-    lines = ["", describe_input(m, report.input)]
+    lines = ["", report.description()]
     if not ranked:
         lines.append(m.t("report.fix_first.none"))
     labels = {p: m.t(f"report.priority.{p}").upper() for p in PRIORITY_COLOURS}
@@ -325,8 +380,11 @@ def _synth(args: argparse.Namespace) -> int:
         if count.isdigit()
         else parse_steps(count)
     )
-    if parse_choice("profiler", args.profiler, SYNTH_PROFILERS) == "kineto":
+    profiler = parse_choice("profiler", args.profiler, SYNTH_PROFILERS)
+    if profiler == "kineto":
         return _synth_kineto(args, ranks, steps)
+    if profiler == "training_log":
+        return _synth_training_log(args, len(steps))
     try:
         spec = SynthSpec(
             ranks=ranks,
@@ -371,6 +429,24 @@ def _synth_kineto(args: argparse.Namespace, ranks: int, steps: tuple[int, ...]) 
     except ValueError as exc:  # numbers out of range, an unknown fault, a fault this device cannot have
         raise OptionError(f"synth: {exc}") from None
     print(write_kineto_traces(args.dest, spec))
+    return 0
+
+
+def _synth_training_log(args: argparse.Namespace, steps: int) -> int:
+    from .synth.training_log import ANOMALIES, LOG_FORMATS, TrainingLogSpec, write_training_log
+
+    try:
+        spec = TrainingLogSpec(
+            format=parse_choice("log-format", args.log_format, LOG_FORMATS),
+            steps=steps,
+            seed=_int_option("seed", args.seed, 0, 2**32 - 1),
+            inject=tuple(
+                parse_choice("inject", item, ANOMALIES) for item in args.inject.split(",") if item.strip()
+            ),
+        )
+    except ValueError as exc:  # too few steps
+        raise OptionError(f"synth: {exc}") from None
+    print(write_training_log(args.dest, spec))
     return 0
 
 

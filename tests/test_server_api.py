@@ -32,7 +32,7 @@ async def test_options_lists_choices_and_defaults(jp_fetch):
         "max": 8,
     }
     assert options["analysis_dimensions"]["default"] == [
-        "computation", "communication", "schedule", "memory", "dataloader",
+        "computation", "communication", "schedule", "memory", "dataloader", "training",
     ]  # fmt: skip
     # Where the reports go and their language are job parameters, not analysis options.
     assert "output_path" not in options

@@ -107,9 +107,13 @@ def reports(tmp_path_factory) -> dict[str, tuple[Path, Report]]:
 
 def test_every_catalogue_check_can_be_injected():
     from advisor.checks.catalogue import CATALOGUE
+    from advisor.synth.training_log import ANOMALY_CHECKS
 
-    injectable = set(FAULTS)
+    # The training checks' anomalies are injected by the training-log generator; the profile against
+    # the log (unrepresentative_profile) is set up in tests/test_training_log.py.
+    injectable = set(FAULTS) | set(ANOMALY_CHECKS.values())
     never = {"overall.summary", "comparison.regression", "comparison.kernel", "comparison.api"}
+    never.add("training.unrepresentative_profile")
     assert {c for ids in CATALOGUE.values() for c in ids} - never <= injectable
 
 
