@@ -55,6 +55,7 @@ FINDING_COLUMNS = (
     "step",
     "estimated_gain_us",
     "share_of_step",
+    "counted_in",  # the checks whose cause explains this finding (then not ranked again)
 )
 # The per-rank tables the cluster checks read, by the Metrics method that returns them.
 METRIC_TABLES = {

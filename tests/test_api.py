@@ -60,7 +60,7 @@ def test_findings_frame_is_the_cli_json_report(synth, synth_analysis, tmp_path, 
     capsys.readouterr()
     assert len(frame) == len(report["findings"])
     for row, expected in zip(frame.to_dict("records"), report["findings"], strict=True):
-        for column in ("check", "dimension", "priority", "title", "ranks"):
+        for column in ("check", "dimension", "priority", "title", "ranks", "counted_in"):
             assert row[column] == expected[column]
         for column in ("step", "estimated_gain_us", "share_of_step"):
             assert _or_none(row[column]) == pytest.approx(expected[column])
