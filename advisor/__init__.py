@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from .tool_version import __version__
 
+# typing.TYPE_CHECKING without importing typing (with re and collections, ~30 ms): `import advisor`
+# is the server extension's entry point and stays light.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from .api import Analysis as Analysis
     from .api import Finding as Finding
     from .api import Metrics as Metrics
     from .api import Profile as Profile
     from .api import analyze as analyze
     from .api import open_profile as open_profile
-
-from .tool_version import __version__
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:
