@@ -7,7 +7,6 @@ stderr); 1 internal error (one line, traceback with --debug).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import re
 import shlex
@@ -19,11 +18,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO, cast
 
-from . import __version__
-from .errors import InputError, OptionError, cannot
+from .errors import InputError, OptionError
 from .lifeline import bind_to_parent_from_environment, remove_partial_reports_on_sigterm
-from .locations import is_within, refuse_output_inside_inputs
+from .locations import refuse_output_inside_inputs
 from .options import (
+    OUTPUT_FORMATS,
     REPORT_FORMATS,
     AnalysisOptions,
     Deployment,
@@ -35,6 +34,7 @@ from .options import (
 from .outputs import discard
 from .progress import PROGRESS_MODES, Reporter, make_reporter, one_line
 from .ranges import number_ranges
+from .tool_version import __version__
 
 if TYPE_CHECKING:
     from .engine import TrainingLogInput
@@ -72,7 +72,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="with --output obs://…: also keep the reports here (default: only uploaded)",
     )
-    analyze.add_argument("--format", default=",".join(REPORT_FORMATS), help="comma-separated: html,xlsx,json")
+    analyze.add_argument(
+        "--format",
+        default=",".join(REPORT_FORMATS),
+        help=f"comma-separated, among {','.join(OUTPUT_FORMATS)} (ipynb: a notebook that re-analyses "
+        f"the data with the Python API; default {','.join(REPORT_FORMATS)})",
+    )
     analyze.add_argument("--step", help="analyse this profiled step only (default: every profiled step)")
     add_cli_arguments(analyze, AnalysisOptions)
     add_cli_arguments(analyze, Deployment)
@@ -137,10 +142,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def parse_formats(value: str) -> tuple[str, ...]:
-    chosen = [parse_choice("format", item, REPORT_FORMATS) for item in value.split(",") if item.strip()]
+    chosen = [parse_choice("format", item, OUTPUT_FORMATS) for item in value.split(",") if item.strip()]
     if not chosen:
-        raise OptionError(f"format must name at least one of {', '.join(REPORT_FORMATS)}")
-    return tuple(f for f in REPORT_FORMATS if f in chosen)
+        raise OptionError(f"format must name at least one of {', '.join(OUTPUT_FORMATS)}")
+    return tuple(f for f in OUTPUT_FORMATS if f in chosen)
 
 
 def parse_steps(value: str) -> tuple[int, ...]:
@@ -170,7 +175,8 @@ def _int_option(name: str, value: str, low: int, high: int) -> int:
 
 
 def _analyze(args: argparse.Namespace, reporter: Reporter) -> int:
-    from .engine import run_analysis, run_log_analysis
+    from .analysis import analyse_input, training_log_input
+    from .engine import write_reports
 
     options: AnalysisOptions = from_cli(args, AnalysisOptions)
     job: JobParameters = from_cli(args, JobParameters)
@@ -182,87 +188,30 @@ def _analyze(args: argparse.Namespace, reporter: Reporter) -> int:
     refuse_output_inside_inputs(job.output_path, inputs, "--output")
     if args.local_output:
         refuse_output_inside_inputs(args.local_output, inputs, "--local-output")
-    # On Dask, the workers read a profile in object storage themselves: nothing is downloaded here.
-    on_workers = bool(deployment.dask_scheduler_address) and _is_object_url(args.path)
     if upload_to:
         from .storage import load_config, parse_url
         from .storage.client import make_client
 
         target = parse_url(upload_to)
         make_client(load_config(target.scheme), str(target))  # no credentials: fail before analysing
-    given_log = _training_log(args, job)
-    if given_log is not None and given_log.path == args.path:
-        report = run_log_analysis(given_log, options=options, language=job.language, progress=reporter)
-        return _deliver(args, job, formats, report, reporter, upload_to)
-    with contextlib.ExitStack() as stack:
-        data = args.path if on_workers else _local_profile(stack, args.path, options, reporter)
-        compare = _local_profile(stack, args.compare, options, reporter) if args.compare else None
-        inputs = [p for p in (data, compare) if p is not None and not _is_object_url(str(p))]
-        try:
-            report = run_analysis(
-                data,
-                compare_path=compare,
-                options=options,
-                language=job.language,
-                progress=reporter,
-                step=step,
-                deployment=deployment,
-                training_log=given_log,
-            )
-        except OSError as exc:
-            # A file of the user's data that cannot be read is unusable input, not a bug of ours.
-            if exc.filename is None or not any(is_within(exc.filename, p) for p in inputs):
-                raise
-            raise InputError(cannot("read", exc.filename, exc)) from None
-    # The report names the data as the user gave it, not the download cache folder.
-    if data != args.path:
-        report.input.path = args.path
-    if compare is not None and compare != args.compare:
-        report.input.compare_path = args.compare
-    return _deliver(args, job, formats, report, reporter, upload_to)
-
-
-def _training_log(args: argparse.Namespace, job: JobParameters) -> TrainingLogInput | None:
-    """The training log to read: PATH itself when it is one (analysed alone; --training-log, --compare
-    and --step then make no sense), else --training-log's file beside the profile, else none."""
-    from .engine import TrainingLogInput
-    from .formats.training_log import is_training_log
-
-    if not _is_object_url(args.path) and is_training_log(args.path):
-        alone = [
-            flag
-            for flag, given in (
-                ("--training-log", job.training_log),
-                ("--compare", args.compare),
-                ("--step", args.step),
-            )
-            if given
-        ]
-        if alone:
-            raise OptionError(
-                f"PATH {args.path} is a training log: {', '.join(alone)} needs a profile as PATH"
-            )
-        return TrainingLogInput(args.path, job.devices, job.seq_length)
-    if job.training_log:
-        if _is_object_url(job.training_log):
-            raise OptionError("--training-log takes a local file, not obs:// or s3://")
-        return TrainingLogInput(job.training_log, job.devices, job.seq_length)
-    return None
-
-
-def _deliver(
-    args: argparse.Namespace,
-    job: JobParameters,
-    formats: tuple[str, ...],
-    report: Report,
-    reporter: Reporter,
-    upload_to: str | None,
-) -> int:
-    """Write (and upload) the reports, print their paths and the summary."""
-    from .engine import write_reports
-
-    for warning in report.warnings:
-        reporter.warning(warning)
+    given_log = training_log_input(
+        args.path,
+        job.training_log,
+        devices=job.devices,
+        seq_length=job.seq_length,
+        compare=args.compare,
+        step=args.step,
+    )
+    report = analyse_input(
+        args.path,
+        args.compare,
+        options=options,
+        language=job.language,
+        reporter=reporter,
+        step=step,
+        deployment=deployment,
+        training_log=given_log,
+    )
     if upload_to is None:
         paths = write_reports(report, job.output_path, formats, progress=reporter)
         reporter.result(paths)
@@ -338,22 +287,6 @@ def _is_object_url(path: str | None) -> bool:
     from .storage import is_object_url
 
     return is_object_url(path)
-
-
-def _local_profile(
-    stack: contextlib.ExitStack, path: str, options: AnalysisOptions, reporter: Reporter
-) -> str | Path:
-    """`path` itself, or for obs:// and s3:// the cache folder the needed files were downloaded to."""
-    if not _is_object_url(path):
-        return path
-    from .engine import needed_tables
-    from .storage import open_profile
-
-    tables = needed_tables(options.analysis_dimensions)
-    folder, stats = stack.enter_context(open_profile(path, tables=tables, progress=reporter))
-    for warning in stats.warnings:
-        reporter.warning(warning)
-    return folder
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ import contextlib
 import logging
 import math
 import multiprocessing
+import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from . import __version__, outputs
+from . import outputs
 from .checks.catalogue import applicable_dimensions, unimplemented
 from .checks.cluster_slow_rank import thresholds
 from .checks.common import mean_step_us, own_time_us, step_times_us
@@ -38,7 +39,15 @@ from .errors import InputError, OutputError, cannot
 from .formats import data_folder_at, data_name, discover, load_table, reader_modules, report_input_fields
 from .formats.sanity import INCOMPLETE, lost_share
 from .model import ProfileSet, RankInfo, describe_steps
-from .options import REPORT_FORMATS, AnalysisOptions, Deployment, version_hints
+from .options import (
+    DIMENSIONS,
+    NOTEBOOK_FORMAT,
+    OUTPUT_FORMATS,
+    REPORT_FORMATS,
+    AnalysisOptions,
+    Deployment,
+    version_hints,
+)
 from .report.messages import Messages
 from .report.model import (
     PRIORITIES,
@@ -51,6 +60,7 @@ from .report.model import (
     Report,
 )
 from .storage.config import is_object_url
+from .tool_version import __version__
 
 ProgressFn = Callable[[str, int, int], None]
 # The comparison checks report differences from 0.5 % (kernels) or 1 % (host APIs) of the step up: a
@@ -268,8 +278,14 @@ def _analyse_ranks_in_pool(profile: ProfileSet, args: tuple[Any, ...], workers: 
     context.set_forkserver_preload([*reader_modules(), "advisor.engine"])
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures = [pool.submit(analyse_rank, profile, rank, *args) for rank in profile.ranks]
-        for future in as_completed(futures):
-            yield future.result()
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        except BaseException:  # closed early (an error, Ctrl-C, a notebook's Interrupt)
+            # The ranks not started never run: leaving the pool then waits only for those running.
+            for future in futures:
+                future.cancel()
+            raise
 
 
 def table_warnings(tables: dict[int, dict[str, pd.DataFrame]]) -> list[str]:
@@ -818,6 +834,7 @@ def run_analysis(
         ),
         version_hints=hints,
         training=training,
+        rank_tables={o.rank: dict(o.tables) for o in outcomes},
     )
 
 
@@ -879,9 +896,30 @@ def _report_writer(fmt: str) -> Callable[[Report, Path], None]:
         from .report.xlsx import write_xlsx
 
         return write_xlsx
+    if fmt == NOTEBOOK_FORMAT:
+        return write_report_notebook
     from .report.jsonout import write_json
 
     return write_json
+
+
+def write_report_notebook(report: Report, path: Path) -> Path:
+    """The notebook of `report` (`advisor.report.notebook`): it re-analyses the report's data, named
+    as an absolute path (a notebook's kernel runs in the notebook's folder, not the CLI's)."""
+    from .report.notebook import build_notebook, write_notebook
+    from .storage import is_object_url
+
+    def located(path: str | None) -> str | None:
+        return path if path is None or is_object_url(path) else os.path.abspath(path)
+
+    notebook = build_notebook(
+        report.to_json(),
+        data_path=located(report.input.path) or "",
+        compare_path=located(report.input.compare_path),
+        language=report.language,
+        dimensions=report.dimensions if set(report.dimensions) != set(DIMENSIONS) else None,
+    )
+    return write_notebook(notebook, path)
 
 
 def write_reports(
@@ -891,14 +929,15 @@ def write_reports(
     *,
     progress: ProgressFn | None = None,
 ) -> dict[str, Path]:
-    """Write `report_stem(report)[_N].{html,xlsx,json}` into `output_dir` (created if missing):
-    all of them or none (`advisor.outputs`), never overwriting a file. OutputError (one line) when
-    the folder cannot be written."""
-    chosen = [f for f in REPORT_FORMATS if f in set(formats)]
-    unknown = sorted(set(formats) - set(REPORT_FORMATS))
+    """Write `report_stem(report)[_N].{html,xlsx,json}` (and `.ipynb` when asked) into `output_dir`
+    (created if missing): all of them or none (`advisor.outputs`), never overwriting a file.
+    OutputError (one line) when the folder cannot be written."""
+    # JSON last, so that it carries the render time of the others.
+    chosen = sorted(set(formats) & set(OUTPUT_FORMATS), key=lambda f: (f == "json", OUTPUT_FORMATS.index(f)))
+    unknown = sorted(set(formats) - set(OUTPUT_FORMATS))
     if unknown or not chosen:
         raise InputError(
-            f"report formats must be among {', '.join(REPORT_FORMATS)}; got {', '.join(formats)}"
+            f"report formats must be among {', '.join(OUTPUT_FORMATS)}; got {', '.join(formats)}"
         )
     out = _check_output_dir(Path(output_dir))
     total = len(report.input.ranks) + 2
@@ -909,7 +948,7 @@ def write_reports(
     target = out  # what the user is told could not be written
     try:
         for fmt in chosen:
-            if fmt == "json":  # last, so that it carries the render time of the others
+            if fmt == "json":
                 report.timings_s["render"] = time.perf_counter() - started
             target = out / f"{base}.{fmt}"
             staged[fmt] = outputs.stage(target)

@@ -324,3 +324,8 @@ def training_figures(report: Report, m: Messages) -> list[tuple[str, dict[str, A
         )
         figures.append((chart_id, {"data": data, "layout": layout}, m.t(title)))
     return figures
+
+
+# The report's charts of the whole profile by the name the Python API gives them
+# (`Analysis.figure(name)`); the HTML report draws the same functions' figures.
+FIGURES = {"step_breakdown": rank_figure, "steps": step_figure, "rank_heatmap": heatmap_figure}

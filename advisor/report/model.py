@@ -165,6 +165,11 @@ class Report:
         """False for a training log analysed alone: the profile's sections say there is none."""
         return self.input.kind != TRAINING_LOG_KIND
 
+    # Not part of the JSON contract: the per-rank tables the cluster checks read, by rank and table
+    # name (step_trace always; the communication tables when the cluster checks ran), as the engine
+    # handed them to the checks. The Python API's metrics (advisor.api.Metrics) are these.
+    rank_tables: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False, compare=False)
+
     def sorted_findings(self) -> list[Finding]:
         """By priority, then the largest estimated gain first (findings without one last): a large
         upper bound never ranks above a measured loss that is worth more of the user's time."""
