@@ -390,7 +390,7 @@ def analyze(
     """Analyse the profile at `path` (an Ascend rank folder or a folder of them, a PyTorch profiler
     trace or a folder of them, obs://…) as `performance-advisor analyze` does, against the baseline
     `compare` when given; `dimensions` among computation, communication, schedule, memory,
-    dataloader (default all); `processes` worker processes; `scheduler` a Dask scheduler address
+    dataloader, training (default all); `processes` worker processes; `scheduler` a Dask scheduler address
     (like --scheduler); `training_log` a training log read beside the profile (like --training-log;
     `path` may also be a training log alone), with `devices` and `seq_length` where the log does not
     state them. InputError (one line) for unusable input or options. The kernel's Interrupt

@@ -37,7 +37,6 @@ from .ranges import number_ranges
 from .tool_version import __version__
 
 if TYPE_CHECKING:
-    from .engine import TrainingLogInput
     from .report.model import Report
 
 PROG = "performance-advisor"
