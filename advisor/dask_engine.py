@@ -24,7 +24,7 @@ from .model import ProfileSet, RankInfo
 from .options import Deployment
 
 if TYPE_CHECKING:  # the engine imports this module on its Dask path: no import back at run time
-    from .engine import RankOutcome
+    from .engine import RankOutcome, TableLoader
     from .formats.ascend_common.discover import RankSurvey
 
 # A rank whose task raised on its worker (e.g. MemoryError, a file system hiccup outside the
@@ -64,9 +64,9 @@ def _distributed() -> Any:
 def versions() -> dict[str, str]:
     """What must be the same on the client and on every worker: the advisor's version (its checks),
     the report schema, and the table schemas (the tables the ranks send back)."""
-    from . import __version__
     from .formats.schema import SCHEMAS
     from .report.model import SCHEMA_VERSION
+    from .tool_version import __version__
 
     tables = repr(sorted((n, sorted(s.columns.items()), sorted(s.required)) for n, s in SCHEMAS.items()))
     return {
@@ -177,10 +177,14 @@ def analyse_stored_rank(
 
 
 def load_stored_rank_tables(
-    rank_url: str, tables: tuple[str, ...], rank: RankInfo, names: list[str]
+    load_rank_tables: TableLoader,
+    rank_url: str,
+    tables: tuple[str, ...],
+    rank: RankInfo,
+    names: list[str],
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """On a worker: `load_rank_tables` of the rank at `rank_url`, from this worker's download cache."""
-    from .engine import load_rank_tables
+    """On a worker: `load_rank_tables` (the engine's, passed in as `analyse_rank` is: the engine
+    imports this module) of the rank at `rank_url`, from this worker's download cache."""
     from .storage import open_profile
 
     with open_profile(rank_url, tables=tables) as (folder, _):
@@ -191,13 +195,15 @@ class StoredTables:
     """Tables of stored ranks that the checks running in the client read (a cluster check's
     on-demand tables, the compared ranks' tables), read by the worker that downloaded the rank."""
 
-    def __init__(self, deployment: Deployment, stored: StoredRanks) -> None:
+    def __init__(self, deployment: Deployment, stored: StoredRanks, load_rank_tables: TableLoader) -> None:
         self.stored = stored
+        self.load_rank_tables = load_rank_tables
         self.client = connect(deployment)
 
     def load(self, rank: RankInfo, names: Sequence[str]) -> tuple[dict[str, Any], dict[str, str]]:
         future = self.client.submit(
             load_stored_rank_tables,
+            self.load_rank_tables,
             self.stored.urls[rank.rank],
             self.stored.tables,
             rank,

@@ -773,7 +773,8 @@ def run_analysis(
         if stored is not None:  # this process cannot read the ranks: the workers that hold them do
             from .dask_engine import StoredTables
 
-            load = stack.enter_context(contextlib.closing(StoredTables(deployment, stored))).load
+            stored_tables = StoredTables(deployment, stored, load_rank_tables)
+            load = stack.enter_context(contextlib.closing(stored_tables)).load
         collected = run_checks(specs, profile, outcomes, options, messages, load)
         run_comparison_checks(
             by_scope["comparison"], profile, step_traces, compare, options, messages, collected, step, load

@@ -153,7 +153,8 @@ def test_save_writes_the_reports_atomically(synth_analysis, tmp_path, monkeypatc
         ({"dimensions": ["gpu"]}, "analysis_dimensions must be one of"),
         ({"processes": 0}, "advisor_analyze_processes must be between 1 and 8"),
         ({"language": "fr"}, "language must be one of en, zh"),
-        ({"path": "obs://bucket/p", "scheduler": "tcp://h:8786"}, "--scheduler takes local paths"),
+        ({"devices": 0}, "devices must be between 1 and"),
+        ({"training_log": "/no/such/trainer_log.jsonl"}, "/no/such/trainer_log.jsonl"),
     ],
 )
 def test_bad_input_is_one_line(demo_profile, kwargs, message):
@@ -168,8 +169,8 @@ def test_bad_input_is_one_line(demo_profile, kwargs, message):
 def test_scheduler_passes_through_to_dask(demo_profile, monkeypatch):
     calls = []
 
-    def on_dask(address, analyse_rank, profile, args):
-        calls.append(address)
+    def on_dask(deployment, analyse_rank, profile, args, stored):
+        calls.append(deployment.dask_scheduler_address)
         return (analyse_rank(profile, rank, *args) for rank in profile.ranks)
 
     monkeypatch.setattr("advisor.dask_engine.analyse_ranks_on_dask", on_dask)
