@@ -39,6 +39,7 @@ import argparse
 import atexit
 import contextlib
 import ctypes
+import gc
 import importlib
 import json
 import os
@@ -83,7 +84,13 @@ def main() -> None:
     for package in PRELOAD_PACKAGES:
         for module in pkgutil.walk_packages(importlib.import_module(package).__path__, package + "."):
             importlib.import_module(module.name)
+    from ..report.html import report_template
+
+    report_template()  # code too: the template compiled once, not by every child
     os.environ.pop(TASK_ID_ENV, None)  # the reserve, not a task's
+    # What is imported stays as it is: a child's collections need not scan it (nor touch its pages,
+    # which would copy them); about 45 ms per full collection.
+    gc.freeze()
     try:
         _send(channel, {"ready": os.getpid(), "rss_kb": rss_kb()})
     except OSError:  # the server stopped while we were importing
