@@ -19,7 +19,7 @@ from advisor.lifeline import TASK_ID_ENV
 from advisor.server import warm
 from advisor.server.runner import TaskRunner
 
-from .server_helpers import API, call, submit, wait_for
+from .server_helpers import API, call, process_alive, submit, wait_for
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
 
@@ -73,14 +73,6 @@ def probe(monkeypatch, tmp_path):
 
 def runner_of(jp_serverapp) -> TaskRunner:
     return jp_serverapp.web_app.settings["performance_advisor"]["runner"]
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return False
-    return "\nState:\tZ" not in state
 
 
 async def gone(pid: int, timeout: float = 10.0) -> bool:
