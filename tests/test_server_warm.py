@@ -35,7 +35,8 @@ info = {
     "secret": os.environ.get("HUAWEICLOUD_SDK_SK"), "cwd": os.getcwd(), "argv": sys.argv[1:],
     "grandchild": grandchild.pid,
 }
-(out / f"{os.getpid()}.json").write_text(json.dumps(info))
+part = out / f"{os.getpid()}.part"; part.write_text(json.dumps(info))
+part.rename(out / f"{os.getpid()}.json")  # whole, when the test sees it
 print(json.dumps({"event": "progress", "stage": "reading rank 1/1", "done": 0, "total": 1}), file=sys.stderr)
 time.sleep(seconds)
 report = out / f"report_{os.getpid()}.html"; report.write_text("<html>probe</html>")
@@ -75,6 +76,13 @@ def runner_of(jp_serverapp) -> TaskRunner:
     return jp_serverapp.web_app.settings["performance_advisor"]["runner"]
 
 
+async def warm_worker_ready(jp_serverapp) -> int:
+    """Wait until the warm worker can fork (it starts in the background); its pid."""
+    worker = runner_of(jp_serverapp).warm_worker
+    assert await worker.ready()
+    return worker.zygote.pid
+
+
 async def gone(pid: int, timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     while process_alive(pid):
@@ -87,6 +95,7 @@ async def gone(pid: int, timeout: float = 10.0) -> bool:
 async def test_a_task_is_forked_by_the_warm_worker_with_the_code_imported(
     jp_fetch, jp_serverapp, jp_root_dir, demo_profile, probe, advisor_state_dir
 ):
+    await warm_worker_ready(jp_serverapp)
     _, task = await submit(jp_fetch, "./profiling_dir1")
     done = await wait_for(jp_fetch, task["id"], ("success", "failed"))
     assert done["status"] == "success", done["error"]
@@ -107,6 +116,7 @@ async def test_a_task_is_forked_by_the_warm_worker_with_the_code_imported(
 
 
 async def test_a_real_analysis_in_the_warm_worker(jp_fetch, jp_serverapp, jp_root_dir, demo_profile):
+    await warm_worker_ready(jp_serverapp)
     _, first = await submit(jp_fetch, "./profiling_dir1", options={"output_path": "reports"})
     _, second = await submit(jp_fetch, "./profiling_dir1", options={"output_path": "reports"})
     first, second = [await wait_for(jp_fetch, t["id"], ("success", "failed")) for t in (first, second)]
@@ -123,6 +133,7 @@ async def test_a_real_analysis_in_the_warm_worker(jp_fetch, jp_serverapp, jp_roo
 
 async def test_cancel_kills_the_forked_childs_whole_group(jp_fetch, jp_serverapp, demo_profile, probe):
     probe.seconds = 60.0
+    await warm_worker_ready(jp_serverapp)
     _, task = await submit(jp_fetch, "./profiling_dir1")
     [info] = await probe.started()
     assert process_alive(info["pid"]) and process_alive(info["grandchild"])
@@ -133,8 +144,11 @@ async def test_cancel_kills_the_forked_childs_whole_group(jp_fetch, jp_serverapp
 
 
 @pytest.mark.parametrize("advisor_config", [{"task_timeout": 1.0}])
-async def test_timeout_kills_the_forked_childs_whole_group(jp_fetch, demo_profile, probe, advisor_config):
+async def test_timeout_kills_the_forked_childs_whole_group(
+    jp_fetch, jp_serverapp, demo_profile, probe, advisor_config
+):
     probe.seconds = 30.0
+    await warm_worker_ready(jp_serverapp)
     _, task = await submit(jp_fetch, "./profiling_dir1")
     done = await wait_for(jp_fetch, task["id"], ("failed",), timeout=60)
     assert "longer than 1 s" in done["error"]
@@ -142,47 +156,68 @@ async def test_timeout_kills_the_forked_childs_whole_group(jp_fetch, demo_profil
     assert await gone(info["grandchild"]) and await gone(info["pid"])
 
 
-@pytest.mark.parametrize("advisor_config", [{"warm_worker_max_tasks": 2}])
-async def test_the_warm_worker_is_replaced_after_n_tasks(jp_fetch, demo_profile, probe, advisor_config):
-    for count in (1, 2, 3):
+async def run_probes(jp_fetch, jp_serverapp, probe, count: int) -> list[tuple[int, int]]:
+    """Run `count` probe tasks one after the other, each once the warm worker is ready: for each, the
+    probe's parent and the warm worker that was ready for it."""
+    seen = []
+    for _ in range(count):
+        ready = await warm_worker_ready(jp_serverapp)
         _, task = await submit(jp_fetch, "./profiling_dir1")
         assert (await wait_for(jp_fetch, task["id"], ("success",)))["status"] == "success"
-        await probe.started(count)
-    parents = [info["ppid"] for info in await probe.started(3)]
-    assert parents[0] == parents[1] != parents[2]
+        seen.append(((await probe.started(len(seen) + 1))[-1]["ppid"], ready))
+    return seen
+
+
+@pytest.mark.parametrize("advisor_config", [{"warm_worker_max_tasks": 2}])
+async def test_the_warm_worker_is_replaced_after_n_tasks(
+    jp_fetch, jp_serverapp, demo_profile, probe, advisor_config
+):
+    seen = await run_probes(jp_fetch, jp_serverapp, probe, 3)
+    assert all(parent == ready for parent, ready in seen)
+    parents = [parent for parent, _ in seen]
+    assert parents[0] == parents[1] != parents[2] != os.getpid()
     assert await gone(parents[0])  # the retired zygote exited once its children had ended
 
 
 @pytest.mark.parametrize("advisor_config", [{"warm_worker_max_rss_mb": 1}])
 async def test_the_warm_worker_is_replaced_past_its_memory_limit(
-    jp_fetch, demo_profile, probe, advisor_config
+    jp_fetch, jp_serverapp, demo_profile, probe, advisor_config
 ):
-    for count in (1, 2):
-        _, task = await submit(jp_fetch, "./profiling_dir1")
-        assert (await wait_for(jp_fetch, task["id"], ("success",)))["status"] == "success"
-        await probe.started(count)
-    first, second = (info["ppid"] for info in await probe.started(2))
-    assert first != second and await gone(first)
+    (first, ready_first), (second, ready_second) = await run_probes(jp_fetch, jp_serverapp, probe, 2)
+    assert (first, second) == (ready_first, ready_second) and first != second
+    assert await gone(first)
+
+
+async def test_the_first_task_runs_cold_while_the_warm_worker_imports(
+    jp_fetch, jp_serverapp, demo_profile, probe
+):
+    _, task = await submit(jp_fetch, "./profiling_dir1")
+    assert (await wait_for(jp_fetch, task["id"], ("success",)))["status"] == "success"
+    [(cold)] = await probe.started()
+    assert cold["ppid"] == os.getpid() and not cold["pandas_preloaded"]
+    [(warm_parent, ready)] = (await run_probes(jp_fetch, jp_serverapp, probe, 2))[1:]
+    assert warm_parent == ready != os.getpid()
 
 
 async def test_a_killed_warm_worker_is_replaced(jp_fetch, jp_serverapp, demo_profile, probe):
-    _, task = await submit(jp_fetch, "./profiling_dir1")
-    await wait_for(jp_fetch, task["id"], ("success",))
-    killed = runner_of(jp_serverapp).warm_worker.zygote.pid
+    [(parent, killed)] = await run_probes(jp_fetch, jp_serverapp, probe, 1)
+    assert parent == killed
     os.kill(killed, signal.SIGKILL)
     assert await gone(killed)
+    # The next task runs (cold, or forked by the successor if it is ready already) and succeeds.
     _, task = await submit(jp_fetch, "./profiling_dir1")
     done = await wait_for(jp_fetch, task["id"], ("success", "failed"))
     assert done["status"] == "success", done["error"]
-    first, second = await probe.started(2)
-    assert (
-        first["ppid"] == killed and second["ppid"] == runner_of(jp_serverapp).warm_worker.zygote.pid != killed
-    )
-    assert second["pandas_preloaded"]
+    ready = await warm_worker_ready(jp_serverapp)
+    _, task = await submit(jp_fetch, "./profiling_dir1")
+    assert (await wait_for(jp_fetch, task["id"], ("success",)))["status"] == "success"
+    last = (await probe.started(3))[-1]
+    assert last["ppid"] == ready != killed and last["pandas_preloaded"]
 
 
 async def test_a_running_task_dies_with_its_killed_warm_worker(jp_fetch, jp_serverapp, demo_profile, probe):
     probe.seconds = 60.0
+    await warm_worker_ready(jp_serverapp)
     _, task = await submit(jp_fetch, "./profiling_dir1")
     [info] = await probe.started()
     os.kill(runner_of(jp_serverapp).warm_worker.zygote.pid, signal.SIGKILL)
@@ -198,6 +233,7 @@ async def test_credentials_reach_the_child_in_its_environment_only(
     jp_fetch, jp_serverapp, demo_profile, probe, advisor_config, advisor_state_dir
 ):
     probe.seconds = 60.0
+    await warm_worker_ready(jp_serverapp)
     _, task = await submit(jp_fetch, "./profiling_dir1")
     [info] = await probe.started()
     assert info["secret"] == SECRET  # the child has it, where the CLI reads it
@@ -234,9 +270,11 @@ async def test_a_warm_worker_that_cannot_start_falls_back_to_cold(
         (broken / init).write_text("")
     (broken / "advisor" / "server" / "zygote.py").write_text("raise SystemExit('a broken install')\n")
     monkeypatch.setattr(warm, "PACKAGE_PARENT", broken)
+    assert not await runner_of(jp_serverapp).warm_worker.ready()
     for _ in range(2):
         _, task = await submit(jp_fetch, "./profiling_dir1")
         assert (await wait_for(jp_fetch, task["id"], ("success",)))["status"] == "success"
     assert [info["ppid"] for info in await probe.started(2)] == [os.getpid()] * 2
     lines = [r.getMessage() for r in caplog.records if "warm worker could not start" in r.getMessage()]
     assert len(lines) == 1, lines  # said once, then every task runs cold without trying again
+    assert "it did not start: it closed its socket" in lines[0]

@@ -22,6 +22,7 @@ from ..lifeline import PARENT_PID_ENV, TASK_ID_ENV
 from .zygote import CMDLINE_RESERVE, MAX_MESSAGE_BYTES, TASK_ID_RESERVE, THREAD_LIMITS
 
 READY_TIMEOUT_S = 60.0  # imports on a loaded machine; a cold analysis would pay them too
+SPAWN_TIMEOUT_S = 30.0  # a fork takes milliseconds; past this the zygote is stuck
 # Where the zygote starts: the folder holding the server's own `advisor` package, first on its
 # sys.path, so that its children run the server's code.
 PACKAGE_PARENT = Path(__file__).resolve().parents[2]
@@ -128,7 +129,12 @@ class Zygote:
             raise
         finally:
             os.close(write_end)
-        reply = await self.replies.get()
+        try:
+            reply = await asyncio.wait_for(self.replies.get(), timeout=SPAWN_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            os.close(read_end)
+            await self.kill()  # hung: its answer, should it come, would be taken for the next task's
+            raise WarmWorkerError(f"it did not fork within {SPAWN_TIMEOUT_S:g} s") from None
         if "spawned" not in reply:
             os.close(read_end)
             raise WarmWorkerError(str(reply.get("refused") or reply.get("died") or reply))
@@ -182,8 +188,9 @@ class Zygote:
 
 
 class WarmWorker:
-    """Hands tasks to a zygote, started on the first task and replaced after `max_tasks` tasks, past
-    `max_rss_mb` of resident memory, or when it died."""
+    """Hands tasks to a zygote, replaced after `max_tasks` tasks, past `max_rss_mb` of resident memory,
+    or when it died. A zygote starts in the background, on the first task or when the last one was
+    retired or died; until it is ready, tasks run cold (as fast as without a warm worker)."""
 
     def __init__(self, *, max_tasks: int, max_rss_mb: int, log: logging.Logger) -> None:
         self.max_tasks = max_tasks
@@ -191,6 +198,7 @@ class WarmWorker:
         self.log = log
         self.zygote: Zygote | None = None
         self.retired: list[Zygote] = []
+        self._starting: asyncio.Task[Zygote] | None = None
         self._lock = asyncio.Lock()
         self.available = (
             hasattr(os, "fork") and hasattr(socket, "send_fds") and hasattr(socket, "SOCK_SEQPACKET")
@@ -198,47 +206,67 @@ class WarmWorker:
         if not self.available:
             log.warning("Performance Advisor: no fork on this platform; analyses run as cold subprocesses")
 
-    async def start(self, argv: list[str], env: dict[str, str], cwd: str, stdout: int) -> WarmProcess | None:
-        """The task's process forked by the zygote, or None: the caller starts it cold (logged here)."""
-        if not self.available:
-            return None
+    async def ready(self) -> bool:
+        """Start a zygote if none is running and wait until it can fork (False: it cannot start)."""
         async with self._lock:
-            if self.zygote is None or not self.zygote.alive:
-                try:
-                    self.zygote = await Zygote.start(str(PACKAGE_PARENT))
-                except (WarmWorkerError, OSError) as error:
-                    self.available = False
-                    self.log.warning(
-                        "Performance Advisor: the warm worker could not start (%s); "
-                        "analyses run as cold subprocesses",
-                        error,
-                    )
-                    return None
-                self.log.info(
-                    "Performance Advisor: warm worker %d started (%d MiB)",
-                    self.zygote.pid,
-                    self.zygote.rss_kb // 1024,
-                )
+            if not self._usable():
+                return False
+            if self._starting is not None:
+                await asyncio.wait([self._starting])
+            return self._usable()
+
+    async def start(self, argv: list[str], env: dict[str, str], cwd: str, stdout: int) -> WarmProcess | None:
+        """The task's process forked by the zygote, or None: the caller starts it cold."""
+        async with self._lock:
+            if not self._usable() or self.zygote is None:
+                return None  # no zygote yet: this task runs cold while one imports
+            zygote = self.zygote
             try:
                 # The child's parent is the zygote: it dies with the zygote, which dies with us.
-                process = await self.zygote.spawn(
-                    argv, {**env, PARENT_PID_ENV: str(self.zygote.pid)}, cwd, stdout
-                )
+                process = await zygote.spawn(argv, {**env, PARENT_PID_ENV: str(zygote.pid)}, cwd, stdout)
             except (WarmWorkerError, OSError) as error:
                 self.log.warning(
                     "Performance Advisor: the warm worker refused a task (%s); starting it cold", error
                 )
-                self._retire(self.zygote)
+                self._retire(zygote)
                 return None
-            if self.zygote.tasks_started >= self.max_tasks or self.zygote.rss_kb > self.max_rss_kb:
+            if zygote.tasks_started >= self.max_tasks or zygote.rss_kb > self.max_rss_kb:
                 self.log.info(
                     "Performance Advisor: warm worker %d recycled after %d task(s) at %d MiB",
-                    self.zygote.pid,
-                    self.zygote.tasks_started,
-                    self.zygote.rss_kb // 1024,
+                    zygote.pid,
+                    zygote.tasks_started,
+                    zygote.rss_kb // 1024,
                 )
-                self._retire(self.zygote)
+                self._retire(zygote)
+                self._usable()  # its successor imports while this task runs
             return process
+
+    def _usable(self) -> bool:
+        """Whether the warm worker may be used: take a finished start's zygote, or begin a start where
+        there is no live zygote. False once a zygote could not start (said once, in the log)."""
+        if not self.available:
+            return False
+        if self._starting is not None and self._starting.done():
+            starting, self._starting = self._starting, None
+            try:
+                self.zygote = starting.result()
+            except Exception as error:  # whatever it was, the tasks run cold
+                self.available = False
+                self.log.warning(
+                    "Performance Advisor: the warm worker could not start (%s); "
+                    "analyses run as cold subprocesses",
+                    error,
+                )
+                return False
+            self.log.info(
+                "Performance Advisor: warm worker %d started (%d MiB)",
+                self.zygote.pid,
+                self.zygote.rss_kb // 1024,
+            )
+        if (self.zygote is None or not self.zygote.alive) and self._starting is None:
+            self.zygote = None
+            self._starting = asyncio.ensure_future(Zygote.start(str(PACKAGE_PARENT)))
+        return True
 
     def _retire(self, zygote: Zygote) -> None:
         zygote.retire()
@@ -246,7 +274,11 @@ class WarmWorker:
         self.zygote = None
 
     async def close(self) -> None:
-        """Server stop (after the runner killed the tasks): end every zygote."""
+        """Server stop (after the runner killed the tasks): end every zygote, and one starting."""
+        if self._starting is not None:
+            self._starting.cancel()
+            await asyncio.gather(self._starting, return_exceptions=True)
+            self._starting = None
         zygotes = [z for z in (self.zygote, *self.retired) if z is not None]
         self.zygote, self.retired = None, []
         await asyncio.gather(*(z.kill() for z in zygotes), return_exceptions=True)

@@ -112,11 +112,13 @@ class Zygote:
 
     def serve(self) -> None:
         while (self.accepting or self.children) and os.getppid() == self.server_pid:
-            readable, _, _ = select.select([self.channel, self.wakeup_read], [], [], POLL_S)
+            # Once retired, the socket stays readable (at its end): no longer waited on.
+            waited = [self.channel, self.wakeup_read] if self.accepting else [self.wakeup_read]
+            readable, _, _ = select.select(waited, [], [], POLL_S)
             if self.wakeup_read in readable:
                 os.read(self.wakeup_read, 4096)
             self._reap()
-            if self.channel in readable and self.accepting:
+            if self.channel in readable:
                 self._receive()
 
     def _receive(self) -> None:
