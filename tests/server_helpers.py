@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from tornado.httpclient import HTTPClientError
@@ -48,3 +49,11 @@ async def wait_for(jp_fetch, task_id: str, statuses: tuple[str, ...], timeout: f
             return task
         assert time.monotonic() < deadline, f"task stayed {task['status']}: {task}"
         await asyncio.sleep(0.1)
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in state  # a zombie has exited already

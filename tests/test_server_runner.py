@@ -6,7 +6,6 @@ import asyncio
 import sqlite3
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -14,7 +13,7 @@ from advisor.server.models import Task
 from advisor.server.runner import TaskRunner
 from advisor.server.store import TaskStore
 
-from .server_helpers import API, call, submit, wait_for
+from .server_helpers import API, call, process_alive, submit, wait_for
 
 # A stand-in analysis that speaks the progress protocol: it lets the tests control timing.
 FAKE_ANALYSIS = r"""
@@ -47,14 +46,6 @@ def fake_analysis(monkeypatch, tmp_path):
 
     monkeypatch.setattr(TaskRunner, "_command", command)
     return Control
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return False
-    return "\nState:\tZ" not in state  # a zombie has exited already
 
 
 @pytest.mark.parametrize("advisor_config", [{"max_concurrent_tasks": 1}])

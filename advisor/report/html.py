@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 from markupsafe import Markup, escape
 
 from ..options import DIMENSIONS, VERSION_HINT_DEVICES
@@ -61,6 +61,12 @@ def _environment() -> Environment:
 # plotly.js's cartesian bundle (every trace type the charts use), copied here by the JS build
 # (`jlpm build:report`): 1.5 MB, loaded in a third of the time of the full bundle.
 PLOTLY_CARTESIAN = Path(__file__).parent / "vendor" / "plotly-cartesian.min.js"
+
+
+def report_template() -> Template:
+    """The report's template, compiled on the first call in a process (the server's warm worker makes
+    that call before it forks the analyses)."""
+    return _environment().get_template("report.html.j2")
 
 
 @lru_cache(maxsize=1)
@@ -451,7 +457,7 @@ def render_html(report: Report) -> str:
         },
     }
     context["ui_json"] = json_for_script(json.dumps(context["ui"], ensure_ascii=False))
-    return _environment().get_template("report.html.j2").render(**context)
+    return report_template().render(**context)
 
 
 def write_html(report: Report, path: Path) -> Path:

@@ -1,4 +1,8 @@
-"""Runs analysis tasks as CLI subprocesses: bounded parallelism, progress, timeout, cancel."""
+"""Runs analysis tasks as CLI processes: bounded parallelism, progress, timeout, cancel.
+
+Each task's process is forked by the warm worker (`warm.py`) when it is on and usable, else started as
+a subprocess; either way it leads a process group of its own and speaks the progress protocol.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from ..storage.config import is_object_url
 from .models import ANALYZING, CANCELLED, FAILED, INTERRUPTED, QUEUED, SUCCESS, Task, utc_now
 from .paths import PathResolver
 from .store import TaskStore
+from .warm import WarmProcess, WarmWorker
 
 KILL_GRACE_S = 5.0
 
@@ -49,6 +54,7 @@ class TaskRunner:
         store_env: dict[str, str] | None = None,
         reports_dir: Path | None = None,
         deployment: Deployment | None = None,
+        warm_worker: WarmWorker | None = None,
     ) -> None:
         self.store = store
         self.resolver = resolver
@@ -63,9 +69,11 @@ class TaskRunner:
         # goes on the command line that the task log records).
         self.deployment = deployment or Deployment()
         self.log = log or logging.getLogger(__name__)
+        # Forks the tasks from a process with the analysis code imported (None: every task cold).
+        self.warm_worker = warm_worker
         self._slots = asyncio.Semaphore(max_concurrent)
         self._active: dict[str, Task] = {}
-        self._processes: dict[str, asyncio.subprocess.Process] = {}
+        self._processes: dict[str, asyncio.subprocess.Process | WarmProcess] = {}
         self._jobs: dict[str, asyncio.Task[None]] = {}
         self._cancel_requested: set[str] = set()
         self.logs_dir.mkdir(parents=True, exist_ok=True)
@@ -113,6 +121,8 @@ class TaskRunner:
             self._finish(task, INTERRUPTED, error="The server stopped while this task was running")
         for job in self._jobs.values():
             job.cancel()
+        if self.warm_worker is not None:
+            await self.warm_worker.close()
 
     # -- internals ----------------------------------------------------------------------------
     def _input(self, source: str, path: str, kind: str) -> str:
@@ -164,21 +174,22 @@ class TaskRunner:
         with open(self.log_path(task.id), "ab") as log_file:
             log_file.write(("$ " + " ".join(command) + "\n").encode())
             log_file.flush()
-            process = await asyncio.create_subprocess_exec(
-                *command,
-                stdout=log_file,
-                stderr=asyncio.subprocess.PIPE,
-                stdin=asyncio.subprocess.DEVNULL,
-                cwd=str(self.resolver.root_dir),
-                env={
-                    **os.environ,
-                    **self.store_env,
-                    "PYTHONUNBUFFERED": "1",
-                    PARENT_PID_ENV: str(os.getpid()),  # it dies with us (advisor/lifeline.py)
-                    TASK_ID_ENV: task.id,  # how a restarted server knows it (end_orphaned_analyses)
-                },
-                start_new_session=True,
-            )
+            env = {
+                **os.environ,
+                **self.store_env,
+                "PYTHONUNBUFFERED": "1",
+                PARENT_PID_ENV: str(os.getpid()),  # it dies with us (advisor/lifeline.py)
+                TASK_ID_ENV: task.id,  # how a restarted server knows it (end_orphaned_analyses)
+            }
+            process = await self._start_process(command, env, log_file)
+            if task.id in self._cancel_requested:  # cancelled while its process was starting
+                await self._kill(process)
+                return
+            if isinstance(process, WarmProcess):
+                log_file.write(
+                    f"# forked as pid {process.pid} by the warm worker {process.zygote_pid}\n".encode()
+                )
+                log_file.flush()
             self._processes[task.id] = process
             task.pgid = process.pid  # a session leader's group id is its pid
             self.store.update(task)
@@ -222,8 +233,32 @@ class TaskRunner:
             )
             self._finish(task, FAILED, error=reason)
 
+    async def _start_process(
+        self, command: list[str], env: dict[str, str], log_file: Any
+    ) -> asyncio.subprocess.Process | WarmProcess:
+        """The task's process, in a session of its own: forked by the warm worker (which names itself
+        as the parent in `env`), or, where that cannot be, a subprocess of ours."""
+        cwd = str(self.resolver.root_dir)
+        if self.warm_worker is not None and command[0] == sys.executable and command[1] in ("-m", "-c"):
+            warm = await self.warm_worker.start(command[1:], env, cwd, log_file.fileno())
+            if warm is not None:
+                return warm
+        return await asyncio.create_subprocess_exec(
+            *command,
+            stdout=log_file,
+            stderr=asyncio.subprocess.PIPE,
+            stdin=asyncio.subprocess.DEVNULL,
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
+        )
+
     async def _read_events(
-        self, task: Task, process: asyncio.subprocess.Process, log_file: Any, outcome: dict[str, Any]
+        self,
+        task: Task,
+        process: asyncio.subprocess.Process | WarmProcess,
+        log_file: Any,
+        outcome: dict[str, Any],
     ) -> None:
         assert process.stderr is not None
         async for raw in process.stderr:
@@ -273,7 +308,7 @@ class TaskRunner:
                 text = text.replace(secret, "***")
         return text
 
-    async def _kill(self, process: asyncio.subprocess.Process) -> None:
+    async def _kill(self, process: asyncio.subprocess.Process | WarmProcess) -> None:
         """SIGTERM the whole process group, SIGKILL it if it does not exit within the grace period."""
         for sig in (signal.SIGTERM, signal.SIGKILL):
             with contextlib.suppress(ProcessLookupError):
