@@ -9,6 +9,7 @@ every guessed cut in such a place.
 from __future__ import annotations
 
 import json
+import mmap
 import os
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pytest
 from advisor.engine import run_analysis
 from advisor.errors import InputError
 from advisor.formats import trace_split
+from advisor.formats.ascend_common import trace_json
 from advisor.formats.ascend_common.trace_json import ArrayReader, Span, split_spans
 from advisor.formats.ascend_text import trace_view
 from advisor.formats.ascend_text.trace_view import Event, TraceTables, read_trace
@@ -233,3 +235,21 @@ def test_a_one_rank_analysis_splits_its_trace_across_the_run_processes(tmp_path,
     assert reads == [1, 2]
     one.pop("timings_s"), two.pop("timings_s")
     assert one == two and one["findings"]
+
+
+@pytest.mark.parametrize("memmem", [True, False])
+def test_find_all_finds_every_hit_within_its_bounds(tmp_path, monkeypatch, memmem):
+    if not memmem:
+        monkeypatch.setattr(trace_json, "_MEMMEM", None)
+    elif trace_json._MEMMEM is None:
+        pytest.skip("no memmem in this C library")
+    data = b'"process_name""process_name"x"process_name' + b"y" * 5000 + b'"process_name"'
+    path = tmp_path / "data"
+    path.write_bytes(data)
+    expected = [0, 14, 29, 5042]
+    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        needle = b'"process_name"'
+        assert trace_json.find_all(buf, needle, 0, len(data)) == [0, 14, 5042]  # the third is cut short
+        assert trace_json.find_all(buf, b'"process_name', 0, len(data)) == expected
+        assert trace_json.find_all(buf, needle, 1, len(data) - 1) == [14]  # bounds hold whole hits only
+        assert trace_json.find_all(buf, needle, 20, 20) == []

@@ -18,6 +18,8 @@ members before it are decoded while the object is opened, those after it once th
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import io
 import mmap
 import os
@@ -704,14 +706,53 @@ def scan_process_names(path: Path, span: Span = WHOLE_FILE) -> dict[Any, str]:
     needle = b'"process_name"'
     names: dict[Any, str] = {}
     for buf, start, end in mapped_windows(path, span.start, span.stop):
-        pos = start
-        while (hit := buf.find(needle, pos, end)) >= 0:
+        for hit in find_all(buf, needle, start, end):
             lo = max(0, hit - _META_WINDOW)
             found = _process_name_at(buf[lo : hit + _META_WINDOW], hit - lo)
             if found is not None:
                 names[found[0]] = found[1]
-            pos = hit + 1
     return names
+
+
+def _libc_memmem() -> Any:
+    with contextlib.suppress(OSError, AttributeError):  # no C library with memmem (e.g. Windows)
+        memmem = ctypes.CDLL(None).memmem
+        memmem.restype = ctypes.c_void_p
+        memmem.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t]
+        return memmem
+    return None
+
+
+_MEMMEM = _libc_memmem()
+
+
+def find_all(buf: Any, needle: bytes, start: int, end: int) -> list[int]:
+    """The offsets of `needle` in buf[start:end] (a buffer such as a memory map). glibc's memmem where
+    there is one: ~3x bytes.find's speed on JSON, whose search stops at every byte equal to the
+    needle's last (here a quote, the commonest byte of a trace); in a long file the process names'
+    search was ~15% of the read."""
+    hits: list[int] = []
+    if _MEMMEM is None or end - start < len(needle):
+        while (hit := buf.find(needle, start, end)) >= 0:
+            hits.append(hit)
+            start = hit + 1
+        return hits
+    import numpy as np  # only here: discovery uses this module without numpy
+
+    # The address of a read-only buffer; the view (an export that would keep the map from being
+    # closed) is released before returning.
+    view = np.frombuffer(buf, np.uint8)
+    base = view.ctypes.data
+    try:
+        while end - start >= len(needle):
+            found = _MEMMEM(base + start, end - start, needle, len(needle))
+            if not found:
+                break
+            hits.append(found - base)
+            start = hits[-1] + 1
+    finally:
+        del view
+    return hits
 
 
 def _process_name_at(buf: bytes, hit: int) -> tuple[Any, str] | None:

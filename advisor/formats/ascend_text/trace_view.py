@@ -24,7 +24,7 @@ import re
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -350,7 +350,8 @@ class _SpanRead:
             warnings.append(_oversized_warning(path, oversized, self.max_event_bytes))
         lost, seen = builder.skipped + len(oversized), count + len(oversized)
         skipped = lost / seen if seen else 0.0
-        tables = TraceTables(builder.tables(), warnings, processes, truncated_at is not None, skipped)
+        tables = builder.tables(flows_beside=len(spans) > 1)
+        tables = TraceTables(tables, warnings, processes, truncated_at is not None, skipped)
         _release_freed_memory()
         return tables
 
@@ -667,8 +668,10 @@ class _Builder:
             {column: self._column(parts, column, kind) for column, kind in _RAW[table]}, copy=False
         )
 
-    def tables(self) -> dict[str, pd.DataFrame]:
-        """The final tables, built one at a time so that only one table's raw chunks are copied at once."""
+    def tables(self, flows_beside: bool = False) -> dict[str, pd.DataFrame]:
+        """The final tables, built one at a time so that only one table's raw chunks are copied at once.
+        `flows_beside`: the flows (the costliest to build) in a thread beside the others, for a read
+        whose worker processes have finished and left their cores idle (Arrow and numpy release the GIL)."""
         tables: dict[str, pd.DataFrame] = {}
         raw = {
             "host_ops": lambda: self._frame("host_ops"),
@@ -681,10 +684,20 @@ class _Builder:
             "flows": lambda: _flows(self._frame("flow_start"), self._frame("flow_end")),
             "gc": lambda: self._frame("gc"),
         }
-        for name, build in raw.items():
-            tables[name] = conform(build(), name)
-            tables[name].attrs["source"] = TRACE_VIEW_JSON
+
+        def build(name: str) -> pd.DataFrame:
+            frame = conform(raw[name](), name)
+            frame.attrs["source"] = TRACE_VIEW_JSON
             _release_freed_memory()  # the raw columns just copied, before the next table is built
+            return frame
+
+        with ThreadPoolExecutor(1) as thread:
+            flows = thread.submit(build, "flows") if flows_beside else None
+            for name in raw:
+                if name != "flows" or flows is None:
+                    tables[name] = build(name)
+            if flows is not None:
+                tables["flows"] = flows.result()
         return {name: tables[name] for name in TABLES}
 
 
