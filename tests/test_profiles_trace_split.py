@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import mmap
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -253,3 +255,19 @@ def test_find_all_finds_every_hit_within_its_bounds(tmp_path, monkeypatch, memme
         assert trace_json.find_all(buf, b'"process_name', 0, len(data)) == expected
         assert trace_json.find_all(buf, needle, 1, len(data) - 1) == [14]  # bounds hold whole hits only
         assert trace_json.find_all(buf, needle, 20, 20) == []
+
+
+def test_files_left_by_a_killed_read_are_removed_by_the_next():
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+    first = Path(trace_view._shared_file())
+    orphan = first.parent / f"{trace_view._SPILL_PREFIX}{int(finished.stdout)}-abc"
+    made = [first, orphan]
+    try:
+        orphan.write_bytes(b"columns")
+        made.append(Path(trace_view._shared_file()))
+        assert not orphan.exists()  # its process is gone
+        assert first.exists() and made[2].exists()  # this process's: alive
+        assert made[2].name.startswith(f"{trace_view._SPILL_PREFIX}{os.getpid()}-")
+    finally:
+        for path in made:
+            path.unlink(missing_ok=True)

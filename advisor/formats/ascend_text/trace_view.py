@@ -268,12 +268,37 @@ def _read_spans(
         return None
 
 
+_SPILL_PREFIX = "advisor-trace-span-"
+
+
 def _shared_file() -> str:
-    """A new empty file for a worker's columns: in shared memory where there is one (/dev/shm)."""
-    folder = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
-    fd, path = tempfile.mkstemp(prefix="advisor-trace-span-", dir=folder)
+    """A new empty file for a worker's columns, named after this process: in shared memory where
+    there is one (/dev/shm)."""
+    folder = "/dev/shm" if os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
+    _remove_orphans(Path(folder))
+    fd, path = tempfile.mkstemp(prefix=f"{_SPILL_PREFIX}{os.getpid()}-", dir=folder)
     os.close(fd)
     return path
+
+
+def _remove_orphans(folder: Path) -> None:
+    """Remove the files of reads whose process is gone: killed mid-read (a cancelled analysis gets
+    SIGTERM, which skips `finally`), it left them holding shared memory until a reboot."""
+    for path in folder.glob(f"{_SPILL_PREFIX}*-*"):
+        pid = path.name[len(_SPILL_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):  # another reader removed it first
+                path.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _worker_pool(workers: int) -> ProcessPoolExecutor:
