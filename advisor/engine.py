@@ -38,6 +38,7 @@ from .checks.registry import (
 from .errors import InputError, OutputError, cannot
 from .formats import data_folder_at, data_name, discover, load_table, reader_modules, report_input_fields
 from .formats.sanity import INCOMPLETE, lost_share
+from .formats.trace_split import spare_processes
 from .model import ProfileSet, RankInfo, describe_steps
 from .options import (
     DIMENSIONS,
@@ -261,7 +262,9 @@ def analyse_ranks(
     else:
         finished = (analyse_rank(profile, rank, *args) for rank in profile.ranks)
     # closing: an error or Ctrl-C here stops the ranks still running (pool, or the cluster's tasks).
-    with contextlib.closing(finished):
+    # In this process, the run's processes are spare: a big trace file is split across them.
+    spare = options.advisor_analyze_processes if not scheduler_address else 1
+    with contextlib.closing(finished), spare_processes(spare):
         for done, outcome in enumerate(finished, start=1):
             outcomes.append(outcome)
             if done < n:

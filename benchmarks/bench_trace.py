@@ -1,18 +1,27 @@
 """Speed and peak memory of the trace_view.json reader on a generated trace of a chosen size.
 
     python benchmarks/bench_trace.py --size-mb 500 [--repeat 3] [--out DIR] [--compare-json]
+    python benchmarks/bench_trace.py --goal [--anchor /work/main] [--big-mb 2000]
 
 The trace mimics a torch_npu Level1 profile with call stacks: per step, host ops (a third with
 call stacks), python functions, enqueue/dequeue, CANN API calls, device tasks, HCCL ops and plane
 tasks, Overlap Analysis slices, counters (Acc PMU, QoS, HBM, …, AI Core Freq) and flows, in the
 proportions of a real 2-rank profile; the Python process is named after its events, as torch_npu does.
-Each measurement runs in a fresh child process, which reports its parse time and peak RSS.
+Each measurement runs in a fresh child process, which reports its parse time, CPU time (its own and
+its worker processes') and peak RSS.
+
+`--goal` measures issue 19's goal 3 in one run: MB/s per core (file MB over CPU seconds) on the
+bench trace and on a rank of `performance-advisor synth` (LLM workload), then 1 and 2 processes on
+one big trace, each against the anchor checkout's reader (`--anchor`, e.g. the main branch), the
+runs interleaved; the load average is printed beside each figure. The big trace is deleted afterwards
+unless `--out` keeps it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import subprocess
 import sys
@@ -254,11 +263,13 @@ def write_trace(path: Path, size_mb: float, seed: int = 0, huge_string_mb: float
 
 _CHILD = textwrap.dedent(
     """
-    import json, resource, sys, time
+    import json, os, resource, sys, time
     from pathlib import Path
-    mode, path = sys.argv[1], Path(sys.argv[2])
+    mode, path, processes = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
     if mode == "reader":
-        from advisor.formats.ascend_text.trace_view import read_trace as parse
+        from advisor.formats.ascend_text.trace_view import read_trace
+        def parse(p):
+            return read_trace(p, processes=processes) if processes > 1 else read_trace(p)
     elif mode == "reader-python":
         from advisor.formats.ascend_text.trace_view import read_trace
         def parse(p):
@@ -271,31 +282,135 @@ _CHILD = textwrap.dedent(
         def parse(p):
             with p.open("rb") as fh:
                 return json.load(fh)
+    def cpu(who):
+        usage = resource.getrusage(who)
+        return usage.ru_utime + usage.ru_stime
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    start = time.perf_counter()
+    start, cpu_start, thread_start = time.perf_counter(), cpu(resource.RUSAGE_SELF), time.thread_time()
     result = parse(path)
     seconds = time.perf_counter() - start
+    main_cpu_s = time.thread_time() - thread_start
+    cpu_s = cpu(resource.RUSAGE_SELF) - cpu_start + cpu(resource.RUSAGE_CHILDREN)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    workers_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     rows = {k: len(v) for k, v in result.items()} if isinstance(result, dict) else {"events": len(result)}
-    print(json.dumps({"seconds": seconds, "base_kb": base, "peak_kb": peak, "rows": rows}))
+    print(json.dumps({"seconds": seconds, "cpu_s": cpu_s, "main_cpu_s": main_cpu_s, "base_kb": base,
+                      "workers_kb": workers_kb, "load": os.getloadavg()[0], "rows": rows, "peak_kb": peak}))
     """
 )
 
 
-def measure(mode: str, path: Path, repeat: int) -> dict:
-    """Best time and largest peak RSS of the reader `mode` over `repeat` fresh child processes."""
-    return best_of([sys.executable, "-c", _CHILD, mode, str(path)], repeat)
+def measure(mode: str, path: Path, repeat: int, processes: int = 1, checkout: Path = ROOT) -> dict:
+    """Best time and largest peak RSS of the reader `mode` of `checkout` over `repeat` fresh child
+    processes (`processes` per read)."""
+    return best_of([sys.executable, "-c", _CHILD, mode, str(path), str(processes)], repeat, checkout)
 
 
-def best_of(command: list[str], repeat: int) -> dict:
-    """Best time and largest peak RSS over `repeat` runs of `command`, a child process that prints
-    one JSON line with "seconds" and "peak_kb" last."""
+def best_of(command: list[str], repeat: int, cwd: Path = ROOT) -> dict:
+    """Best time and largest peak RSS over `repeat` runs of `command` in `cwd` (whose `advisor` it
+    imports), a child process that prints one JSON line with "seconds" and "peak_kb" last."""
     runs = []
     for _ in range(repeat):
-        out = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True)
+        out = subprocess.run(command, cwd=cwd, check=True, capture_output=True, text=True)
         runs.append(json.loads(out.stdout.splitlines()[-1]))
     best = min(runs, key=lambda r: r["seconds"])
     return {**best, "peak_kb": max(r["peak_kb"] for r in runs)}
+
+
+def interleaved(runs: dict[str, tuple[Path, int]], path: Path, repeat: int) -> dict[str, dict]:
+    """Each labelled (checkout, processes) reader run once per round, `repeat` rounds: the best time,
+    the CPU time of that run and the largest peaks over the rounds."""
+    results: dict[str, list[dict]] = {label: [] for label in runs}
+    for _ in range(repeat):
+        for label, (checkout, processes) in runs.items():
+            results[label].append(measure("reader", path, 1, processes, checkout))
+    best = {}
+    for label, found in results.items():
+        top = min(found, key=lambda r: r["seconds"])
+        best[label] = {
+            **top,
+            "cpu_s": min(r["cpu_s"] for r in found),
+            "main_cpu_s": min(r["main_cpu_s"] for r in found),
+            "peak_kb": max(r["peak_kb"] for r in found),
+            "workers_kb": max(r["workers_kb"] for r in found),
+            "loads": [round(r["load"], 2) for r in found],
+        }
+    return best
+
+
+def synth_rank(folder: Path, size_mb: float) -> Path:
+    """The trace_view.json of one generated LLM rank of about `size_mb` MB (kept in `folder`)."""
+    found = sorted(folder.rglob("trace_view.json")) if folder.exists() else []
+    if not found:
+        from advisor.synth import SynthSpec, write_synth_profile
+
+        write_synth_profile(folder, SynthSpec(ranks=1, size_mb=size_mb, workload="llm"))
+        found = sorted(folder.rglob("trace_view.json"))
+    return found[0]
+
+
+def goal(args: argparse.Namespace, folder: Path) -> None:
+    """Issue 19 goal 3: MB/s per core on both traces, 1 -> 2 processes on the big one, vs the anchor."""
+    anchor = args.anchor.resolve()
+    print(f"anchor (before): {anchor}; this checkout (after): {ROOT}; load average now: {os.getloadavg()}")
+    bench = folder / "trace_view.json"
+    if not bench.exists():
+        write_trace(bench, args.size_mb)
+    traces = {"bench": bench, "synth rank": synth_rank(folder / "synth", args.size_mb)}
+    print(
+        f"{'trace':<11} {'MB':>6} {'reader':<7} {'best s':>7} {'MB/s':>6} {'CPU s':>6} {'MB/s/core':>9} "
+        f"{'peak MB':>8} {'loads':<18}"
+    )
+    for name, path in traces.items():
+        size = path.stat().st_size / 1e6
+        found = interleaved({"before": (anchor, 1), "after": (ROOT, 1)}, path, args.repeat)
+        for label, r in found.items():
+            print(
+                f"{name:<11} {size:>6.0f} {label:<7} {r['seconds']:>7.2f} {size / r['seconds']:>6.0f} "
+                f"{r['cpu_s']:>6.2f} {size / r['cpu_s']:>9.0f} {r['peak_kb'] / 1024:>8.0f} {r['loads']}"
+            )
+        print(
+            f"{name:<11} after/before: {found['before']['seconds'] / found['after']['seconds']:.2f}x wall, "
+            f"{found['before']['cpu_s'] / found['after']['cpu_s']:.2f}x CPU"
+        )
+    big = folder / "big_trace_view.json"
+    if not big.exists():
+        print(f"{big}: {write_trace(big, args.big_mb)}")
+    try:
+        size = big.stat().st_size / 1e6
+        runs = {
+            "before, 1 process": (anchor, 1),
+            "after, 1 process": (ROOT, 1),
+            "after, 2 processes": (ROOT, 2),
+        }
+        found = interleaved(runs, big, args.repeat)
+        print(
+            f"{'big trace':<20} {'MB':>6} {'best s':>7} {'MB/s':>6} {'CPU s':>6} {'main thread CPU s':>17} "
+            f"{'peak MB':>8} {'workers MB':>10} {'loads':<18}"
+        )
+        for label, r in found.items():
+            print(
+                f"{label:<20} {size:>6.0f} {r['seconds']:>7.2f} {size / r['seconds']:>6.0f} "
+                f"{r['cpu_s']:>6.2f} {r['main_cpu_s']:>17.2f} {r['peak_kb'] / 1024:>8.0f} "
+                f"{r['workers_kb'] / 1024:>10.0f} {r['loads']}"
+            )
+        one, two = found["after, 1 process"], found["after, 2 processes"]
+        # The main thread reads its span, waits for the worker's, then builds the tables (the flows in a
+        # thread beside it): on idle cores its CPU time is about the wall time, so the ratio below is the
+        # speed-up that a loaded machine hides (a lower bound of the critical path when the worker is slower).
+        print(
+            f"1 -> 2 processes, main thread CPU (the critical path on idle cores): {one['main_cpu_s']:.2f} s "
+            f"-> {two['main_cpu_s']:.2f} s = {one['main_cpu_s'] / two['main_cpu_s']:.2f}x (all CPU: "
+            f"{two['cpu_s']:.2f} s)"
+        )
+        print(
+            f"1 -> 2 processes: {one['seconds'] / two['seconds']:.2f}x wall (goal >= 1.8x) at load "
+            f"{one['loads']} / {two['loads']} on {os.cpu_count()} cores; CPU {one['cpu_s']:.2f} s -> "
+            f"{two['cpu_s']:.2f} s in all"
+        )
+    finally:
+        if not args.out:
+            big.unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -317,11 +432,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--compare-python", action="store_true", help="also time the reader without its C scanner"
     )
+    parser.add_argument("--processes", type=int, default=1, help="processes for one read (split trace)")
+    parser.add_argument("--goal", action="store_true", help="issue 19 goal 3 against --anchor (see above)")
+    parser.add_argument("--anchor", type=Path, default=Path("/work/main"), help="checkout read as 'before'")
+    parser.add_argument("--big-mb", type=float, default=2000.0, help="size of the big trace for --goal")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as scratch:
         folder = args.out or Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)
+        if args.goal:
+            goal(args, folder)
+            return
         path = args.trace or folder / "trace_view.json"
         # A given or kept trace: generating 2 GB takes longer than reading it.
         if args.trace or (args.out and path.exists()):
@@ -335,7 +457,7 @@ def main(argv: list[str] | None = None) -> None:
         modes += ["orjson", "json"] if args.compare_json else []
         print(f"{'parser':<10} {'best s':>8} {'MB/s':>8} {'peak RSS MB':>12} {'over imports MB':>16}")
         for mode in modes:
-            result = measure(mode, path, args.repeat)
+            result = measure(mode, path, args.repeat, args.processes)
             mb_s = size / 1e6 / result["seconds"]
             peak, base = result["peak_kb"] / 1024, result["base_kb"] / 1024
             print(f"{mode:<10} {result['seconds']:>8.2f} {mb_s:>8.1f} {peak:>12.0f} {peak - base:>16.0f}")

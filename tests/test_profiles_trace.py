@@ -532,7 +532,11 @@ def test_mid_file_corruption_names_its_byte_with_small_chunks(tmp_path):
 def test_parse_trace_is_memoised_per_file_version(tmp_path, sample, monkeypatch):
     calls = []
     original = trace_view_module.read_trace
-    monkeypatch.setattr(trace_view_module, "read_trace", lambda path: calls.append(path) or original(path))
+    monkeypatch.setattr(
+        trace_view_module,
+        "read_trace",
+        lambda path, **options: calls.append(path) or original(path, **options),
+    )
     first = parse_trace(sample)
     assert parse_trace(sample) is first and len(calls) == 1
     stat = sample.stat()
@@ -545,7 +549,11 @@ def test_loaders_parse_the_file_once_for_all_tables(tmp_path, monkeypatch):
     rank = discover(folder).ranks[0]
     calls = []
     original = trace_view_module.read_trace
-    monkeypatch.setattr(trace_view_module, "read_trace", lambda path: calls.append(path) or original(path))
+    monkeypatch.setattr(
+        trace_view_module,
+        "read_trace",
+        lambda path, **options: calls.append(path) or original(path, **options),
+    )
     frames = {name: load_table(name, rank) for name in TABLES}
     assert len(calls) == 1
     assert len(frames["host_ops"]) == 6 and list(frames["steps"]["step"]) == [7, 8]

@@ -18,10 +18,16 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import multiprocessing
+import os
 import re
+import tempfile
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import numpy as np
@@ -39,6 +45,8 @@ from ..ascend_common.trace_columns import (
     NS,
     STACK,
     STR,
+    ColumnMap,
+    ColumnSpill,
     Scanned,
     float_array,
     id_array,
@@ -48,12 +56,21 @@ from ..ascend_common.trace_columns import (
     stack_array,
     string_array,
 )
-from ..ascend_common.trace_json import CHUNK_BYTES, MAX_EVENT_BYTES, ArrayReader, scan_process_names
+from ..ascend_common.trace_json import (
+    CHUNK_BYTES,
+    MAX_EVENT_BYTES,
+    ArrayReader,
+    Span,
+    is_gzip,
+    scan_process_names,
+    split_spans,
+)
 from ..file_memo import FileMemo
 from ..sanity import INCOMPLETE, drop_damaged, with_lost_share
 from ..schema import conform
 from ..step_split import OVERLAP_NAMES
 from ..tables import register_table
+from ..trace_split import split_processes
 
 try:
     from . import _tracescan
@@ -189,32 +206,186 @@ def read_trace(
     chunk_bytes: int = CHUNK_BYTES,
     compiled: bool = True,
     max_event_bytes: int = MAX_EVENT_BYTES,
+    processes: int = 1,
 ) -> TraceTables:
     """Parse `path` in one streaming pass (not memoised: see `parse_trace`). `compiled=False` reads
     every piece with the Python path (the reference that the C scanner is tested against). An event
-    longer than `max_event_bytes` is skipped with a warning."""
-    processes = scan_process_names(path)
-    builder = _Builder({pid: process_kind(name) for pid, name in processes.items()})
-    fast = builder.scan if compiled and _tracescan is not None else None
-    reader = ArrayReader(path, Event, chunk_bytes, fast, max_event_bytes)
-    # The events are Structs untracked by the cyclic GC (gc=False): no need to pause collections.
-    for events in reader:
-        builder.feed(events)
-        del events  # before the next batch is parsed
-    _release_freed_memory()  # the chunks' objects: else the tables would be built on top of them
-    warnings = []
-    if reader.truncated_at is not None:
-        warnings.append(f"{path}: truncated at byte {reader.truncated_at}; read {reader.count} events")
-    if builder.skipped:
-        warnings.append(f"{path}: skipped {builder.skipped} malformed events")
-    if reader.oversized:
-        warnings.append(_oversized_warning(path, reader.oversized, max_event_bytes))
-    truncated = reader.truncated_at is not None
-    lost, seen = builder.skipped + len(reader.oversized), reader.count + len(reader.oversized)
-    skipped = lost / seen if seen else 0.0
-    tables = TraceTables(builder.tables(), warnings, processes, truncated, skipped)
-    _release_freed_memory()
-    return tables
+    longer than `max_event_bytes` is skipped with a warning. With `processes` > 1 a plain (not gzip)
+    file is cut into that many spans read side by side (`_read_split`); the tables are the same."""
+    read = _SpanRead(path, chunk_bytes, compiled, max_event_bytes)
+    if processes > 1 and not is_gzip(path):
+        spans = split_spans(path, processes)
+        if len(spans) > 1 and (split := _read_split(read, spans)) is not None:
+            return split
+    names = read.names(None)
+    read.kinds = _kinds([names])
+    return read.tables([names], [read.events(None)])
+
+
+def _read_split(read: _SpanRead, spans: list[Span]) -> TraceTables | None:
+    """The tables of `spans` read side by side: this process reads the first, a worker process each
+    other one. None when a cut proved not to be an element boundary (the span before it does not end
+    its array cleanly) or a span cannot be read: the caller then reads the file whole, which gives
+    exactly the tables, warnings or error of an unsplit read."""
+    spills = [_shared_file() for _ in spans[1:]]
+    try:
+        events = _read_spans(read, spans, spills)
+        if events is None:
+            return None
+        names, events = events
+        if any(part is None for part in events) or any(part.truncated_at is not None for part in events[:-1]):
+            return None
+        for part, spill in zip(events[1:], spills, strict=True):
+            part.builder.load(ColumnMap(spill))  # mapped: the file's pages stay until the tables go
+        return read.tables(names, events)
+    finally:
+        for spill in spills:
+            with contextlib.suppress(OSError):
+                os.unlink(spill)
+
+
+def _read_spans(
+    read: _SpanRead, spans: list[Span], spills: list[str]
+) -> tuple[list[dict[Any, str]], list[_SpanEvents | None]] | None:
+    """The process names and events of each span (None where a span cannot be read), or None when a
+    worker process died (e.g. killed for memory)."""
+    try:
+        with _worker_pool(len(spans) - 1) as pool:
+            later = [pool.submit(read.names, span) for span in spans[1:]]
+            names = [read.names(spans[0]), *(future.result() for future in later)]
+            read.kinds = _kinds(names)
+            pending = [
+                pool.submit(read.events_or_none, span, spill)
+                for span, spill in zip(spans[1:], spills, strict=True)
+            ]
+            first = read.events_or_none(spans[0])
+            if first is None:  # the file is read whole anyway: the workers' spans are not needed
+                for future in pending:
+                    future.cancel()
+                return names, [None]
+            return names, [first, *(future.result() for future in pending)]
+    except BrokenProcessPool:
+        return None
+
+
+_SPILL_PREFIX = "advisor-trace-span-"
+
+
+def _shared_file() -> str:
+    """A new empty file for a worker's columns, named after this process: in shared memory where
+    there is one (/dev/shm)."""
+    folder = "/dev/shm" if os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
+    _remove_orphans(Path(folder))
+    fd, path = tempfile.mkstemp(prefix=f"{_SPILL_PREFIX}{os.getpid()}-", dir=folder)
+    os.close(fd)
+    return path
+
+
+def _remove_orphans(folder: Path) -> None:
+    """Remove the files of reads whose process is gone: killed mid-read (a cancelled analysis gets
+    SIGTERM, which skips `finally`), it left them holding shared memory until a reboot."""
+    for path in folder.glob(f"{_SPILL_PREFIX}*-*"):
+        pid = path.name[len(_SPILL_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):  # another reader removed it first
+                path.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _worker_pool(workers: int) -> ProcessPoolExecutor:
+    """Processes for the spans. fork when this process runs no other thread (a fork starts in
+    milliseconds with everything imported; the spans' work is all in the child), else forkserver:
+    a fork of a threaded process may inherit a lock held by another thread."""
+    single = threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if single else "forkserver")
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+
+
+def _kinds(names: list[dict[Any, str]]) -> dict[Any, int]:
+    """pid -> process kind, from the names found per span in file order (a later name wins)."""
+    return {pid: process_kind(name) for found in names for pid, name in found.items()}
+
+
+class _SpanRead:
+    """The two passes over one span of a trace, each a picklable call for a worker process: the
+    process names it holds, then its events into a `_Builder`'s chunks."""
+
+    def __init__(self, path: Path, chunk_bytes: int, compiled: bool, max_event_bytes: int) -> None:
+        self.path = path
+        self.chunk_bytes = chunk_bytes
+        self.compiled = compiled
+        self.max_event_bytes = max_event_bytes
+        self.kinds: dict[Any, int] = {}
+
+    def names(self, span: Span | None) -> dict[Any, str]:
+        """The process names in `span` (None: the whole file)."""
+        return scan_process_names(self.path) if span is None else scan_process_names(self.path, span)
+
+    def events_or_none(self, span: Span, spill_path: str | None = None) -> _SpanEvents | None:
+        try:
+            return self.events(span, spill_path)
+        except InputError:  # a cut inside a string may start a span on bytes that are not JSON
+            return None
+
+    def events(self, span: Span | None, spill_path: str | None = None) -> _SpanEvents:
+        """The events of `span` (None: the whole file), their processes' kinds from `kinds`. With
+        `spill_path` (in a worker process) each chunk's columns go to that file (`ColumnSpill`)."""
+        builder = _Builder(self.kinds)
+        fast = builder.scan if self.compiled and _tracescan is not None else None
+        reader = ArrayReader(self.path, Event, self.chunk_bytes, fast, self.max_event_bytes, span=span)
+        spill = None if spill_path is None else ColumnSpill(spill_path)
+        spilled = dict.fromkeys(builder.parts, 0)
+        try:
+            # The events are Structs untracked by the cyclic GC (gc=False): no need to pause collections.
+            for events in reader:
+                builder.feed(events)
+                del events  # before the next batch is parsed
+                if spill is not None:
+                    builder.spill(spill, spilled)
+        finally:
+            if spill is not None:
+                spill.close()
+        _release_freed_memory()  # the chunks' objects: else the tables would be built on top of them
+        return _SpanEvents(builder, reader.count, reader.oversized, reader.truncated_at)
+
+    def tables(self, names: list[dict[Any, str]], spans: list[_SpanEvents]) -> TraceTables:
+        """The tables of the spans' events, in file order (the names as found per span, in order)."""
+        processes = {pid: name for found in names for pid, name in found.items()}
+        builder = spans[0].builder
+        for later in spans[1:]:
+            builder.append(later.builder)
+        count = sum(span.count for span in spans)
+        oversized = [at for span in spans for at in span.oversized]
+        truncated_at = spans[-1].truncated_at
+        path, warnings = self.path, []
+        if truncated_at is not None:
+            warnings.append(f"{path}: truncated at byte {truncated_at}; read {count} events")
+        if builder.skipped:
+            warnings.append(f"{path}: skipped {builder.skipped} malformed events")
+        if oversized:
+            warnings.append(_oversized_warning(path, oversized, self.max_event_bytes))
+        lost, seen = builder.skipped + len(oversized), count + len(oversized)
+        skipped = lost / seen if seen else 0.0
+        tables = builder.tables(flows_beside=len(spans) > 1)
+        tables = TraceTables(tables, warnings, processes, truncated_at is not None, skipped)
+        _release_freed_memory()
+        return tables
+
+
+class _SpanEvents(NamedTuple):
+    builder: _Builder
+    count: int
+    oversized: list[tuple[int, int]]
+    truncated_at: int | None
 
 
 _OFFSETS_NAMED = 5  # in the warning about oversized events; the rest are counted
@@ -252,7 +423,7 @@ def _checked(trace: TraceTables, path: Path) -> TraceTables:
 
 
 def _parse_checked(path: Path) -> TraceTables:
-    return _checked(read_trace(path), path)
+    return _checked(read_trace(path, processes=split_processes(path)), path)
 
 
 # The tables of a file without damaged rows, parsed once per (file, size, mtime) in this process.
@@ -291,6 +462,26 @@ class _Builder:
         self.skipped = 0
         self.raw = {table: tuple([] for _ in columns) for table, columns in _RAW.items()}
         self.parts: dict[str, list[dict[str, Any]]] = {table: [] for table in _RAW}
+
+    def spill(self, spill: ColumnSpill, done: dict[str, int]) -> None:
+        """Write the chunks not yet written (`done` per table) to `spill`, keeping their layouts."""
+        for table, parts in self.parts.items():
+            for at in range(done[table], len(parts)):
+                parts[at] = {column: spill.dump(value) for column, value in parts[at].items()}
+            done[table] = len(parts)
+
+    def load(self, columns: ColumnMap) -> None:
+        """The chunks' columns back from the layouts `spill` kept."""
+        for parts in self.parts.values():
+            for at, part in enumerate(parts):
+                parts[at] = {column: columns.load(layout) for column, layout in part.items()}
+
+    def append(self, later: _Builder) -> None:
+        """Add the chunks of `later`, read from the bytes after this builder's."""
+        for table, parts in later.parts.items():
+            self.parts[table] += parts
+        self.threads.update(later.threads)  # as if read on: a later thread_name wins
+        self.skipped += later.skipped
 
     def scan(self, piece: memoryview) -> Scanned | None:
         """A piece read by the C scanner, or None when it needs the Python path."""
@@ -502,8 +693,10 @@ class _Builder:
             {column: self._column(parts, column, kind) for column, kind in _RAW[table]}, copy=False
         )
 
-    def tables(self) -> dict[str, pd.DataFrame]:
-        """The final tables, built one at a time so that only one table's raw chunks are copied at once."""
+    def tables(self, flows_beside: bool = False) -> dict[str, pd.DataFrame]:
+        """The final tables, built one at a time so that only one table's raw chunks are copied at once.
+        `flows_beside`: the flows (the costliest to build) in a thread beside the others, for a read
+        whose worker processes have finished and left their cores idle (Arrow and numpy release the GIL)."""
         tables: dict[str, pd.DataFrame] = {}
         raw = {
             "host_ops": lambda: self._frame("host_ops"),
@@ -516,10 +709,20 @@ class _Builder:
             "flows": lambda: _flows(self._frame("flow_start"), self._frame("flow_end")),
             "gc": lambda: self._frame("gc"),
         }
-        for name, build in raw.items():
-            tables[name] = conform(build(), name)
-            tables[name].attrs["source"] = TRACE_VIEW_JSON
+
+        def build(name: str) -> pd.DataFrame:
+            frame = conform(raw[name](), name)
+            frame.attrs["source"] = TRACE_VIEW_JSON
             _release_freed_memory()  # the raw columns just copied, before the next table is built
+            return frame
+
+        with ThreadPoolExecutor(1) as thread:
+            flows = thread.submit(build, "flows") if flows_beside else None
+            for name in raw:
+                if name != "flows" or flows is None:
+                    tables[name] = build(name)
+            if flows is not None:
+                tables["flows"] = flows.result()
         return {name: tables[name] for name in TABLES}
 
 
