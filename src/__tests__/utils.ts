@@ -91,7 +91,15 @@ export const OPTIONS_REPLY: IOptionsReply = {
       default: 'performance_advisor_reports',
       label: 'Output path'
     },
-    language: { default: 'en', label: 'Report language', choices: ['en', 'zh'] }
+    language: { default: 'en', label: 'Report language', choices: ['en', 'zh'] },
+    training_log: { default: '', label: 'Training log' },
+    devices: { default: null, label: 'Devices', min: 1, max: 1_000_000 },
+    seq_length: {
+      default: null,
+      label: 'Sequence length',
+      min: 1,
+      max: 100_000_000
+    }
   },
   sources: ['local', 'obs']
 };
