@@ -27,17 +27,22 @@ TORCH_VERSIONS = (DETECT, "1.11.0", "2.1.0")
 # The version hints name Ascend software (CANN, torch_npu): they mean something on NPU profiles only.
 VERSION_HINTS = ("cann_version", "torch_version")
 VERSION_HINT_DEVICES = ("npu",)
-DIMENSIONS = ("computation", "communication", "schedule", "memory", "dataloader")
+DIMENSIONS = ("computation", "communication", "schedule", "memory", "dataloader", "training")
 REPORT_FORMATS = ("html", "xlsx", "json")
 LANGUAGES = ("en", "zh")
 MIN_PROCESSES, MAX_PROCESSES = 1, 8
+# The training log's facts a user may state where the log does not (docs/design.md, "Training logs"):
+# the largest clusters and context lengths in use, with room to spare.
+MAX_DEVICES = 1_000_000
+MAX_SEQ_LENGTH = 100_000_000
 # Reports go into a folder of their own under the server root (or the CLI's current folder) unless
 # the user names one: three files per run would otherwise pile up among the user's own files.
 REPORTS_DIR = "performance_advisor_reports"
 
 # How a value is read, offered and passed on: one of a list ("choice"), several of it ("multi"), an
-# integer in a range ("range"), on/off ("flag", a CLI switch), free text ("text").
-Kind = Literal["choice", "multi", "range", "flag", "text"]
+# integer in a range ("range"), an integer in a range or nothing ("count": unset is None), on/off
+# ("flag", a CLI switch), free text ("text").
+Kind = Literal["choice", "multi", "range", "count", "flag", "text"]
 
 
 @dataclass(frozen=True)
@@ -122,8 +127,9 @@ class AnalysisOptions:
 
 @dataclass(frozen=True)
 class JobParameters:
-    """Where the reports of one analysis go and their language: not analysis options (they change
-    nothing the analysis finds). Top-level fields of the REST body."""
+    """Where the reports of one analysis go and their language, and the training log read beside the
+    profile (an input like `path`, confined to the allowed roots as it is) with the facts of the job a
+    log may not state (its device count and sequence length). Top-level fields of the REST body."""
 
     output_path: str = option(
         REPORTS_DIR,
@@ -137,6 +143,41 @@ class JobParameters:
     )
     language: str = option(
         "en", Spec("choice", "--language", "Report language", "report language: en or zh", choices=LANGUAGES)
+    )
+    training_log: str = option(
+        "",
+        Spec(
+            "text",
+            "--training-log",
+            "Training log",
+            "a training log to read beside the profile: LLaMA-Factory trainer_log.jsonl, Megatron/"
+            "MindSpeed stdout or HuggingFace trainer_state.json (default: none)",
+            metavar="LOG",
+        ),
+    )
+    devices: int | None = option(
+        None,
+        Spec(
+            "count",
+            "--devices",
+            "Devices",
+            "the job's device count, where the training log does not state it (for tokens/s per device)",
+            minimum=1,
+            maximum=MAX_DEVICES,
+            metavar="N",
+        ),
+    )
+    seq_length: int | None = option(
+        None,
+        Spec(
+            "count",
+            "--seq-length",
+            "Sequence length",
+            "tokens per sample, where the training log does not state it (Megatron logs: for tokens/s)",
+            minimum=1,
+            maximum=MAX_SEQ_LENGTH,
+            metavar="L",
+        ),
     )
 
     def to_json(self) -> dict[str, Any]:
@@ -212,7 +253,7 @@ def options_schema(model: type[Model] = AnalysisOptions) -> dict[str, Any]:
         entry: dict[str, Any] = {"default": defaults[name], "label": spec.label}
         if spec.kind in ("choice", "multi"):
             entry["choices"] = list(spec.choices)
-        if spec.kind == "range":
+        if spec.kind in ("range", "count"):
             entry.update(min=spec.minimum, max=spec.maximum)
         schema[name] = entry
     return schema
@@ -276,6 +317,8 @@ def parse_value(name: str, spec: Spec, value: Any, default: Any) -> Any:
         return parse_multi(name, value, spec.choices)
     if spec.kind == "range":
         return parse_range(name, value, spec.minimum, spec.maximum)
+    if spec.kind == "count":  # null or "" leaves it unset
+        return None if value in (None, "") else parse_range(name, value, spec.minimum, spec.maximum)
     if spec.kind == "flag":
         return parse_flag(name, value)
     return parse_text(name, value, default)

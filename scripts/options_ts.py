@@ -26,6 +26,7 @@ KIND_INTERFACES = {
     "choice": "IChoiceOption",
     "multi": "IMultiChoiceOption",
     "range": "IRangeOption",
+    "count": "ICountOption",
     "flag": "IFlagOption",
     "text": "ITextOption",
 }
@@ -33,6 +34,7 @@ KIND_DOCS = {
     "choice": "A single-choice option.",
     "multi": "A multiple-choice option.",
     "range": "An integer option with a range.",
+    "count": "An integer option with a range that may be left unset (null).",
     "flag": "An on/off option.",
     "text": "A free-text option.",
 }
@@ -43,13 +45,16 @@ MODELS: tuple[tuple[type[Model], str, str, str], ...] = (
         JobParameters,
         "IJobParameters",
         "IJobSchema",
-        "The job parameters: where the reports go and their language, top-level fields of a task.",
+        "The job parameters: where the reports go, their language and the training log read beside the "
+        "profile, top-level fields of a task.",
     ),
 )
 
 
 def ts_type(value: Any) -> str:
-    """The TypeScript type of a JSON value of the schema."""
+    """The TypeScript type of a JSON value of the schema (null: an unset count, which is a number)."""
+    if value is None:
+        return "number | null"
     if isinstance(value, bool):
         return "boolean"
     if isinstance(value, int):
@@ -63,7 +68,13 @@ def ts_type(value: Any) -> str:
 
 def field_type(model: type[Model], name: str) -> str:
     hint = get_type_hints(model)[name]
-    return {str: "string", int: "number", bool: "boolean", tuple[str, ...]: "string[]"}[hint]
+    return {
+        str: "string",
+        int: "number",
+        int | None: "number | null",
+        bool: "boolean",
+        tuple[str, ...]: "string[]",
+    }[hint]
 
 
 def doc(text: str, indent: str = "") -> list[str]:

@@ -33,6 +33,16 @@ export interface IRangeOption {
 }
 
 /**
+ * An integer option with a range that may be left unset (null).
+ */
+export interface ICountOption {
+  default: number | null;
+  label: string;
+  min: number;
+  max: number;
+}
+
+/**
  * An on/off option.
  */
 export interface IFlagOption {
@@ -73,11 +83,14 @@ export interface IOptionsSchema {
 }
 
 /**
- * The job parameters: where the reports go and their language, top-level fields of a task.
+ * The job parameters: where the reports go, their language and the training log read beside the profile, top-level fields of a task.
  */
 export interface IJobParameters {
   output_path: string;
   language: string;
+  training_log: string;
+  devices: number | null;
+  seq_length: number | null;
 }
 
 /**
@@ -86,4 +99,7 @@ export interface IJobParameters {
 export interface IJobSchema {
   output_path: ITextOption;
   language: IChoiceOption;
+  training_log: ITextOption;
+  devices: ICountOption;
+  seq_length: ICountOption;
 }

@@ -111,7 +111,8 @@ def test_every_dimension_is_offered():
 
 def test_job_parameters_are_not_analysis_options():
     assert not set(specs(AnalysisOptions)) & set(specs(JobParameters))
-    assert set(specs(JobParameters)) == {"output_path", "language"}
+    # The training log and the job's facts it may not state are inputs beside the profile (issue 21).
+    assert set(specs(JobParameters)) == {"output_path", "language", "training_log", "devices", "seq_length"}
     with pytest.raises(OptionError, match="output_path must be a string"):
         parse_model(JobParameters, {"output_path": 3})
     with pytest.raises(OptionError, match="language must be one of en, zh"):

@@ -24,6 +24,7 @@ from ..options import LANGUAGES
 from ..ranges import number_ranges
 
 if TYPE_CHECKING:
+    from ..formats.training_log import TrainingLogSummary
     from ..model import DeviceCount
     from .model import InputInfo
 
@@ -203,3 +204,19 @@ def describe_devices(m: Messages, devices: Sequence[DeviceCount]) -> str:
             )
         )
     return m.t("report.profile.device.separator").join(parts)
+
+
+def training_log_line(m: Messages, summary: TrainingLogSummary) -> str:
+    """A training log in one line, in `m`'s language: 'LLaMA-Factory log, 1,200 records, steps
+    10–12,000' (the panel's answer to a typed path, the report's Training header)."""
+    source = m.t(f"training.log.source.{summary.format}")
+    key = "training.log.records_approximate" if summary.approximate else "training.log.records"
+    records = m.tn(key, summary.records)
+    if summary.first_step is None or summary.last_step is None:
+        return m.t("training.log.line_no_steps", source=source, records=records)
+    steps = (
+        m.t("training.log.step", first=summary.first_step)
+        if summary.first_step == summary.last_step
+        else m.t("training.log.steps", first=summary.first_step, last=summary.last_step)
+    )
+    return m.t("training.log.line", source=source, records=records, steps=steps)

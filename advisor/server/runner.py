@@ -129,7 +129,10 @@ class TaskRunner:
             command += ["--local-output", str(self.reports_dir / task.id)]
         else:
             output_path = str(self.resolver.resolve(output_path, must_exist=False, kind="output_path"))
-        command += task_cli_options(task, output_path) + cli_args(self.deployment)
+        training_log = task_job(task).training_log
+        if training_log:  # confined again: the roots may have changed since the submission
+            training_log = str(self.resolver.resolve(training_log, kind="training_log"))
+        command += task_cli_options(task, output_path, training_log) + cli_args(self.deployment)
         if task.compare:
             compare = self._input(task.compare["source"], task.compare["path"], "compared profiling path")
             command += ["--compare", compare]
@@ -334,8 +337,8 @@ def task_job(task: Task) -> JobParameters:
     return parse_model(JobParameters, task.job)
 
 
-def task_cli_options(task: Task, output: str) -> list[str]:
-    """The CLI flags of a task's job parameters, its reports going to `output`, and of its analysis
-    options (validated at submission)."""
-    job = replace(task_job(task), output_path=output)
+def task_cli_options(task: Task, output: str, training_log: str = "") -> list[str]:
+    """The CLI flags of a task's job parameters, its reports going to `output` and its training log
+    read from `training_log` (resolved), and of its analysis options (validated at submission)."""
+    job = replace(task_job(task), output_path=output, training_log=training_log)
     return [*cli_args(job), *parse_options(task.options).to_cli_args()]

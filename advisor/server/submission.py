@@ -9,7 +9,7 @@ they were told apart, is still accepted and named so.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +90,9 @@ def parse_submission(
     job = parse_job(body, raw_options)
     raw_options = {"advisor_analyze_processes": default_processes, **raw_options}
     options = parse_options(raw_options, prefix="options.")
+    training_log = parse_training_log(job.parameters.training_log, resolver)
+    if training_log:
+        job = JobRequest(replace(job.parameters, training_log=training_log.path), job.names)
     field = job.names["output_path"]
     output_path = job.parameters.output_path
     if is_object_url(output_path):
@@ -98,7 +101,11 @@ def parse_submission(
         output = resolver.resolve(output_path, must_exist=False, kind=field)
         if output.exists() and not output.is_dir():
             raise InputError(f"{field} {shown(output_path)} is not a folder")
-    inputs = {"path": data.location, **({"compare.path": compared.location} if compared else {})}
+    inputs = {
+        "path": data.location,
+        **({"compare.path": compared.location} if compared else {}),
+        **({"training_log": training_log.location} if training_log else {}),
+    }
     refuse_output_inside_inputs(output, inputs, field, as_typed=output_path)
     return Task(
         id=new_task_id(),
@@ -110,6 +117,19 @@ def parse_submission(
         job=job.parameters.to_json(),
         title=data.title,
     )
+
+
+def parse_training_log(path: str, resolver: PathResolver) -> Source | None:
+    """The training log beside the profile (None when not given): a file inside the allowed roots, as
+    the profiling path is confined (an object-store URL is not read for it)."""
+    if not path:
+        return None
+    if is_object_url(path):
+        raise InputError(f"training_log {shown(path)} must be a local file (obs:// is not read for it)")
+    resolved = resolver.resolve(path, kind="training_log")
+    if not resolved.is_file():
+        raise InputError(f"training_log {shown(path)} is not a file")
+    return Source("local", resolver.display(resolved), str(resolved), resolved.name)
 
 
 @dataclass(frozen=True)
