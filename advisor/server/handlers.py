@@ -17,14 +17,14 @@ from ..errors import InputError, MalformedPathError, MixedRunsError, OptionError
 from ..formats import discover, report_input_fields
 from ..formats.training_log import describe_training_log, detect_training_log
 from ..options import LANGUAGES, VERSION_HINT_DEVICES, JobParameters, options_schema, parse_choice
-from ..pathtext import check_text, shown
+from ..pathtext import check_text
 from ..report.messages import Messages, profile_line, training_log_line
 from ..storage.config import is_object_url
 from .models import ACTIVE_STATUSES, SUCCESS, Task
 from .paths import PathResolver
 from .runner import TaskRunner
 from .store import TaskStore
-from .submission import parse_submission
+from .submission import parse_submission, parse_training_log
 
 NAMESPACE = "performance-advisor"
 # What api/inspect is asked to check (`input`): the data path (profiling data, or a training log
@@ -165,14 +165,16 @@ class InspectHandler(AdvisorAPIHandler):
         return True
 
     async def _inspect_training_log(self, path: str, messages: Messages) -> None:
-        """The answer for a training log: confined to the allowed roots as the data path is, and local
-        (an object store is not read for it)."""
+        """The answer for a training log, checked as a submission checks it (a local file inside the
+        allowed roots), then described."""
         try:
-            if is_object_url(path):
-                raise InputError(f"training_log {shown(path)} must be a local file (obs:// is not read for it)")
-            resolved = self.resolver.resolve(path, kind="training_log")
+            log = parse_training_log(path, self.resolver)
+            if log is None:
+                raise InputError("training_log is empty")
             # A log up to tens of MB is parsed, a larger one scanned: off the event loop.
-            summary = await asyncio.get_running_loop().run_in_executor(None, describe_training_log, resolved)
+            summary = await asyncio.get_running_loop().run_in_executor(
+                None, describe_training_log, log.location
+            )
         except MalformedPathError as error:
             raise web.HTTPError(400, str(error)) from None
         except InputError as error:
@@ -182,7 +184,7 @@ class InspectHandler(AdvisorAPIHandler):
             {
                 "ok": True,
                 "summary": training_log_line(messages, summary),
-                "path": self.resolver.display(resolved),
+                "path": log.path,
                 "version_hints": False,
                 "kind": "training_log",
             }

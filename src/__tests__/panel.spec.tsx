@@ -518,9 +518,9 @@ describe('AdvisorPanel', () => {
     );
     setValue(devices, '8');
     await waitFor(() => !submitButton().disabled, 2000, 'submit enabled');
-    expect(
-      ($(panel.node, '#jp-pa-seq-length') as HTMLInputElement).value
-    ).toBe('');
+    expect(($(panel.node, '#jp-pa-seq-length') as HTMLInputElement).value).toBe(
+      ''
+    );
 
     submitButton().click();
     await waitFor(() => client.submit.mock.calls.length === 1, 2000, 'submit');
@@ -538,8 +538,7 @@ describe('AdvisorPanel', () => {
     await openAdvancedSettings();
     setValue($(panel.node, '#jp-pa-data-path') as HTMLInputElement, LOG);
     await waitFor(
-      () =>
-        $(panel.node, '#jp-pa-data-validation').textContent === LOG_SUMMARY,
+      () => $(panel.node, '#jp-pa-data-validation').textContent === LOG_SUMMARY,
       3000,
       'log recognised'
     );
@@ -554,10 +553,7 @@ describe('AdvisorPanel', () => {
       'The data is a training log: the CANN and torch versions do not apply to it.'
     );
     expect(panel.node.querySelector('#jp-pa-training-log')).toBeNull();
-    setValue(
-      $(panel.node, '#jp-pa-seq-length') as HTMLInputElement,
-      '4096'
-    );
+    setValue($(panel.node, '#jp-pa-seq-length') as HTMLInputElement, '4096');
     await waitFor(() => !submitButton().disabled, 2000, 'submit enabled');
     submitButton().click();
     await waitFor(() => client.submit.mock.calls.length === 1, 2000, 'submit');

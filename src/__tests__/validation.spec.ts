@@ -193,7 +193,10 @@ describe('schemaDefaults', () => {
     ]);
     expect(schemaDefaults(OPTIONS_REPLY.job)).toEqual({
       output_path: 'performance_advisor_reports',
-      language: 'en'
+      language: 'en',
+      training_log: '',
+      devices: null,
+      seq_length: null
     });
   });
 });
@@ -232,7 +235,10 @@ describe('submitBlockReason', () => {
     expect(submitBlockReason(base, trans)).toBeNull();
     // No training log (the field is optional), a checked one, or none asked for (the data is one).
     expect(
-      submitBlockReason({ ...base, trainingLog: { ...ok, kind: 'training_log' } }, trans)
+      submitBlockReason(
+        { ...base, trainingLog: { ...ok, kind: 'training_log' } },
+        trans
+      )
     ).toBeNull();
     expect(submitBlockReason({ ...base, trainingLog: null }, trans)).toBeNull();
     expect(submitBlockReason({ ...base, compare: ok }, trans)).toBeNull();

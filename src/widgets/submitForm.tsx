@@ -311,7 +311,7 @@ function TrainingLogInput(props: {
       <legend>{trans.__('Training Log')}</legend>
       {props.showPath && (
         <div className="jp-pa-field jp-pa-field-grow">
-          <label htmlFor="jp-pa-training-log">{trans.__('Training log')}</label>
+          <label htmlFor="jp-pa-training-log">{trans.__('Log path')}</label>
           <InputGroup
             id="jp-pa-training-log"
             type="text"
