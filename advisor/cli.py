@@ -37,6 +37,7 @@ from .progress import PROGRESS_MODES, Reporter, make_reporter, one_line
 from .ranges import number_ranges
 
 if TYPE_CHECKING:
+    from .engine import TrainingLogInput
     from .report.model import Report
 
 PROG = "performance-advisor"
@@ -60,7 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     analyze.add_argument(
         "path",
         help="an *_ascend_pt rank folder, or a folder of them (a cluster); a PyTorch profiler trace "
-        "(*.json, *.json.gz), or a folder of them (one per rank); or obs://bucket/dir, s3://bucket/dir",
+        "(*.json, *.json.gz), or a folder of them (one per rank); or obs://bucket/dir, s3://bucket/dir; "
+        "or a training log alone (trainer_log.jsonl, Megatron/MindSpeed stdout, trainer_state.json)",
     )
     analyze.add_argument("--compare", metavar="PATH", help="a baseline profile to compare with (or obs://…)")
     add_cli_arguments(analyze, JobParameters)
@@ -162,7 +164,7 @@ def _int_option(name: str, value: str, low: int, high: int) -> int:
 
 
 def _analyze(args: argparse.Namespace, reporter: Reporter) -> int:
-    from .engine import run_analysis, write_reports
+    from .engine import run_analysis, run_log_analysis
 
     options: AnalysisOptions = from_cli(args, AnalysisOptions)
     job: JobParameters = from_cli(args, JobParameters)
@@ -186,6 +188,10 @@ def _analyze(args: argparse.Namespace, reporter: Reporter) -> int:
 
         target = parse_url(upload_to)
         make_client(load_config(target.scheme), str(target))  # no credentials: fail before analysing
+    given_log = _training_log(args, job)
+    if given_log is not None and given_log.path == args.path:
+        report = run_log_analysis(given_log, options=options, language=job.language, progress=reporter)
+        return _deliver(args, job, formats, report, reporter, upload_to)
     with contextlib.ExitStack() as stack:
         data = _local_profile(stack, args.path, options, reporter)
         compare = _local_profile(stack, args.compare, options, reporter) if args.compare else None
@@ -199,6 +205,7 @@ def _analyze(args: argparse.Namespace, reporter: Reporter) -> int:
                 progress=reporter,
                 step=step,
                 scheduler_address=scheduler,
+                training_log=given_log,
             )
         except OSError as exc:
             # A file of the user's data that cannot be read is unusable input, not a bug of ours.
@@ -210,6 +217,48 @@ def _analyze(args: argparse.Namespace, reporter: Reporter) -> int:
         report.input.path = args.path
     if compare is not None and compare != args.compare:
         report.input.compare_path = args.compare
+    return _deliver(args, job, formats, report, reporter, upload_to)
+
+
+def _training_log(args: argparse.Namespace, job: JobParameters) -> TrainingLogInput | None:
+    """The training log to read: PATH itself when it is one (analysed alone; --training-log, --compare
+    and --step then make no sense), else --training-log's file beside the profile, else none."""
+    from .engine import TrainingLogInput
+    from .formats.training_log import is_training_log
+
+    if not _is_object_url(args.path) and is_training_log(args.path):
+        alone = [
+            flag
+            for flag, given in (
+                ("--training-log", job.training_log),
+                ("--compare", args.compare),
+                ("--step", args.step),
+            )
+            if given
+        ]
+        if alone:
+            raise OptionError(
+                f"PATH {args.path} is a training log: {', '.join(alone)} needs a profile as PATH"
+            )
+        return TrainingLogInput(args.path, job.devices, job.seq_length)
+    if job.training_log:
+        if _is_object_url(job.training_log):
+            raise OptionError("--training-log takes a local file, not obs:// or s3://")
+        return TrainingLogInput(job.training_log, job.devices, job.seq_length)
+    return None
+
+
+def _deliver(
+    args: argparse.Namespace,
+    job: JobParameters,
+    formats: tuple[str, ...],
+    report: Report,
+    reporter: Reporter,
+    upload_to: str | None,
+) -> int:
+    """Write (and upload) the reports, print their paths and the summary."""
+    from .engine import write_reports
+
     for warning in report.warnings:
         reporter.warning(warning)
     if upload_to is None:
@@ -254,12 +303,12 @@ def print_summary(report: Report, stream: TextIO | None = None) -> None:
     ranks, steps 1–3") and one line per cause to fix, as the report's "What to fix first" ranks them:
     priority, title, estimated gain per step (its text brings the leading blank where the language
     wants one). The paths stay the first lines of stdout."""
-    from .report.messages import Messages, describe_input
+    from .report.messages import Messages
 
     out = stream if stream is not None else sys.stdout
     m = Messages(report.language)
     ranked = [f for f in report.sorted_findings() if f.ranked]
-    lines = ["", describe_input(m, report.input)]
+    lines = ["", report.description()]
     if not ranked:
         lines.append(m.t("report.fix_first.none"))
     labels = {p: m.t(f"report.priority.{p}").upper() for p in PRIORITY_COLOURS}

@@ -40,7 +40,16 @@ from .formats.sanity import INCOMPLETE, lost_share
 from .model import ProfileSet, RankInfo, describe_steps
 from .options import REPORT_FORMATS, AnalysisOptions, version_hints
 from .report.messages import Messages
-from .report.model import PRIORITIES, Evidence, Finding, InputInfo, NotApplicable, NotEvaluated, Report
+from .report.model import (
+    PRIORITIES,
+    TRAINING_LOG_KIND,
+    Evidence,
+    Finding,
+    InputInfo,
+    NotApplicable,
+    NotEvaluated,
+    Report,
+)
 
 ProgressFn = Callable[[str, int, int], None]
 # The comparison checks report differences from 0.5 % (kernels) or 1 % (host APIs) of the step up: a
@@ -70,7 +79,7 @@ class RankOutcome:
 def needed_tables(dimensions: Iterable[str]) -> set[str]:
     """The tables the checks of `dimensions` (plus the always-run ones) need: what to download of a
     profile in object storage (the formats name the files of each table, GE graph dumps included)."""
-    specs = selected_checks(tuple(dimensions))
+    specs = [spec for spec in selected_checks(tuple(dimensions)) if spec.scope != "training"]
     return {"step_trace", *(name for spec in specs for name in spec.needs)}
 
 
@@ -577,6 +586,82 @@ def _step_limit(finding: Finding, times: dict[int, pd.Series]) -> float | None:
     return longest if longest > 0 else None
 
 
+@dataclass(frozen=True)
+class TrainingLogInput:
+    """A training log to read (beside a profile or alone) and the job's facts the user gave for it."""
+
+    path: str | Path
+    devices: int | None = None
+    seq_length: int | None = None
+
+
+def analyse_training_log(
+    given: TrainingLogInput,
+    options: AnalysisOptions,
+    messages: Messages,
+    *,
+    profile_step_s: float | None = None,
+    profile_step: int | None = None,
+) -> tuple[dict[str, Any], Outcomes, list[str]]:
+    """The report's `training` object, the training checks' outcomes (when the training dimension is
+    selected) and the warnings of reading the log. InputError when the file is not a training log."""
+    from .checks.training_base import TrainingContext, training_run
+    from .formats.training_log import read_training_log
+    from .training import training_summary
+
+    run = training_run(read_training_log(given.path), devices=given.devices, seq_length=given.seq_length)
+    collected = Outcomes(messages)
+    context = TrainingContext(run, options, messages, profile_step_s, profile_step)
+    for spec in selected_checks(options.analysis_dimensions):
+        if spec.scope == "training":
+            collected.add(_run_one(spec, context, messages))
+    warnings = [
+        messages.t("engine.training_log_note", note=messages.t(key, **values))
+        for key, values in (*run.log.notes, *run.warnings)
+    ]
+    return training_summary(run, messages), collected, warnings
+
+
+def run_log_analysis(
+    given: TrainingLogInput,
+    *,
+    options: AnalysisOptions | None = None,
+    language: str = "en",
+    progress: ProgressFn | None = None,
+) -> Report:
+    """Analyse a training log alone: a report with its Training section and the training findings;
+    the profile's sections say there is no profile."""
+    options = options or AnalysisOptions()
+    messages = Messages(language)
+    notify = progress or _no_progress
+    started = time.perf_counter()
+    notify("reading the training log", 0, 2)
+    training, collected, warnings = analyse_training_log(given, options, messages)
+    checked = time.perf_counter()
+    return Report(
+        input=InputInfo(
+            path=str(given.path),
+            compare_path=None,
+            kind=TRAINING_LOG_KIND,
+            export="",
+            ranks=[],
+            steps=[],
+            cann_version=None,
+            torch_version=None,
+            format=training["format"],
+        ),
+        tool_version=__version__,
+        findings=collected.findings,
+        not_evaluated=collected.not_evaluated,
+        timings_s={"load": 0.0, "checks": checked - started, "render": 0.0},
+        language=language,
+        warnings=warnings,
+        dimensions=tuple(options.analysis_dimensions),
+        checked_dimensions=("training",) if "training" in options.analysis_dimensions else (),
+        training=training,
+    )
+
+
 def run_analysis(
     path: str | Path,
     *,
@@ -586,10 +671,11 @@ def run_analysis(
     progress: ProgressFn | None = None,
     step: int | None = None,
     scheduler_address: str | None = None,
+    training_log: TrainingLogInput | None = None,
 ) -> Report:
     """Analyse the profile at `path` (only `step` when given), its ranks on the Dask scheduler at
-    `scheduler_address` when one is given. InputError for unusable input; a failing check never
-    raises."""
+    `scheduler_address` when one is given, and the training log beside it when given. InputError for
+    unusable input; a failing check never raises."""
     options = options or AnalysisOptions()
     messages = Messages(language)
     notify = progress or _no_progress
@@ -653,6 +739,19 @@ def run_analysis(
         NotEvaluated(c, messages.t("engine.not_implemented"))
         for c in unimplemented(dimensions, (spec.id for spec in all_checks()))
     )
+    training, training_warnings = None, []
+    if training_log is not None:
+        step_times = [row["step_us"] for row in summary.get("per_rank", []) if row.get("step_us")]
+        profiled = [step] if step is not None else list(profile.steps)
+        training, training_outcomes, training_warnings = analyse_training_log(
+            training_log,
+            options,
+            messages,
+            profile_step_s=sum(step_times) / len(step_times) / 1e6 if step_times else None,
+            profile_step=profiled[0] if len(profiled) == 1 else None,
+        )
+        findings += training_outcomes.findings
+        not_evaluated += training_outcomes.not_evaluated
     checked = time.perf_counter()
     hints, ignored = version_hints(options, profile.device)
 
@@ -674,10 +773,16 @@ def run_analysis(
         warnings=list(profile.warnings)
         + (list(compare.warnings) if compare else [])
         + list(dict.fromkeys(w for o in outcomes for w in o.warnings))
-        + [messages.t("engine.version_hint_ignored", option=flag, value=value) for flag, value in ignored],
+        + [messages.t("engine.version_hint_ignored", option=flag, value=value) for flag, value in ignored]
+        + training_warnings,
         dimensions=tuple(options.analysis_dimensions),
-        checked_dimensions=tuple(dict.fromkeys(spec.dimension for spec in specs)),
+        checked_dimensions=tuple(
+            dict.fromkeys(
+                spec.dimension for spec in specs if spec.scope != "training" or training_log is not None
+            )
+        ),
         version_hints=hints,
+        training=training,
     )
 
 

@@ -58,7 +58,7 @@ def test_junk_lines_are_skipped_and_said(tmp_path):
     assert log.records["step"].tolist() == [5, 10, 15]
     assert log.records["elapsed_s"].tolist() == [10.0, 20.0, 30.0]
     assert log.records["step_time_s"].tolist()[1:] == [2.0, 2.0]
-    assert log.notes == ["3 line(s) that are not LLaMA-Factory records were skipped"]
+    assert log.notes == [("training.note.skipped_lines", {"count": 3})]
 
 
 def test_a_huge_log_is_counted_not_parsed(tmp_path, monkeypatch):

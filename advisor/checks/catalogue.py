@@ -39,6 +39,14 @@ CATALOGUE: dict[str, tuple[str, ...]] = {
     ),
     "memory": ("memory.operators",),
     "dataloader": ("dataloader.slow",),
+    "training": (
+        "training.loss_spike",
+        "training.nan_loss",
+        "training.loss_divergence",
+        "training.throughput_drop",
+        "training.warmup_dominates",
+        "training.unrepresentative_profile",
+    ),
 }
 
 

@@ -21,7 +21,8 @@ from ..report.model import Finding
 # Dimensions the user cannot deselect: the overall picture always runs; cluster and comparison
 # checks run whenever their data (several ranks, a baseline) is there.
 ALWAYS_RUN = ("overall", "cluster", "comparison")
-SCOPES = ("rank", "cluster", "comparison")
+# "training": a check of the training log (checks/training_base.TrainingContext), run once per analysis.
+SCOPES = ("rank", "cluster", "comparison", "training")
 # What a profile was recorded on (ProfileSet.device, one of model.DEVICES). A check that reads what
 # only one device records (AI Core counters, CANN calls and variables, HCCL transports, GE graphs)
 # declares that device.

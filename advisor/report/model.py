@@ -18,6 +18,8 @@ PRIORITIES = ("high", "medium", "low")
 # which the fix removes, a model's figure against an ideal (an upper bound, never high priority), or
 # both (high only when the measured part alone is).
 GAIN_BASES = ("measured", "upper_bound", "partly_measured")
+# input.kind of a report on a training log analysed without a profile.
+TRAINING_LOG_KIND = "training_log"
 
 
 @dataclass
@@ -154,6 +156,14 @@ class Report:
     dimensions: tuple[str, ...] = ()  # the dimensions the user selected
     checked_dimensions: tuple[str, ...] = ()  # the dimensions that have at least one check that ran
     version_hints: dict[str, str] = field(default_factory=dict)
+    # The training log read beside the profile or alone (advisor/training.py): the JSON `training`
+    # object (added within schema_version 1, present only with a log).
+    training: dict[str, Any] | None = None
+
+    @property
+    def has_profile(self) -> bool:
+        """False for a training log analysed alone: the profile's sections say there is none."""
+        return self.input.kind != TRAINING_LOG_KIND
 
     def sorted_findings(self) -> list[Finding]:
         """By priority, then the largest estimated gain first (findings without one last): a large
@@ -168,16 +178,20 @@ class Report:
             ),
         )
 
-    def _description(self) -> str:
+    def description(self) -> str:
+        """What was analysed, in the report's language: the profile line, or the training log's line
+        when a log was analysed alone."""
         from .messages import Messages, describe_input
 
+        if not self.has_profile and self.training is not None:
+            return str(self.training["description"])
         return describe_input(Messages(self.language), self.input)
 
     def to_json(self) -> dict[str, Any]:
         out = {
             "schema_version": SCHEMA_VERSION,
             "tool": {"name": TOOL_NAME, "version": self.tool_version},
-            "input": {**self.input.to_json(), "description": self._description()},
+            "input": {**self.input.to_json(), "description": self.description()},
             "summary": plain(self.summary),
             "findings": [f.to_json() for f in self.sorted_findings()],
             "not_evaluated": [n.to_json() for n in self.not_evaluated],
@@ -188,6 +202,8 @@ class Report:
         }
         if self.not_applicable:
             out["not_applicable"] = [n.to_json() for n in self.not_applicable]
+        if self.training is not None:
+            out["training"] = plain(self.training)
         return out
 
 

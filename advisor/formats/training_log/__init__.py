@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
+from ...errors import InputError
 from . import hf_state, llamafactory, megatron
 from .model import FORMAT_IDS, TrainingLog, TrainingLogSummary
 from .text import checked_file, count_matches, head, refuse, tail
@@ -22,6 +23,7 @@ __all__ = [
     "TrainingLogSummary",
     "describe_training_log",
     "detect_training_log",
+    "is_training_log",
     "read_training_log",
 ]
 
@@ -42,6 +44,16 @@ def detect_training_log(path: str | Path) -> str:
         if parser.sniff(text):
             return parser.FORMAT
     raise refuse(path, "no LLaMA-Factory record, trainer_state log_history or Megatron iteration line found")
+
+
+def is_training_log(path: str | Path) -> bool:
+    """Whether `path` is a file that reads as a training log (a profile, a folder or a missing path is
+    not): how `analyze PATH` tells a log analysed alone from a profile."""
+    try:
+        detect_training_log(path)
+    except InputError:
+        return False
+    return True
 
 
 def _parser(format_id: str) -> ModuleType:

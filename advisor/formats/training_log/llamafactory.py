@@ -88,7 +88,10 @@ def parse(path: Path) -> TrainingLog:
     records = frame(rows).drop_duplicates("step", keep="last").reset_index(drop=True)
     # Step time from the clock: the time between two records over the steps between them.
     steps_between = records["step"].diff()
-    records["step_time_s"] = (records["elapsed_s"].diff() / steps_between).where(steps_between > 0)
+    step_time = records["elapsed_s"].diff() / steps_between
+    if len(records) and records["step"].iloc[0] > 0:  # the first record: the time since the start
+        step_time.iloc[0] = records["elapsed_s"].iloc[0] / records["step"].iloc[0]
+    records["step_time_s"] = step_time.where((steps_between > 0) | (steps_between.index == 0))
     log = TrainingLog(
         path=str(path),
         format=FORMAT,
@@ -97,5 +100,5 @@ def parse(path: Path) -> TrainingLog:
         total_steps=int(total_steps) if total_steps else None,
     )
     if skipped:
-        log.notes.append(f"{skipped} line(s) that are not LLaMA-Factory records were skipped")
+        log.notes.append(("training.note.skipped_lines", {"count": skipped}))
     return log

@@ -108,9 +108,13 @@ def parse(path: Path) -> TrainingLog:
         total_steps=total_steps,
     )
     if others:
-        names = ", ".join(sorted(others, key=lambda r: (len(r), r)))
-        first = f"rank {chosen}" if chosen else "the unprefixed lines"
-        log.notes.append(f"iteration lines printed by several ranks ({names} besides): read {first}'s")
+        printers = sorted({*others, chosen or ""}, key=lambda r: (len(r), r))
+        log.notes.append(
+            (
+                "training.note.printers",
+                {"printers": ", ".join(p or "?" for p in printers), "chosen": chosen or "?"},
+            )
+        )
     return log
 
 

@@ -48,7 +48,8 @@ class TrainingLog:
     total_steps: int | None = None
     # The run's own summary where the format has one (HF: train_runtime, train_samples_per_second).
     run_totals: dict[str, float] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
+    # (message key, values): how it was read where a choice was made, worded by the report's catalogue.
+    notes: list[tuple[str, dict[str, object]]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
