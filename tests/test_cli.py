@@ -33,7 +33,7 @@ def test_demo_then_analyze(tmp_path, capsys):
         f"Analyse it:  performance-advisor analyze {tmp_path / 'prof'} --training-log {log} --devices 3",
     ]
     # The log is the demo job's, for as many devices as the profile has ranks.
-    assert json.loads(log.read_text().splitlines()[0])["current_steps"] == 50
+    assert json.loads(log.read_text().splitlines()[0])["current_steps"] == 200
     code, out, err = _run(
         capsys, "analyze", tmp_path / "prof", "--output", tmp_path / "out", "--progress", "plain"
     )

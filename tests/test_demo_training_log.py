@@ -7,7 +7,12 @@ from __future__ import annotations
 import json
 
 from advisor import cli
-from advisor.demo import DEMO_TRAINING_LOG, DEMO_TRAINING_LOG_SPEC, write_demo_profile, write_demo_training_log
+from advisor.demo import (
+    DEMO_TRAINING_LOG,
+    DEMO_TRAINING_LOG_SPEC,
+    write_demo_profile,
+    write_demo_training_log,
+)
 from advisor.formats import discover
 from advisor.formats.training_log import describe_training_log
 
@@ -41,3 +46,26 @@ def test_the_demo_log_leaves_the_profile_discovery_as_it_was(tmp_path):
         without.warnings,
     )
     assert [rank.rank for rank in found.ranks] == [rank.rank for rank in without.ranks] == [0, 1]
+
+
+def analyse(tmp_path, *argv: str) -> dict:
+    out = tmp_path / "out"
+    assert cli.main(["analyze", *argv, "--output", str(out), "--format", "json", "--quiet"]) == 0
+    return json.loads(next(out.glob("*.json")).read_text())
+
+
+def test_the_demo_log_is_clean_alone_and_beside_the_demo_profile(tmp_path, capsys):
+    """No training finding (the log is clean, its records span enough whole seconds of LLaMA-Factory's
+    clock, and its step time is the profile's), and its throughput is the generated one within 1 %."""
+    profile = write_demo_profile(tmp_path / "profiling_dir1")
+    log = str(write_demo_training_log(profile / DEMO_TRAINING_LOG))
+    alone = analyse(tmp_path / "alone", log, "--devices", "2")
+    beside = analyse(tmp_path / "beside", str(profile), "--training-log", log, "--devices", "2")
+    for report in (alone, beside):
+        assert [f["check"] for f in report["findings"] if f["dimension"] == "training"] == []
+        tokens = report["training"]["throughput"]["tokens_per_s_per_device"]
+        expected = SPEC.global_batch_size * SPEC.seq_length / SPEC.step_time_s / SPEC.devices
+        assert abs(tokens / expected - 1) < 0.01, (tokens, expected)
+    # Beside the profile, the profiled steps were compared with the log's (and found representative).
+    assert "training.unrepresentative_profile" not in {c["check"] for c in beside["not_evaluated"]}
+    assert {f["check"] for f in beside["findings"]} >= {"communication.exposed"}

@@ -18,7 +18,8 @@ from .test_server_hostile import hostile_root, server_log  # noqa: F401  (fixtur
 
 LOG = f"./profiling_dir1/{DEMO_TRAINING_LOG}"
 # The demo log's records and steps, as its generator was asked for them.
-LOG_STEPS = range(DEMO_TRAINING_LOG_SPEC.log_every, DEMO_TRAINING_LOG_SPEC.steps + 1, DEMO_TRAINING_LOG_SPEC.log_every)
+EVERY = DEMO_TRAINING_LOG_SPEC.log_every
+LOG_STEPS = range(EVERY, DEMO_TRAINING_LOG_SPEC.steps + 1, EVERY)
 
 
 def log_line(language: str) -> str:
@@ -68,14 +69,15 @@ async def test_inspect_explains_a_file_that_is_no_training_log(jp_fetch, jp_root
     status, reply = await inspect(jp_fetch, "./notes.txt", input="training_log")
     assert status == 200 and reply["ok"] is False
     assert reply["message"] == (
-        f"{jp_root_dir / 'notes.txt'}: no LLaMA-Factory record, trainer_state log_history or Megatron "
-        "iteration line found"
+        f"{jp_root_dir / 'notes.txt'}: not a training log (LLaMA-Factory trainer_log.jsonl, Megatron/"
+        "MindSpeed stdout or HuggingFace trainer_state.json): no LLaMA-Factory record, trainer_state "
+        "log_history or Megatron iteration line found"
     )
     status, reply = await inspect(jp_fetch, "./absent.jsonl", input="training_log")
     assert (status, reply) == (200, {"ok": False, "message": "training_log './absent.jsonl' does not exist"})
     status, reply = await inspect(jp_fetch, "./notes.txt", input="profiling")
     assert status == 400
-    assert reply["message"] == 'input must be one of profile, training_log; got "profiling"'
+    assert reply["message"] == "input must be one of profile, training_log; got 'profiling'"
 
 
 # A training log outside the allowed roots, by every way out the hostile corpus knows of, through the
@@ -127,13 +129,13 @@ async def test_a_training_log_outside_the_roots_is_refused(
     ("fields", "message"),
     [
         ({"devices": 0}, "devices must be between 1 and 1000000; got 0"),
-        ({"devices": "eight"}, 'devices must be an integer; got "eight"'),
+        ({"devices": "eight"}, "devices must be an integer; got 'eight'"),
         ({"seq_length": 2.5}, "seq_length must be an integer; got 2.5"),
         ({"training_log": 7}, "training_log must be a string; got 7"),
     ],
 )
 async def test_bad_training_fields_are_refused(jp_fetch, demo_log, server_log, fields, message):  # noqa: F811
-    status, reply = await submit(jp_fetch, "./profiling_dir1", training_log=LOG, **fields)
+    status, reply = await submit(jp_fetch, "./profiling_dir1", **{"training_log": LOG, **fields})
     assert (status, reply["message"]) == (400, message)
     assert server_log.errors() == []
 

@@ -25,8 +25,8 @@ test.use({
 });
 
 const LOG = './profiling_dir1/trainer_log.jsonl';
-// The demo log's path check: LLaMA-Factory, one record every 50 of its 3,000 steps.
-const LOG_SUMMARY = 'LLaMA-Factory log, 60 records, steps 50–3,000';
+// The demo log's path check: LLaMA-Factory, one record every 200 of its 6,000 steps.
+const LOG_SUMMARY = 'LLaMA-Factory log, 30 records, steps 200–6,000';
 const PROFILE_SUMMARY = '2 ranks, text export, steps 12–14';
 
 /**
