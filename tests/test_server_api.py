@@ -57,6 +57,7 @@ async def test_inspect_describes_profiling_data(jp_fetch, demo_profile):
         "summary": "2 ranks, text export, steps 12–14",
         "path": "./profiling_dir1",
         "version_hints": True,  # Ascend data: the CANN/torch hints apply
+        "kind": "profile",  # not a training log
     }
     # In the panel's language, from the report's catalogue.
     params = {"source": "local", "path": "./profiling_dir1", "language": "zh"}
