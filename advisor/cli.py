@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 PROG = "performance-advisor"
 MAX_DEMO_RANKS = 64
 MAX_SYNTH_RANKS = 1024
-SYNTH_PROFILERS = ("ascend", "kineto")
+SYNTH_PROFILERS = ("ascend", "kineto", "training_log")
 SUMMARY_ROWS = 10  # findings listed after the report paths; the report has the rest
 # ANSI colours of the priorities on a terminal (red, yellow, green), as the report's badges.
 PRIORITY_COLOURS = {"high": "\033[1;31m", "medium": "\033[1;33m", "low": "\033[32m"}
@@ -123,6 +123,12 @@ def _parser() -> argparse.ArgumentParser:
         default="ascend",
         help="ascend (rank folders) or kineto (PyTorch profiler traces; only --ranks, --steps, --inject, "
         "--inject-ranks, --seed, --device and --schema apply)",
+    )
+    synth.add_argument(
+        "--log-format",
+        default="llamafactory",
+        help="training_log: llamafactory, megatron or hf_trainer_state (--steps: steps of the run; --inject: "
+        "loss_spike, nan_loss, loss_divergence, throughput_drop, stalls, warmup)",
     )
     synth.add_argument("--device", default="cuda", help="kineto: cuda or cpu")
     synth.add_argument("--schema", default="new", help="kineto: new (torch >= 2.4) or old (2021)")
@@ -381,8 +387,11 @@ def _synth(args: argparse.Namespace) -> int:
         if count.isdigit()
         else parse_steps(count)
     )
-    if parse_choice("profiler", args.profiler, SYNTH_PROFILERS) == "kineto":
+    profiler = parse_choice("profiler", args.profiler, SYNTH_PROFILERS)
+    if profiler == "kineto":
         return _synth_kineto(args, ranks, steps)
+    if profiler == "training_log":
+        return _synth_training_log(args, len(steps))
     try:
         spec = SynthSpec(
             ranks=ranks,
@@ -427,6 +436,24 @@ def _synth_kineto(args: argparse.Namespace, ranks: int, steps: tuple[int, ...]) 
     except ValueError as exc:  # numbers out of range, an unknown fault, a fault this device cannot have
         raise OptionError(f"synth: {exc}") from None
     print(write_kineto_traces(args.dest, spec))
+    return 0
+
+
+def _synth_training_log(args: argparse.Namespace, steps: int) -> int:
+    from .synth.training_log import ANOMALIES, LOG_FORMATS, TrainingLogSpec, write_training_log
+
+    try:
+        spec = TrainingLogSpec(
+            format=parse_choice("log-format", args.log_format, LOG_FORMATS),
+            steps=steps,
+            seed=_int_option("seed", args.seed, 0, 2**32 - 1),
+            inject=tuple(
+                parse_choice("inject", item, ANOMALIES) for item in args.inject.split(",") if item.strip()
+            ),
+        )
+    except ValueError as exc:  # too few steps
+        raise OptionError(f"synth: {exc}") from None
+    print(write_training_log(args.dest, spec))
     return 0
 
 

@@ -748,7 +748,7 @@ def run_analysis(
             options,
             messages,
             profile_step_s=sum(step_times) / len(step_times) / 1e6 if step_times else None,
-            profile_step=profiled[0] if len(profiled) == 1 else None,
+            profile_step=profiled[0] if profiled else None,
         )
         findings += training_outcomes.findings
         not_evaluated += training_outcomes.not_evaluated

@@ -72,7 +72,7 @@ def warmup_dominates(ctx: TrainingContext) -> list[Finding]:
                 [int(r.step), rounded(r.step_time_s), round(float(r.step_time_s / usual), 3)]
                 for r in timed.iloc[:leading].itertuples(index=False)
             ]
-    elif peak is None:
+    elif not lines:  # the learning rate shows no long warm-up, and without step times nothing else can
         raise NotEvaluated(m.t("training.throughput_drop.no_step_time", count=len(timed)))
     if not lines:
         return []

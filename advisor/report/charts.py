@@ -259,3 +259,68 @@ def link_figures(findings: list[Finding], m: Messages) -> list[dict[str, Any]]:
             }
         )
     return figures
+
+
+# The training charts: (id, the series drawn, the title's message key); a chart whose series the log
+# does not have is left out (loss first: every log has it).
+TRAINING_CHARTS = (
+    ("loss", ("loss", "loss_smooth"), "training.chart.title.loss"),
+    ("throughput", ("tokens_per_s_per_device",), "training.chart.title.throughput"),
+    ("step-time", ("step_time_s",), "training.chart.title.step_time"),
+    ("lr", ("lr",), "training.chart.title.lr"),
+    ("grad-norm", ("grad_norm",), "training.chart.title.grad_norm"),
+)
+TRAINING_COLOURS = {
+    "loss": "#9ecae1",
+    "loss_smooth": "#187498",
+    "eval_loss": "#B5495B",
+    "tokens_per_s_per_device": "#187498",
+    "step_time_s": "#fcaf17",
+    "lr": "#7f7f7f",
+    "grad_norm": "#7f7f7f",
+}
+
+
+def training_figures(report: Report, m: Messages) -> list[tuple[str, dict[str, Any], str]]:
+    """(id, figure, title) of each chart of the training log against step: loss with its smoothed line
+    and the eval loss, tokens/s per device, step time, learning rate, grad norm, where logged."""
+    training = report.training
+    if training is None:
+        return []
+    series = training["series"]
+    figures = []
+    for chart_id, names, title in TRAINING_CHARTS:
+        drawn = [name for name in names if name in series]
+        if not drawn or (chart_id == "step-time" and "tokens_per_s_per_device" in series):
+            continue  # the throughput chart says the same as the step time, in the unit users quote
+        data: list[dict[str, Any]] = [
+            {
+                "type": "scattergl" if len(series["step"]) > 2000 else "scatter",
+                "mode": "lines",
+                "name": m.t(f"training.chart.{name}"),
+                "x": series["step"],
+                "y": series[name],
+                "line": {"color": TRAINING_COLOURS[name], "width": 2 if name == "loss_smooth" else 1},
+                "hovertemplate": "%{x}<br>%{y:.4g}<extra>%{fullData.name}</extra>",
+            }
+            for name in drawn
+        ]
+        evaluated = training.get("eval") or {}
+        if chart_id == "loss" and evaluated.get("step"):
+            data.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines+markers",
+                    "name": m.t("training.chart.eval_loss"),
+                    "x": evaluated["step"],
+                    "y": evaluated["eval_loss"],
+                    "line": {"color": TRAINING_COLOURS["eval_loss"]},
+                    "hovertemplate": "%{x}<br>%{y:.4g}<extra>%{fullData.name}</extra>",
+                }
+            )
+        layout = _layout(
+            xaxis={"title": {"text": m.t("training.chart.step")}},
+            yaxis={"title": {"text": m.t(f"training.chart.{drawn[0]}")}},
+        )
+        figures.append((chart_id, {"data": data, "layout": layout}, m.t(title)))
+    return figures

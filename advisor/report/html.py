@@ -15,8 +15,9 @@ from markupsafe import Markup, escape
 from ..options import DIMENSIONS, VERSION_HINT_DEVICES
 from ..ranges import number_ranges
 from . import charts
-from .messages import Messages, describe_input
+from .messages import Messages
 from .model import Evidence, Finding, Report
+from .training_view import training_rows
 
 MAX_HTML_ROWS = 200  # evidence rows shown per table; XLSX/JSON keep all of them
 MIN_HTML_ROWS = 20  # never cut a table below this to meet the size budget
@@ -370,7 +371,10 @@ def render_html(report: Report) -> str:
         key: figure_json(fig) if fig is not None else None for key, fig in figures.items() if key != "links"
     }
     link_views = [figure_json(fig) for fig in figures["links"]]
-    has_charts = any(figure_views.values()) or bool(link_views)
+    training_views = [
+        (chart_id, figure_json(fig), title) for chart_id, fig, title in charts.training_figures(report, m)
+    ]
+    has_charts = any(figure_views.values()) or bool(link_views) or bool(training_views)
 
     checked = set(report.checked_dimensions)
     own_section = {*OVERALL_DIMENSIONS, COMPARISON_DIMENSION}
@@ -385,6 +389,7 @@ def render_html(report: Report) -> str:
         sections.append(
             {
                 "id": f"pa-dim-{dimension}",
+                "dimension": dimension,
                 "label": _label(m, f"report.dimension.{dimension}", dimension),
                 "findings": found,
                 "counts": {p: sum(v["priority"] == p for v in found) for p in ("high", "medium", "low")},
@@ -400,7 +405,11 @@ def render_html(report: Report) -> str:
         "tn": m.tn,
         "language": report.language,
         "input": report.input,
-        "profile_line": describe_input(m, report.input),
+        "profile_line": report.description(),
+        "has_profile": report.has_profile,
+        "training": report.training,
+        "training_rows": training_rows(report, m),
+        "training_figures": training_views,
         "versions": version_lines(report, m),
         "dimensions": [_label(m, f"report.dimension.{d}", d) for d in report.dimensions],
         "generated": report.generated.strftime("%Y-%m-%d %H:%M:%S %Z").strip(),

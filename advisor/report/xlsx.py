@@ -18,14 +18,16 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from ..ranges import number_ranges
 from .html import version_lines
-from .messages import Messages, describe_input
+from .messages import Messages
 from .model import Report
+from .training_view import series_rows, training_rows
 
 SUMMARY_SHEET = "Summary"  # stable name: scripts read it whatever the report language
 NOT_EVALUATED_SHEET = "Not evaluated"
 NOT_APPLICABLE_SHEET = "Not applicable"
 WARNINGS_SHEET = "Warnings"
 INPUT_SHEET = "Input"  # the report header: what was analysed
+TRAINING_SHEET = "Training"  # the training log's figures (with a log only); its series on the next
 MAX_SHEET_NAME = 31
 MAX_COLUMN_WIDTH = 60
 WIDTH_SAMPLE_ROWS = 1000  # column widths from the first rows only: long tables write faster
@@ -93,7 +95,7 @@ def input_rows(report: Report, m: Messages) -> list[list[str]]:
     if info.compare_path:
         rows.append([m.t("report.header.compare"), info.compare_path])
     rows += [
-        [m.t("report.header.profile"), describe_input(m, info)],
+        [m.t("report.header.profile"), report.description()],
         [m.t("report.header.ranks"), number_ranges(info.ranks)],
         [m.t("report.header.steps"), number_ranges(info.steps)],
         [m.t("report.header.versions"), "\n".join(version_lines(report, m))],
@@ -160,6 +162,15 @@ def write_xlsx(report: Report, path: Path) -> Path:
                 [m.t(f"{key}.check"), m.t(f"{key}.reason")],
                 [[n.check, n.reason] for n in notes],
             )
+    if report.training is not None:
+        _write_table(
+            book.create_sheet(unique_sheet_name(TRAINING_SHEET, taken)),
+            [m.t("xlsx.input.field"), m.t("xlsx.input.value")],
+            training_rows(report, m),
+        )
+        _write_table(
+            book.create_sheet(unique_sheet_name(m.t("xlsx.training.series"), taken)), *series_rows(report)
+        )
     if report.warnings:
         sheet = book.create_sheet(unique_sheet_name(WARNINGS_SHEET, taken))
         _write_table(sheet, [m.t("xlsx.warnings.warning")], [[w] for w in report.warnings])
