@@ -246,15 +246,18 @@ function DataInput(props: {
  * A whole-number field of the training log (devices, sequence length): empty takes the value from
  * the log.
  */
-function CountInput(props: {
+interface ICountField {
   id: string;
   label: string;
   value: string;
   error: string | null;
   range: Pick<IRangeOption, 'min' | 'max'>;
   onChange: (value: string) => void;
-  trans: TranslationBundle;
-}): JSX.Element {
+}
+
+function CountInput(
+  props: ICountField & { trans: TranslationBundle }
+): JSX.Element {
   return (
     <div className="jp-pa-field">
       <label htmlFor={props.id}>{props.label}</label>
@@ -294,15 +297,10 @@ function TrainingLogInput(props: {
   path: string;
   check: IPathCheck;
   onPath: (path: string) => void;
-  showCounts: boolean;
-  devices: string;
-  seqLength: string;
-  devicesError: string | null;
-  seqLengthError: string | null;
-  devicesRange: Pick<IRangeOption, 'min' | 'max'>;
-  seqLengthRange: Pick<IRangeOption, 'min' | 'max'>;
-  onDevices: (value: string) => void;
-  onSeqLength: (value: string) => void;
+  /**
+   * The devices and sequence length, shown once a log is given (empty when none is).
+   */
+  counts: ReadonlyArray<ICountField>;
   trans: TranslationBundle;
 }): JSX.Element {
   const { trans } = props;
@@ -341,26 +339,11 @@ function TrainingLogInput(props: {
           </div>
         </div>
       )}
-      {props.showCounts && (
+      {props.counts.length > 0 && (
         <div className="jp-pa-training-counts">
-          <CountInput
-            id="jp-pa-devices"
-            label={trans.__('Devices')}
-            value={props.devices}
-            error={props.devicesError}
-            range={props.devicesRange}
-            onChange={props.onDevices}
-            trans={trans}
-          />
-          <CountInput
-            id="jp-pa-seq-length"
-            label={trans.__('Sequence length')}
-            value={props.seqLength}
-            error={props.seqLengthError}
-            range={props.seqLengthRange}
-            onChange={props.onSeqLength}
-            trans={trans}
-          />
+          {props.counts.map(field => (
+            <CountInput key={field.id} {...field} trans={trans} />
+          ))}
           <div className="jp-pa-hint" id="jp-pa-training-note">
             {trans.__(
               'Used where the log does not state them: the throughput per device needs both.'
@@ -677,15 +660,28 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
           path={trainingLog}
           check={trainingCheck}
           onPath={setTrainingLog}
-          showCounts={logGiven}
-          devices={devices}
-          seqLength={seqLength}
-          devicesError={devicesError}
-          seqLengthError={seqLengthError}
-          devicesRange={schema.job.devices}
-          seqLengthRange={schema.job.seq_length}
-          onDevices={setDevices}
-          onSeqLength={setSeqLength}
+          counts={
+            logGiven
+              ? [
+                  {
+                    id: 'jp-pa-devices',
+                    label: trans.__('Devices'),
+                    value: devices,
+                    error: devicesError,
+                    range: schema.job.devices,
+                    onChange: setDevices
+                  },
+                  {
+                    id: 'jp-pa-seq-length',
+                    label: trans.__('Sequence length'),
+                    value: seqLength,
+                    error: seqLengthError,
+                    range: schema.job.seq_length,
+                    onChange: setSeqLength
+                  }
+                ]
+              : []
+          }
           trans={trans}
         />
       )}
