@@ -26,7 +26,11 @@ FILE_CALLS = frozenset(
 )  # fmt: skip
 FILE_MODULES = frozenset({"os", "glob", "sqlite3", "shutil", "pathlib", "io"})
 # What a check may take from the formats' side: the domain model and the table contracts.
-PROFILE_MODEL = {"advisor.model": {"DEVICES", "ProfileSet", "RankInfo"}}
+# The training checks take the parsed training log (its model module reads nothing; issue 21).
+PROFILE_MODEL = {
+    "advisor.model": {"DEVICES", "ProfileSet", "RankInfo"},
+    "advisor.formats.training_log.model": {"TrainingLog"},
+}
 TABLE_CONTRACTS = "advisor.formats.schema"
 # Packages whose modules read profiles (beside the allowed model and contracts).
 READERS = ("advisor.formats", "advisor.model")

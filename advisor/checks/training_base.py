@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..formats.training_log import TrainingLog
+from ..formats.training_log.model import TrainingLog
 from ..options import AnalysisOptions
 from ..report.messages import Messages
 from .knowledge import knowledge
@@ -153,6 +153,10 @@ def _llamafactory(
 ) -> tuple[Throughput | None, str]:
     timed = records.dropna(subset=["elapsed_s", "tokens_total"])
     timed = timed[timed["elapsed_s"].diff().fillna(1) > 0]
+    if len(timed) == 1 and devices is not None:  # only the run's last record: its average since the start
+        only = timed.iloc[0]
+        rate = only["tokens_total"] / only["elapsed_s"] / devices
+        return Throughput(float(rate), (0, int(only["step"])), None, _median(series["step_time_s"])), ""
     if len(timed) < 2:
         return Throughput(None, _span(records), None, _median(series["step_time_s"])), "no_tokens"
     if devices is None:
@@ -194,7 +198,7 @@ def _trainer_state(
     runtime = log.run_totals.get("train_runtime")
     span = _span(log.records)
     samples = log.run_totals.get("train_samples_per_second")
-    steps = span[1] if span[1] else None
+    steps = log.run_totals.get("global_step") or span[1] or None
     step_time = runtime / steps if runtime and steps else None
     tokens = log.records["tokens_total"].dropna()
     if not runtime:

@@ -1,6 +1,7 @@
 """training.nan_loss: a logged loss that is NaN or infinite, Megatron's count of nan iterations, and
 (from skipped_share of the iterations, knowledge/training.json) its skipped ones (fp16 loss-scale
-overflows). No time gain: medium for a NaN/inf loss or nan iterations, low for skipped ones alone.
+overflows) past the loss scale's calibration (the leading skipped iterations while the scale halves). No
+time gain: medium for a NaN/inf loss or nan iterations, low for skipped ones alone.
 """
 
 from __future__ import annotations
@@ -20,7 +21,12 @@ def nan_loss(ctx: TrainingContext) -> list[Finding]:
     records = ctx.run.log.records
     bad = records[records["loss_logged"] & ~np.isfinite(records["loss"])]
     nan_iterations = records[records["nan_iterations"] > 0]
-    skipped = records[records["skipped_iterations"] > 0]
+    # fp16's dynamic loss scale starts high and halves on each overflow: the leading skipped iterations
+    # while it falls are its calibration, not a problem.
+    falling = (records["loss_scale"].diff().fillna(-1) < 0) & records["loss_scale"].notna()
+    calibrating = int(((records["skipped_iterations"] > 0) & falling).cumprod().sum())
+    skipped = records.iloc[calibrating:]
+    skipped = skipped[skipped["skipped_iterations"] > 0]
     iterations = float(records["step"].max() - records["step"].min() + 1) if len(records) else 0.0
     skipped_total = float(skipped["skipped_iterations"].sum())
     skipped_matters = iterations > 0 and skipped_total >= rules["skipped_share"] * iterations

@@ -77,9 +77,10 @@ def warmup_dominates(ctx: TrainingContext) -> list[Finding]:
     if not lines:
         return []
     share = gain.share if gain is not None else 0.0
+    title = "training.warmup_dominates.title" if gain is not None else "training.warmup_dominates.title_lr"
     return [
         finding(
-            title=m.t("training.warmup_dominates.title", share=share, lr_share=lr_share or 0.0),
+            title=m.t(title, share=share, lr_share=lr_share or 0.0),
             lines=lines,
             suggestions=m.t_list("training.warmup_dominates.suggestions"),
             gain=gain,

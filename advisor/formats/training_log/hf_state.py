@@ -62,6 +62,9 @@ def parse(path: Path) -> TrainingLog:
     if not rows and not evals:
         raise refuse(path, "its log_history holds no logged step")
     records = frame(rows).drop_duplicates("step", keep="last").reset_index(drop=True)
+    global_step = number(state.get("global_step"))
+    if global_step:  # the steps train_runtime covers, where the history was cut short
+        totals["global_step"] = global_step
     max_steps = number(state.get("max_steps"))
     return TrainingLog(
         path=str(path),

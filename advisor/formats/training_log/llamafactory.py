@@ -85,7 +85,10 @@ def parse(path: Path) -> TrainingLog:
         )
     if not rows and not evals:
         raise refuse(path, f"no line holds a JSON object with {STEP_KEY}")
-    records = frame(rows).drop_duplicates("step", keep="last").reset_index(drop=True)
+    # The last record of a finished run repeats the last step without a loss (the run's end): a step's
+    # record with a loss wins over one without.
+    records = frame(rows).sort_values(["step", "loss_logged"], kind="stable")
+    records = records.drop_duplicates("step", keep="last").reset_index(drop=True)
     # Step time from the clock: the time between two records over the steps between them.
     steps_between = records["step"].diff()
     step_time = records["elapsed_s"].diff() / steps_between

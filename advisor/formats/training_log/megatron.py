@@ -20,7 +20,8 @@ from .text import lines, number, refuse
 FORMAT = "megatron"
 ITERATION = re.compile(r"\biteration\s+(\d+)\s*/\s*(\d+)\s*\|")
 RECORD = re.compile(rb"\biteration\s+\d+\s*/\s*\d+\s*\|")
-PRINTER = re.compile(r"^\s*(?:\[(?:rank|default)?(\d+)\]:?|(\d+):(?!\d))")
+# `[rank7]:`, `[default7]:` (torchrun --tee), `[host:7]:` (srun --label with a host), `7: ` (srun -l).
+PRINTER = re.compile(r"^\s*(?:\[(?:[\w.-]+:)?(?:rank|default)?(\d+)\]:?|(\d+):(?!\d))")
 # Arguments as Megatron prints them (`name ......... value`) or as a command line holds them.
 ARGUMENT = re.compile(r"^\s*(seq_length|world_size|global_batch_size)\s+\.{2,}\s+(\d+)\s*$")
 FLAG = re.compile(r"--(seq-length|global-batch-size)[\s=]+(\d+)")
