@@ -32,12 +32,21 @@ async def test_options_lists_choices_and_defaults(jp_fetch):
         "max": 8,
     }
     assert options["analysis_dimensions"]["default"] == [
-        "computation", "communication", "schedule", "memory", "dataloader",
+        "computation", "communication", "schedule", "memory", "dataloader", "training",
     ]  # fmt: skip
     # Where the reports go and their language are job parameters, not analysis options.
     assert "output_path" not in options
     assert body["job"]["output_path"] == {"default": "performance_advisor_reports", "label": "Output path"}
     assert body["job"]["language"]["choices"] == ["en", "zh"]
+    # The training log beside the profile, and the job's facts a log may not state (unset: from the log).
+    assert body["job"]["training_log"] == {"default": "", "label": "Training log"}
+    assert body["job"]["devices"] == {"default": None, "label": "Devices", "min": 1, "max": 1_000_000}
+    assert body["job"]["seq_length"] == {
+        "default": None,
+        "label": "Sequence length",
+        "min": 1,
+        "max": 100_000_000,
+    }
     assert body["sources"] == ["local", "obs"]
 
 
