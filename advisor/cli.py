@@ -289,15 +289,18 @@ def _is_object_url(path: str | None) -> bool:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demo import write_demo_profile
+    from .demo import DEMO_TRAINING_LOG, write_demo_profile, write_demo_training_log
 
     ranks = _int_option("ranks", args.ranks, 1, MAX_DEMO_RANKS)
     seed = _int_option("seed", args.seed, 0, 2**32 - 1)
     steps = parse_steps(args.steps)
     dest = write_demo_profile(args.dest, ranks=ranks, steps=steps, seed=seed)
+    write_demo_training_log(dest / DEMO_TRAINING_LOG, devices=ranks)
     print(f"Wrote a demo profile to {dest}: {ranks} rank{'s' if ranks != 1 else ''}, ", end="")
-    print(f"step{'s' if len(steps) != 1 else ''} {number_ranges(steps)}, with problems built in to find.")
-    print(f"Analyse it:  {PROG} analyze {shlex.quote(args.dest)}")
+    print(f"step{'s' if len(steps) != 1 else ''} {number_ranges(steps)}, with problems built in to find,")
+    print(f"and its job's training log, {DEMO_TRAINING_LOG}.")
+    log = shlex.quote(str(Path(args.dest) / DEMO_TRAINING_LOG))
+    print(f"Analyse it:  {PROG} analyze {shlex.quote(args.dest)} --training-log {log} --devices {ranks}")
     return 0
 
 

@@ -145,6 +145,25 @@ export class AdvisorClient {
   }
 
   /**
+   * Check a training log beside the profiling data (`GET api/inspect` with
+   * `input=training_log`): a local file the server recognises as a training log.
+   *
+   * @param language - the language of the reply's summary (the panel's)
+   * @returns `{ok: false, message}` for a path that is not (yet) a training log
+   */
+  inspectTrainingLog(
+    path: string,
+    language: ReportLanguage = 'en'
+  ): Promise<IInspectReply> {
+    return requestAPI<IInspectReply>(
+      'api/inspect',
+      this.serverSettings,
+      {},
+      { source: 'local', path, language, input: 'training_log' }
+    );
+  }
+
+  /**
    * A page of tasks, newest first, or the changes after a token (`GET api/tasks`).
    */
   listTasks(query: ITaskListQuery = {}): Promise<ITaskListReply> {

@@ -90,6 +90,13 @@ export interface IOptionsReply {
 }
 
 /**
+ * What an input path holds: profiling data (Ascend, PyTorch profiler) or a training log (LLaMA-Factory,
+ * Megatron/MindSpeed, HuggingFace Trainer). `api/inspect` says which; asked with
+ * `input=training_log`, it accepts a training log only.
+ */
+export type InputKind = 'profile' | 'training_log';
+
+/**
  * The reply of `GET api/inspect`.
  */
 export interface IInspectReply {
@@ -108,6 +115,10 @@ export interface IInspectReply {
    * Ascend data, false for a PyTorch profiler trace.
    */
   version_hints?: boolean;
+  /**
+   * What the path holds (when `ok`, local sources): profiling data or a training log.
+   */
+  kind?: InputKind;
   /**
    * One-line reason (when not `ok`).
    */

@@ -1,6 +1,6 @@
 import { TranslationBundle } from '@jupyterlab/translation';
 
-import { IChoiceOption, IRangeOption, SourceKind } from './tokens';
+import { IChoiceOption, InputKind, IRangeOption, SourceKind } from './tokens';
 
 /**
  * Object-storage URL schemes accepted for the OBS source.
@@ -111,7 +111,7 @@ export function checkOutputPath(
  */
 export function checkProcesses(
   raw: string,
-  range: IRangeOption,
+  range: Pick<IRangeOption, 'min' | 'max'>,
   trans: TranslationBundle
 ): string | null {
   const text = raw.trim();
@@ -123,6 +123,20 @@ export function checkProcesses(
     return trans.__('Enter a number from %1 to %2.', range.min, range.max);
   }
   return null;
+}
+
+/**
+ * Check an optional whole number (the training log's devices and sequence length): empty means
+ * "take it from the log".
+ *
+ * @returns A one-line reason, or `null` if empty or valid.
+ */
+export function checkOptionalCount(
+  raw: string,
+  range: Pick<IRangeOption, 'min' | 'max'>,
+  trans: TranslationBundle
+): string | null {
+  return raw.trim() ? checkProcesses(raw, range, trans) : null;
 }
 
 /**
@@ -181,6 +195,11 @@ export interface IPathCheckState {
    * (undefined) until it answered ok, and for object storage.
    */
   versionHints?: boolean;
+  /**
+   * What the path holds (`api/inspect`'s `kind`), once it answered ok: profiling data or a training
+   * log.
+   */
+  kind?: InputKind;
 }
 
 /**
@@ -200,6 +219,12 @@ export interface ISubmitState {
    * The baseline's check, when comparing with one.
    */
   compare: IPathCheckState | null;
+  /**
+   * The optional training log's check (`null` when the form has no such field: the data path is the
+   * log), and the first error of its devices and sequence length.
+   */
+  trainingLog: IPathCheckState | null;
+  trainingError: string | null;
   /**
    * The first Advanced Settings error, if any.
    */
@@ -241,9 +266,22 @@ export function submitBlockReason(
         return null;
     }
   };
+  // The training log is optional: an empty field blocks nothing.
+  const trainingReason = (check: IPathCheckState): string | null => {
+    switch (check.status) {
+      case 'checking':
+        return trans.__('Checking the training log…');
+      case 'error':
+        return trans.__('Training log: %1', check.message);
+      default:
+        return null;
+    }
+  };
   return (
     reason(state.data, false) ??
     (state.compare ? reason(state.compare, true) : null) ??
+    (state.trainingLog ? trainingReason(state.trainingLog) : null) ??
+    state.trainingError ??
     state.advancedError
   );
 }

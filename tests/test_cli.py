@@ -26,10 +26,14 @@ def _run(capsys, *argv):
 def test_demo_then_analyze(tmp_path, capsys):
     code, out, _ = _run(capsys, "demo", tmp_path / "prof", "--ranks", "3", "--steps", "4-5")
     # What it wrote, and the command to run next.
+    log = tmp_path / "prof" / "trainer_log.jsonl"
     assert code == 0 and out.splitlines() == [
-        f"Wrote a demo profile to {tmp_path / 'prof'}: 3 ranks, steps 4–5, with problems built in to find.",
-        f"Analyse it:  performance-advisor analyze {tmp_path / 'prof'}",
+        f"Wrote a demo profile to {tmp_path / 'prof'}: 3 ranks, steps 4–5, with problems built in to find,",
+        "and its job's training log, trainer_log.jsonl.",
+        f"Analyse it:  performance-advisor analyze {tmp_path / 'prof'} --training-log {log} --devices 3",
     ]
+    # The log is the demo job's, for as many devices as the profile has ranks.
+    assert json.loads(log.read_text().splitlines()[0])["current_steps"] == 200
     code, out, err = _run(
         capsys, "analyze", tmp_path / "prof", "--output", tmp_path / "out", "--progress", "plain"
     )

@@ -38,6 +38,15 @@ async def test_options_lists_choices_and_defaults(jp_fetch):
     assert "output_path" not in options
     assert body["job"]["output_path"] == {"default": "performance_advisor_reports", "label": "Output path"}
     assert body["job"]["language"]["choices"] == ["en", "zh"]
+    # The training log beside the profile, and the job's facts a log may not state (unset: from the log).
+    assert body["job"]["training_log"] == {"default": "", "label": "Training log"}
+    assert body["job"]["devices"] == {"default": None, "label": "Devices", "min": 1, "max": 1_000_000}
+    assert body["job"]["seq_length"] == {
+        "default": None,
+        "label": "Sequence length",
+        "min": 1,
+        "max": 100_000_000,
+    }
     assert body["sources"] == ["local", "obs"]
 
 
@@ -57,6 +66,7 @@ async def test_inspect_describes_profiling_data(jp_fetch, demo_profile):
         "summary": "2 ranks, text export, steps 12–14",
         "path": "./profiling_dir1",
         "version_hints": True,  # Ascend data: the CANN/torch hints apply
+        "kind": "profile",  # not a training log
     }
     # In the panel's language, from the report's catalogue.
     params = {"source": "local", "path": "./profiling_dir1", "language": "zh"}

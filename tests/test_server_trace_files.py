@@ -37,7 +37,13 @@ async def test_inspect_names_a_trace_file_and_a_folder_of_traces(jp_fetch, trace
         status, body = await call(jp_fetch, *API, "inspect", params={"path": path})
         assert status == 200
         # The CANN/torch hints do not apply to a PyTorch profiler trace: the form hides them.
-        assert body == {"ok": True, "summary": english, "path": path, "version_hints": False}
+        assert body == {
+            "ok": True,
+            "summary": english,
+            "path": path,
+            "version_hints": False,
+            "kind": "profile",
+        }
         _, body = await call(jp_fetch, *API, "inspect", params={"path": path, "language": "zh"})
         assert body["summary"] == chinese
 

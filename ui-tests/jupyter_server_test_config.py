@@ -10,7 +10,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from advisor.demo import DemoSpec, write_demo_profile
+from advisor.demo import DEMO_TRAINING_LOG, DemoSpec, write_demo_profile, write_demo_training_log
 from advisor.synth import SynthSpec, write_synth_profile
 from jupyterlab.galata import configure_jupyter_server
 
@@ -32,10 +32,14 @@ c.AdvisorApp.obs_endpoint = "http://127.0.0.1:9"  # noqa: F821
 # A task store of its own: tasks of earlier test runs must not show up.
 c.AdvisorApp.reports_dir = tempfile.mkdtemp(prefix="pa-ui-tests-")  # noqa: F821
 
-# The demo profile the tests analyse: <root>/profiling_dir1 (2 ranks, steps 12-14).
+# The demo profile the tests analyse: <root>/profiling_dir1 (2 ranks, steps 12-14), with its
+# training log <root>/profiling_dir1/trainer_log.jsonl.
 demo_profile = Path(c.ServerApp.root_dir) / "profiling_dir1"  # noqa: F821
 if not demo_profile.exists():
     write_demo_profile(demo_profile)
+# The demo job's training log, as `performance-advisor demo` writes it: in the profile's folder.
+if not (demo_profile / DEMO_TRAINING_LOG).exists():
+    write_demo_training_log(demo_profile / DEMO_TRAINING_LOG)
 
 # A baseline for "Compared Profiling Data": the same job with faster computation, so the target
 # (profiling_dir1) shows a regression against it.

@@ -15,17 +15,21 @@ from tornado import web
 
 from ..errors import InputError, MalformedPathError, MixedRunsError, OptionError
 from ..formats import discover, report_input_fields
+from ..formats.training_log import describe_training_log, detect_training_log
 from ..options import LANGUAGES, VERSION_HINT_DEVICES, JobParameters, options_schema, parse_choice
 from ..pathtext import check_text
-from ..report.messages import Messages, profile_line
+from ..report.messages import Messages, profile_line, training_log_line
 from ..storage.config import is_object_url
 from .models import ACTIVE_STATUSES, SUCCESS, Task
 from .paths import PathResolver
 from .runner import TaskRunner
 from .store import TaskStore
-from .submission import parse_submission
+from .submission import parse_submission, parse_training_log
 
 NAMESPACE = "performance-advisor"
+# What api/inspect is asked to check (`input`): the data path (profiling data, or a training log
+# analysed alone), or the training log beside the profile (a training log only).
+INSPECT_INPUTS = ("profile", "training_log")
 # A task log is served from its end: the failure is there.
 MAX_LOG_BYTES = 1 << 20
 # Tasks per page of GET api/tasks: by default what a panel shows at first, at most what one reply
@@ -94,12 +98,15 @@ class OptionsHandler(AdvisorAPIHandler):
 class InspectHandler(AdvisorAPIHandler):
     """Validates a path as the user types: does it exist, and is it profiling data?
 
-    A usable path answers `{ok: true, summary, path, version_hints}`: what was found in the panel's
-    language, the path as resolved, and whether the CANN/torch version hints apply to it (Ascend data).
-    A path that is not (yet) usable answers 200 `{ok: false, message}`; a malformed one (see
-    MalformedPathError) and profiling data that the analysis refuses outright (rank folders of several
-    runs) answer 400 `{message}`, as a submission would. `language` (en, zh: the panel's) is the
-    language of the summary.
+    A usable path answers `{ok: true, summary, path, version_hints, kind}`: what was found in the
+    panel's language, the path as resolved, whether the CANN/torch version hints apply to it (Ascend
+    data), and what it holds (`profile`, or `training_log`: a file the training-log reader recognises,
+    which the analysis reads as a log alone). A path that is not (yet) usable answers 200
+    `{ok: false, message}`; a malformed one (see MalformedPathError) and profiling data that the analysis
+    refuses outright (rank folders of several runs) answer 400 `{message}`, as a submission would.
+    `language` (en, zh: the panel's) is the language of the summary. `input=training_log` checks the
+    training log beside the profile (the job parameter `training_log`): a local file inside the allowed
+    roots that is a training log.
     """
 
     @web.authenticated
@@ -108,14 +115,21 @@ class InspectHandler(AdvisorAPIHandler):
         path = self.text_argument("path", "")
         try:
             messages = Messages(parse_choice("language", self.get_argument("language", "en"), LANGUAGES))
+            input_kind = parse_choice("input", self.get_argument("input", "profile"), INSPECT_INPUTS)
         except OptionError as error:
             raise web.HTTPError(400, str(error)) from None
+        if input_kind == "training_log":
+            await self._inspect_training_log(path, messages)
+            return
         try:
             if source == "obs" or is_object_url(path):
                 summary = await self._probe_object_store(path)
                 self.write_json({"ok": True, "summary": summary})
                 return
             resolved = self.resolver.resolve(path, kind="path")
+            if resolved.is_file() and await self._is_training_log(resolved):
+                await self._inspect_training_log(path, messages)
+                return
             # Discovery lists folders and reads a few small files: off the event loop all the same.
             found = await asyncio.get_running_loop().run_in_executor(None, discover, resolved)
         except (MixedRunsError, MalformedPathError) as error:
@@ -138,6 +152,41 @@ class InspectHandler(AdvisorAPIHandler):
                 "summary": summary,
                 "path": self.resolver.display(resolved),
                 "version_hints": found.device in VERSION_HINT_DEVICES,
+                "kind": "profile",
+            }
+        )
+
+    async def _is_training_log(self, file: Path) -> bool:
+        """Whether the training-log reader recognises `file` (it reads the file's head only)."""
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, detect_training_log, file)
+        except InputError:
+            return False
+        return True
+
+    async def _inspect_training_log(self, path: str, messages: Messages) -> None:
+        """The answer for a training log, checked as a submission checks it (a local file inside the
+        allowed roots), then described."""
+        try:
+            log = parse_training_log(path, self.resolver)
+            if log is None:
+                raise InputError("training_log is empty")
+            # A log up to tens of MB is parsed, a larger one scanned: off the event loop.
+            summary = await asyncio.get_running_loop().run_in_executor(
+                None, describe_training_log, log.location
+            )
+        except MalformedPathError as error:
+            raise web.HTTPError(400, str(error)) from None
+        except InputError as error:
+            self.write_json({"ok": False, "message": str(error)})
+            return
+        self.write_json(
+            {
+                "ok": True,
+                "summary": training_log_line(messages, summary),
+                "path": log.path,
+                "version_hints": False,
+                "kind": "training_log",
             }
         )
 

@@ -71,6 +71,35 @@ describe('AdvisorClient', () => {
     expect(url.searchParams.get('path')).toBe('./dir with space/&x=1');
   });
 
+  it('inspects a training log as one, in the asked language', async () => {
+    const { client, requests } = makeClient({
+      status: 200,
+      body: {
+        ok: true,
+        summary: 'LLaMA-Factory 日志，1,200 条记录，step 10–12,000',
+        path: './out/trainer_log.jsonl',
+        version_hints: false,
+        kind: 'training_log'
+      }
+    });
+    const reply = await client.inspectTrainingLog(
+      './out/trainer_log.jsonl',
+      'zh'
+    );
+    expect(reply.kind).toBe('training_log');
+    const url = new URL(requests[0].url);
+    expect(url.pathname).toBe('/lab-base/performance-advisor/api/inspect');
+    const query = ['source', 'path', 'language', 'input'].map(name =>
+      url.searchParams.get(name)
+    );
+    expect(query).toEqual([
+      'local',
+      './out/trainer_log.jsonl',
+      'zh',
+      'training_log'
+    ]);
+  });
+
   it('rejects an inspected folder the server refuses with its {message}', async () => {
     const message =
       '/r: holds the rank folders of 2 different profiling runs (the same rank ids): a/ (ranks 0–1); b/ (ranks 0–1)';

@@ -42,12 +42,18 @@ function $(root: HTMLElement, selector: string): HTMLElement {
 
 // A PyTorch profiler trace: one file, to which the CANN/torch hints do not apply.
 const TRACE = './worker0.1733.pt.trace.json.gz';
+// A training log, analysed alone or beside a profile.
+const LOG = './output/trainer_log.jsonl';
+const LOG_SUMMARY = 'LLaMA-Factory log, 1,200 records, steps 10–12,000';
+const NOT_A_LOG =
+  './notes.txt: no LLaMA-Factory record, trainer_state log_history or Megatron iteration line found';
 
 describe('AdvisorPanel', () => {
   let tasks: ITask[];
   let client: {
     options: jest.Mock;
     inspect: jest.Mock;
+    inspectTrainingLog: jest.Mock;
     submit: jest.Mock;
     listTasks: jest.Mock;
     cancelOrDelete: jest.Mock;
@@ -73,6 +79,15 @@ describe('AdvisorPanel', () => {
             MIXED_RUNS
           );
         }
+        if (path === LOG) {
+          return {
+            ok: true,
+            summary: LOG_SUMMARY,
+            path,
+            version_hints: false,
+            kind: 'training_log'
+          };
+        }
         if (path === TRACE) {
           return {
             ok: true,
@@ -90,6 +105,17 @@ describe('AdvisorPanel', () => {
             }
           : { ok: false, message: 'no profiling data found in ' + path };
       }),
+      inspectTrainingLog: jest.fn(async (path: string) =>
+        path === LOG
+          ? {
+              ok: true,
+              summary: LOG_SUMMARY,
+              path,
+              version_hints: false,
+              kind: 'training_log'
+            }
+          : { ok: false, message: NOT_A_LOG }
+      ),
       submit: jest.fn(async (body: ISubmitRequest) =>
         makeTask({ id: 'new', source: body.source, path: body.path })
       ),
@@ -439,6 +465,103 @@ describe('AdvisorPanel', () => {
       '7.0.0'
     ]);
     expect(request.options.torch_version).toBe('2.1.0');
+  });
+
+  it('takes an optional training log beside the profile, checked as the user types', async () => {
+    setValue(
+      $(panel.node, '#jp-pa-data-path') as HTMLInputElement,
+      './profiling_dir1'
+    );
+    await waitFor(() => !submitButton().disabled, 3000, 'submit enabled');
+    // No log: no devices or sequence length to ask for.
+    expect(panel.node.querySelector('#jp-pa-devices')).toBeNull();
+    const logValidation = () => $(panel.node, '#jp-pa-training-log-validation');
+
+    const log = $(panel.node, '#jp-pa-training-log') as HTMLInputElement;
+    setValue(log, './notes.txt');
+    await waitFor(
+      () => logValidation().getAttribute('data-status') === 'error',
+      3000,
+      'log refused'
+    );
+    expect(logValidation().textContent).toBe(NOT_A_LOG);
+    expect(submitButton().disabled).toBe(true);
+    expect(submitReason()).toBe(`Training log: ${NOT_A_LOG}`);
+
+    setValue(log, LOG);
+    await waitFor(
+      () => logValidation().getAttribute('data-status') === 'ok',
+      3000,
+      'log ok'
+    );
+    expect(logValidation().textContent).toBe(LOG_SUMMARY);
+    expect(client.inspectTrainingLog.mock.calls.map(call => call[0])).toEqual([
+      './notes.txt',
+      LOG
+    ]);
+    // The profile keeps its checks: the training log is not asked of it.
+    expect(client.inspect.mock.calls.map(call => call[1])).toEqual([
+      './profiling_dir1'
+    ]);
+
+    // Devices and sequence length: empty takes them from the log, a number is checked.
+    const devices = $(panel.node, '#jp-pa-devices') as HTMLInputElement;
+    setValue(devices, '0');
+    await waitFor(
+      () => submitReason() === 'Enter a number from 1 to 1000000.',
+      2000,
+      'devices refused'
+    );
+    expect(submitButton().disabled).toBe(true);
+    expect($(panel.node, '#jp-pa-devices-validation').textContent).toBe(
+      'Enter a number from 1 to 1000000.'
+    );
+    setValue(devices, '8');
+    await waitFor(() => !submitButton().disabled, 2000, 'submit enabled');
+    expect(($(panel.node, '#jp-pa-seq-length') as HTMLInputElement).value).toBe(
+      ''
+    );
+
+    submitButton().click();
+    await waitFor(() => client.submit.mock.calls.length === 1, 2000, 'submit');
+    const request = client.submit.mock.calls[0][0];
+    expect([request.path, request.training_log, request.devices]).toEqual([
+      './profiling_dir1',
+      LOG,
+      8
+    ]);
+    // Not given: the log's own value is used.
+    expect('seq_length' in request).toBe(false);
+  });
+
+  it('analyses a training log given as the data path alone', async () => {
+    await openAdvancedSettings();
+    setValue($(panel.node, '#jp-pa-data-path') as HTMLInputElement, LOG);
+    await waitFor(
+      () => $(panel.node, '#jp-pa-data-validation').textContent === LOG_SUMMARY,
+      3000,
+      'log recognised'
+    );
+    // The Ascend-only hints are hidden, and said why; no second log is asked for, but the
+    // devices and sequence length are.
+    await waitFor(
+      () => !panel.node.querySelector('#jp-pa-cann-version'),
+      2000,
+      'hints hidden'
+    );
+    expect($(panel.node, '#jp-pa-version-note').textContent).toBe(
+      'The data is a training log: the CANN and torch versions do not apply to it.'
+    );
+    expect(panel.node.querySelector('#jp-pa-training-log')).toBeNull();
+    setValue($(panel.node, '#jp-pa-seq-length') as HTMLInputElement, '4096');
+    await waitFor(() => !submitButton().disabled, 2000, 'submit enabled');
+    submitButton().click();
+    await waitFor(() => client.submit.mock.calls.length === 1, 2000, 'submit');
+    const request = client.submit.mock.calls[0][0];
+    expect([request.path, request.seq_length]).toEqual([LOG, 4096]);
+    expect('training_log' in request).toBe(false);
+    expect('devices' in request).toBe(false);
+    expect(client.inspectTrainingLog).not.toHaveBeenCalled();
   });
 
   it('requires a valid baseline when comparing', async () => {

@@ -22,6 +22,9 @@ export function makeTask(overrides: Partial<ITask> = {}): ITask {
     },
     output_path: 'performance_advisor_reports',
     language: 'en',
+    training_log: '',
+    devices: null,
+    seq_length: null,
     created: '2026-11-22T10:00:00+00:00',
     started: null,
     finished: null,
@@ -91,7 +94,19 @@ export const OPTIONS_REPLY: IOptionsReply = {
       default: 'performance_advisor_reports',
       label: 'Output path'
     },
-    language: { default: 'en', label: 'Report language', choices: ['en', 'zh'] }
+    language: {
+      default: 'en',
+      label: 'Report language',
+      choices: ['en', 'zh']
+    },
+    training_log: { default: '', label: 'Training log' },
+    devices: { default: null, label: 'Devices', min: 1, max: 1_000_000 },
+    seq_length: {
+      default: null,
+      label: 'Sequence length',
+      min: 1,
+      max: 100_000_000
+    }
   },
   sources: ['local', 'obs']
 };

@@ -2,6 +2,7 @@ import { nullTranslator } from '@jupyterlab/translation';
 
 import {
   checkDimensions,
+  checkOptionalCount,
   checkOutputPath,
   checkPathSyntax,
   checkProcesses,
@@ -143,6 +144,29 @@ describe('checkProcesses', () => {
   });
 });
 
+describe('checkOptionalCount', () => {
+  const range = OPTIONS_REPLY.job.devices; // 1..1,000,000
+
+  it('leaves an empty field to the log', () => {
+    expect(checkOptionalCount('', range, trans)).toBeNull();
+    expect(checkOptionalCount('  ', range, trans)).toBeNull();
+  });
+
+  it('checks a given number as a whole number in range', () => {
+    expect(checkOptionalCount('8', range, trans)).toBeNull();
+    expect(checkOptionalCount('1000000', range, trans)).toBeNull();
+    expect(checkOptionalCount('0', range, trans)).toBe(
+      'Enter a number from 1 to 1000000.'
+    );
+    expect(checkOptionalCount('8.5', range, trans)).toBe(
+      'Enter a whole number.'
+    );
+    expect(checkOptionalCount('eight', range, trans)).toBe(
+      'Enter a whole number.'
+    );
+  });
+});
+
 describe('checkDimensions', () => {
   it('requires at least one dimension', () => {
     expect(checkDimensions([], trans)).toBe('Select at least one dimension.');
@@ -169,7 +193,10 @@ describe('schemaDefaults', () => {
     ]);
     expect(schemaDefaults(OPTIONS_REPLY.job)).toEqual({
       output_path: 'performance_advisor_reports',
-      language: 'en'
+      language: 'en',
+      training_log: '',
+      devices: null,
+      seq_length: null
     });
   });
 });
@@ -198,12 +225,22 @@ describe('submitBlockReason', () => {
     optionsError: null,
     data: ok,
     compare: null,
+    trainingLog: { status: 'idle' as const, message: '' },
+    trainingError: null,
     advancedError: null,
     submitting: false
   };
 
   it('is null when Submit may be pressed', () => {
     expect(submitBlockReason(base, trans)).toBeNull();
+    // No training log (the field is optional), a checked one, or none asked for (the data is one).
+    expect(
+      submitBlockReason(
+        { ...base, trainingLog: { ...ok, kind: 'training_log' } },
+        trans
+      )
+    ).toBeNull();
+    expect(submitBlockReason({ ...base, trainingLog: null }, trans)).toBeNull();
     expect(submitBlockReason({ ...base, compare: ok }, trans)).toBeNull();
     expect(
       submitBlockReason(
@@ -240,6 +277,33 @@ describe('submitBlockReason', () => {
     expect(reason({ compare: { status: 'error', message: 'not found' } })).toBe(
       'Compared profiling data: not found'
     );
+    expect(
+      reason({ trainingLog: { status: 'checking', message: 'Checking…' } })
+    ).toBe('Checking the training log…');
+    expect(
+      reason({
+        trainingLog: {
+          status: 'error',
+          message: './notes.txt: no LLaMA-Factory record found'
+        }
+      })
+    ).toBe('Training log: ./notes.txt: no LLaMA-Factory record found');
+    expect(reason({ trainingError: 'Enter a whole number.' })).toBe(
+      'Enter a whole number.'
+    );
+    // The baseline comes before the training log, which comes before Advanced Settings.
+    expect(
+      reason({
+        compare: { status: 'idle', message: '' },
+        trainingLog: { status: 'error', message: 'not a log' }
+      })
+    ).toBe('Enter the path of the compared profiling data');
+    expect(
+      reason({
+        trainingLog: { status: 'error', message: 'not a log' },
+        advancedError: 'Enter a whole number.'
+      })
+    ).toBe('Training log: not a log');
     expect(reason({ advancedError: 'Enter a whole number.' })).toBe(
       'Enter a whole number.'
     );

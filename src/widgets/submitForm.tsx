@@ -11,13 +11,16 @@ import { AdvisorClient, describeError } from '../request';
 import {
   IAnalysisOptions,
   IChoiceOption,
+  InputKind,
   IOptionsReply,
+  IRangeOption,
   ISubmitRequest,
   ITask,
   SourceKind
 } from '../tokens';
 import {
   checkDimensions,
+  checkOptionalCount,
   checkOutputPath,
   checkPathSyntax,
   checkProcesses,
@@ -40,7 +43,8 @@ export const INSPECT_DEBOUNCE_MS = 400;
 export type IPathCheck = IPathCheckState;
 
 /**
- * Check a path as the user types: syntax at once, then `api/inspect` (debounced).
+ * Check a path as the user types: syntax at once, then `api/inspect` (debounced). `input` says
+ * what the field takes: profiling data (or a training log alone), or only a training log.
  */
 export function usePathCheck(
   client: AdvisorClient,
@@ -48,7 +52,8 @@ export function usePathCheck(
   path: string,
   trans: TranslationBundle,
   enabled = true,
-  language: ReportLanguage = 'en'
+  language: ReportLanguage = 'en',
+  input: InputKind = 'profile'
 ): IPathCheck {
   const trimmed = path.trim();
   const key = `${source}\n${trimmed}`;
@@ -74,8 +79,10 @@ export function usePathCheck(
     setState({ status: 'checking', message: trans.__('Checking…'), key });
     let cancelled = false;
     const timer = window.setTimeout(() => {
-      client
-        .inspect(source, trimmed, language)
+      (input === 'training_log'
+        ? client.inspectTrainingLog(trimmed, language)
+        : client.inspect(source, trimmed, language)
+      )
         .then(reply => {
           if (cancelled) {
             return;
@@ -86,6 +93,7 @@ export function usePathCheck(
               message: reply.summary || trans.__('Profiling data found'),
               resolved: reply.path,
               versionHints: reply.version_hints,
+              kind: reply.kind,
               key
             });
           } else {
@@ -106,7 +114,7 @@ export function usePathCheck(
       cancelled = true;
       window.clearTimeout(timer);
     };
-  }, [key, enabled, language]);
+  }, [key, enabled, language, input]);
 
   if (!enabled || !trimmed) {
     return { status: 'idle', message: '' };
@@ -119,7 +127,8 @@ export function usePathCheck(
     status: state.status,
     message: state.message,
     resolved: state.resolved,
-    versionHints: state.versionHints
+    versionHints: state.versionHints,
+    kind: state.kind
   };
 }
 
@@ -141,6 +150,8 @@ export function dimensionLabel(
       return trans.__('Memory');
     case 'dataloader':
       return trans.__('Data loading');
+    case 'training':
+      return trans.__('Training');
     default:
       return dimension;
   }
@@ -232,6 +243,119 @@ function DataInput(props: {
 }
 
 /**
+ * A whole-number field of the training log (devices, sequence length): empty takes the value from
+ * the log.
+ */
+interface ICountField {
+  id: string;
+  label: string;
+  value: string;
+  error: string | null;
+  range: Pick<IRangeOption, 'min' | 'max'>;
+  onChange: (value: string) => void;
+}
+
+function CountInput(
+  props: ICountField & { trans: TranslationBundle }
+): JSX.Element {
+  return (
+    <div className="jp-pa-field">
+      <label htmlFor={props.id}>{props.label}</label>
+      <InputGroup
+        id={props.id}
+        type="number"
+        aria-label={props.label}
+        aria-invalid={props.error !== null}
+        min={props.range.min}
+        max={props.range.max}
+        step={1}
+        placeholder={props.trans.__('From the log')}
+        value={props.value}
+        onChange={event => props.onChange(event.currentTarget.value)}
+      />
+      {props.error && (
+        <div
+          id={`${props.id}-validation`}
+          className="jp-pa-validation jp-pa-mod-error"
+          data-status="error"
+          role="alert"
+        >
+          {props.error}
+        </div>
+      )}
+    </div>
+  );
+}
+
+/**
+ * The optional training log beside the profiling data (no path field when the data path is the log
+ * itself), and, once a log is given, the devices and sequence length the throughput needs where the
+ * log does not state them.
+ */
+function TrainingLogInput(props: {
+  showPath: boolean;
+  path: string;
+  check: IPathCheck;
+  onPath: (path: string) => void;
+  /**
+   * The devices and sequence length, shown once a log is given (empty when none is).
+   */
+  counts: ReadonlyArray<ICountField>;
+  trans: TranslationBundle;
+}): JSX.Element {
+  const { trans } = props;
+  return (
+    <fieldset className="jp-pa-section jp-pa-training">
+      <legend>{trans.__('Training Log')}</legend>
+      {props.showPath && (
+        <div className="jp-pa-field jp-pa-field-grow">
+          <label htmlFor="jp-pa-training-log">{trans.__('Log path')}</label>
+          <InputGroup
+            id="jp-pa-training-log"
+            type="text"
+            className="jp-pa-path"
+            aria-label={trans.__('Training log path')}
+            aria-describedby="jp-pa-training-log-validation"
+            aria-invalid={props.check.status === 'error'}
+            placeholder={trans.__(
+              'Optional, e.g. %1',
+              './output/trainer_log.jsonl'
+            )}
+            spellCheck={false}
+            autoComplete="off"
+            value={props.path}
+            onChange={event => props.onPath(event.currentTarget.value)}
+          />
+          <div
+            id="jp-pa-training-log-validation"
+            className={`jp-pa-validation jp-pa-mod-${props.check.status}`}
+            data-status={props.check.status}
+            aria-live="polite"
+          >
+            {props.check.message ||
+              trans.__(
+                'A LLaMA-Factory trainer_log.jsonl, Megatron/MindSpeed output or HuggingFace trainer_state.json: throughput, loss and anomalies beside the profile.'
+              )}
+          </div>
+        </div>
+      )}
+      {props.counts.length > 0 && (
+        <div className="jp-pa-training-counts">
+          {props.counts.map(field => (
+            <CountInput key={field.id} {...field} trans={trans} />
+          ))}
+          <div className="jp-pa-hint" id="jp-pa-training-note">
+            {trans.__(
+              'Used where the log does not state them: the throughput per device needs both.'
+            )}
+          </div>
+        </div>
+      )}
+    </fieldset>
+  );
+}
+
+/**
  * Properties of the submit form.
  */
 export interface ISubmitFormProps {
@@ -270,6 +394,9 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
   const [options, setOptions] = React.useState<IAnalysisOptions | null>(null);
   const [outputPath, setOutputPath] = React.useState('');
   const [processes, setProcesses] = React.useState('');
+  const [trainingLog, setTrainingLog] = React.useState('');
+  const [devices, setDevices] = React.useState('');
+  const [seqLength, setSeqLength] = React.useState('');
   const [submitting, setSubmitting] = React.useState(false);
   const [submitError, setSubmitError] = React.useState<string | null>(null);
 
@@ -309,6 +436,28 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
     uiLanguage
   );
 
+  // A training log given as the data path is analysed alone: no second log beside it.
+  const dataIsLog =
+    dataCheck.status === 'ok' && dataCheck.kind === 'training_log';
+  const trainingCheck = usePathCheck(
+    client,
+    'local',
+    trainingLog,
+    trans,
+    !dataIsLog,
+    uiLanguage,
+    'training_log'
+  );
+  const logGiven = dataIsLog || trainingLog.trim() !== '';
+  const devicesError =
+    schema && logGiven
+      ? checkOptionalCount(devices, schema.job.devices, trans)
+      : null;
+  const seqLengthError =
+    schema && logGiven
+      ? checkOptionalCount(seqLength, schema.job.seq_length, trans)
+      : null;
+
   const sources: SourceKind[] =
     schema && schema.sources.length > 0 ? schema.sources : ['local', 'obs'];
 
@@ -342,6 +491,8 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
       optionsError: schemaError,
       data: dataCheck,
       compare: compare ? compareCheck : null,
+      trainingLog: dataIsLog ? null : trainingCheck,
+      trainingError: devicesError ?? seqLengthError,
       advancedError: dimensionsError ?? processesError ?? outputError,
       submitting
     },
@@ -349,10 +500,21 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
   );
   const valid = blockReason === null && schema !== null && options !== null;
   // The CANN/torch hints name Ascend software: hidden (and not sent) once the path check says the
-  // data is something else, a PyTorch profiler trace.
+  // data is something else, a PyTorch profiler trace or a training log.
   const hintsApply = !(
     dataCheck.status === 'ok' && dataCheck.versionHints === false
   );
+  const versionNote = hintsApply
+    ? trans.__(
+        'The CANN and torch versions apply to Ascend data only, where the data records none.'
+      )
+    : dataIsLog
+      ? trans.__(
+          'The data is a training log: the CANN and torch versions do not apply to it.'
+        )
+      : trans.__(
+          'The data is a PyTorch profiler trace: the CANN and torch versions do not apply to it.'
+        );
 
   const versionOptions = (option: IChoiceOption) =>
     versionChoices(option).map(value => ({
@@ -392,6 +554,18 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
     });
   };
 
+  // The training log and its counts, as the request's job parameters (only those given).
+  const trainingRequest = (): Partial<ISubmitRequest> => {
+    if (!logGiven) {
+      return {};
+    }
+    return {
+      ...(dataIsLog ? {} : { training_log: trainingLog.trim() }),
+      ...(devices.trim() ? { devices: Number(devices.trim()) } : {}),
+      ...(seqLength.trim() ? { seq_length: Number(seqLength.trim()) } : {})
+    };
+  };
+
   const onSubmit = async (event: React.FormEvent) => {
     event.preventDefault();
     if (!valid || submitting || !schema || !options) {
@@ -420,6 +594,7 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
       output_path: advanced
         ? outputPath.trim()
         : schema.job.output_path.default,
+      ...trainingRequest(),
       ...(props.reportLanguage ? { language: props.reportLanguage() } : {})
     };
     setSubmitting(true);
@@ -479,6 +654,38 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
         </fieldset>
       )}
 
+      {schema && (
+        <TrainingLogInput
+          showPath={!dataIsLog}
+          path={trainingLog}
+          check={trainingCheck}
+          onPath={setTrainingLog}
+          counts={
+            logGiven
+              ? [
+                  {
+                    id: 'jp-pa-devices',
+                    label: trans.__('Devices'),
+                    value: devices,
+                    error: devicesError,
+                    range: schema.job.devices,
+                    onChange: setDevices
+                  },
+                  {
+                    id: 'jp-pa-seq-length',
+                    label: trans.__('Sequence length'),
+                    value: seqLength,
+                    error: seqLengthError,
+                    range: schema.job.seq_length,
+                    onChange: setSeqLength
+                  }
+                ]
+              : []
+          }
+          trans={trans}
+        />
+      )}
+
       <section className="jp-pa-section jp-pa-advanced">
         {/* One title for the section: it is also the button that opens it. */}
         <h3 className="jp-pa-section-title">
@@ -507,13 +714,7 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
           >
             <span className="jp-pa-grid-label" />
             <div className="jp-pa-hint" id="jp-pa-version-note">
-              {hintsApply
-                ? trans.__(
-                    'The CANN and torch versions apply to Ascend data only, where the data records none.'
-                  )
-                : trans.__(
-                    'The data is a PyTorch profiler trace: the CANN and torch versions do not apply to it.'
-                  )}
+              {versionNote}
             </div>
             {hintsApply &&
               versionHints.map(([name, label]) => (

@@ -55,6 +55,11 @@ test('a Chinese JupyterLab shows the panel, the Reports table and the report in 
     '请输入性能数据的路径'
   );
   await expect(panel).toContainText('对比性能数据');
+  // The training log beside the profile: its section and field.
+  await expect(panel.locator('.jp-pa-training legend')).toHaveText('训练日志');
+  await expect(panel.locator('label[for="jp-pa-training-log"]')).toHaveText(
+    '日志路径'
+  );
   await panel.getByRole('button', { name: '高级设置' }).click();
   await expect(panel.locator('label[for="jp-pa-cann-version"]')).toHaveText(
     'CANN 版本'

@@ -56,14 +56,24 @@ export async function openPanelFromLauncher(
 }
 
 /**
- * Fill the Submit form, wait for the path check, submit; returns the created task.
+ * A training log to give beside the profiling data, and what its path check must say.
+ */
+export interface ITrainingLogInput {
+  path: string;
+  summary: string;
+}
+
+/**
+ * Fill the Submit form (and the training log beside the data, if given), wait for the path
+ * checks, submit; returns the created task.
  */
 export async function submitFromForm(
   page: Page,
   panel: Locator,
   source: 'local' | 'obs',
   path: string,
-  expectedSummary?: string
+  expectedSummary?: string,
+  trainingLog?: ITrainingLogInput
 ): Promise<ITaskJSON> {
   await panel.locator('[data-tab="submit"]').click();
   await panel.locator('#jp-pa-data-source').selectOption(source);
@@ -73,6 +83,12 @@ export async function submitFromForm(
   await expect(validation).toHaveAttribute('data-status', 'ok');
   if (expectedSummary) {
     await expect(validation).toContainText(expectedSummary);
+  }
+  if (trainingLog) {
+    await panel.locator('#jp-pa-training-log').fill(trainingLog.path);
+    const logValidation = panel.locator('#jp-pa-training-log-validation');
+    await expect(logValidation).toHaveAttribute('data-status', 'ok');
+    await expect(logValidation).toHaveText(trainingLog.summary);
   }
 
   const submit = panel.locator('.jp-pa-submit');
