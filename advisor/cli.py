@@ -24,6 +24,7 @@ from .errors import InputError, OptionError, cannot
 from .lifeline import bind_to_parent_from_environment, remove_partial_reports_on_sigterm
 from .locations import is_within, refuse_output_inside_inputs
 from .options import (
+    OUTPUT_FORMATS,
     REPORT_FORMATS,
     AnalysisOptions,
     Deployment,
@@ -70,7 +71,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="with --output obs://…: also keep the reports here (default: only uploaded)",
     )
-    analyze.add_argument("--format", default=",".join(REPORT_FORMATS), help="comma-separated: html,xlsx,json")
+    analyze.add_argument(
+        "--format",
+        default=",".join(REPORT_FORMATS),
+        help=f"comma-separated, among {','.join(OUTPUT_FORMATS)} (ipynb: a notebook that re-analyses "
+        f"the data with the Python API; default {','.join(REPORT_FORMATS)})",
+    )
     analyze.add_argument("--step", help="analyse this profiled step only (default: every profiled step)")
     add_cli_arguments(analyze, AnalysisOptions)
     add_cli_arguments(analyze, Deployment)
@@ -129,10 +135,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def parse_formats(value: str) -> tuple[str, ...]:
-    chosen = [parse_choice("format", item, REPORT_FORMATS) for item in value.split(",") if item.strip()]
+    chosen = [parse_choice("format", item, OUTPUT_FORMATS) for item in value.split(",") if item.strip()]
     if not chosen:
-        raise OptionError(f"format must name at least one of {', '.join(REPORT_FORMATS)}")
-    return tuple(f for f in REPORT_FORMATS if f in chosen)
+        raise OptionError(f"format must name at least one of {', '.join(OUTPUT_FORMATS)}")
+    return tuple(f for f in OUTPUT_FORMATS if f in chosen)
 
 
 def parse_steps(value: str) -> tuple[int, ...]:

@@ -6,6 +6,7 @@ import contextlib
 import logging
 import math
 import multiprocessing
+import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -38,7 +39,14 @@ from .errors import InputError, OutputError, cannot
 from .formats import data_folder_at, data_name, discover, load_table, reader_modules, report_input_fields
 from .formats.sanity import INCOMPLETE, lost_share
 from .model import ProfileSet, RankInfo, describe_steps
-from .options import REPORT_FORMATS, AnalysisOptions, version_hints
+from .options import (
+    DIMENSIONS,
+    NOTEBOOK_FORMAT,
+    OUTPUT_FORMATS,
+    REPORT_FORMATS,
+    AnalysisOptions,
+    version_hints,
+)
 from .report.messages import Messages
 from .report.model import PRIORITIES, Evidence, Finding, InputInfo, NotApplicable, NotEvaluated, Report
 
@@ -739,9 +747,30 @@ def _report_writer(fmt: str) -> Callable[[Report, Path], None]:
         from .report.xlsx import write_xlsx
 
         return write_xlsx
+    if fmt == NOTEBOOK_FORMAT:
+        return write_report_notebook
     from .report.jsonout import write_json
 
     return write_json
+
+
+def write_report_notebook(report: Report, path: Path) -> Path:
+    """The notebook of `report` (`advisor.report.notebook`): it re-analyses the report's data, named
+    as an absolute path (a notebook's kernel runs in the notebook's folder, not the CLI's)."""
+    from .report.notebook import build_notebook, write_notebook
+    from .storage import is_object_url
+
+    def located(path: str | None) -> str | None:
+        return path if path is None or is_object_url(path) else os.path.abspath(path)
+
+    notebook = build_notebook(
+        report.to_json(),
+        data_path=located(report.input.path) or "",
+        compare_path=located(report.input.compare_path),
+        language=report.language,
+        dimensions=report.dimensions if set(report.dimensions) != set(DIMENSIONS) else None,
+    )
+    return write_notebook(notebook, path)
 
 
 def write_reports(
@@ -751,14 +780,15 @@ def write_reports(
     *,
     progress: ProgressFn | None = None,
 ) -> dict[str, Path]:
-    """Write `report_stem(report)[_N].{html,xlsx,json}` into `output_dir` (created if missing):
-    all of them or none (`advisor.outputs`), never overwriting a file. OutputError (one line) when
-    the folder cannot be written."""
-    chosen = [f for f in REPORT_FORMATS if f in set(formats)]
-    unknown = sorted(set(formats) - set(REPORT_FORMATS))
+    """Write `report_stem(report)[_N].{html,xlsx,json}` (and `.ipynb` when asked) into `output_dir`
+    (created if missing): all of them or none (`advisor.outputs`), never overwriting a file.
+    OutputError (one line) when the folder cannot be written."""
+    # JSON last, so that it carries the render time of the others.
+    chosen = sorted(set(formats) & set(OUTPUT_FORMATS), key=lambda f: (f == "json", OUTPUT_FORMATS.index(f)))
+    unknown = sorted(set(formats) - set(OUTPUT_FORMATS))
     if unknown or not chosen:
         raise InputError(
-            f"report formats must be among {', '.join(REPORT_FORMATS)}; got {', '.join(formats)}"
+            f"report formats must be among {', '.join(OUTPUT_FORMATS)}; got {', '.join(formats)}"
         )
     out = _check_output_dir(Path(output_dir))
     total = len(report.input.ranks) + 2
@@ -769,7 +799,7 @@ def write_reports(
     target = out  # what the user is told could not be written
     try:
         for fmt in chosen:
-            if fmt == "json":  # last, so that it carries the render time of the others
+            if fmt == "json":
                 report.timings_s["render"] = time.perf_counter() - started
             target = out / f"{base}.{fmt}"
             staged[fmt] = outputs.stage(target)

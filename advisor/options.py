@@ -28,7 +28,10 @@ TORCH_VERSIONS = (DETECT, "1.11.0", "2.1.0")
 VERSION_HINTS = ("cann_version", "torch_version")
 VERSION_HINT_DEVICES = ("npu",)
 DIMENSIONS = ("computation", "communication", "schedule", "memory", "dataloader")
-REPORT_FORMATS = ("html", "xlsx", "json")
+REPORT_FORMATS = ("html", "xlsx", "json")  # what an analysis writes unless told otherwise
+# A notebook that re-analyses the data with the Python API (advisor.report.notebook): on request only.
+NOTEBOOK_FORMAT = "ipynb"
+OUTPUT_FORMATS = (*REPORT_FORMATS, NOTEBOOK_FORMAT)
 LANGUAGES = ("en", "zh")
 MIN_PROCESSES, MAX_PROCESSES = 1, 8
 # Reports go into a folder of their own under the server root (or the CLI's current folder) unless

@@ -119,7 +119,7 @@ def test_warnings_are_events_in_json_mode(tmp_path, capsys):
     ("flags", "message"),
     [
         (["--processes", "9"], "advisor_analyze_processes must be between 1 and 8"),
-        (["--format", "pdf"], "format must be one of html, xlsx, json"),
+        (["--format", "pdf"], "format must be one of html, xlsx, json, ipynb"),
         (["--dimensions", "gpu"], "analysis_dimensions must be one of"),
         (["--cann-version", "5.0"], "cann_version must be one of"),
         (["--language", "fr"], "language must be one of en, zh"),
