@@ -9,6 +9,7 @@ import {
   nullTranslator,
   TranslationBundle
 } from '@jupyterlab/translation';
+import { ReadonlyJSONObject } from '@lumino/coreutils';
 import { Widget } from '@lumino/widgets';
 
 import { advisorIcon } from './icon';
@@ -59,6 +60,19 @@ export function compareTargets(
   return items.length === 2 && items.every(item => item.type === 'directory')
     ? [items[0], items[1]]
     : null;
+}
+
+/**
+ * The description of a command's optional path arguments, by name.
+ */
+function pathArguments(descriptions: Record<string, string>): {
+  args: ReadonlyJSONObject;
+} {
+  const properties: Record<string, ReadonlyJSONObject> = {};
+  for (const [name, description] of Object.entries(descriptions)) {
+    properties[name] = { type: 'string', description };
+  }
+  return { args: { type: 'object', properties } };
 }
 
 /**
@@ -147,19 +161,9 @@ export const fileBrowserPlugin: JupyterFrontEndPlugin<void> = {
         'Analyse this profiling folder or trace file with the default options'
       ),
       icon: advisorIcon,
-      describedBy: {
-        args: {
-          type: 'object',
-          properties: {
-            path: {
-              type: 'string',
-              description: trans.__(
-                'Folder or trace file, relative to the server root'
-              )
-            }
-          }
-        }
-      },
+      describedBy: pathArguments({
+        path: trans.__('Folder or trace file, relative to the server root')
+      }),
       isVisible: args =>
         typeof args['path'] === 'string' || analyzeTarget(selection()) !== null,
       execute: args => {
@@ -182,25 +186,12 @@ export const fileBrowserPlugin: JupyterFrontEndPlugin<void> = {
         'Compare two profiling folders: one of them is chosen as the baseline'
       ),
       icon: advisorIcon,
-      describedBy: {
-        args: {
-          type: 'object',
-          properties: {
-            path: {
-              type: 'string',
-              description: trans.__(
-                'Folder analysed, relative to the server root'
-              )
-            },
-            baseline: {
-              type: 'string',
-              description: trans.__(
-                'Folder it is compared against, relative to the server root'
-              )
-            }
-          }
-        }
-      },
+      describedBy: pathArguments({
+        path: trans.__('Folder analysed, relative to the server root'),
+        baseline: trans.__(
+          'Folder it is compared against, relative to the server root'
+        )
+      }),
       isVisible: args =>
         (typeof args['path'] === 'string' &&
           typeof args['baseline'] === 'string') ||

@@ -6,7 +6,12 @@ import plugins from '../index';
 import { CommandIDs, IPerformanceAdvisor, PLUGIN_ID } from '../tokens';
 import { AdvisorPanel } from '../widgets/panel';
 import { ReportWidget } from '../widgets/reportViewer';
-import { makeTask, OPTIONS_REPLY, waitFor } from './utils';
+import {
+  makeTask,
+  OPTIONS_REPLY,
+  OPTIONS_REPLY_DEFAULTS,
+  waitFor
+} from './utils';
 
 const [plugin, fileBrowserPlugin] = plugins;
 
@@ -113,14 +118,7 @@ describe('plugin', () => {
       source: 'local',
       path: 'profiling_dir1',
       compare: null,
-      options: {
-        cann_version: '7.0.0',
-        torch_version: '2.1.0',
-        analysis_dimensions: ['computation', 'memory'],
-        advisor_analyze_processes: 2,
-        disable_profiling_comparison: false,
-        disable_affinity_api: false
-      },
+      options: OPTIONS_REPLY_DEFAULTS,
       output_path: 'performance_advisor_reports',
       language: 'en'
     });

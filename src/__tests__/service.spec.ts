@@ -16,7 +16,12 @@ import {
 } from '../service';
 import { AdvisorTab, ITask, ITaskSummary } from '../tokens';
 import { nullTranslator } from '@jupyterlab/translation';
-import { makeTask, OPTIONS_REPLY, waitFor } from './utils';
+import {
+  makeTask,
+  OPTIONS_REPLY,
+  OPTIONS_REPLY_DEFAULTS,
+  waitFor
+} from './utils';
 
 /**
  * A fake server: tasks by id, moved on by the test.
@@ -87,14 +92,7 @@ describe('AdvisorService', () => {
       source: 'local',
       path: 'runs/a',
       compare: { source: 'local', path: 'runs/b' },
-      options: {
-        cann_version: '7.0.0',
-        torch_version: '2.1.0',
-        analysis_dimensions: ['computation', 'memory'],
-        advisor_analyze_processes: 2,
-        disable_profiling_comparison: false,
-        disable_affinity_api: false
-      },
+      options: OPTIONS_REPLY_DEFAULTS,
       output_path: 'performance_advisor_reports',
       language: 'zh'
     });

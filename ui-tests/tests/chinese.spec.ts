@@ -39,7 +39,8 @@ test('a Chinese JupyterLab shows the panel, the Reports table and the report in 
   await expect(page.locator('#jupyterlab-splash')).toHaveCount(0);
   await expect(page.locator('.jp-LauncherCard').first()).toBeVisible();
 
-  // The file browser's action on a profiling folder.
+  // The file browser's action on a profiling folder (in the server root, not Galata's test folder).
+  await page.filebrowser.openHomeDirectory();
   await rightClickItem(page, 'profiling_dir1');
   await expect(page.locator('.lm-Menu-item', { hasText: '使用性能调优助手分析' })).toBeVisible();
   await page.keyboard.press('Escape');
