@@ -7,7 +7,6 @@ stderr); 1 internal error (one line, traceback with --debug).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import re
 import shlex
@@ -19,10 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO, cast
 
-from . import __version__
-from .errors import InputError, OptionError, cannot
+from .errors import InputError, OptionError
 from .lifeline import bind_to_parent_from_environment, remove_partial_reports_on_sigterm
-from .locations import is_within, refuse_output_inside_inputs
+from .locations import refuse_output_inside_inputs
 from .options import (
     OUTPUT_FORMATS,
     REPORT_FORMATS,
@@ -36,6 +34,7 @@ from .options import (
 from .outputs import discard
 from .progress import PROGRESS_MODES, Reporter, make_reporter, one_line
 from .ranges import number_ranges
+from .tool_version import __version__
 
 if TYPE_CHECKING:
     from .report.model import Report
@@ -168,7 +167,8 @@ def _int_option(name: str, value: str, low: int, high: int) -> int:
 
 
 def _analyze(args: argparse.Namespace, reporter: Reporter) -> int:
-    from .engine import run_analysis, write_reports
+    from .analysis import analyse_input
+    from .engine import write_reports
 
     options: AnalysisOptions = from_cli(args, AnalysisOptions)
     job: JobParameters = from_cli(args, JobParameters)
@@ -180,44 +180,21 @@ def _analyze(args: argparse.Namespace, reporter: Reporter) -> int:
     refuse_output_inside_inputs(job.output_path, inputs, "--output")
     if args.local_output:
         refuse_output_inside_inputs(args.local_output, inputs, "--local-output")
-    scheduler = deployment.dask_scheduler_address
-    if scheduler and any(_is_object_url(path) for path in inputs.values()):
-        # The ranks would be downloaded here, to a folder the workers cannot read.
-        raise OptionError(
-            "--scheduler takes local paths on a file system the workers share, not obs:// or s3://"
-        )
     if upload_to:
         from .storage import load_config, parse_url
         from .storage.client import make_client
 
         target = parse_url(upload_to)
         make_client(load_config(target.scheme), str(target))  # no credentials: fail before analysing
-    with contextlib.ExitStack() as stack:
-        data = _local_profile(stack, args.path, options, reporter)
-        compare = _local_profile(stack, args.compare, options, reporter) if args.compare else None
-        inputs = [p for p in (data, compare) if p is not None]
-        try:
-            report = run_analysis(
-                data,
-                compare_path=compare,
-                options=options,
-                language=job.language,
-                progress=reporter,
-                step=step,
-                scheduler_address=scheduler,
-            )
-        except OSError as exc:
-            # A file of the user's data that cannot be read is unusable input, not a bug of ours.
-            if exc.filename is None or not any(is_within(exc.filename, p) for p in inputs):
-                raise
-            raise InputError(cannot("read", exc.filename, exc)) from None
-    # The report names the data as the user gave it, not the download cache folder.
-    if data != args.path:
-        report.input.path = args.path
-    if compare is not None and compare != args.compare:
-        report.input.compare_path = args.compare
-    for warning in report.warnings:
-        reporter.warning(warning)
+    report = analyse_input(
+        args.path,
+        args.compare,
+        options=options,
+        language=job.language,
+        reporter=reporter,
+        step=step,
+        scheduler_address=deployment.dask_scheduler_address,
+    )
     if upload_to is None:
         paths = write_reports(report, job.output_path, formats, progress=reporter)
         reporter.result(paths)
@@ -293,22 +270,6 @@ def _is_object_url(path: str | None) -> bool:
     from .storage import is_object_url
 
     return is_object_url(path)
-
-
-def _local_profile(
-    stack: contextlib.ExitStack, path: str, options: AnalysisOptions, reporter: Reporter
-) -> str | Path:
-    """`path` itself, or for obs:// and s3:// the cache folder the needed files were downloaded to."""
-    if not _is_object_url(path):
-        return path
-    from .engine import needed_tables
-    from .storage import open_profile
-
-    tables = needed_tables(options.analysis_dimensions)
-    folder, stats = stack.enter_context(open_profile(path, tables=tables, progress=reporter))
-    for warning in stats.warnings:
-        reporter.warning(warning)
-    return folder
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import __version__, outputs
+from . import outputs
 from .checks.catalogue import applicable_dimensions, unimplemented
 from .checks.cluster_slow_rank import thresholds
 from .checks.common import mean_step_us, own_time_us, step_times_us
@@ -49,6 +49,7 @@ from .options import (
 )
 from .report.messages import Messages
 from .report.model import PRIORITIES, Evidence, Finding, InputInfo, NotApplicable, NotEvaluated, Report
+from .tool_version import __version__
 
 ProgressFn = Callable[[str, int, int], None]
 # The comparison checks report differences from 0.5 % (kernels) or 1 % (host APIs) of the step up: a
@@ -254,8 +255,14 @@ def _analyse_ranks_in_pool(profile: ProfileSet, args: tuple[Any, ...], workers: 
     context.set_forkserver_preload([*reader_modules(), "advisor.engine"])
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures = [pool.submit(analyse_rank, profile, rank, *args) for rank in profile.ranks]
-        for future in as_completed(futures):
-            yield future.result()
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        except BaseException:  # closed early (an error, Ctrl-C, a notebook's Interrupt)
+            # The ranks not started never run: leaving the pool then waits only for those running.
+            for future in futures:
+                future.cancel()
+            raise
 
 
 def table_warnings(tables: dict[int, dict[str, pd.DataFrame]]) -> list[str]:
@@ -686,6 +693,7 @@ def run_analysis(
         dimensions=tuple(options.analysis_dimensions),
         checked_dimensions=tuple(dict.fromkeys(spec.dimension for spec in specs)),
         version_hints=hints,
+        rank_tables={o.rank: dict(o.tables) for o in outcomes},
     )
 
 

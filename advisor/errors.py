@@ -23,6 +23,10 @@ _CAUSES = {
 class InputError(Exception):
     """Unusable input (missing path, not profiling data, unreadable file): CLI exit code 2."""
 
+    def _render_traceback_(self) -> list[str]:
+        """What IPython (a notebook cell) shows for it: the one line, not a traceback of our code."""
+        return [f"{type(self).__name__}: {' '.join(str(self).split())}"]
+
 
 class OptionError(InputError):
     """An analysis option out of its range or choices (HTTP 400 in the server)."""

@@ -67,3 +67,23 @@ def test_writing_xlsx_does_import_openpyxl(tmp_path):
     modules, paths = _analyze(tmp_path, profile, "xlsx,json")
     assert sorted(p.suffix for p in paths) == [".json", ".xlsx"]
     assert "openpyxl" in modules
+
+
+def test_import_advisor_alone_loads_no_pandas_and_the_api_on_first_use():
+    """`import advisor` is the server extension's entry point: the Python API (pandas, the engine)
+    loads when one of its names is first used, not before."""
+    probe = (
+        "import json, sys\n"
+        "import advisor\n"
+        "before = sorted(sys.modules)\n"
+        "advisor.analyze\n"
+        "print(json.dumps({'before': before, 'after': sorted(sys.modules)}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    loaded = json.loads(result.stdout)
+    heavy = ("pandas", "numpy", "advisor.api", "advisor.engine")
+    assert [name for name in heavy if name in loaded["before"]] == []
+    assert [name for name in heavy if name in loaded["after"]] == list(heavy)

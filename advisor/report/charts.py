@@ -259,3 +259,8 @@ def link_figures(findings: list[Finding], m: Messages) -> list[dict[str, Any]]:
             }
         )
     return figures
+
+
+# The report's charts of the whole profile by the name the Python API gives them
+# (`Analysis.figure(name)`); the HTML report draws the same functions' figures.
+FIGURES = {"step_breakdown": rank_figure, "steps": step_figure, "rank_heatmap": heatmap_figure}

@@ -154,6 +154,10 @@ class Report:
     dimensions: tuple[str, ...] = ()  # the dimensions the user selected
     checked_dimensions: tuple[str, ...] = ()  # the dimensions that have at least one check that ran
     version_hints: dict[str, str] = field(default_factory=dict)
+    # Not part of the JSON contract: the per-rank tables the cluster checks read, by rank and table
+    # name (step_trace always; the communication tables when the cluster checks ran), as the engine
+    # handed them to the checks. The Python API's metrics (advisor.api.Metrics) are these.
+    rank_tables: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False, compare=False)
 
     def sorted_findings(self) -> list[Finding]:
         """By priority, then the largest estimated gain first (findings without one last): a large
