@@ -17,7 +17,9 @@ test.use({
   mockSettings: {
     ...galata.DEFAULT_SETTINGS,
     [PLUGIN_ID]: { refreshInterval: 1 }
-  }
+  },
+  // Tall enough for the first cell's whole output in the screenshot (docs/images/notebook.png).
+  viewport: { width: 1280, height: 1500 }
 });
 
 test('right-click the demo folder, analyse it, open the report as a notebook and run it', async ({
@@ -100,13 +102,23 @@ test('right-click the demo folder, analyse it, open the report as a notebook and
 
   // Run All, from the Run menu.
   await page.menu.clickMenuItem('Run>Run All Cells');
-  const firstOutput = notebook.locator('.jp-OutputArea-output').first();
-  await expect(firstOutput).toContainText(top.title, { timeout: 120_000 });
-  await expect(notebook.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')).toHaveCount(0);
-  await keepScreenshot(
-    notebook.locator('.jp-CodeCell').filter({ has: firstOutput }).first(),
-    'notebook'
-  );
+  // The first cell re-analyses the data (text progress, then the rich display: the header,
+  // "What to fix first" with the report's top finding first, the step chart).
+  const firstCell = notebook.locator('.jp-CodeCell').first();
+  const display = firstCell
+    .locator('.jp-OutputArea-output[data-mime-type="text/html"]')
+    .first();
+  await expect(display).toContainText(top.title, { timeout: 120_000 });
+  // Every cell ran, and none failed.
+  await expect(notebook.locator('.jp-InputPrompt', { hasText: '[*]' })).toHaveCount(0, {
+    timeout: 120_000
+  });
+  await expect(
+    notebook.locator('.jp-OutputArea-output', { hasText: 'Traceback' })
+  ).toHaveCount(0);
+  const outputs = firstCell.locator('.jp-Cell-outputArea');
+  await outputs.scrollIntoViewIfNeeded();
+  await keepScreenshot(outputs, 'notebook');
 
   // A second "Open as notebook" from the report tab's toolbar writes `-1` next to the first.
   await page.evaluate(async id => {
