@@ -6,14 +6,19 @@ import {
 import {
   ICommandPalette,
   MainAreaWidget,
+  showErrorMessage,
   WidgetTracker
 } from '@jupyterlab/apputils';
 import { ILauncher } from '@jupyterlab/launcher';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
+import { fileBrowserPlugin } from './fileBrowser';
 import { advisorIcon } from './icon';
 import { AdvisorClient } from './request';
+// The token's implementation: activate() returns it.
+// eslint-disable-next-line jupyter/prefer-lazy-imports
+import { AdvisorService } from './service';
 import {
   languageForLocale,
   ReportLanguage,
@@ -21,8 +26,11 @@ import {
   watchReportLanguage
 } from './settings';
 import {
+  AdvisorTab,
   CommandIDs,
   DEFAULT_REFRESH_INTERVAL,
+  IPerformanceAdvisor,
+  ITaskSummary,
   PLUGIN_ID,
   TRANSLATION_DOMAIN
 } from './tokens';
@@ -34,14 +42,18 @@ import type { ReportWidget } from './widgets/reportViewer';
  */
 const PANEL_ID = 'performance-advisor-panel';
 
+export * from './tokens';
+
 /**
- * The Performance Advisor plugin: launcher tile, panel and report tabs.
+ * The Performance Advisor plugin: launcher tile, panel and report tabs; it provides the public
+ * `IPerformanceAdvisor` token.
  */
-const plugin: JupyterFrontEndPlugin<void> = {
+const plugin: JupyterFrontEndPlugin<IPerformanceAdvisor> = {
   id: PLUGIN_ID,
   description:
     'Analyse profiling data and open Performance Advisor reports in JupyterLab.',
   autoStart: true,
+  provides: IPerformanceAdvisor,
   optional: [
     ILauncher,
     ICommandPalette,
@@ -56,7 +68,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     restorer: ILayoutRestorer | null,
     settingRegistry: ISettingRegistry | null,
     translator: ITranslator | null
-  ) => {
+  ): IPerformanceAdvisor => {
     const trans = (translator ?? nullTranslator).load(TRANSLATION_DOMAIN);
     const client = new AdvisorClient(app.serviceManager.serverSettings);
     let refreshInterval = DEFAULT_REFRESH_INTERVAL;
@@ -92,7 +104,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
         reportId: id,
         title: title || id,
         client,
-        trans
+        trans,
+        onOpenNotebook: () =>
+          void app.commands.execute(CommandIDs.openNotebook, { id })
       });
       void reportTracker.add(widget);
       app.shell.add(widget, 'main');
@@ -110,24 +124,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
         refreshInterval,
         paused: true
       });
-      const { reportTabTitle } = await import('./format');
+      // Other extensions hear of every task the Reports tab lists.
+      model.changed.connect(() => service.noteTasks(model.tasks));
       const content = new AdvisorPanel({
         model,
         client,
         trans,
-        onOpenReport: task => {
-          // Named so that it differs from every other open report tab.
-          const taken: string[] = [];
-          reportTracker.forEach(widget => {
-            if (widget.reportId !== task.id) {
-              taken.push(widget.title.label);
-            }
-          });
-          void app.commands.execute(CommandIDs.openReport, {
-            id: task.id,
-            title: reportTabTitle(task, taken, trans, locale)
-          });
-        },
+        onOpenReport: task => void openTaskReport(task),
+        onOpenNotebook: task =>
+          void app.commands.execute(CommandIDs.openNotebook, { id: task.id }),
         reportLanguage: () => language,
         lang: locale
       });
@@ -142,6 +147,43 @@ const plugin: JupyterFrontEndPlugin<void> = {
       void panelTracker.add(widget);
       return widget;
     };
+
+    /**
+     * Open a task's report in a tab named so that it differs from every other open report tab.
+     */
+    const openTaskReport = async (
+      task: ITaskSummary
+    ): Promise<ReportWidget> => {
+      const { reportTabTitle } = await import('./format');
+      const taken: string[] = [];
+      reportTracker.forEach(widget => {
+        if (widget.reportId !== task.id) {
+          taken.push(widget.title.label);
+        }
+      });
+      return app.commands.execute(CommandIDs.openReport, {
+        id: task.id,
+        title: reportTabTitle(task, taken, trans, locale)
+      });
+    };
+
+    const service = new AdvisorService({
+      requests: client,
+      refreshInterval,
+      shell: {
+        openReport: openTaskReport,
+        openPanel: async (tab?: AdvisorTab) => {
+          const opened: MainAreaWidget<AdvisorPanel> =
+            await app.commands.execute(CommandIDs.open);
+          if (tab) {
+            opened.content.setTab(tab);
+          }
+          return opened;
+        },
+        openDocument: path => app.commands.execute('docmanager:open', { path }),
+        reportLanguage: () => language
+      }
+    });
 
     app.commands.addCommand(CommandIDs.open, {
       label: args =>
@@ -206,6 +248,38 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     });
 
+    app.commands.addCommand(CommandIDs.openNotebook, {
+      label: trans.__('Open as Notebook'),
+      caption: trans.__(
+        'Write this report as a notebook next to it and open the notebook'
+      ),
+      describedBy: {
+        args: {
+          type: 'object',
+          properties: {
+            id: { type: 'string', description: trans.__('Task id') }
+          },
+          required: ['id']
+        }
+      },
+      execute: async args => {
+        const id = args['id'];
+        if (typeof id !== 'string' || !id) {
+          throw new Error('performance-advisor:open-notebook needs an "id"');
+        }
+        try {
+          return await service.openNotebook(id);
+        } catch (error) {
+          const { describeError } = await import('./request');
+          void showErrorMessage(
+            trans.__('Could not open the report as a notebook'),
+            describeError(error)
+          );
+          return null;
+        }
+      }
+    });
+
     if (launcher) {
       // Same domain as the core launcher, so the tile joins its "Other" section.
       const coreTrans = (translator ?? nullTranslator).load('jupyterlab');
@@ -240,6 +314,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         .then(settings => {
           watchRefreshInterval(settings, intervalMs => {
             refreshInterval = intervalMs;
+            service.refreshInterval = intervalMs;
             if (panel && !panel.isDisposed) {
               panel.content.model.refreshInterval = intervalMs;
             }
@@ -255,7 +330,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
           );
         });
     }
+    return service;
   }
 };
 
-export default plugin;
+export default [plugin, fileBrowserPlugin];

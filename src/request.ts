@@ -6,6 +6,7 @@ import { ReportLanguage } from './settings';
 import {
   ICancelReply,
   IInspectReply,
+  INotebookReply,
   IOptionsReply,
   ISubmitRequest,
   ITask,
@@ -207,6 +208,22 @@ export class AdvisorClient {
       { method: 'DELETE' }
     );
     return reply && reply.task ? reply.task : null;
+  }
+
+  /**
+   * Write a successful task's report as a notebook next to it (`POST api/tasks/{id}/notebook`).
+   *
+   * @returns The notebook's path relative to the server root.
+   * @throws ServerConnection.ResponseError with the server's one-line reason (409: the task did not
+   * succeed or its reports are not in a local folder under the root; 404: the report is gone)
+   */
+  async createNotebook(id: string): Promise<string> {
+    const reply = await requestAPI<INotebookReply>(
+      `api/tasks/${encodeURIComponent(id)}/notebook`,
+      this.serverSettings,
+      { method: 'POST' }
+    );
+    return reply.path;
   }
 
   /**

@@ -6,6 +6,10 @@
  * the option types come from `./options`, generated from the Python model.
  */
 
+import { Token } from '@lumino/coreutils';
+import type { ISignal } from '@lumino/signaling';
+import type { Widget } from '@lumino/widgets';
+
 import {
   IAnalysisOptions,
   IJobParameters,
@@ -47,6 +51,21 @@ export namespace CommandIDs {
    * Open the HTML report of a task in a main-area tab. Args: `{id, title}`.
    */
   export const openReport = 'performance-advisor:open-report';
+  /**
+   * Analyse with the default options and show the Reports tab. Args: `{path?}`, a folder or trace
+   * file relative to the server root; without it, the item selected in the file browser.
+   */
+  export const analyze = 'performance-advisor:analyze';
+  /**
+   * Compare two profiling folders with the default options and show the Reports tab. Args:
+   * `{path?, baseline?}`; without them, the two folders selected in the file browser, and a dialog
+   * asks which one is the baseline.
+   */
+  export const compare = 'performance-advisor:compare';
+  /**
+   * Write a successful task's report as a notebook next to it and open the notebook. Args: `{id}`.
+   */
+  export const openNotebook = 'performance-advisor:open-notebook';
 }
 
 /**
@@ -243,4 +262,77 @@ export const TASK_PAGE_SIZE = 50;
  */
 export interface ICancelReply {
   task: ITask;
+}
+
+/**
+ * The reply of `POST api/tasks/{id}/notebook`.
+ */
+export interface INotebookReply {
+  /**
+   * The notebook written, relative to the server root (what `docmanager:open` takes).
+   */
+  path: string;
+}
+
+/**
+ * The panel of the public API: which tab to show.
+ */
+export type AdvisorTab = 'submit' | 'reports';
+
+/**
+ * The public token of the Performance Advisor extension: what other extensions may use of it.
+ */
+export const IPerformanceAdvisor = new Token<IPerformanceAdvisor>(
+  'jupyterlab-performance-advisor:IPerformanceAdvisor',
+  'Submit Performance Advisor analyses, follow their tasks and open their reports.'
+);
+
+/**
+ * The Performance Advisor's functions, for other extensions (as jupyterlab-git's `IGitExtension`).
+ *
+ * Requests go through the extension's REST client (token and XSRF handled by JupyterLab).
+ */
+export interface IPerformanceAdvisor {
+  /**
+   * Submit an analysis (`POST api/tasks`); the task is followed until it finishes (`taskChanged`).
+   *
+   * @throws ServerConnection.ResponseError with the server's one-line message (400 for a refused
+   * request, 429 when too many analyses wait)
+   */
+  submit(request: ISubmitRequest): Promise<ITask>;
+
+  /**
+   * Submit an analysis of `path` (a folder or trace file relative to the server root), against
+   * `compare` when given, with the server's default options and the report language of the
+   * settings.
+   */
+  analyze(path: string, compare?: string | null): Promise<ITask>;
+
+  /**
+   * One task as the server has it now (`GET api/tasks/{id}`).
+   */
+  getTask(id: string): Promise<ITask>;
+
+  /**
+   * Open (or activate) the HTML report of a successful task in a main-area tab.
+   */
+  openReport(taskId: string): Promise<Widget>;
+
+  /**
+   * Write a successful task's report as a notebook next to it (never over a file) and open it.
+   *
+   * @returns The notebook's path, relative to the server root.
+   */
+  openNotebook(taskId: string): Promise<string>;
+
+  /**
+   * Open (or activate) the panel, on the given tab (default: as it was).
+   */
+  openPanel(tab?: AdvisorTab): Promise<Widget>;
+
+  /**
+   * Emitted with a task each time this extension sees it change (a newer `change`): the tasks
+   * submitted through it until they finish, and every task the Reports tab lists.
+   */
+  readonly taskChanged: ISignal<IPerformanceAdvisor, ITaskSummary>;
 }

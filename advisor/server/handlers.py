@@ -21,6 +21,7 @@ from ..pathtext import check_text
 from ..report.messages import Messages, profile_line, training_log_line
 from ..storage.config import is_object_url
 from .models import ACTIVE_STATUSES, SUCCESS, Task
+from .notebooks import NotebookRefused, write_task_notebook
 from .paths import PathResolver
 from .runner import TaskRunner
 from .store import TaskStore
@@ -292,6 +293,28 @@ class TaskHandler(AdvisorAPIHandler):
         self.finish()
 
 
+class TaskNotebookHandler(AdvisorAPIHandler):
+    """Writes a successful task's report as a notebook next to it (never over a file) and answers 201
+    `{path}`, the notebook's path relative to the Jupyter root, for the frontend to open; a refusal is a
+    one-line `{message}` (see notebooks.write_task_notebook)."""
+
+    @web.authenticated
+    async def post(self, task_id: str) -> None:
+        task = self.get_task_or_404(task_id)
+        try:
+            # Reads the JSON report and writes the notebook: off the event loop.
+            path = await asyncio.get_running_loop().run_in_executor(
+                None, write_task_notebook, task, self.resolver
+            )
+        except NotebookRefused as error:
+            raise web.HTTPError(error.status, str(error)) from None
+        except InputError as error:  # an input path no longer inside the allowed roots
+            raise web.HTTPError(409, str(error)) from None
+        except OSError as error:  # the report folder is not writable, the disk is full
+            raise web.HTTPError(409, f"The notebook of task {task_id} cannot be written: {error}") from None
+        self.write_json({"path": path.relative_to(self.resolver.root_dir).as_posix()}, status=201)
+
+
 class TaskLogHandler(AdvisorAPIHandler):
     """The task's log (the command line, progress and warnings, the failure) as plain text.
 
@@ -351,6 +374,7 @@ def handler_routes() -> list[tuple[str, type]]:
         (rf"/{NAMESPACE}/api/tasks", TasksHandler),
         (rf"/{NAMESPACE}/api/tasks/{task_id}", TaskHandler),
         (rf"/{NAMESPACE}/api/tasks/{task_id}/log", TaskLogHandler),
+        (rf"/{NAMESPACE}/api/tasks/{task_id}/notebook", TaskNotebookHandler),
         (rf"/{NAMESPACE}/reports/{task_id}", ReportHandler),
         (rf"/{NAMESPACE}/reports/{task_id}/(?P<fmt>xlsx|json)", ReportHandler),
     ]

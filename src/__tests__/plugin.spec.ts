@@ -2,26 +2,63 @@ import { ServerConnection } from '@jupyterlab/services';
 import { CommandRegistry } from '@lumino/commands';
 import { Widget } from '@lumino/widgets';
 
-import plugin from '../index';
-import { CommandIDs, PLUGIN_ID } from '../tokens';
+import plugins from '../index';
+import { CommandIDs, IPerformanceAdvisor, PLUGIN_ID } from '../tokens';
 import { AdvisorPanel } from '../widgets/panel';
 import { ReportWidget } from '../widgets/reportViewer';
+import {
+  makeTask,
+  OPTIONS_REPLY,
+  OPTIONS_REPLY_DEFAULTS,
+  waitFor
+} from './utils';
+
+const [plugin, fileBrowserPlugin] = plugins;
 
 describe('plugin', () => {
   let app: any;
+  let advisor: IPerformanceAdvisor;
+  let fetchMock: jest.Mock;
+  let posted: { url: string; body: string }[];
   let added: Widget[];
   let launcher: { add: jest.Mock };
   let palette: { addItem: jest.Mock };
 
   beforeEach(() => {
     added = [];
-    const fetchMock = jest.fn(
-      async () =>
-        new Response(JSON.stringify({ tasks: [] }), {
-          status: 200,
-          headers: { 'Content-Type': 'application/json' }
-        })
-    );
+    posted = [];
+    fetchMock = jest.fn(async (request: Request) => {
+      const { method } = request;
+      const url = request.url.split('?')[0];
+      if (method === 'POST') {
+        posted.push({ url, body: await request.text() });
+      }
+      const body =
+        method === 'POST' && url.endsWith('/api/tasks/r1/notebook')
+          ? { path: 'reports/profiling_dir1.ipynb' }
+          : method === 'POST'
+            ? makeTask({
+                ...JSON.parse(posted[posted.length - 1].body),
+                id: 'n1'
+              })
+            : url.includes('/api/options')
+              ? OPTIONS_REPLY
+              : url.includes('/api/tasks/r1')
+                ? makeTask({
+                    id: 'r1',
+                    status: 'success',
+                    reports: {
+                      html: 'performance-advisor/reports/r1',
+                      xlsx: null,
+                      json: 'performance-advisor/reports/r1/json'
+                    }
+                  })
+                : { tasks: [] };
+      return new Response(JSON.stringify(body), {
+        status: method === 'POST' ? 201 : 200,
+        headers: { 'Content-Type': 'application/json' }
+      });
+    });
     app = {
       commands: new CommandRegistry(),
       shell: {
@@ -40,7 +77,14 @@ describe('plugin', () => {
     };
     launcher = { add: jest.fn() };
     palette = { addItem: jest.fn() };
-    plugin.activate(app, launcher, palette, null, null, null);
+    advisor = plugin.activate(
+      app,
+      launcher,
+      palette,
+      null,
+      null,
+      null
+    ) as IPerformanceAdvisor;
   });
 
   afterEach(() => {
@@ -53,6 +97,54 @@ describe('plugin', () => {
     expect(plugin.autoStart).toBe(true);
     expect(plugin.requires ?? []).toHaveLength(0);
     expect(plugin.optional).toHaveLength(5);
+  });
+
+  it('provides IPerformanceAdvisor, which the file browser actions require', () => {
+    expect(plugin.provides).toBe(IPerformanceAdvisor);
+    expect(fileBrowserPlugin.requires).toContain(IPerformanceAdvisor);
+    expect(typeof advisor.submit).toBe('function');
+  });
+
+  it('submits through the REST client with the default options', async () => {
+    const seen: string[] = [];
+    advisor.taskChanged.connect((_, task) => seen.push(task.id));
+    const task = await advisor.analyze('profiling_dir1');
+    expect(task.id).toBe('n1');
+    expect(posted.map(p => p.url)).toEqual([
+      'http://localhost:8888/base/performance-advisor/api/tasks'
+    ]);
+    // The Submit form's request without advanced settings: every option at the server's default.
+    expect(JSON.parse(posted[0].body)).toEqual({
+      source: 'local',
+      path: 'profiling_dir1',
+      compare: null,
+      options: OPTIONS_REPLY_DEFAULTS,
+      output_path: 'performance_advisor_reports',
+      language: 'en'
+    });
+    expect(seen).toEqual(['n1']);
+  });
+
+  it('opens a report, the panel and a notebook through the token', async () => {
+    const report = await advisor.openReport('r1');
+    expect(report).toBeInstanceOf(ReportWidget);
+    expect(report.title.label).toBe('profiling_dir1');
+    // Offered once the task is known to have a JSON report.
+    await waitFor(() => (report as ReportWidget).notebookOffered);
+
+    const panel = (await advisor.openPanel('reports')) as any;
+    expect(panel.content).toBeInstanceOf(AdvisorPanel);
+    expect(panel.content.currentTab).toBe('reports');
+
+    const opened: string[] = [];
+    app.commands.addCommand('docmanager:open', {
+      execute: (args: any) => opened.push(args.path)
+    });
+    const path = await app.commands.execute(CommandIDs.openNotebook, {
+      id: 'r1'
+    });
+    expect(path).toBe('reports/profiling_dir1.ipynb');
+    expect(opened).toEqual(['reports/profiling_dir1.ipynb']);
   });
 
   it('adds a launcher tile in "Other" and a palette entry', () => {

@@ -1,4 +1,9 @@
-import { IOptionsReply, ITask, ITaskListReply } from '../tokens';
+import {
+  IAnalysisOptions,
+  IOptionsReply,
+  ITask,
+  ITaskListReply
+} from '../tokens';
 
 /**
  * A task as the server would send it.
@@ -109,6 +114,19 @@ export const OPTIONS_REPLY: IOptionsReply = {
     }
   },
   sources: ['local', 'obs']
+};
+
+/**
+ * The analysis options of `OPTIONS_REPLY`'s defaults, written out: what a submission without
+ * Advanced Settings sends.
+ */
+export const OPTIONS_REPLY_DEFAULTS: IAnalysisOptions = {
+  cann_version: '7.0.0',
+  torch_version: '2.1.0',
+  analysis_dimensions: ['computation', 'memory'],
+  advisor_analyze_processes: 2,
+  disable_profiling_comparison: false,
+  disable_affinity_api: false
 };
 
 /**

@@ -26,6 +26,7 @@ export class AdvisorPanel extends ReactWidget {
     this.client = options.client;
     this._trans = options.trans;
     this._onOpenReport = options.onOpenReport;
+    this._onOpenNotebook = options.onOpenNotebook;
     this._reportLanguage = options.reportLanguage;
     this._lang = options.lang;
     this.addClass('jp-pa-AdvisorPanel');
@@ -153,6 +154,7 @@ export class AdvisorPanel extends ReactWidget {
             client={this.client}
             trans={trans}
             onOpenReport={this._onOpenReport}
+            onOpenNotebook={this._onOpenNotebook}
             lang={this._lang}
           />
         </div>
@@ -163,6 +165,7 @@ export class AdvisorPanel extends ReactWidget {
   private _tab: PanelTab = 'submit';
   private _trans: TranslationBundle;
   private _onOpenReport: (task: ITaskSummary) => void;
+  private _onOpenNotebook?: (task: ITaskSummary) => void;
   private _reportLanguage?: () => 'en' | 'zh';
   private _lang?: string;
 }
@@ -179,6 +182,10 @@ export namespace AdvisorPanel {
     client: AdvisorClient;
     trans: TranslationBundle;
     onOpenReport: (task: ITaskSummary) => void;
+    /**
+     * Open a successful task's report as a notebook (the row's "Notebook" action).
+     */
+    onOpenNotebook?: (task: ITaskSummary) => void;
     /**
      * The report language a submission asks for (from the `reportLanguage` setting).
      */

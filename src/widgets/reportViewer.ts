@@ -4,6 +4,7 @@ import {
   downloadIcon,
   IFrame,
   launchIcon,
+  notebookIcon,
   ToolbarButton
 } from '@jupyterlab/ui-components';
 
@@ -71,12 +72,26 @@ export class ReportWidget extends MainAreaWidget<IFrame> {
       tooltip: trans.__('Download the JSON report'),
       onClick: () => download(this._jsonUrl)
     });
+    this._notebookButton = new ToolbarButton({
+      icon: notebookIcon,
+      label: trans.__('Open as Notebook'),
+      tooltip: trans.__(
+        'Write this report as a notebook next to it and open the notebook'
+      ),
+      onClick: () => options.onOpenNotebook?.()
+    });
+    // Shown once the task is known to have a JSON report (the notebook is built from it).
+    this._notebookButton.setHidden(true);
     openButton.addClass('jp-pa-open-new-tab');
+    this._notebookButton.addClass('jp-pa-open-notebook');
     this._xlsxButton.addClass('jp-pa-download-xlsx');
     this._jsonButton.addClass('jp-pa-download-json');
     this.toolbar.addItem('open-in-new-tab', openButton);
     this.toolbar.addItem('download-xlsx', this._xlsxButton);
     this.toolbar.addItem('download-json', this._jsonButton);
+    if (options.onOpenNotebook) {
+      this.toolbar.addItem('open-notebook', this._notebookButton);
+    }
 
     if (options.task) {
       this.updateFromTask(options.task);
@@ -143,6 +158,14 @@ export class ReportWidget extends MainAreaWidget<IFrame> {
     }
     this._xlsxButton.setHidden(!xlsx);
     this._jsonButton.setHidden(!json);
+    this._notebookButton.setHidden(!json);
+  }
+
+  /**
+   * Whether the "Open as Notebook" button is offered.
+   */
+  get notebookOffered(): boolean {
+    return !this._notebookButton.isHidden && !!this._notebookButton.parent;
   }
 
   private _client: AdvisorClient;
@@ -151,6 +174,7 @@ export class ReportWidget extends MainAreaWidget<IFrame> {
   private _jsonUrl: string;
   private _xlsxButton: ToolbarButton;
   private _jsonButton: ToolbarButton;
+  private _notebookButton: ToolbarButton;
 }
 
 /**
@@ -169,6 +193,10 @@ export namespace ReportWidget {
      * The task, when known; otherwise it is fetched to find the downloads.
      */
     task?: ITaskSummary;
+    /**
+     * Open this report as a notebook; without it the toolbar has no such button.
+     */
+    onOpenNotebook?: () => void;
   }
 
   /**

@@ -21,6 +21,10 @@ export interface ITaskListProps {
    */
   onOpenReport: (task: ITaskSummary) => void;
   /**
+   * Open a successful task's report as a notebook (shown when the task has a JSON report).
+   */
+  onOpenNotebook?: (task: ITaskSummary) => void;
+  /**
    * JupyterLab's UI language (`translator.languageCode`): dates are written in it.
    */
   lang?: string;
@@ -245,6 +249,19 @@ export function TaskList(props: ITaskListProps): JSX.Element {
                             {trans.__('View')}
                           </button>
                         )}
+                        {success &&
+                          task.reports.json &&
+                          props.onOpenNotebook && (
+                            <button
+                              type="button"
+                              className="jp-mod-styled jp-pa-action"
+                              data-action="notebook"
+                              aria-label={trans.__('Open report as notebook')}
+                              onClick={() => props.onOpenNotebook?.(task)}
+                            >
+                              {trans.__('Notebook')}
+                            </button>
+                          )}
                         {success && task.reports.xlsx && (
                           <a
                             className="jp-pa-action jp-pa-link"

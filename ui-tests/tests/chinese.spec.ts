@@ -6,6 +6,7 @@ import {
   openPanelFromLauncher,
   PLUGIN_ID,
   submitFromForm,
+  rightClickItem,
   tabTitles
 } from './helpers';
 
@@ -37,6 +38,12 @@ test('a Chinese JupyterLab shows the panel, the Reports table and the report in 
   ]);
   await expect(page.locator('#jupyterlab-splash')).toHaveCount(0);
   await expect(page.locator('.jp-LauncherCard').first()).toBeVisible();
+
+  // The file browser's action on a profiling folder (in the server root, not Galata's test folder).
+  await page.filebrowser.openHomeDirectory();
+  await rightClickItem(page, 'profiling_dir1');
+  await expect(page.locator('.lm-Menu-item', { hasText: '使用性能调优助手分析' })).toBeVisible();
+  await page.keyboard.press('Escape');
 
   // The launcher tile, the tabs and the form.
   const panel = await openPanelFromLauncher(page, '性能调优助手');

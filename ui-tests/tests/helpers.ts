@@ -239,3 +239,19 @@ export function tabTitles(page: Page): Promise<string[]> {
     .locator('.lm-DockPanel-tabBar .lm-TabBar-tab .lm-TabBar-tabLabel')
     .allTextContents();
 }
+
+/**
+ * Right-click an item of the file browser's listing (by its exact name).
+ */
+export async function rightClickItem(
+  page: Page,
+  name: string
+): Promise<void> {
+  const item = page.locator('.jp-DirListing-item', {
+    has: page.locator('.jp-DirListing-itemText', {
+      hasText: new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`)
+    })
+  });
+  await item.click({ button: 'right' });
+  await expect(page.locator('.lm-Menu').first()).toBeVisible();
+}
