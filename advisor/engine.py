@@ -253,7 +253,8 @@ def analyse_ranks(
     n = len(profile.ranks)
     outcomes: list[RankOutcome] = []
     args = (cluster_names, rank_check_ids, options, language, step, load)
-    if deployment is not None and deployment.dask_scheduler_address:
+    on_dask = deployment is not None and bool(deployment.dask_scheduler_address)
+    if on_dask:
         from .dask_engine import analyse_ranks_on_dask
 
         finished = analyse_ranks_on_dask(deployment, analyse_rank, profile, args, stored)
@@ -263,7 +264,7 @@ def analyse_ranks(
         finished = (analyse_rank(profile, rank, *args) for rank in profile.ranks)
     # closing: an error or Ctrl-C here stops the ranks still running (pool, or the cluster's tasks).
     # In this process, the run's processes are spare: a big trace file is split across them.
-    spare = options.advisor_analyze_processes if not scheduler_address else 1
+    spare = options.advisor_analyze_processes if not on_dask else 1
     with contextlib.closing(finished), spare_processes(spare):
         for done, outcome in enumerate(finished, start=1):
             outcomes.append(outcome)

@@ -104,6 +104,19 @@ def test_clean_logs_give_no_finding(tmp_path, log_format, seed):
     assert found == []
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_a_clock_of_whole_seconds_is_no_drop_nor_stall(tmp_path, seed):
+    # A record every 5.5 s, on LLaMA-Factory's "H:MM:SS" clock: the intervals read 5 or 6 s, a 20 %
+    # swing of the step time that once passed for a high throughput drop.
+    spec = {"steps": 6000, "log_every": 50, "step_time_s": 0.11}
+    path, _ = generated(tmp_path, format="llamafactory", seed=seed, **spec)
+    log = read_training_log(path)
+    assert log.clock_resolution_s == 1.0
+    assert set(log.records["step_time_s"].iloc[1:].round(2)) == {0.1, 0.12}
+    _, found, _ = findings_of(path)
+    assert found == []
+
+
 # anomaly -> (the ground truth's key, steps of tolerance); the check is ANOMALY_CHECKS[anomaly]
 INJECTED = {
     "loss_spike": ("training.loss_spike", 0),

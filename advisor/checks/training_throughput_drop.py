@@ -4,6 +4,7 @@ or stalls now and then (checkpoint saves, evaluation, a slow node), with their p
 - Sustained: the split of the records that maximises median(step time after) / median(before), each
   side at least drop_min_share of the records; a drop from drop_ratio (knowledge/training.json). Its
   cost per step over the run: (after - before) x the steps after / all steps.
+- Both: a difference of one tick of the log's clock per record is its rounding, never a finding.
 - Stalls: records at least stall_ratio times the median step time (outside a sustained drop), from
   stall_min of them; periodic when the spread (coefficient of variation) of the steps between them is
   under stall_period_cv. Cost: each stall's time above the median over the steps it covers.
@@ -57,7 +58,13 @@ def throughput_drop(ctx: TrainingContext) -> list[Finding]:
     split = sustained_split(times, min_side, rules["stall_ratio"] * float(times.median()))
     before = float(times.iloc[:split].median()) if split else 0.0
     after = float(times.iloc[split:].median())
-    dropped = split > 0 and after >= rules["drop_ratio"] * before
+    # A clock of whole seconds (LLaMA-Factory) reads a 5.5 s interval as 5 or 6 s: a difference of one
+    # clock step per interval is the clock's rounding, not a change of pace.
+    resolution_s = ctx.run.log.clock_resolution_s
+    covered = float(timed["covered"].median())
+    dropped = (
+        split > 0 and after >= rules["drop_ratio"] * before and (after - before) * covered > resolution_s
+    )
     if dropped:
         steps_after = float(timed["covered"].iloc[split:].sum())
         gain = Gain((after - before) * steps_after / total_steps * 1e6, mean_step_us)
@@ -84,7 +91,9 @@ def throughput_drop(ctx: TrainingContext) -> list[Finding]:
         )
     usual = float(times.iloc[:split].median()) if dropped else float(times.median())
     stalls = timed[
-        (times >= rules["stall_ratio"] * usual) & (timed.index < (split if dropped else len(timed)))
+        (times >= rules["stall_ratio"] * usual)
+        & ((times - usual) * timed["covered"] > resolution_s)
+        & (timed.index < (split if dropped else len(timed)))
     ]
     if len(stalls) >= rules["stall_min"]:
         spacing = stalls["step"].diff().dropna()

@@ -95,12 +95,15 @@ def parse(path: Path) -> TrainingLog:
     if len(records) and records["step"].iloc[0] > 0:  # the first record: the time since the start
         step_time.iloc[0] = records["elapsed_s"].iloc[0] / records["step"].iloc[0]
     records["step_time_s"] = step_time.where((steps_between > 0) | (steps_between.index == 0))
+    elapsed = records["elapsed_s"].dropna()
     log = TrainingLog(
         path=str(path),
         format=FORMAT,
         records=records,
         eval=frame(evals, ("step", "eval_loss")),
         total_steps=int(total_steps) if total_steps else None,
+        # "H:MM:SS" counts whole seconds; a clock with fractions is fine enough as it is.
+        clock_resolution_s=1.0 if len(elapsed) and bool((elapsed == elapsed.round()).all()) else 0.0,
     )
     if skipped:
         log.notes.append(("training.note.skipped_lines", {"count": skipped}))

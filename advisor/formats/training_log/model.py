@@ -46,6 +46,9 @@ class TrainingLog:
     devices: int | None = None
     seq_length: int | None = None
     total_steps: int | None = None
+    # The step of the clock the step times come from, in seconds (0: exact enough to ignore).
+    # LLaMA-Factory's elapsed_time counts whole seconds, so a 5.5 s interval reads 5 or 6 s.
+    clock_resolution_s: float = 0.0
     # The run's own summary where the format has one (HF: train_runtime, train_samples_per_second).
     run_totals: dict[str, float] = field(default_factory=dict)
     # (message key, values): how it was read where a choice was made, worded by the report's catalogue.
