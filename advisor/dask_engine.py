@@ -222,6 +222,11 @@ class StoredTables:
         self.client.close()
 
 
+def _the_profile(profile: ProfileSet) -> ProfileSet:
+    """On a worker: the profile the rank tasks share, rebuilt from the task itself when lost."""
+    return profile
+
+
 def analyse_shared_rank(
     analyse_rank: Callable[..., RankOutcome], profile: ProfileSet, rank: RankInfo, *args: Any
 ) -> RankOutcome:
@@ -333,12 +338,13 @@ def analyse_ranks_on_dask(
     client = connect(deployment)
     futures: list[Any] = []
     try:
-        # The profile (every rank's paths) goes to the cluster once, not with each of its ranks, and
-        # to every worker: scattered data has no recipe, so a copy held by one worker alone would
-        # be gone with that worker, and with it every rank not done yet.
-        shared = client.scatter(profile, hash=False, broadcast=True)
-        futures.append(shared)
         run = uuid.uuid4().hex[:8]  # keys of this analysis, apart from any other on the cluster
+        # The profile (every rank's paths) goes to the cluster once, not with each of its ranks, as a
+        # task whose result the rank tasks share. Not scattered: scattered data has no recipe, and the
+        # scheduler's memory manager drops the extra copies of a broadcast, so the worker holding the
+        # last one would take every rank not done yet with it when it dies ("already forgotten").
+        shared = client.submit(_the_profile, profile, key=f"advisor-{run}-profile", pure=False)
+        futures.append(shared)
         ranks: dict[Any, int] = {}
         for rank in profile.ranks:
             key = f"advisor-{run}-rank-{rank.rank}"

@@ -25,7 +25,7 @@ LOG_STEPS = range(EVERY, DEMO_TRAINING_LOG_SPEC.steps + 1, EVERY)
 def log_line(language: str) -> str:
     records, first, last = f"{len(LOG_STEPS):,}", f"{LOG_STEPS[0]:,}", f"{LOG_STEPS[-1]:,}"
     if language == "zh":
-        return f"LLaMA-Factory 日志，{records} 条记录，步 {first}–{last}"
+        return f"LLaMA-Factory 日志，{records} 条记录，step {first}–{last}"
     return f"LLaMA-Factory log, {records} records, steps {first}–{last}"
 
 
