@@ -44,7 +44,7 @@ from .options import (
 from .progress import PlainReporter, Reporter
 from .ranges import number_ranges
 from .report import charts
-from .report.messages import Messages, describe_input
+from .report.messages import Messages
 from .report.model import Finding as ReportFinding
 from .report.model import Report
 
@@ -215,6 +215,15 @@ class Analysis:
         frame = pd.DataFrame(rows, columns=list(FINDING_COLUMNS))
         return frame.astype({"step": "Int64", "estimated_gain_us": "float64", "share_of_step": "float64"})
 
+    @property
+    def training(self) -> pd.DataFrame | None:
+        """The training log's series, one row per logged step (step, loss, loss_smooth, lr, grad_norm,
+        step_time_s, tokens_per_s_per_device, samples_per_s, …, as the JSON's `training.series`);
+        None without a log. `report.training` is the whole JSON `training` object."""
+        if self.report.training is None:
+            return None
+        return pd.DataFrame(self.report.training["series"])
+
     def findings_for(self, dimension_or_check: str) -> list[Finding]:
         """The findings of a dimension ("schedule") or of one check ("schedule.gc"), in order."""
         return [f for f in self._findings if dimension_or_check in (f.dimension, f.check)]
@@ -237,7 +246,7 @@ class Analysis:
         m, report = self._messages, self.report
         header = [
             f"<h3>{html.escape(m.t('report.title'))}</h3>",
-            f"<p>{html.escape(describe_input(m, report.input))}</p>",
+            f"<p>{html.escape(report.description())}</p>",
             f"<p><code>{html.escape(report.input.path)}</code></p>",
         ]
         header.extend(f"<p>⚠ {html.escape(w)}</p>" for w in report.warnings)

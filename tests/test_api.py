@@ -18,6 +18,7 @@ from advisor.errors import InputError, OptionError
 from advisor.report.html import render_html
 from advisor.report.model import Evidence, Finding, InputInfo, Report
 from advisor.synth import SynthSpec, write_synth_profile
+from advisor.synth.training_log import TrainingLogSpec, write_training_log
 
 from .engine_fixtures import demo, expected_by_rank_step
 
@@ -260,3 +261,19 @@ def test_interrupt_stops_the_worker_pool(tmp_path, monkeypatch):
     assert workers & _pool_workers() == set()
     with pytest.raises(OptionError):
         advisor.analyze(root, processes=9, progress=False)
+
+
+def test_a_training_log_alone_and_beside_the_profile_is_the_cli_json(demo_profile, tmp_path):
+    log = write_training_log(tmp_path / "log", TrainingLogSpec(steps=2000, inject=("stalls",), devices=2))
+    alone = advisor.analyze(log, progress=False)
+    expected = _cli_json(log, tmp_path / "alone")
+    assert alone.report.description() == expected["input"]["description"]
+    assert alone.report.description().startswith("LLaMA-Factory log, 200 records")
+    assert alone.training is not None
+    assert alone.training["step"].tolist() == expected["training"]["series"]["step"]
+    assert list(alone.findings["check"]) == [f["check"] for f in expected["findings"]]
+    assert "training.throughput_drop" in set(alone.findings["check"])
+    beside = advisor.analyze(demo_profile[0], training_log=log, progress=False)
+    checks = set(beside.findings["check"])
+    assert {"communication.exposed", "training.throughput_drop"} <= checks
+    assert advisor.analyze(demo_profile[0], progress=False).training is None
