@@ -237,3 +237,26 @@ def test_cli_refuses_in_one_line(tmp_path, capsys):
     assert run_cli("analyze", path, "--devices", "0", "--output", tmp_path / "o", "--quiet") == 2
     assert "devices must be between 1 and" in capsys.readouterr().err
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_a_loss_stuck_at_exactly_zero_is_its_own_finding(tmp_path):
+    # As in a real broken fine-tuning run (every label masked): the loss falls, then reads 0.0 for good.
+    records = [
+        {"current_steps": step, "total_steps": 100, "loss": round(2.3 - 0.05 * step, 4) if step < 20 else 0.0,
+         "lr": 1e-4, "elapsed_time": f"0:{step // 60:02d}:{step % 60:02d}"}
+        for step in range(5, 105, 5)
+    ]  # fmt: skip
+    path = tmp_path / "trainer_log.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    _, found, _ = findings_of(path)
+    zero = [f for f in found if f.check == "training.nan_loss"]
+    assert [(f.priority, f.step) for f in zero] == [("medium", 20)]
+    assert zero[0].title == "The loss is exactly 0 (from step 20)"
+    assert "17 of 20 logged loss values are exactly 0" in zero[0].description
+    # Two zeros are not enough (a loss rounded to 4 decimals can read 0.0 once or twice).
+    records[-1]["loss"] = records[-2]["loss"] = 0.0
+    for r in records[3:-2]:
+        r["loss"] = 0.5
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    _, found, _ = findings_of(path)
+    assert [f for f in found if f.check == "training.nan_loss"] == []

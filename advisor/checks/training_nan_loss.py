@@ -2,6 +2,10 @@
 (from skipped_share of the iterations, knowledge/training.json) its skipped ones (fp16 loss-scale
 overflows) past the loss scale's calibration (the leading skipped iterations while the scale halves). No
 time gain: medium for a NaN/inf loss or nan iterations, low for skipped ones alone.
+
+A loss of exactly 0 in zero_loss_min records or more is its own finding (medium): a language model's
+cross-entropy on real data is never exactly 0, so the loss is not being computed (every label masked
+with the ignore index, responses cut off by the sequence length, an empty batch), a different cause.
 """
 
 from __future__ import annotations
@@ -17,6 +21,36 @@ from .training_base import TRAINING_LOG, TrainingContext, rounded
 
 @check("training.nan_loss", "training", needs=TRAINING_LOG, scope="training")
 def nan_loss(ctx: TrainingContext) -> list[Finding]:
+    return [*_nonfinite_loss(ctx), *_zero_loss(ctx)]
+
+
+def _zero_loss(ctx: TrainingContext) -> list[Finding]:
+    m, rules = ctx.messages, knowledge("training")
+    records = ctx.run.log.records
+    zero = records[records["loss_logged"] & (records["loss"] == 0)]
+    if len(zero) < rules["zero_loss_min"]:
+        return []
+    step = int(zero["step"].iloc[0])
+    since = records[records["step"] >= step].head(50)
+    return [
+        finding(
+            title=m.t("training.nan_loss.zero.title", step=step),
+            lines=[m.t("training.nan_loss.zero.summary", count=len(zero), records=len(records), step=step)],
+            suggestions=m.t_list("training.nan_loss.zero.suggestions"),
+            priority="medium",
+            step=step,
+            evidence=[
+                Evidence(
+                    m.t("training.nan_loss.zero.evidence"),
+                    ["step", "loss"],
+                    [[int(r.step), rounded(r.loss)] for r in since.itertuples(index=False)],
+                )
+            ],
+        )
+    ]
+
+
+def _nonfinite_loss(ctx: TrainingContext) -> list[Finding]:
     m, rules = ctx.messages, knowledge("training")
     records = ctx.run.log.records
     bad = records[records["loss_logged"] & ~np.isfinite(records["loss"])]
