@@ -865,15 +865,17 @@ def _check_output_dir(output_dir: Path) -> Path:
 # Each name at most 80 bytes of UTF-8: both names, the time and the extension stay well under the
 # 255 bytes most file systems allow in a name, whatever the script of the folder names.
 _UNSAFE_NAME = re.compile(r"[^\w.-]+")
-_TRACE_SUFFIX = re.compile(r"(\.pt\.trace)?\.json(\.gz)?$", re.IGNORECASE)
+# A trace file's or a training log's suffix: trainer_log.jsonl, train.log, trainer_state.json.
+_TRACE_SUFFIX = re.compile(r"(\.pt\.trace)?\.(json|jsonl|log|txt)(\.gz)?$", re.IGNORECASE)
 MAX_NAME_BYTES = 80
 MAX_NAME_TRIES = 10_000  # report_N names tried before giving up on a crowded folder
 
 
 def profile_name(path: str) -> str:
-    """The analysed folder's own name, or a trace file's without its `.pt.trace.json[.gz]` or
-    `.json[.gz]`, safe as part of a file name ('profile' if nothing is left). Inside a rank folder's
-    ASCEND_PROFILER_OUTPUT the rank folder names the data."""
+    """The analysed folder's own name, or a trace file's or training log's without its
+    `.pt.trace.json[.gz]`, `.json[.gz]`, `.jsonl` or `.log`, safe as part of a file name ('profile'
+    if nothing is left). Inside a rank folder's ASCEND_PROFILER_OUTPUT the rank folder names the
+    data."""
     folder = data_name(PurePosixPath(path.replace("\\", "/").rstrip("/")))
     stem = _TRACE_SUFFIX.sub("", folder.name)
     name = re.sub(r"\.{2,}", ".", _UNSAFE_NAME.sub("_", stem)).strip("._-")

@@ -240,6 +240,21 @@ def test_file_names_name_the_profile_and_the_baseline(demo_report, tmp_path):
 
 
 @pytest.mark.parametrize(
+    ("file", "name"),
+    [
+        ("rank0.pt.trace.json.gz", "rank0"),
+        ("worker1.1700000000.pt.trace.json", "worker1.1700000000"),
+        ("trainer_log.jsonl", "trainer_log"),
+        ("train.log", "train"),
+        ("trainer_state.json", "trainer_state"),
+        ("stdout.txt", "stdout"),
+    ],
+)
+def test_trace_files_and_training_logs_are_named_without_their_suffix(file, name):
+    assert profile_name(f"/data/{file}") == name
+
+
+@pytest.mark.parametrize(
     ("folder", "name"),
     [
         ("<img src=x onerror=alert(1)>", "img_src_x_onerror_alert_1"),
