@@ -911,20 +911,22 @@ def _report_writer(fmt: str) -> Callable[[Report, Path], None]:
 
 
 def write_report_notebook(report: Report, path: Path) -> Path:
-    """The notebook of `report` (`advisor.report.notebook`): it re-analyses the report's data, named
-    as an absolute path (a notebook's kernel runs in the notebook's folder, not the CLI's)."""
+    """The notebook of `report` (`advisor.report.notebook`): it re-analyses the report's data (and the
+    training log beside it), named as absolute paths (a notebook's kernel runs in the notebook's
+    folder, not the CLI's)."""
     from .report.notebook import build_notebook, write_notebook
-    from .storage import is_object_url
 
     def located(path: str | None) -> str | None:
         return path if path is None or is_object_url(path) else os.path.abspath(path)
 
+    beside = report.training["path"] if report.training is not None and report.has_profile else None
     notebook = build_notebook(
         report.to_json(),
         data_path=located(report.input.path) or "",
         compare_path=located(report.input.compare_path),
         language=report.language,
         dimensions=report.dimensions if set(report.dimensions) != set(DIMENSIONS) else None,
+        training_log=located(beside),
     )
     return write_notebook(notebook, path)
 

@@ -13,6 +13,7 @@ import pytest
 from advisor import cli
 from advisor.report.messages import Messages
 from advisor.report.notebook import build_notebook, markdown_text, write_notebook_beside
+from advisor.synth.training_log import TrainingLogSpec, write_training_log
 
 from .engine_fixtures import demo
 
@@ -163,3 +164,29 @@ def test_cli_format_ipynb_writes_the_notebook_with_the_report(tmp_path, capsys, 
     assert high  # the demo has high-priority problems built in
     lookups = [s.splitlines()[0] for s in _code_cells(notebook) if s.startswith("finding = ")]
     assert [ast.literal_eval(ast.parse(s).body[0].value.value.args[0]) for s in lookups] == high
+
+
+def test_cli_format_ipynb_reads_the_training_log_beside_the_profile(tmp_path, capsys, monkeypatch):
+    root, _ = demo(tmp_path, name="job")
+    log = write_training_log(tmp_path / "log", TrainingLogSpec(steps=2000, devices=4, inject=("stalls",)))
+    monkeypatch.chdir(tmp_path)
+    flags = ["--training-log", os.path.relpath(log, tmp_path), "--devices", "4", "--seq-length", "2048"]
+    assert cli.main(["analyze", "job", "--output", "out", "--format", "json,ipynb", "--quiet", *flags]) == 0
+    paths = {Path(line).suffix: Path(line) for line in capsys.readouterr().out.splitlines()}
+    report = json.loads(paths[".json"].read_text(encoding="utf-8"))
+    assert any(f["check"] == "training.throughput_drop" for f in report["findings"])
+    call = _analyze_call(json.loads(paths[".ipynb"].read_text(encoding="utf-8")))
+    keywords = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+    assert ast.literal_eval(call.args[0]) == os.path.abspath(root)
+    assert keywords["training_log"] == str(log)  # absolute: the kernel runs in the reports folder
+    assert (keywords["devices"], keywords["seq_length"]) == (4, 2048)
+
+
+def test_a_log_analysed_alone_is_the_notebooks_data_with_no_second_log(tmp_path, capsys):
+    log = write_training_log(tmp_path / "log", TrainingLogSpec(steps=2000))
+    out = tmp_path / "out"
+    assert cli.main(["analyze", str(log), "--output", str(out), "--format", "ipynb", "--quiet"]) == 0
+    (written,) = out.glob("*.ipynb")
+    call = _analyze_call(json.loads(written.read_text(encoding="utf-8")))
+    assert [ast.literal_eval(a) for a in call.args] == [str(log)]
+    assert "training_log" not in {k.arg for k in call.keywords}

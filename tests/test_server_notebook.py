@@ -188,3 +188,28 @@ def test_reports_path_is_relative_for_the_frontend(tmp_path: Path):
     assert written == tmp_path / "out" / "deep" / "r.ipynb"
     args, _ = _analyze_arguments(json.loads(written.read_text(encoding="utf-8")))
     assert args == ["../../data"]
+
+
+async def test_the_notebook_reads_the_tasks_training_log_too(jp_fetch, jp_root_dir, demo_profile):
+    from advisor.demo import write_demo_training_log
+
+    write_demo_training_log(jp_root_dir / "logs" / "trainer_log.jsonl")
+    status, task = await submit(
+        jp_fetch,
+        "./profiling_dir1",
+        options={"analysis_dimensions": ["computation", "training"]},
+        training_log="./logs/trainer_log.jsonl",
+        devices=2,
+    )
+    assert status == 201, task
+    done = await wait_for(jp_fetch, task["id"], ("success", "failed"))
+    assert done["status"] == "success", done["error"]
+    status, body = await call(jp_fetch, *API, "tasks", task["id"], "notebook", method="POST", body={})
+    assert status == 201, body
+    notebook = json.loads((jp_root_dir / body["path"]).read_text(encoding="utf-8"))
+    # Without the log, the notebook's analysis would lack the report's training findings.
+    args, keywords = _analyze_arguments(notebook)
+    assert args == ["../profiling_dir1"]
+    assert keywords["training_log"] == "../logs/trainer_log.jsonl"
+    assert keywords["devices"] == 2  # the user's, as the task had it
+    assert "seq_length" not in keywords

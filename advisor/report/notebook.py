@@ -57,12 +57,24 @@ def _code(text: str) -> dict[str, Any]:
 
 
 def _analyze_call(
-    data_path: str, compare_path: str | None, language: str, dimensions: Sequence[str] | None
+    report: Mapping[str, Any],
+    data_path: str,
+    compare_path: str | None,
+    language: str,
+    dimensions: Sequence[str] | None,
+    training_log: str | None,
 ) -> str:
     baseline = repr(str(compare_path)) if compare_path is not None else "None"
     arguments = [repr(str(data_path)), f"compare={baseline}"]
     if dimensions:
         arguments.append(f"dimensions={tuple(str(d) for d in dimensions)!r}")
+    if training_log is not None:
+        arguments.append(f"training_log={str(training_log)!r}")
+    # The job's facts the user gave for the log (the log itself states the others).
+    training = report.get("training") or {}
+    for fact in ("devices", "seq_length"):
+        if training.get(f"{fact}_source") == "user" and isinstance(training.get(fact), int):
+            arguments.append(f"{fact}={int(training[fact])}")
     arguments.append(f"language={language!r}")
     return f"report = advisor.analyze({', '.join(arguments)})"
 
@@ -88,16 +100,19 @@ def build_notebook(
     compare_path: str | None,
     language: str,
     dimensions: Sequence[str] | None = None,
+    training_log: str | None = None,
 ) -> dict[str, Any]:
     """An nbformat-4 notebook (a JSON-able dict) that re-analyses `data_path` (against
-    `compare_path`) with the Python API and walks through `report` (the JSON report,
-    docs/architecture.md §3.2): the summary, each high-priority finding, the comparison."""
+    `compare_path`, with `training_log` beside it) with the Python API and walks through `report`
+    (the JSON report, docs/architecture.md §3.2): the summary, each high-priority finding, the
+    comparison."""
     m = Messages(language)
     profile_line = (report.get("input") or {}).get("description") or str(data_path)
+    analyze = _analyze_call(report, data_path, compare_path, language, dimensions, training_log)
     cells = [
         _markdown(f"# {m.t('notebook.title')}\n\n{markdown_text(profile_line)}"),
         _markdown(m.t("notebook.load")),
-        _code(f"import advisor\n\n{_analyze_call(data_path, compare_path, language, dimensions)}\nreport"),
+        _code(f"import advisor\n\n{analyze}\nreport"),
         _markdown(f"## {m.t('notebook.summary')}"),
         _code("report.metrics.step_breakdown()"),
         _code('report.figure("step_breakdown")'),

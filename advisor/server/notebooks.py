@@ -74,6 +74,11 @@ def write_task_notebook(task: Task, resolver: PathResolver) -> Path:
         ),
         language=job.language,
         dimensions=task.options.get("analysis_dimensions"),
+        training_log=(
+            notebook_input("local", job.training_log, report_dir, resolver)
+            if job.training_log and job.training_log != task.path
+            else None
+        ),
     )
     return write_notebook_beside(report_dir, json_report.stem, notebook)
 
