@@ -75,6 +75,15 @@ METRIC_TABLES = {
 }
 
 
+def _ranks_joined(frames: Iterable[tuple[int, pd.DataFrame]]) -> pd.DataFrame:
+    """Each rank's rows of one table, in one frame with the `rank` column first (empty without any)."""
+    tagged = [frame.assign(rank=rank) for rank, frame in frames]
+    if not tagged:
+        return pd.DataFrame()
+    joined = pd.concat(tagged, ignore_index=True)
+    return joined[["rank", *(c for c in joined.columns if c != "rank")]]
+
+
 def _figure(data: Mapping[str, Any]) -> Figure:
     from plotly.graph_objects import Figure
 
@@ -170,15 +179,8 @@ class Metrics:
         return pd.DataFrame(rows, columns=columns)
 
     def _per_rank(self, table: str) -> pd.DataFrame:
-        frames = [
-            tables[table].assign(rank=rank)
-            for rank, tables in sorted(self._report.rank_tables.items())
-            if table in tables
-        ]
-        if not frames:
-            return pd.DataFrame()
-        joined = pd.concat(frames, ignore_index=True)
-        return joined[["rank", *(c for c in joined.columns if c != "rank")]]
+        by_rank = sorted(self._report.rank_tables.items())
+        return _ranks_joined((rank, tables[table]) for rank, tables in by_rank if table in tables)
 
     def step_trace(self) -> pd.DataFrame:
         return self._per_rank(METRIC_TABLES["step_trace"])
@@ -323,9 +325,8 @@ class _ProfileTables(Mapping[str, pd.DataFrame]):
         if name not in self._names:
             raise KeyError(f"no table {name!r}; this profile has {', '.join(self._names)}")
         if name not in self._read:
-            frames = [load_table(name, rank).assign(rank=rank.rank) for rank in self._profile.ranks]
-            joined = pd.concat(frames, ignore_index=True)
-            self._read[name] = joined[["rank", *(c for c in joined.columns if c != "rank")]]
+            ranks = self._profile.ranks
+            self._read[name] = _ranks_joined((rank.rank, load_table(name, rank)) for rank in ranks)
         return self._read[name]
 
     def __iter__(self) -> Iterator[str]:
