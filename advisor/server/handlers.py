@@ -172,7 +172,7 @@ class InspectHandler(AdvisorAPIHandler):
             log = parse_training_log(path, self.resolver)
             if log is None:
                 raise InputError("training_log is empty")
-            # A log up to tens of MB is parsed, a larger one scanned: off the event loop.
+            # A log up to a few MB is parsed, a larger one scanned: off the event loop.
             summary = await asyncio.get_running_loop().run_in_executor(
                 None, describe_training_log, log.location
             )

@@ -40,7 +40,7 @@ def record_step(line: str) -> int | None:
 
 def sniff(text: str) -> bool:
     """Whether the first record-looking line of `text` is a LLaMA-Factory record."""
-    for line in text.splitlines()[:50]:
+    for line in text.split("\n", 50)[:50]:  # not splitlines(): that would split the whole head
         if line.strip():
             found = record(line)
             if found is not None:

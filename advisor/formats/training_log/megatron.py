@@ -41,7 +41,9 @@ LOSS_FIELDS = ("lm loss", "loss")
 
 
 def sniff(text: str) -> bool:
-    return ITERATION.search(text) is not None
+    # The substring test first: the regular expression tries every position of the 8 MB head, 0.2 s
+    # on a PyTorch trace file that `analyze PATH` and the panel's path check sniff for a log.
+    return "iteration" in text and ITERATION.search(text) is not None
 
 
 def record_step(line: str) -> int | None:
