@@ -2,7 +2,7 @@
 
 ```python
 import advisor
-report = advisor.analyze("./profiling_dir1", compare=None, dimensions=None, processes=1, language="en")
+report = advisor.analyze("./profiling_dir1", compare=None, dimensions=None, processes=None, language="en")
 report                           # header, "what to fix first", the step chart
 report.findings                  # one row per finding, in the report's order
 report.findings_for("schedule")  # Finding objects of a dimension or a check id
@@ -37,6 +37,7 @@ from .options import (
     REPORT_FORMATS,
     Deployment,
     JobParameters,
+    default_process_count,
     parse_choice,
     parse_model,
     parse_options,
@@ -385,7 +386,7 @@ def analyze(
     path: str | Path,
     compare: str | Path | None = None,
     dimensions: Sequence[str] | None = None,
-    processes: int = 1,
+    processes: int | None = None,
     language: str = "en",
     *,
     step: int | None = None,
@@ -400,7 +401,8 @@ def analyze(
     """Analyse the profile at `path` (an Ascend rank folder or a folder of them, a PyTorch profiler
     trace or a folder of them, obs://…) as `performance-advisor analyze` does, against the baseline
     `compare` when given; `dimensions` among computation, communication, schedule, memory,
-    dataloader, training (default all); `processes` worker processes; `scheduler` a Dask scheduler address
+    dataloader, training (default all); `processes` worker processes (default: one per usable core, up
+    to `options.DEFAULT_PROCESSES_CAP`); `scheduler` a Dask scheduler address
     (like --scheduler); `training_log` a training log read beside the profile (like --training-log;
     `path` may also be a training log alone), with `devices` and `seq_length` where the log does not
     state them. InputError (one line) for unusable input or options. The kernel's Interrupt
@@ -408,7 +410,7 @@ def analyze(
     options = parse_options(
         {
             "analysis_dimensions": list(dimensions) if dimensions is not None else list(DIMENSIONS),
-            "advisor_analyze_processes": processes,
+            "advisor_analyze_processes": default_process_count() if processes is None else processes,
             "cann_version": cann_version,
             "torch_version": torch_version,
         }

@@ -5,12 +5,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import multiprocessing
 import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -62,6 +61,7 @@ from .report.model import (
 )
 from .storage.config import is_object_url
 from .tool_version import __version__
+from .worker_pool import worker_pool, worker_start_s
 
 ProgressFn = Callable[[str, int, int], None]
 # The comparison checks report differences from 0.5 % (kernels) or 1 % (host APIs) of the step up: a
@@ -207,11 +207,11 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-# A worker process is a fresh interpreter that imports pandas and the readers (~1 s of a core,
-# measured on the 2-rank corpus profiles: --processes 2 took 2.2 s against 1.45 s for 1), so a pool
-# only pays off for work of a few seconds. The estimate: a fixed cost per rank (table loads and ~25
-# rank checks on a small rank: ~0.3 s) plus its data at the whole pipeline's pace.
-POOL_MIN_WORK_S = 2.0
+# A pool pays off when the ranks' work is at least this many times what starting one of its workers
+# costs (`worker_pool`: a fork, ~0.03 s; a fresh interpreter that imports pandas and the readers,
+# ~1 s). The work estimate: a fixed cost per rank (table loads and ~25 rank checks on a small rank:
+# ~0.3 s) plus its data at the whole pipeline's pace.
+POOL_WORK_PER_WORKER_START = 2.0
 RANK_FIXED_WORK_S = 0.3
 RANK_DATA_MB_PER_S = 50.0
 
@@ -226,10 +226,12 @@ def rank_data_bytes(rank: RankInfo) -> int:
     return total
 
 
-def pool_pays_off(ranks: Sequence[RankInfo]) -> bool:
-    """Whether reading and checking `ranks` takes long enough to pay for starting worker processes."""
+def pool_pays_off(ranks: Sequence[RankInfo], worker_start_s: float) -> bool:
+    """Whether reading and checking `ranks` takes long enough to pay for starting worker processes
+    that each cost `worker_start_s` to start."""
     data_mb = sum(map(rank_data_bytes, ranks)) / 1e6
-    return len(ranks) * RANK_FIXED_WORK_S + data_mb / RANK_DATA_MB_PER_S >= POOL_MIN_WORK_S
+    work_s = len(ranks) * RANK_FIXED_WORK_S + data_mb / RANK_DATA_MB_PER_S
+    return work_s >= POOL_WORK_PER_WORKER_START * worker_start_s
 
 
 def analyse_ranks(
@@ -258,7 +260,7 @@ def analyse_ranks(
         from .dask_engine import analyse_ranks_on_dask
 
         finished = analyse_ranks_on_dask(deployment, analyse_rank, profile, args, stored)
-    elif options.advisor_analyze_processes > 1 and n > 1 and pool_pays_off(profile.ranks):
+    elif options.advisor_analyze_processes > 1 and n > 1 and pool_pays_off(profile.ranks, worker_start_s()):
         finished = _analyse_ranks_in_pool(profile, args, min(options.advisor_analyze_processes, n))
     else:
         finished = (analyse_rank(profile, rank, *args) for rank in profile.ranks)
@@ -276,11 +278,9 @@ def analyse_ranks(
 def _analyse_ranks_in_pool(profile: ProfileSet, args: tuple[Any, ...], workers: int) -> Iterator[RankOutcome]:
     """`analyse_rank(profile, rank, *args)` for every rank in `workers` local processes, each outcome
     as its rank finishes."""
-    # forkserver, not fork: the engine may run inside a threaded process. The server process
-    # imports the readers and checks once, so each worker starts without paying for them again.
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([*reader_modules(), "advisor.engine"])
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    # Where the workers cannot be forks of this process, the fork server imports the readers and the
+    # checks once, so that each worker starts without paying for them again.
+    with worker_pool(workers, preload=[*reader_modules(), "advisor.engine"]) as pool:
         futures = [pool.submit(analyse_rank, profile, rank, *args) for rank in profile.ranks]
         try:
             for future in as_completed(futures):

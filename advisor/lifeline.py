@@ -19,6 +19,7 @@ import time
 from types import FrameType
 
 from . import outputs
+from .worker_pool import lock_free
 
 PARENT_PID_ENV = "PERFORMANCE_ADVISOR_PARENT_PID"
 TASK_ID_ENV = "PERFORMANCE_ADVISOR_TASK_ID"  # also how the server recognises its orphans (runner.py)
@@ -62,7 +63,9 @@ def bind_to_parent(parent_pid: int) -> None:
             ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     if os.getppid() != parent_pid:  # the server died before the binding took hold
         end_group()
-    threading.Thread(target=_watch, args=(parent_pid,), name="advisor-lifeline", daemon=True).start()
+    # Lock-free: it only sleeps and reads the parent's pid, so the analysis may still fork its workers.
+    watcher = threading.Thread(target=_watch, args=(parent_pid,), name="advisor-lifeline", daemon=True)
+    lock_free(watcher).start()
 
 
 def _watch(parent_pid: int) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
@@ -34,6 +35,9 @@ NOTEBOOK_FORMAT = "ipynb"
 OUTPUT_FORMATS = (*REPORT_FORMATS, NOTEBOOK_FORMAT)
 LANGUAGES = ("en", "zh")
 MIN_PROCESSES, MAX_PROCESSES = 1, 8
+# Worker processes when the user does not say: the cores this process may use, at most this many
+# (each process holds one rank's tables at a time: memory grows with the processes).
+DEFAULT_PROCESSES_CAP = 4
 # The training log's facts a user may state where the log does not (docs/design.md, "Training logs"):
 # the largest clusters and context lengths in use, with room to spare.
 MAX_DEVICES = 1_000_000
@@ -41,6 +45,16 @@ MAX_SEQ_LENGTH = 100_000_000
 # Reports go into a folder of their own under the server root (or the CLI's current folder) unless
 # the user names one: three files per run would otherwise pile up among the user's own files.
 REPORTS_DIR = "performance_advisor_reports"
+
+
+def default_process_count() -> int:
+    """Worker processes for reading ranks when the user does not say: the usable cores, capped."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # no affinity on this platform
+        cores = os.cpu_count() or 1
+    return max(MIN_PROCESSES, min(cores, DEFAULT_PROCESSES_CAP))
+
 
 # How a value is read, offered and passed on: one of a list ("choice"), several of it ("multi"), an
 # integer in a range ("range"), an integer in a range or nothing ("count": unset is None), on/off
@@ -102,7 +116,7 @@ class AnalysisOptions:
         ),
     )
     advisor_analyze_processes: int = option(
-        1,
+        default_process_count(),
         Spec(
             "range",
             "--processes",

@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 import advisor
-from advisor import api, cli, engine
+from advisor import api, cli, engine, worker_pool
 from advisor.errors import InputError, OptionError
 from advisor.report.html import render_html
 from advisor.report.model import Evidence, Finding, InputInfo, Report
@@ -230,35 +230,39 @@ def test_progress_lines_in_the_cell_without_ipywidgets(demo_profile, capsys):
     ]
 
 
-def _pool_workers() -> set[int]:
-    """The live processes our children started: the worker processes, forked by the forkserver
-    (the forkserver and the resource tracker are our children and outlive an analysis)."""
+def _pool_workers(forked: bool) -> set[int]:
+    """The live worker processes: our children when forked from this process; else the children of
+    the fork server (it and the resource tracker are our children, and outlive an analysis)."""
     found = set()
     for process in psutil.Process().children(recursive=True):
         try:
-            if process.ppid() != os.getpid() and process.status() != psutil.STATUS_ZOMBIE:
+            if (process.ppid() == os.getpid()) == forked and process.status() != psutil.STATUS_ZOMBIE:
                 found.add(process.pid)
         except psutil.NoSuchProcess:
             continue
     return found
 
 
-def test_interrupt_stops_the_worker_pool(tmp_path, monkeypatch):
+@pytest.mark.parametrize("forked", [True, False], ids=["forked workers", "fork server"])
+def test_interrupt_stops_the_worker_pool(tmp_path, monkeypatch, forked):
     """A notebook's Interrupt is a KeyboardInterrupt in the kernel: raised here from the progress
-    callback while worker processes analyse ranks; it reaches the caller and leaves no worker."""
+    callback while worker processes analyse ranks; it reaches the caller and leaves no worker. The
+    workers are forks of this process, or (a kernel runs threads) come from a fork server."""
     root = write_synth_profile(tmp_path / "prof", SynthSpec(ranks=4, steps=(3, 4)))
-    monkeypatch.setattr(engine, "pool_pays_off", lambda ranks: True)
+    monkeypatch.setattr(worker_pool, "can_fork", lambda: forked)
+    monkeypatch.setattr(engine, "pool_pays_off", lambda ranks, start_s: True)
+    before = _pool_workers(forked)  # e.g. a fork server an earlier test started
     workers: set[int] = set()
 
     def interrupt(stage: str, done: int, total: int) -> None:
         if done >= 1:
-            workers.update(_pool_workers())
+            workers.update(_pool_workers(forked) - before)
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         advisor.analyze(root, processes=2, progress=interrupt)
     assert workers  # the analysis did run in worker processes
-    assert workers & _pool_workers() == set()
+    assert workers & _pool_workers(forked) == set()
     with pytest.raises(OptionError):
         advisor.analyze(root, processes=9, progress=False)
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 
 import pandas as pd
 
-from advisor import engine
+from advisor import engine, worker_pool
 from advisor.checks import check
 from advisor.checks.registry import unregister
 from advisor.engine import comparison_pair, merge_rank_findings, run_analysis
@@ -65,7 +66,9 @@ def test_rank_check_runs_once_per_rank_and_merges(tmp_path):
 
     try:
         root, _ = demo(tmp_path, ranks=3)
-        report = run_analysis(root, options=AnalysisOptions(analysis_dimensions=("memory",)))
+        # One process: `seen` is filled where the check runs.
+        one_process = AnalysisOptions(analysis_dimensions=("memory",), advisor_analyze_processes=1)
+        report = run_analysis(root, options=one_process)
     finally:
         unregister("memory.test_probe")
     assert sorted(seen) == [0, 1, 2]
@@ -77,12 +80,12 @@ def _count_pools(monkeypatch) -> list[int]:
     """How many worker pools the engine starts (their max_workers), while still starting them."""
     started: list[int] = []
 
-    class CountedPool(engine.ProcessPoolExecutor):
+    class CountedPool(concurrent.futures.ProcessPoolExecutor):
         def __init__(self, max_workers: int, **kwargs) -> None:
             started.append(max_workers)
             super().__init__(max_workers, **kwargs)
 
-    monkeypatch.setattr(engine, "ProcessPoolExecutor", CountedPool)
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", CountedPool)
     return started
 
 
@@ -90,16 +93,18 @@ def test_worker_processes_give_the_same_report(tmp_path, monkeypatch):
     root, _ = demo(tmp_path, ranks=3, computing_factor={1: 1.4})
     one = run_analysis(root, options=AnalysisOptions(advisor_analyze_processes=1)).to_json()
     pools = _count_pools(monkeypatch)
-    monkeypatch.setattr(engine, "POOL_MIN_WORK_S", 0.0)  # the demo is small: ask for the pool anyway
     two = run_analysis(root, options=AnalysisOptions(advisor_analyze_processes=2)).to_json()
-    assert pools == [2]
+    assert pools == [2]  # 3 ranks: 0.9 s of work, forked workers start in 0.03 s
     for key in ("findings", "not_evaluated", "summary"):
         assert one[key] == two[key]
 
 
-def test_small_profile_runs_in_process_whatever_the_processes(tmp_path, monkeypatch):
+def test_small_profile_runs_in_process_where_workers_cannot_be_forked(tmp_path, monkeypatch):
+    """In a threaded process (a notebook kernel) a worker is a fresh interpreter that imports pandas
+    again (~1 s): three small ranks are analysed faster in the process itself."""
     root, _ = demo(tmp_path, ranks=3)
     pools = _count_pools(monkeypatch)
+    monkeypatch.setattr(engine, "worker_start_s", lambda: worker_pool.FORKSERVER_START_S)
     report = run_analysis(root, options=AnalysisOptions(advisor_analyze_processes=2))
     assert pools == [] and report.input.ranks == [0, 1, 2]
 
@@ -117,10 +122,14 @@ def test_pool_pays_off_for_many_ranks_or_much_data(tmp_path):
 
     corpus_sized = ranks(2, 3)
     assert [engine.rank_data_bytes(r) for r in corpus_sized] == [3_000_000, 3_000_000]
-    assert not engine.pool_pays_off(corpus_sized)  # the corpus profiles' size: 0.72 s estimated
-    assert engine.pool_pays_off(ranks(2, 40))  # 0.6 s + 80 MB at 50 MB/s
-    assert engine.pool_pays_off(ranks(7, 1))  # 7 x 0.3 s
-    assert not engine.pool_pays_off(ranks(6, 0))
+    # Forked workers (0.03 s each to start): any two ranks pay.
+    assert engine.pool_pays_off(corpus_sized, worker_pool.FORK_START_S)  # 0.72 s estimated
+    assert engine.pool_pays_off(ranks(2, 0), worker_pool.FORK_START_S)
+    # Workers that import everything again (1 s each): only seconds of work pay.
+    assert not engine.pool_pays_off(corpus_sized, worker_pool.FORKSERVER_START_S)
+    assert engine.pool_pays_off(ranks(2, 40), worker_pool.FORKSERVER_START_S)  # 0.6 s + 80 MB at 50 MB/s
+    assert engine.pool_pays_off(ranks(7, 1), worker_pool.FORKSERVER_START_S)  # 7 x 0.3 s
+    assert not engine.pool_pays_off(ranks(6, 0), worker_pool.FORKSERVER_START_S)
 
 
 def _trace(step_us: float) -> pd.DataFrame:

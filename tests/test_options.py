@@ -10,6 +10,7 @@ import pytest
 
 from advisor.errors import OptionError
 from advisor.options import (
+    DEFAULT_PROCESSES_CAP,
     DIMENSIONS,
     REPORTS_DIR,
     AnalysisOptions,
@@ -17,6 +18,7 @@ from advisor.options import (
     JobParameters,
     add_cli_arguments,
     cli_args,
+    default_process_count,
     from_cli,
     options_schema,
     parse_model,
@@ -61,7 +63,7 @@ def test_cli_arguments_carry_every_option():
         "--dimensions",
         "schedule,memory",
         "--processes",
-        "1",
+        str(default_process_count()),  # the usable cores, capped
         "--no-comparison",
         "--no-affinity-api",
     ]  # fmt: skip  (no version hint given: none passed, the CLI detects them from the data)
@@ -155,3 +157,10 @@ def test_the_scheduler_is_not_a_rest_option():
     assert "dask_scheduler_address" not in specs(AnalysisOptions) | specs(JobParameters)
     with pytest.raises(OptionError, match="unknown option"):
         parse_options({"dask_scheduler_address": "tcp://evil:8786"})
+
+
+def test_default_processes_are_the_usable_cores_capped(monkeypatch):
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(64)))
+    assert default_process_count() == DEFAULT_PROCESSES_CAP
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {3})  # a container given one core
+    assert default_process_count() == 1

@@ -8,7 +8,7 @@ from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Float, Int, List, Unicode, default, validate
 
-from ..options import MAX_PROCESSES, MIN_PROCESSES, Deployment
+from ..options import DEFAULT_PROCESSES_CAP, MAX_PROCESSES, MIN_PROCESSES, Deployment, default_process_count
 from .handlers import handler_routes
 from .paths import PathResolver
 from .runner import TaskRunner, end_orphaned_analyses
@@ -26,9 +26,10 @@ class AdvisorApp(ExtensionApp):
         1, config=True, help="How many analyses may run at once; the others wait in the queue."
     )
     default_processes = Int(
-        1,
+        default_process_count(),
         config=True,
-        help="Worker processes per analysis (advisor_analyze_processes) when the request does not say.",
+        help="Worker processes per analysis (advisor_analyze_processes) when the request does not say. "
+        f"Default: the usable cores, at most {DEFAULT_PROCESSES_CAP}.",
     )
     task_timeout = Float(
         3600.0, config=True, help="Seconds after which a running analysis is stopped and fails (0: no limit)."

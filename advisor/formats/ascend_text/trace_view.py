@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import multiprocessing
 import os
 import re
 import tempfile
-import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -37,6 +35,7 @@ import pyarrow.compute as pc
 
 from ...errors import InputError, byte_size
 from ...model import RankInfo
+from ...worker_pool import worker_pool
 from ..ascend_common.folder import OUTPUT_DIR, TRACE_VIEW_JSON, output_file
 from ..ascend_common.trace_columns import (
     FLOAT,
@@ -250,7 +249,7 @@ def _read_spans(
     """The process names and events of each span (None where a span cannot be read), or None when a
     worker process died (e.g. killed for memory)."""
     try:
-        with _worker_pool(len(spans) - 1) as pool:
+        with worker_pool(len(spans) - 1, preload=[__name__]) as pool:
             later = [pool.submit(read.names, span) for span in spans[1:]]
             names = [read.names(spans[0]), *(future.result() for future in later)]
             read.kinds = _kinds(names)
@@ -299,15 +298,6 @@ def _alive(pid: int) -> bool:
     except PermissionError:  # another user's process
         return True
     return True
-
-
-def _worker_pool(workers: int) -> ProcessPoolExecutor:
-    """Processes for the spans. fork when this process runs no other thread (a fork starts in
-    milliseconds with everything imported; the spans' work is all in the child), else forkserver:
-    a fork of a threaded process may inherit a lock held by another thread."""
-    single = threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if single else "forkserver")
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
 
 def _kinds(names: list[dict[Any, str]]) -> dict[Any, int]:
