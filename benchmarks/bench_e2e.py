@@ -76,7 +76,7 @@ def main() -> int:
     parser.add_argument("profiles", nargs="*", type=Path, help="default: the corpus text and db profiles")
     parser.add_argument("--format", help="report formats of ours, comma-separated (default: the CLI's)")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--processes", type=int, default=1)
+    parser.add_argument("--processes", type=int, help="ours: --processes N (default: the CLI's default)")
     parser.add_argument(
         "--reference",
         default=os.environ.get("MSPROF_ANALYZE")
@@ -99,8 +99,9 @@ def main() -> int:
     }
 
     def ours(data: Path, out: Path) -> list[str]:
+        processes = ["--processes", str(args.processes)] if args.processes else []
         return [sys.executable, "-m", "advisor", "analyze", str(data), "--output", str(out), "--quiet",
-                "--processes", str(args.processes), *formats]  # fmt: skip
+                *processes, *formats]  # fmt: skip
 
     def reference(data: Path, out: Path) -> list[str]:
         return [args.reference, "advisor", "all", "-d", str(data), "-o", str(out), "-l", "en"]

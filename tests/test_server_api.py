@@ -9,6 +9,7 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from advisor.demo import write_demo_profile
+from advisor.options import default_process_count
 from advisor.server.models import TASK_KEYS
 
 from .engine_fixtures import shifted_copy
@@ -26,7 +27,7 @@ async def test_options_lists_choices_and_defaults(jp_fetch):
     }
     assert options["torch_version"]["choices"] == ["", "1.11.0", "2.1.0"]
     assert options["advisor_analyze_processes"] == {
-        "default": 1,
+        "default": default_process_count(),  # AdvisorApp.default_processes: the usable cores, capped
         "label": "Analysis processes",
         "min": 1,
         "max": 8,

@@ -71,10 +71,15 @@ def object_store_location(path: str, field: str, env: Mapping[str, str] | None =
 
 
 def parse_submission(
-    body: Any, resolver: PathResolver, *, env: Mapping[str, str] | None = None, default_processes: int = 1
+    body: Any,
+    resolver: PathResolver,
+    *,
+    env: Mapping[str, str] | None = None,
+    default_processes: int | None = None,
 ) -> Task:
     """The task a request body asks for; `env` holds the object-store settings the analysis would get
-    (default: the process environment)."""
+    (default: the process environment), `default_processes` the processes of a request that does not
+    say (default: the options' default)."""
     if not isinstance(body, dict):
         raise InputError("the request body must be a JSON object")
     unknown = sorted(set(body) - set(BODY_FIELDS))
@@ -88,7 +93,8 @@ def parse_submission(
         raise InputError("options must be an object")
     raw_options = dict(raw_options)  # parse_job takes the job parameters out
     job = parse_job(body, raw_options)
-    raw_options = {"advisor_analyze_processes": default_processes, **raw_options}
+    if default_processes is not None:
+        raw_options = {"advisor_analyze_processes": default_processes, **raw_options}
     options = parse_options(raw_options, prefix="options.")
     training_log = parse_training_log(job.parameters.training_log, resolver)
     if training_log:
