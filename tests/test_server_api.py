@@ -156,7 +156,7 @@ async def test_submit_analyse_and_serve_reports(jp_fetch, jp_root_dir, demo_prof
     assert tuple(task) == TASK_KEYS
     assert task["status"] in ("queued", "analyzing")
     assert task["title"] == "profiling_dir1"
-    assert task["options"]["advisor_analyze_processes"] == 1
+    assert task["options"]["advisor_analyze_processes"] == default_process_count()
 
     done = await wait_for(jp_fetch, task["id"], ("success", "failed"))
     assert done["status"] == "success", done["error"]
