@@ -73,6 +73,16 @@ def covered_ns(
     return until(end) - until(start)
 
 
+def _medians(codes: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Median of `values` per code 0..n-1 (every code present), as the mean of the two middle values
+    of each code's sorted values (one value twice for an odd count), which is how pandas takes it."""
+    order = np.lexsort((values, codes))
+    first = np.searchsorted(codes[order], np.arange(n))
+    count = np.bincount(codes, minlength=n)
+    ordered = values[order]
+    return (ordered[first + (count - 1) // 2] + ordered[first + count // 2]) / 2
+
+
 def slow_planes(tasks: pd.DataFrame, ratio: float) -> pd.Series:
     """Per transfer: whether its plane (one link of the op) moved data below `ratio` times the median
     of the op's planes. The planes of one op run at the same time beside the same computation, so
@@ -83,14 +93,20 @@ def slow_planes(tasks: pd.DataFrame, ratio: float) -> pd.Series:
             "at": tasks["op_start_ns"].astype("Int64").fillna(-1),
             "task": tasks["task_type"].astype("string").fillna(""),
             "plane": tasks["plane"].astype("string").fillna(""),
-            "gbps": tasks["bandwidth_gbps"],
         }
     )
-    op = ["op", "at", "task"]
-    keys["plane_gbps"] = keys.groupby([*op, "plane"])["gbps"].transform("median")
-    planes = keys.drop_duplicates([*op, "plane"]).groupby(op)["plane_gbps"].agg(["median", "size"])
-    joined = keys[op].join(planes, on=op)
-    return (joined["size"] > 1) & (keys["plane_gbps"] < ratio * joined["median"])
+    gbps = tasks["bandwidth_gbps"].to_numpy(dtype="float64")
+    plane = keys.groupby(["op", "at", "task", "plane"]).ngroup().to_numpy()
+    op = keys.groupby(["op", "at", "task"]).ngroup().to_numpy()
+    n_planes, n_ops = int(plane.max()) + 1, int(op.max()) + 1
+    plane_gbps = _medians(plane, gbps, n_planes)
+    # Each plane once, with its op: the op's median plane and how many planes it has.
+    plane_op = np.zeros(n_planes, dtype=np.int64)
+    plane_op[plane] = op
+    op_median = _medians(plane_op, plane_gbps, n_ops)
+    op_planes = np.bincount(plane_op, minlength=n_ops)
+    slow = (op_planes[op] > 1) & (plane_gbps[plane] < ratio * op_median[op])
+    return pd.Series(slow, index=tasks.index)
 
 
 def _collective(op_name: pd.Series) -> pd.Series:
