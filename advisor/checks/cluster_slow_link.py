@@ -148,21 +148,18 @@ def judge(frame: pd.DataFrame, cfg: dict[str, float], min_lost_us: float) -> pd.
         return frame.assign(peer_median_gbps=[], ratio=[], robust_z=[], lost_us=[], slow=[])
     parts = []
     for _, part in frame.groupby("transport", sort=True):
-        part = part.copy()
         bw = part["bandwidth_gbps"].to_numpy(dtype=float)
+        size, transit = part["size_bytes"].to_numpy(dtype=float), part["transit_us"].to_numpy(dtype=float)
         peers = loo_median(bw)
-        part["peer_median_gbps"] = peers
-        part["ratio"] = np.where(peers > 0, bw / peers, np.nan)
+        ratio = np.where(peers > 0, bw / peers, np.nan)
         enough = len(part) >= cfg["min_ranks_for_z"]
-        part["robust_z"] = robust_z(bw, peers) if enough else np.nan
-        expected_us = np.where(peers > 0, part["size_bytes"] / (peers * 1000.0), np.nan)
-        part["lost_us"] = np.clip(part["transit_us"] - expected_us, 0, None)
-        slow = (part["ratio"] <= cfg["max_bandwidth_ratio"]) & (part["lost_us"] >= min_lost_us)
-        slow &= part["size_bytes"] >= cfg["min_bytes"]
+        z = robust_z(bw, peers) if enough else np.full(len(part), np.nan)
+        expected_us = np.where(peers > 0, size / (peers * 1000.0), np.nan)
+        lost = np.clip(transit - expected_us, 0, None)
+        slow = (ratio <= cfg["max_bandwidth_ratio"]) & (lost >= min_lost_us) & (size >= cfg["min_bytes"])
         if enough:
-            slow &= part["robust_z"] <= -cfg["robust_z"]
-        part["slow"] = slow.fillna(False).astype(bool)
-        parts.append(part)
+            slow &= z <= -cfg["robust_z"]
+        parts.append(part.assign(peer_median_gbps=peers, ratio=ratio, robust_z=z, lost_us=lost, slow=slow))
     return pd.concat(parts, ignore_index=True)
 
 

@@ -22,6 +22,7 @@ import pandas as pd
 from ..model import ProfileSet
 from ..report.model import Evidence, Finding
 from .common import STEP_PARTS, Gain, finding, ms, single_step
+from .derived import per_rank_table
 from .knowledge import knowledge
 from .registry import ClusterContext, NotEvaluated, check
 
@@ -75,9 +76,16 @@ def rank_steps(ctx: ClusterContext) -> pd.DataFrame:
     """One row per (rank, step) with the three step parts present: rank, stage, step, the parts,
     overlapped_us, communication_us, bubble_us, step_us. Absent step numbers become -1."""
     stages = stage_of(ctx.profile)
+    traced = [(rank, tables["step_trace"]) for rank, tables in ctx.tables.items() if "step_trace" in tables]
+    ranks = tuple(rank for rank, _ in traced)
+    # Every cluster check of a run gets the same step_trace frames: derived once for them all.
+    return _rank_steps(ranks, tuple(stages.get(rank, NO_STAGE) for rank in ranks), *(f for _, f in traced))
+
+
+@per_rank_table
+def _rank_steps(ranks: tuple[int, ...], stages: tuple[int, ...], *step_traces: pd.DataFrame) -> pd.DataFrame:
     frames = []
-    for rank, tables in ctx.tables.items():
-        frame = tables.get("step_trace")
+    for rank, stage, frame in zip(ranks, stages, step_traces, strict=True):
         if frame is None or frame.empty:
             continue
         frame = frame.dropna(subset=list(STEP_PARTS))
@@ -86,7 +94,7 @@ def rank_steps(ctx: ClusterContext) -> pd.DataFrame:
         part = pd.DataFrame(
             {
                 "rank": rank,
-                "stage": stages.get(rank, NO_STAGE),
+                "stage": stage,
                 "step": frame["step"].fillna(-1).astype("int64").to_numpy(),
                 **{c: frame[c].astype(float).to_numpy() for c in STEP_PARTS},
                 "overlapped_us": frame["overlapped_us"].astype(float).to_numpy(),
