@@ -123,14 +123,14 @@ def few_peers_eligible(judged: pd.DataFrame, cfg: dict[str, float]) -> set[tuple
     small = set(sizes[sizes <= FEW_PEERS].index)
     if not small:
         return None
-    eligible = {(int(st), int(r)) for st, r in judged[~judged["stage"].isin(small)][["stage", "rank"]].values}
+    stages, ranks = judged["stage"].to_numpy(), judged["rank"].to_numpy()
+    large = ~np.isin(stages, list(small))
+    eligible = {(int(st), int(r)) for st, r in zip(stages[large], ranks[large], strict=True)}
+    busy = pd.DataFrame(
+        {"rank": ranks, "busy": judged["busy_us"].to_numpy(), "slow": judged["role"] == "slow"}
+    )
     for stage in small:
-        part = judged[judged["stage"] == stage]
-        per_rank = (
-            part.assign(slow=part["role"] == "slow")
-            .groupby("rank")
-            .agg(busy=("busy_us", "mean"), slow=("slow", "mean"))
-        )
+        per_rank = busy[stages == stage].groupby("rank")[["busy", "slow"]].mean()
         worst = int(per_rank["busy"].idxmax())
         if per_rank.loc[worst, "slow"] > 0.5:
             eligible.add((int(stage), worst))
@@ -232,15 +232,15 @@ def slow_rank(ctx: ClusterContext) -> list[Finding]:
         )
     ]
     slow_ranks = sorted(int(r) for r in slow["rank"].unique())
-    per_rank = slow.groupby("rank").agg(
-        steps=("step", "nunique"),
-        excess_us=("excess_us", "mean"),
-        computing_delta=("computing_us", "mean"),
-        computing_peer=("peer_median_computing_us", "mean"),
-        free_delta=("free_us", "mean"),
-        free_peer=("peer_median_free_us", "mean"),
-        z=("robust_z", "median"),
-        outlier=("outlier", "all"),
+    by_rank = slow.groupby("rank")
+    means = ["excess_us", "computing_us", "peer_median_computing_us", "free_us", "peer_median_free_us"]
+    per_rank = (
+        by_rank[means]
+        .mean()
+        .set_axis(["excess_us", "computing_delta", "computing_peer", "free_delta", "free_peer"], axis=1)
+    )
+    per_rank = per_rank.assign(
+        steps=by_rank["step"].nunique(), z=by_rank["robust_z"].median(), outlier=by_rank["outlier"].all()
     )
     per_rank["computing_delta"] -= per_rank["computing_peer"]
     per_rank["free_delta"] -= per_rank["free_peer"]
