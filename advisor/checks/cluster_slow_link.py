@@ -32,23 +32,32 @@ def _n_steps(frame: pd.DataFrame) -> int:
 
 def rank_bandwidth(ctx: ClusterContext) -> pd.DataFrame:
     """Per rank and transport: bytes and transit µs per step, GB/s."""
-    frames = []
+    frames, steps = [], []
     for rank, tables in ctx.tables.items():
         bw = tables.get("comm_bandwidth")
         if bw is None or bw.empty:
             continue
-        n_steps = _n_steps(bw)
         usable = bw[(bw["size_bytes"] > 0) & (bw["transit_us"] > 0)]
         if usable.empty:
             continue
-        sums = usable.groupby(usable["transport"].astype("string").str.upper())[
-            ["size_bytes", "transit_us"]
-        ].sum()
-        sums = sums / n_steps
-        frames.append(sums.reset_index().assign(rank=rank))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "file": len(steps),
+                    "transport": usable["transport"].astype("string").str.upper(),
+                    "size_bytes": usable["size_bytes"],
+                    "transit_us": usable["transit_us"],
+                }
+            )
+        )
+        steps.append((rank, _n_steps(bw)))
     if not frames:
         return pd.DataFrame(columns=["rank", "transport", "size_bytes", "transit_us", "bandwidth_gbps"])
-    out = pd.concat(frames, ignore_index=True)
+    # One groupby over every rank's rows: the file (in rank order) first, as one per rank would do.
+    sums = pd.concat(frames, ignore_index=True).groupby(["file", "transport"]).sum()
+    files = sums.index.get_level_values("file").to_numpy()
+    out = (sums / np.array([n for _, n in steps])[files, None]).reset_index()
+    out = out.drop(columns="file").assign(rank=np.array([rank for rank, _ in steps])[files])
     if out["transport"].isin(ON_NODE).any():
         out = out[out["transport"] != AGGREGATE]
     out = out[out["transport"] != LOCAL]
@@ -58,56 +67,77 @@ def rank_bandwidth(ctx: ClusterContext) -> pd.DataFrame:
 
 def _matrix_rows(matrix: pd.DataFrame) -> pd.DataFrame:
     """Real transfers of real ops: no self copies, no zero rows, no summary pseudo-ops twice."""
-    rows = matrix[(matrix["src_rank"] != matrix["dst_rank"]) & (matrix["transport"].str.upper() != LOCAL)]
-    rows = rows[(rows["size_bytes"] > 0) & (rows["transit_us"] > 0)]
-    if rows.empty:
-        return rows
-    is_total = rows["op_name"].astype("string").str.lower().str.endswith("total").fillna(False)
-    named = rows["hccl_op_name"].notna()
+    real = (
+        (matrix["src_rank"] != matrix["dst_rank"])
+        & (matrix["transport"].str.upper() != LOCAL)
+        & (matrix["size_bytes"] > 0)
+        & (matrix["transit_us"] > 0)
+    ).to_numpy(dtype=bool, na_value=False)
+    if not real.any():
+        return matrix[real]
+    is_total = matrix["op_name"].astype("string").str.lower().str.endswith("total")
+    is_total = is_total.to_numpy(dtype=bool, na_value=False) & real
+    named = matrix["hccl_op_name"].notna().to_numpy() & real
     if named.any():
         # top1/middle/bottomN repeat real ops (hccl_op_name); keep each real op's link once.
-        rows = rows[named & ~is_total]
+        rows = matrix[named & ~is_total]
         return rows.drop_duplicates(["step", "group", "hccl_op_name", "src_rank", "dst_rank", "transport"])
     if is_total.any():
-        return rows[is_total]
-    return rows.drop_duplicates(["step", "group", "op_name", "src_rank", "dst_rank", "transport"])
+        return matrix[is_total]
+    return matrix[real].drop_duplicates(["step", "group", "op_name", "src_rank", "dst_rank", "transport"])
+
+
+def _local_ranks(matrix: pd.DataFrame) -> dict[str, int]:
+    """Group -> the group-local rank of the rank whose file this is: the commonest source of its
+    self copies (the smallest of equals, as Series.mode), or of all its rows where it lists none."""
+    src = matrix["src_rank"].to_numpy(dtype="float64", na_value=np.nan)
+    own = src == matrix["dst_rank"].to_numpy(dtype="float64", na_value=np.nan)
+    chosen = (own if own.any() else np.ones(len(src), dtype=bool)) & ~np.isnan(src)
+    groups = matrix["group"].astype("string").to_numpy(dtype=object, na_value=None)
+    local = {}
+    for group in sorted({g for g in groups[chosen] if g is not None}):
+        values, counts = np.unique(src[chosen & (groups == group)], return_counts=True)
+        local[str(group)] = int(values[np.argmax(counts)])
+    return local
 
 
 def link_bandwidth(ctx: ClusterContext) -> pd.DataFrame:
     """Per link (group, src -> dst, transport): bytes and transit µs per step, GB/s, and the global
     ranks of both ends where known (the rank whose file lists a self copy is that local rank)."""
-    frames, owners = [], []
+    frames, steps, to_global = [], [], {}
     for rank, tables in ctx.tables.items():
         matrix = tables.get("comm_matrix")
         if matrix is None or matrix.empty:
             continue
-        self_rows = matrix[matrix["src_rank"] == matrix["dst_rank"]]
-        local = self_rows["src_rank"] if not self_rows.empty else matrix["src_rank"]
-        for group, value in local.groupby(matrix.loc[local.index, "group"].astype("string")):
-            owners.append((str(group), int(value.mode().iloc[0]), rank))
+        for group, local in _local_ranks(matrix).items():
+            to_global[(group, local)] = rank
         rows = _matrix_rows(matrix)
         if rows.empty:
             continue
-        n_steps = _n_steps(matrix)
-        sums = rows.groupby(
-            [rows["group"].astype("string"), "src_rank", "dst_rank", rows["transport"].str.upper()],
-            dropna=False,
-        )[["size_bytes", "transit_us"]].sum()
-        frames.append((sums / n_steps).reset_index().assign(file_rank=rank))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "file": len(steps),
+                    "group": rows["group"].astype("string"),
+                    "src_rank": rows["src_rank"],
+                    "dst_rank": rows["dst_rank"],
+                    "transport": rows["transport"].str.upper(),
+                    "size_bytes": rows["size_bytes"],
+                    "transit_us": rows["transit_us"],
+                }
+            )
+        )
+        steps.append(_n_steps(matrix))
     if not frames:
         return pd.DataFrame()
-    links = pd.concat(frames, ignore_index=True)
-    to_global = {(g, local): rank for g, local, rank in owners}
+    keys = ["group", "src_rank", "dst_rank", "transport"]
+    sums = pd.concat(frames, ignore_index=True).groupby(["file", *keys], dropna=False).sum()
+    per_step = sums / np.array(steps)[sums.index.get_level_values("file").to_numpy(), None]
+    # A link listed by both ends' files counts once.
+    links = per_step.groupby(keys, dropna=False).max().reset_index()
     groups = links["group"].astype(str).to_numpy()
     links["src"] = [to_global.get((g, int(s))) for g, s in zip(groups, links["src_rank"], strict=True)]
     links["dst"] = [to_global.get((g, int(d))) for g, d in zip(groups, links["dst_rank"], strict=True)]
-    # A link listed by both ends' files counts once.
-    links = links.groupby(["group", "src_rank", "dst_rank", "transport"], as_index=False, dropna=False).agg(
-        size_bytes=("size_bytes", "max"),
-        transit_us=("transit_us", "max"),
-        src=("src", "first"),
-        dst=("dst", "first"),
-    )
     links["bandwidth_gbps"] = links["size_bytes"] / links["transit_us"] / 1000.0
     return links
 
@@ -118,21 +148,18 @@ def judge(frame: pd.DataFrame, cfg: dict[str, float], min_lost_us: float) -> pd.
         return frame.assign(peer_median_gbps=[], ratio=[], robust_z=[], lost_us=[], slow=[])
     parts = []
     for _, part in frame.groupby("transport", sort=True):
-        part = part.copy()
         bw = part["bandwidth_gbps"].to_numpy(dtype=float)
+        size, transit = part["size_bytes"].to_numpy(dtype=float), part["transit_us"].to_numpy(dtype=float)
         peers = loo_median(bw)
-        part["peer_median_gbps"] = peers
-        part["ratio"] = np.where(peers > 0, bw / peers, np.nan)
+        ratio = np.where(peers > 0, bw / peers, np.nan)
         enough = len(part) >= cfg["min_ranks_for_z"]
-        part["robust_z"] = robust_z(bw, peers) if enough else np.nan
-        expected_us = np.where(peers > 0, part["size_bytes"] / (peers * 1000.0), np.nan)
-        part["lost_us"] = np.clip(part["transit_us"] - expected_us, 0, None)
-        slow = (part["ratio"] <= cfg["max_bandwidth_ratio"]) & (part["lost_us"] >= min_lost_us)
-        slow &= part["size_bytes"] >= cfg["min_bytes"]
+        z = robust_z(bw, peers) if enough else np.full(len(part), np.nan)
+        expected_us = np.where(peers > 0, size / (peers * 1000.0), np.nan)
+        lost = np.clip(transit - expected_us, 0, None)
+        slow = (ratio <= cfg["max_bandwidth_ratio"]) & (lost >= min_lost_us) & (size >= cfg["min_bytes"])
         if enough:
-            slow &= part["robust_z"] <= -cfg["robust_z"]
-        part["slow"] = slow.fillna(False).astype(bool)
-        parts.append(part)
+            slow &= z <= -cfg["robust_z"]
+        parts.append(part.assign(peer_median_gbps=peers, ratio=ratio, robust_z=z, lost_us=lost, slow=slow))
     return pd.concat(parts, ignore_index=True)
 
 

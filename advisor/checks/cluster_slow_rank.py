@@ -13,6 +13,7 @@ Also home of the helpers the other cluster checks share (thresholds, robust stat
 
 from __future__ import annotations
 
+import collections
 import math
 
 import numpy as np
@@ -21,6 +22,7 @@ import pandas as pd
 from ..model import ProfileSet
 from ..report.model import Evidence, Finding
 from .common import STEP_PARTS, Gain, finding, ms, single_step
+from .derived import per_rank_table
 from .knowledge import knowledge
 from .registry import ClusterContext, NotEvaluated, check
 
@@ -74,9 +76,16 @@ def rank_steps(ctx: ClusterContext) -> pd.DataFrame:
     """One row per (rank, step) with the three step parts present: rank, stage, step, the parts,
     overlapped_us, communication_us, bubble_us, step_us. Absent step numbers become -1."""
     stages = stage_of(ctx.profile)
+    traced = [(rank, tables["step_trace"]) for rank, tables in ctx.tables.items() if "step_trace" in tables]
+    ranks = tuple(rank for rank, _ in traced)
+    # Every cluster check of a run gets the same step_trace frames: derived once for them all.
+    return _rank_steps(ranks, tuple(stages.get(rank, NO_STAGE) for rank in ranks), *(f for _, f in traced))
+
+
+@per_rank_table
+def _rank_steps(ranks: tuple[int, ...], stages: tuple[int, ...], *step_traces: pd.DataFrame) -> pd.DataFrame:
     frames = []
-    for rank, tables in ctx.tables.items():
-        frame = tables.get("step_trace")
+    for rank, stage, frame in zip(ranks, stages, step_traces, strict=True):
         if frame is None or frame.empty:
             continue
         frame = frame.dropna(subset=list(STEP_PARTS))
@@ -85,7 +94,7 @@ def rank_steps(ctx: ClusterContext) -> pd.DataFrame:
         part = pd.DataFrame(
             {
                 "rank": rank,
-                "stage": stages.get(rank, NO_STAGE),
+                "stage": stage,
                 "step": frame["step"].fillna(-1).astype("int64").to_numpy(),
                 **{c: frame[c].astype(float).to_numpy() for c in STEP_PARTS},
                 "overlapped_us": frame["overlapped_us"].astype(float).to_numpy(),
@@ -114,14 +123,14 @@ def few_peers_eligible(judged: pd.DataFrame, cfg: dict[str, float]) -> set[tuple
     small = set(sizes[sizes <= FEW_PEERS].index)
     if not small:
         return None
-    eligible = {(int(st), int(r)) for st, r in judged[~judged["stage"].isin(small)][["stage", "rank"]].values}
+    stages, ranks = judged["stage"].to_numpy(), judged["rank"].to_numpy()
+    large = ~np.isin(stages, list(small))
+    eligible = {(int(st), int(r)) for st, r in zip(stages[large], ranks[large], strict=True)}
+    busy = pd.DataFrame(
+        {"rank": ranks, "busy": judged["busy_us"].to_numpy(), "slow": judged["role"] == "slow"}
+    )
     for stage in small:
-        part = judged[judged["stage"] == stage]
-        per_rank = (
-            part.assign(slow=part["role"] == "slow")
-            .groupby("rank")
-            .agg(busy=("busy_us", "mean"), slow=("slow", "mean"))
-        )
+        per_rank = busy[stages == stage].groupby("rank")[["busy", "slow"]].mean()
         worst = int(per_rank["busy"].idxmax())
         if per_rank.loc[worst, "slow"] > 0.5:
             eligible.add((int(stage), worst))
@@ -138,42 +147,56 @@ def classify(
     """Per (stage, step) group: peer medians, excess, robust z and the role of each rank
     (slow / waiting / normal), plus the step gain of the group. Only the (stage, rank) pairs in
     `eligible` may be slow (all when None)."""
-    rows = rows.copy()
-    rows["busy_us"] = rows["computing_us"] + rows["free_us"]
-    out = []
-    for _, group in rows.groupby(["stage", "step"], sort=True):
-        group = group.copy()
-        n = len(group)
+    stage, step, rank = (rows[c].to_numpy() for c in ("stage", "step", "rank"))
+    computing, free = rows["computing_us"].to_numpy(), rows["free_us"].to_numpy()
+    waited = rows["communication_not_overlapped_us"].to_numpy()
+    step_us = rows["step_us"].to_numpy()
+    busy = (rows["computing_us"] + rows["free_us"]).to_numpy()
+    # The rows of each (stage, step) group together, groups in order and each in table order.
+    order = np.lexsort((step, stage))
+    starts = np.flatnonzero(np.r_[True, (np.diff(stage[order]) != 0) | (np.diff(step[order]) != 0)])
+    kept, columns = [], collections.defaultdict(list)
+    for at in np.split(order, starts[1:]):
+        n = len(at)
         if n < 2:
             continue
-        busy = group["busy_us"].to_numpy()
-        group["peer_median_busy_us"] = loo_median(busy)
-        group["peer_median_computing_us"] = loo_median(group["computing_us"].to_numpy())
-        group["peer_median_free_us"] = loo_median(group["free_us"].to_numpy())
-        group["excess_us"] = busy - group["peer_median_busy_us"]
-        group["robust_z"] = robust_z(busy, group["peer_median_busy_us"].to_numpy()) if n >= 3 else np.nan
-        material = float(cfg["min_gap_share"]) * float(np.median(group["step_us"]))
-        group["material_us"] = material
-        excess = group["excess_us"].to_numpy()
+        kept.append(at)
+        peer_busy = loo_median(busy[at])
+        excess = busy[at] - peer_busy
+        z = robust_z(busy[at], peer_busy) if n >= 3 else np.full(n, np.nan)
+        material = float(cfg["min_gap_share"]) * float(np.median(step_us[at]))
         slow = (excess >= material) & (excess > 0)
         if eligible is not None:
-            pairs = zip(group["stage"], group["rank"], strict=True)
-            slow &= np.array([(int(st), int(r)) in eligible for st, r in pairs])
-        group["outlier"] = slow & (n >= cfg["min_ranks_for_z"]) & (group["robust_z"] >= cfg["robust_z"])
+            slow &= np.array(
+                [(int(st), int(r)) in eligible for st, r in zip(stage[at], rank[at], strict=True)]
+            )
         role = np.where(slow, "slow", "normal")
+        extra_wait, gain = np.zeros(n), 0.0
         if slow.any():
-            least_wait = float(group.loc[slow, "communication_not_overlapped_us"].min())
-            waits = group["communication_not_overlapped_us"].to_numpy() - least_wait
+            waits = waited[at] - float(waited[at][slow].min())
             role = np.where(~slow & (waits >= material), "waiting", role)
-            group["extra_wait_us"] = np.where(role == "waiting", waits, 0.0)
+            extra_wait = np.where(role == "waiting", waits, 0.0)
             # If the slow ranks matched the slowest of the others, the step would shrink by this much.
-            group["group_gain_us"] = float(busy.max()) - float(busy[~slow].max()) if (~slow).any() else 0.0
-        else:
-            group["extra_wait_us"] = 0.0
-            group["group_gain_us"] = 0.0
-        group["role"] = role
-        out.append(group)
-    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
+            gain = float(busy[at].max()) - float(busy[at][~slow].max()) if (~slow).any() else 0.0
+        group = {
+            "busy_us": busy[at],
+            "peer_median_busy_us": peer_busy,
+            "peer_median_computing_us": loo_median(computing[at]),
+            "peer_median_free_us": loo_median(free[at]),
+            "excess_us": excess,
+            "robust_z": z,
+            "material_us": np.full(n, material),
+            "outlier": slow & (n >= cfg["min_ranks_for_z"]) & (z >= cfg["robust_z"]),
+            "extra_wait_us": extra_wait,
+            "group_gain_us": np.full(n, gain),
+            "role": role,
+        }
+        for name, values in group.items():
+            columns[name].append(values)
+    if not kept:
+        return pd.DataFrame()
+    judged = rows.take(np.concatenate(kept)).reset_index(drop=True)
+    return judged.assign(**{name: np.concatenate(parts) for name, parts in columns.items()})
 
 
 @check("cluster.slow_rank", "cluster", needs=frozenset({"step_trace"}), scope="cluster")
@@ -209,15 +232,15 @@ def slow_rank(ctx: ClusterContext) -> list[Finding]:
         )
     ]
     slow_ranks = sorted(int(r) for r in slow["rank"].unique())
-    per_rank = slow.groupby("rank").agg(
-        steps=("step", "nunique"),
-        excess_us=("excess_us", "mean"),
-        computing_delta=("computing_us", "mean"),
-        computing_peer=("peer_median_computing_us", "mean"),
-        free_delta=("free_us", "mean"),
-        free_peer=("peer_median_free_us", "mean"),
-        z=("robust_z", "median"),
-        outlier=("outlier", "all"),
+    by_rank = slow.groupby("rank")
+    means = ["excess_us", "computing_us", "peer_median_computing_us", "free_us", "peer_median_free_us"]
+    per_rank = (
+        by_rank[means]
+        .mean()
+        .set_axis(["excess_us", "computing_delta", "computing_peer", "free_delta", "free_peer"], axis=1)
+    )
+    per_rank = per_rank.assign(
+        steps=by_rank["step"].nunique(), z=by_rank["robust_z"].median(), outlier=by_rank["outlier"].all()
     )
     per_rank["computing_delta"] -= per_rank["computing_peer"]
     per_rank["free_delta"] -= per_rank["free_peer"]

@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..report.model import Evidence, Finding
 from .common import Gain, finding, mean_step_us, share_of_step
-from .communication_byte_alignment import in_profiled_steps, sdma_transfers
+from .communication_byte_alignment import in_profiled_steps, median_bandwidth_by_kind, sdma_transfers
 from .communication_small_packet import exposed_share
 from .knowledge import knowledge
 from .registry import NPU_ONLY, NotEvaluated, RankContext, check
@@ -32,17 +32,18 @@ def compute_blocks(kernels: pd.DataFrame, non_compute_cores: list[str]) -> tuple
     """Start and end (ns) of the union of the compute kernels' intervals, sorted and disjoint."""
     core = kernels["accelerator_core"].astype("string").str.upper()
     name = kernels["name"].astype("string").str.lower()
+    duration = kernels["duration_us"].to_numpy(dtype="float64", na_value=np.nan)
+    start = kernels["start_ns"].to_numpy(dtype="float64", na_value=np.nan)
     keep = (
-        ~core.isin(non_compute_cores).fillna(False)
-        & ~name.str.startswith("hcom").fillna(False)
-        & kernels["start_ns"].notna()
-        & (kernels["duration_us"] > 0).fillna(False)
+        ~core.isin(non_compute_cores).fillna(False).to_numpy(dtype=bool)
+        & ~name.str.startswith("hcom").fillna(False).to_numpy(dtype=bool)
+        & ~np.isnan(start)
+        & (duration > 0)
     )
-    k = kernels[keep]
-    if k.empty:
+    if not keep.any():
         return np.empty(0), np.empty(0)
-    start = k["start_ns"].astype("float64").to_numpy()
-    end = start + k["duration_us"].to_numpy(dtype="float64") * 1e3
+    start = start[keep]
+    end = start + duration[keep] * 1e3
     order = np.argsort(start, kind="stable")
     start, end = start[order], end[order]
     reach = np.maximum.accumulate(end)
@@ -72,6 +73,16 @@ def covered_ns(
     return until(end) - until(start)
 
 
+def _medians(codes: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Median of `values` per code 0..n-1 (every code present), as the mean of the two middle values
+    of each code's sorted values (one value twice for an odd count), which is how pandas takes it."""
+    order = np.lexsort((values, codes))
+    first = np.searchsorted(codes[order], np.arange(n))
+    count = np.bincount(codes, minlength=n)
+    ordered = values[order]
+    return (ordered[first + (count - 1) // 2] + ordered[first + count // 2]) / 2
+
+
 def slow_planes(tasks: pd.DataFrame, ratio: float) -> pd.Series:
     """Per transfer: whether its plane (one link of the op) moved data below `ratio` times the median
     of the op's planes. The planes of one op run at the same time beside the same computation, so
@@ -82,14 +93,20 @@ def slow_planes(tasks: pd.DataFrame, ratio: float) -> pd.Series:
             "at": tasks["op_start_ns"].astype("Int64").fillna(-1),
             "task": tasks["task_type"].astype("string").fillna(""),
             "plane": tasks["plane"].astype("string").fillna(""),
-            "gbps": tasks["bandwidth_gbps"],
         }
     )
-    op = ["op", "at", "task"]
-    keys["plane_gbps"] = keys.groupby([*op, "plane"])["gbps"].transform("median")
-    planes = keys.drop_duplicates([*op, "plane"]).groupby(op)["plane_gbps"].agg(["median", "size"])
-    joined = keys[op].join(planes, on=op)
-    return (joined["size"] > 1) & (keys["plane_gbps"] < ratio * joined["median"])
+    gbps = tasks["bandwidth_gbps"].to_numpy(dtype="float64")
+    plane = keys.groupby(["op", "at", "task", "plane"]).ngroup().to_numpy()
+    op = keys.groupby(["op", "at", "task"]).ngroup().to_numpy()
+    n_planes, n_ops = int(plane.max()) + 1, int(op.max()) + 1
+    plane_gbps = _medians(plane, gbps, n_planes)
+    # Each plane once, with its op: the op's median plane and how many planes it has.
+    plane_op = np.zeros(n_planes, dtype=np.int64)
+    plane_op[plane] = op
+    op_median = _medians(plane_op, plane_gbps, n_ops)
+    op_planes = np.bincount(plane_op, minlength=n_ops)
+    slow = (op_planes[op] > 1) & (plane_gbps[plane] < ratio * op_median[op])
+    return pd.Series(slow, index=tasks.index)
 
 
 def _collective(op_name: pd.Series) -> pd.Series:
@@ -120,16 +137,15 @@ def bandwidth_contention(ctx: RankContext) -> list[Finding]:
     end = tasks["end_ns"].astype("float64").to_numpy()
     tasks["overlap_share"] = np.clip(covered_ns(*blocks, start, end) / np.maximum(end - start, 1.0), 0.0, 1.0)
 
-    alone = tasks[tasks["overlap_share"] <= rules["alone_share"]]
-    stats = alone.groupby(["task_type", "link_type"])["bandwidth_gbps"].agg(["median", "size"])
+    alone = median_bandwidth_by_kind(tasks, (tasks["overlap_share"] <= rules["alone_share"]).to_numpy())
+    keys = list(zip(tasks["task_type"], tasks["link_type"], strict=True))
     baselines: dict[tuple[str, str], tuple[float, str, int]] = {}
-    for task_type, link in tasks[["task_type", "link_type"]].drop_duplicates().itertuples(index=False):
-        n_alone = int(stats["size"].get((task_type, link), 0))
+    for task_type, link in dict.fromkeys(keys):
+        median, n_alone = alone.get((task_type, link), (np.nan, 0))
         if n_alone >= rules["min_alone_tasks"]:
-            baselines[(task_type, link)] = (float(stats["median"][(task_type, link)]), "measured", n_alone)
+            baselines[(task_type, link)] = (median, "measured", n_alone)
         elif task_type in rules["nominal_gbps"] and str(link).upper() != ON_CHIP:
             baselines[(task_type, link)] = (float(rules["nominal_gbps"][task_type]), "nominal", n_alone)
-    keys = list(zip(tasks["task_type"], tasks["link_type"], strict=True))
     tasks["baseline_gbps"] = [baselines.get(k, (np.nan,))[0] for k in keys]
     concurrent = tasks[tasks["overlap_share"] >= rules["concurrent_share"]]
     if len(concurrent) and concurrent["baseline_gbps"].isna().all():
@@ -138,12 +154,11 @@ def bandwidth_contention(ctx: RankContext) -> list[Finding]:
         pairs = zip(concurrent["task_type"], concurrent["link_type"], strict=True)
         kinds = sorted({f"{task} over {link}" for task, link in pairs})
         raise NotEvaluated(m.t("communication.bandwidth_contention.no_baseline", kinds=", ".join(kinds)))
-    tasks["link_slow"] = slow_planes(tasks, rules["slow_ratio"])
-    tasks["contended"] = (
-        (tasks["overlap_share"] >= rules["concurrent_share"])
-        & (tasks["bandwidth_gbps"] < rules["slow_ratio"] * tasks["baseline_gbps"])
-        & ~tasks["link_slow"]
-    ).fillna(False)
+    slowed = (tasks["overlap_share"] >= rules["concurrent_share"]) & (
+        tasks["bandwidth_gbps"] < rules["slow_ratio"] * tasks["baseline_gbps"]
+    )
+    # Only a transfer slowed beside computation can be contended: the planes are compared for those.
+    tasks["contended"] = slowed & ~slow_planes(tasks, rules["slow_ratio"]) if slowed.any() else slowed
     hit = tasks[tasks["contended"]].copy()
     if hit.empty:
         return []

@@ -24,36 +24,39 @@ from .knowledge import knowledge
 from .registry import NPU_ONLY, NotEvaluated, RankContext, check
 
 
+@per_rank_table
 def hccl_tasks(hccl: pd.DataFrame) -> pd.DataFrame:
     """The HCCL tasks (not the op rows) with `op_name` and `op_start_ns` of the op of the same group
     whose time span holds the task's start (<NA> where none does), `end_ns`, and `task_type`
-    falling back to the task's name."""
+    falling back to the task's name. Rows without a start are left out; the tasks come in start
+    order (ties in table order)."""
     if hccl.empty:
         return hccl.assign(op_name=pd.Series(dtype="string"), op_start_ns=pd.Series(dtype="Int64"))
-    is_op = hccl["is_op"].fillna(False).astype(bool)
-    frame = hccl.assign(
-        task_type=hccl["task_type"].fillna(hccl["name"]).astype("string"),
-        _group=hccl["group"].fillna("").astype(str),
+    timed = hccl["start_ns"].notna().to_numpy()
+    start = hccl["start_ns"].to_numpy(dtype="int64", na_value=0)
+    is_op = hccl["is_op"].fillna(False).to_numpy(dtype=bool)
+    group = hccl["group"].fillna("").astype(str).to_numpy(dtype=object)
+    task_rows = np.flatnonzero(timed & ~is_op)
+    task_rows = task_rows[np.argsort(start[task_rows], kind="stable")]
+    op_rows = np.flatnonzero(timed & is_op)
+    op_rows = op_rows[np.argsort(start[op_rows], kind="stable")]
+    op_end = start.astype("float64") + hccl["dur_us"].fillna(0.0).to_numpy(dtype="float64") * 1e3
+    # Each task's op: the last op of its group that started at or before it (as merge_asof backward).
+    owner = np.full(len(task_rows), -1)
+    for name in np.unique(group[op_rows]):
+        ops = op_rows[group[op_rows] == name]
+        mine = np.flatnonzero(group[task_rows] == name)
+        before = np.searchsorted(start[ops], start[task_rows[mine]], side="right") - 1
+        owner[mine] = np.where(before >= 0, ops[np.clip(before, 0, None)], -1)
+    inside = (owner >= 0) & (start[task_rows].astype("float64") <= op_end[owner])
+    owner = np.where(inside, owner, -1)
+    tasks = hccl.take(task_rows).reset_index(drop=True)
+    return tasks.assign(
+        task_type=hccl["task_type"].fillna(hccl["name"]).astype("string").array.take(task_rows),
+        op_name=hccl["name"].astype("string").array.take(owner, allow_fill=True),
+        op_start_ns=hccl["start_ns"].astype("Int64").array.take(owner, allow_fill=True),
+        end_ns=(start[task_rows].astype("float64") + tasks["dur_us"].fillna(0.0).to_numpy() * 1e3).round(),
     )
-    frame = frame[frame["start_ns"].notna()]
-    ops = frame[is_op.loc[frame.index]]
-    tasks = frame[~is_op.loc[frame.index]]
-    tasks = tasks.assign(_start=tasks["start_ns"].astype("int64")).sort_values("_start", kind="stable")
-    spans = pd.DataFrame(
-        {
-            "_start": ops["start_ns"].astype("int64").to_numpy(),
-            "_group": ops["_group"].to_numpy(),
-            "op_name": ops["name"].astype("string").to_numpy(),
-            "_op_end": (ops["start_ns"].astype("float64") + ops["dur_us"].fillna(0.0) * 1e3).to_numpy(),
-        }
-    ).sort_values("_start", kind="stable")
-    spans["op_start_ns"] = spans["_start"]
-    joined = pd.merge_asof(tasks, spans, on="_start", by="_group", direction="backward")
-    inside = joined["_start"].astype("float64") <= joined["_op_end"]
-    joined["op_name"] = joined["op_name"].where(inside).astype("string")
-    joined["op_start_ns"] = joined["op_start_ns"].where(inside).astype("Int64")
-    joined["end_ns"] = (joined["start_ns"].astype("float64") + joined["dur_us"].fillna(0.0) * 1e3).round()
-    return joined.drop(columns=["_start", "_group", "_op_end"]).reset_index(drop=True)
 
 
 @per_rank_table
@@ -62,16 +65,45 @@ def sdma_transfers(hccl: pd.DataFrame, task_prefixes: list[str]) -> pd.DataFrame
     with their op and bandwidth in GB/s."""
     tasks = hccl_tasks(hccl)
     kind = tasks["task_type"].str.split("_", n=1).str[0]
+    size = tasks["size_bytes"].to_numpy(dtype="float64", na_value=np.nan)
+    duration = tasks["dur_us"].to_numpy(dtype="float64", na_value=np.nan)
     moving = (
-        kind.isin(task_prefixes)
-        & (tasks["transport"].astype("string").str.upper() == "SDMA")
-        & (tasks["size_bytes"] > 0)
-        & (tasks["dur_us"] > 0)
-    ).fillna(False)
-    tasks = tasks[moving].copy()
-    tasks["link_type"] = tasks["link_type"].fillna("UNKNOWN").astype("string")
-    tasks["bandwidth_gbps"] = tasks["size_bytes"] / (tasks["dur_us"] * 1e3)
-    return tasks.reset_index(drop=True)
+        kind.isin(task_prefixes).to_numpy(dtype=bool, na_value=False)
+        & (tasks["transport"].astype("string").str.upper() == "SDMA").to_numpy(dtype=bool, na_value=False)
+        & (size > 0)
+        & (duration > 0)
+    )
+    tasks = tasks[moving].reset_index(drop=True)
+    return tasks.assign(
+        link_type=tasks["link_type"].fillna("UNKNOWN").astype("string"),
+        bandwidth_gbps=size[moving] / (duration[moving] * 1e3),
+    )
+
+
+def median_bandwidth_by_kind(
+    tasks: pd.DataFrame, among: np.ndarray
+) -> dict[tuple[str, str], tuple[float, int]]:
+    """(task_type, link_type) -> median bandwidth (GB/s) and count of the transfers of `sdma_transfers`
+    that `among` (a mask over the rows) selects."""
+    kinds = zip(tasks["task_type"].to_numpy(), tasks["link_type"].to_numpy(), strict=True)
+    by_kind: dict[tuple[str, str], list[float]] = {}
+    for kind, gbps, chosen in zip(kinds, tasks["bandwidth_gbps"].to_numpy(), among, strict=True):
+        if chosen:
+            by_kind.setdefault(kind, []).append(gbps)
+    return {kind: (float(np.median(values)), len(values)) for kind, values in by_kind.items()}
+
+
+@per_rank_table
+def _step_windows(steps: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, int | None]:
+    """The ProfilerStep windows in start order: start (ns), end (ns) reaching to the next window's
+    start, and the step of the last window (None when there are none)."""
+    windows = steps.dropna(subset=["step", "start_ns", "dur_us"]).sort_values("start_ns")
+    if windows.empty:
+        return np.empty(0), np.empty(0), None
+    begin = windows["start_ns"].astype("int64").to_numpy().astype("float64")
+    reach = begin + windows["dur_us"].to_numpy(dtype="float64") * 1e3
+    reach[:-1] = np.maximum(reach[:-1], begin[1:])
+    return begin, reach, int(windows["step"].iloc[-1])
 
 
 def in_profiled_steps(
@@ -82,19 +114,15 @@ def in_profiled_steps(
     Device work of a step runs on after the host's window closes, so each window reaches to the next
     one's start and the rank's last profiled step to the end of the profile. A profile without step
     windows keeps every task (the steps then come from step_trace)."""
-    windows = steps.dropna(subset=["step", "start_ns", "dur_us"]).sort_values("start_ns")
-    if windows.empty or tasks.empty:
+    begin, reach, last = _step_windows(steps)
+    if last is None or tasks.empty:
         return tasks, count_steps(step_trace)
-    begin = windows["start_ns"].astype("int64").to_numpy().astype("float64")
-    reach = begin + windows["dur_us"].to_numpy(dtype="float64") * 1e3
-    reach[:-1] = np.maximum(reach[:-1], begin[1:])
-    last = int(windows["step"].iloc[-1])
     if not rank.steps or last >= max(rank.steps):
         reach[-1] = np.inf
     when = tasks["op_start_ns"].fillna(tasks["start_ns"]).astype("float64").to_numpy()
     idx = np.searchsorted(begin, when, side="right") - 1
     inside = (idx >= 0) & (when < reach[np.clip(idx, 0, None)])
-    return tasks[inside], len(windows)
+    return tasks[inside], len(begin)
 
 
 def _bandwidth(size_bytes: float, dur_us: float) -> float | None:
@@ -129,22 +157,24 @@ def byte_alignment(ctx: RankContext) -> list[Finding]:
     if tasks.empty:
         return []
     align = int(rules["alignment_bytes"])
-    tasks["abnormal"] = (tasks["size_bytes"].round().astype("int64") % align) != 0
-    inspected_us = float(tasks["dur_us"].sum())
-    abnormal = tasks[tasks["abnormal"]]
-    if abnormal.empty:
+    odd = (tasks["size_bytes"].round().astype("int64") % align).to_numpy() != 0
+    if not odd.any():
         return []
+    tasks["abnormal"] = odd
+    inspected_us = float(tasks["dur_us"].sum())
+    # Measured loss: abnormal tasks against aligned tasks of the same task and link type.
+    reference = median_bandwidth_by_kind(tasks, ~odd)
+    abnormal = tasks[odd]
+    kinds = zip(abnormal["task_type"], abnormal["link_type"], strict=True)
+    aligned_gbps = np.array([reference.get(kind, (np.nan,))[0] for kind in kinds])
+    ideal = abnormal["size_bytes"].to_numpy() / (aligned_gbps * 1e3)
+    abnormal = abnormal.assign(
+        aligned_gbps=aligned_gbps, lost_us=np.clip(abnormal["dur_us"].to_numpy() - ideal, 0, None)
+    )
     abnormal_us = float(abnormal["dur_us"].sum())
     share = abnormal_us / inspected_us if inspected_us > 0 else 0.0
-
-    # Measured loss: abnormal tasks against aligned tasks of the same task and link type.
-    aligned = tasks[~tasks["abnormal"]]
-    reference = aligned.groupby(["task_type", "link_type"])["bandwidth_gbps"].median().rename("aligned_gbps")
-    abnormal = abnormal.join(reference, on=["task_type", "link_type"])
-    ideal = abnormal["size_bytes"] / (abnormal["aligned_gbps"] * 1e3)
-    abnormal["lost_us"] = (abnormal["dur_us"] - ideal).clip(lower=0)
     exposed = exposed_share(ctx.tables["step_trace"])
-    measured = abnormal["aligned_gbps"].notna().any()
+    measured = not np.isnan(aligned_gbps).all()
     step_us = mean_step_us(ctx.tables["step_trace"])
     gain = Gain(float(abnormal["lost_us"].sum()) * exposed / n_steps, step_us) if measured else None
     if share < rules["min_abnormal_share"] and (gain is None or gain.share < rules["min_gain_share"]):

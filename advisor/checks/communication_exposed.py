@@ -45,14 +45,21 @@ def collective_kind(op_name: pd.Series) -> pd.Series:
     return kind.fillna(op_name.astype("string")).fillna("?")
 
 
+def _not_negative(values: np.ndarray) -> np.ndarray:
+    """Negative values raised to 0 (NaN kept), as Series.clip(lower=0)."""
+    return np.where(values < 0, 0.0, values)
+
+
 def _op_times(ops: pd.DataFrame) -> pd.DataFrame:
     """elapse/transit/wait/idle per op with idle filled in where the export left it out."""
-    times = pd.DataFrame(
-        {c: ops[f"{c}_us"].astype(float).clip(lower=0) for c in ("elapse", "transit", "wait", "idle")}
+    elapse, transit, wait, idle = (
+        _not_negative(ops[f"{c}_us"].to_numpy(dtype="float64", na_value=np.nan))
+        for c in ("elapse", "transit", "wait", "idle")
     )
-    derived = (times["elapse"] - times["transit"].fillna(0) - times["wait"].fillna(0)).clip(lower=0)
-    times["idle"] = times["idle"].fillna(derived)
-    return times.fillna(0.0)
+    derived = _not_negative(elapse - np.nan_to_num(transit, nan=0.0) - np.nan_to_num(wait, nan=0.0))
+    idle = np.where(np.isnan(idle), derived, idle)
+    columns = {"elapse": elapse, "transit": transit, "wait": wait, "idle": idle}
+    return pd.DataFrame({c: np.nan_to_num(v, nan=0.0) for c, v in columns.items()})
 
 
 def _is_p2p(ops: pd.DataFrame) -> np.ndarray:
@@ -210,29 +217,28 @@ def _op_evidence(
         op_name=ops["op_name"].astype("string").fillna("").to_numpy(),
         step=ops["step"].to_numpy(),
     )
-    by_kind = data.groupby(["kind", "group"], sort=False).agg(
-        ops=("elapse", "size"), elapse=("elapse", "sum"), transit=("transit", "sum"), wait=("wait", "sum"),
-        idle=("idle", "sum"),
-    )  # fmt: skip
+    grouped = data.groupby(["kind", "group"], sort=False)
+    by_kind = grouped[["elapse", "transit", "wait", "idle"]].sum().assign(ops=grouped.size())
     total = float(by_kind["elapse"].sum())
     by_kind = by_kind.sort_values("elapse", ascending=False)
     kind_rows = []
-    for (kind, group), rec in by_kind.iterrows():
-        moving = rec["wait"] + rec["transit"]
+    for (kind, group), rec in zip(by_kind.index, by_kind.itertuples(index=False), strict=True):
+        moving = rec.wait + rec.transit
         kind_rows.append(
             [
                 kind,
                 group,
-                round(float(rec["ops"]) / n_steps, 2),
-                evidence_cell(rec["elapse"] / n_steps),
-                evidence_cell(rec["transit"] / n_steps),
-                evidence_cell(rec["wait"] / n_steps),
-                evidence_cell(rec["idle"] / n_steps),
-                round(float(rec["wait"] / moving), 4) if moving > 0 else None,
-                round(float(rec["elapse"]) / total, 4) if total > 0 else None,
+                round(float(rec.ops) / n_steps, 2),
+                evidence_cell(rec.elapse / n_steps),
+                evidence_cell(rec.transit / n_steps),
+                evidence_cell(rec.wait / n_steps),
+                evidence_cell(rec.idle / n_steps),
+                round(float(rec.wait / moving), 4) if moving > 0 else None,
+                round(float(rec.elapse) / total, 4) if total > 0 else None,
             ]
         )
-    top = data.nlargest(int(cfg["top_ops"]), "elapse")
+    # The longest ops, ties in table order (as nlargest).
+    top = data.take(np.argsort(-data["elapse"].to_numpy(), kind="stable")[: int(cfg["top_ops"])])
     ratio = np.where((top["wait"] + top["transit"]) > 0, top["wait"] / (top["wait"] + top["transit"]), np.nan)
     top_rows = [
         [

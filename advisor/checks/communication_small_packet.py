@@ -22,6 +22,7 @@ import pandas as pd
 
 from ..report.model import Evidence, Finding
 from .common import Gain, finding, mean_step_us
+from .derived import per_rank_table
 from .knowledge import knowledge
 from .registry import NPU_ONLY, RankContext, check
 
@@ -35,6 +36,7 @@ def count_steps(frame: pd.DataFrame) -> int:
     return max(1, int(frame["step"].dropna().nunique()))
 
 
+@per_rank_table
 def exposed_share(step_trace: pd.DataFrame | None) -> float:
     """Share of the communication time that is not hidden under computation (1.0 when unknown):
     a transfer made faster only shortens the step by its exposed part."""
@@ -47,6 +49,7 @@ def exposed_share(step_trace: pd.DataFrame | None) -> float:
     return min(1.0, max(0.0, float(parts["communication_not_overlapped_us"].sum()) / total))
 
 
+@per_rank_table
 def transport_rows(comm_bandwidth: pd.DataFrame) -> pd.DataFrame:
     """SDMA and RDMA rows that moved data. Where an export has no SDMA aggregate, the on-node links
     (HCCS, PCIE, SIO) of each op are summed into one."""
