@@ -158,11 +158,64 @@ def text_or_empty(value: Any) -> str:
     return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
 
 
+@dataclass(frozen=True)
+class KernelColumns:
+    """The kernels table's columns that the computation checks filter and group on, converted once
+    per rank (read-only arrays, shared by every check of the rank): text as Python strings ('' where
+    missing), numbers as float64 (NaN where missing)."""
+
+    core_type: np.ndarray  # accelerator_core upper-cased
+    accelerator_core: np.ndarray
+    op_type: np.ndarray
+    name: np.ndarray
+    input_shapes: np.ndarray
+    input_dtypes: np.ndarray
+    output_shapes: np.ndarray
+    duration_us: np.ndarray
+    block_dim: np.ndarray
+    ai_core: np.ndarray  # ran on the AI Core with a duration (`ai_core_kernels`)
+
+
+def _read_only(values: np.ndarray) -> np.ndarray:
+    values.flags.writeable = False
+    return values
+
+
+def _text(column: pd.Series) -> np.ndarray:
+    return _read_only(column.astype("string").fillna("").to_numpy(dtype=object))
+
+
+@per_rank_table
+def kernel_columns(kernels: pd.DataFrame) -> KernelColumns:
+    core = kernels["accelerator_core"].astype("string")
+    core_type = core.str.upper().fillna("").to_numpy(dtype=object)
+    has_duration = kernels["duration_us"].notna().to_numpy(dtype=bool)
+    return KernelColumns(
+        core_type=_read_only(core_type),
+        accelerator_core=_text(core),
+        op_type=_text(kernels["op_type"]),
+        name=_text(kernels["name"]),
+        input_shapes=_text(kernels["input_shapes"]),
+        input_dtypes=_text(kernels["input_dtypes"]),
+        output_shapes=_text(kernels["output_shapes"]),
+        duration_us=_read_only(as_float(kernels["duration_us"])),
+        block_dim=_read_only(as_float(kernels["block_dim"])),
+        ai_core=_read_only(np.isin(core_type, AI_CORE_TYPES) & has_duration),
+    )
+
+
 def ai_core_kernels(kernels: pd.DataFrame) -> pd.DataFrame:
     """Kernels that ran on the AI Core with a usable duration."""
-    core = kernels["accelerator_core"].astype("string").str.upper()
-    keep = core.isin(AI_CORE_TYPES).fillna(False) & kernels["duration_us"].notna()
-    return kernels[keep.to_numpy(dtype=bool)]
+    return kernels[kernel_columns(kernels).ai_core]
+
+
+def group_codes(*columns: np.ndarray) -> tuple[np.ndarray, list[tuple[Any, ...]]]:
+    """Each row's group among the distinct combinations of `columns` (numbered in order of first
+    appearance, as a groupby with sort=False orders them) and those combinations: grouping small
+    frames on one integer column instead of several text keys."""
+    seen: dict[tuple[Any, ...], int] = {}
+    codes = [seen.setdefault(key, len(seen)) for key in zip(*columns, strict=True)]
+    return np.asarray(codes, dtype=np.intp), list(seen)
 
 
 def as_float(series: pd.Series) -> np.ndarray:
