@@ -16,7 +16,15 @@ import pandas as pd
 
 from ..report.model import Evidence, Finding
 from .common import finding
-from .computation_base import ai_core_kernels, as_float, device_info, gain_line, step_basis, us
+from .computation_base import (
+    as_float,
+    device_info,
+    gain_line,
+    group_codes,
+    kernel_columns,
+    step_basis,
+    us,
+)
 from .knowledge import knowledge
 from .registry import NPU_ONLY, NotEvaluated, RankContext, check
 
@@ -68,35 +76,38 @@ def ai_core_frequency(ctx: RankContext) -> list[Finding]:
         nominal, nominal_source = float(mhz_values.max()), m.t(f"{CHECK}.nominal.observed")
     threshold = float(knowledge("computation_thresholds")["frequency_drop_ratio"])
 
-    core = ai_core_kernels(kernels)
-    core = core[core["start_ns"].notna().to_numpy(dtype=bool)]
-    if core.empty:
+    columns = kernel_columns(kernels)
+    chosen = columns.ai_core & kernels["start_ns"].notna().to_numpy(dtype=bool)
+    if not chosen.any():
         return []
     basis = step_basis(kernels)
-    dur = as_float(core["duration_us"]).clip(min=0.0)
-    mhz = kernel_mhz(core, freq[freq["mhz"] > 0])
+    mhz = kernel_mhz(kernels[chosen], freq[freq["mhz"] > 0])
+    timed = np.flatnonzero(chosen)[~np.isnan(mhz)]  # the kernels with a known clock
+    if not len(timed):
+        return []
+    mhz = mhz[~np.isnan(mhz)]
+    dur = columns.duration_us[timed].clip(min=0.0)
     frame = pd.DataFrame(
         {
-            "name": core["name"].astype("string").fillna("").to_numpy(),
-            "op_type": core["op_type"].astype("string").fillna("").to_numpy(),
-            "core": core["accelerator_core"].astype("string").to_numpy(),
-            "step": core["step"].to_numpy(),
+            "step": kernels["step"].to_numpy()[timed],
             "dur": dur,
             "mhz": mhz,
+            "lost": dur * (1.0 - mhz / nominal).clip(min=0.0),
+            "weighted": mhz * dur,
         }
-    ).dropna(subset=["mhz"])
-    if frame.empty:
-        return []
-    frame["lost"] = frame["dur"] * (1.0 - frame["mhz"] / nominal).clip(lower=0.0)
-    frame["weighted"] = frame["mhz"] * frame["dur"]
-    ops = frame.groupby(["name", "op_type", "core"], sort=False).agg(
-        count=("dur", "size"),
-        total=("dur", "sum"),
-        weighted=("weighted", "sum"),
-        mean_plain=("mhz", "mean"),
-        min_mhz=("mhz", "min"),
-        lost=("lost", "sum"),
     )
+    codes, keys = group_codes(columns.name[timed], columns.op_type[timed], columns.accelerator_core[timed])
+    # Grouped on one integer code: pandas' (compensated) sums and means as a groupby on the keys gives.
+    by_group = frame.groupby(codes, sort=False)
+    ops = pd.concat(
+        [
+            by_group[["dur", "weighted", "lost"]].sum().rename(columns={"dur": "total"}),
+            by_group["mhz"].mean().rename("mean_plain"),
+            by_group["mhz"].min().rename("min_mhz"),
+        ],
+        axis=1,
+    ).assign(count=np.bincount(codes))
+    ops.index = pd.MultiIndex.from_tuples(keys, names=["name", "op_type", "core"])
     ops["mean_mhz"] = np.where(
         ops["total"] > 0, ops["weighted"] / ops["total"].where(ops["total"] > 0), ops["mean_plain"]
     )
