@@ -89,7 +89,6 @@ def ai_core_frequency(ctx: RankContext) -> list[Finding]:
     dur = columns.duration_us[timed].clip(min=0.0)
     frame = pd.DataFrame(
         {
-            "step": kernels["step"].to_numpy()[timed],
             "dur": dur,
             "mhz": mhz,
             "lost": dur * (1.0 - mhz / nominal).clip(min=0.0),
@@ -137,17 +136,23 @@ def ai_core_frequency(ctx: RankContext) -> list[Finding]:
         else m.t(f"{CHECK}.no_cube"),
         m.t(f"{CHECK}.estimate", gain=gain_line(m, gain), steps=basis.n_steps),
     ]
-    by_step = frame.assign(step=frame["step"].astype("Float64")).groupby("step", dropna=False)
-    step_rows = [
-        [
-            None if pd.isna(step) else int(step),
-            us(part["dur"].sum()),
-            round(float(part["weighted"].sum() / part["dur"].sum()), 1) if part["dur"].sum() > 0 else None,
-            round(float(part["mhz"].min()), 1),
-            us(part["lost"].sum()),
-        ]
-        for step, part in by_step
-    ]
+    # Per step, the unknown step last, as a groupby(dropna=False) orders them; plain sums, not a
+    # groupby's compensated ones, as the figures have always been summed.
+    step = kernels["step"].to_numpy(dtype="float64", na_value=np.nan)[timed]
+    weighted, lost = frame["weighted"].to_numpy(), frame["lost"].to_numpy()
+    step_rows = []
+    for value in np.unique(step):
+        part = np.isnan(step) if np.isnan(value) else step == value
+        part_us = np.sum(dur[part])
+        step_rows.append(
+            [
+                None if np.isnan(value) else int(value),
+                us(part_us),
+                round(float(np.sum(weighted[part]) / part_us), 1) if part_us > 0 else None,
+                round(float(np.min(mhz[part])), 1),
+                us(np.sum(lost[part])),
+            ]
+        )
     op_rows = [
         [
             name,

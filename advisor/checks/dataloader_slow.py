@@ -30,18 +30,21 @@ MULTI_PROCESS = "multiprocessing"
 
 
 def outermost(events: pd.DataFrame) -> pd.DataFrame:
-    """The events not nested inside an earlier event of the same thread."""
+    """The events not nested inside an earlier event of the same thread, ordered by thread, start and
+    longest first."""
     if events.empty:
         return events
-    frame = events.assign(
-        _tid=events["tid"].fillna(-1).astype("int64"),
-        _start=events["start_ns"].astype("int64"),
-        _end=events["start_ns"].astype("float64") + events["dur_us"].fillna(0.0) * 1e3,
-    ).sort_values(["_tid", "_start", "_end"], ascending=[True, True, False], kind="stable")
-    reach = frame.groupby("_tid")["_end"].cummax()
-    previous = reach.groupby(frame["_tid"]).shift(1)
-    nested = (frame["_end"] <= previous).fillna(False).to_numpy(dtype=bool)
-    return frame[~nested].drop(columns=["_tid", "_start", "_end"])
+    tid = events["tid"].fillna(-1).to_numpy(dtype="int64")
+    start = events["start_ns"].to_numpy(dtype="int64")
+    end = events["start_ns"].to_numpy(dtype="float64") + events["dur_us"].fillna(0.0).to_numpy() * 1e3
+    order = np.lexsort((-end, start, tid))  # stable: equal events keep their order
+    tid, end = tid[order], end[order]
+    first = np.flatnonzero(np.r_[True, tid[1:] != tid[:-1]])  # each thread's first event
+    # The latest end among the thread's earlier events (-inf before its first).
+    reach = np.concatenate([np.maximum.accumulate(part) for part in np.split(end, first[1:])])
+    previous = np.r_[-np.inf, reach[:-1]]
+    previous[first] = -np.inf
+    return events.iloc[order[end > previous]]
 
 
 def _iterator(name: pd.Series) -> pd.Series:
