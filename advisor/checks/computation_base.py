@@ -43,16 +43,21 @@ class StepBasis:
 @per_rank_table
 def step_basis(kernels: pd.DataFrame) -> StepBasis:
     """Steps and mean per-step kernel span; a table without step ids counts as one step."""
-    frame = kernels[["step", "start_ns", "duration_us"]].dropna(subset=["start_ns", "duration_us"])
-    if frame.empty:
+    start = kernels["start_ns"].to_numpy(dtype="float64", na_value=np.nan)
+    duration = kernels["duration_us"].to_numpy(dtype="float64", na_value=np.nan)
+    timed = ~np.isnan(start) & ~np.isnan(duration)
+    if not timed.any():
         return StepBasis(max(1, int(kernels["step"].nunique(dropna=True))), None)
-    start = frame["start_ns"].astype("float64")
-    end = start + frame["duration_us"].clip(lower=0.0) * 1000.0
-    step = frame["step"].astype("float64").fillna(-1.0)
-    spans = (end.groupby(step).max() - start.groupby(step).min()) / 1000.0
+    start = start[timed]
+    end = start + duration[timed].clip(min=0.0) * 1000.0
+    step = kernels["step"].to_numpy(dtype="float64", na_value=-1.0)[timed]
+    steps, of_step = np.unique(step, return_inverse=True)  # sorted, as a groupby orders them
+    first_start, last_end = np.full(len(steps), np.inf), np.full(len(steps), -np.inf)
+    np.minimum.at(first_start, of_step, start)
+    np.maximum.at(last_end, of_step, end)
+    spans = (last_end - first_start) / 1000.0
     spans = spans[spans > 0]
-    n_steps = max(1, int(step.nunique()))
-    return StepBasis(n_steps, float(spans.mean()) if len(spans) else None)
+    return StepBasis(len(steps), float(np.mean(spans)) if len(spans) else None)
 
 
 def us(value: float) -> float:
