@@ -159,14 +159,16 @@ def memory_operators(ctx: RankContext) -> list[Finding]:
     cann = ctx.tables["runtime_api"]
     if cann.empty:
         raise NotEvaluated(m.t("memory.operators.no_cann"))
-    api = cann["name"].astype("string").str.rsplit("@", n=1).str[-1].str.strip()
-    calls = cann.assign(api=api, category=api.map(rules["apis"]))
-    calls = calls[calls["category"].notna() & calls["dur_us"].notna()]
+    categories = rules["apis"]
+    names = cann["name"].astype("string").fillna("").to_numpy(dtype=object)
+    api = np.array([name.rsplit("@", 1)[-1].strip() for name in names], dtype=object)
+    keep = np.array([name in categories for name in api], dtype=bool) & cann["dur_us"].notna().to_numpy()
+    calls = cann[keep].assign(api=api[keep], category=[categories[name] for name in api[keep]])
     steps = ctx.tables["steps"]
     if steps.dropna(subset=["start_ns", "dur_us"]).empty:
         n_steps, windowed = 1, False
     else:
-        calls = calls[step_of(calls["start_ns"], steps).notna()]
+        calls = calls[step_of(calls["start_ns"], steps).notna().to_numpy()]
         n_steps, windowed = int(steps["step"].nunique()) or 1, True
     if calls.empty:
         return []
