@@ -187,13 +187,13 @@ def _read_only(values: np.ndarray) -> np.ndarray:
 
 
 def _text(column: pd.Series) -> np.ndarray:
-    return _read_only(column.astype("string").fillna("").to_numpy(dtype=object))
+    return _read_only(column.astype("string").to_numpy(dtype=object, na_value=""))
 
 
 @per_rank_table
 def kernel_columns(kernels: pd.DataFrame) -> KernelColumns:
     core = kernels["accelerator_core"].astype("string")
-    core_type = core.str.upper().fillna("").to_numpy(dtype=object)
+    core_type = core.str.upper().to_numpy(dtype=object, na_value="")
     has_duration = kernels["duration_us"].notna().to_numpy(dtype=bool)
     return KernelColumns(
         core_type=_read_only(core_type),
