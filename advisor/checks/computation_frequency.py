@@ -17,6 +17,7 @@ import pandas as pd
 from ..report.model import Evidence, Finding
 from .common import finding
 from .computation_base import (
+    CUBE_TYPES,
     as_float,
     device_info,
     gain_line,
@@ -81,7 +82,7 @@ def ai_core_frequency(ctx: RankContext) -> list[Finding]:
     if not chosen.any():
         return []
     basis = step_basis(kernels)
-    mhz = kernel_mhz(kernels[chosen], freq[freq["mhz"] > 0])
+    mhz = kernel_mhz(kernels.loc[chosen, ["start_ns", "duration_us"]], freq[freq["mhz"] > 0])
     timed = np.flatnonzero(chosen)[~np.isnan(mhz)]  # the kernels with a known clock
     if not len(timed):
         return []
@@ -98,27 +99,20 @@ def ai_core_frequency(ctx: RankContext) -> list[Finding]:
     codes, keys = group_codes(columns.name[timed], columns.op_type[timed], columns.accelerator_core[timed])
     # Grouped on one integer code: pandas' (compensated) sums and means as a groupby on the keys gives.
     by_group = frame.groupby(codes, sort=False)
-    ops = pd.concat(
-        [
-            by_group[["dur", "weighted", "lost"]].sum().rename(columns={"dur": "total"}),
-            by_group["mhz"].mean().rename("mean_plain"),
-            by_group["mhz"].min().rename("min_mhz"),
-        ],
-        axis=1,
-    ).assign(count=np.bincount(codes))
-    ops.index = pd.MultiIndex.from_tuples(keys, names=["name", "op_type", "core"])
-    ops["mean_mhz"] = np.where(
-        ops["total"] > 0, ops["weighted"] / ops["total"].where(ops["total"] > 0), ops["mean_plain"]
-    )
-    ops["drop"] = (1.0 - ops["mean_mhz"] / nominal).clip(lower=0.0)
-    flagged = ops[ops["drop"] >= threshold].sort_values(["lost", "total"], ascending=False)
+    ops = by_group[["dur", "weighted", "lost"]].sum().rename(columns={"dur": "total"})
+    total = ops["total"].to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_mhz = np.where(total > 0, ops["weighted"].to_numpy() / total, by_group["mhz"].mean().to_numpy())
+    drop = (1.0 - mean_mhz / nominal).clip(min=0.0)
+    ops = ops.assign(count=np.bincount(codes), mean_mhz=mean_mhz, min_mhz=by_group["mhz"].min(), drop=drop)
+    flagged = ops[drop >= threshold].sort_values(["lost", "total"], ascending=False)
     if flagged.empty:
         return []
 
     lost_total = float(flagged["lost"].sum())
     gain = basis.gain(lost_total)
     reduced = frame[frame["mhz"] < nominal * (1.0 - threshold)]
-    cube = flagged[flagged.index.get_level_values("core").isin(["AI_CORE", "MIX_AIC"])]
+    cube = flagged[[keys[code][2] in CUBE_TYPES for code in flagged.index]]
     lines = [
         m.t(
             f"{CHECK}.seen",
@@ -153,20 +147,28 @@ def ai_core_frequency(ctx: RankContext) -> list[Finding]:
                 us(np.sum(lost[part])),
             ]
         )
+    shown = flagged.head(MAX_ROWS)
     op_rows = [
         [
-            name,
-            op_type,
-            core_type,
-            int(row["count"]),
-            us(row["total"]),
-            round(float(row["mean_mhz"]), 1),
-            round(float(row["min_mhz"]), 1),
+            *keys[code],
+            int(count),
+            us(total),
+            round(float(mean), 1),
+            round(float(lowest), 1),
             round(float(nominal), 1),
-            round(float(row["drop"]), 4),
-            us(row["lost"]),
+            round(float(decrease), 4),
+            us(lost),
         ]
-        for (name, op_type, core_type), row in flagged.head(MAX_ROWS).iterrows()
+        for code, count, total, mean, lowest, decrease, lost in zip(
+            shown.index,
+            shown["count"],
+            shown["total"],
+            shown["mean_mhz"],
+            shown["min_mhz"],
+            shown["drop"],
+            shown["lost"],
+            strict=True,
+        )
     ]
     return [
         finding(
