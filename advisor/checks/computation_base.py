@@ -178,7 +178,7 @@ class KernelColumns:
     output_shapes: np.ndarray
     duration_us: np.ndarray
     block_dim: np.ndarray
-    ai_core: np.ndarray  # ran on the AI Core with a duration (`ai_core_kernels`)
+    ai_core: np.ndarray  # ran on the AI Core (AI_CORE_TYPES) with a duration
 
 
 def _read_only(values: np.ndarray) -> np.ndarray:
@@ -192,6 +192,7 @@ def _text(column: pd.Series) -> np.ndarray:
 
 @per_rank_table
 def kernel_columns(kernels: pd.DataFrame) -> KernelColumns:
+    """The rank's KernelColumns (computed by the first computation check that asks)."""
     core = kernels["accelerator_core"].astype("string")
     core_type = core.str.upper().to_numpy(dtype=object, na_value="")
     has_duration = kernels["duration_us"].notna().to_numpy(dtype=bool)
@@ -207,11 +208,6 @@ def kernel_columns(kernels: pd.DataFrame) -> KernelColumns:
         block_dim=_read_only(as_float(kernels["block_dim"])),
         ai_core=_read_only(np.isin(core_type, AI_CORE_TYPES) & has_duration),
     )
-
-
-def ai_core_kernels(kernels: pd.DataFrame) -> pd.DataFrame:
-    """Kernels that ran on the AI Core with a usable duration."""
-    return kernels[kernel_columns(kernels).ai_core]
 
 
 def group_codes(*columns: np.ndarray) -> tuple[np.ndarray, list[tuple[Any, ...]]]:
