@@ -25,15 +25,18 @@ from ..report.messages import Messages
 from ..report.model import Evidence, Finding
 from .common import finding
 from .computation_base import (
-    as_float,
+    CUBE_TYPES,
     dtype_bytes,
     gain_line,
+    group_codes,
+    kernel_columns,
     parse_shapes,
     split_dtypes,
     step_basis,
     text_or_empty,
     us,
 )
+from .derived import per_rank_table
 from .knowledge import knowledge
 from .registry import NPU_ONLY, NotEvaluated, RankContext, check
 
@@ -47,19 +50,30 @@ RATIOS = {
     "vec_mte3": "aiv_mte3_ratio",
 }
 CATEGORIES = ("cube", "fa", "vector")
+VECTOR_TYPES = ("AI_VECTOR_CORE", "MIX_AIV")
 
 
-def category(op_type: pd.Series, core: pd.Series) -> pd.Series:
-    kind = op_type.astype("string").str.lower().fillna("")
-    core = core.astype("string").str.upper().fillna("")
-    out = pd.Series("", index=op_type.index, dtype="object")
-    fa = kind.str.startswith("flashattentionscore")
-    cube = kind.str.contains("matmul") & core.isin(["AI_CORE", "MIX_AIC"]) & ~fa
-    vector = core.isin(["AI_VECTOR_CORE", "MIX_AIV"]) & ~fa & ~cube
-    out[cube.to_numpy(dtype=bool)] = "cube"
-    out[fa.to_numpy(dtype=bool)] = "fa"
-    out[vector.to_numpy(dtype=bool)] = "vector"
-    return out
+def category(op_type: np.ndarray, core_type: np.ndarray) -> np.ndarray:
+    """'cube', 'fa', 'vector' or '' per kernel, from its op type and upper-cased core type."""
+    out = []
+    for kind, core in zip(op_type, core_type, strict=True):
+        kind = kind.lower()
+        if kind.startswith("flashattentionscore"):
+            out.append("fa")
+        elif "matmul" in kind and core in CUBE_TYPES:
+            out.append("cube")
+        elif core in VECTOR_TYPES:
+            out.append("vector")
+        else:
+            out.append("")
+    return np.asarray(out, dtype=object)
+
+
+@per_rank_table
+def kernel_categories(kernels: pd.DataFrame) -> np.ndarray:
+    """`category` of every kernel of the rank (this check's and computation.operator_bound's)."""
+    columns = kernel_columns(kernels)
+    return category(columns.op_type, columns.core_type)
 
 
 def bound_or_space(limits: dict[str, float], ratios: dict[str, float]) -> tuple[str | None, float]:
@@ -105,45 +119,47 @@ def ai_core_performance(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
     kernels = ctx.tables["kernels"]
     cfg = knowledge("ai_core_performance")
-    kind = category(kernels["op_type"], kernels["accelerator_core"])
-    mask = (kind != "").to_numpy(dtype=bool) & np.isfinite(as_float(kernels["duration_us"]))
+    columns = kernel_columns(kernels)
+    kind = kernel_categories(kernels)
+    duration = columns.duration_us
+    mask = (kind != "") & np.isfinite(duration)
     if not mask.any():
         return []
-    chosen = kernels[mask]
-    if chosen[list(RATIOS.values())].isna().all().all():
+    ratio_values = kernels[list(RATIOS.values())].to_numpy(dtype="float64", na_value=np.nan)[mask]
+    if np.isnan(ratio_values).all():
         raise NotEvaluated(m.t(f"{CHECK}.no_pmu"))
-    frame = pd.DataFrame(
-        {
-            "category": kind[mask].to_numpy(),
-            "op_type": chosen["op_type"].astype("string").fillna("").to_numpy(),
-            "name": chosen["name"].astype("string").fillna("").to_numpy(),
-            "shapes": chosen["input_shapes"].astype("string").fillna("").to_numpy(),
-            "dtypes": chosen["input_dtypes"].astype("string").fillna("").to_numpy(),
-            "out_shapes": chosen["output_shapes"].astype("string").fillna("").to_numpy(),
-            "dur": as_float(chosen["duration_us"]),
-            **{unit: as_float(chosen[column]) for unit, column in RATIOS.items()},
-        }
+    all_us = float(np.nansum(duration.clip(min=0.0)))
+    cat, op_types, dur = kind[mask], columns.op_type[mask], duration[mask]
+    codes, keys = group_codes(
+        cat,
+        op_types,
+        columns.name[mask],
+        columns.input_shapes[mask],
+        columns.input_dtypes[mask],
+        columns.output_shapes[mask],
     )
-    all_us = float(np.nansum(as_float(kernels["duration_us"]).clip(min=0.0)))
-    keys = ["category", "op_type", "name", "shapes", "dtypes", "out_shapes"]
-    groups = frame.groupby(keys, sort=False).agg(
-        count=("dur", "size"), total=("dur", "sum"), **{u: (u, "mean") for u in RATIOS}
-    )
-    if "vector" in frame["category"].values:  # vector types qualify by their whole share, as the reference
-        type_share = frame[frame["category"] == "vector"].groupby("op_type")["dur"].sum()
+    # Grouped on one integer code: pandas' sums and means (compensated) as a groupby on the keys gives.
+    frame = pd.DataFrame(ratio_values, columns=list(RATIOS)).assign(dur=dur)
+    by_group = frame.groupby(codes, sort=False)
+    totals = by_group["dur"].sum().to_numpy()
+    means = by_group[list(RATIOS)].mean().to_numpy()
+    counts_of = np.bincount(codes)
+    is_vector = cat == "vector"
+    if is_vector.any():  # vector types qualify by their whole share, as the reference
+        type_share = pd.Series(dur[is_vector]).groupby(op_types[is_vector]).sum()
         keep_types = set(
             type_share[(type_share >= cfg["min_group_share"] * all_us) | (type_share >= 1e6)].index
         )
     else:
         keep_types = set()
-    big = (groups["total"] >= cfg["min_group_share"] * all_us) | (groups["total"] >= cfg["min_group_us"])
-    is_vector = groups.index.get_level_values("category") == "vector"
-    in_types = groups.index.get_level_values("op_type").isin(list(keep_types))
-    groups = groups[np.where(is_vector, in_types, big.to_numpy())]
+    big = (totals >= cfg["min_group_share"] * all_us) | (totals >= cfg["min_group_us"])
 
     rows: list[dict[str, Any]] = []
-    for (cat, op_type, name, shapes, dtypes, out_shapes), g in groups.iterrows():
-        ratios = {u: float(g[u]) for u in RATIOS}
+    for code, (cat, op_type, name, shapes, dtypes, out_shapes) in enumerate(keys):
+        if not (op_type in keep_types if cat == "vector" else big[code]):
+            continue
+        ratios = dict(zip(RATIOS, map(float, means[code]), strict=True))
+        kernel_us = float(totals[code])
         issues: list[str] = []
         if cat == "cube":
             bound, space = bound_or_space(cfg["cube"], ratios)
@@ -181,13 +197,13 @@ def ai_core_performance(ctx: RankContext) -> list[Finding]:
                 "name": name,
                 "shapes": shapes,
                 "dtypes": dtypes,
-                "count": int(g["count"]),
-                "total": float(g["total"]),
+                "count": int(counts_of[code]),
+                "total": kernel_us,
                 "ratios": ratios,
                 "bound": bound,
                 "space": space,
                 "issues": issues,
-                "lost": float(g["total"]) * space,
+                "lost": kernel_us * space,
             }
         )
     # Space alone flags only kernels long enough to be worth tuning (short ones are launch-bound).

@@ -43,16 +43,21 @@ class StepBasis:
 @per_rank_table
 def step_basis(kernels: pd.DataFrame) -> StepBasis:
     """Steps and mean per-step kernel span; a table without step ids counts as one step."""
-    frame = kernels[["step", "start_ns", "duration_us"]].dropna(subset=["start_ns", "duration_us"])
-    if frame.empty:
+    start = kernels["start_ns"].to_numpy(dtype="float64", na_value=np.nan)
+    duration = kernels["duration_us"].to_numpy(dtype="float64", na_value=np.nan)
+    timed = ~np.isnan(start) & ~np.isnan(duration)
+    if not timed.any():
         return StepBasis(max(1, int(kernels["step"].nunique(dropna=True))), None)
-    start = frame["start_ns"].astype("float64")
-    end = start + frame["duration_us"].clip(lower=0.0) * 1000.0
-    step = frame["step"].astype("float64").fillna(-1.0)
-    spans = (end.groupby(step).max() - start.groupby(step).min()) / 1000.0
+    start = start[timed]
+    end = start + duration[timed].clip(min=0.0) * 1000.0
+    step = kernels["step"].to_numpy(dtype="float64", na_value=-1.0)[timed]
+    steps, of_step = np.unique(step, return_inverse=True)  # sorted, as a groupby orders them
+    first_start, last_end = np.full(len(steps), np.inf), np.full(len(steps), -np.inf)
+    np.minimum.at(first_start, of_step, start)
+    np.maximum.at(last_end, of_step, end)
+    spans = (last_end - first_start) / 1000.0
     spans = spans[spans > 0]
-    n_steps = max(1, int(step.nunique()))
-    return StepBasis(n_steps, float(spans.mean()) if len(spans) else None)
+    return StepBasis(len(steps), float(np.mean(spans)) if len(spans) else None)
 
 
 def us(value: float) -> float:
@@ -158,11 +163,60 @@ def text_or_empty(value: Any) -> str:
     return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
 
 
-def ai_core_kernels(kernels: pd.DataFrame) -> pd.DataFrame:
-    """Kernels that ran on the AI Core with a usable duration."""
-    core = kernels["accelerator_core"].astype("string").str.upper()
-    keep = core.isin(AI_CORE_TYPES).fillna(False) & kernels["duration_us"].notna()
-    return kernels[keep.to_numpy(dtype=bool)]
+@dataclass(frozen=True)
+class KernelColumns:
+    """The kernels table's columns that the computation checks filter and group on, converted once
+    per rank (read-only arrays, shared by every check of the rank): text as Python strings ('' where
+    missing), numbers as float64 (NaN where missing)."""
+
+    core_type: np.ndarray  # accelerator_core upper-cased
+    accelerator_core: np.ndarray
+    op_type: np.ndarray
+    name: np.ndarray
+    input_shapes: np.ndarray
+    input_dtypes: np.ndarray
+    output_shapes: np.ndarray
+    duration_us: np.ndarray
+    block_dim: np.ndarray
+    ai_core: np.ndarray  # ran on the AI Core (AI_CORE_TYPES) with a duration
+
+
+def _read_only(values: np.ndarray) -> np.ndarray:
+    values.flags.writeable = False
+    return values
+
+
+def _text(column: pd.Series) -> np.ndarray:
+    return _read_only(column.astype("string").to_numpy(dtype=object, na_value=""))
+
+
+@per_rank_table
+def kernel_columns(kernels: pd.DataFrame) -> KernelColumns:
+    """The rank's KernelColumns (computed by the first computation check that asks)."""
+    core = kernels["accelerator_core"].astype("string")
+    core_type = core.str.upper().to_numpy(dtype=object, na_value="")
+    has_duration = kernels["duration_us"].notna().to_numpy(dtype=bool)
+    return KernelColumns(
+        core_type=_read_only(core_type),
+        accelerator_core=_text(core),
+        op_type=_text(kernels["op_type"]),
+        name=_text(kernels["name"]),
+        input_shapes=_text(kernels["input_shapes"]),
+        input_dtypes=_text(kernels["input_dtypes"]),
+        output_shapes=_text(kernels["output_shapes"]),
+        duration_us=_read_only(as_float(kernels["duration_us"])),
+        block_dim=_read_only(as_float(kernels["block_dim"])),
+        ai_core=_read_only(np.isin(core_type, AI_CORE_TYPES) & has_duration),
+    )
+
+
+def group_codes(*columns: np.ndarray) -> tuple[np.ndarray, list[tuple[Any, ...]]]:
+    """Each row's group among the distinct combinations of `columns` (numbered in order of first
+    appearance, as a groupby with sort=False orders them) and those combinations: grouping small
+    frames on one integer column instead of several text keys."""
+    seen: dict[tuple[Any, ...], int] = {}
+    codes = [seen.setdefault(key, len(seen)) for key in zip(*columns, strict=True)]
+    return np.asarray(codes, dtype=np.intp), list(seen)
 
 
 def as_float(series: pd.Series) -> np.ndarray:

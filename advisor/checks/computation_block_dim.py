@@ -20,7 +20,16 @@ import pandas as pd
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
 from .common import finding
-from .computation_base import as_float, device_info, gain_line, step_basis, text_or_empty, us
+from .computation_base import (
+    as_float,
+    device_info,
+    gain_line,
+    group_codes,
+    kernel_columns,
+    step_basis,
+    text_or_empty,
+    us,
+)
 from .knowledge import knowledge
 from .registry import NPU_ONLY, RankContext, check
 
@@ -55,9 +64,9 @@ def core_counts(ctx: RankContext, kernels: pd.DataFrame, min_us: float) -> Cores
         return Cores(int(known["ai_core_num"]), known.get("aiv_num"), "model", str(device))
     family = _family(device)
     candidates = [int(c) for c in family["cube_candidates"]]
-    cube = kernels[(kernels["accelerator_core"] == "AI_CORE").fillna(False).to_numpy(dtype=bool)]
-    blocks = as_float(cube["block_dim"])
-    dur = as_float(cube["duration_us"])
+    columns = kernel_columns(kernels)
+    cube = columns.accelerator_core == "AI_CORE"
+    blocks, dur = columns.block_dim[cube], columns.duration_us[cube]
     keep = np.isfinite(blocks) & (blocks > 0) & np.isfinite(dur) & (dur >= min_us)
     # The candidate that divides most AI_CORE time; ties keep the family's first (most common) one.
     scores = [float(dur[keep][(blocks[keep] % c) == 0].sum()) for c in candidates]
@@ -77,89 +86,80 @@ def block_dim(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
     kernels = ctx.tables["kernels"]
     min_us = float(knowledge("computation_thresholds")["block_dim_min_kernel_us"])
-    core_type = kernels["accelerator_core"].astype("string").str.upper().fillna("")
-    judged_types = core_type.isin(["AI_CORE", "AI_VECTOR_CORE", "MIX_AIC"]).to_numpy(dtype=bool)
-    blocks = as_float(kernels["block_dim"])
-    dur = as_float(kernels["duration_us"])
+    columns = kernel_columns(kernels)
+    core_type = columns.core_type
+    judged_types = np.isin(core_type, ["AI_CORE", "AI_VECTOR_CORE", "MIX_AIC"])
+    blocks, dur = columns.block_dim, columns.duration_us
     usable = judged_types & np.isfinite(blocks) & (blocks > 0) & np.isfinite(dur) & (dur >= min_us)
     if not usable.any():
         return []
     cores = core_counts(ctx, kernels, min_us)
     vector = cores.vector or cores.cube
-    is_vector = (core_type == "AI_VECTOR_CORE").to_numpy(dtype=bool)
-    counts = np.where(is_vector, vector, cores.cube).astype("float64")
+    counts = np.where(core_type == "AI_VECTOR_CORE", vector, cores.cube).astype("float64")
     mix = as_float(kernels["mix_block_dim"])
-    mix_fills = (
-        (core_type == "MIX_AIC").to_numpy(dtype=bool) & np.isfinite(mix) & (mix > 0) & (mix % vector == 0)
-    )
+    mix_fills = (core_type == "MIX_AIC") & np.isfinite(mix) & (mix > 0) & (mix % vector == 0)
     flagged = usable & (blocks % counts != 0) & ~mix_fills
     if not flagged.any():
         return []
-
     basis = step_basis(kernels)
-    hits = kernels[flagged]
-    frame = pd.DataFrame(
-        {
-            "op_type": hits["op_type"].astype("string").fillna("").to_numpy(),
-            "name": hits["name"].astype("string").fillna("").to_numpy(),
-            "core": core_type[flagged].to_numpy(),
-            "block_dim": blocks[flagged].astype("int64"),
-            "mix_block_dim": hits["mix_block_dim"].astype("Float64").to_numpy(),
-            "core_num": counts[flagged].astype("int64"),
-            "shapes": hits["input_shapes"].astype("string").fillna("").to_numpy(),
-            "dur": dur[flagged],
-        }
-    )
-    frame["util"] = utilisation(frame["block_dim"].to_numpy(float), frame["core_num"].to_numpy(float))
-    frame["lost"] = frame["dur"] * (1.0 - frame["util"])
+    op_types, shapes = columns.op_type[flagged], columns.input_shapes[flagged]
+    block, core_num, dur = blocks[flagged].astype("int64"), counts[flagged].astype("int64"), dur[flagged]
+    util = utilisation(block.astype(float), core_num.astype(float))
+    lost = dur * (1.0 - util)
+    codes, keys = group_codes(op_types, columns.name[flagged], core_type[flagged], block, core_num)
+    # Grouped on one integer code: pandas' (compensated) sums as a groupby on the keys gives.
+    by_group = pd.DataFrame({"total": dur, "lost": lost, "mix": mix[flagged]}).groupby(codes, sort=False)
+    first = np.unique(codes, return_index=True)[1]  # each group's first kernel
     table = (
-        frame.groupby(["op_type", "name", "core", "block_dim", "core_num"], sort=False, dropna=False)
-        .agg(
-            count=("dur", "size"),
-            total=("dur", "sum"),
-            lost=("lost", "sum"),
-            util=("util", "first"),
-            mix=("mix_block_dim", "max"),
-            shapes=("shapes", "first"),
-        )
+        pd.concat([by_group[["total", "lost"]].sum(), by_group["mix"].max()], axis=1)
+        .assign(count=np.bincount(codes), util=util[first], shapes=shapes[first])
         .sort_values(["lost", "total"], ascending=False)
     )
-    lost = float(frame["lost"].sum())
-    gain = basis.gain(lost, upper_bound=True)
-    types = frame.groupby("op_type")["lost"].sum().sort_values(ascending=False)
+    gain = basis.gain(float(np.sum(lost)), upper_bound=True)
+    types = pd.Series(lost).groupby(op_types).sum().sort_values(ascending=False)
     lines = [
         _cores_line(m, cores),
         m.t(
             f"{CHECK}.seen",
-            kernels=len(frame),
-            total_us=float(frame["dur"].sum()),
+            kernels=len(dur),
+            total_us=float(np.sum(dur)),
             min_us=min_us,
             types=", ".join(map(str, types.index[:10])),
         ),
         m.t(f"{CHECK}.estimate", gain=gain_line(m, gain), steps=basis.n_steps),
     ]
+    shown = table.head(MAX_ROWS)
     rows = [
         [
             op_type,
             name,
             core,
             int(block),
-            None if pd.isna(row["mix"]) else int(row["mix"]),
+            None if np.isnan(most_mix) else int(most_mix),
             int(num),
-            int(row["count"]),
-            us(row["total"]),
-            round(float(row["util"]), 4),
-            text_or_empty(row["shapes"]),
-            us(row["lost"]),
+            int(count),
+            us(total),
+            round(float(used), 4),
+            text_or_empty(shape),
+            us(lost_us),
         ]
-        for (op_type, name, core, block, num), row in table.head(MAX_ROWS).iterrows()
+        for (op_type, name, core, block, num), count, total, used, most_mix, shape, lost_us in zip(
+            (keys[code] for code in shown.index),
+            shown["count"],
+            shown["total"],
+            shown["util"],
+            shown["mix"],
+            shown["shapes"],
+            shown["lost"],
+            strict=True,
+        )
     ]
     return [
         finding(
             ranks=[ctx.rank.rank],
             gain=gain,
             title=m.t(
-                f"{CHECK}.title", kernels=len(frame), cube=cores.cube, vector=vector, gain_us=gain.per_step_us
+                f"{CHECK}.title", kernels=len(dur), cube=cores.cube, vector=vector, gain_us=gain.per_step_us
             ),
             lines=lines,
             suggestions=m.t_list(f"{CHECK}.suggestions"),

@@ -27,11 +27,11 @@ MAX_ROWS = 30
 def dynamic_shape(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
     kernels, cann = ctx.tables["kernels"], ctx.tables["runtime_api"]
-    state = kernels["op_state"].astype("string").str.strip().str.lower()
-    known = state.notna() & (state != "") & (state != "n/a")
+    state = kernels["op_state"].astype("string").str.strip().str.lower().fillna("").to_numpy(dtype=object)
+    known = (state != "") & (state != "n/a")
     if not known.any():
         raise NotEvaluated(m.t(f"{CHECK}.no_op_state"))
-    dynamic_mask = (state == "dynamic").fillna(False).to_numpy(dtype=bool)
+    dynamic_mask = state == "dynamic"
     if not dynamic_mask.any():
         return []
     name = cann["name"].astype("string")
@@ -47,15 +47,11 @@ def dynamic_shape(ctx: RankContext) -> list[Finding]:
     dynamic = kernels[dynamic_mask]
     n_known = int(known.sum())
     types = (
-        pd.DataFrame(
-            {
-                "op_type": dynamic["op_type"].astype("string").fillna("?"),
-                "dur": as_float(dynamic["duration_us"]),
-            }
-        )
-        .groupby("op_type")["dur"]
+        pd.Series(as_float(dynamic["duration_us"]))
+        .groupby(dynamic["op_type"].astype("string").fillna("?").to_numpy(dtype=object))
         .agg(["size", "sum"])
         .sort_values("sum", ascending=False)
+        .head(MAX_ROWS)
     )
     lines = [
         m.t(
@@ -101,7 +97,10 @@ def dynamic_shape(ctx: RankContext) -> list[Finding]:
                 Evidence(
                     m.t(f"{CHECK}.evidence.types"),
                     ["op_type", "dynamic_kernels", "total_us"],
-                    [[t, int(r["size"]), us(r["sum"])] for t, r in types.head(MAX_ROWS).iterrows()],
+                    [
+                        [t, int(size), us(total)]
+                        for t, size, total in zip(types.index, types["size"], types["sum"], strict=True)
+                    ],
                 ),
             ],
         )

@@ -16,7 +16,16 @@ import pandas as pd
 
 from ..report.model import Evidence, Finding
 from .common import finding
-from .computation_base import ai_core_kernels, as_float, device_info, gain_line, step_basis, us
+from .computation_base import (
+    CUBE_TYPES,
+    as_float,
+    device_info,
+    gain_line,
+    group_codes,
+    kernel_columns,
+    step_basis,
+    us,
+)
 from .knowledge import knowledge
 from .registry import NPU_ONLY, NotEvaluated, RankContext, check
 
@@ -68,47 +77,42 @@ def ai_core_frequency(ctx: RankContext) -> list[Finding]:
         nominal, nominal_source = float(mhz_values.max()), m.t(f"{CHECK}.nominal.observed")
     threshold = float(knowledge("computation_thresholds")["frequency_drop_ratio"])
 
-    core = ai_core_kernels(kernels)
-    core = core[core["start_ns"].notna().to_numpy(dtype=bool)]
-    if core.empty:
+    columns = kernel_columns(kernels)
+    chosen = columns.ai_core & kernels["start_ns"].notna().to_numpy(dtype=bool)
+    if not chosen.any():
         return []
     basis = step_basis(kernels)
-    dur = as_float(core["duration_us"]).clip(min=0.0)
-    mhz = kernel_mhz(core, freq[freq["mhz"] > 0])
+    mhz = kernel_mhz(kernels.loc[chosen, ["start_ns", "duration_us"]], freq[freq["mhz"] > 0])
+    timed = np.flatnonzero(chosen)[~np.isnan(mhz)]  # the kernels with a known clock
+    if not len(timed):
+        return []
+    mhz = mhz[~np.isnan(mhz)]
+    dur = columns.duration_us[timed].clip(min=0.0)
     frame = pd.DataFrame(
         {
-            "name": core["name"].astype("string").fillna("").to_numpy(),
-            "op_type": core["op_type"].astype("string").fillna("").to_numpy(),
-            "core": core["accelerator_core"].astype("string").to_numpy(),
-            "step": core["step"].to_numpy(),
             "dur": dur,
             "mhz": mhz,
+            "lost": dur * (1.0 - mhz / nominal).clip(min=0.0),
+            "weighted": mhz * dur,
         }
-    ).dropna(subset=["mhz"])
-    if frame.empty:
-        return []
-    frame["lost"] = frame["dur"] * (1.0 - frame["mhz"] / nominal).clip(lower=0.0)
-    frame["weighted"] = frame["mhz"] * frame["dur"]
-    ops = frame.groupby(["name", "op_type", "core"], sort=False).agg(
-        count=("dur", "size"),
-        total=("dur", "sum"),
-        weighted=("weighted", "sum"),
-        mean_plain=("mhz", "mean"),
-        min_mhz=("mhz", "min"),
-        lost=("lost", "sum"),
     )
-    ops["mean_mhz"] = np.where(
-        ops["total"] > 0, ops["weighted"] / ops["total"].where(ops["total"] > 0), ops["mean_plain"]
-    )
-    ops["drop"] = (1.0 - ops["mean_mhz"] / nominal).clip(lower=0.0)
-    flagged = ops[ops["drop"] >= threshold].sort_values(["lost", "total"], ascending=False)
+    codes, keys = group_codes(columns.name[timed], columns.op_type[timed], columns.accelerator_core[timed])
+    # Grouped on one integer code: pandas' (compensated) sums and means as a groupby on the keys gives.
+    by_group = frame.groupby(codes, sort=False)
+    ops = by_group[["dur", "weighted", "lost"]].sum().rename(columns={"dur": "total"})
+    total = ops["total"].to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_mhz = np.where(total > 0, ops["weighted"].to_numpy() / total, by_group["mhz"].mean().to_numpy())
+    drop = (1.0 - mean_mhz / nominal).clip(min=0.0)
+    ops = ops.assign(count=np.bincount(codes), mean_mhz=mean_mhz, min_mhz=by_group["mhz"].min(), drop=drop)
+    flagged = ops[drop >= threshold].sort_values(["lost", "total"], ascending=False)
     if flagged.empty:
         return []
 
     lost_total = float(flagged["lost"].sum())
     gain = basis.gain(lost_total)
     reduced = frame[frame["mhz"] < nominal * (1.0 - threshold)]
-    cube = flagged[flagged.index.get_level_values("core").isin(["AI_CORE", "MIX_AIC"])]
+    cube = flagged[[keys[code][2] in CUBE_TYPES for code in flagged.index]]
     lines = [
         m.t(
             f"{CHECK}.seen",
@@ -126,31 +130,45 @@ def ai_core_frequency(ctx: RankContext) -> list[Finding]:
         else m.t(f"{CHECK}.no_cube"),
         m.t(f"{CHECK}.estimate", gain=gain_line(m, gain), steps=basis.n_steps),
     ]
-    by_step = frame.assign(step=frame["step"].astype("Float64")).groupby("step", dropna=False)
-    step_rows = [
-        [
-            None if pd.isna(step) else int(step),
-            us(part["dur"].sum()),
-            round(float(part["weighted"].sum() / part["dur"].sum()), 1) if part["dur"].sum() > 0 else None,
-            round(float(part["mhz"].min()), 1),
-            us(part["lost"].sum()),
-        ]
-        for step, part in by_step
-    ]
+    # Per step, the unknown step last, as a groupby(dropna=False) orders them; plain sums, not a
+    # groupby's compensated ones, as the figures have always been summed.
+    step = kernels["step"].to_numpy(dtype="float64", na_value=np.nan)[timed]
+    weighted, lost = frame["weighted"].to_numpy(), frame["lost"].to_numpy()
+    step_rows = []
+    for value in np.unique(step):
+        part = np.isnan(step) if np.isnan(value) else step == value
+        part_us = np.sum(dur[part])
+        step_rows.append(
+            [
+                None if np.isnan(value) else int(value),
+                us(part_us),
+                round(float(np.sum(weighted[part]) / part_us), 1) if part_us > 0 else None,
+                round(float(np.min(mhz[part])), 1),
+                us(np.sum(lost[part])),
+            ]
+        )
+    shown = flagged.head(MAX_ROWS)
     op_rows = [
         [
-            name,
-            op_type,
-            core_type,
-            int(row["count"]),
-            us(row["total"]),
-            round(float(row["mean_mhz"]), 1),
-            round(float(row["min_mhz"]), 1),
+            *keys[code],
+            int(count),
+            us(total),
+            round(float(mean), 1),
+            round(float(lowest), 1),
             round(float(nominal), 1),
-            round(float(row["drop"]), 4),
-            us(row["lost"]),
+            round(float(decrease), 4),
+            us(lost),
         ]
-        for (name, op_type, core_type), row in flagged.head(MAX_ROWS).iterrows()
+        for code, count, total, mean, lowest, decrease, lost in zip(
+            shown.index,
+            shown["count"],
+            shown["total"],
+            shown["mean_mhz"],
+            shown["min_mhz"],
+            shown["drop"],
+            shown["lost"],
+            strict=True,
+        )
     ]
     return [
         finding(

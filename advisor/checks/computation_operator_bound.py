@@ -24,8 +24,8 @@ import pandas as pd
 from ..formats.schema import PMU_RATIOS
 from ..report.model import Evidence, Finding
 from .common import finding
-from .computation_ai_core_performance import category
-from .computation_base import ai_core_kernels, as_float, gain_line, step_basis, text_or_empty, us
+from .computation_ai_core_performance import kernel_categories
+from .computation_base import gain_line, group_codes, kernel_columns, step_basis, text_or_empty, us
 from .knowledge import knowledge
 from .registry import NPU_ONLY, NotEvaluated, RankContext, check
 
@@ -44,96 +44,122 @@ UNITS = {
 MAX_ROWS = 50
 
 
-def unit_ratios(frame: pd.DataFrame) -> pd.DataFrame:
-    """One column per pipe (max of the cube and vector side), NaN where the PMU gave nothing."""
-    out = {}
-    for unit, columns in UNITS.items():
-        values = np.column_stack([as_float(frame[c]) for c in columns])
+# Every PMU ratio column this check reads, in one matrix.
+RATIO_COLUMNS = list(dict.fromkeys([*PMU_RATIOS, *MEMORY_RATIOS, *(c for cs in UNITS.values() for c in cs)]))
+_POSITION = {column: i for i, column in enumerate(RATIO_COLUMNS)}
+PMU, MEMORY = [_POSITION[c] for c in PMU_RATIOS], [_POSITION[c] for c in MEMORY_RATIOS]
+
+
+def unit_ratios(ratios: np.ndarray) -> np.ndarray:
+    """One column per pipe (max of the cube and vector side, in UNITS' order) of the RATIO_COLUMNS
+    matrix `ratios`, NaN where the PMU gave nothing."""
+    out = np.empty((len(ratios), len(UNITS)))
+    for j, columns in enumerate(UNITS.values()):
+        values = ratios[:, [_POSITION[c] for c in columns]]
         with np.errstate(all="ignore"):
-            out[unit] = np.where(
+            out[:, j] = np.where(
                 np.isnan(values).all(axis=1), np.nan, np.nanmax(np.nan_to_num(values, nan=-1.0), axis=1)
             )
-    return pd.DataFrame(out, index=frame.index)
+    return out
 
 
 @check(CHECK, "computation", needs=frozenset({"kernels"}), devices=NPU_ONLY)
 def operator_bound(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
     kernels = ctx.tables["kernels"]
-    core = ai_core_kernels(kernels)
-    if core.empty:
+    columns = kernel_columns(kernels)
+    on_core = columns.ai_core
+    if not on_core.any():
         return []
-    if core[list(PMU_RATIOS)].isna().all().all():
+    ratios = kernels[RATIO_COLUMNS].to_numpy(dtype="float64", na_value=np.nan)
+    if np.isnan(ratios[on_core][:, PMU]).all():
         raise NotEvaluated(m.t(f"{CHECK}.no_pmu"))
-    if core[list(MEMORY_RATIOS)].isna().all().all():
+    if np.isnan(ratios[on_core][:, MEMORY]).all():
         raise NotEvaluated(m.t(f"{CHECK}.no_memory_pmu"))
-    core = core[(category(core["op_type"], core["accelerator_core"]) == "").to_numpy(dtype=bool)]
-    if core.empty:
+    mine = on_core & (kernel_categories(kernels) == "")
+    if not mine.any():
         return []
     limits = knowledge("computation_thresholds")
     bound, min_us = float(limits["bound_ratio"]), float(limits["bound_min_kernel_us"])
 
-    units = unit_ratios(core)
-    busiest = units.max(axis=1, skipna=True)
-    has_memory = core[list(MEMORY_RATIOS)].notna().any(axis=1)
-    dur = pd.Series(as_float(core["duration_us"]), index=core.index)
-    flagged = has_memory & (busiest > 0) & (busiest < bound) & (dur >= min_us)
+    ratios = ratios[mine]
+    units = unit_ratios(ratios)
+    busiest = np.fmax.reduce(units, axis=1)  # the busiest pipe; NaN only where every pipe is
+    has_memory = ~np.isnan(ratios[:, MEMORY]).all(axis=1)
+    dur = columns.duration_us[mine]
+    judged = has_memory & (busiest > 0) & (dur >= min_us)
+    flagged = judged & (busiest < bound)
     if not flagged.any():
         return []
 
     basis = step_basis(kernels)
-    hits = core[flagged]
-    frame = units[flagged].assign(
-        name=hits["name"].astype("string").fillna(""),
-        op_type=hits["op_type"].astype("string").fillna(""),
-        core=hits["accelerator_core"].astype("string"),
-        shapes=hits["input_shapes"].astype("string").fillna(""),
-        block_dim=hits["block_dim"].astype("Float64"),
-        dur=dur[flagged],
-        busiest=busiest[flagged],
+    op_types = columns.op_type[mine][flagged]
+    dur, busiest, units = dur[flagged], busiest[flagged], units[flagged]
+    lost = dur * (1.0 - busiest / bound)
+    codes, keys = group_codes(
+        op_types,
+        columns.name[mine][flagged],
+        columns.accelerator_core[mine][flagged],
+        columns.input_shapes[mine][flagged],
     )
-    frame["lost"] = frame["dur"] * (1.0 - frame["busiest"] / bound)
-    groups = frame.groupby(["op_type", "name", "core", "shapes"], sort=False)
-    table = groups.agg(
-        count=("dur", "size"),
-        total=("dur", "sum"),
-        lost=("lost", "sum"),
-        block_dim=("block_dim", "max"),
-        **{unit: (unit, "mean") for unit in UNITS},
-    ).sort_values(["lost", "total"], ascending=False)
-    lost = float(frame["lost"].sum())
-    gain = basis.gain(lost, upper_bound=True)
-    judged = int((has_memory & (busiest > 0) & (dur >= min_us)).sum())
-    top_types = frame.groupby("op_type")["lost"].sum().sort_values(ascending=False)
+    # Grouped on one integer code: pandas' sums and means (compensated) as a groupby on the keys gives.
+    frame = pd.DataFrame(units, columns=list(UNITS)).assign(
+        dur=dur, lost=lost, block_dim=columns.block_dim[mine][flagged]
+    )
+    by_group = frame.groupby(codes, sort=False)
+    table = pd.concat(
+        [
+            by_group[["dur", "lost"]].sum().set_axis(["total", "lost"], axis=1),
+            by_group["block_dim"].max(),
+            by_group[list(UNITS)].mean(),
+        ],
+        axis=1,
+    ).assign(count=np.bincount(codes))
+    table = table.sort_values(["lost", "total"], ascending=False)
+    lost_total = float(np.nansum(lost))
+    gain = basis.gain(lost_total, upper_bound=True)
+    top_types = pd.Series(lost).groupby(op_types).sum().sort_values(ascending=False)
     lines = [
         m.t(
             f"{CHECK}.seen",
             kernels=len(frame),
-            judged=judged,
+            judged=int(judged.sum()),
             min_us=min_us,
             bound=bound,
-            total_us=float(frame["dur"].sum()),
+            total_us=float(np.nansum(dur)),
             types=", ".join(map(str, top_types.index[:10])),
         ),
         m.t(f"{CHECK}.estimate", gain=gain_line(m, gain), steps=basis.n_steps, bound=bound),
     ]
     rows = []
-    for (op_type, name, core_type, shapes), row in table.head(MAX_ROWS).iterrows():
-        ratios = {u: (None if pd.isna(row[u]) else round(float(row[u]), 3)) for u in UNITS}
-        present = {u: v for u, v in ratios.items() if v is not None}
+    shown = table.head(MAX_ROWS)
+    for code, count, total, group_lost, block, *means in zip(
+        shown.index,
+        shown["count"],
+        shown["total"],
+        shown["lost"],
+        shown["block_dim"],
+        *(shown[u] for u in UNITS),
+        strict=True,
+    ):
+        op_type, name, core_type, shapes = keys[code]
+        ratios_of = {
+            u: (None if np.isnan(v) else round(float(v), 3)) for u, v in zip(UNITS, means, strict=True)
+        }
+        present = {u: v for u, v in ratios_of.items() if v is not None}
         top = max(present, key=lambda u: present[u]) if present else ""
         rows.append(
             [
                 op_type,
                 name,
                 core_type,
-                int(row["count"]),
-                us(row["total"]),
-                *ratios.values(),
+                int(count),
+                us(total),
+                *ratios_of.values(),
                 top,
-                None if pd.isna(row["block_dim"]) else int(row["block_dim"]),
+                None if np.isnan(block) else int(block),
                 text_or_empty(shapes),
-                us(row["lost"]),
+                us(group_lost),
             ]
         )
     return [

@@ -30,18 +30,21 @@ MULTI_PROCESS = "multiprocessing"
 
 
 def outermost(events: pd.DataFrame) -> pd.DataFrame:
-    """The events not nested inside an earlier event of the same thread."""
+    """The events not nested inside an earlier event of the same thread, ordered by thread, start and
+    longest first."""
     if events.empty:
         return events
-    frame = events.assign(
-        _tid=events["tid"].fillna(-1).astype("int64"),
-        _start=events["start_ns"].astype("int64"),
-        _end=events["start_ns"].astype("float64") + events["dur_us"].fillna(0.0) * 1e3,
-    ).sort_values(["_tid", "_start", "_end"], ascending=[True, True, False], kind="stable")
-    reach = frame.groupby("_tid")["_end"].cummax()
-    previous = reach.groupby(frame["_tid"]).shift(1)
-    nested = (frame["_end"] <= previous).fillna(False).to_numpy(dtype=bool)
-    return frame[~nested].drop(columns=["_tid", "_start", "_end"])
+    tid = events["tid"].fillna(-1).to_numpy(dtype="int64")
+    start = events["start_ns"].to_numpy(dtype="int64")
+    end = events["start_ns"].to_numpy(dtype="float64") + events["dur_us"].fillna(0.0).to_numpy() * 1e3
+    order = np.lexsort((-end, start, tid))  # stable: equal events keep their order
+    tid, end = tid[order], end[order]
+    first = np.flatnonzero(np.r_[True, tid[1:] != tid[:-1]])  # each thread's first event
+    # The latest end among the thread's earlier events (-inf before its first).
+    reach = np.concatenate([np.maximum.accumulate(part) for part in np.split(end, first[1:])])
+    previous = np.r_[-np.inf, reach[:-1]]
+    previous[first] = -np.inf
+    return events.iloc[order[end > previous]]
 
 
 def _iterator(name: pd.Series) -> pd.Series:
@@ -71,29 +74,35 @@ def dataloader_slow(ctx: RankContext) -> list[Finding]:
     if host.empty:
         raise NotEvaluated(m.t("dataloader.slow.no_host_ops"))
     name = host["name"].astype("string")
-    loader = host[name.str.contains("dataloader", case=False, regex=False).fillna(False)]
+    rows = np.flatnonzero(
+        name.str.contains("dataloader", case=False, regex=False).to_numpy(bool, na_value=False)
+    )
     # torch records one `enumerate(DataLoader)#…` event per fetch; with_stack adds python frames of
     # the same wait, which may start earlier: use the fetch events when there are any.
-    fetches = loader["name"].astype("string").str.startswith("enumerate(DataLoader)").fillna(False)
+    fetches = np.array([text.startswith("enumerate(DataLoader)") for text in name.iloc[rows]], dtype=bool)
     if fetches.any():
-        loader = loader[fetches]
-    loader = outermost(loader.dropna(subset=["start_ns", "dur_us"]))
+        rows = rows[fetches]
+    loader = outermost(host.iloc[rows].dropna(subset=["start_ns", "dur_us"]))
     steps = ctx.tables["steps"]
-    windowed = not steps.dropna(subset=["start_ns", "dur_us"]).empty
+    windowed = (steps["start_ns"].notna().to_numpy() & steps["dur_us"].notna().to_numpy()).any()
     if windowed:
-        loader = loader.assign(step=step_of(loader["start_ns"], steps))
-        loader = loader[loader["step"].notna()]
+        step = step_of(loader["start_ns"], steps)
+        loader = loader.assign(step=step)[step.notna().to_numpy()]
         n_steps = int(steps["step"].nunique()) or 1
     else:
         loader = loader.assign(step=pd.Series(pd.NA, index=loader.index, dtype="Int64"))
         n_steps = 1
     rules = knowledge("dataloader")
-    windows = steps.dropna(subset=["step"]).drop_duplicates("step").set_index("step")["dur_us"]
-    step_dur = loader["step"].map(windows).astype("float64")
-    relative = (loader["dur_us"] >= rules["min_us"]) & (
-        loader["dur_us"] >= rules["slow_step_share"] * step_dur
-    )
-    slow = loader[(loader["dur_us"] >= rules["slow_us"]) | relative.fillna(False)].copy()
+    window_us: dict[object, float] = {}  # each step's window (its first row's)
+    for step, dur in zip(
+        steps["step"], steps["dur_us"].to_numpy(dtype="float64", na_value=np.nan), strict=True
+    ):
+        if not pd.isna(step):
+            window_us.setdefault(step, dur)
+    step_dur = np.array([window_us.get(step, np.nan) for step in loader["step"]], dtype="float64")
+    dur = loader["dur_us"].to_numpy(dtype="float64", na_value=np.nan)
+    relative = (dur >= rules["min_us"]) & (dur >= rules["slow_step_share"] * step_dur)
+    slow = loader[(dur >= rules["slow_us"]) | relative].copy()
     if slow.empty:
         return []
     slow["iterator"] = _iterator(slow["name"].astype("string"))

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..report.messages import Messages
@@ -25,6 +26,8 @@ from .registry import NPU_ONLY, ClusterContext, NotEvaluated, check
 from .schedule_base import COMPILE, COMPILE_EXECUTE
 
 CHECK_ID = "environment.variables"
+# A kernel's entry in the aclnn operator cache: its type, input shapes and dtypes.
+SIGNATURE = ("op_type", "input_shapes", "input_dtypes")
 
 
 @dataclass(frozen=True)
@@ -180,8 +183,8 @@ class ProfileFacts:
         kernels = self.table("kernels", rank)
         if kernels is None or kernels["input_shapes"].isna().all():
             return None, self.m.t(f"{CHECK_ID}.fact.no_shapes", rank=rank)
-        keys = kernels[["op_type", "input_shapes", "input_dtypes"]].astype("string").fillna("")
-        signatures = len(keys.drop_duplicates())
+        keys = (kernels[c].astype("string").fillna("").to_numpy(dtype=object) for c in SIGNATURE)
+        signatures = len(set(zip(*keys, strict=True)))
         limit = _int(rule.effective(value)) or 0
         share = float(rule.params.get("fill_share", 0.5))
         text = self.m.t(f"{CHECK_ID}.fact.signatures", rank=rank, signatures=signatures, limit=limit)
@@ -191,14 +194,15 @@ class ProfileFacts:
         memory = self.table("memory_record", rank)
         if memory is None:
             return None, self.m.t(f"{CHECK_ID}.fact.no_memory", rank=rank)
-        rows = memory.dropna(subset=["allocated_bytes", "reserved_bytes"])
-        rows = rows[rows["reserved_bytes"] > 0]
-        pta = rows[rows["component"].str.upper() == "PTA"]
-        rows = pta if not pta.empty else rows  # the framework's own allocator when recorded
-        if rows.empty:
+        allocated = memory["allocated_bytes"].to_numpy(dtype="float64", na_value=np.nan)
+        reserved = memory["reserved_bytes"].to_numpy(dtype="float64", na_value=np.nan)
+        rows = ~np.isnan(allocated) & (reserved > 0)
+        pta = rows & (memory["component"].str.upper() == "PTA").to_numpy(dtype=bool, na_value=False)
+        rows = pta if pta.any() else rows  # the framework's own allocator when recorded
+        if not rows.any():
             return None, self.m.t(f"{CHECK_ID}.fact.no_memory", rank=rank)
         # Reserved memory that even the peak demand never used: what fixed-size segments cost.
-        reserved, allocated = float(rows["reserved_bytes"].max()), float(rows["allocated_bytes"].max())
+        reserved, allocated = float(reserved[rows].max()), float(allocated[rows].max())
         share = max(0.0, 1.0 - allocated / reserved)
         text = self.m.t(
             f"{CHECK_ID}.fact.fragmentation",

@@ -35,20 +35,18 @@ MB = float(2**20)  # memory records count binary megabytes
 
 def step_of(start_ns: pd.Series, steps: pd.DataFrame) -> pd.Series:
     """The step whose ProfilerStep window holds each timestamp (<NA> outside every window)."""
-    out = pd.Series(pd.NA, index=start_ns.index, dtype="Int64")
     windows = steps.dropna(subset=["step", "start_ns", "dur_us"]).sort_values("start_ns")
-    known = start_ns.notna()
-    if windows.empty or not known.any():
-        return out
-    begin = windows["start_ns"].astype("int64").to_numpy()
-    end = begin + (windows["dur_us"].to_numpy(dtype="float64") * 1e3).round().astype("int64")
-    t = start_ns[known].astype("int64").to_numpy()
-    idx = np.searchsorted(begin, t, side="right") - 1
-    safe = np.clip(idx, 0, None)
-    inside = (idx >= 0) & (t < end[safe])
-    values = windows["step"].astype("int64").to_numpy()[safe]
-    out.loc[known] = pd.array(np.where(inside, values, -1), dtype="Int64")
-    return out.where(out != -1)
+    known = start_ns.notna().to_numpy(dtype=bool)
+    step = np.full(len(start_ns), -1, dtype="int64")
+    if len(windows) and known.any():
+        begin = windows["start_ns"].to_numpy(dtype="int64")
+        end = begin + (windows["dur_us"].to_numpy(dtype="float64") * 1e3).round().astype("int64")
+        t = start_ns[known].to_numpy(dtype="int64")
+        idx = np.searchsorted(begin, t, side="right") - 1
+        safe = np.clip(idx, 0, None)
+        inside = (idx >= 0) & (t < end[safe])
+        step[known] = np.where(inside, windows["step"].to_numpy(dtype="int64")[safe], -1)
+    return pd.Series(pd.arrays.IntegerArray(step, step == -1), index=start_ns.index)
 
 
 def hbm_capacity(rank: RankInfo, device_info: pd.DataFrame) -> tuple[float | None, str]:
@@ -161,14 +159,16 @@ def memory_operators(ctx: RankContext) -> list[Finding]:
     cann = ctx.tables["runtime_api"]
     if cann.empty:
         raise NotEvaluated(m.t("memory.operators.no_cann"))
-    api = cann["name"].astype("string").str.rsplit("@", n=1).str[-1].str.strip()
-    calls = cann.assign(api=api, category=api.map(rules["apis"]))
-    calls = calls[calls["category"].notna() & calls["dur_us"].notna()]
+    categories = rules["apis"]
+    names = cann["name"].astype("string").fillna("").to_numpy(dtype=object)
+    api = np.array([name.rsplit("@", 1)[-1].strip() for name in names], dtype=object)
+    keep = np.array([name in categories for name in api], dtype=bool) & cann["dur_us"].notna().to_numpy()
+    calls = cann[keep].assign(api=api[keep], category=[categories[name] for name in api[keep]])
     steps = ctx.tables["steps"]
     if steps.dropna(subset=["start_ns", "dur_us"]).empty:
         n_steps, windowed = 1, False
     else:
-        calls = calls[step_of(calls["start_ns"], steps).notna()]
+        calls = calls[step_of(calls["start_ns"], steps).notna().to_numpy()]
         n_steps, windowed = int(steps["step"].nunique()) or 1, True
     if calls.empty:
         return []

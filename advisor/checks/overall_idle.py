@@ -54,16 +54,22 @@ def overall_idle(ctx: RankContext) -> list[Finding]:
                "preparing_us"]  # fmt: skip
     evidence_rows = [
         [
-            _step(rec.step),
-            *(
-                evidence_cell(float(v))
-                for v in (total, rec.computing_us, rec.communication_not_overlapped_us)
-            ),
-            evidence_cell(float(rec.free_us)),
+            _step(step),
+            *(evidence_cell(float(v)) for v in (total, computing, communication)),
+            evidence_cell(float(free_us)),
             round(float(s), 4),
-            evidence_cell(float(rec.preparing_us)),
+            evidence_cell(float(preparing)),
         ]
-        for rec, total, s in zip(rows.itertuples(index=False), step_us, shares, strict=True)
+        for step, total, computing, communication, free_us, s, preparing in zip(
+            rows["step"],
+            step_us,
+            rows["computing_us"],
+            rows["communication_not_overlapped_us"],
+            rows["free_us"],
+            shares,
+            rows["preparing_us"],
+            strict=True,
+        )
     ]
     steps = [s for s in (_step(v) for v in rows["step"]) if s is not None]
     return [

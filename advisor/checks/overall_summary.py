@@ -68,22 +68,29 @@ def _value(value: object) -> float:
     return math.nan if value is None or pd.isna(value) else float(value)
 
 
+# The step_trace columns of a StepSplit, in its fields' order.
+SPLIT_COLUMNS = ("step", "computing_us", "communication_not_overlapped_us", "overlapped_us", "free_us",
+                 "preparing_us", "bubble_us")  # fmt: skip
+
+
 def step_splits(tables: dict[int, pd.DataFrame]) -> tuple[list[StepSplit], int]:
     """Rows with all three step parts, and how many rows lacked one (N/A in the CSV)."""
     splits, skipped = [], 0
     for rank in sorted(tables):
         frame = tables[rank]
         source = str(frame.attrs.get("source", ""))
-        for rec in frame.itertuples(index=False):
+        for step, computing, communication, overlapped, free, preparing, bubble in zip(
+            *(frame[column] for column in SPLIT_COLUMNS), strict=True
+        ):
             split = StepSplit(
                 rank=rank,
-                step=None if pd.isna(rec.step) else int(rec.step),
-                computing_us=_value(rec.computing_us),
-                communication_not_overlapped_us=_value(rec.communication_not_overlapped_us),
-                overlapped_us=_value(rec.overlapped_us),
-                free_us=_value(rec.free_us),
-                preparing_us=_value(rec.preparing_us),
-                bubble_us=_value(rec.bubble_us),
+                step=None if pd.isna(step) else int(step),
+                computing_us=_value(computing),
+                communication_not_overlapped_us=_value(communication),
+                overlapped_us=_value(overlapped),
+                free_us=_value(free),
+                preparing_us=_value(preparing),
+                bubble_us=_value(bubble),
                 source=source,
             )
             if any(math.isnan(split.part(c)) for c in COMPONENTS):
