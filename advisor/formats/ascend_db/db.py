@@ -210,13 +210,11 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def finish(frame: pd.DataFrame, table: str, source: str, path: Path) -> pd.DataFrame:
-    """The schema's columns (conform aligns on the index, hence the reset), the source read, and no
-    damaged rows (sanity.py: `path` is the db they came from); what `frame` lost already is kept."""
+    """The schema's columns, the source read, and no damaged rows (sanity.py: `path` is the db they
+    came from); what `frame` lost already is kept."""
     attrs = dict(frame.attrs)
-    frame = frame.reset_index(drop=True)
-    for column, dtype in SCHEMAS[table].columns.items():
-        if dtype == INT and column in frame:
-            frame[column] = _int64(frame[column])
+    as_int = [c for c, dtype in SCHEMAS[table].columns.items() if dtype == INT and c in frame]
+    frame = frame.assign(**{c: _int64(frame[c]) for c in as_int if frame[c].dtype != INT})
     out = conform(frame, table)
     out.attrs = {**attrs, "source": source}
     return drop_damaged_rows(out, table, path, _LABELS)
@@ -541,7 +539,12 @@ def _call_stacks(db: SqliteFile) -> pd.Series:
         "JOIN STRING_IDS AS s ON s.id = c.stack"
     )
     frame = frame.dropna(subset=["id"]).sort_values(["id", "depth"], kind="stable")
-    return frame.groupby("id")["frame"].agg(lambda frames: ";\n".join(frames.astype(str))).astype("string")
+    # One pass in Python: a groupby calling a join per chain cost ~0.5 ms a chain (~100 ms a rank).
+    stacks: dict[int, list[str]] = {}
+    for chain, text in zip(frame["id"].tolist(), frame["frame"].astype(str).tolist(), strict=True):
+        stacks.setdefault(chain, []).append(text)
+    joined = [";\n".join(frames) for frames in stacks.values()]
+    return pd.Series(joined, index=pd.Index(list(stacks), dtype=frame["id"].dtype), dtype="string")
 
 
 @register_table("host_ops", "ascend_db", sources=PROFILER_SOURCES)
