@@ -80,7 +80,8 @@ def _tasks(db: SqliteFile, why: str) -> pd.DataFrame:
     return db.query(f"SELECT {_select(db, 'TASK', 't', columns)} FROM TASK AS t")
 
 
-def _compute_info(db: SqliteFile, why: str) -> pd.DataFrame:
+def _compute_info(db: SqliteFile, why: str, keep: list[str] | None = None) -> pd.DataFrame:
+    """COMPUTE_TASK_INFO, its text cleaned; `keep`: only these columns (the others are not cleaned)."""
     db.require("COMPUTE_TASK_INFO", "globalTaskId", "name", why=why)
     _require_strings(db, why)
     columns = {
@@ -99,8 +100,10 @@ def _compute_info(db: SqliteFile, why: str) -> pd.DataFrame:
         "output_formats": ("outputFormats", True),
     }
     frame = db.query(f"SELECT {_select(db, 'COMPUTE_TASK_INFO', 'c', columns)} FROM COMPUTE_TASK_INFO AS c")
+    if keep is not None:
+        frame = frame[keep]
     for column, (_, interned) in columns.items():
-        if interned:
+        if interned and column in frame:
             frame[column] = _clean_text(frame[column])
     return frame
 
@@ -108,8 +111,12 @@ def _compute_info(db: SqliteFile, why: str) -> pd.DataFrame:
 def _clean_text(values: pd.Series) -> pd.Series:
     """As the text reader cleans kernel_details cells: blanks and wrapping quotes (shapes are stored
     as '"32,3,224,224"') stripped, 'N/A' and other missing markers <NA>."""
-    text = values.astype("string").str.strip(' \t\r\n"')
-    return text.mask(text.str.lower().isin(_MISSING_TEXT))
+    # Per distinct value (a column repeats a few shapes and formats): the string operations of the
+    # whole column cost more than the factorising.
+    codes, distinct = pd.factorize(values.astype("string"))
+    cleaned = [text.strip(' \t\r\n"') for text in distinct]
+    cleaned = [pd.NA if text.lower() in _MISSING_TEXT else text for text in cleaned]
+    return pd.Series(pd.array(cleaned, dtype="string").take(codes, allow_fill=True), index=values.index)
 
 
 def comm_op_frame(db: SqliteFile, why: str, *, optional: bool) -> pd.DataFrame:
@@ -282,7 +289,7 @@ def _device_task_frame(db: SqliteFile, why: str) -> pd.DataFrame:
     tasks = _tasks(db, why)
     has_info = db.has("COMPUTE_TASK_INFO")
     if has_info:
-        info = _compute_info(db, why)[["gid", "name", "accelerator_core"]]
+        info = _compute_info(db, why, keep=["gid", "name", "accelerator_core"])
         tasks = tasks.merge(info, on="gid", how="left")
     else:
         tasks = tasks.assign(name=pd.NA, accelerator_core=pd.NA)
@@ -382,7 +389,7 @@ def _derived_overlap(db: SqliteFile, why: str) -> pd.DataFrame:
     both): Computing = union of compute tasks, Communication = union of HCCL ops, Not Overlapped =
     communication outside computing, Free = gaps between busy intervals."""
     kernels = (
-        _compute_info(db, why)[["gid"]]
+        _compute_info(db, why, keep=["gid"])
         .merge(_tasks(db, why), on="gid", how="inner")
         .dropna(subset=["start_ns", "end_ns"])
     )
