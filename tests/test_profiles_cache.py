@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from advisor.formats import cache, discover, load_table
+from advisor.formats import cache, discover, format_named, load_table
 from advisor.formats.ascend_common.folder import output_file
 from advisor.formats.ascend_text import step_trace as step_trace_module
+from advisor.formats.tables import source_files
 
-from .engine_fixtures import demo
+from .engine_fixtures import PROJECT_ROOT, demo
+
+
+@pytest.fixture(autouse=True)
+def cache_small_sources(monkeypatch):
+    """The demo's files are small: these tests cache them (the size rule has tests of its own)."""
+    monkeypatch.setenv("PERFORMANCE_ADVISOR_CACHE_MIN_MB", "0")
 
 
 @pytest.fixture
@@ -37,6 +46,65 @@ def test_second_load_comes_from_the_cache(tmp_path, table_cache, counted_reads):
     assert len(counted_reads) == 1
     pd.testing.assert_frame_equal(first, again)
     assert again.attrs == first.attrs
+    assert len(list(table_cache.glob("step_trace-*.parquet"))) == 1
+
+
+def test_small_sources_are_read_again_not_cached(tmp_path, monkeypatch, table_cache, counted_reads):
+    # Under the size rule a second load parses the file again, stores nothing and imports no Parquet.
+    monkeypatch.delenv("PERFORMANCE_ADVISOR_CACHE_MIN_MB")
+    root, _ = demo(tmp_path, ranks=1)
+    rank = discover(root).ranks[0]
+    assert output_file(rank, "step_trace_time.csv").stat().st_size < cache.min_source_bytes()
+    first = load_table("step_trace", rank)
+    again = load_table("step_trace", rank)
+    assert len(counted_reads) == 2
+    assert list(table_cache.iterdir()) == []
+    pd.testing.assert_frame_equal(first, again)
+
+
+def test_loading_small_sources_imports_no_parquet(tmp_path, monkeypatch):
+    # Importing pyarrow.parquet cost a cold CLI run ~40 ms when the cache stored even small tables.
+    monkeypatch.delenv("PERFORMANCE_ADVISOR_CACHE_MIN_MB")
+    root, _ = demo(tmp_path, ranks=1)
+    probe = (
+        "import sys\n"
+        "from advisor.formats import discover, load_table\n"
+        "rank = discover(sys.argv[1]).ranks[0]\n"
+        "for name in ('step_trace', 'kernels', 'device_tasks', 'comm_ops'):\n"
+        "    load_table(name, rank)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('pyarrow.')))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", probe, str(root)], capture_output=True, text=True, cwd=PROJECT_ROOT
+    )
+    assert run.returncode == 0, run.stderr
+    loaded = run.stdout.strip()
+    assert "pyarrow.parquet" not in loaded and "pyarrow.dataset" not in loaded, loaded
+
+
+def test_sources_over_the_size_rule_are_cached(tmp_path, monkeypatch, table_cache, counted_reads):
+    root, _ = demo(tmp_path, ranks=1)
+    rank = discover(root).ranks[0]
+    loader = format_named(rank.format).tables()["step_trace"]
+    size = sum(path.stat().st_size for path in source_files(rank, loader.sources))
+    monkeypatch.setenv("PERFORMANCE_ADVISOR_CACHE_MIN_MB", str(size / 2**20))  # exactly its size: cached
+    first = load_table("step_trace", rank)
+    again = load_table("step_trace", rank)
+    assert len(counted_reads) == 1
+    assert len(list(table_cache.glob("step_trace-*.parquet"))) == 1
+    monkeypatch.setenv("PERFORMANCE_ADVISOR_CACHE_MIN_MB", str((size + 1) / 2**20))  # one byte short
+    parsed = load_table("step_trace", rank)
+    assert len(counted_reads) == 2
+    pd.testing.assert_frame_equal(first, again)
+    pd.testing.assert_frame_equal(first, parsed)
+    assert parsed.attrs == again.attrs == first.attrs
+
+
+def test_a_miss_reads_no_parquet(tmp_path, monkeypatch, table_cache):
+    monkeypatch.setattr(pd, "read_parquet", lambda *a, **k: pytest.fail("read a missing entry"))
+    root, _ = demo(tmp_path, ranks=1)
+    rank = discover(root).ranks[0]
+    load_table("step_trace", rank)
     assert len(list(table_cache.glob("step_trace-*.parquet"))) == 1
 
 

@@ -224,7 +224,8 @@ def test_the_warning_names_each_problem(text_pair):
     assert "1 host_ops row with dur above" in trace_warning
 
 
-def test_a_warm_cache_says_what_a_cold_read_said(text_pair, table_cache):
+def test_a_warm_cache_says_what_a_cold_read_said(text_pair, table_cache, monkeypatch):
+    monkeypatch.setenv("PERFORMANCE_ADVISOR_CACHE_MIN_MB", "0")  # cache the small generated files too
     rank = rank_of(text_pair[1], 1)
     cold = load_table("kernels", rank)
     assert list(table_cache.glob("kernels-*.parquet"))

@@ -4,6 +4,21 @@ An entry is keyed by the table, the reader's code and the path, size and mtime o
 it read: a changed file or a changed reader misses. Entries live outside the input folders (which
 are read-only) in `$PERFORMANCE_ADVISOR_CACHE` (default `~/.cache/performance-advisor/tables`; "off"
 disables it), as Parquet, and the oldest are pruned past `$PERFORMANCE_ADVISOR_CACHE_MB` (2048).
+
+Only tables read from at least `$PERFORMANCE_ADVISOR_CACHE_MIN_MB` (8) of source files are cached.
+Measured per rank (2 shared cores, best of 3; parse: every table of those files, store/load: each as
+Parquet), before this rule:
+- trace_view.json (8 tables): 0.4 MiB parse 76 ms, store 16, load 24; 4 MiB 78 / 21 / 24; 20 MiB
+  187 / 43 / 42 (~7 ms per MiB parsed against ~1 loaded).
+- kernel_details.csv: 0.08 MiB parse 25 ms, store 6, load 6; 3.8 MiB 73 / 19 / 11.
+- the corpus db (1.7 MiB, 18 tables): parse 210 ms, store 50, load 70.
+- importing pyarrow.parquet, on a process's first load or store: ~40 ms; a miss tried to read the
+  missing file (~2 ms per table, ~20 tables per rank).
+A fresh profile (a user's new one, every panel task on it) always misses: for a small one the cache
+was pure cost (~0.15 s of a 2-rank analysis). Under 8 MiB of sources, parsing again costs a second
+analysis at most ~60 ms per source more than the Parquet load (the db ~140 ms, its reader being
+slower per MiB); above it, parsing grows ~7x faster than loading, and a big profile is cached as
+before (the cache's purpose: a second analysis or a comparison of it reads no raw file).
 """
 
 from __future__ import annotations
@@ -19,6 +34,7 @@ from pathlib import Path
 import pandas as pd
 
 DEFAULT_LIMIT_MB = 2048
+DEFAULT_MIN_SOURCE_MB = 8
 _DISABLED = {"", "0", "off", "false", "no"}
 
 
@@ -42,26 +58,38 @@ def code_fingerprint(module_name: str) -> str:
     return digest.hexdigest()[:16]
 
 
+def min_source_bytes() -> float:
+    """Sources smaller than this, all together, are read again rather than cached."""
+    try:
+        return float(os.environ.get("PERFORMANCE_ADVISOR_CACHE_MIN_MB", DEFAULT_MIN_SOURCE_MB)) * 2**20
+    except ValueError:
+        return DEFAULT_MIN_SOURCE_MB * 2**20
+
+
 def cache_key(table: str, rank: int, export: str, module_name: str, sources: Iterable[Path]) -> str | None:
     """The entry name for `rank`'s `table` read from `sources` (one file may hold several ranks), or
-    None if a source cannot be stat'ed."""
-    digest = hashlib.sha1(f"{table}\0{rank}\0{export}\0{code_fingerprint(module_name)}".encode())
+    None if the table is not cached: a source cannot be stat'ed, or they are too small to be worth it."""
+    stats = []
     for path in sorted(sources):
         try:
-            stat = path.stat()
+            stats.append((path, path.stat()))
         except OSError:
             return None
+    if sum(stat.st_size for _, stat in stats) < min_source_bytes():
+        return None
+    digest = hashlib.sha1(f"{table}\0{rank}\0{export}\0{code_fingerprint(module_name)}".encode())
+    for path, stat in stats:
         digest.update(f"\0{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
     return f"{table}-{digest.hexdigest()}.parquet"
 
 
 def load(key: str) -> pd.DataFrame | None:
     folder = cache_dir()
-    if folder is None:
+    if folder is None or not (folder / key).is_file():  # a miss reads no file (nor imports Parquet)
         return None
     try:
         frame = pd.read_parquet(folder / key)
-    except Exception:  # missing, partial or corrupt entry: read the source again
+    except Exception:  # partial or corrupt entry: read the source again
         return None
     with contextlib.suppress(OSError):
         os.utime(folder / key)  # recently used entries survive pruning

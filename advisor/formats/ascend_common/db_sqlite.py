@@ -80,7 +80,8 @@ class SqliteFile:
         return sqlite3.connect(self._memo["copy"].path)  # ours: SQLite may replay the journal there
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> pd.DataFrame:
-        """The rows of `sql` with nullable dtypes (Int64 keeps ns exact next to NULLs); a fresh copy."""
+        """The rows of `sql` with nullable dtypes (Int64 keeps ns exact next to NULLs); a copy of the
+        frame, which shares its memoised columns until either changes them (copy on write)."""
         key = ("query", sql, params)
         if key not in self._memo:
             try:
@@ -92,7 +93,7 @@ class SqliteFile:
             except (sqlite3.Error, OSError, pd.errors.DatabaseError) as exc:
                 raise InputError(f"{self.path}: cannot read the SQLite database ({_reason(exc)})") from None
             self._memo[key] = frame
-        return self._memo[key].copy()
+        return self._memo[key].copy(deep=False)
 
     def layout(self) -> dict[str, tuple[str, ...]]:
         """Table name -> column names, as the file declares them."""

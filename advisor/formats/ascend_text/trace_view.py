@@ -315,6 +315,7 @@ class _SpanRead:
         self.compiled = compiled
         self.max_event_bytes = max_event_bytes
         self.kinds: dict[Any, int] = {}
+        self.trims = _trims_heap(path)
 
     def names(self, span: Span | None) -> dict[Any, str]:
         """The process names in `span` (None: the whole file)."""
@@ -329,7 +330,7 @@ class _SpanRead:
     def events(self, span: Span | None, spill_path: str | None = None) -> _SpanEvents:
         """The events of `span` (None: the whole file), their processes' kinds from `kinds`. With
         `spill_path` (in a worker process) each chunk's columns go to that file (`ColumnSpill`)."""
-        builder = _Builder(self.kinds)
+        builder = _Builder(self.kinds, self.trims)
         fast = builder.scan if self.compiled and _tracescan is not None else None
         reader = ArrayReader(self.path, Event, self.chunk_bytes, fast, self.max_event_bytes, span=span)
         spill = None if spill_path is None else ColumnSpill(spill_path)
@@ -344,7 +345,8 @@ class _SpanRead:
         finally:
             if spill is not None:
                 spill.close()
-        _release_freed_memory()  # the chunks' objects: else the tables would be built on top of them
+        if self.trims:  # the chunks' objects: else the tables would be built on top of them
+            _release_freed_memory()
         return _SpanEvents(builder, reader.count, reader.oversized, reader.truncated_at)
 
     def tables(self, names: list[dict[Any, str]], spans: list[_SpanEvents]) -> TraceTables:
@@ -367,7 +369,8 @@ class _SpanRead:
         skipped = lost / seen if seen else 0.0
         tables = builder.tables(flows_beside=len(spans) > 1)
         tables = TraceTables(tables, warnings, processes, truncated_at is not None, skipped)
-        _release_freed_memory()
+        if self.trims:
+            _release_freed_memory()
         return tables
 
 
@@ -387,6 +390,19 @@ def _oversized_warning(path: Path, oversized: list[tuple[int, int]], limit: int)
     more = f" and {len(oversized) - _OFFSETS_NAMED} more" if len(oversized) > _OFFSETS_NAMED else ""
     events = "event" if len(oversized) == 1 else "events"
     return f"{path}: skipped {len(oversized)} {events} over the {byte_size(limit)} limit, at {where}{more}"
+
+
+# Files from this size on are read with freed heap pages returned after each step: a trim walks the
+# whole heap (~2 ms, 11 per read), which was a third of reading a 2 MiB trace, while what a small
+# read frees does not count in a peak.
+TRIM_FROM_BYTES = 64 * 2**20
+
+
+def _trims_heap(path: Path) -> bool:
+    try:
+        return path.stat().st_size >= TRIM_FROM_BYTES
+    except OSError:  # the read itself says why
+        return False
 
 
 def _release_freed_memory() -> None:
@@ -446,8 +462,9 @@ for _table in TABLES:
 class _Builder:
     """Column buffers for every table, filled event by event and compacted once per chunk."""
 
-    def __init__(self, kinds: dict[Any, int]) -> None:
+    def __init__(self, kinds: dict[Any, int], trims: bool) -> None:
         self.kinds = kinds
+        self.trims = trims  # return freed heap pages after each table (`TRIM_FROM_BYTES`)
         self.threads: dict[tuple[Any, Any], Any] = {}
         self.skipped = 0
         self.raw = {table: tuple([] for _ in columns) for table, columns in _RAW.items()}
@@ -703,7 +720,8 @@ class _Builder:
         def build(name: str) -> pd.DataFrame:
             frame = conform(raw[name](), name)
             frame.attrs["source"] = TRACE_VIEW_JSON
-            _release_freed_memory()  # the raw columns just copied, before the next table is built
+            if self.trims:  # the raw columns just copied, before the next table is built
+                _release_freed_memory()
             return frame
 
         with ThreadPoolExecutor(1) as thread:
@@ -737,39 +755,70 @@ def _sorted(frame: pd.DataFrame, column: str) -> pd.DataFrame:
 
 def _steps(host: pd.DataFrame) -> pd.DataFrame:
     """One row per ProfilerStep#N, from the host cpu_op event (another track only when it is alone)."""
-    is_step = host["name"].str.startswith("ProfilerStep#").fillna(False)
-    rows = host.loc[is_step, ["name", "cat", "start_ns", "dur_us"]]
-    step = rows["name"].str.extract(_STEP, expand=False).astype("Int64")
-    rows = rows.assign(step=step, secondary=(rows["cat"] != "cpu_op").fillna(True)).dropna(subset="step")
-    rows = rows.sort_values(["secondary", "start_ns"], kind="stable").drop_duplicates("step")
-    return _sorted(rows, "start_ns")
+    at = np.flatnonzero(host["name"].str.startswith("ProfilerStep#").fillna(False).to_numpy(np.bool_))
+    names, cats, starts = host["name"].array[at], host["cat"].array[at], host["start_ns"].array[at]
+    # A few rows per step, in plain Python (a pandas sort and dedup cost more than a small trace's
+    # parse): by (another track than cpu_op, start), the first of each step, then by start.
+    candidates = []
+    for row, (name, cat, start) in enumerate(zip(names, cats, starts, strict=True)):
+        if match := _STEP.match(name):
+            candidates.append((cat is pd.NA or cat != "cpu_op", start, row, int(match.group(1))))
+    chosen, seen = [], set()
+    for _, start, row, step in sorted(candidates, key=lambda candidate: candidate[:2]):
+        if step not in seen:
+            seen.add(step)
+            chosen.append((start, row, step))
+    chosen.sort(key=lambda kept: kept[0])
+    rows = at[[row for _, row, _ in chosen]]
+    return pd.DataFrame(
+        {
+            "step": pd.array([step for _, _, step in chosen], dtype="Int64"),
+            "start_ns": host["start_ns"].array[rows],
+            "dur_us": host["dur_us"].to_numpy()[rows],
+        }
+    )
 
 
 def _hccl(frame: pd.DataFrame, threads: dict[tuple[Any, Any], Any]) -> pd.DataFrame:
     """Ops (on "Group … Communication" threads) and plane tasks, with their group and plane."""
-    labels = []
+    labels: dict[tuple[int, int], tuple[bool, str | None, str | None]] = {}
     for (pid, tid), thread in threads.items():
         if type(pid) is not int or type(tid) is not int or not isinstance(thread, str):
             continue
         if match := _GROUP_THREAD.match(thread):
-            labels.append((pid, tid, True, match.group(1), None))
+            labels[(pid, tid)] = (True, match.group(1), None)
         elif match := _PLANE_THREAD.match(thread):
-            labels.append((pid, tid, False, match.group(1), f"Plane {match.group(2)}"))
-    lookup = pd.DataFrame(labels, columns=["pid", "tid", "is_op", "group", "plane"])
-    lookup = lookup.astype(
-        {"pid": "Int64", "tid": "Int64", "is_op": "boolean", "group": "string", "plane": "string"}
-    )
-    frame = frame.merge(lookup, on=["pid", "tid"], how="left")  # keeps the frame's row order
-    frame["is_op"] = frame["is_op"].fillna(frame["name"].str.startswith("hcom_")).fillna(False)
+            labels[(pid, tid)] = (False, match.group(1), f"Plane {match.group(2)}")
+    rows = len(frame)
+    labelled, is_op = np.zeros(rows, np.bool_), np.zeros(rows, np.bool_)
+    group, plane = np.full(rows, None, object), np.full(rows, None, object)
+    known = ~(frame["pid"].isna() | frame["tid"].isna()).to_numpy(np.bool_)
+    if labels and known.any():
+        # Few threads, many rows: label each distinct (pid, tid) once, then every row by its pair.
+        pairs = np.column_stack([frame[c].to_numpy(np.int64, na_value=0)[known] for c in ("pid", "tid")])
+        distinct, which = np.unique(pairs, axis=0, return_inverse=True)
+        found = [labels.get((int(pid), int(tid))) for pid, tid in distinct]
+        has = np.array([label is not None for label in found], np.bool_)[which.ravel()]
+        at = np.flatnonzero(known)[has]
+        picked = [found[i] for i in which.ravel()[has]]
+        labelled[at] = True
+        is_op[at] = [label[0] for label in picked]
+        group[at] = [label[1] for label in picked]
+        plane[at] = [label[2] for label in picked]
+    names = frame["name"]
+    is_op = np.where(labelled, is_op, names.str.startswith("hcom_").fillna(False).to_numpy(np.bool_))
     # Ops without a group thread: the digits after "__" in their name. Tasks: the only group, if one.
-    ops = frame["is_op"]
-    need = ops & frame["group"].isna()
+    need = is_op & pd.isna(group)
     if need.any():
-        frame.loc[need, "group"] = frame.loc[need, "name"].str.extract(_OP_GROUP, expand=False)
-    groups = frame.loc[ops, "group"].dropna().unique()
+        group[need] = names[need].str.extract(_OP_GROUP, expand=False).to_numpy(object, na_value=None)
+    groups = {name for name in group[is_op] if name is not None}
     if len(groups) == 1:
-        frame.loc[~ops & frame["group"].isna(), "group"] = groups[0]
-    return frame
+        group[~is_op & pd.isna(group)] = groups.pop()
+    return frame.assign(
+        is_op=pd.array(is_op, dtype="boolean"),
+        group=pd.array(group, dtype="string"),
+        plane=pd.array(plane, dtype="string"),
+    )
 
 
 def _flows(starts: pd.DataFrame, ends: pd.DataFrame) -> pd.DataFrame:
