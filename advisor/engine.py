@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import multiprocessing
 import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -274,10 +276,6 @@ def analyse_ranks(
 def _analyse_ranks_in_pool(profile: ProfileSet, args: tuple[Any, ...], workers: int) -> Iterator[RankOutcome]:
     """`analyse_rank(profile, rank, *args)` for every rank in `workers` local processes, each outcome
     as its rank finishes."""
-    # Imported here: a run in one process (the default) never needs them (~5 ms).
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
     # forkserver, not fork: the engine may run inside a threaded process. The server process
     # imports the readers and checks once, so each worker starts without paying for them again.
     context = multiprocessing.get_context("forkserver")

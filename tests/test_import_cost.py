@@ -1,9 +1,9 @@
 """A run imports only what it uses: a JSON-only analysis of a local profile loads no report writer
 it does not write (openpyxl, jinja2, plotly), no object-store client (boto3), no other format's
 table readers, nothing of the paths it does not take (Dask, the demo and synthetic profiles, the
-notebook, the training-log analysis) and, in one process, no process pool. Each of these costs
-import time on every cold CLI run (~0.3 s for openpyxl and jinja2 together), which on a small
-profile is most of the run. The warm worker, in turn, imports everything a task needs."""
+notebook, the training-log analysis). Each of these costs import time on every cold CLI run (~0.3 s
+for openpyxl and jinja2 together), which on a small profile is most of the run. The warm worker, in
+turn, imports everything a task needs."""
 
 from __future__ import annotations
 
@@ -32,13 +32,11 @@ UNUSED_BY_LOCAL_JSON = ("openpyxl", "jinja2", "markupsafe", "plotly", "boto3", "
                         "advisor.report.notebook", "advisor.storage.client", "advisor.storage.fetch",
                         "advisor.dask_engine", "distributed", "advisor.demo", "advisor.synth",
                         "advisor.training", "advisor.api", "shlex")  # fmt: skip
-# The table readers of the formats that the profile is not (detection imports none of them), and
-# for a db export the process pool (the text export's reader splits a big trace across processes).
+# The table readers of the formats that the profile is not (detection imports none of them).
 NOT_IMPORTED_FOR = {
     "text": ("advisor.formats.ascend_db.db", "advisor.formats.kineto.tables"),
-    "db": ("advisor.formats.ascend_text.trace_view", "advisor.formats.kineto.tables", "multiprocessing",
-           "concurrent.futures.process"),
-}  # fmt: skip
+    "db": ("advisor.formats.ascend_text.trace_view", "advisor.formats.kineto.tables"),
+}
 
 
 def _analyze(tmp_path: Path, profile: Path, formats: str) -> tuple[set[str], list[Path]]:
