@@ -9,10 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shlex
-import shutil
 import sys
-import tempfile
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -219,6 +216,10 @@ def _analyze(args: argparse.Namespace, reporter: Reporter) -> int:
         if not args.quiet:
             print_summary(report)
         return 0
+    # The upload's local staging folder: only this path needs tempfile and shutil.
+    import shutil
+    import tempfile
+
     from .storage import upload_reports
 
     local = (
@@ -289,6 +290,8 @@ def _is_object_url(path: str | None) -> bool:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    import shlex
+
     from .demo import DEMO_TRAINING_LOG, write_demo_profile, write_demo_training_log
 
     ranks = _int_option("ranks", args.ranks, 1, MAX_DEMO_RANKS)

@@ -241,17 +241,16 @@ def _evidence_view(evidence: Evidence, cap: int, m: Messages) -> dict[str, Any]:
         for j in range(len(kept))
     ]
 
-    def td(text: str, number: bool) -> Markup:
+    def td(text: str, number: bool) -> str:
         if number:
-            return Markup("<td class=n>{}").format(text)
+            return f"<td class=n>{escape(text)}"
         if any(arrow in text for arrow in _ARROWS):
-            return Markup("<td class=a>{}").format(text)  # kept on one line
-        return Markup("<td>{}").format(text)
+            return f"<td class=a>{escape(text)}"  # kept on one line
+        return f"<td>{escape(text)}"
 
-    # Compact markup (optional end tags left out, as HTML allows): evidence is most of a big page.
-    body = Markup("").join(
-        Markup("<tr>") + Markup("").join(td(text, num) for text, num in row) + Markup("\n") for row in cells
-    )
+    # Compact markup (optional end tags left out, as HTML allows): evidence is most of a big page. One
+    # join of plain strings, each cell escaped once (Markup's format and + cost ~20 µs a cell).
+    body = Markup("".join(f"<tr>{''.join(td(text, num) for text, num in row)}\n" for row in cells))
     hidden = [evidence.columns[i] for i in range(width) if i not in set(kept)]
     return {
         "name": evidence.name,
