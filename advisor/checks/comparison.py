@@ -10,6 +10,7 @@ reference's benchmark / target.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from ..report.messages import Messages
 from ..report.model import Evidence, Finding
 from .common import STEP_PARTS, Gain, finding, mean_step_us, ms, share_of_step, step_times_us
 from .registry import ACCELERATORS, ComparisonContext, NotEvaluated, check, running_check
+from .schedule_base import names_where
 
 # A row counts as slower when it spends more than this share of the baseline's time more, and more than
 # NOISE_US µs per step more: run-to-run jitter must not add up to a finding. Host API times vary more
@@ -246,7 +248,7 @@ def compute_kernels(kernels: pd.DataFrame) -> pd.DataFrame:
 
 def step_windows(host_ops: pd.DataFrame, step_trace: pd.DataFrame | None) -> pd.DataFrame:
     """ProfilerStep#N spans (step, start_ns, end_ns), only the steps the step trace kept (--step)."""
-    marks = host_ops[host_ops["name"].str.startswith("ProfilerStep#", na=False)]
+    marks = host_ops[names_where(host_ops, _is_step_mark)]
     steps = pd.to_numeric(marks["name"].str.slice(len("ProfilerStep#")), errors="coerce")
     windows = pd.DataFrame(
         {
@@ -265,34 +267,55 @@ def step_windows(host_ops: pd.DataFrame, step_trace: pd.DataFrame | None) -> pd.
 def framework_ops(host_ops: pd.DataFrame, step_trace: pd.DataFrame | None) -> tuple[pd.DataFrame, int]:
     """The cpu_op events inside the profiled steps, with a `top_level` flag (not nested in another cpu_op
     of the same thread: their times add up without double counting), and the number of steps."""
-    ops = host_ops[(host_ops["cat"] == "cpu_op") & host_ops["start_ns"].notna() & host_ops["dur_us"].notna()]
-    windows = step_windows(host_ops, step_trace)
-    ops = ops[~ops["name"].str.startswith("ProfilerStep#", na=False)]
-    frame = pd.DataFrame(
-        {
-            "name": ops["name"].astype("string").fillna("").to_numpy(),
-            "tid": ops["tid"].astype("Float64").fillna(-1).to_numpy(),
-            "start_ns": ops["start_ns"].astype("float64").to_numpy(),
-            "dur_us": ops["dur_us"].astype("float64").clip(lower=0.0).to_numpy(),
-        }
+    keep = (
+        names_where(host_ops, {"cpu_op"}.__contains__, "cat")
+        & host_ops["start_ns"].notna().to_numpy(dtype=bool)
+        & host_ops["dur_us"].notna().to_numpy(dtype=bool)
+        & ~names_where(host_ops, _is_step_mark)
     )
+    name = host_ops["name"].to_numpy(dtype=object, na_value="")[keep]
+    tid = host_ops["tid"].to_numpy(dtype=np.float64, na_value=-1.0)[keep]
+    start = host_ops["start_ns"].to_numpy(dtype=np.float64, na_value=np.nan)[keep]
+    dur = np.clip(host_ops["dur_us"].to_numpy(dtype=np.float64, na_value=np.nan)[keep], 0.0, None)
+    windows = step_windows(host_ops, step_trace)
+    rows = np.arange(len(name))
+    columns: dict[str, np.ndarray] = {}
     steps = 1
     if not windows.empty:
-        frame = frame.sort_values("start_ns", kind="stable")
-        placed = pd.merge_asof(
-            frame,
-            windows.astype({"start_ns": "float64", "end_ns": "float64"}),
-            on="start_ns",
-            direction="backward",
-        )
-        frame = placed[placed["start_ns"] < placed["end_ns"]].drop(columns=["end_ns"])
+        # Each op in the step window that starts last at or before it (windows are sorted by start).
+        rows = np.argsort(start, kind="stable")
+        at = np.searchsorted(windows["start_ns"].to_numpy(dtype=np.float64), start[rows], side="right") - 1
+        placed = at >= 0
+        placed[placed] = start[rows][placed] < windows["end_ns"].to_numpy(dtype=np.float64)[at[placed]]
+        rows, columns["step"] = rows[placed], windows["step"].to_numpy()[at[placed]]
         steps = int(windows["step"].nunique())
-    frame = frame.assign(end_ns=frame["start_ns"] + frame["dur_us"] * 1000.0)
-    frame = frame.sort_values(["tid", "start_ns", "dur_us"], ascending=[True, True, False], kind="stable")
-    reach = frame.groupby("tid")["end_ns"].cummax()
-    before = reach.groupby(frame["tid"]).shift(1)
-    nested = (frame["start_ns"] < before) & (frame["end_ns"] <= before)
-    return frame.assign(top_level=~nested.fillna(False).astype(bool)), steps
+    end = start + dur * 1000.0
+    # Per thread in time order, the longer of two ops starting together first (it encloses the other).
+    order = np.lexsort((-dur[rows], start[rows], tid[rows]))
+    rows = rows[order]
+    tid, start, dur, end = tid[rows], start[rows], dur[rows], end[rows]
+    # An op is nested when an earlier op of its thread (start order) reaches past its end.
+    before = np.full(len(rows), np.nan)
+    bounds = np.flatnonzero(np.r_[True, tid[1:] != tid[:-1], True])
+    for lo, hi in itertools.pairwise(bounds):
+        before[lo + 1 : hi] = np.maximum.accumulate(end[lo:hi])[:-1]
+    nested = (start < before) & (end <= before)
+    frame = pd.DataFrame(
+        {
+            "name": name[rows],
+            "tid": tid,
+            "start_ns": start,
+            "dur_us": dur,
+            **{column: values[order] for column, values in columns.items()},
+            "end_ns": end,
+            "top_level": ~nested,
+        }
+    )
+    return frame, steps
+
+
+def _is_step_mark(name: str) -> bool:
+    return name.startswith("ProfilerStep#")
 
 
 def api_stats(ops: pd.DataFrame, steps: int) -> pd.DataFrame:

@@ -9,6 +9,7 @@ during the sequence's dispatch, which is the gain estimate.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -22,7 +23,9 @@ from .registry import NPU_ONLY, NotEvaluated, RankContext, check
 from .schedule_base import (
     free_slices,
     intervals,
+    is_aten,
     mean_step_time,
+    names_where,
     step_windows,
     top_level,
     union_overlap_ns,
@@ -34,6 +37,7 @@ OPTIMIZER_PREFIX = "Optimizer.step#"
 _TOKEN = re.compile(r"^\(([^()]+)\)(\{\d+,\d+\}|[?*+])?$")
 
 
+@functools.cache
 def pattern_regex(pattern: str) -> re.Pattern[str]:
     """'(permute|transpose)-(contiguous){0,1}-view' -> a regex over '-op--op-…' strings."""
     parts = []
@@ -69,10 +73,9 @@ def _applies(rule: dict[str, Any], version: tuple[int, ...] | None) -> bool:
     return version is None or minimum is None or version >= minimum
 
 
-def _aten_matches(ops: pd.DataFrame, version: tuple[int, ...] | None) -> pd.DataFrame:
-    """One row per matched sequence: api, ops (matched names), first (row of its first op), start, end."""
-    aten = ops[ops["name"].str.startswith("aten::").fillna(False).to_numpy(dtype=bool)]
-    aten = aten.reset_index(drop=True)
+def _aten_matches(aten: pd.DataFrame, version: tuple[int, ...] | None) -> pd.DataFrame:
+    """One row per matched sequence of the framework ops `aten` (aten::…): api, ops (matched names),
+    first (row of its first op), start, end."""
     top = top_level(aten)
     found = []
     names = aten["name"].str.slice(6).to_numpy(dtype=object)
@@ -107,8 +110,8 @@ def _aten_matches(ops: pd.DataFrame, version: tuple[int, ...] | None) -> pd.Data
     return frame
 
 
-def _optimizer_matches(ops: pd.DataFrame, version: tuple[int, ...] | None) -> pd.DataFrame:
-    steps_ = ops[ops["name"].str.startswith(OPTIMIZER_PREFIX).fillna(False).to_numpy(dtype=bool)]
+def _optimizer_matches(steps_: pd.DataFrame, version: tuple[int, ...] | None) -> pd.DataFrame:
+    """One row per optimizer step (`steps_`: the Optimizer.step#… ops) with a fused replacement."""
     classes = steps_["name"].str.slice(len(OPTIMIZER_PREFIX)).str.replace(r"\.step$", "", regex=True)
     rules = knowledge("affinity_api")["optimizer"]
     api_of = {c: r["api"] for r in rules if _applies(r, version) for c in r["classes"]}
@@ -138,12 +141,18 @@ def affinity_api(ctx: RankContext) -> list[Finding]:
         raise NotEvaluated(m.t("schedule.affinity_api.disabled"))
     steps = step_windows(ctx.tables["steps"])
     host = ctx.tables["host_ops"]
-    host = host[steps.contains(host["start_ns"])].reset_index(drop=True)
+    in_steps = steps.contains(host["start_ns"])
+    aten = host[in_steps & names_where(host, is_aten)].reset_index(drop=True)
+    optimizer_steps = host[in_steps & names_where(host, _is_optimizer_step)]
     data_version = ctx.profile.versions.get("cann")
     version_text = data_version or ctx.options.cann_version
     version = version_key(version_text)
     matches = pd.concat(
-        [frame for frame in (_aten_matches(host, version), _optimizer_matches(host, version)) if len(frame)]
+        [
+            frame
+            for frame in (_aten_matches(aten, version), _optimizer_matches(optimizer_steps, version))
+            if len(frame)
+        ]
         or [pd.DataFrame(columns=["api", "ops", "start", "end", "call_stack"])],
         ignore_index=True,
     )
@@ -158,9 +167,9 @@ def affinity_api(ctx: RankContext) -> list[Finding]:
     matches["call_site"] = user_frames(pd.Series(matches["call_stack"], dtype=object))
     matches["call_site"] = matches["call_site"].replace("", m.t("schedule.affinity_api.no_stack"))
     matches["host_us"] = (m_ends - m_starts) / 1000.0
+    sites = matches.groupby(["api", "ops", "call_site"], sort=False)
     grouped = (
-        matches.groupby(["api", "ops", "call_site"], sort=False)
-        .agg(count=("api", "size"), host_us=("host_us", "sum"))
+        pd.concat([sites.size().rename("count"), sites["host_us"].sum()], axis=1)
         .reset_index()
         .sort_values(["count", "host_us"], ascending=False, kind="stable")
     )
@@ -211,6 +220,10 @@ def affinity_api(ctx: RankContext) -> list[Finding]:
             ],
         )
     ]
+
+
+def _is_optimizer_step(name: str) -> bool:
+    return name.startswith(OPTIMIZER_PREFIX)
 
 
 def _ops_of(grouped: pd.DataFrame, api: str) -> str:

@@ -8,6 +8,8 @@ filtering by the windows also honours the user's choice.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +40,9 @@ COMPILE = "AscendCL@opCompile"
 LIBRARY_FRAMES = ("site-packages", "dist-packages", "/torch/", "/torch_npu/", "/lib/python", "<string>")
 
 
-@dataclass(frozen=True)
+# eq=False: a rank's Steps (one object, `step_windows` is memoised) keys the derivations made from it
+# by identity, as its tables do.
+@dataclass(frozen=True, eq=False)
 class Steps:
     """The profiled step windows of a rank (ns), sorted; one window over everything when the
     trace has no ProfilerStep events."""
@@ -96,10 +100,33 @@ _NA_NS = np.iinfo(np.int64).min
 
 def _ns(values: pd.Series | np.ndarray) -> np.ndarray:
     if isinstance(values, pd.Series):
+        if pd.api.types.is_integer_dtype(values.dtype):  # the tables' Int64: no conversion to make
+            return values.to_numpy(dtype=np.int64, na_value=_NA_NS)
         return values.astype("Int64").to_numpy(dtype=np.int64, na_value=_NA_NS)
     return np.asarray(values, dtype=np.int64)
 
 
+@per_rank_table
+def distinct_names(table: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """A string column of a rank table as codes (-1: NA) into its distinct values: names repeat a
+    lot, so a test on them runs once per distinct name (`names_where`)."""
+    codes, names = pd.factorize(table[column])
+    return codes, np.asarray(names, dtype=object)
+
+
+def names_where(table: pd.DataFrame, test: Callable[[str], object], column: str = "name") -> np.ndarray:
+    """Per row of a rank table: whether `test` holds for its `column` value (NA never does)."""
+    codes, names = distinct_names(table, column)
+    hits = np.fromiter((bool(test(name)) for name in names), dtype=bool, count=len(names))
+    return np.r_[hits, False][codes]
+
+
+def names_matching(table: pd.DataFrame, pattern: str, column: str = "name") -> np.ndarray:
+    """Per row of a rank table: whether `pattern` matches anywhere in its `column` value (str.contains)."""
+    return names_where(table, re.compile(pattern).search, column)
+
+
+@per_rank_table
 def step_windows(steps: pd.DataFrame | None) -> Steps:
     if steps is None or steps.empty:
         return Steps(np.zeros(0, np.int64), np.zeros(0, np.int64), [])
@@ -111,10 +138,14 @@ def step_windows(steps: pd.DataFrame | None) -> Steps:
 
 def mean_step_time(ctx: RankContext) -> float | None:
     """Mean step time (µs) from step_trace, else from the ProfilerStep durations."""
-    step_us = mean_step_us(ctx.tables.get("step_trace"))
+    return _mean_step_us(ctx.tables.get("step_trace"), ctx.tables.get("steps"))
+
+
+@per_rank_table
+def _mean_step_us(step_trace: pd.DataFrame | None, steps: pd.DataFrame | None) -> float | None:
+    step_us = mean_step_us(step_trace)
     if step_us:
         return step_us
-    steps = ctx.tables.get("steps")
     if steps is not None and not steps.empty:
         value = float(steps["dur_us"].mean())
         return value if value > 0 else None
@@ -132,6 +163,7 @@ def intervals(
     return starts[keep], ends[keep]
 
 
+@per_rank_table
 def free_slices(overlap: pd.DataFrame | None, steps: Steps) -> tuple[np.ndarray, np.ndarray]:
     """Device-idle slices inside the steps, sorted and disjoint: each step window minus the device's
     busy time (Overlap Analysis 'Computing' and 'Communication' slices). Unlike the 'Free' slices
@@ -235,10 +267,28 @@ def top_level(ops: pd.DataFrame) -> pd.DataFrame:
 def outermost(ops: pd.DataFrame, inner: pd.DataFrame, tolerance_ns: int = 1000) -> np.ndarray:
     """For each row of `inner` (start_ns, dur_us, tid), the row position in `ops` of the outermost
     op on the same thread that encloses it; -1 when none does."""
-    out = np.full(len(inner), -1, dtype=np.int64)
     if ops.empty or inner.empty:
+        return np.full(len(inner), -1, dtype=np.int64)
+    return outermost_of(top_level(ops), inner, tolerance_ns)
+
+
+@per_rank_table
+def framework_ops(host_ops: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A rank's framework ops (aten::…, renumbered from 0) and their `top_level`."""
+    aten = host_ops[names_where(host_ops, is_aten)].reset_index(drop=True)
+    return aten, top_level(aten)
+
+
+def is_aten(name: str) -> bool:
+    """A framework op's name (aten::…)."""
+    return name.startswith("aten::")
+
+
+def outermost_of(top: pd.DataFrame, inner: pd.DataFrame, tolerance_ns: int = 1000) -> np.ndarray:
+    """`outermost` from the enclosing ops' `top_level`."""
+    out = np.full(len(inner), -1, dtype=np.int64)
+    if top.empty or inner.empty:
         return out
-    top = top_level(ops)
     i_s, i_e = intervals(inner)
     i_valid = _ns(inner["start_ns"]) != _NA_NS
     probe = pd.DataFrame(
@@ -284,14 +334,17 @@ def host_stalls(cann: pd.DataFrame | None, gc: pd.DataFrame | None) -> tuple[np.
     device-memory call, or a recorded garbage collection."""
     parts = []
     if cann is not None and not cann.empty:
-        name = cann["name"].astype("string")
-        api = name.str.rsplit("@", n=1).str[-1]
-        stalled = (
-            name.str.contains(BLOCKING, regex=True)
-            | name.isin([COMPILE_EXECUTE, COMPILE])
-            | (name.str.startswith("AscendCL@") & api.isin(list(knowledge("memory")["apis"])))
-        )
-        parts.append(intervals(cann[stalled.fillna(False).to_numpy(dtype=bool)]))
+        blocking = re.compile(BLOCKING).search
+        memory_apis = frozenset(knowledge("memory")["apis"])
+
+        def stalls(name: str) -> bool:
+            return bool(
+                blocking(name)
+                or name in (COMPILE_EXECUTE, COMPILE)
+                or (name.startswith("AscendCL@") and name.rsplit("@", 1)[-1] in memory_apis)
+            )
+
+        parts.append(intervals(cann[names_where(cann, stalls)]))
     if gc is not None and not gc.empty:
         parts.append(intervals(gc))
     if not parts:

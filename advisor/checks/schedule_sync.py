@@ -26,10 +26,12 @@ from .registry import NotEvaluated, RankContext, check
 from .schedule_base import (
     BLOCKING,
     Steps,
+    framework_ops,
     free_slices,
     intervals,
     mean_step_time,
-    outermost,
+    names_matching,
+    outermost_of,
     slice_at,
     step_windows,
     us,
@@ -69,18 +71,14 @@ def _blocking(ctx: RankContext) -> tuple[pd.DataFrame, Steps]:
     cann = ctx.tables["runtime_api"]
     if cann.empty:
         raise NotEvaluated(ctx.messages.for_device(ctx.profile.device).t("schedule.sync.no_cann"))
-    blocking = cann[cann["name"].str.contains(BLOCKING, regex=True).fillna(False).to_numpy(dtype=bool)]
-    blocking = blocking[steps.contains(blocking["start_ns"])].reset_index(drop=True)
+    blocking = cann[names_matching(cann, BLOCKING) & steps.contains(cann["start_ns"])].reset_index(drop=True)
     return blocking, steps
 
 
 def _enclosing(ctx: RankContext, blocking: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """Framework ops (aten::…) and, per blocking call, the outermost one enclosing it (-1: none)."""
-    host = ctx.tables["host_ops"]
-    aten = host[host["name"].str.startswith("aten::").fillna(False).to_numpy(dtype=bool)].reset_index(
-        drop=True
-    )
-    return aten, outermost(aten, blocking)
+    aten, top = framework_ops(ctx.tables["host_ops"])
+    return aten, outermost_of(top, blocking)
 
 
 def _idle_after(
@@ -130,26 +128,28 @@ def host_sync(ctx: RankContext) -> list[Finding]:
     inside = owner >= 0
     if not inside.any():
         return []
-    calls = blocking[inside].assign(op=owner[inside])
-    c_starts, c_ends = intervals(calls)
-    calls = calls.assign(end_ns=c_ends, start=c_starts)
-    # One host sync per enclosing op (aten::item may both synchronise and copy).
-    syncs = calls.groupby("op", sort=True).agg(
-        blocked_us=("dur_us", "sum"), wait_start=("start", "min"), wait_end=("end_ns", "max"),
-        calls=("name", "size"),
-    )  # fmt: skip
-    ops = aten.iloc[syncs.index.to_numpy()]
+    c_starts, c_ends = intervals(blocking)
+    # One host sync per enclosing op (aten::item may both synchronise and copy): its calls' time,
+    # from the first call's start to the last call's end.
+    by_op = pd.DataFrame(
+        {
+            "op": owner[inside],
+            "start": c_starts[inside],
+            "end": c_ends[inside],
+            "dur_us": blocking["dur_us"].to_numpy(dtype=np.float64)[inside],
+        }
+    ).groupby("op", sort=True)
+    blocked_us, wait_start, wait_end = by_op["dur_us"].sum(), by_op["start"].min(), by_op["end"].max()
+    ops = aten.iloc[blocked_us.index.to_numpy()]
     free = free_slices(ctx.tables["overlap"], steps)
-    slices = _idle_after(
-        syncs["wait_start"].to_numpy(dtype=np.int64), syncs["wait_end"].to_numpy(dtype=np.int64), free
-    )
+    slices = _idle_after(wait_start.to_numpy(dtype=np.int64), wait_end.to_numpy(dtype=np.int64), free)
     table = pd.DataFrame(
         {
             "op": ops["name"].to_numpy(dtype=object),
             "call_site": user_frames(ops["call_stack"].reset_index(drop=True)).to_numpy(dtype=object),
             "start_ns": ops["start_ns"].to_numpy(dtype=np.int64),
             "step": steps.step_of(ops["start_ns"]),
-            "blocked_us": syncs["blocked_us"].to_numpy(dtype=np.float64),
+            "blocked_us": blocked_us.to_numpy(dtype=np.float64),
             "idle_after_us": _slice_us(slices, free),
         }
     )
@@ -163,9 +163,11 @@ def host_sync(ctx: RankContext) -> list[Finding]:
         return []
 
     table["call_site"] = table["call_site"].replace("", m.t("schedule.host_sync.no_stack"))
+    sites = table.groupby(["op", "call_site"], sort=False)
     by_site = (
-        table.groupby(["op", "call_site"], sort=False)
-        .agg(count=("op", "size"), blocked_us=("blocked_us", "sum"), idle_after_us=("idle_after_us", "sum"))
+        pd.concat(
+            [sites.size().rename("count"), sites["blocked_us"].sum(), sites["idle_after_us"].sum()], axis=1
+        )
         .reset_index()
         .sort_values(["idle_after_us", "count"], ascending=False, kind="stable")
     )
@@ -232,16 +234,11 @@ def host_sync(ctx: RankContext) -> list[Finding]:
     ]
 
 
-def _matches(names: pd.Series, pattern: str) -> np.ndarray:
-    return names.str.contains(pattern, regex=True).fillna(False).to_numpy(dtype=bool)
-
-
 def _after_launch(cann: pd.DataFrame, steps: Steps, device: str) -> tuple[np.ndarray, int]:
     """Per runtime_api row: a stream sync that directly follows a kernel launch on the same thread;
     and the number of launches, inside the steps."""
-    names = cann["name"]
-    is_launch = _matches(names, LAUNCH[device])
-    is_sync = _matches(names, STREAM_SYNC[device])
+    is_launch = names_matching(cann, LAUNCH[device])
+    is_sync = names_matching(cann, STREAM_SYNC[device])
     keep = np.flatnonzero((is_launch | is_sync) & steps.contains(cann["start_ns"]))
     events = pd.DataFrame(
         {
@@ -284,7 +281,7 @@ def synchronize_stream(ctx: RankContext) -> list[Finding]:
     # All stream/device syncs outside framework ops: after launches (launch blocking) or explicit;
     # without launch blocking, a sync after a launch is an explicit one (it times that kernel).
     in_steps = steps.contains(cann["start_ns"])
-    is_sync = _matches(cann["name"], STREAM_SYNC[device])
+    is_sync = names_matching(cann, STREAM_SYNC[device])
     after_mask &= launch_blocking
     syncs = (
         cann[is_sync & in_steps].assign(after_launch=after_mask[is_sync & in_steps]).reset_index(drop=True)
@@ -327,17 +324,16 @@ def synchronize_stream(ctx: RankContext) -> list[Finding]:
         )
     )
     lines.append(m.t("schedule.synchronize_stream.gain"))
-    by_name = (
-        syncs.assign(idle_after_us=_slice_us(slices, free))
-        .groupby(["name", "after_launch"], sort=True)
-        .agg(
-            count=("name", "size"),
-            total_us=("dur_us", "sum"),
-            max_us=("dur_us", "max"),
-            idle_after_us=("idle_after_us", "sum"),
-        )
-        .reset_index()
-    )
+    kinds = syncs.assign(idle_after_us=_slice_us(slices, free)).groupby(["name", "after_launch"], sort=True)
+    by_name = pd.concat(
+        [
+            kinds.size().rename("count"),
+            kinds["dur_us"].sum().rename("total_us"),
+            kinds["dur_us"].max().rename("max_us"),
+            kinds["idle_after_us"].sum(),
+        ],
+        axis=1,
+    ).reset_index()
     rows = [
         [r.name, bool(r.after_launch), int(r.count), round(r.count / n_steps, 2), round(r.total_us, 3),
          round(r.max_us, 3), round(r.idle_after_us, 3)]
