@@ -10,7 +10,6 @@ reference's benchmark / target.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from ..report.messages import Messages
 from ..report.model import Evidence, Finding
 from .common import STEP_PARTS, Gain, finding, mean_step_us, ms, share_of_step, step_times_us
 from .registry import ACCELERATORS, ComparisonContext, NotEvaluated, check, running_check
-from .schedule_base import names_where
+from .schedule_base import names_where, reach_before
 
 # A row counts as slower when it spends more than this share of the baseline's time more, and more than
 # NOISE_US µs per step more: run-to-run jitter must not add up to a finding. Host API times vary more
@@ -48,7 +47,7 @@ def n_steps(frame: pd.DataFrame | None) -> int:
 
 def side_stats(frame: pd.DataFrame, keys: Sequence[str], duration: str, steps: int) -> pd.DataFrame:
     """Per key: calls and total time per step, avg/max/min per call (NaN durations are not time)."""
-    data = frame[list(keys)].astype("string").fillna("")
+    data = pd.DataFrame({key: key_values(frame[key]) for key in keys}, index=frame.index)
     data["_dur"] = pd.to_numeric(frame[duration], errors="coerce").astype(float)
     grouped = data.groupby(list(keys), sort=False)["_dur"]
     out = grouped.agg(calls="size", total="sum", max_us="max", min_us="min")
@@ -56,6 +55,12 @@ def side_stats(frame: pd.DataFrame, keys: Sequence[str], duration: str, steps: i
     out["total_us_per_step"] = out["total"] / steps
     out["avg_us"] = (out["total"] / out["calls"]).where(out["calls"] > 0)
     return out[list(STATS)]
+
+
+def key_values(column: pd.Series) -> np.ndarray:
+    """A key column as str objects, "" for NA: grouping by pyarrow-backed strings costs several times
+    more than by plain Python strings."""
+    return column.astype("string").to_numpy(dtype=object, na_value="")
 
 
 def compare_stats(target: pd.DataFrame, baseline: pd.DataFrame) -> pd.DataFrame:
@@ -295,11 +300,8 @@ def framework_ops(host_ops: pd.DataFrame, step_trace: pd.DataFrame | None) -> tu
     rows = rows[order]
     tid, start, dur, end = tid[rows], start[rows], dur[rows], end[rows]
     # An op is nested when an earlier op of its thread (start order) reaches past its end.
-    before = np.full(len(rows), np.nan)
-    bounds = np.flatnonzero(np.r_[True, tid[1:] != tid[:-1], True])
-    for lo, hi in itertools.pairwise(bounds):
-        before[lo + 1 : hi] = np.maximum.accumulate(end[lo:hi])[:-1]
-    nested = (start < before) & (end <= before)
+    before, earlier = reach_before(tid, end)
+    nested = earlier & (start < before) & (end <= before)
     frame = pd.DataFrame(
         {
             "name": name[rows],
@@ -320,7 +322,7 @@ def _is_step_mark(name: str) -> bool:
 
 def api_stats(ops: pd.DataFrame, steps: int) -> pd.DataFrame:
     out = side_stats(ops, ("name",), "dur_us", steps)
-    top = ops["dur_us"].where(ops["top_level"], 0.0).groupby(ops["name"].astype("string").fillna("")).sum()
+    top = ops["dur_us"].where(ops["top_level"], 0.0).groupby(key_values(ops["name"])).sum()
     out["top_level_us_per_step"] = (top / steps).reindex(out.index).fillna(0.0)
     return out
 

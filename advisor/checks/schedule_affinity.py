@@ -77,17 +77,18 @@ def _aten_matches(aten: pd.DataFrame, version: tuple[int, ...] | None) -> pd.Dat
     """One row per matched sequence of the framework ops `aten` (aten::…): api, ops (matched names),
     first (row of its first op), start, end."""
     top = top_level(aten)
+    names = aten["name"].to_numpy(dtype=object)
+    rules = [rule for rule in knowledge("affinity_api")["aten"] if _applies(rule, version)]
     found = []
-    names = aten["name"].str.slice(6).to_numpy(dtype=object)
-    for _tid, group in top.groupby("tid", sort=False):
-        pos = group["pos"].to_numpy()
-        units = [f"-{n}-" for n in names[pos]]
+    tids = top["tid"].to_numpy()
+    for tid in pd.unique(tids):
+        on_thread = tids == tid
+        pos = top["pos"].to_numpy()[on_thread]
+        units = [f"-{name.removeprefix('aten::')}-" for name in names[pos]]
         offsets = np.r_[0, np.cumsum([len(u) for u in units])]
         text = "".join(units)
-        starts, ends = group["start"].to_numpy(), group["end"].to_numpy()
-        for rule in knowledge("affinity_api")["aten"]:
-            if not _applies(rule, version):
-                continue
+        starts, ends = top["start"].to_numpy()[on_thread], top["end"].to_numpy()[on_thread]
+        for rule in rules:
             for pattern in rule["patterns"]:
                 for hit in pattern_regex(pattern).finditer(text):
                     if hit.end() == hit.start():
@@ -99,19 +100,19 @@ def _aten_matches(aten: pd.DataFrame, version: tuple[int, ...] | None) -> pd.Dat
                          ends[first:last + 1].max())
                     )  # fmt: skip
     frame = pd.DataFrame(found, columns=["api", "ops", "first", "start", "end"])
+    if frame.empty:
+        return frame
     # Patterns of one rule may overlap (A-B and A-B-C): a sequence counts once per API.
     frame = frame.sort_values(["api", "start", "end"], ascending=[True, True, False], kind="stable")
     frame = frame.drop_duplicates(["api", "start"])
-    frame["call_stack"] = (
-        aten["call_stack"].to_numpy(dtype=object)[frame["first"].to_numpy(dtype=np.int64)]
-        if len(frame)
-        else []
-    )
+    frame["call_stack"] = aten["call_stack"].to_numpy(dtype=object)[frame["first"].to_numpy(dtype=np.int64)]
     return frame
 
 
 def _optimizer_matches(steps_: pd.DataFrame, version: tuple[int, ...] | None) -> pd.DataFrame:
     """One row per optimizer step (`steps_`: the Optimizer.step#… ops) with a fused replacement."""
+    if steps_.empty:
+        return pd.DataFrame()
     classes = steps_["name"].str.slice(len(OPTIMIZER_PREFIX)).str.replace(r"\.step$", "", regex=True)
     rules = knowledge("affinity_api")["optimizer"]
     api_of = {c: r["api"] for r in rules if _applies(r, version) for c in r["classes"]}

@@ -8,6 +8,7 @@ filtering by the windows also honours the user's choice.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -249,19 +250,31 @@ def top_level(ops: pd.DataFrame) -> pd.DataFrame:
     """The ops not enclosed by another op of `ops` on the same thread: columns pos (row position in
     `ops`), tid, start, end (ns), sorted by start. `ops` must nest per thread, as framework ops do."""
     starts, ends = intervals(ops)
-    valid = _ns(ops["start_ns"]) != _NA_NS
-    frame = pd.DataFrame(
-        {
-            "pos": np.flatnonzero(valid),
-            "tid": ops["tid"].to_numpy(dtype=np.int64, na_value=-1)[valid],
-            "start": starts,
-            "end": ends,
-        }
-    ).sort_values(["tid", "start", "end"], ascending=[True, True, False], kind="stable")
+    pos = np.flatnonzero(_ns(ops["start_ns"]) != _NA_NS)
+    tids = ops["tid"].to_numpy(dtype=np.int64, na_value=-1)[pos]
+    # Per thread in time order, the longer of two ops starting together first (it encloses the other).
+    order = np.lexsort((-ends, starts, tids))
     # An op is outermost when it starts after everything earlier on its thread has ended.
-    reach = frame.groupby("tid", sort=False)["end"].cummax()
-    prev = reach.groupby(frame["tid"], sort=False).shift(1)
-    return frame[prev.isna() | (frame["start"] >= prev)].sort_values("start", kind="stable")
+    reach, earlier = reach_before(tids[order], ends[order])
+    # Compared as float64, as the pandas version of this did (its shifted reach was float): ns
+    # timestamps of today lose their last 8 bits there, which results must not change over here.
+    outer = order[~earlier | (starts[order].astype(np.float64) >= reach.astype(np.float64))]
+    outer = outer[np.argsort(starts[outer], kind="stable")]
+    return pd.DataFrame({"pos": pos[outer], "tid": tids[outer], "start": starts[outer], "end": ends[outer]})
+
+
+def reach_before(groups: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For rows sorted by group: the latest end among the earlier rows of the row's group, and
+    whether the row has earlier rows in its group (where not, its reach is meaningless)."""
+    reach = np.empty_like(ends)
+    earlier = np.ones(len(ends), dtype=bool)
+    if not len(ends):
+        return reach, earlier
+    bounds = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1], True])
+    for lo, hi in itertools.pairwise(bounds):
+        reach[lo + 1 : hi] = np.maximum.accumulate(ends[lo:hi])[:-1]
+        earlier[lo] = False
+    return reach, earlier
 
 
 def outermost(ops: pd.DataFrame, inner: pd.DataFrame, tolerance_ns: int = 1000) -> np.ndarray:
@@ -290,19 +303,25 @@ def outermost_of(top: pd.DataFrame, inner: pd.DataFrame, tolerance_ns: int = 100
     if top.empty or inner.empty:
         return out
     i_s, i_e = intervals(inner)
-    i_valid = _ns(inner["start_ns"]) != _NA_NS
-    probe = pd.DataFrame(
-        {
-            "row": np.flatnonzero(i_valid),
-            "tid": inner["tid"].to_numpy(dtype=np.int64, na_value=-1)[i_valid],
-            "start": i_s,
-            "inner_end": i_e,
-        }
-    ).sort_values("start", kind="stable")
-    hit = pd.merge_asof(probe, top, on="start", by="tid", direction="backward")
-    hit = hit.dropna(subset=["pos"])
-    hit = hit[hit["end"] + tolerance_ns >= hit["inner_end"]]
-    out[hit["row"].to_numpy(dtype=np.int64)] = hit["pos"].to_numpy(dtype=np.int64)
+    rows = np.flatnonzero(_ns(inner["start_ns"]) != _NA_NS)
+    i_tids = inner["tid"].to_numpy(dtype=np.int64, na_value=-1)[rows]
+    t_tids, t_starts = top["tid"].to_numpy(), top["start"].to_numpy()
+    t_ends, t_pos = top["end"].to_numpy(), top["pos"].to_numpy()
+    # Per inner row, the last outermost op of its thread that started at or before it (top is sorted
+    # by start; -1: none).
+    enclosing = np.full(len(rows), -1, dtype=np.int64)
+    for tid in np.unique(i_tids):
+        mine, theirs = i_tids == tid, np.flatnonzero(t_tids == tid)
+        if not len(theirs):
+            continue
+        at = np.searchsorted(t_starts[theirs], i_s[mine], side="right") - 1
+        enclosing[mine] = np.where(at >= 0, theirs[np.maximum(at, 0)], -1)
+    found = enclosing >= 0
+    ends, inner_end = t_ends[enclosing[found]], i_e[found]
+    if not found.all():  # as merge_asof did: an unmatched row made the ends float64, which round
+        ends, inner_end = ends.astype(np.float64), inner_end.astype(np.float64)
+    hit = np.flatnonzero(found)[ends + tolerance_ns >= inner_end]
+    out[rows[hit]] = t_pos[enclosing[hit]]
     return out
 
 
