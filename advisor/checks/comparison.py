@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -37,6 +38,9 @@ KERNEL_KEY = ("name", "op_type", "input_shapes")
 STATS = ("calls_per_step", "total_us_per_step", "avg_us", "max_us", "min_us")
 
 
+SeriesOrArray = TypeVar("SeriesOrArray", pd.Series, np.ndarray)
+
+
 def n_steps(frame: pd.DataFrame | None) -> int:
     """The number of steps a per-step table covers: distinct steps, plus one for rows without a step."""
     if frame is None or frame.empty or "step" not in frame.columns:
@@ -47,14 +51,41 @@ def n_steps(frame: pd.DataFrame | None) -> int:
 
 def side_stats(frame: pd.DataFrame, keys: Sequence[str], duration: str, steps: int) -> pd.DataFrame:
     """Per key: calls and total time per step, avg/max/min per call (NaN durations are not time)."""
-    data = pd.DataFrame({key: key_values(frame[key]) for key in keys}, index=frame.index)
-    data["_dur"] = pd.to_numeric(frame[duration], errors="coerce").astype(float)
-    grouped = data.groupby(list(keys), sort=False)["_dur"]
-    out = grouped.agg(calls="size", total="sum", max_us="max", min_us="min")
-    out["calls_per_step"] = out["calls"] / steps
-    out["total_us_per_step"] = out["total"] / steps
-    out["avg_us"] = (out["total"] / out["calls"]).where(out["calls"] > 0)
-    return out[list(STATS)]
+    columns = [key_values(frame[key]) for key in keys]
+    groups, first = key_groups(columns)
+    durations = pd.Series(pd.to_numeric(frame[duration], errors="coerce").to_numpy(dtype=np.float64))
+    # Sorted group numbers are the keys in order of first appearance; pandas' sums, as before.
+    grouped = durations.groupby(groups, sort=True)
+    calls = np.bincount(groups, minlength=len(first))
+    total = grouped.sum().to_numpy()
+    index = (
+        pd.MultiIndex.from_arrays([column[first] for column in columns], names=list(keys))
+        if len(keys) > 1
+        else pd.Index(columns[0][first], name=keys[0])
+    )
+    return pd.DataFrame(
+        {
+            "calls_per_step": calls / steps,
+            "total_us_per_step": total / steps,
+            "avg_us": total / calls,
+            "max_us": grouped.max().to_numpy(),
+            "min_us": grouped.min().to_numpy(),
+        },
+        index=index,
+    )
+
+
+def key_groups(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the number of its combination of key values (numbered in order of first appearance),
+    and the first row of each combination."""
+    groups = np.zeros(len(columns[0]), dtype=np.int64)
+    for column in columns:
+        codes, uniques = pd.factorize(column)
+        groups, _ = pd.factorize(groups * len(uniques) + codes)
+    count = int(groups.max()) + 1 if len(groups) else 0
+    first = np.full(count, len(groups), dtype=np.int64)
+    np.minimum.at(first, groups, np.arange(len(groups)))
+    return groups, first
 
 
 def key_values(column: pd.Series) -> np.ndarray:
@@ -64,19 +95,22 @@ def key_values(column: pd.Series) -> np.ndarray:
 
 
 def compare_stats(target: pd.DataFrame, baseline: pd.DataFrame) -> pd.DataFrame:
-    """Both sides side by side (keys missing on a side: no calls, no time), sorted by time lost."""
+    """Both sides side by side (keys missing on a side: no calls, no time, so 0 for every per-step
+    figure), sorted by time lost."""
     both = target.add_prefix("target_").join(baseline.add_prefix("baseline_"), how="outer")
-    for side in ("target", "baseline"):
-        for col in ("calls_per_step", "total_us_per_step"):
-            both[f"{side}_{col}"] = both[f"{side}_{col}"].fillna(0.0)
-    both["diff_total_us_per_step"] = both["target_total_us_per_step"] - both["baseline_total_us_per_step"]
-    base = both["baseline_total_us_per_step"]
-    both["ratio_total"] = (both["target_total_us_per_step"] / base).where(base > 0)
-    both["diff_avg_us"] = both["target_avg_us"] - both["baseline_avg_us"]
+    values = {column: both[column].to_numpy(dtype=np.float64) for column in both.columns}
+    for column in both.columns:
+        if column.endswith("_per_step"):
+            values[column] = _nan_as_zero(values[column])
+    t_total, base = values["target_total_us_per_step"], values["baseline_total_us_per_step"]
+    values["diff_total_us_per_step"] = t_total - base
+    values["ratio_total"] = np.divide(t_total, base, out=np.full(len(base), np.nan), where=base > 0)
+    values["diff_avg_us"] = values["target_avg_us"] - values["baseline_avg_us"]
+    both = pd.DataFrame(values, index=both.index)
     return both.sort_values("diff_total_us_per_step", ascending=False, kind="stable")
 
 
-def slower(diff: pd.Series, baseline: pd.Series, noise_share: float) -> pd.Series:
+def slower(diff: SeriesOrArray, baseline: SeriesOrArray, noise_share: float) -> SeriesOrArray:
     """Rows whose extra time is above run-to-run noise."""
     return (diff > NOISE_US) & (diff > noise_share * baseline)
 
@@ -90,16 +124,26 @@ class Loss:
     net_us: float  # all rows, signed
 
 
+def _nan_as_zero(values: np.ndarray) -> np.ndarray:
+    return np.where(np.isnan(values), 0.0, values)
+
+
 def loss(table: pd.DataFrame, kind: str, diff_col: str, base_col: str) -> Loss:
-    hit = table[slower(table[diff_col], table[base_col], NOISE_SHARE[kind])]
+    def column(name: str) -> np.ndarray:
+        return table[name].to_numpy(dtype=np.float64)
+
+    diff = column(diff_col)
+    hit = slower(diff, column(base_col), NOISE_SHARE[kind])
     # Split the time lost: extra calls priced at the baseline's avg, the rest is calls that got slower.
-    base_avg = hit["baseline_avg_us"].fillna(hit["target_avg_us"]).fillna(0.0)
-    more_calls = ((hit["target_calls_per_step"] - hit["baseline_calls_per_step"]) * base_avg).clip(lower=0.0)
-    more_calls = np.minimum(more_calls, hit[diff_col])
-    lost = float(hit[diff_col].sum())
-    return Loss(
-        lost, len(hit), float(more_calls.sum()), lost - float(more_calls.sum()), float(table[diff_col].sum())
+    target_avg, base_avg = column("target_avg_us")[hit], column("baseline_avg_us")[hit]
+    base_avg = _nan_as_zero(np.where(np.isnan(base_avg), target_avg, base_avg))
+    more_calls = np.clip(
+        (column("target_calls_per_step") - column("baseline_calls_per_step"))[hit] * base_avg, 0.0, None
     )
+    more_calls = np.minimum(more_calls, diff[hit])
+    # NaN-skipping sums, as pandas' were.
+    lost, more_calls_us = float(np.nansum(diff[hit])), float(np.nansum(more_calls))
+    return Loss(lost, int(hit.sum()), more_calls_us, lost - more_calls_us, float(np.nansum(diff)))
 
 
 def _round(value: object) -> object:
@@ -335,8 +379,6 @@ def comparison_api(ctx: ComparisonContext) -> list[Finding]:
     if target.empty and baseline.empty:
         raise NotEvaluated(m.t("comparison.api.no_data"))
     table = compare_stats(api_stats(target, t_steps), api_stats(baseline, b_steps))
-    for side in ("target", "baseline"):
-        table[f"{side}_top_level_us_per_step"] = table[f"{side}_top_level_us_per_step"].fillna(0.0)
     table["diff_top_level_us_per_step"] = (
         table["target_top_level_us_per_step"] - table["baseline_top_level_us_per_step"]
     )

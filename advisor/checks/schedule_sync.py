@@ -240,18 +240,14 @@ def _after_launch(cann: pd.DataFrame, steps: Steps, device: str) -> tuple[np.nda
     is_launch = names_matching(cann, LAUNCH[device])
     is_sync = names_matching(cann, STREAM_SYNC[device])
     keep = np.flatnonzero((is_launch | is_sync) & steps.contains(cann["start_ns"]))
-    events = pd.DataFrame(
-        {
-            "row": keep,
-            "tid": cann["tid"].to_numpy(dtype=np.int64, na_value=-1)[keep],
-            "start": cann["start_ns"].to_numpy(dtype=np.int64, na_value=0)[keep],
-            "launch": is_launch[keep],
-        }
-    ).sort_values(["tid", "start"], kind="stable")
-    previous = events.groupby("tid", sort=False)["launch"].shift(1, fill_value=False).astype(bool)
+    tids = cann["tid"].to_numpy(dtype=np.int64, na_value=-1)[keep]
+    # The events per thread in time order; each one's predecessor on its thread.
+    order = np.lexsort((cann["start_ns"].to_numpy(dtype=np.int64, na_value=0)[keep], tids))
+    rows, tids, launch = keep[order], tids[order], is_launch[keep][order]
+    after_launch = np.r_[False, launch[:-1] & (tids[1:] == tids[:-1])] if len(rows) else launch
     after = np.zeros(len(cann), dtype=bool)
-    after[events["row"].to_numpy()[(~events["launch"] & previous).to_numpy()]] = True
-    return after, int(events["launch"].sum())
+    after[rows[~launch & after_launch]] = True
+    return after, int(launch.sum())
 
 
 # The recorded ASCEND_LAUNCH_BLOCKING only explains what the launches did; unrecorded is unset (a
