@@ -22,7 +22,7 @@ from ..report.messages import Messages
 from ..report.model import Evidence, Finding
 from .common import STEP_PARTS, Gain, finding, mean_step_us, ms, share_of_step, step_times_us
 from .registry import ACCELERATORS, ComparisonContext, NotEvaluated, check, running_check
-from .schedule_base import names_where, reach_before
+from .schedule_base import key_groups, names_where, reach_before
 
 # A row counts as slower when it spends more than this share of the baseline's time more, and more than
 # NOISE_US µs per step more: run-to-run jitter must not add up to a finding. Host API times vary more
@@ -73,19 +73,6 @@ def side_stats(frame: pd.DataFrame, keys: Sequence[str], duration: str, steps: i
         },
         index=index,
     )
-
-
-def key_groups(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the number of its combination of key values (numbered in order of first appearance),
-    and the first row of each combination."""
-    groups = np.zeros(len(columns[0]), dtype=np.int64)
-    for column in columns:
-        codes, uniques = pd.factorize(column)
-        groups, _ = pd.factorize(groups * len(uniques) + codes)
-    count = int(groups.max()) + 1 if len(groups) else 0
-    first = np.full(count, len(groups), dtype=np.int64)
-    np.minimum.at(first, groups, np.arange(len(groups)))
-    return groups, first
 
 
 def key_values(column: pd.Series) -> np.ndarray:
@@ -287,12 +274,16 @@ def comparison_kernel(ctx: ComparisonContext) -> list[Finding]:
 
 
 def compute_kernels(kernels: pd.DataFrame) -> pd.DataFrame:
-    """Kernels that compute: communication kernels (HCCL) last as long as the slowest peer makes them
-    wait, and are named per instance and run (hcom_allReduce__586_0_1); exposed communication is
-    compared by comparison.regression and the communication checks."""
-    hccl = kernels["accelerator_core"].eq("HCCL").fillna(False)
-    hccl |= kernels["name"].str.startswith("hcom_").fillna(False)
-    return kernels[~hccl.astype(bool)]
+    """The compared columns (KERNEL_KEY, duration_us) of the kernels that compute: communication
+    kernels (HCCL) last as long as the slowest peer makes them wait, and are named per instance and
+    run (hcom_allReduce__586_0_1); exposed communication is compared by comparison.regression and the
+    communication checks."""
+    hccl = names_where(kernels, {"HCCL"}.__contains__, "accelerator_core") | names_where(kernels, _is_hcom)
+    return kernels[[*KERNEL_KEY, "duration_us"]][~hccl]
+
+
+def _is_hcom(name: str) -> bool:
+    return name.startswith("hcom_")
 
 
 def step_windows(host_ops: pd.DataFrame, step_trace: pd.DataFrame | None) -> pd.DataFrame:

@@ -34,6 +34,7 @@ from .schedule_base import (
 )
 
 OPTIMIZER_PREFIX = "Optimizer.step#"
+_STEP_SUFFIX = re.compile(r"\.step$")
 _TOKEN = re.compile(r"^\(([^()]+)\)(\{\d+,\d+\}|[?*+])?$")
 
 
@@ -113,15 +114,22 @@ def _optimizer_matches(steps_: pd.DataFrame, version: tuple[int, ...] | None) ->
     """One row per optimizer step (`steps_`: the Optimizer.step#… ops) with a fused replacement."""
     if steps_.empty:
         return pd.DataFrame()
-    classes = steps_["name"].str.slice(len(OPTIMIZER_PREFIX)).str.replace(r"\.step$", "", regex=True)
     rules = knowledge("affinity_api")["optimizer"]
     api_of = {c: r["api"] for r in rules if _applies(r, version) for c in r["classes"]}
-    api = classes.map(api_of)
-    hit = steps_[api.notna().to_numpy(dtype=bool)]
+    # Optimizer.step#Adam.step -> Adam -> its fused API (None: none).
+    api = np.array(
+        [
+            api_of.get(_STEP_SUFFIX.sub("", name[len(OPTIMIZER_PREFIX) :]))
+            for name in steps_["name"].to_numpy(dtype=object)
+        ],
+        dtype=object,
+    )
+    found = np.not_equal(api, None)
+    hit = steps_[found]
     starts, ends = intervals(hit)
     return pd.DataFrame(
         {
-            "api": api[api.notna()].to_numpy(dtype=object),
+            "api": api[found],
             "ops": hit["name"].to_numpy(dtype=object),
             "start": starts,
             "end": ends,
@@ -180,8 +188,12 @@ def affinity_api(ctx: RankContext) -> list[Finding]:
     ]
     apis = list(dict.fromkeys(grouped["api"]))
     no_stack = not matches["call_stack"].notna().any()
+    # Per API, the op sequences it replaces, in the table's order.
+    replaced: dict[str, dict[str, None]] = {}
+    for api, ops in zip(grouped["api"].tolist(), grouped["ops"].tolist(), strict=True):
+        replaced.setdefault(api, {})[str(ops)] = None
     suggestions = [
-        m.t("schedule.affinity_api.suggestion.api", api=api, ops=_ops_of(grouped, api)) for api in apis
+        m.t("schedule.affinity_api.suggestion.api", api=api, ops=", ".join(replaced[api])) for api in apis
     ]
     suggestions += m.t_list("schedule.affinity_api.suggestions")
     if no_stack:
@@ -225,7 +237,3 @@ def affinity_api(ctx: RankContext) -> list[Finding]:
 
 def _is_optimizer_step(name: str) -> bool:
     return name.startswith(OPTIMIZER_PREFIX)
-
-
-def _ops_of(grouped: pd.DataFrame, api: str) -> str:
-    return ", ".join(dict.fromkeys(grouped.loc[grouped["api"] == api, "ops"].astype(str)))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -256,8 +256,8 @@ def top_level(ops: pd.DataFrame) -> pd.DataFrame:
     order = np.lexsort((-ends, starts, tids))
     # An op is outermost when it starts after everything earlier on its thread has ended.
     reach, earlier = reach_before(tids[order], ends[order])
-    # Compared as float64, as the pandas version of this did (its shifted reach was float): ns
-    # timestamps of today lose their last 8 bits there, which results must not change over here.
+    # Compared in float64, as the groupby version did (its shifted reach was float64), so that results
+    # stay the same: float64 rounds today's ns timestamps to 256 ns, which an exact comparison would not.
     outer = order[~earlier | (starts[order].astype(np.float64) >= reach.astype(np.float64))]
     outer = outer[np.argsort(starts[outer], kind="stable")]
     return pd.DataFrame({"pos": pos[outer], "tid": tids[outer], "start": starts[outer], "end": ends[outer]})
@@ -275,6 +275,19 @@ def reach_before(groups: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.n
         reach[lo + 1 : hi] = np.maximum.accumulate(ends[lo:hi])[:-1]
         earlier[lo] = False
     return reach, earlier
+
+
+def key_groups(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the number of its combination of key values (numbered in order of first appearance),
+    and the first row of each combination."""
+    groups = np.zeros(len(columns[0]), dtype=np.int64)
+    for column in columns:
+        codes, uniques = pd.factorize(column)
+        groups, _ = pd.factorize(groups * len(uniques) + codes)
+    count = int(groups.max()) + 1 if len(groups) else 0
+    first = np.full(count, len(groups), dtype=np.int64)
+    np.minimum.at(first, groups, np.arange(len(groups)))
+    return groups, first
 
 
 def outermost(ops: pd.DataFrame, inner: pd.DataFrame, tolerance_ns: int = 1000) -> np.ndarray:

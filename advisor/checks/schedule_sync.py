@@ -29,6 +29,7 @@ from .schedule_base import (
     framework_ops,
     free_slices,
     intervals,
+    key_groups,
     mean_step_time,
     names_matching,
     outermost_of,
@@ -162,34 +163,50 @@ def host_sync(ctx: RankContext) -> list[Finding]:
     if gain.share < MIN_SHARE and per_step < MIN_PER_STEP:
         return []
 
-    table["call_site"] = table["call_site"].replace("", m.t("schedule.host_sync.no_stack"))
-    sites = table.groupby(["op", "call_site"], sort=False)
-    by_site = (
-        pd.concat(
-            [sites.size().rename("count"), sites["blocked_us"].sum(), sites["idle_after_us"].sum()], axis=1
-        )
-        .reset_index()
-        .sort_values(["idle_after_us", "count"], ascending=False, kind="stable")
+    call_sites = table["call_site"].to_numpy(dtype=object)
+    call_sites[call_sites == ""] = m.t("schedule.host_sync.no_stack")
+    op_names = table["op"].to_numpy(dtype=object)
+    idle_after, blocked_us = table["idle_after_us"].to_numpy(), table["blocked_us"].to_numpy()
+    # Per (op, call site), in order of first appearance: count and pandas' sums (as before).
+    groups, first_row = key_groups([op_names, call_sites])
+    sums = (
+        pd.DataFrame({"blocked_us": blocked_us, "idle_after_us": idle_after}).groupby(groups, sort=True).sum()
     )
+    site_count, site_idle = np.bincount(groups), sums["idle_after_us"].to_numpy()
+    by_site = np.lexsort((-site_count, -site_idle))  # most idle after, then most calls, first
     site_rows = [
-        [r.op, r.call_site, int(r.count), round(r.count / n_steps, 2), round(r.blocked_us, 3),
-         round(r.idle_after_us, 3)]
-        for r in by_site.itertuples(index=False)
-    ]  # fmt: skip
+        [op, site, count, round(count / n_steps, 2), round(blocked_sum, 3), round(idle_sum, 3)]
+        for op, site, count, blocked_sum, idle_sum in zip(
+            op_names[first_row[by_site]].tolist(),
+            call_sites[first_row[by_site]].tolist(),
+            site_count[by_site].tolist(),
+            sums["blocked_us"].to_numpy()[by_site].tolist(),
+            site_idle[by_site].tolist(),
+            strict=True,
+        )
+    ]
     first = dict(zip(steps.numbers, steps.starts, strict=True))
-    largest = table.sort_values("idle_after_us", ascending=False, kind="stable").head(TOP)
+    largest = np.argsort(-idle_after, kind="stable")[:TOP]
     largest_rows = [
         [
-            int(r.step) if r.step >= 0 else None,
-            round((r.start_ns - first[r.step]) / 1e6, 3) if r.step in first else None,
-            r.op,
-            r.call_site,
-            round(r.blocked_us, 3),
-            round(r.idle_after_us, 3),
+            step if step >= 0 else None,
+            round((start_ns - first[step]) / 1e6, 3) if step in first else None,
+            op,
+            site,
+            round(blocked, 3),
+            round(idle, 3),
         ]
-        for r in largest.itertuples(index=False)
+        for step, start_ns, op, site, blocked, idle in zip(
+            table["step"].to_numpy()[largest].tolist(),
+            table["start_ns"].to_numpy()[largest].tolist(),
+            op_names[largest].tolist(),
+            call_sites[largest].tolist(),
+            blocked_us[largest].tolist(),
+            idle_after[largest].tolist(),
+            strict=True,
+        )
     ]
-    top = by_site.iloc[0]
+    top_op, top_site, top_count = site_rows[0][:3]
     description = "\n".join(
         [
             m.t(
@@ -197,16 +214,16 @@ def host_sync(ctx: RankContext) -> list[Finding]:
                 count=count,
                 steps=n_steps,
                 per_step=per_step,
-                sites=len(by_site),
+                sites=len(site_rows),
                 blocked_ms=blocked / 1000.0,
                 idle_ms=gain.ms,
                 share=gain.share,
             ),
-            m.t("schedule.host_sync.top", op=top.op, site=top.call_site, count=int(top["count"])),
+            m.t("schedule.host_sync.top", op=top_op, site=top_site, count=top_count),
             m.t("schedule.host_sync.gain"),
         ]
     )
-    families = list(dict.fromkeys(_family(name) for name in by_site["op"]))
+    families = list(dict.fromkeys(_family(row[0]) for row in site_rows))
     suggestions = [s for f in families for s in m.t_list(f"schedule.host_sync.suggestions.{f}")]
     if not ops["call_stack"].notna().any():
         suggestions += m.t_list("schedule.host_sync.suggestions.stack")
