@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,7 @@ from ..report.messages import Messages
 from ..report.model import Evidence, Finding
 from .common import STEP_PARTS, Gain, finding, mean_step_us, ms, share_of_step, step_times_us
 from .registry import ACCELERATORS, ComparisonContext, NotEvaluated, check, running_check
+from .schedule_base import key_groups, names_where, reach_before
 
 # A row counts as slower when it spends more than this share of the baseline's time more, and more than
 # NOISE_US µs per step more: run-to-run jitter must not add up to a finding. Host API times vary more
@@ -36,6 +38,9 @@ KERNEL_KEY = ("name", "op_type", "input_shapes")
 STATS = ("calls_per_step", "total_us_per_step", "avg_us", "max_us", "min_us")
 
 
+SeriesOrArray = TypeVar("SeriesOrArray", pd.Series, np.ndarray)
+
+
 def n_steps(frame: pd.DataFrame | None) -> int:
     """The number of steps a per-step table covers: distinct steps, plus one for rows without a step."""
     if frame is None or frame.empty or "step" not in frame.columns:
@@ -46,30 +51,53 @@ def n_steps(frame: pd.DataFrame | None) -> int:
 
 def side_stats(frame: pd.DataFrame, keys: Sequence[str], duration: str, steps: int) -> pd.DataFrame:
     """Per key: calls and total time per step, avg/max/min per call (NaN durations are not time)."""
-    data = frame[list(keys)].astype("string").fillna("")
-    data["_dur"] = pd.to_numeric(frame[duration], errors="coerce").astype(float)
-    grouped = data.groupby(list(keys), sort=False)["_dur"]
-    out = grouped.agg(calls="size", total="sum", max_us="max", min_us="min")
-    out["calls_per_step"] = out["calls"] / steps
-    out["total_us_per_step"] = out["total"] / steps
-    out["avg_us"] = (out["total"] / out["calls"]).where(out["calls"] > 0)
-    return out[list(STATS)]
+    columns = [key_values(frame[key]) for key in keys]
+    groups, first = key_groups(columns)
+    durations = pd.Series(pd.to_numeric(frame[duration], errors="coerce").to_numpy(dtype=np.float64))
+    # Sorted group numbers are the keys in order of first appearance; pandas' sums, as before.
+    grouped = durations.groupby(groups, sort=True)
+    calls = np.bincount(groups, minlength=len(first))
+    total = grouped.sum().to_numpy()
+    index = (
+        pd.MultiIndex.from_arrays([column[first] for column in columns], names=list(keys))
+        if len(keys) > 1
+        else pd.Index(columns[0][first], name=keys[0])
+    )
+    return pd.DataFrame(
+        {
+            "calls_per_step": calls / steps,
+            "total_us_per_step": total / steps,
+            "avg_us": total / calls,
+            "max_us": grouped.max().to_numpy(),
+            "min_us": grouped.min().to_numpy(),
+        },
+        index=index,
+    )
+
+
+def key_values(column: pd.Series) -> np.ndarray:
+    """A key column as str objects, "" for NA: grouping by pyarrow-backed strings costs several times
+    more than by plain Python strings."""
+    return column.astype("string").to_numpy(dtype=object, na_value="")
 
 
 def compare_stats(target: pd.DataFrame, baseline: pd.DataFrame) -> pd.DataFrame:
-    """Both sides side by side (keys missing on a side: no calls, no time), sorted by time lost."""
+    """Both sides side by side (keys missing on a side: no calls, no time, so 0 for every per-step
+    figure), sorted by time lost."""
     both = target.add_prefix("target_").join(baseline.add_prefix("baseline_"), how="outer")
-    for side in ("target", "baseline"):
-        for col in ("calls_per_step", "total_us_per_step"):
-            both[f"{side}_{col}"] = both[f"{side}_{col}"].fillna(0.0)
-    both["diff_total_us_per_step"] = both["target_total_us_per_step"] - both["baseline_total_us_per_step"]
-    base = both["baseline_total_us_per_step"]
-    both["ratio_total"] = (both["target_total_us_per_step"] / base).where(base > 0)
-    both["diff_avg_us"] = both["target_avg_us"] - both["baseline_avg_us"]
+    values = {column: both[column].to_numpy(dtype=np.float64) for column in both.columns}
+    for column in both.columns:
+        if column.endswith("_per_step"):
+            values[column] = _nan_as_zero(values[column])
+    t_total, base = values["target_total_us_per_step"], values["baseline_total_us_per_step"]
+    values["diff_total_us_per_step"] = t_total - base
+    values["ratio_total"] = np.divide(t_total, base, out=np.full(len(base), np.nan), where=base > 0)
+    values["diff_avg_us"] = values["target_avg_us"] - values["baseline_avg_us"]
+    both = pd.DataFrame(values, index=both.index)
     return both.sort_values("diff_total_us_per_step", ascending=False, kind="stable")
 
 
-def slower(diff: pd.Series, baseline: pd.Series, noise_share: float) -> pd.Series:
+def slower(diff: SeriesOrArray, baseline: SeriesOrArray, noise_share: float) -> SeriesOrArray:
     """Rows whose extra time is above run-to-run noise."""
     return (diff > NOISE_US) & (diff > noise_share * baseline)
 
@@ -83,16 +111,26 @@ class Loss:
     net_us: float  # all rows, signed
 
 
+def _nan_as_zero(values: np.ndarray) -> np.ndarray:
+    return np.where(np.isnan(values), 0.0, values)
+
+
 def loss(table: pd.DataFrame, kind: str, diff_col: str, base_col: str) -> Loss:
-    hit = table[slower(table[diff_col], table[base_col], NOISE_SHARE[kind])]
+    def column(name: str) -> np.ndarray:
+        return table[name].to_numpy(dtype=np.float64)
+
+    diff = column(diff_col)
+    hit = slower(diff, column(base_col), NOISE_SHARE[kind])
     # Split the time lost: extra calls priced at the baseline's avg, the rest is calls that got slower.
-    base_avg = hit["baseline_avg_us"].fillna(hit["target_avg_us"]).fillna(0.0)
-    more_calls = ((hit["target_calls_per_step"] - hit["baseline_calls_per_step"]) * base_avg).clip(lower=0.0)
-    more_calls = np.minimum(more_calls, hit[diff_col])
-    lost = float(hit[diff_col].sum())
-    return Loss(
-        lost, len(hit), float(more_calls.sum()), lost - float(more_calls.sum()), float(table[diff_col].sum())
+    target_avg, base_avg = column("target_avg_us")[hit], column("baseline_avg_us")[hit]
+    base_avg = _nan_as_zero(np.where(np.isnan(base_avg), target_avg, base_avg))
+    more_calls = np.clip(
+        (column("target_calls_per_step") - column("baseline_calls_per_step"))[hit] * base_avg, 0.0, None
     )
+    more_calls = np.minimum(more_calls, diff[hit])
+    # NaN-skipping sums, as pandas' were.
+    lost, more_calls_us = float(np.nansum(diff[hit])), float(np.nansum(more_calls))
+    return Loss(lost, int(hit.sum()), more_calls_us, lost - more_calls_us, float(np.nansum(diff)))
 
 
 def _round(value: object) -> object:
@@ -236,17 +274,21 @@ def comparison_kernel(ctx: ComparisonContext) -> list[Finding]:
 
 
 def compute_kernels(kernels: pd.DataFrame) -> pd.DataFrame:
-    """Kernels that compute: communication kernels (HCCL) last as long as the slowest peer makes them
-    wait, and are named per instance and run (hcom_allReduce__586_0_1); exposed communication is
-    compared by comparison.regression and the communication checks."""
-    hccl = kernels["accelerator_core"].eq("HCCL").fillna(False)
-    hccl |= kernels["name"].str.startswith("hcom_").fillna(False)
-    return kernels[~hccl.astype(bool)]
+    """The compared columns (KERNEL_KEY, duration_us) of the kernels that compute: communication
+    kernels (HCCL) last as long as the slowest peer makes them wait, and are named per instance and
+    run (hcom_allReduce__586_0_1); exposed communication is compared by comparison.regression and the
+    communication checks."""
+    hccl = names_where(kernels, {"HCCL"}.__contains__, "accelerator_core") | names_where(kernels, _is_hcom)
+    return kernels[[*KERNEL_KEY, "duration_us"]][~hccl]
+
+
+def _is_hcom(name: str) -> bool:
+    return name.startswith("hcom_")
 
 
 def step_windows(host_ops: pd.DataFrame, step_trace: pd.DataFrame | None) -> pd.DataFrame:
     """ProfilerStep#N spans (step, start_ns, end_ns), only the steps the step trace kept (--step)."""
-    marks = host_ops[host_ops["name"].str.startswith("ProfilerStep#", na=False)]
+    marks = host_ops[names_where(host_ops, _is_step_mark)]
     steps = pd.to_numeric(marks["name"].str.slice(len("ProfilerStep#")), errors="coerce")
     windows = pd.DataFrame(
         {
@@ -265,39 +307,57 @@ def step_windows(host_ops: pd.DataFrame, step_trace: pd.DataFrame | None) -> pd.
 def framework_ops(host_ops: pd.DataFrame, step_trace: pd.DataFrame | None) -> tuple[pd.DataFrame, int]:
     """The cpu_op events inside the profiled steps, with a `top_level` flag (not nested in another cpu_op
     of the same thread: their times add up without double counting), and the number of steps."""
-    ops = host_ops[(host_ops["cat"] == "cpu_op") & host_ops["start_ns"].notna() & host_ops["dur_us"].notna()]
-    windows = step_windows(host_ops, step_trace)
-    ops = ops[~ops["name"].str.startswith("ProfilerStep#", na=False)]
-    frame = pd.DataFrame(
-        {
-            "name": ops["name"].astype("string").fillna("").to_numpy(),
-            "tid": ops["tid"].astype("Float64").fillna(-1).to_numpy(),
-            "start_ns": ops["start_ns"].astype("float64").to_numpy(),
-            "dur_us": ops["dur_us"].astype("float64").clip(lower=0.0).to_numpy(),
-        }
+    keep = (
+        names_where(host_ops, {"cpu_op"}.__contains__, "cat")
+        & host_ops["start_ns"].notna().to_numpy(dtype=bool)
+        & host_ops["dur_us"].notna().to_numpy(dtype=bool)
+        & ~names_where(host_ops, _is_step_mark)
     )
+    name = host_ops["name"].to_numpy(dtype=object, na_value="")[keep]
+    tid = host_ops["tid"].to_numpy(dtype=np.float64, na_value=-1.0)[keep]
+    start = host_ops["start_ns"].to_numpy(dtype=np.float64, na_value=np.nan)[keep]
+    dur = np.clip(host_ops["dur_us"].to_numpy(dtype=np.float64, na_value=np.nan)[keep], 0.0, None)
+    windows = step_windows(host_ops, step_trace)
+    rows = np.arange(len(name))
+    columns: dict[str, np.ndarray] = {}
     steps = 1
     if not windows.empty:
-        frame = frame.sort_values("start_ns", kind="stable")
-        placed = pd.merge_asof(
-            frame,
-            windows.astype({"start_ns": "float64", "end_ns": "float64"}),
-            on="start_ns",
-            direction="backward",
-        )
-        frame = placed[placed["start_ns"] < placed["end_ns"]].drop(columns=["end_ns"])
+        # Each op in the step window that starts last at or before it (windows are sorted by start).
+        rows = np.argsort(start, kind="stable")
+        at = np.searchsorted(windows["start_ns"].to_numpy(dtype=np.float64), start[rows], side="right") - 1
+        placed = at >= 0
+        placed[placed] = start[rows][placed] < windows["end_ns"].to_numpy(dtype=np.float64)[at[placed]]
+        rows, columns["step"] = rows[placed], windows["step"].to_numpy()[at[placed]]
         steps = int(windows["step"].nunique())
-    frame = frame.assign(end_ns=frame["start_ns"] + frame["dur_us"] * 1000.0)
-    frame = frame.sort_values(["tid", "start_ns", "dur_us"], ascending=[True, True, False], kind="stable")
-    reach = frame.groupby("tid")["end_ns"].cummax()
-    before = reach.groupby(frame["tid"]).shift(1)
-    nested = (frame["start_ns"] < before) & (frame["end_ns"] <= before)
-    return frame.assign(top_level=~nested.fillna(False).astype(bool)), steps
+    end = start + dur * 1000.0
+    # Per thread in time order, the longer of two ops starting together first (it encloses the other).
+    order = np.lexsort((-dur[rows], start[rows], tid[rows]))
+    rows = rows[order]
+    tid, start, dur, end = tid[rows], start[rows], dur[rows], end[rows]
+    # An op is nested when an earlier op of its thread (start order) reaches past its end.
+    before, earlier = reach_before(tid, end)
+    nested = earlier & (start < before) & (end <= before)
+    frame = pd.DataFrame(
+        {
+            "name": name[rows],
+            "tid": tid,
+            "start_ns": start,
+            "dur_us": dur,
+            **{column: values[order] for column, values in columns.items()},
+            "end_ns": end,
+            "top_level": ~nested,
+        }
+    )
+    return frame, steps
+
+
+def _is_step_mark(name: str) -> bool:
+    return name.startswith("ProfilerStep#")
 
 
 def api_stats(ops: pd.DataFrame, steps: int) -> pd.DataFrame:
     out = side_stats(ops, ("name",), "dur_us", steps)
-    top = ops["dur_us"].where(ops["top_level"], 0.0).groupby(ops["name"].astype("string").fillna("")).sum()
+    top = ops["dur_us"].where(ops["top_level"], 0.0).groupby(key_values(ops["name"])).sum()
     out["top_level_us_per_step"] = (top / steps).reindex(out.index).fillna(0.0)
     return out
 
@@ -310,8 +370,6 @@ def comparison_api(ctx: ComparisonContext) -> list[Finding]:
     if target.empty and baseline.empty:
         raise NotEvaluated(m.t("comparison.api.no_data"))
     table = compare_stats(api_stats(target, t_steps), api_stats(baseline, b_steps))
-    for side in ("target", "baseline"):
-        table[f"{side}_top_level_us_per_step"] = table[f"{side}_top_level_us_per_step"].fillna(0.0)
     table["diff_top_level_us_per_step"] = (
         table["target_top_level_us_per_step"] - table["baseline_top_level_us_per_step"]
     )

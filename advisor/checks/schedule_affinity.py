@@ -9,6 +9,7 @@ during the sequence's dispatch, which is the gain estimate.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -22,7 +23,9 @@ from .registry import NPU_ONLY, NotEvaluated, RankContext, check
 from .schedule_base import (
     free_slices,
     intervals,
+    is_aten,
     mean_step_time,
+    names_where,
     step_windows,
     top_level,
     union_overlap_ns,
@@ -31,9 +34,11 @@ from .schedule_base import (
 )
 
 OPTIMIZER_PREFIX = "Optimizer.step#"
+_STEP_SUFFIX = re.compile(r"\.step$")
 _TOKEN = re.compile(r"^\(([^()]+)\)(\{\d+,\d+\}|[?*+])?$")
 
 
+@functools.cache
 def pattern_regex(pattern: str) -> re.Pattern[str]:
     """'(permute|transpose)-(contiguous){0,1}-view' -> a regex over '-op--op-…' strings."""
     parts = []
@@ -69,22 +74,22 @@ def _applies(rule: dict[str, Any], version: tuple[int, ...] | None) -> bool:
     return version is None or minimum is None or version >= minimum
 
 
-def _aten_matches(ops: pd.DataFrame, version: tuple[int, ...] | None) -> pd.DataFrame:
-    """One row per matched sequence: api, ops (matched names), first (row of its first op), start, end."""
-    aten = ops[ops["name"].str.startswith("aten::").fillna(False).to_numpy(dtype=bool)]
-    aten = aten.reset_index(drop=True)
+def _aten_matches(aten: pd.DataFrame, version: tuple[int, ...] | None) -> pd.DataFrame:
+    """One row per matched sequence of the framework ops `aten` (aten::…): api, ops (matched names),
+    first (row of its first op), start, end."""
     top = top_level(aten)
+    names = aten["name"].to_numpy(dtype=object)
+    rules = [rule for rule in knowledge("affinity_api")["aten"] if _applies(rule, version)]
     found = []
-    names = aten["name"].str.slice(6).to_numpy(dtype=object)
-    for _tid, group in top.groupby("tid", sort=False):
-        pos = group["pos"].to_numpy()
-        units = [f"-{n}-" for n in names[pos]]
+    tids = top["tid"].to_numpy()
+    for tid in pd.unique(tids):
+        on_thread = tids == tid
+        pos = top["pos"].to_numpy()[on_thread]
+        units = [f"-{name.removeprefix('aten::')}-" for name in names[pos]]
         offsets = np.r_[0, np.cumsum([len(u) for u in units])]
         text = "".join(units)
-        starts, ends = group["start"].to_numpy(), group["end"].to_numpy()
-        for rule in knowledge("affinity_api")["aten"]:
-            if not _applies(rule, version):
-                continue
+        starts, ends = top["start"].to_numpy()[on_thread], top["end"].to_numpy()[on_thread]
+        for rule in rules:
             for pattern in rule["patterns"]:
                 for hit in pattern_regex(pattern).finditer(text):
                     if hit.end() == hit.start():
@@ -96,28 +101,35 @@ def _aten_matches(ops: pd.DataFrame, version: tuple[int, ...] | None) -> pd.Data
                          ends[first:last + 1].max())
                     )  # fmt: skip
     frame = pd.DataFrame(found, columns=["api", "ops", "first", "start", "end"])
+    if frame.empty:
+        return frame
     # Patterns of one rule may overlap (A-B and A-B-C): a sequence counts once per API.
     frame = frame.sort_values(["api", "start", "end"], ascending=[True, True, False], kind="stable")
     frame = frame.drop_duplicates(["api", "start"])
-    frame["call_stack"] = (
-        aten["call_stack"].to_numpy(dtype=object)[frame["first"].to_numpy(dtype=np.int64)]
-        if len(frame)
-        else []
-    )
+    frame["call_stack"] = aten["call_stack"].to_numpy(dtype=object)[frame["first"].to_numpy(dtype=np.int64)]
     return frame
 
 
-def _optimizer_matches(ops: pd.DataFrame, version: tuple[int, ...] | None) -> pd.DataFrame:
-    steps_ = ops[ops["name"].str.startswith(OPTIMIZER_PREFIX).fillna(False).to_numpy(dtype=bool)]
-    classes = steps_["name"].str.slice(len(OPTIMIZER_PREFIX)).str.replace(r"\.step$", "", regex=True)
+def _optimizer_matches(steps_: pd.DataFrame, version: tuple[int, ...] | None) -> pd.DataFrame:
+    """One row per optimizer step (`steps_`: the Optimizer.step#… ops) with a fused replacement."""
+    if steps_.empty:
+        return pd.DataFrame()
     rules = knowledge("affinity_api")["optimizer"]
     api_of = {c: r["api"] for r in rules if _applies(r, version) for c in r["classes"]}
-    api = classes.map(api_of)
-    hit = steps_[api.notna().to_numpy(dtype=bool)]
+    # Optimizer.step#Adam.step -> Adam -> its fused API (None: none).
+    api = np.array(
+        [
+            api_of.get(_STEP_SUFFIX.sub("", name[len(OPTIMIZER_PREFIX) :]))
+            for name in steps_["name"].to_numpy(dtype=object)
+        ],
+        dtype=object,
+    )
+    found = np.not_equal(api, None)
+    hit = steps_[found]
     starts, ends = intervals(hit)
     return pd.DataFrame(
         {
-            "api": api[api.notna()].to_numpy(dtype=object),
+            "api": api[found],
             "ops": hit["name"].to_numpy(dtype=object),
             "start": starts,
             "end": ends,
@@ -138,12 +150,18 @@ def affinity_api(ctx: RankContext) -> list[Finding]:
         raise NotEvaluated(m.t("schedule.affinity_api.disabled"))
     steps = step_windows(ctx.tables["steps"])
     host = ctx.tables["host_ops"]
-    host = host[steps.contains(host["start_ns"])].reset_index(drop=True)
+    in_steps = steps.contains(host["start_ns"])
+    aten = host[in_steps & names_where(host, is_aten)].reset_index(drop=True)
+    optimizer_steps = host[in_steps & names_where(host, _is_optimizer_step)]
     data_version = ctx.profile.versions.get("cann")
     version_text = data_version or ctx.options.cann_version
     version = version_key(version_text)
     matches = pd.concat(
-        [frame for frame in (_aten_matches(host, version), _optimizer_matches(host, version)) if len(frame)]
+        [
+            frame
+            for frame in (_aten_matches(aten, version), _optimizer_matches(optimizer_steps, version))
+            if len(frame)
+        ]
         or [pd.DataFrame(columns=["api", "ops", "start", "end", "call_stack"])],
         ignore_index=True,
     )
@@ -158,9 +176,9 @@ def affinity_api(ctx: RankContext) -> list[Finding]:
     matches["call_site"] = user_frames(pd.Series(matches["call_stack"], dtype=object))
     matches["call_site"] = matches["call_site"].replace("", m.t("schedule.affinity_api.no_stack"))
     matches["host_us"] = (m_ends - m_starts) / 1000.0
+    sites = matches.groupby(["api", "ops", "call_site"], sort=False)
     grouped = (
-        matches.groupby(["api", "ops", "call_site"], sort=False)
-        .agg(count=("api", "size"), host_us=("host_us", "sum"))
+        pd.concat([sites.size().rename("count"), sites["host_us"].sum()], axis=1)
         .reset_index()
         .sort_values(["count", "host_us"], ascending=False, kind="stable")
     )
@@ -170,8 +188,12 @@ def affinity_api(ctx: RankContext) -> list[Finding]:
     ]
     apis = list(dict.fromkeys(grouped["api"]))
     no_stack = not matches["call_stack"].notna().any()
+    # Per API, the op sequences it replaces, in the table's order.
+    replaced: dict[str, dict[str, None]] = {}
+    for api, ops in zip(grouped["api"].tolist(), grouped["ops"].tolist(), strict=True):
+        replaced.setdefault(api, {})[str(ops)] = None
     suggestions = [
-        m.t("schedule.affinity_api.suggestion.api", api=api, ops=_ops_of(grouped, api)) for api in apis
+        m.t("schedule.affinity_api.suggestion.api", api=api, ops=", ".join(replaced[api])) for api in apis
     ]
     suggestions += m.t_list("schedule.affinity_api.suggestions")
     if no_stack:
@@ -213,5 +235,5 @@ def affinity_api(ctx: RankContext) -> list[Finding]:
     ]
 
 
-def _ops_of(grouped: pd.DataFrame, api: str) -> str:
-    return ", ".join(dict.fromkeys(grouped.loc[grouped["api"] == api, "ops"].astype(str)))
+def _is_optimizer_step(name: str) -> bool:
+    return name.startswith(OPTIMIZER_PREFIX)

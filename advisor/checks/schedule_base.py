@@ -8,6 +8,9 @@ filtering by the windows also honours the user's choice.
 
 from __future__ import annotations
 
+import itertools
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +41,9 @@ COMPILE = "AscendCL@opCompile"
 LIBRARY_FRAMES = ("site-packages", "dist-packages", "/torch/", "/torch_npu/", "/lib/python", "<string>")
 
 
-@dataclass(frozen=True)
+# eq=False: a rank's Steps (one object, `step_windows` is memoised) keys the derivations made from it
+# by identity, as its tables do.
+@dataclass(frozen=True, eq=False)
 class Steps:
     """The profiled step windows of a rank (ns), sorted; one window over everything when the
     trace has no ProfilerStep events."""
@@ -96,10 +101,33 @@ _NA_NS = np.iinfo(np.int64).min
 
 def _ns(values: pd.Series | np.ndarray) -> np.ndarray:
     if isinstance(values, pd.Series):
+        if pd.api.types.is_integer_dtype(values.dtype):  # the tables' Int64: no conversion to make
+            return values.to_numpy(dtype=np.int64, na_value=_NA_NS)
         return values.astype("Int64").to_numpy(dtype=np.int64, na_value=_NA_NS)
     return np.asarray(values, dtype=np.int64)
 
 
+@per_rank_table
+def distinct_names(table: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """A string column of a rank table as codes (-1: NA) into its distinct values: names repeat a
+    lot, so a test on them runs once per distinct name (`names_where`)."""
+    codes, names = pd.factorize(table[column])
+    return codes, np.asarray(names, dtype=object)
+
+
+def names_where(table: pd.DataFrame, test: Callable[[str], object], column: str = "name") -> np.ndarray:
+    """Per row of a rank table: whether `test` holds for its `column` value (NA never does)."""
+    codes, names = distinct_names(table, column)
+    hits = np.fromiter((bool(test(name)) for name in names), dtype=bool, count=len(names))
+    return np.r_[hits, False][codes]
+
+
+def names_matching(table: pd.DataFrame, pattern: str, column: str = "name") -> np.ndarray:
+    """Per row of a rank table: whether `pattern` matches anywhere in its `column` value (str.contains)."""
+    return names_where(table, re.compile(pattern).search, column)
+
+
+@per_rank_table
 def step_windows(steps: pd.DataFrame | None) -> Steps:
     if steps is None or steps.empty:
         return Steps(np.zeros(0, np.int64), np.zeros(0, np.int64), [])
@@ -111,10 +139,14 @@ def step_windows(steps: pd.DataFrame | None) -> Steps:
 
 def mean_step_time(ctx: RankContext) -> float | None:
     """Mean step time (µs) from step_trace, else from the ProfilerStep durations."""
-    step_us = mean_step_us(ctx.tables.get("step_trace"))
+    return _mean_step_us(ctx.tables.get("step_trace"), ctx.tables.get("steps"))
+
+
+@per_rank_table
+def _mean_step_us(step_trace: pd.DataFrame | None, steps: pd.DataFrame | None) -> float | None:
+    step_us = mean_step_us(step_trace)
     if step_us:
         return step_us
-    steps = ctx.tables.get("steps")
     if steps is not None and not steps.empty:
         value = float(steps["dur_us"].mean())
         return value if value > 0 else None
@@ -132,6 +164,7 @@ def intervals(
     return starts[keep], ends[keep]
 
 
+@per_rank_table
 def free_slices(overlap: pd.DataFrame | None, steps: Steps) -> tuple[np.ndarray, np.ndarray]:
     """Device-idle slices inside the steps, sorted and disjoint: each step window minus the device's
     busy time (Overlap Analysis 'Computing' and 'Communication' slices). Unlike the 'Free' slices
@@ -217,42 +250,91 @@ def top_level(ops: pd.DataFrame) -> pd.DataFrame:
     """The ops not enclosed by another op of `ops` on the same thread: columns pos (row position in
     `ops`), tid, start, end (ns), sorted by start. `ops` must nest per thread, as framework ops do."""
     starts, ends = intervals(ops)
-    valid = _ns(ops["start_ns"]) != _NA_NS
-    frame = pd.DataFrame(
-        {
-            "pos": np.flatnonzero(valid),
-            "tid": ops["tid"].to_numpy(dtype=np.int64, na_value=-1)[valid],
-            "start": starts,
-            "end": ends,
-        }
-    ).sort_values(["tid", "start", "end"], ascending=[True, True, False], kind="stable")
+    pos = np.flatnonzero(_ns(ops["start_ns"]) != _NA_NS)
+    tids = ops["tid"].to_numpy(dtype=np.int64, na_value=-1)[pos]
+    # Per thread in time order, the longer of two ops starting together first (it encloses the other).
+    order = np.lexsort((-ends, starts, tids))
     # An op is outermost when it starts after everything earlier on its thread has ended.
-    reach = frame.groupby("tid", sort=False)["end"].cummax()
-    prev = reach.groupby(frame["tid"], sort=False).shift(1)
-    return frame[prev.isna() | (frame["start"] >= prev)].sort_values("start", kind="stable")
+    reach, earlier = reach_before(tids[order], ends[order])
+    # Compared in float64, as the groupby version did (its shifted reach was float64), so that results
+    # stay the same: float64 rounds today's ns timestamps to 256 ns, which an exact comparison would not.
+    outer = order[~earlier | (starts[order].astype(np.float64) >= reach.astype(np.float64))]
+    outer = outer[np.argsort(starts[outer], kind="stable")]
+    return pd.DataFrame({"pos": pos[outer], "tid": tids[outer], "start": starts[outer], "end": ends[outer]})
+
+
+def reach_before(groups: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For rows sorted by group: the latest end among the earlier rows of the row's group, and
+    whether the row has earlier rows in its group (where not, its reach is meaningless)."""
+    reach = np.empty_like(ends)
+    earlier = np.ones(len(ends), dtype=bool)
+    if not len(ends):
+        return reach, earlier
+    bounds = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1], True])
+    for lo, hi in itertools.pairwise(bounds):
+        reach[lo + 1 : hi] = np.maximum.accumulate(ends[lo:hi])[:-1]
+        earlier[lo] = False
+    return reach, earlier
+
+
+def key_groups(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the number of its combination of key values (numbered in order of first appearance),
+    and the first row of each combination."""
+    groups = np.zeros(len(columns[0]), dtype=np.int64)
+    for column in columns:
+        codes, uniques = pd.factorize(column)
+        groups, _ = pd.factorize(groups * len(uniques) + codes)
+    count = int(groups.max()) + 1 if len(groups) else 0
+    first = np.full(count, len(groups), dtype=np.int64)
+    np.minimum.at(first, groups, np.arange(len(groups)))
+    return groups, first
 
 
 def outermost(ops: pd.DataFrame, inner: pd.DataFrame, tolerance_ns: int = 1000) -> np.ndarray:
     """For each row of `inner` (start_ns, dur_us, tid), the row position in `ops` of the outermost
     op on the same thread that encloses it; -1 when none does."""
-    out = np.full(len(inner), -1, dtype=np.int64)
     if ops.empty or inner.empty:
+        return np.full(len(inner), -1, dtype=np.int64)
+    return outermost_of(top_level(ops), inner, tolerance_ns)
+
+
+@per_rank_table
+def framework_ops(host_ops: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A rank's framework ops (aten::…, renumbered from 0) and their `top_level`."""
+    aten = host_ops[names_where(host_ops, is_aten)].reset_index(drop=True)
+    return aten, top_level(aten)
+
+
+def is_aten(name: str) -> bool:
+    """A framework op's name (aten::…)."""
+    return name.startswith("aten::")
+
+
+def outermost_of(top: pd.DataFrame, inner: pd.DataFrame, tolerance_ns: int = 1000) -> np.ndarray:
+    """`outermost` from the enclosing ops' `top_level`."""
+    out = np.full(len(inner), -1, dtype=np.int64)
+    if top.empty or inner.empty:
         return out
-    top = top_level(ops)
     i_s, i_e = intervals(inner)
-    i_valid = _ns(inner["start_ns"]) != _NA_NS
-    probe = pd.DataFrame(
-        {
-            "row": np.flatnonzero(i_valid),
-            "tid": inner["tid"].to_numpy(dtype=np.int64, na_value=-1)[i_valid],
-            "start": i_s,
-            "inner_end": i_e,
-        }
-    ).sort_values("start", kind="stable")
-    hit = pd.merge_asof(probe, top, on="start", by="tid", direction="backward")
-    hit = hit.dropna(subset=["pos"])
-    hit = hit[hit["end"] + tolerance_ns >= hit["inner_end"]]
-    out[hit["row"].to_numpy(dtype=np.int64)] = hit["pos"].to_numpy(dtype=np.int64)
+    rows = np.flatnonzero(_ns(inner["start_ns"]) != _NA_NS)
+    i_tids = inner["tid"].to_numpy(dtype=np.int64, na_value=-1)[rows]
+    t_tids, t_starts = top["tid"].to_numpy(), top["start"].to_numpy()
+    t_ends, t_pos = top["end"].to_numpy(), top["pos"].to_numpy()
+    # Per inner row, the last outermost op of its thread that started at or before it (top is sorted
+    # by start; -1: none).
+    enclosing = np.full(len(rows), -1, dtype=np.int64)
+    for tid in np.unique(i_tids):
+        mine, theirs = i_tids == tid, np.flatnonzero(t_tids == tid)
+        if not len(theirs):
+            continue
+        at = np.searchsorted(t_starts[theirs], i_s[mine], side="right") - 1
+        enclosing[mine] = np.where(at >= 0, theirs[np.maximum(at, 0)], -1)
+    found = enclosing >= 0
+    ends, inner_end = t_ends[enclosing[found]], i_e[found]
+    if not found.all():  # as merge_asof did: an unmatched row made the ends float64, which round
+        ends, inner_end = ends.astype(np.float64), inner_end.astype(np.float64)
+    hit = np.flatnonzero(found)[ends + tolerance_ns >= inner_end]
+    out[rows[hit]] = t_pos[enclosing[hit]]
     return out
 
 
@@ -284,14 +366,17 @@ def host_stalls(cann: pd.DataFrame | None, gc: pd.DataFrame | None) -> tuple[np.
     device-memory call, or a recorded garbage collection."""
     parts = []
     if cann is not None and not cann.empty:
-        name = cann["name"].astype("string")
-        api = name.str.rsplit("@", n=1).str[-1]
-        stalled = (
-            name.str.contains(BLOCKING, regex=True)
-            | name.isin([COMPILE_EXECUTE, COMPILE])
-            | (name.str.startswith("AscendCL@") & api.isin(list(knowledge("memory")["apis"])))
-        )
-        parts.append(intervals(cann[stalled.fillna(False).to_numpy(dtype=bool)]))
+        blocking = re.compile(BLOCKING).search
+        memory_apis = frozenset(knowledge("memory")["apis"])
+
+        def stalls(name: str) -> bool:
+            return bool(
+                blocking(name)
+                or name in (COMPILE_EXECUTE, COMPILE)
+                or (name.startswith("AscendCL@") and name.rsplit("@", 1)[-1] in memory_apis)
+            )
+
+        parts.append(intervals(cann[names_where(cann, stalls)]))
     if gc is not None and not gc.empty:
         parts.append(intervals(gc))
     if not parts:

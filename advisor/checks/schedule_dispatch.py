@@ -20,6 +20,7 @@ from .schedule_base import (
     free_slices,
     intervals,
     mean_step_time,
+    names_where,
     step_windows,
     union_overlap_ns,
     us,
@@ -40,9 +41,8 @@ def operator_dispatch(ctx: RankContext) -> list[Finding]:
     steps = step_windows(ctx.tables["steps"])
     cann = ctx.tables["runtime_api"]
     in_steps = steps.contains(cann["start_ns"])
-    names = cann["name"]
-    calls = cann[(names == COMPILE_EXECUTE).fillna(False).to_numpy(dtype=bool) & in_steps]
-    compiles = cann[(names == COMPILE).fillna(False).to_numpy(dtype=bool) & in_steps]
+    calls = cann[names_where(cann, {COMPILE_EXECUTE}.__contains__) & in_steps]
+    compiles = cann[names_where(cann, {COMPILE}.__contains__) & in_steps]
     if calls.empty and compiles.empty:
         return []
     n_steps = steps.count
@@ -61,11 +61,11 @@ def operator_dispatch(ctx: RankContext) -> list[Finding]:
     if per_step < MIN_PER_STEP and cost_share < MIN_SHARE:
         return []
     step_of = steps.step_of(calls["start_ns"])
-    per = pd.DataFrame({"step": step_of, "dur": calls["dur_us"].to_numpy(dtype=np.float64)})
-    per = per.groupby("step").agg(count=("dur", "size"), total_us=("dur", "sum"))
+    per_step_calls = pd.Series(calls["dur_us"].to_numpy(dtype=np.float64)).groupby(step_of)
+    counts, totals = per_step_calls.size(), per_step_calls.sum()
     step_rows = [
-        [int(s) if s >= 0 else None, int(r["count"]), round(float(r["total_us"]), 3)]
-        for s, r in per.iterrows()
+        [int(s) if s >= 0 else None, int(count), round(float(total), 3)]
+        for s, count, total in zip(counts.index, counts, totals, strict=True)
     ]
     description = "\n".join(
         [

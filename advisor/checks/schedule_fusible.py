@@ -31,7 +31,7 @@ from ..report.model import Evidence, Finding
 from .common import Gain, finding, share_of_step
 from .knowledge import knowledge
 from .registry import NPU_ONLY, NotEvaluated, RankContext, check
-from .schedule_base import host_stalls, mean_step_time, overlap_ns, us
+from .schedule_base import host_stalls, mean_step_time, names_where, overlap_ns, us
 
 
 def _mte_us(k: pd.DataFrame) -> np.ndarray:
@@ -65,10 +65,16 @@ def typical_gaps(gaps: np.ndarray, max_gap_us: float) -> np.ndarray:
 def fusible_operators(ctx: RankContext) -> list[Finding]:
     m = ctx.messages
     p = knowledge("fusible_operators")
-    kernels = ctx.tables["kernels"].dropna(subset=["start_ns", "duration_us"])
-    if kernels.empty:
+    kernels = ctx.tables["kernels"]
+    timed = np.flatnonzero(
+        kernels["start_ns"].notna().to_numpy(dtype=bool) & kernels["duration_us"].notna().to_numpy(dtype=bool)
+    )
+    if not len(timed):
         raise NotEvaluated(m.t("schedule.fusible_operators.no_kernels"))
-    k = kernels.sort_values(["step", "start_ns"], kind="stable").reset_index(drop=True)
+    # Kernels by step (those without one last), then start.
+    steps_na_last = kernels["step"].to_numpy(dtype=np.int64, na_value=np.iinfo(np.int64).max)[timed]
+    rows = timed[np.lexsort((kernels["start_ns"].to_numpy(dtype=np.int64, na_value=0)[timed], steps_na_last))]
+    k = kernels.take(rows)
     n = len(k)
     start = k["start_ns"].to_numpy(dtype=np.int64)
     dur = np.clip(k["duration_us"].to_numpy(dtype=np.float64), 0.0, None)
@@ -87,20 +93,18 @@ def fusible_operators(ctx: RankContext) -> list[Finding]:
     )
     mte = _mte_us(k)
     has_pmu = bool(np.any(aicore > 0))
-    task = k["accelerator_core"].fillna("").astype(str).str.upper()
-    name = k["name"].fillna("").astype(str)
+    barrier_types, barrier_prefixes = frozenset(p["barrier_task_types"]), tuple(p["barrier_name_prefixes"])
     barrier = (
-        task.isin(p["barrier_task_types"]).to_numpy()
-        | name.str.lower().str.startswith(tuple(p["barrier_name_prefixes"])).to_numpy()
+        names_where(kernels, lambda task: task.upper() in barrier_types, "accelerator_core")[rows]
+        | names_where(kernels, lambda name: name.lower().startswith(barrier_prefixes))[rows]
     )
-    key = (
-        name
-        + "|"
-        + k["input_shapes"].fillna("").astype(str)
-        + "|"
-        + k["output_shapes"].fillna("").astype(str)
+    # A kernel's key: "name|input shapes|output shapes".
+    texts = [
+        k[column].to_numpy(dtype=object, na_value="") for column in ("name", "input_shapes", "output_shapes")
+    ]
+    codes, labels = pd.factorize(
+        np.array([f"{a}|{b}|{c}" for a, b, c in zip(*texts, strict=True)], dtype=object)
     )
-    codes, labels = pd.factorize(key)
     n_steps = max(1, len(set(step.tolist()) - {-1}) or 1)
     step_us = mean_step_time(ctx)
 

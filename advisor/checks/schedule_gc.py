@@ -27,6 +27,7 @@ from .schedule_base import (
     intervals,
     mean_step_time,
     merge,
+    names_where,
     overlap_ns,
     step_windows,
     union_overlap_ns,
@@ -131,17 +132,17 @@ def quiet_pauses(ctx: RankContext, steps: Steps) -> tuple[np.ndarray, np.ndarray
     g_starts, g_ends = g_starts[long], g_ends[long]
     # What keeps the host busy across a stretch, and belongs to other checks: an operator running
     # (aten::/npu::), a blocking or compiling CANN call, a DataLoader fetch.
-    names = host["name"].astype("string")
-    busy = names.str.match(r"^(?:aten|npu)::").fillna(False) | names.str.contains(
-        "dataloader", case=False, regex=False
-    ).fillna(False)
-    b_starts, b_ends = intervals(host[busy.to_numpy(dtype=bool)])
+    b_starts, b_ends = intervals(host[names_where(host, _keeps_host_busy)])
     s_starts, s_ends = host_stalls(ctx.tables.get("runtime_api"), None)
     covered = overlap_ns(g_starts, g_ends, *merge(np.r_[b_starts, s_starts], np.r_[b_ends, s_ends]))
     free = free_slices(ctx.tables["overlap"], steps)
     idle = overlap_ns(g_starts, g_ends, *free)
     keep = (covered < COVERED_SHARE * (g_ends - g_starts)) & (idle >= CONJECTURE_FREE_US * 1000)
     return g_starts[keep], g_ends[keep], idle[keep] / 1000.0
+
+
+def _keeps_host_busy(name: str) -> bool:
+    return name.startswith(("aten::", "npu::")) or "DATALOADER" in name.upper()
 
 
 def _conjectured(ctx: RankContext) -> list[Finding]:

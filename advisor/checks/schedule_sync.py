@@ -26,10 +26,13 @@ from .registry import NotEvaluated, RankContext, check
 from .schedule_base import (
     BLOCKING,
     Steps,
+    framework_ops,
     free_slices,
     intervals,
+    key_groups,
     mean_step_time,
-    outermost,
+    names_matching,
+    outermost_of,
     slice_at,
     step_windows,
     us,
@@ -69,18 +72,14 @@ def _blocking(ctx: RankContext) -> tuple[pd.DataFrame, Steps]:
     cann = ctx.tables["runtime_api"]
     if cann.empty:
         raise NotEvaluated(ctx.messages.for_device(ctx.profile.device).t("schedule.sync.no_cann"))
-    blocking = cann[cann["name"].str.contains(BLOCKING, regex=True).fillna(False).to_numpy(dtype=bool)]
-    blocking = blocking[steps.contains(blocking["start_ns"])].reset_index(drop=True)
+    blocking = cann[names_matching(cann, BLOCKING) & steps.contains(cann["start_ns"])].reset_index(drop=True)
     return blocking, steps
 
 
 def _enclosing(ctx: RankContext, blocking: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """Framework ops (aten::…) and, per blocking call, the outermost one enclosing it (-1: none)."""
-    host = ctx.tables["host_ops"]
-    aten = host[host["name"].str.startswith("aten::").fillna(False).to_numpy(dtype=bool)].reset_index(
-        drop=True
-    )
-    return aten, outermost(aten, blocking)
+    aten, top = framework_ops(ctx.tables["host_ops"])
+    return aten, outermost_of(top, blocking)
 
 
 def _idle_after(
@@ -130,26 +129,28 @@ def host_sync(ctx: RankContext) -> list[Finding]:
     inside = owner >= 0
     if not inside.any():
         return []
-    calls = blocking[inside].assign(op=owner[inside])
-    c_starts, c_ends = intervals(calls)
-    calls = calls.assign(end_ns=c_ends, start=c_starts)
-    # One host sync per enclosing op (aten::item may both synchronise and copy).
-    syncs = calls.groupby("op", sort=True).agg(
-        blocked_us=("dur_us", "sum"), wait_start=("start", "min"), wait_end=("end_ns", "max"),
-        calls=("name", "size"),
-    )  # fmt: skip
-    ops = aten.iloc[syncs.index.to_numpy()]
+    c_starts, c_ends = intervals(blocking)
+    # One host sync per enclosing op (aten::item may both synchronise and copy): its calls' time,
+    # from the first call's start to the last call's end.
+    by_op = pd.DataFrame(
+        {
+            "op": owner[inside],
+            "start": c_starts[inside],
+            "end": c_ends[inside],
+            "dur_us": blocking["dur_us"].to_numpy(dtype=np.float64)[inside],
+        }
+    ).groupby("op", sort=True)
+    blocked_us, wait_start, wait_end = by_op["dur_us"].sum(), by_op["start"].min(), by_op["end"].max()
+    ops = aten.iloc[blocked_us.index.to_numpy()]
     free = free_slices(ctx.tables["overlap"], steps)
-    slices = _idle_after(
-        syncs["wait_start"].to_numpy(dtype=np.int64), syncs["wait_end"].to_numpy(dtype=np.int64), free
-    )
+    slices = _idle_after(wait_start.to_numpy(dtype=np.int64), wait_end.to_numpy(dtype=np.int64), free)
     table = pd.DataFrame(
         {
             "op": ops["name"].to_numpy(dtype=object),
             "call_site": user_frames(ops["call_stack"].reset_index(drop=True)).to_numpy(dtype=object),
             "start_ns": ops["start_ns"].to_numpy(dtype=np.int64),
             "step": steps.step_of(ops["start_ns"]),
-            "blocked_us": syncs["blocked_us"].to_numpy(dtype=np.float64),
+            "blocked_us": blocked_us.to_numpy(dtype=np.float64),
             "idle_after_us": _slice_us(slices, free),
         }
     )
@@ -162,32 +163,50 @@ def host_sync(ctx: RankContext) -> list[Finding]:
     if gain.share < MIN_SHARE and per_step < MIN_PER_STEP:
         return []
 
-    table["call_site"] = table["call_site"].replace("", m.t("schedule.host_sync.no_stack"))
-    by_site = (
-        table.groupby(["op", "call_site"], sort=False)
-        .agg(count=("op", "size"), blocked_us=("blocked_us", "sum"), idle_after_us=("idle_after_us", "sum"))
-        .reset_index()
-        .sort_values(["idle_after_us", "count"], ascending=False, kind="stable")
+    call_sites = table["call_site"].to_numpy(dtype=object)
+    call_sites[call_sites == ""] = m.t("schedule.host_sync.no_stack")
+    op_names = table["op"].to_numpy(dtype=object)
+    idle_after, blocked_us = table["idle_after_us"].to_numpy(), table["blocked_us"].to_numpy()
+    # Per (op, call site), in order of first appearance: count and pandas' sums (as before).
+    groups, first_row = key_groups([op_names, call_sites])
+    sums = (
+        pd.DataFrame({"blocked_us": blocked_us, "idle_after_us": idle_after}).groupby(groups, sort=True).sum()
     )
+    site_count, site_idle = np.bincount(groups), sums["idle_after_us"].to_numpy()
+    by_site = np.lexsort((-site_count, -site_idle))  # most idle after, then most calls, first
     site_rows = [
-        [r.op, r.call_site, int(r.count), round(r.count / n_steps, 2), round(r.blocked_us, 3),
-         round(r.idle_after_us, 3)]
-        for r in by_site.itertuples(index=False)
-    ]  # fmt: skip
+        [op, site, count, round(count / n_steps, 2), round(blocked_sum, 3), round(idle_sum, 3)]
+        for op, site, count, blocked_sum, idle_sum in zip(
+            op_names[first_row[by_site]].tolist(),
+            call_sites[first_row[by_site]].tolist(),
+            site_count[by_site].tolist(),
+            sums["blocked_us"].to_numpy()[by_site].tolist(),
+            site_idle[by_site].tolist(),
+            strict=True,
+        )
+    ]
     first = dict(zip(steps.numbers, steps.starts, strict=True))
-    largest = table.sort_values("idle_after_us", ascending=False, kind="stable").head(TOP)
+    largest = np.argsort(-idle_after, kind="stable")[:TOP]
     largest_rows = [
         [
-            int(r.step) if r.step >= 0 else None,
-            round((r.start_ns - first[r.step]) / 1e6, 3) if r.step in first else None,
-            r.op,
-            r.call_site,
-            round(r.blocked_us, 3),
-            round(r.idle_after_us, 3),
+            step if step >= 0 else None,
+            round((start_ns - first[step]) / 1e6, 3) if step in first else None,
+            op,
+            site,
+            round(blocked, 3),
+            round(idle, 3),
         ]
-        for r in largest.itertuples(index=False)
+        for step, start_ns, op, site, blocked, idle in zip(
+            table["step"].to_numpy()[largest].tolist(),
+            table["start_ns"].to_numpy()[largest].tolist(),
+            op_names[largest].tolist(),
+            call_sites[largest].tolist(),
+            blocked_us[largest].tolist(),
+            idle_after[largest].tolist(),
+            strict=True,
+        )
     ]
-    top = by_site.iloc[0]
+    top_op, top_site, top_count = site_rows[0][:3]
     description = "\n".join(
         [
             m.t(
@@ -195,16 +214,16 @@ def host_sync(ctx: RankContext) -> list[Finding]:
                 count=count,
                 steps=n_steps,
                 per_step=per_step,
-                sites=len(by_site),
+                sites=len(site_rows),
                 blocked_ms=blocked / 1000.0,
                 idle_ms=gain.ms,
                 share=gain.share,
             ),
-            m.t("schedule.host_sync.top", op=top.op, site=top.call_site, count=int(top["count"])),
+            m.t("schedule.host_sync.top", op=top_op, site=top_site, count=top_count),
             m.t("schedule.host_sync.gain"),
         ]
     )
-    families = list(dict.fromkeys(_family(name) for name in by_site["op"]))
+    families = list(dict.fromkeys(_family(row[0]) for row in site_rows))
     suggestions = [s for f in families for s in m.t_list(f"schedule.host_sync.suggestions.{f}")]
     if not ops["call_stack"].notna().any():
         suggestions += m.t_list("schedule.host_sync.suggestions.stack")
@@ -232,29 +251,20 @@ def host_sync(ctx: RankContext) -> list[Finding]:
     ]
 
 
-def _matches(names: pd.Series, pattern: str) -> np.ndarray:
-    return names.str.contains(pattern, regex=True).fillna(False).to_numpy(dtype=bool)
-
-
 def _after_launch(cann: pd.DataFrame, steps: Steps, device: str) -> tuple[np.ndarray, int]:
     """Per runtime_api row: a stream sync that directly follows a kernel launch on the same thread;
     and the number of launches, inside the steps."""
-    names = cann["name"]
-    is_launch = _matches(names, LAUNCH[device])
-    is_sync = _matches(names, STREAM_SYNC[device])
+    is_launch = names_matching(cann, LAUNCH[device])
+    is_sync = names_matching(cann, STREAM_SYNC[device])
     keep = np.flatnonzero((is_launch | is_sync) & steps.contains(cann["start_ns"]))
-    events = pd.DataFrame(
-        {
-            "row": keep,
-            "tid": cann["tid"].to_numpy(dtype=np.int64, na_value=-1)[keep],
-            "start": cann["start_ns"].to_numpy(dtype=np.int64, na_value=0)[keep],
-            "launch": is_launch[keep],
-        }
-    ).sort_values(["tid", "start"], kind="stable")
-    previous = events.groupby("tid", sort=False)["launch"].shift(1, fill_value=False).astype(bool)
+    tids = cann["tid"].to_numpy(dtype=np.int64, na_value=-1)[keep]
+    # The events per thread in time order; each one's predecessor on its thread.
+    order = np.lexsort((cann["start_ns"].to_numpy(dtype=np.int64, na_value=0)[keep], tids))
+    rows, tids, launch = keep[order], tids[order], is_launch[keep][order]
+    after_launch = np.r_[False, launch[:-1] & (tids[1:] == tids[:-1])] if len(rows) else launch
     after = np.zeros(len(cann), dtype=bool)
-    after[events["row"].to_numpy()[(~events["launch"] & previous).to_numpy()]] = True
-    return after, int(events["launch"].sum())
+    after[rows[~launch & after_launch]] = True
+    return after, int(launch.sum())
 
 
 # The recorded ASCEND_LAUNCH_BLOCKING only explains what the launches did; unrecorded is unset (a
@@ -284,7 +294,7 @@ def synchronize_stream(ctx: RankContext) -> list[Finding]:
     # All stream/device syncs outside framework ops: after launches (launch blocking) or explicit;
     # without launch blocking, a sync after a launch is an explicit one (it times that kernel).
     in_steps = steps.contains(cann["start_ns"])
-    is_sync = _matches(cann["name"], STREAM_SYNC[device])
+    is_sync = names_matching(cann, STREAM_SYNC[device])
     after_mask &= launch_blocking
     syncs = (
         cann[is_sync & in_steps].assign(after_launch=after_mask[is_sync & in_steps]).reset_index(drop=True)
@@ -327,17 +337,16 @@ def synchronize_stream(ctx: RankContext) -> list[Finding]:
         )
     )
     lines.append(m.t("schedule.synchronize_stream.gain"))
-    by_name = (
-        syncs.assign(idle_after_us=_slice_us(slices, free))
-        .groupby(["name", "after_launch"], sort=True)
-        .agg(
-            count=("name", "size"),
-            total_us=("dur_us", "sum"),
-            max_us=("dur_us", "max"),
-            idle_after_us=("idle_after_us", "sum"),
-        )
-        .reset_index()
-    )
+    kinds = syncs.assign(idle_after_us=_slice_us(slices, free)).groupby(["name", "after_launch"], sort=True)
+    by_name = pd.concat(
+        [
+            kinds.size().rename("count"),
+            kinds["dur_us"].sum().rename("total_us"),
+            kinds["dur_us"].max().rename("max_us"),
+            kinds["idle_after_us"].sum(),
+        ],
+        axis=1,
+    ).reset_index()
     rows = [
         [r.name, bool(r.after_launch), int(r.count), round(r.count / n_steps, 2), round(r.total_us, 3),
          round(r.max_us, 3), round(r.idle_after_us, 3)]

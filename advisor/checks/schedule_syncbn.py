@@ -9,16 +9,34 @@ calls per step (reference threshold) or when the device idles 1 % of the step du
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from ..report.model import Evidence, Finding
 from .common import Gain, finding
 from .registry import RankContext, check
-from .schedule_base import free_slices, intervals, mean_step_time, step_windows, union_overlap_ns, us
+from .schedule_base import (
+    free_slices,
+    intervals,
+    mean_step_time,
+    names_where,
+    step_windows,
+    union_overlap_ns,
+    us,
+)
 
-LAYER_NAMES = r"^(?:SyncBatchNorm|aten::batch_norm_gather_stats(?:_with_counts)?)$"
+LAYER_NAMES = re.compile(r"^(?:SyncBatchNorm|aten::batch_norm_gather_stats(?:_with_counts)?)$")
 MIN_PER_STEP = 20.0
 MIN_SHARE = 0.01
+
+
+def _is_module(name: str) -> bool:
+    return name.strip().lower() == "syncbatchnorm"
+
+
+def _is_gather(name: str) -> bool:
+    return LAYER_NAMES.search(name.strip()) is not None
 
 
 @check("schedule.sync_batchnorm", "schedule", needs=frozenset({"host_ops", "overlap", "steps", "step_trace"}))
@@ -26,9 +44,8 @@ def sync_batchnorm(ctx: RankContext) -> list[Finding]:
     m = ctx.messages.for_device(ctx.profile.device)
     steps = step_windows(ctx.tables["steps"])
     host = ctx.tables["host_ops"]
-    names = host["name"].str.strip()
-    module = names.str.lower().eq("syncbatchnorm").fillna(False).to_numpy(dtype=bool)
-    gather = names.str.contains(LAYER_NAMES, regex=True).fillna(False).to_numpy(dtype=bool) & ~module
+    module = names_where(host, _is_module)
+    gather = names_where(host, _is_gather) & ~module
     in_steps = steps.contains(host["start_ns"])
     # Prefer the module events (one per layer call); the gather op stands in when they are absent.
     layers = host[module & in_steps] if (module & in_steps).any() else host[gather & in_steps]
