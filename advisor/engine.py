@@ -198,6 +198,34 @@ class OnDemandTables(Mapping[str, pd.DataFrame]):
         return len(self._sent) + sum(frame is not None for frame in self._read.values())
 
 
+# Up to this much data, the ranks send every table the cluster and comparison checks may read, not
+# only those the cluster checks need: the comparison's two ranks are known only once every rank is
+# read, and the cluster checks read some tables on demand, so this process would read those ranks a
+# second time (their files were parsed in the workers, and tables of small files are not cached:
+# cache.py). Kept until the checks have run, they are a fraction of this.
+SEND_EVERY_TABLE_MAX_MB = 64.0
+
+
+def sends_every_table(profile: ProfileSet) -> bool:
+    """Whether the ranks send every table the cluster and comparison checks may read (a small profile)."""
+    return sum(map(rank_data_bytes, profile.ranks)) / 1e6 <= SEND_EVERY_TABLE_MAX_MB
+
+
+def sent_first(outcomes: Sequence[RankOutcome], load: TableLoader) -> TableLoader:
+    """`load`, answered from the tables the ranks sent where they hold every table asked for."""
+    sent = {outcome.rank: outcome.tables for outcome in outcomes}
+
+    def load_sent_first(
+        rank: RankInfo, names: Sequence[str]
+    ) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+        tables = sent.get(rank.rank, {})
+        if all(name in tables for name in names):
+            return {name: tables[name] for name in names}, {}
+        return load(rank, names)
+
+    return load_sent_first
+
+
 def _tables_for(spec: CheckSpec, tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """What a check sees: its needed tables and those of its optional ones that could be read."""
     return {name: tables[name] for name in spec.tables if name in tables}
@@ -741,6 +769,12 @@ def run_analysis(
     by_scope = {scope: [spec for spec in specs if spec.scope == scope] for scope in SCOPES}
     # step_trace always travels: it is small, and picks the ranks a comparison looks at.
     cluster_names = sorted({"step_trace", *(n for spec in by_scope["cluster"] for n in spec.tables)})
+    # A small profile's ranks also send what this process would read of them again: the tables the
+    # cluster checks read on demand and the comparison's. (One in object storage has no local sizes.)
+    if stored is None and sends_every_table(profile):
+        on_demand = {n for spec in by_scope["cluster"] for n in spec.on_demand}
+        compared = () if options.disable_profiling_comparison else by_scope["comparison"]
+        cluster_names = sorted({*cluster_names, *on_demand, *(n for spec in compared for n in spec.tables)})
     total = len(profile.ranks) + 2
     notify(f"reading rank 1/{len(profile.ranks)}", 0, total)
     if step is not None and step not in profile.steps:
@@ -779,9 +813,18 @@ def run_analysis(
 
             stored_tables = StoredTables(deployment, stored, load_rank_tables)
             load = stack.enter_context(contextlib.closing(stored_tables)).load
+        load = sent_first(outcomes, load)
         collected = run_checks(specs, profile, outcomes, options, messages, load)
         run_comparison_checks(
-            by_scope["comparison"], profile, step_traces, compare, options, messages, collected, step, load
+            by_scope["comparison"],
+            profile,
+            step_traces,
+            compare,
+            options,
+            messages,
+            collected,
+            step,
+            load,
         )
     findings = link_causes(cap_gains(collected.findings, step_traces), messages, baseline=compare is not None)
     not_evaluated, summary = collected.not_evaluated, collected.summary

@@ -6,10 +6,11 @@ import concurrent.futures
 import dataclasses
 
 import pandas as pd
+import pytest
 
 from advisor import engine, worker_pool
 from advisor.checks import check
-from advisor.checks.registry import unregister
+from advisor.checks.registry import all_checks, unregister
 from advisor.engine import comparison_pair, merge_rank_findings, run_analysis
 from advisor.formats import discover
 from advisor.model import RankInfo
@@ -137,6 +138,38 @@ def _trace(step_us: float) -> pd.DataFrame:
         {"step": [1, 2], "computing_us": [step_us, step_us], "communication_not_overlapped_us": [0.0, 0.0],
          "free_us": [0.0, 0.0]}
     )  # fmt: skip
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_a_small_profile_is_read_once(tmp_path, monkeypatch, processes):
+    """The ranks of a small profile send every table the cluster and comparison checks may read: the
+    compared pair (rank 1, the slowest, and a fastest one) and the tables environment.variables reads
+    on demand are not read a second time, and the report is the one a second read gives."""
+    root, _ = demo(tmp_path, ranks=3, computing_factor={1: 1.4})
+    options = AnalysisOptions(advisor_analyze_processes=processes)
+    comparison_tables = {n for spec in all_checks() if spec.scope == "comparison" for n in spec.tables}
+    reads: list[tuple[int, bool]] = []  # read in this process: (rank, with the comparison's tables)
+    reading = engine.load_rank_tables
+
+    def counted(rank, names):
+        reads.append((rank.rank, comparison_tables <= set(names)))
+        return reading(rank, names)
+
+    monkeypatch.setattr(engine, "pool_pays_off", lambda ranks, start_s: processes > 1)
+    monkeypatch.setattr(engine, "load_rank_tables", counted)
+    sent = run_analysis(root, options=options).to_json()
+    # One process reads each rank once, with the comparison's tables; else the workers read them.
+    assert sorted(reads) == ([(0, True), (1, True), (2, True)] if processes == 1 else [])
+
+    monkeypatch.setattr(engine, "SEND_EVERY_TABLE_MAX_MB", 0.0)
+    reads.clear()
+    read_again = run_analysis(root, options=options).to_json()
+    compared = [rank for rank, comparison in reads if comparison]
+    pair = compared[3:] if processes == 1 else compared  # in one process, after the ranks' own reads
+    assert len(pair) == 2 and 1 in pair
+    for key in ("findings", "not_evaluated", "summary"):
+        assert sent[key] == read_again[key]
+    assert any(f["check"].startswith("comparison.") for f in sent["findings"])
 
 
 def test_comparison_pair_slowest_against_fastest(tmp_path):
