@@ -61,7 +61,8 @@ class _SheetsInMemory(ExcelWriter):
     """openpyxl's workbook writer with each sheet's XML kept in memory. The stock one writes every
     sheet to a temporary file, copies it into the archive and deletes it: 1.5-4 ms a sheet here, a
     third of a small workbook's save. The sheet's part is written as `ExcelWriter.write_worksheet`
-    (openpyxl 3.1) writes it for a workbook that is not write-only."""
+    (openpyxl 3.1) writes it for a workbook that is not write-only: private classes, hence the
+    dependency on openpyxl 3.1.x in pyproject.toml."""
 
     def write_worksheet(self, ws: Worksheet) -> None:
         ws._drawing = SpreadsheetDrawing()
