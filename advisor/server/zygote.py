@@ -67,6 +67,10 @@ PRELOAD_MODULES = (
     "pyarrow.parquet",
     "pyarrow.dataset",
     "openpyxl.packaging.extended",
+    # The ranks' worker processes: a task forks them (advisor/worker_pool.py).
+    "concurrent.futures.process",
+    "multiprocessing.popen_fork",
+    "multiprocessing.synchronize",
 )
 PRELOAD_PACKAGES = ("advisor.checks", "advisor.formats", "advisor.report")
 # Variables set for the zygote only, so that importing numpy and pyarrow starts no thread (see above).
