@@ -552,8 +552,8 @@ def run_comparison_checks(
     step: int | None,
     load: TableLoader = load_rank_tables,
 ) -> None:
-    """Load the two compared ranks' tables (from the cache, mostly; the profile's with `load`) and run
-    the comparison checks."""
+    """Load the two compared ranks' tables (the profile's with `load`: on a small profile, those its
+    ranks sent) and run the comparison checks."""
     if not specs or options.disable_profiling_comparison:
         return
     base_traces: dict[int, pd.DataFrame] = {}
