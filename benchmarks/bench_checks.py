@@ -5,9 +5,11 @@ The warm worker's children start with the code imported (`advisor/server/zygote.
 of a panel task is this work; the cold CLI pays it after its imports. Each run analyses a fresh copy
 of the profile (the table cache of a previous run never answers it, as for a user's new profile),
 in this process, after one untimed run that takes the first-use costs (lazy imports, compiled
-patterns). The table gives the median of `--repeat` runs per phase and per check (all ranks together).
+patterns). The table gives the median of `--repeat` runs per phase and per check (all ranks together;
+checks that run in worker processes are only in `analyse_ranks`: `--processes 1` times each here).
 
     python benchmarks/bench_checks.py [PROFILE ...] [--repeat 5] [--format html,xlsx,json] [--top 25]
+                                      [--processes 1]
 
 Without PROFILE: the demo profile (`performance-advisor demo`) and the corpus text and db profiles.
 """
@@ -46,12 +48,14 @@ def timed(owner: Any, name: str, label: str, spent: collections.Counter[str]) ->
     setattr(owner, name, wrapper)
 
 
-def run_once(profile: Path, formats: str, work: Path) -> None:
+def run_once(profile: Path, formats: str, processes: int | None, work: Path) -> None:
     from advisor import cli
 
     copy = work / "input"
     shutil.copytree(profile, copy)
     argv = ["analyze", str(copy), "--output", str(work / "out"), "--quiet", "--format", formats]
+    if processes:
+        argv += ["--processes", str(processes)]
     code = cli.main(argv)
     if code:
         raise RuntimeError(f"analyze {profile} exited with {code}")
@@ -65,6 +69,9 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--format", default="html,xlsx,json", help="report formats (default: the panel's)")
     parser.add_argument("--top", type=int, default=25, help="checks listed, slowest first")
+    parser.add_argument(
+        "--processes", type=int, help="the CLI's --processes (1: every check timed here; default: the CLI's)"
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from advisor import engine
@@ -91,7 +98,7 @@ def main() -> int:
                 spent.clear()
                 with tempfile.TemporaryDirectory(dir=tmp) as work:
                     started = time.perf_counter()
-                    run_once(profile, args.format, Path(work))
+                    run_once(profile, args.format, args.processes, Path(work))
                     spent["total"] = time.perf_counter() - started
                 if attempt:  # the first run takes the first-use costs
                     runs.append(dict(spent))
