@@ -349,6 +349,16 @@ def test_hccl_tasks_belong_to_the_op_that_spans_them():
     assert list(tasks["op_name"].fillna("none")) == ["hcom_allReduce__1_0_1", "none"]
 
 
+def test_transfer_task_types_match_whole_or_as_a_prefix():
+    """bandwidth_contention names Reduce_Inline itself, byte_alignment the Reduce family: both take
+    Reduce_Inline (the first once compared only "Reduce", the part before '_', and never matched)."""
+    types = ["Memcpy", "Reduce_Inline", "Reduce_TBE", "Reducer", "Notify_Wait"]
+    hccl = _hccl([(kind, "HCCS", 4096.0, 1.0, "SDMA") for kind in types])
+    assert list(sdma_transfers(hccl, ["Memcpy", "Reduce_Inline"])["task_type"]) == ["Memcpy", "Reduce_Inline"]
+    family = sdma_transfers(hccl, ["Memcpy", "Reduce"])
+    assert list(family["task_type"]) == ["Memcpy", "Reduce_Inline", "Reduce_TBE"]
+
+
 @pytest.mark.parametrize("root", [TEXT_CORPUS, DB_CORPUS])
 def test_byte_alignment_corpus_tail_transfers_are_too_few(root):
     profile = discover(corpus_path(root))

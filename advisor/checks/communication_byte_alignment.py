@@ -61,14 +61,15 @@ def hccl_tasks(hccl: pd.DataFrame) -> pd.DataFrame:
 
 @per_rank_table
 def sdma_transfers(hccl: pd.DataFrame, task_prefixes: list[str]) -> pd.DataFrame:
-    """SDMA data-moving tasks (name prefix before '_' in `task_prefixes`, size and duration > 0),
-    with their op and bandwidth in GB/s."""
+    """SDMA data-moving tasks (of a task type in `task_prefixes`, or one of them and '_' then more:
+    "Reduce" takes Reduce_Inline; size and duration > 0), with their op and bandwidth in GB/s."""
     tasks = hccl_tasks(hccl)
-    kind = tasks["task_type"].str.split("_", n=1).str[0]
+    types, typed_prefixes = tuple(task_prefixes), tuple(f"{prefix}_" for prefix in task_prefixes)
+    kinds = tasks["task_type"].to_numpy(dtype=object, na_value="")
     size = tasks["size_bytes"].to_numpy(dtype="float64", na_value=np.nan)
     duration = tasks["dur_us"].to_numpy(dtype="float64", na_value=np.nan)
     moving = (
-        kind.isin(task_prefixes).to_numpy(dtype=bool, na_value=False)
+        np.fromiter((k in types or k.startswith(typed_prefixes) for k in kinds), dtype=bool, count=len(kinds))
         & (tasks["transport"].astype("string").str.upper() == "SDMA").to_numpy(dtype=bool, na_value=False)
         & (size > 0)
         & (duration > 0)
