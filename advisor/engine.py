@@ -226,6 +226,14 @@ def sent_first(outcomes: Sequence[RankOutcome], load: TableLoader) -> TableLoade
     return load_sent_first
 
 
+def _read_anything(outcome: RankOutcome, cluster_names: Sequence[str]) -> bool:
+    """Whether a rank gave a table the cluster checks need or a rank check's result (the tables a small
+    profile's ranks send besides, which may be empty when their files are absent, do not count)."""
+    if any(name in outcome.tables for name in cluster_names):
+        return True
+    return any(isinstance(result, CheckResult) for _, result in outcome.results)
+
+
 def _tables_for(spec: CheckSpec, tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """What a check sees: its needed tables and those of its optional ones that could be read."""
     return {name: tables[name] for name in spec.tables if name in tables}
@@ -771,17 +779,18 @@ def run_analysis(
     cluster_names = sorted({"step_trace", *(n for spec in by_scope["cluster"] for n in spec.tables)})
     # A small profile's ranks also send what this process would read of them again: the tables the
     # cluster checks read on demand and the comparison's. (One in object storage has no local sizes.)
+    sent_names = cluster_names
     if stored is None and sends_every_table(profile):
         on_demand = {n for spec in by_scope["cluster"] for n in spec.on_demand}
         compared = () if options.disable_profiling_comparison else by_scope["comparison"]
-        cluster_names = sorted({*cluster_names, *on_demand, *(n for spec in compared for n in spec.tables)})
+        sent_names = sorted({*cluster_names, *on_demand, *(n for spec in compared for n in spec.tables)})
     total = len(profile.ranks) + 2
     notify(f"reading rank 1/{len(profile.ranks)}", 0, total)
     if step is not None and step not in profile.steps:
         raise InputError(f"{profile.root}: step {step} was not profiled ({describe_steps(profile.steps)})")
     outcomes = analyse_ranks(
         profile,
-        cluster_names,
+        sent_names,
         [spec.id for spec in by_scope["rank"]],
         options,
         language=language,
@@ -791,7 +800,7 @@ def run_analysis(
         deployment=deployment,
         stored=stored,
     )
-    if not any(o.tables or any(isinstance(r, CheckResult) for _, r in o.results) for o in outcomes):
+    if not any(_read_anything(o, cluster_names) for o in outcomes):
         # Nothing at all could be read: that is unusable input, not a report with every check missing.
         # step_trace first: every check needs it, so its reason is the one that explains the rest.
         reasons = (
