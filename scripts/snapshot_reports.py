@@ -11,13 +11,14 @@ import json
 import sys
 from pathlib import Path
 
-from advisor.engine import run_analysis
-from advisor.report.jsonout import report_json_text
-from advisor.synth import SynthSpec, write_synth_profile
-
+# This checkout's `advisor`, first: the venv's editable install may be another worktree's (from a
+# worktree, the snapshots of the main checkout's code were written, and two folders always agreed).
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from advisor.engine import run_analysis  # noqa: E402
+from advisor.report.jsonout import report_json_text  # noqa: E402
+from advisor.synth import SynthSpec, write_synth_profile  # noqa: E402
 from tests.engine_fixtures import DB_CORPUS, TEXT_CORPUS  # noqa: E402
 from tests.test_trust import CASES, HEALTHY, STEPS  # noqa: E402
 
