@@ -755,70 +755,39 @@ def _sorted(frame: pd.DataFrame, column: str) -> pd.DataFrame:
 
 def _steps(host: pd.DataFrame) -> pd.DataFrame:
     """One row per ProfilerStep#N, from the host cpu_op event (another track only when it is alone)."""
-    at = np.flatnonzero(host["name"].str.startswith("ProfilerStep#").fillna(False).to_numpy(np.bool_))
-    names, cats, starts = host["name"].array[at], host["cat"].array[at], host["start_ns"].array[at]
-    # A few rows per step, in plain Python (a pandas sort and dedup cost more than a small trace's
-    # parse): by (another track than cpu_op, start), the first of each step, then by start.
-    candidates = []
-    for row, (name, cat, start) in enumerate(zip(names, cats, starts, strict=True)):
-        if match := _STEP.match(name):
-            candidates.append((cat is pd.NA or cat != "cpu_op", start, row, int(match.group(1))))
-    chosen, seen = [], set()
-    for _, start, row, step in sorted(candidates, key=lambda candidate: candidate[:2]):
-        if step not in seen:
-            seen.add(step)
-            chosen.append((start, row, step))
-    chosen.sort(key=lambda kept: kept[0])
-    rows = at[[row for _, row, _ in chosen]]
-    return pd.DataFrame(
-        {
-            "step": pd.array([step for _, _, step in chosen], dtype="Int64"),
-            "start_ns": host["start_ns"].array[rows],
-            "dur_us": host["dur_us"].to_numpy()[rows],
-        }
-    )
+    is_step = host["name"].str.startswith("ProfilerStep#").fillna(False)
+    rows = host.loc[is_step, ["name", "cat", "start_ns", "dur_us"]]
+    step = rows["name"].str.extract(_STEP, expand=False).astype("Int64")
+    rows = rows.assign(step=step, secondary=(rows["cat"] != "cpu_op").fillna(True)).dropna(subset="step")
+    rows = rows.sort_values(["secondary", "start_ns"], kind="stable").drop_duplicates("step")
+    return _sorted(rows, "start_ns")
 
 
 def _hccl(frame: pd.DataFrame, threads: dict[tuple[Any, Any], Any]) -> pd.DataFrame:
     """Ops (on "Group … Communication" threads) and plane tasks, with their group and plane."""
-    labels: dict[tuple[int, int], tuple[bool, str | None, str | None]] = {}
+    labels = []
     for (pid, tid), thread in threads.items():
         if type(pid) is not int or type(tid) is not int or not isinstance(thread, str):
             continue
         if match := _GROUP_THREAD.match(thread):
-            labels[(pid, tid)] = (True, match.group(1), None)
+            labels.append((pid, tid, True, match.group(1), None))
         elif match := _PLANE_THREAD.match(thread):
-            labels[(pid, tid)] = (False, match.group(1), f"Plane {match.group(2)}")
-    rows = len(frame)
-    labelled, is_op = np.zeros(rows, np.bool_), np.zeros(rows, np.bool_)
-    group, plane = np.full(rows, None, object), np.full(rows, None, object)
-    known = ~(frame["pid"].isna() | frame["tid"].isna()).to_numpy(np.bool_)
-    if labels and known.any():
-        # Few threads, many rows: label each distinct (pid, tid) once, then every row by its pair.
-        pairs = np.column_stack([frame[c].to_numpy(np.int64, na_value=0)[known] for c in ("pid", "tid")])
-        distinct, which = np.unique(pairs, axis=0, return_inverse=True)
-        found = [labels.get((int(pid), int(tid))) for pid, tid in distinct]
-        has = np.array([label is not None for label in found], np.bool_)[which.ravel()]
-        at = np.flatnonzero(known)[has]
-        picked = [found[i] for i in which.ravel()[has]]
-        labelled[at] = True
-        is_op[at] = [label[0] for label in picked]
-        group[at] = [label[1] for label in picked]
-        plane[at] = [label[2] for label in picked]
-    names = frame["name"]
-    is_op = np.where(labelled, is_op, names.str.startswith("hcom_").fillna(False).to_numpy(np.bool_))
-    # Ops without a group thread: the digits after "__" in their name. Tasks: the only group, if one.
-    need = is_op & pd.isna(group)
-    if need.any():
-        group[need] = names[need].str.extract(_OP_GROUP, expand=False).to_numpy(object, na_value=None)
-    groups = {name for name in group[is_op] if name is not None}
-    if len(groups) == 1:
-        group[~is_op & pd.isna(group)] = groups.pop()
-    return frame.assign(
-        is_op=pd.array(is_op, dtype="boolean"),
-        group=pd.array(group, dtype="string"),
-        plane=pd.array(plane, dtype="string"),
+            labels.append((pid, tid, False, match.group(1), f"Plane {match.group(2)}"))
+    lookup = pd.DataFrame(labels, columns=["pid", "tid", "is_op", "group", "plane"])
+    lookup = lookup.astype(
+        {"pid": "Int64", "tid": "Int64", "is_op": "boolean", "group": "string", "plane": "string"}
     )
+    frame = frame.merge(lookup, on=["pid", "tid"], how="left")  # keeps the frame's row order
+    frame["is_op"] = frame["is_op"].fillna(frame["name"].str.startswith("hcom_")).fillna(False)
+    # Ops without a group thread: the digits after "__" in their name. Tasks: the only group, if one.
+    ops = frame["is_op"]
+    need = ops & frame["group"].isna()
+    if need.any():
+        frame.loc[need, "group"] = frame.loc[need, "name"].str.extract(_OP_GROUP, expand=False)
+    groups = frame.loc[ops, "group"].dropna().unique()
+    if len(groups) == 1:
+        frame.loc[~ops & frame["group"].isna(), "group"] = groups[0]
+    return frame
 
 
 def _flows(starts: pd.DataFrame, ends: pd.DataFrame) -> pd.DataFrame:
