@@ -1,5 +1,6 @@
 """Derived tables shared by the checks of a rank: computed once per table object, each caller
-getting its own copy, recomputed for another (or a recreated) table."""
+getting its own copy, recomputed for another (or a recreated) table. And the one way checks number
+the groups of a table's key columns."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import gc
 import numpy as np
 import pandas as pd
 
-from advisor.checks.common import complete_steps
+from advisor.checks.common import complete_steps, group_rows
 from advisor.checks.derived import per_rank_table
 
 
@@ -55,3 +56,28 @@ def test_complete_steps_shared_result_equals_a_fresh_derivation():
     fresh_rows, fresh_times = complete_steps.__wrapped__(step_trace)
     pd.testing.assert_frame_equal(shared_rows, fresh_rows)
     assert shared_times.tolist() == fresh_times.tolist() == [11.5, 22.5]
+
+
+def test_group_rows_numbers_combinations_in_order_of_first_appearance():
+    ops = np.array(["b", "a", "b", "a", "c"], dtype=object)
+    sites = np.array(["x", "y", "x", "x", "y"], dtype=object)
+    groups, first = group_rows(ops, sites)
+    assert groups.tolist() == [0, 1, 0, 2, 3]
+    assert first.tolist() == [0, 1, 3, 4]
+
+
+def test_group_rows_keeps_a_missing_key_apart_from_every_other_combination():
+    # Three distinct values in the second column: with a -1 code for the missing one, (1, NA)
+    # would get the number of (0, third value).
+    outer = np.array([0, 0, 0, 1], dtype=object)
+    inner = np.array(["p", "q", "r", None], dtype=object)
+    groups, first = group_rows(outer, inner)
+    assert len(set(groups.tolist())) == 4
+    assert first.tolist() == [0, 1, 2, 3]
+
+
+def test_group_rows_puts_every_missing_value_of_a_column_in_one_group():
+    values = np.array([1.0, np.nan, 2.0, np.nan])
+    groups, first = group_rows(values)
+    assert groups.tolist() == [0, 1, 2, 1]
+    assert first.tolist() == [0, 1, 2]

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..report.model import PRIORITIES, Evidence, Finding
@@ -191,3 +192,18 @@ def recorded_env(environment: pd.DataFrame | None) -> dict[str, str]:
     if environment is None:
         return {}
     return dict(zip(environment["name"], environment["value"].fillna(""), strict=True))
+
+
+def group_rows(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's group among the distinct combinations of `columns`, numbered in order of first
+    appearance (as a groupby with sort=False orders them), and each group's first row: grouping a
+    table on one integer column instead of several text keys.
+
+    A missing value (None, NaN) is one key of its own in its column, as groupby(dropna=False) has it,
+    and never takes another combination's number."""
+    groups = np.zeros(len(columns[0]), dtype=np.int64)
+    for column in columns:
+        codes, uniques = pd.factorize(column, use_na_sentinel=False)
+        groups, _ = pd.factorize(groups * len(uniques) + codes)
+    first = np.unique(groups, return_index=True)[1]
+    return groups.astype(np.intp, copy=False), first

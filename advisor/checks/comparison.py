@@ -20,9 +20,9 @@ import pandas as pd
 
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
-from .common import STEP_PARTS, Gain, finding, mean_step_us, ms, share_of_step, step_times_us
+from .common import STEP_PARTS, Gain, finding, group_rows, mean_step_us, ms, share_of_step, step_times_us
 from .registry import ACCELERATORS, ComparisonContext, NotEvaluated, check, running_check
-from .schedule_base import key_groups, names_where, reach_before
+from .schedule_base import names_where, reach_before
 
 # A row counts as slower when it spends more than this share of the baseline's time more, and more than
 # NOISE_US µs per step more: run-to-run jitter must not add up to a finding. Host API times vary more
@@ -52,7 +52,7 @@ def n_steps(frame: pd.DataFrame | None) -> int:
 def side_stats(frame: pd.DataFrame, keys: Sequence[str], duration: str, steps: int) -> pd.DataFrame:
     """Per key: calls and total time per step, avg/max/min per call (NaN durations are not time)."""
     columns = [key_values(frame[key]) for key in keys]
-    groups, first = key_groups(columns)
+    groups, first = group_rows(*columns)
     durations = pd.Series(pd.to_numeric(frame[duration], errors="coerce").to_numpy(dtype=np.float64))
     # Sorted group numbers are the keys in order of first appearance; pandas' sums, as before.
     grouped = durations.groupby(groups, sort=True)

@@ -23,12 +23,11 @@ import pandas as pd
 
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
-from .common import finding
+from .common import finding, group_rows
 from .computation_base import (
     CUBE_TYPES,
     dtype_bytes,
     gain_line,
-    group_codes,
     kernel_columns,
     parse_shapes,
     split_dtypes,
@@ -130,7 +129,7 @@ def ai_core_performance(ctx: RankContext) -> list[Finding]:
         raise NotEvaluated(m.t(f"{CHECK}.no_pmu"))
     all_us = float(np.nansum(duration.clip(min=0.0)))
     cat, op_types, dur = kind[mask], columns.op_type[mask], duration[mask]
-    codes, keys = group_codes(
+    key_columns = (
         cat,
         op_types,
         columns.name[mask],
@@ -138,6 +137,8 @@ def ai_core_performance(ctx: RankContext) -> list[Finding]:
         columns.input_dtypes[mask],
         columns.output_shapes[mask],
     )
+    codes, first = group_rows(*key_columns)
+    keys = list(zip(*(column[first] for column in key_columns), strict=True))
     # Grouped on one integer code: pandas' sums and means (compensated) as a groupby on the keys gives.
     frame = pd.DataFrame(ratio_values, columns=list(RATIOS)).assign(dur=dur)
     by_group = frame.groupby(codes, sort=False)

@@ -210,14 +210,5 @@ def kernel_columns(kernels: pd.DataFrame) -> KernelColumns:
     )
 
 
-def group_codes(*columns: np.ndarray) -> tuple[np.ndarray, list[tuple[Any, ...]]]:
-    """Each row's group among the distinct combinations of `columns` (numbered in order of first
-    appearance, as a groupby with sort=False orders them) and those combinations: grouping small
-    frames on one integer column instead of several text keys."""
-    seen: dict[tuple[Any, ...], int] = {}
-    codes = [seen.setdefault(key, len(seen)) for key in zip(*columns, strict=True)]
-    return np.asarray(codes, dtype=np.intp), list(seen)
-
-
 def as_float(series: pd.Series) -> np.ndarray:
     return pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)

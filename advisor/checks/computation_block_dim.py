@@ -19,12 +19,11 @@ import pandas as pd
 
 from ..report.messages import Messages
 from ..report.model import Evidence, Finding
-from .common import finding
+from .common import finding, group_rows
 from .computation_base import (
     as_float,
     device_info,
     gain_line,
-    group_codes,
     kernel_columns,
     step_basis,
     text_or_empty,
@@ -106,10 +105,11 @@ def block_dim(ctx: RankContext) -> list[Finding]:
     block, core_num, dur = blocks[flagged].astype("int64"), counts[flagged].astype("int64"), dur[flagged]
     util = utilisation(block.astype(float), core_num.astype(float))
     lost = dur * (1.0 - util)
-    codes, keys = group_codes(op_types, columns.name[flagged], core_type[flagged], block, core_num)
+    key_columns = (op_types, columns.name[flagged], core_type[flagged], block, core_num)
+    codes, first = group_rows(*key_columns)
+    keys = list(zip(*(column[first] for column in key_columns), strict=True))
     # Grouped on one integer code: pandas' (compensated) sums as a groupby on the keys gives.
     by_group = pd.DataFrame({"total": dur, "lost": lost, "mix": mix[flagged]}).groupby(codes, sort=False)
-    first = np.unique(codes, return_index=True)[1]  # each group's first kernel
     table = (
         pd.concat([by_group[["total", "lost"]].sum(), by_group["mix"].max()], axis=1)
         .assign(count=np.bincount(codes), util=util[first], shapes=shapes[first])

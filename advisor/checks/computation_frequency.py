@@ -15,13 +15,12 @@ import numpy as np
 import pandas as pd
 
 from ..report.model import Evidence, Finding
-from .common import finding
+from .common import finding, group_rows
 from .computation_base import (
     CUBE_TYPES,
     as_float,
     device_info,
     gain_line,
-    group_codes,
     kernel_columns,
     step_basis,
     us,
@@ -96,7 +95,9 @@ def ai_core_frequency(ctx: RankContext) -> list[Finding]:
             "weighted": mhz * dur,
         }
     )
-    codes, keys = group_codes(columns.name[timed], columns.op_type[timed], columns.accelerator_core[timed])
+    key_columns = (columns.name[timed], columns.op_type[timed], columns.accelerator_core[timed])
+    codes, first = group_rows(*key_columns)
+    keys = list(zip(*(column[first] for column in key_columns), strict=True))
     # Grouped on one integer code: pandas' (compensated) sums and means as a groupby on the keys gives.
     by_group = frame.groupby(codes, sort=False)
     ops = by_group[["dur", "weighted", "lost"]].sum().rename(columns={"dur": "total"})

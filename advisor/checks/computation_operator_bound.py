@@ -23,9 +23,9 @@ import pandas as pd
 
 from ..formats.schema import PMU_RATIOS
 from ..report.model import Evidence, Finding
-from .common import finding
+from .common import finding, group_rows
 from .computation_ai_core_performance import kernel_categories
-from .computation_base import gain_line, group_codes, kernel_columns, step_basis, text_or_empty, us
+from .computation_base import gain_line, kernel_columns, step_basis, text_or_empty, us
 from .knowledge import knowledge
 from .registry import NPU_ONLY, NotEvaluated, RankContext, check
 
@@ -96,12 +96,13 @@ def operator_bound(ctx: RankContext) -> list[Finding]:
     op_types = columns.op_type[mine][flagged]
     dur, busiest, units = dur[flagged], busiest[flagged], units[flagged]
     lost = dur * (1.0 - busiest / bound)
-    codes, keys = group_codes(
+    keys = (
         op_types,
         columns.name[mine][flagged],
         columns.accelerator_core[mine][flagged],
         columns.input_shapes[mine][flagged],
     )
+    codes, first = group_rows(*keys)
     # Grouped on one integer code: pandas' sums and means (compensated) as a groupby on the keys gives.
     frame = pd.DataFrame(units, columns=list(UNITS)).assign(
         dur=dur, lost=lost, block_dim=columns.block_dim[mine][flagged]
@@ -142,7 +143,7 @@ def operator_bound(ctx: RankContext) -> list[Finding]:
         *(shown[u] for u in UNITS),
         strict=True,
     ):
-        op_type, name, core_type, shapes = keys[code]
+        op_type, name, core_type, shapes = (key[first[code]] for key in keys)
         ratios_of = {
             u: (None if np.isnan(v) else round(float(v), 3)) for u, v in zip(UNITS, means, strict=True)
         }

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -275,19 +275,6 @@ def reach_before(groups: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.n
         reach[lo + 1 : hi] = np.maximum.accumulate(ends[lo:hi])[:-1]
         earlier[lo] = False
     return reach, earlier
-
-
-def key_groups(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the number of its combination of key values (numbered in order of first appearance),
-    and the first row of each combination."""
-    groups = np.zeros(len(columns[0]), dtype=np.int64)
-    for column in columns:
-        codes, uniques = pd.factorize(column)
-        groups, _ = pd.factorize(groups * len(uniques) + codes)
-    count = int(groups.max()) + 1 if len(groups) else 0
-    first = np.full(count, len(groups), dtype=np.int64)
-    np.minimum.at(first, groups, np.arange(len(groups)))
-    return groups, first
 
 
 def outermost(ops: pd.DataFrame, inner: pd.DataFrame, tolerance_ns: int = 1000) -> np.ndarray:

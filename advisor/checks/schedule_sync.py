@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..report.model import Evidence, Finding
-from .common import Gain, finding, recorded_env
+from .common import Gain, finding, group_rows, recorded_env
 from .registry import NotEvaluated, RankContext, check
 from .schedule_base import (
     BLOCKING,
@@ -29,7 +29,6 @@ from .schedule_base import (
     framework_ops,
     free_slices,
     intervals,
-    key_groups,
     mean_step_time,
     names_matching,
     outermost_of,
@@ -168,7 +167,7 @@ def host_sync(ctx: RankContext) -> list[Finding]:
     op_names = table["op"].to_numpy(dtype=object)
     idle_after, blocked_us = table["idle_after_us"].to_numpy(), table["blocked_us"].to_numpy()
     # Per (op, call site), in order of first appearance: count and pandas' sums (as before).
-    groups, first_row = key_groups([op_names, call_sites])
+    groups, first_row = group_rows(op_names, call_sites)
     sums = (
         pd.DataFrame({"blocked_us": blocked_us, "idle_after_us": idle_after}).groupby(groups, sort=True).sum()
     )
