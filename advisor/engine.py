@@ -206,11 +206,6 @@ class OnDemandTables(Mapping[str, pd.DataFrame]):
 SEND_EVERY_TABLE_MAX_MB = 64.0
 
 
-def sends_every_table(profile: ProfileSet) -> bool:
-    """Whether the ranks send every table the cluster and comparison checks may read (a small profile)."""
-    return sum(map(rank_data_bytes, profile.ranks)) / 1e6 <= SEND_EVERY_TABLE_MAX_MB
-
-
 def sent_first(outcomes: Sequence[RankOutcome], load: TableLoader) -> TableLoader:
     """`load`, answered from the tables the ranks sent where they hold every table asked for."""
     sent = {outcome.rank: outcome.tables for outcome in outcomes}
@@ -262,11 +257,15 @@ def rank_data_bytes(rank: RankInfo) -> int:
     return total
 
 
-def pool_pays_off(ranks: Sequence[RankInfo], worker_start_s: float) -> bool:
-    """Whether reading and checking `ranks` takes long enough to pay for starting worker processes
-    that each cost `worker_start_s` to start."""
-    data_mb = sum(map(rank_data_bytes, ranks)) / 1e6
-    work_s = len(ranks) * RANK_FIXED_WORK_S + data_mb / RANK_DATA_MB_PER_S
+def data_mb(ranks: Sequence[RankInfo]) -> float:
+    """The size in MB of the files discovery found for `ranks` (stat calls: computed once per run)."""
+    return sum(map(rank_data_bytes, ranks)) / 1e6
+
+
+def pool_pays_off(ranks: int, ranks_mb: float, worker_start_s: float) -> bool:
+    """Whether reading and checking `ranks` ranks of `ranks_mb` MB in all takes long enough to pay for
+    starting worker processes that each cost `worker_start_s` to start."""
+    work_s = ranks * RANK_FIXED_WORK_S + ranks_mb / RANK_DATA_MB_PER_S
     return work_s >= POOL_WORK_PER_WORKER_START * worker_start_s
 
 
@@ -283,11 +282,12 @@ def analyse_ranks(
     load: Sequence[str] = (),
     deployment: Deployment | None = None,
     stored: StoredRanks | None = None,
+    ranks_mb: float,
 ) -> list[RankOutcome]:
     """`analyse_rank` for every rank: as tasks of the deployment's Dask scheduler when it names one
     (the workers reading `stored` ranks from object storage themselves), else in
     `options.advisor_analyze_processes` local worker processes, or in this process when the ranks'
-    work is too small to pay for starting them."""
+    work (`ranks_mb`: the size of their files) is too small to pay for starting them."""
     n = len(profile.ranks)
     outcomes: list[RankOutcome] = []
     args = (cluster_names, rank_check_ids, options, language, step, load)
@@ -296,7 +296,7 @@ def analyse_ranks(
         from .dask_engine import analyse_ranks_on_dask
 
         finished = analyse_ranks_on_dask(deployment, analyse_rank, profile, args, stored)
-    elif options.advisor_analyze_processes > 1 and n > 1 and pool_pays_off(profile.ranks, worker_start_s()):
+    elif options.advisor_analyze_processes > 1 and n > 1 and pool_pays_off(n, ranks_mb, worker_start_s()):
         finished = _analyse_ranks_in_pool(profile, args, min(options.advisor_analyze_processes, n))
     else:
         finished = (analyse_rank(profile, rank, *args) for rank in profile.ranks)
@@ -780,7 +780,8 @@ def run_analysis(
     # A small profile's ranks also send what this process would read of them again: the tables the
     # cluster checks read on demand and the comparison's. (One in object storage has no local sizes.)
     sent_names = cluster_names
-    if stored is None and sends_every_table(profile):
+    ranks_mb = data_mb(profile.ranks) if stored is None else 0.0
+    if stored is None and ranks_mb <= SEND_EVERY_TABLE_MAX_MB:
         on_demand = {n for spec in by_scope["cluster"] for n in spec.on_demand}
         compared = () if options.disable_profiling_comparison else by_scope["comparison"]
         sent_names = sorted({*cluster_names, *on_demand, *(n for spec in compared for n in spec.tables)})
@@ -799,6 +800,7 @@ def run_analysis(
         total=total,
         deployment=deployment,
         stored=stored,
+        ranks_mb=ranks_mb,
     )
     if not any(_read_anything(o, cluster_names) for o in outcomes):
         # Nothing at all could be read: that is unusable input, not a report with every check missing.

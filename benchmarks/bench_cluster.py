@@ -20,14 +20,14 @@ from pathlib import Path
 
 MEASURE = """
 import json, sys, time
-from advisor.engine import analyse_ranks
+from advisor.engine import analyse_ranks, data_mb
 from advisor.options import AnalysisOptions
 from advisor.formats import discover, table_names
 t = time.perf_counter()
 profile = discover(sys.argv[1])
 # Every table of every rank read in the workers; only row counts come back (no checks run).
 outcomes = analyse_ranks(profile, (), (), AnalysisOptions(advisor_analyze_processes=int(sys.argv[2])),
-                         load=table_names())
+                         load=table_names(), ranks_mb=data_mb(profile.ranks))
 print(json.dumps({"seconds": time.perf_counter() - t, "rows": sum(o.rows_read for o in outcomes),
                   "errors": sum(len(o.errors) for o in outcomes)}))
 """

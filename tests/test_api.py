@@ -250,7 +250,7 @@ def test_interrupt_stops_the_worker_pool(tmp_path, monkeypatch, forked):
     workers are forks of this process, or (a kernel runs threads) come from a fork server."""
     root = write_synth_profile(tmp_path / "prof", SynthSpec(ranks=4, steps=(3, 4)))
     monkeypatch.setattr(worker_pool, "can_fork", lambda: forked)
-    monkeypatch.setattr(engine, "pool_pays_off", lambda ranks, start_s: True)
+    monkeypatch.setattr(engine, "pool_pays_off", lambda ranks, ranks_mb, start_s: True)
     before = _pool_workers(forked)  # e.g. a fork server an earlier test started
     workers: set[int] = set()
 

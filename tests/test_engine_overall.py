@@ -166,7 +166,8 @@ def test_dimension_selection(tmp_path):
 
 def test_processes_2_gives_the_same_report(tmp_path, monkeypatch):
     root, _ = demo(tmp_path, ranks=3)
-    monkeypatch.setattr(engine, "pool_pays_off", lambda ranks, start_s: True)  # the pool, whatever starts it
+    # the pool, whatever starts it
+    monkeypatch.setattr(engine, "pool_pays_off", lambda ranks, ranks_mb, start_s: True)
     one = run_analysis(root, options=AnalysisOptions(advisor_analyze_processes=1)).to_json()
     two = run_analysis(root, options=AnalysisOptions(advisor_analyze_processes=2)).to_json()
     one.pop("timings_s"), two.pop("timings_s")

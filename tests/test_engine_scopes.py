@@ -123,14 +123,19 @@ def test_pool_pays_off_for_many_ranks_or_much_data(tmp_path):
 
     corpus_sized = ranks(2, 3)
     assert [engine.rank_data_bytes(r) for r in corpus_sized] == [3_000_000, 3_000_000]
+    assert engine.data_mb(corpus_sized) == 6.0
+
+    def pays(found, start_s):
+        return engine.pool_pays_off(len(found), engine.data_mb(found), start_s)
+
     # Forked workers (0.03 s each to start): any two ranks pay.
-    assert engine.pool_pays_off(corpus_sized, worker_pool.FORK_START_S)  # 0.72 s estimated
-    assert engine.pool_pays_off(ranks(2, 0), worker_pool.FORK_START_S)
+    assert pays(corpus_sized, worker_pool.FORK_START_S)  # 0.72 s estimated
+    assert pays(ranks(2, 0), worker_pool.FORK_START_S)
     # Workers that import everything again (1 s each): only seconds of work pay.
-    assert not engine.pool_pays_off(corpus_sized, worker_pool.FORKSERVER_START_S)
-    assert engine.pool_pays_off(ranks(2, 40), worker_pool.FORKSERVER_START_S)  # 0.6 s + 80 MB at 50 MB/s
-    assert engine.pool_pays_off(ranks(7, 1), worker_pool.FORKSERVER_START_S)  # 7 x 0.3 s
-    assert not engine.pool_pays_off(ranks(6, 0), worker_pool.FORKSERVER_START_S)
+    assert not pays(corpus_sized, worker_pool.FORKSERVER_START_S)
+    assert pays(ranks(2, 40), worker_pool.FORKSERVER_START_S)  # 0.6 s + 80 MB at 50 MB/s
+    assert pays(ranks(7, 1), worker_pool.FORKSERVER_START_S)  # 7 x 0.3 s
+    assert not pays(ranks(6, 0), worker_pool.FORKSERVER_START_S)
 
 
 def _trace(step_us: float) -> pd.DataFrame:
@@ -138,6 +143,21 @@ def _trace(step_us: float) -> pd.DataFrame:
         {"step": [1, 2], "computing_us": [step_us, step_us], "communication_not_overlapped_us": [0.0, 0.0],
          "free_us": [0.0, 0.0]}
     )  # fmt: skip
+
+
+def test_a_run_sizes_each_rank_once(tmp_path, monkeypatch):
+    """The size of the ranks' files decides both the pool and what the ranks send: stat'ed once."""
+    root, _ = demo(tmp_path, ranks=3)
+    sized: list[int] = []
+    sizing = engine.rank_data_bytes
+
+    def counted(rank):
+        sized.append(rank.rank)
+        return sizing(rank)
+
+    monkeypatch.setattr(engine, "rank_data_bytes", counted)
+    run_analysis(root, options=AnalysisOptions(advisor_analyze_processes=2))
+    assert sorted(sized) == [0, 1, 2]
 
 
 @pytest.mark.parametrize("processes", [1, 2])
@@ -155,7 +175,7 @@ def test_a_small_profile_is_read_once(tmp_path, monkeypatch, processes):
         reads.append((rank.rank, comparison_tables <= set(names)))
         return reading(rank, names)
 
-    monkeypatch.setattr(engine, "pool_pays_off", lambda ranks, start_s: processes > 1)
+    monkeypatch.setattr(engine, "pool_pays_off", lambda ranks, ranks_mb, start_s: processes > 1)
     monkeypatch.setattr(engine, "load_rank_tables", counted)
     sent = run_analysis(root, options=options).to_json()
     # One process reads each rank once, with the comparison's tables; else the workers read them.
