@@ -420,6 +420,8 @@ def test_bandwidth_contention_finds_slowed_transfers(tmp_path):
     assert op_row[6] == pytest.approx(18.0, abs=1e-3) and op_row[7] == 1.0
     baseline = finding.evidence[1].rows[0]
     assert baseline[:5] == ["Memcpy", "HCCS", 10, pytest.approx(18.0), "measured"]
+    assert baseline[5:] == [5, 9.0, 5, 9.0, pytest.approx(lost, abs=1e-3)]
+    assert "Memcpy over HCCS at a median 9.00 GB/s against 18.00 GB/s alone" in finding.title
 
 
 def test_bandwidth_contention_quiet_cases(tmp_path):

@@ -109,6 +109,10 @@ def slow_planes(tasks: pd.DataFrame, ratio: float) -> pd.Series:
     return pd.Series(slow, index=tasks.index)
 
 
+def _rounded_median(gbps: pd.Series) -> float | None:
+    return round(float(gbps.median()), 3) if len(gbps) else None
+
+
 def _collective(op_name: pd.Series) -> pd.Series:
     """'hcom_allReduce__101_3_1' -> 'hcom_allReduce'."""
     return op_name.astype("string").str.replace(r"_+\d+(_\d+)*$", "", regex=True)
@@ -233,11 +237,13 @@ def bandwidth_contention(ctx: RankContext) -> list[Finding]:
         ]
         for op, r in per_op.head(int(rules["top"])).iterrows()
     ]
+    # Per kind of transfer (its own baseline): the title names the kind that loses the most time,
+    # with its figures from this table; a median across kinds would mix copies and reductions.
     kind_rows = []
     for (task_type, link), (baseline, source, n_alone) in sorted(baselines.items()):
         same = (tasks["task_type"] == task_type) & (tasks["link_type"] == link)
         of_kind = tasks[same & (tasks["overlap_share"] >= rules["concurrent_share"])]
-        median = float(of_kind["bandwidth_gbps"].median()) if len(of_kind) else None
+        hit_of_kind = hit[(hit["task_type"] == task_type) & (hit["link_type"] == link)]
         kind_rows.append(
             [
                 task_type,
@@ -246,17 +252,22 @@ def bandwidth_contention(ctx: RankContext) -> list[Finding]:
                 round(baseline, 3),
                 source,
                 len(of_kind),
-                None if median is None else round(median, 3),
-                int((same & tasks["contended"]).sum()),
+                _rounded_median(of_kind["bandwidth_gbps"]),
+                len(hit_of_kind),
+                _rounded_median(hit_of_kind["bandwidth_gbps"]),
+                round(float(hit_of_kind["lost_us"].sum()), 3),
             ]
         )
+    worst = max((row for row in kind_rows if row[7]), key=lambda row: row[9])
     return [
         finding(
             title=m.t(
                 "communication.bandwidth_contention.title",
                 ops=hit["op"].nunique(),
-                bandwidth=float(hit["bandwidth_gbps"].median()),
-                baseline=float(hit["baseline_gbps"].median()),
+                task_type=worst[0],
+                link=worst[1],
+                bandwidth=worst[8],
+                baseline=worst[3],
             ),
             lines=lines,
             suggestions=m.t_list("communication.bandwidth_contention.suggestions"),
@@ -291,6 +302,8 @@ def bandwidth_contention(ctx: RankContext) -> list[Finding]:
                         "concurrent_tasks",
                         "concurrent_median_gbps",
                         "contended_tasks",
+                        "contended_median_gbps",
+                        "lost_us",
                     ],
                     kind_rows,
                 ),

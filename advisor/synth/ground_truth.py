@@ -349,15 +349,20 @@ def _kernel_ns(result: RankResult) -> float:
 
 
 def _contention(hit: list[RankResult], spec: SynthSpec) -> dict[str, Any]:
-    """The SDMA copies of at least 1 MiB beside compute kernels and alone, as written."""
+    """Per kind of SDMA transfer (Memcpy; Reduce_Inline, a quarter as long, in a reduction), those of
+    at least 1 MiB beside compute kernels and alone, as written."""
     out: dict[str, Any] = {"nominal_gbps": spec.link_gbps, "min_task_bytes": CONTENTION_MIN_BYTES}
-    for side in ("contended", "alone"):
-        size, ns = _sum(hit, f"contention.{side}.bytes"), _sum(hit, f"contention.{side}.ns")
-        out[side] = {
-            "transfers": int(_sum(hit, f"contention.{side}.transfers")),
-            "ops": sorted(set().union(*(r.renderer.kinds[f"contention.{side}.ops"] for r in hit))),
-            "bandwidth_gbps": round(size / ns, 4) if ns else None,
-        }
+    for task_type in ("Memcpy", "Reduce_Inline"):
+        sides = {}
+        for side in ("contended", "alone"):
+            key = f"contention.{task_type}.{side}"
+            size, ns = _sum(hit, f"{key}.bytes"), _sum(hit, f"{key}.ns")
+            sides[side] = {
+                "transfers": int(_sum(hit, f"{key}.transfers")),
+                "ops": sorted(set().union(*(r.renderer.kinds[f"{key}.ops"] for r in hit))),
+                "bandwidth_gbps": round(size / ns, 4) if ns else None,
+            }
+        out[task_type] = sides
     return out
 
 

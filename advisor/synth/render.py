@@ -909,7 +909,7 @@ class RankRenderer:
             if not transfer:
                 continue
             move = "RDMASend" if plane.transport == "RDMA" else "Memcpy"
-            self._tally_contention(comm, name, plane)
+            self._tally_contention(comm, name, plane, move, plane.dur)
             out.events.append(
                 _task(
                     move,
@@ -927,6 +927,7 @@ class RankRenderer:
             )
             reduced = plane.dur // 4 if comm.kind in REDUCING else 0
             if reduced:
+                self._tally_contention(comm, name, plane, "Reduce_Inline", reduced)
                 reduce_link = "ON_CHIP" if plane.transport == "RDMA" else plane.link
                 out.events.append(
                     _task(
@@ -1050,15 +1051,16 @@ class RankRenderer:
             tally[f"link.{plane.link}.{plane.peer}.ns"] += plane.dur
         tally["comm.max_elapse_ns"] = max(tally["comm.max_elapse_ns"], op["elapse"])
 
-    def _tally_contention(self, comm: CommOp, name: str, plane: Plane) -> None:
-        """The copies the contention fault is about: SDMA Memcpy tasks of at least 1 MiB."""
+    def _tally_contention(self, comm: CommOp, name: str, plane: Plane, task_type: str, dur: int) -> None:
+        """The transfers the contention fault slows: the SDMA planes' tasks (a Memcpy, and the
+        Reduce_Inline after it in a reduction) of at least 1 MiB."""
         if comm.contended is None or plane.transport != "SDMA" or plane.size < CONTENTION_MIN_BYTES:
             return
-        key = "contended" if comm.contended else "alone"
-        self.tally[f"contention.{key}.transfers"] += 1
-        self.tally[f"contention.{key}.bytes"] += plane.size
-        self.tally[f"contention.{key}.ns"] += plane.dur
-        self.kinds[f"contention.{key}.ops"].add(name)
+        key = f"contention.{task_type}.{'contended' if comm.contended else 'alone'}"
+        self.tally[f"{key}.transfers"] += 1
+        self.tally[f"{key}.bytes"] += plane.size
+        self.tally[f"{key}.ns"] += dur
+        self.kinds[f"{key}.ops"].add(name)
 
     def _memory(self, plan: StepPlan, times: StepTimes, items: list, out: StepOut) -> None:
         """memory_record / operator_memory rows: activations allocated in forward, freed in backward."""
