@@ -483,3 +483,26 @@ def test_reference_fixture_trace(tmp_path):
     assert 0 < count <= 45
     affinity = _finding(report, "schedule.affinity_api")
     assert "torch_npu.optim.NpuFusedAdam" in {r["affinity_api"] for r in _evidence(affinity)}
+
+
+def test_nesting_is_exact_at_epoch_timestamps():
+    """Profiles stamp ops in ns since the epoch (~1.7e18), where float64 steps 256 ns: an op starting
+    100 ns before the previous one ends is inside it, and one ending 100 ns past the tolerance is not."""
+    t0 = 1_733_000_000_123_456_789
+    ops = pd.DataFrame(
+        {
+            "start_ns": pd.array([t0, t0 + 900], dtype="Int64"),
+            "dur_us": [1.0, 1.0],  # the second starts 100 ns before the first ends
+            "tid": [1, 1],
+        }
+    )
+    top = schedule_base.top_level(ops)
+    assert top["pos"].tolist() == [0]
+    inner = pd.DataFrame(
+        {
+            "start_ns": pd.array([t0 + 10, t0 + 10, t0], dtype="Int64"),
+            "dur_us": [1.89, 2.09, 1.0],  # 100 ns inside the 1 µs tolerance, 100 ns past it; no op
+            "tid": [1, 1, 2],
+        }
+    )
+    assert schedule_base.outermost_of(top, inner, tolerance_ns=1000).tolist() == [0, -1, -1]

@@ -254,11 +254,10 @@ def top_level(ops: pd.DataFrame) -> pd.DataFrame:
     tids = ops["tid"].to_numpy(dtype=np.int64, na_value=-1)[pos]
     # Per thread in time order, the longer of two ops starting together first (it encloses the other).
     order = np.lexsort((-ends, starts, tids))
-    # An op is outermost when it starts after everything earlier on its thread has ended.
+    # An op is outermost when it starts after everything earlier on its thread has ended (compared
+    # as int64 ns: float64 rounds today's epoch timestamps to 256 ns).
     reach, earlier = reach_before(tids[order], ends[order])
-    # Compared in float64, as the groupby version did (its shifted reach was float64), so that results
-    # stay the same: float64 rounds today's ns timestamps to 256 ns, which an exact comparison would not.
-    outer = order[~earlier | (starts[order].astype(np.float64) >= reach.astype(np.float64))]
+    outer = order[~earlier | (starts[order] >= reach)]
     outer = outer[np.argsort(starts[outer], kind="stable")]
     return pd.DataFrame({"pos": pos[outer], "tid": tids[outer], "start": starts[outer], "end": ends[outer]})
 
@@ -317,10 +316,7 @@ def outermost_of(top: pd.DataFrame, inner: pd.DataFrame, tolerance_ns: int = 100
         at = np.searchsorted(t_starts[theirs], i_s[mine], side="right") - 1
         enclosing[mine] = np.where(at >= 0, theirs[np.maximum(at, 0)], -1)
     found = enclosing >= 0
-    ends, inner_end = t_ends[enclosing[found]], i_e[found]
-    if not found.all():  # as merge_asof did: an unmatched row made the ends float64, which round
-        ends, inner_end = ends.astype(np.float64), inner_end.astype(np.float64)
-    hit = np.flatnonzero(found)[ends + tolerance_ns >= inner_end]
+    hit = np.flatnonzero(found)[t_ends[enclosing[found]] + tolerance_ns >= i_e[found]]
     out[rows[hit]] = t_pos[enclosing[hit]]
     return out
 
