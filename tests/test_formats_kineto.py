@@ -16,7 +16,7 @@ import pytest
 
 from advisor.cli import main
 from advisor.engine import run_analysis
-from advisor.errors import InputError
+from advisor.errors import InputError, MixedRunsError
 from advisor.formats import discover, format_named, load_table
 from advisor.formats.kineto.events import read_trace
 from advisor.formats.kineto.tables import build_tables
@@ -127,6 +127,52 @@ def test_unnamed_ranks_are_numbered_in_file_order_with_a_warning(tmp_path):
     assert sum("no rank recorded" in w for w in profile.warnings) == 2
 
 
+def _trace(path: Path, ts_us: int, **header: Any) -> None:
+    """A minimal trace: `header` keys, then one op at `ts_us` (absolute µs since the epoch)."""
+    op = {"ph": "X", "cat": "cpu_op", "name": "aten::add", "pid": 1, "tid": 1, "ts": ts_us, "dur": 5}
+    path.write_text(json.dumps({"schemaVersion": 1, **header, "traceEvents": [op]}))
+
+
+JOB_US = 1_765_000_000_000_000  # 2025-12-06
+
+
+def test_traces_of_one_job_without_ranks_are_numbered_in_file_order(tmp_path):
+    _trace(tmp_path / "a.json", JOB_US)
+    _trace(tmp_path / "b.json", JOB_US + 20 * 60 * 1_000_000)  # 20 min later: the same job
+    profile = discover(tmp_path)
+    assert {r.rank: r.files[0] for r in profile.ranks} == {0: "a.json", 1: "b.json"}
+
+
+@pytest.mark.parametrize(
+    ("second", "why"),
+    [
+        # Rank 0 twice, not windows of one process: two single-process benchmarks.
+        (dict(ts_us=JOB_US, distributedInfo={"rank": 0}), "the same rank ids"),
+        (dict(ts_us=JOB_US + 2 * 3600 * 1_000_000), "started over an hour apart"),
+        (dict(ts_us=JOB_US, distributedInfo={"rank": 1, "world_size": 4}), "different world_size"),
+        (
+            dict(ts_us=JOB_US, distributedInfo={"rank": 1, "world_size": 2}, with_stack=0),
+            "different with_stack",
+        ),
+    ],
+)
+def test_traces_of_different_runs_are_refused_naming_them(tmp_path, second, why):
+    _trace(tmp_path / "first.json", JOB_US, distributedInfo={"rank": 0, "world_size": 2}, with_stack=1)
+    _trace(tmp_path / "second.json", **second)
+    with pytest.raises(MixedRunsError) as refused:
+        discover(tmp_path)
+    message = str(refused.value)
+    assert f"{tmp_path}: holds the traces of 2 different profiling runs" in message
+    assert why in message and "first.json" in message and "second.json" in message
+
+
+def test_the_corpus_folder_of_unrelated_gpu_benchmarks_is_refused():
+    """kineto-small-gpu holds traces of separate micro-benchmarks (four record rank 0, three no rank,
+    recorded months apart): read as one job's ranks, they compared unrelated programs."""
+    with pytest.raises(MixedRunsError, match="different profiling runs"):
+        discover(corpus_path(GPU_CORPUS))
+
+
 def test_several_windows_of_a_rank_read_the_latest_with_a_warning(tmp_path):
     source = corpus_path(CORPUS / "torch-cpu" / "python_gc" / "cpuworker0.1795324142540088736.pt.trace.json")
     folder = tmp_path / "run" / "worker0"  # a sub-folder per worker, as tensorboard layouts have
@@ -136,7 +182,7 @@ def test_several_windows_of_a_rank_read_the_latest_with_a_warning(tmp_path):
     profile = discover(tmp_path / "run")
     [rank] = profile.ranks
     assert rank.files == ("cpuworker0.1795324150000000000.pt.trace.json",) and rank.path == folder
-    assert any("rank 0" in w and "several traces" in w for w in profile.warnings)
+    assert any("rank 0 (cpuworker0): 2 profiling windows of one process" in w for w in profile.warnings)
 
 
 def test_non_trace_json_beside_the_traces_is_skipped_with_a_warning(tmp_path):

@@ -16,6 +16,7 @@ from typing import Any
 from ...errors import InputError, cannot
 from ...model import MIXED, ProfileSet, RankInfo
 from ..base import Detection, Format
+from ..runs import single_run
 from . import remote
 from .csvread import read_csv
 from .db_sqlite import read_db_metadata
@@ -31,7 +32,7 @@ from .folder import (
 )
 from .layout import groups_from_communication, rank_ops, stages_from_groups
 from .metadata import RankMetadata, read_metadata
-from .runs import RankFolder, single_run
+from .runs import RankFolder
 from .trace_json import mapped_windows
 
 # Only names that plainly say "rank N" (or are just digits) give a rank id: the digits of a
@@ -246,7 +247,7 @@ def _build(root: Path, rank_dirs: list[Path], label: Path | None = None) -> Prof
         files = _list_files(rank_dir)
         meta = _read_metadata(rank_dir, warnings)
         found.append(RankFolder(rank_dir, _rank_from_files(rank_dir, files), files, meta))
-    by_rank = _numbered(single_run(str(label or root), root, found, warnings), warnings)
+    by_rank = _numbered(single_run(str(label or root), root, found, warnings, "rank folders"), warnings)
     ranks = [_rank_info(rank, folder.path, folder.files, folder.meta) for rank, folder in by_rank.items()]
     metadata = [folder.meta for folder in by_rank.values()]
     return _profile_set(root, ranks, metadata, warnings, rank_ops)
@@ -284,7 +285,8 @@ def assemble(root: Path, surveys: list[RankSurvey]) -> ProfileSet:
     folders themselves: one run, ranks numbered, steps, versions, groups and stages."""
     warnings = [w for survey in surveys for w in survey.warnings]
     by_name = {survey.folder.path: survey for survey in surveys}
-    by_rank = _numbered(single_run(str(root), root, [s.folder for s in surveys], warnings), warnings)
+    one_run = single_run(str(root), root, [s.folder for s in surveys], warnings, "rank folders")
+    by_rank = _numbered(one_run, warnings)
     ranks = [replace(by_name[folder.path].info, rank=rank) for rank, folder in by_rank.items()]
     ops = {rank.rank: by_name[folder.path].ops for rank, folder in zip(ranks, by_rank.values(), strict=True)}
 

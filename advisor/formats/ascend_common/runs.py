@@ -1,45 +1,20 @@
-"""One run per analysis: the rank folders found under a path must come from a single profiling run.
+"""What an Ascend rank folder records of its run, for the one-run rule (`formats/runs.py`).
 
-A folder can hold the rank folders of several runs: `profiling_dir1/` and `profiling_dir1_baseline/`
-side by side, or a rerun written into the same folder. Read as one cluster they would give a report
-built from rank 0 of one run and rank 1 of the other, so discovery refuses them. Rank folders are of
-one run when:
-
-- their rank ids do not repeat. The one repeat accepted is the profiling windows of one process: with
-  a schedule that repeats, torch_npu writes a new `{worker}_{pid}_{timestamp}_ascend_pt` folder per
-  window, with the same `{worker}_{pid}`; the latest window of each rank is analysed, with a warning;
-- their profiler configurations agree (profiler_info: profiler_level, export type, activities,
-  aic_metrics, with_stack, record_shapes, profile_memory), field by field where both record it;
-- their collections started at most MAX_START_GAP_NS after the one before (start times sorted, so a
-  run is a chain of starts without a larger gap). The ranks of one job open each window at the same
-  step, which collectives keep within seconds of each other across ranks; a slow rank or an
-  unsynchronised host clock may add minutes. An hour never splits a real job, and still tells apart
-  runs whose rank ids cannot (the rank folder of a job without distribution records no rank id);
-- across sibling subfolders (one folder per node, one level down), they record rank ids and these do
-  not overlap: rank folders without rank ids in separate subfolders are separate runs.
-
-The start is the wall clock in profiler_info (RankMetadata.start_ns), else the 17-digit UTC timestamp
-of a canonical folder name.
+Its start is the wall clock in profiler_info (RankMetadata.start_ns), else the 17-digit UTC timestamp
+of a canonical folder name (`{worker}_{pid}_{timestamp}_ascend_pt`), whose `{worker}_{pid}` is the
+same in every profiling window of one process. Its configuration is profiler_info's.
 """
 
 from __future__ import annotations
 
-import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from ...errors import MixedRunsError
+from .metadata import RankMetadata
 
-if TYPE_CHECKING:
-    from .metadata import RankMetadata
-
-MAX_START_GAP_NS = 3600 * 1_000_000_000
-MAX_RUNS_LISTED = 5
-MAX_FOLDERS_LISTED = 2
 # Fields of RankMetadata that are the profiler's configuration: one job records the same everywhere.
 CONFIG_FIELDS = (
     "profiler_level",
@@ -50,7 +25,6 @@ CONFIG_FIELDS = (
     "record_shapes",
     "profile_memory",
 )
-Span = tuple[int, int]  # earliest and latest start, ns
 _CANONICAL = re.compile(r"^(?P<process>.+)_(?P<time>\d{17})_ascend_(?:pt|ms)$")
 
 
@@ -83,189 +57,8 @@ class RankFolder:
             return None
         return int(moment.timestamp()) * 1_000_000_000 + int(digits[14:]) * 1_000_000
 
-    @property
-    def starts(self) -> Span | None:
-        return None if self.start_ns is None else (self.start_ns, self.start_ns)
-
     @cached_property
     def config(self) -> dict[str, object]:
         """The configuration fields the rank recorded."""
         values = {name: getattr(self.meta, name) for name in CONFIG_FIELDS}
         return {name: value for name, value in values.items() if value not in (None, ())}
-
-
-@dataclass
-class _Run:
-    folders: list[RankFolder] = field(default_factory=list)
-    ranks: set[int] = field(default_factory=set)
-    config: dict[str, object] = field(default_factory=dict)
-    starts: Span | None = None
-
-    def add(self, folders: list[RankFolder]) -> None:
-        for folder in folders:
-            self.folders.append(folder)
-            if folder.rank is not None:
-                self.ranks.add(folder.rank)
-            self.config = {**folder.config, **self.config}
-            self.starts = _union(self.starts, folder.starts)
-
-    def agrees(self, config: dict[str, object], starts: Span | None) -> bool:
-        """The same recorded configuration, and no gap over MAX_START_GAP_NS between the starts."""
-        if any(self.config.get(name, value) != value for name, value in config.items()):
-            return False
-        return _gap_ns(self.starts, starts) <= MAX_START_GAP_NS
-
-    def accepts(self, folder: RankFolder) -> bool:
-        """`folder` (from the same parent folder) may be a rank of this run."""
-        fresh = folder.rank is None or folder.rank not in self.ranks
-        return fresh and self.agrees(folder.config, folder.starts)
-
-    def joins(self, other: _Run) -> bool:
-        """`other` (from a sibling subfolder) holds further ranks of this run."""
-        known = len(self.ranks) == len(self.folders) and len(other.ranks) == len(other.folders)
-        return known and not self.ranks & other.ranks and self.agrees(other.config, other.starts)
-
-
-def _union(span: Span | None, other: Span | None) -> Span | None:
-    if span is None or other is None:
-        return span or other
-    return min(span[0], other[0]), max(span[1], other[1])
-
-
-def _gap_ns(span: Span | None, other: Span | None) -> int:
-    """How long after the one span of starts the other began (0 when they overlap or one is unknown)."""
-    if span is None or other is None:
-        return 0
-    return max(0, max(span[0], other[0]) - min(span[1], other[1]))
-
-
-def single_run(label: str, root: Path, folders: list[RankFolder], warnings: list[str]) -> list[RankFolder]:
-    """The rank folders of the one run under `root`, the latest window of each process.
-
-    Raises MixedRunsError, naming the runs found (relative to `root`), when there are several.
-    """
-    by_parent: dict[Path, list[RankFolder]] = {}
-    for folder in folders:
-        by_parent.setdefault(folder.path.parent, []).append(folder)
-    runs: list[_Run] = []
-    for siblings in by_parent.values():
-        for run in _runs_in_one_folder(_latest_windows(root, siblings, warnings)):
-            target = next((r for r in runs if r.joins(run)), None)
-            if target is None:
-                runs.append(run)
-            else:
-                target.add(run.folders)
-    if len(runs) > 1:
-        raise MixedRunsError(_refusal(label, root, runs))
-    return sorted(runs[0].folders, key=lambda f: f.path) if runs else []
-
-
-def _latest_windows(root: Path, folders: list[RankFolder], warnings: list[str]) -> list[RankFolder]:
-    """One folder per (process, rank): the latest profiling window, saying which were left out."""
-    windows: dict[tuple[str, int | None], list[RankFolder]] = {}
-    kept = []
-    for folder in folders:
-        process = folder.process
-        if process is None:
-            kept.append(folder)
-        else:
-            windows.setdefault((process, folder.rank), []).append(folder)
-    for (process, rank), group in windows.items():
-        group.sort(key=lambda f: (f.start_ns or 0, f.path))
-        kept.append(group[-1])
-        if len(group) > 1:
-            who = f"rank {rank} ({process})" if rank is not None else process
-            ignored = ", ".join(_relative(root, f.path) for f in group[:-1])
-            warnings.append(
-                f"{who}: {len(group)} profiling windows of one process; analysed the latest, "
-                f"{_relative(root, group[-1].path)}; ignored {ignored}"
-            )
-    return kept
-
-
-def _runs_in_one_folder(folders: list[RankFolder]) -> list[_Run]:
-    """Rank folders of one parent folder into runs: in order of start, each joins the first run that
-    lacks its rank and agrees with its configuration and start."""
-    runs: list[_Run] = []
-    for folder in sorted(folders, key=lambda f: (f.start_ns is None, f.start_ns or 0, f.path)):
-        run = next((r for r in runs if r.accepts(folder)), None)
-        if run is None:
-            run = _Run()
-            runs.append(run)
-        run.add([folder])
-    return runs
-
-
-def _relative(root: Path, path: Path) -> str:
-    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
-
-
-def _rank_text(ranks: set[int]) -> str:
-    if not ranks:
-        return "no rank id recorded"
-    low, high = min(ranks), max(ranks)
-    if len(ranks) == 1:
-        return f"rank {low}"
-    if high - low + 1 == len(ranks):
-        return f"ranks {low}–{high}"
-    return f"{len(ranks)} ranks from {low} to {high}"
-
-
-def _start_text(start_ns: int) -> str:
-    moment = datetime.fromtimestamp(start_ns / 1e9, tz=timezone.utc)
-    return f"started {moment:%Y-%m-%d %H:%M:%S} UTC"
-
-
-def _refusal(label: str, root: Path, runs: list[_Run]) -> str:
-    """One line: which runs, where each is, why they differ and how to analyse one."""
-    parents = [{f.path.parent for f in run.folders} for run in runs]
-    # Each run in subfolders of its own: the user can name a run's folder as PATH.
-    separate = all(root not in p for p in parents) and sum(map(len, parents)) == len(set().union(*parents))
-    differing = [
-        name for name in CONFIG_FIELDS if len({repr(r.config[name]) for r in runs if name in r.config}) > 1
-    ]
-    described = []
-    for run, where in zip(runs[:MAX_RUNS_LISTED], parents, strict=False):
-        if separate:
-            place = ", ".join(f"{_relative(root, p)}/" for p in sorted(where))
-        else:
-            names = sorted(_relative(root, f.path) for f in run.folders)
-            more = len(names) - MAX_FOLDERS_LISTED
-            place = ", ".join(names[:MAX_FOLDERS_LISTED]) + (f" and {more} more" if more > 0 else "")
-        bits = [_rank_text(run.ranks)]
-        bits += [f"{name} {_value_text(run.config[name])}" for name in differing if name in run.config]
-        if run.starts is not None:
-            bits.append(_start_text(run.starts[0]))
-        described.append(f"{place} ({', '.join(bits)})")
-    if len(runs) > MAX_RUNS_LISTED:
-        described.append(f"and {len(runs) - MAX_RUNS_LISTED} more")
-    if separate:
-        example = _relative(root, min(parents[0]))
-        how = f"give its folder as PATH (e.g. {os.path.join(label, example)}) and another run's as --compare"
-    else:
-        how = (
-            "move each run's rank folders into a folder of its own, then give one as PATH "
-            "and another as --compare"
-        )
-    return (
-        f"{label}: holds the rank folders of {len(runs)} different profiling runs{_why(runs, differing)}: "
-        f"{'; '.join(described)}; analyse one run at a time: {how}"
-    )
-
-
-def _value_text(value: object) -> str:
-    return "+".join(map(str, value)) if isinstance(value, tuple) else str(value)
-
-
-def _why(runs: list[_Run], differing: list[str]) -> str:
-    reasons = []
-    ranks = [run.ranks for run in runs]
-    if any(a & b for i, a in enumerate(ranks) for b in ranks[i + 1 :]):
-        reasons.append("the same rank ids")
-    if differing:
-        reasons.append(f"different {', '.join(differing)}")
-    if any(_gap_ns(a.starts, b.starts) > MAX_START_GAP_NS for i, a in enumerate(runs) for b in runs[i + 1 :]):
-        reasons.append("started over an hour apart")
-    if not reasons:  # only what they lack tells them apart: rank ids, in separate subfolders
-        reasons.append("no rank ids recorded")
-    return f" ({'; '.join(reasons)})"

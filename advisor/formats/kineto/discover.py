@@ -8,7 +8,9 @@ its bytes once for `ProfilerStep#N` names and GPU categories; the events themsel
 from __future__ import annotations
 
 import gzip
+import itertools
 import re
+import statistics
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -18,7 +20,8 @@ from typing import Any
 from ...errors import InputError, cannot
 from ...model import ProfileSet, RankInfo
 from ..base import Detection
-from .events import read_header
+from ..runs import single_run
+from .events import ABSOLUTE_TS_NS, BASE_TIME_KEY, read_header
 
 FORMAT_NAME = "kineto"
 TRACE_SUFFIXES = (".json", ".json.gz")
@@ -27,6 +30,13 @@ _HANDLER_NAME = re.compile(r"^(?P<worker>.+)\.(?P<ts>\d{13}|\d{19})\.pt\.trace\.
 # A rank in a file name: rank3, rank_3, rank-3, worker3 (and the cpu_worker0 of torch's examples).
 _RANK_IN_NAME = re.compile(r"(?:rank|worker)[_\-]?(\d+)(?:[^0-9]|$)", re.IGNORECASE)
 _STEP_NAME = re.compile(rb'"name"\s*:\s*"ProfilerStep#(\d+)"')
+_TS = re.compile(rb'"ts"\s*:\s*(-?\d+(?:\.\d+)?)')
+# Timestamps read from the head of a trace to place it in time: for the one-run rule (starts an hour
+# apart are separate runs) any event of a trace will do; the median of a few shrugs off an odd one.
+START_SAMPLE = 64
+# What a trace header records of the profiler's configuration (torch 2.x): one job records the same
+# on every rank, as it records one world size.
+CONFIG_KEYS = ("record_shapes", "profile_memory", "with_stack", "with_flops", "with_modules")
 # Categories only GPU activity has (2021 spellings too): a trace with one of them ran on a GPU.
 _GPU_CAT = re.compile(rb'"cat"\s*:\s*"(?:kernel|Kernel|gpu_memcpy|Memcpy|gpu_memset|Memset)"')
 _SCAN_CHUNK = 8 << 20
@@ -35,18 +45,19 @@ MAX_SUBFOLDER_DEPTH = 2  # tensorboard layouts: <run>/<worker>/*.pt.trace.json
 SAMPLE_FILES = 4  # files whose header detection reads before it decides
 
 
-@dataclass
+@dataclass(frozen=True)
 class TraceFile:
-    """One trace file found by discovery, with what its header and a byte scan tell."""
+    """One trace file found by discovery, with what its header and a byte scan tell, and what tells
+    its run apart (`formats.runs.RunMember`)."""
 
     path: Path
     header: dict[str, Any]
     steps: tuple[int, ...] = ()
     has_gpu_events: bool = False
-    rank: int | None = None
-    rank_source: str = ""  # "distributedInfo", "file name" or "" (none)
-    window: tuple[int, float] = (0, 0.0)  # (timestamp in the name, mtime): the latest window wins
-    warnings: list[str] = field(default_factory=list)
+    rank: int | None = None  # distributedInfo.rank, else rank<N>/worker<N> in the name
+    process: str | None = None  # tensorboard_trace_handler's worker: the same in each window
+    start_ns: int | None = None  # ns since the epoch of its first events, else of the name's time
+    config: dict[str, object] = field(default_factory=dict)
 
 
 def is_trace_name(name: str) -> bool:
@@ -114,16 +125,20 @@ def detect(path: Path) -> Detection:
     return Detection(0.0, looked_for)
 
 
-def scan_trace(path: Path) -> tuple[tuple[int, ...], bool]:
-    """(ProfilerStep numbers, whether GPU categories occur) from a regex scan of the bytes, gzip
-    streamed in chunks, without parsing the JSON. A damaged tail just ends the scan (the table
-    readers report it)."""
+def scan_trace(path: Path) -> tuple[tuple[int, ...], bool, list[float]]:
+    """(ProfilerStep numbers, whether GPU categories occur, the first START_SAMPLE positive `ts`
+    values in µs) from a regex scan of the bytes, gzip streamed in chunks, without parsing the JSON.
+    A damaged tail just ends the scan (the table readers report it)."""
     steps: set[int] = set()
     gpu = False
+    head_ts: list[float] = []
     for buf in _chunks(path):
         steps.update(int(m.group(1)) for m in _STEP_NAME.finditer(buf))
         gpu = gpu or _GPU_CAT.search(buf) is not None
-    return tuple(sorted(steps)), gpu
+        if len(head_ts) < START_SAMPLE:
+            positive = (ts for m in _TS.finditer(buf) if (ts := float(m.group(1))) > 0)
+            head_ts += itertools.islice(positive, START_SAMPLE - len(head_ts))
+    return tuple(sorted(steps)), gpu, head_ts
 
 
 def _chunks(path: Path) -> Iterator[bytes]:
@@ -145,13 +160,32 @@ def _rank_from_name(path: Path) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _window(path: Path) -> tuple[int, float]:
+def _start_ns(header: dict[str, Any], head_ts: list[float], path: Path) -> int | None:
+    """When the trace's events happened, ns since the epoch: its first timestamps (kineto-format.md
+    §1: relative to baseTimeNanoseconds, else absolute when past ABSOLUTE_TS_NS), else the time in a
+    tensorboard_trace_handler name (ms or ns: when the window was written); None when neither says."""
+    if head_ts:
+        ts_ns = round(statistics.median(head_ts) * 1000)
+        base = header.get(BASE_TIME_KEY)
+        if type(base) is int:
+            return base + ts_ns
+        if ts_ns > ABSOLUTE_TS_NS:
+            return ts_ns
     match = _HANDLER_NAME.match(path.name)
-    try:
-        mtime = path.stat().st_mtime
-    except OSError:
-        mtime = 0.0
-    return (int(match.group("ts")) if match else 0, mtime)
+    if match is None:
+        return None
+    digits = match.group("ts")
+    return int(digits) * (1_000_000 if len(digits) == 13 else 1)
+
+
+def _config(header: dict[str, Any]) -> dict[str, object]:
+    """The profiler configuration the header records, and the job's world size."""
+    config: dict[str, object] = {key: header[key] for key in CONFIG_KEYS if key in header}
+    info = header.get("distributedInfo")
+    world = info.get("world_size") if isinstance(info, dict) else None
+    if isinstance(world, int) and not isinstance(world, bool):
+        config["world_size"] = world
+    return config
 
 
 def _recorded_rank(header: dict[str, Any]) -> int | None:
@@ -168,15 +202,19 @@ def read_trace_file(path: Path) -> TraceFile:
     header, problem = header_problem(path)
     if header is None:
         raise InputError(problem)
-    steps, gpu = scan_trace(path)
-    found = TraceFile(path, header, steps, gpu, window=_window(path))
+    steps, gpu, head_ts = scan_trace(path)
     recorded = _recorded_rank(header)
-    named = _rank_from_name(path)
-    if recorded is not None:
-        found.rank, found.rank_source = recorded, "distributedInfo"
-    elif named is not None:
-        found.rank, found.rank_source = named, "file name"
-    return found
+    handler = _HANDLER_NAME.match(path.name)
+    return TraceFile(
+        path,
+        header,
+        steps,
+        gpu,
+        rank=recorded if recorded is not None else _rank_from_name(path),
+        process=handler.group("worker") if handler else None,
+        start_ns=_start_ns(header, head_ts, path),
+        config=_config(header),
+    )
 
 
 def discover(path: Path) -> ProfileSet:
@@ -197,7 +235,7 @@ def discover(path: Path) -> ProfileSet:
         traces.append(read_trace_file(candidate))
     if not traces:
         raise InputError(f"{path}: none of its {len(candidates)} JSON files is a PyTorch profiler trace")
-    by_rank = _assign_ranks(traces, warnings)
+    by_rank = _numbered(single_run(str(path), root, traces, warnings, "traces"), warnings)
     ranks = [_rank_info(rank, by_rank[rank]) for rank in sorted(by_rank)]
     return ProfileSet(
         root=root,
@@ -212,40 +250,16 @@ def discover(path: Path) -> ProfileSet:
     )
 
 
-def _identity(trace: TraceFile) -> int | str:
-    """What makes two files windows of one rank: its rank, else tensorboard_trace_handler's worker
-    name, else nothing (the file itself)."""
-    if trace.rank is not None:
-        return trace.rank
-    match = _HANDLER_NAME.match(trace.path.name)
-    return f"worker {match.group('worker')}" if match else str(trace.path)
-
-
-def _assign_ranks(traces: list[TraceFile], warnings: list[str]) -> dict[int, TraceFile]:
-    """rank -> its trace: the recorded or named rank; several windows of one rank (or of one
-    unnamed worker): the latest, by the time in the name, then the file's mtime; traces without a
-    rank numbered in path order, with a warning when there are several."""
-    latest: dict[int | str, TraceFile] = {}
-    for trace in traces:
-        key = _identity(trace)
-        known = latest.get(key)
-        if known is None:
-            latest[key] = trace
-            continue
-        newer, older = (trace, known) if trace.window > known.window else (known, trace)
-        latest[key] = newer
-        who = f"rank {key}" if isinstance(key, int) else key
-        warnings.append(
-            f"{who} has several traces: read the latest, {newer.path.name}; ignored {older.path.name}"
-        )
-    by_rank = {trace.rank: trace for trace in latest.values() if trace.rank is not None}
+def _numbered(one_run: list[TraceFile], warnings: list[str]) -> dict[int, TraceFile]:
+    """The traces of one run by rank: the recorded or named rank; traces without one numbered in path
+    order, with a warning when there are several."""
+    by_rank = {trace.rank: trace for trace in one_run if trace.rank is not None}
     next_free = 0
-    for trace in (t for t in latest.values() if t.rank is None):
+    for trace in (t for t in one_run if t.rank is None):
         while next_free in by_rank:
             next_free += 1
-        trace.rank = next_free
         by_rank[next_free] = trace
-        if len(latest) > 1:
+        if len(one_run) > 1:
             warnings.append(
                 f"{trace.path}: no rank recorded (distributedInfo.rank) or in the file name; "
                 f"numbered rank {next_free} by file order"
