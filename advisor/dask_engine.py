@@ -129,6 +129,27 @@ def connect(deployment: Deployment) -> Any:
     return client
 
 
+class DaskRun:
+    """One analysis's client of the deployment's scheduler: connected (and the workers' versions
+    checked, a call to every worker) on first use, then shared by discovery in object storage, the
+    rank tasks and the tables the client's checks read; closed when the analysis ends."""
+
+    def __init__(self, deployment: Deployment) -> None:
+        self.deployment = deployment
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = connect(self.deployment)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
 def _check_versions(client: Any) -> None:
     """InputError naming the workers whose advisor differs from this client's (before any task)."""
     ours = versions()
@@ -195,13 +216,14 @@ class StoredTables:
     """Tables of stored ranks that the checks running in the client read (a cluster check's
     on-demand tables, the compared ranks' tables), read by the worker that downloaded the rank."""
 
-    def __init__(self, deployment: Deployment, stored: StoredRanks, load_rank_tables: TableLoader) -> None:
+    def __init__(self, dask: DaskRun, stored: StoredRanks, load_rank_tables: TableLoader) -> None:
+        self.dask = dask
         self.stored = stored
         self.load_rank_tables = load_rank_tables
-        self.client = connect(deployment)
 
     def load(self, rank: RankInfo, names: Sequence[str]) -> tuple[dict[str, Any], dict[str, str]]:
-        future = self.client.submit(
+        client = self.dask.client
+        future = client.submit(
             load_stored_rank_tables,
             self.load_rank_tables,
             self.stored.urls[rank.rank],
@@ -214,12 +236,9 @@ class StoredTables:
             pure=False,
         )
         try:
-            return _result(self.client, future, f"rank {rank.rank}")
+            return _result(client, future, f"rank {rank.rank}")
         finally:
             future.release()
-
-    def close(self) -> None:
-        self.client.close()
 
 
 def _the_profile(profile: ProfileSet) -> ProfileSet:
@@ -236,9 +255,7 @@ def analyse_shared_rank(
     return analyse_rank(profile, rank, *args)
 
 
-def discover_stored(
-    deployment: Deployment, url_text: str, tables: tuple[str, ...]
-) -> tuple[ProfileSet, StoredRanks]:
+def discover_stored(dask: DaskRun, url_text: str, tables: tuple[str, ...]) -> tuple[ProfileSet, StoredRanks]:
     """The profile at `url_text` in object storage, surveyed by the workers (one task per rank
     folder): the client only lists the objects."""
     from .formats.ascend_common.discover import assemble
@@ -254,7 +271,7 @@ def discover_stored(
     rank_urls = {rel: f"{url}/{rel}" if rel else str(url) for rel in folders}
     run = uuid.uuid4().hex[:8]
     distributed = _distributed()
-    client = connect(deployment)
+    client = dask.client
     futures: dict[Any, str] = {}
     try:
         for rel, rank_url in rank_urls.items():
@@ -272,7 +289,6 @@ def discover_stored(
             surveys[futures[future]] = _result(client, future, f"rank folder {futures[future] or '.'}")
     finally:
         client.cancel(list(futures))
-        client.close()
     profile = assemble(root, [survey for survey, _ in surveys.values()])
     rel_of = {root / rel: rel for rel in folders}
     by_rank = {rank.rank: rel_of[rank.path] for rank in profile.ranks}
@@ -324,7 +340,7 @@ def _erred_on(client: Any, key: str) -> str:
 
 
 def analyse_ranks_on_dask(
-    deployment: Deployment,
+    dask: DaskRun,
     analyse_rank: Callable[..., RankOutcome],
     profile: ProfileSet,
     args: tuple[Any, ...],
@@ -333,9 +349,9 @@ def analyse_ranks_on_dask(
     """`analyse_rank(profile, rank, *args)` (engine.analyse_rank) for every rank as tasks of the
     deployment's scheduler, each outcome as its rank finishes; the ranks of `stored` read from object
     storage by the workers. Closing the iterator early (an error, Ctrl-C) cancels the ranks not done
-    yet; the client is closed in every case."""
+    yet."""
     distributed = _distributed()
-    client = connect(deployment)
+    client = dask.client
     futures: list[Any] = []
     try:
         run = uuid.uuid4().hex[:8]  # keys of this analysis, apart from any other on the cluster
@@ -372,4 +388,3 @@ def analyse_ranks_on_dask(
             yield _result(client, future, f"rank {ranks[future]}")
     finally:
         client.cancel(futures)
-        client.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import os
@@ -71,7 +72,7 @@ MAX_LOST_SHARE = 0.01
 _log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # imported with distributed, only on the Dask path
-    from .dask_engine import StoredRanks
+    from .dask_engine import DaskRun, StoredRanks
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:
@@ -280,29 +281,28 @@ def analyse_ranks(
     progress: ProgressFn = _no_progress,
     total: int = 1,
     load: Sequence[str] = (),
-    deployment: Deployment | None = None,
+    dask: DaskRun | None = None,
     stored: StoredRanks | None = None,
     ranks_mb: float,
 ) -> list[RankOutcome]:
-    """`analyse_rank` for every rank: as tasks of the deployment's Dask scheduler when it names one
+    """`analyse_rank` for every rank: as tasks on the Dask scheduler of the analysis's `dask` client
     (the workers reading `stored` ranks from object storage themselves), else in
     `options.advisor_analyze_processes` local worker processes, or in this process when the ranks'
     work (`ranks_mb`: the size of their files) is too small to pay for starting them."""
     n = len(profile.ranks)
     outcomes: list[RankOutcome] = []
     args = (cluster_names, rank_check_ids, options, language, step, load)
-    on_dask = deployment is not None and bool(deployment.dask_scheduler_address)
-    if on_dask:
+    if dask is not None:
         from .dask_engine import analyse_ranks_on_dask
 
-        finished = analyse_ranks_on_dask(deployment, analyse_rank, profile, args, stored)
+        finished = analyse_ranks_on_dask(dask, analyse_rank, profile, args, stored)
     elif options.advisor_analyze_processes > 1 and n > 1 and pool_pays_off(n, ranks_mb, worker_start_s()):
         finished = _analyse_ranks_in_pool(profile, args, min(options.advisor_analyze_processes, n))
     else:
         finished = (analyse_rank(profile, rank, *args) for rank in profile.ranks)
     # closing: an error or Ctrl-C here stops the ranks still running (pool, or the cluster's tasks).
     # In this process, the run's processes are spare: a big trace file is split across them.
-    spare = options.advisor_analyze_processes if not on_dask else 1
+    spare = options.advisor_analyze_processes if dask is None else 1
     with contextlib.closing(finished), spare_processes(spare):
         for done, outcome in enumerate(finished, start=1):
             outcomes.append(outcome)
@@ -751,18 +751,48 @@ def run_analysis(
     """Analyse the profile at `path` (only `step` when given), its ranks on the deployment's Dask
     scheduler when it names one (there `path` may be in obs:// or s3://, read by the workers), and the
     training log beside it when given. InputError for unusable input; a failing check never raises."""
-    options = options or AnalysisOptions()
+    run = functools.partial(
+        _analyse,
+        path,
+        compare_path=compare_path,
+        options=options or AnalysisOptions(),
+        language=language,
+        progress=progress or _no_progress,
+        step=step,
+        training_log=training_log,
+    )
+    if deployment is None or not deployment.dask_scheduler_address:
+        return run(dask=None)
+    from .dask_engine import DaskRun
+
+    # One client for the whole analysis: connecting checks every worker's version.
+    with contextlib.closing(DaskRun(deployment)) as dask:
+        return run(dask=dask)
+
+
+def _analyse(
+    path: str | Path,
+    *,
+    compare_path: str | Path | None,
+    options: AnalysisOptions,
+    language: str,
+    progress: ProgressFn,
+    step: int | None,
+    training_log: TrainingLogInput | None,
+    dask: DaskRun | None,
+) -> Report:
+    """`run_analysis`, its ranks on the scheduler of `dask` when given."""
     messages = Messages(language)
-    notify = progress or _no_progress
+    notify = progress
     started = time.perf_counter()
 
     stored = None
     selected = selected_checks(options.analysis_dimensions)
-    if deployment is not None and deployment.dask_scheduler_address and is_object_url(str(path)):
+    if dask is not None and is_object_url(str(path)):
         from .dask_engine import discover_stored
 
         tables = tuple(sorted(needed_tables(options.analysis_dimensions)))
-        profile, stored = discover_stored(deployment, str(path), tables)
+        profile, stored = discover_stored(dask, str(path), tables)
     else:
         profile = discover(path)
     if stored is not None and compare_path is not None:
@@ -798,7 +828,7 @@ def run_analysis(
         step=step,
         progress=notify,
         total=total,
-        deployment=deployment,
+        dask=dask,
         stored=stored,
         ranks_mb=ranks_mb,
     )
@@ -817,26 +847,24 @@ def run_analysis(
 
     notify("running checks", len(profile.ranks), total)
     step_traces = {o.rank: o.tables["step_trace"] for o in outcomes if "step_trace" in o.tables}
-    with contextlib.ExitStack() as stack:
-        load: TableLoader = load_rank_tables
-        if stored is not None:  # this process cannot read the ranks: the workers that hold them do
-            from .dask_engine import StoredTables
+    load: TableLoader = load_rank_tables
+    if dask is not None and stored is not None:  # this process cannot read the ranks: their workers do
+        from .dask_engine import StoredTables
 
-            stored_tables = StoredTables(deployment, stored, load_rank_tables)
-            load = stack.enter_context(contextlib.closing(stored_tables)).load
-        load = sent_first(outcomes, load)
-        collected = run_checks(specs, profile, outcomes, options, messages, load)
-        run_comparison_checks(
-            by_scope["comparison"],
-            profile,
-            step_traces,
-            compare,
-            options,
-            messages,
-            collected,
-            step,
-            load,
-        )
+        load = StoredTables(dask, stored, load_rank_tables).load
+    load = sent_first(outcomes, load)
+    collected = run_checks(specs, profile, outcomes, options, messages, load)
+    run_comparison_checks(
+        by_scope["comparison"],
+        profile,
+        step_traces,
+        compare,
+        options,
+        messages,
+        collected,
+        step,
+        load,
+    )
     findings = link_causes(cap_gains(collected.findings, step_traces), messages, baseline=compare is not None)
     not_evaluated, summary = collected.not_evaluated, collected.summary
     dimensions = applicable_dimensions(

@@ -63,12 +63,16 @@ def make_tls_files(folder: Path) -> TLSFiles:
 
 class RecordTaskSpecs(SchedulerPlugin):
     """On the scheduler: every submitted task's spec as pickled bytes (what a worker receives), so a
-    test can look for what must never be sent."""
+    test can look for what must never be sent; and every client that connected."""
 
     name = "record-task-specs"
 
     def __init__(self) -> None:
         self.specs: dict[str, bytes] = {}
+        self.clients: list[str] = []
+
+    def add_client(self, scheduler: Any, client: str) -> None:
+        self.clients.append(client)
 
     def update_graph(self, scheduler: Any, *, tasks: list[Any], **kwargs: Any) -> None:
         for key in tasks:
@@ -80,6 +84,11 @@ class RecordTaskSpecs(SchedulerPlugin):
 def recorded_task_specs(dask_scheduler: Any) -> dict[str, bytes]:
     """`client.run_on_scheduler(recorded_task_specs)`: what RecordTaskSpecs recorded."""
     return dask_scheduler.plugins[RecordTaskSpecs.name].specs
+
+
+def recorded_clients(dask_scheduler: Any) -> list[str]:
+    """`client.run_on_scheduler(recorded_clients)`: the clients that connected, in order."""
+    return dask_scheduler.plugins[RecordTaskSpecs.name].clients
 
 
 class LoopbackCluster:

@@ -170,8 +170,8 @@ def test_bad_input_is_one_line(demo_profile, kwargs, message):
 def test_scheduler_passes_through_to_dask(demo_profile, monkeypatch):
     calls = []
 
-    def on_dask(deployment, analyse_rank, profile, args, stored):
-        calls.append(deployment.dask_scheduler_address)
+    def on_dask(dask, analyse_rank, profile, args, stored):
+        calls.append(dask.deployment.dask_scheduler_address)
         return (analyse_rank(profile, rank, *args) for rank in profile.ranks)
 
     monkeypatch.setattr("advisor.dask_engine.analyse_ranks_on_dask", on_dask)

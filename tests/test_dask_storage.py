@@ -20,7 +20,7 @@ from advisor.errors import InputError
 from advisor.options import Deployment
 from advisor.synth import SynthSpec, write_synth_profile
 
-from .dask_cluster import PACKAGE_ROOT, LoopbackCluster, make_tls_files, recorded_task_specs
+from .dask_cluster import PACKAGE_ROOT, LoopbackCluster, make_tls_files, recorded_clients, recorded_task_specs
 from .test_dask_engine import ANALYZE, _worker_holding_a_rank, finding_rows
 from .test_storage_obs import AK, BUCKET, SK, s3  # noqa: F401 (s3: the moto server fixture)
 
@@ -75,6 +75,8 @@ def test_workers_read_their_ranks_from_the_store_and_no_secret_is_sent(
     local = run_analysis(stored_profile)
     client_cache = tmp_path / "client-obs-cache"
     out = tmp_path / "reports"
+    with store_cluster.client() as client:
+        connected = len(client.run_on_scheduler(recorded_clients))
     result = subprocess.run(
         [*ANALYZE, URL, "--scheduler", store_cluster.address, "--format", "json", "--output", str(out)],
         capture_output=True,
@@ -108,6 +110,10 @@ def test_workers_read_their_ranks_from_the_store_and_no_secret_is_sent(
     # No credential in any task the scheduler received, nor in what the CLI printed.
     with store_cluster.client() as client:
         specs = client.run_on_scheduler(recorded_task_specs)
+        clients = client.run_on_scheduler(recorded_clients)
+    # The CLI surveyed, analysed and read the checks' tables through one client (and checked the
+    # workers' versions once); the other new one is this test's.
+    assert len(clients) == connected + 2
     assert any("-survey-" in key for key in specs) and any("-rank-" in key for key in specs)
     for secret in (AK, SK):
         assert not [key for key, spec in specs.items() if secret.encode() in spec]
