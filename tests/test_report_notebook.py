@@ -126,6 +126,16 @@ def test_cells_one_per_high_cause_with_catalogue_headings(language):
     assert notebook["nbformat"] == 4 and notebook["metadata"]["kernelspec"]["name"] == "python3"
 
 
+def test_the_notebook_is_valid_nbformat_4_5():
+    """Every cell has an id (required from nbformat 4.5), unique, and the notebook validates."""
+    nbformat = pytest.importorskip("nbformat")
+    findings = [_finding("communication.exposed"), _finding("overall.idle")]
+    notebook = build_notebook(_report(findings), data_path="/d", compare_path="/b", language="en")
+    ids = [cell["id"] for cell in notebook["cells"]]
+    assert len(set(ids)) == len(ids)
+    nbformat.validate(nbformat.from_dict(notebook))
+
+
 def test_write_beside_never_overwrites(tmp_path):
     notebook = build_notebook(_report([]), data_path="/d", compare_path=None, language="en")
     (tmp_path / "r.ipynb").write_text("mine")

@@ -132,8 +132,9 @@ def build_notebook(
         cells.append(_markdown(f"## {m.t('notebook.comparison')}"))
         cells.append(_code('report.findings_for("comparison")'))
     cells.append(_markdown(m.t("notebook.more")))
+    # nbformat 4.5 requires an id on every cell; numbered, so that one report gives one notebook.
     return {
-        "cells": cells,
+        "cells": [{"id": f"cell-{n}", **cell} for n, cell in enumerate(cells)],
         "metadata": {
             "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
             "language_info": {"name": "python"},
