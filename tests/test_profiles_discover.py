@@ -132,6 +132,17 @@ def test_a_file_no_format_reads_says_why(tmp_path):
         discover(tmp_path / "f.json")
 
 
+def test_a_lone_ascend_timeline_says_which_folder_to_give(tmp_path):
+    (tmp_path / "trace_view.json").write_text('[{"ph": "X", "name": "aten::add", "ts": "1", "dur": 1}]')
+    with pytest.raises(InputError, match=r"trace_view\.json: not profiling data: kineto: an Ascend timeline"):
+        discover(tmp_path / "trace_view.json")
+    with pytest.raises(InputError, match=r"give the folder named ASCEND_PROFILER_OUTPUT that holds it"):
+        discover(tmp_path)
+    (tmp_path / "ASCEND_PROFILER_OUTPUT").mkdir()
+    (tmp_path / "trace_view.json").rename(tmp_path / "ASCEND_PROFILER_OUTPUT" / "trace_view.json")
+    assert len(discover(tmp_path / "ASCEND_PROFILER_OUTPUT").ranks) == 1
+
+
 def test_not_profiling_data(tmp_path):
     for name in ("a.txt", "b.txt", "c.csv"):
         (tmp_path / name).write_text("x")

@@ -18,6 +18,7 @@ stays the reference.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,12 @@ CHAKRA = (
 MEMORY_TIMELINE = (
     "a JSON array at the top level (a memory timeline from export_memory_timeline?), not a PyTorch "
     "profiler trace (an object with 'traceEvents')"
+)
+# torch_npu's timeline is a JSON array too, read with the rest of its rank folder (formats/ascend_text).
+ASCEND_TRACE_NAME = "trace_view.json"
+ASCEND_TRACE = (
+    "an Ascend timeline (a JSON array), read with the rest of its export: give the folder named "
+    "ASCEND_PROFILER_OUTPUT that holds it (as torch_npu writes it), or its rank folder (*_ascend_pt)"
 )
 
 # The columns of each output frame and their kinds, in the contract's order.
@@ -169,10 +176,10 @@ class Event(msgspec.Struct, gc=False):
     args: Args | list | str | int | float | bool | None = None
 
 
-def _refuse(key: str | None, members: dict[str, Any]) -> str | None:
+def _refuse(path: Path, key: str | None, members: dict[str, Any]) -> str | None:
     """Why the file is not a Kineto trace, as soon as its top level shows it (None: read on)."""
     if key is None:
-        return MEMORY_TIMELINE
+        return ASCEND_TRACE if path.name == ASCEND_TRACE_NAME else MEMORY_TIMELINE
     if key == "nodes":
         return CHAKRA
     return None
@@ -192,7 +199,7 @@ def _reader(
         chunk_bytes,
         max_element_bytes=max_event_bytes,
         member=EVENTS_KEY,
-        refuse=_refuse,
+        refuse=functools.partial(_refuse, path),
         float_hook=str,
         fast=_scan if compiled and _scan_kineto is not None else None,
     )
