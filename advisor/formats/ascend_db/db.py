@@ -249,14 +249,20 @@ def _pmu(db: SqliteFile) -> pd.DataFrame | None:
         tuple(name_of),
     )
     # Pivoted in numpy: a column per metric found, in name order; the first row of a task and metric.
-    found_ids, metric = np.unique(frame["metric"].to_numpy(dtype=np.int64), return_inverse=True)
-    columns = sorted({name_of[int(i)] for i in found_ids})
-    column = np.array([columns.index(name_of[int(i)]) for i in found_ids], dtype=np.int64)[metric]
+    metric_ids = np.array(sorted(name_of), dtype=np.int64)
+    metric = np.searchsorted(metric_ids, frame["metric"].to_numpy(dtype=np.int64))
+    found = np.bincount(metric, minlength=len(metric_ids)) > 0
+    columns = sorted({name_of[int(i)] for i in metric_ids[found]})
+    column = np.array(
+        [columns.index(name_of[int(i)]) if f else -1 for i, f in zip(metric_ids, found, strict=True)]
+    )
     tasks, row = np.unique(frame["gid"].to_numpy(dtype=np.int64), return_inverse=True)
-    cell = row * len(columns) + column
-    _, first = np.unique(cell, return_index=True)
-    values = np.full(len(tasks) * len(columns), np.nan)
-    values[cell[first]] = frame["value"].to_numpy(dtype=np.float64, na_value=np.nan)[first]
+    cell = row * len(columns) + column[metric]
+    first = np.full(len(tasks) * len(columns), len(cell))
+    np.minimum.at(first, cell, np.arange(len(cell)))  # the first row of each cell; len(cell) where none
+    taken = first < len(cell)
+    values = np.full(len(first), np.nan)
+    values[taken] = frame["value"].to_numpy(dtype=np.float64, na_value=np.nan)[first[taken]]
     return pd.DataFrame(values.reshape(len(tasks), len(columns)), index=tasks, columns=columns)
 
 
@@ -612,8 +618,7 @@ def load_runtime_api(rank: RankInfo) -> pd.DataFrame:
     db = profiler_db(rank)
     frame = _cann_frame(db, "needed for the CANN API table")
     levels = _decode(frame["type_id"], _enum(db, "ENUM_API_TYPE"))
-    prefixes = levels.map(lambda level: API_PREFIXES.get(level, level) if isinstance(level, str) else pd.NA)
-    frame["name"] = (prefixes.astype("string") + "@" + frame["api"].astype("string")).fillna(frame["api"])
+    frame["name"] = (levels.replace(API_PREFIXES) + "@" + frame["api"].astype("string")).fillna(frame["api"])
     frame["dur_us"] = _us(frame["end_ns"], frame["start_ns"])
     frame["tid"] = _tid(frame["global_tid"])
     frame = frame.sort_values("start_ns", kind="stable", ignore_index=True)
