@@ -248,11 +248,12 @@ def _joined(parts: list[Part]) -> Any:
 def sorted_lookup(keys: np.ndarray, ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """The position of each id in the sorted distinct int64 `keys` (any valid one where it is absent),
     and whether it is there (False for NULL)."""
-    wanted = ids.to_numpy(dtype=np.int64, na_value=0) if len(ids) else np.empty(0, dtype=np.int64)
-    if not len(keys):
+    missing = ids.isna().to_numpy(dtype=bool)
+    if not len(keys) or missing.all():  # an all-NULL column comes as strings (as read_sql_query types it)
         return np.zeros(len(ids), dtype=np.int64), np.zeros(len(ids), dtype=bool)
+    wanted = ids.to_numpy(dtype=np.int64, na_value=0)
     position = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
-    return position, (keys[position] == wanted) & ~ids.isna().to_numpy(dtype=bool)
+    return position, (keys[position] == wanted) & ~missing
 
 
 def _reason(exc: BaseException) -> str:

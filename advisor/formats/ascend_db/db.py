@@ -254,7 +254,8 @@ def _pmu(db: SqliteFile) -> pd.DataFrame | None:
     found = np.bincount(metric, minlength=len(metric_ids)) > 0
     columns = sorted({name_of[int(i)] for i in metric_ids[found]})
     column = np.array(
-        [columns.index(name_of[int(i)]) if f else -1 for i, f in zip(metric_ids, found, strict=True)]
+        [columns.index(name_of[int(i)]) if f else -1 for i, f in zip(metric_ids, found, strict=True)],
+        dtype=np.int64,
     )
     tasks, row = np.unique(frame["gid"].to_numpy(dtype=np.int64), return_inverse=True)
     cell = row * len(columns) + column[metric]
@@ -310,7 +311,12 @@ def _kernels(db: SqliteFile) -> pd.DataFrame:
 
 
 def _device_task_frame(db: SqliteFile, why: str) -> pd.DataFrame:
-    """TASK rows as the text trace's Ascend Hardware process shows them, with connection ids."""
+    """TASK rows as the text trace's Ascend Hardware process shows them, with connection ids; built
+    once per db (the device task table and the flows start from it)."""
+    return db.memoised("device tasks", lambda: _build_device_task_frame(db, why)).copy(deep=False)
+
+
+def _build_device_task_frame(db: SqliteFile, why: str) -> pd.DataFrame:
     tasks = _tasks(db, why)
     has_info = db.has("COMPUTE_TASK_INFO")
     if has_info:
