@@ -2,7 +2,7 @@
 and analysis.db, loaded as the engine loads them (`engine.load_rank_tables`, the tables in sorted order).
 
     python benchmarks/bench_db.py [PROFILE ...] [--big-mb 200 [--big-mb 1000]] [--repeat 3]
-                                  [--anchor /work/main] [--check] [--out DIR]
+                                  [--anchor /work/main] [--check] [--floor] [--out DIR]
 
 Without PROFILE: the corpus db profile (skipped when ../shared/corpus is absent) and one generated LLM
 rank (`performance-advisor synth --export db`) per `--big-mb`, of about that many MB of db (kept in
@@ -13,7 +13,9 @@ reader is timed in the same run, the runs interleaved; the best of `--repeat` is
 peak RSS. Per table: the ms its load took, in the engine's order (the first table to read a shared
 query, e.g. TASK, pays for it); then the total seconds, MB/s of db files and peak RSS.
 `--check` also asserts that both checkouts give the same tables (pd.testing.assert_frame_equal, attrs
-included) on every rank measured.
+included) on every rank measured. `--floor` runs the SQL this checkout's reader issued for the first
+rank again in plain sqlite3, fetching the rows as Python tuples and dropping them: what reading the db
+costs before any typing or table building, against the load of that rank in the same process.
 """
 
 from __future__ import annotations
@@ -67,6 +69,52 @@ _CHILD = textwrap.dedent(
     print(json.dumps(out))
     """
 )
+
+
+# The floor: the SQL this checkout's reader issued for a rank, run again with plain sqlite3 (rows
+# fetched as Python tuples and dropped), against the load of the same rank in the same process.
+_FLOOR_CHILD = textwrap.dedent(
+    """
+    import json, sqlite3, sys, time
+    from pathlib import Path
+    checkout, profile = sys.argv[1], Path(sys.argv[2])
+    sys.path.insert(0, checkout)
+    from advisor.engine import load_rank_tables
+    from advisor.formats import discover, format_named
+    from advisor.formats.ascend_common.db_sqlite import SqliteFile
+    issued = []
+    read = SqliteFile.read
+    def recording(self, sql, params=()):
+        issued.append((str(self.path), sql, tuple(params)))
+        return read(self, sql, params)
+    SqliteFile.read = recording
+    rank = discover(profile).ranks[0]
+    start = time.perf_counter()
+    load_rank_tables(rank, sorted(format_named(rank.format).tables()))
+    load_s = time.perf_counter() - start
+    start, rows = time.perf_counter(), 0
+    for path, sql, params in issued:
+        conn = sqlite3.connect(f"{Path(path).absolute().as_uri()}?mode=ro&immutable=1", uri=True)
+        cursor = conn.execute(sql, params)
+        while chunk := cursor.fetchmany(65536):
+            rows += len(chunk)
+        conn.close()
+    print(json.dumps({"load_s": load_s, "sqlite_s": time.perf_counter() - start, "queries": len(issued),
+                      "rows": rows}))
+    """
+)
+
+
+def floor(profile: Path) -> None:
+    """Print what plain sqlite3 takes to run the queries of this checkout's reader on the first rank."""
+    env = {**os.environ, "PERFORMANCE_ADVISOR_CACHE": "off"}
+    command = [sys.executable, "-c", _FLOOR_CHILD, str(ROOT), str(profile)]
+    out = json.loads(subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout)
+    print(
+        f"floor, first rank: {out['queries']} queries, {out['rows']} rows in {out['sqlite_s']:.3f} s of "
+        f"plain sqlite3 fetching = {out['sqlite_s'] / out['load_s']:.0%} of this reader's "
+        f"{out['load_s']:.3f} s"
+    )
 
 
 def measure(checkout: Path, profile: Path, dump: str = "-") -> dict:
@@ -181,6 +229,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--anchor", type=Path, help="another checkout, timed as 'before' in the same run")
     parser.add_argument("--check", action="store_true", help="assert the checkouts give equal tables")
     parser.add_argument("--out", type=Path, help="folder for generated ranks (kept and reused)")
+    parser.add_argument(
+        "--floor", action="store_true", help="also time the reader's queries alone in plain sqlite3"
+    )
     args = parser.parse_args(argv)
     checkouts = {"before": args.anchor.resolve(), "after": ROOT} if args.anchor else {"this": ROOT}
     print(f"checkouts: {checkouts}; load average now: {os.getloadavg()}")
@@ -193,6 +244,8 @@ def main(argv: list[str] | None = None) -> None:
             profiles += [synth_db_rank(folder / f"synth-db-{mb:g}mb", mb) for mb in args.big_mb or [200.0]]
         for profile in profiles:
             report(profile, interleaved(checkouts, profile, args.repeat))
+            if args.floor:
+                floor(profile)
             if args.check and len(checkouts) > 1:
                 check_same_tables(checkouts, profile, Path(scratch))
 

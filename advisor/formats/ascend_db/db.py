@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 from ...errors import InputError
 from ...model import RankInfo
-from ..ascend_common.db_sqlite import SqliteFile, profiler_db, sorted_lookup, string_of
+from ..ascend_common.db_sqlite import SqliteFile, profiler_db, sorted_lookup, string_of, take_found
 from ..ascend_common.folder import OUTPUT_DIR, output_file
 from ..sanity import carry_losses, drop_damaged_rows
 from ..schema import INT, PMU_RATIOS, SCHEMAS, conform
@@ -581,9 +581,7 @@ def _call_stacks(db: SqliteFile, chain_ids: pd.Series) -> pd.Series:
     )
     stacks = pc.binary_join(frames, pa.scalar(";\n", pa.large_string()))
     position, found = sorted_lookup(chains[starts], chain_ids)
-    return pd.Series(
-        pd.arrays.ArrowStringArray(stacks.take(pa.array(position, mask=~found))), index=chain_ids.index
-    )
+    return pd.Series(pd.arrays.ArrowStringArray(take_found(stacks, position, found)), index=chain_ids.index)
 
 
 @register_table("host_ops", "ascend_db", sources=PROFILER_SOURCES)
