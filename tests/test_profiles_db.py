@@ -21,13 +21,15 @@ import sqlite3
 import stat
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from advisor.errors import InputError
 from advisor.formats import discover, format_named, load_table
 from advisor.formats.ascend_common import db_sqlite
-from advisor.formats.ascend_common.db_sqlite import SqliteFile, read_db_metadata
+from advisor.formats.ascend_common.db_sqlite import SqliteFile, read_db_metadata, take_found
 from advisor.formats.ascend_db import db as dbmod
 from advisor.formats.schema import SCHEMAS
 from advisor.model import RankInfo
@@ -763,6 +765,13 @@ def test_interned_strings_unknown_or_null_ids_are_na(tmp_path):
     assert db.interned(ids).tolist() == [True, True, False, False]
     no_ids = pd.Series([None, None], dtype="string")  # how an all-NULL column reads
     assert db.strings(no_ids).tolist() == [pd.NA, pd.NA] and not db.interned(no_ids).any()
+
+
+def test_take_found_nulls_the_misses_and_null_values():
+    values = pa.array(["a", None, "ccc", ""], pa.large_string())
+    taken = take_found(values, np.array([2, 0, 1, 3, 0]), np.array([True, False, True, True, True]))
+    taken.validate(full=True)
+    assert taken.to_pylist() == ["ccc", None, None, "", "a"]
 
 
 def test_pmu_keeps_the_first_row_of_a_task_and_metric(tmp_path):
