@@ -21,12 +21,15 @@ import sqlite3
 import stat
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from advisor.errors import InputError
 from advisor.formats import discover, format_named, load_table
-from advisor.formats.ascend_common.db_sqlite import SqliteFile, read_db_metadata
+from advisor.formats.ascend_common import db_sqlite
+from advisor.formats.ascend_common.db_sqlite import SqliteFile, read_db_metadata, take_found
 from advisor.formats.ascend_db import db as dbmod
 from advisor.formats.schema import SCHEMAS
 from advisor.model import RankInfo
@@ -728,6 +731,55 @@ def test_queries_are_memoised_per_file_version(tmp_path, monkeypatch):
         conn.execute("INSERT INTO T VALUES (2)")
     os.utime(path, ns=(1, 1))  # a new version even within the mtime granularity
     assert SqliteFile(path).query("SELECT x FROM T").x.tolist() == [1, 2]
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 2, 3, 65536])
+def test_rows_are_typed_as_pandas_reader_types_them(tmp_path, monkeypatch, chunk_rows):
+    """SqliteFile.read types its columns itself, a chunk of rows at a time: as read_sql_query would,
+    wherever the chunks split a column's NULLs, integers, reals and text."""
+    monkeypatch.setattr(db_sqlite, "_CHUNK_ROWS", chunk_rows)
+    columns = ["i", "r", "mix", "t", "n", "late", "odd", "b"]
+    rows = [
+        (1, 0.5, 1, "a", None, None, 1, b"x"),
+        (None, None, 2.5, None, None, None, "two", None),
+        (2**62, 1.0, None, 'é "q"', None, 7, 3, b"y"),
+    ]
+    path = write_db(tmp_path / "t.db", {"T": (columns, rows)})
+    queries = [f"SELECT {c} FROM T" for c in columns] + [
+        "SELECT i, r, mix, t, n, late FROM T",
+        "SELECT i, t FROM T WHERE 0",
+        "SELECT i AS a, r AS a FROM T",
+    ]
+    with sqlite3.connect(path) as conn:
+        for sql in queries:
+            expected = pd.read_sql_query(sql, conn, dtype_backend="numpy_nullable")
+            pd.testing.assert_frame_equal(SqliteFile(path).read(sql), expected, obj=sql)
+
+
+def test_interned_strings_unknown_or_null_ids_are_na(tmp_path):
+    path = write_db(tmp_path / "s.db", {"STRING_IDS": (["id", "value"], [(3, ' "x" '), (1, "N/A")])})
+    ids = pd.Series([3, 1, None, 2], dtype="Int64")
+    db = SqliteFile(path)
+    assert db.strings(ids).tolist() == [' "x" ', "N/A", pd.NA, pd.NA]
+    assert db.strings(ids, clean=True).tolist() == ["x", pd.NA, pd.NA, pd.NA]  # as the text cells
+    assert db.interned(ids).tolist() == [True, True, False, False]
+    no_ids = pd.Series([None, None], dtype="string")  # how an all-NULL column reads
+    assert db.strings(no_ids).tolist() == [pd.NA, pd.NA] and not db.interned(no_ids).any()
+
+
+def test_take_found_nulls_the_misses_and_null_values():
+    values = pa.array(["a", None, "ccc", ""], pa.large_string())
+    taken = take_found(values, np.array([2, 0, 1, 3, 0]), np.array([True, False, True, True, True]))
+    taken.validate(full=True)
+    assert taken.to_pylist() == ["ccc", None, None, "", "a"]
+
+
+def test_pmu_keeps_the_first_row_of_a_task_and_metric(tmp_path):
+    tables = _profiler_tables()
+    columns, rows = tables["TASK_PMU_INFO"]
+    mac = next(name for gid, name, value in rows if value == 0.5)  # MatMul1's aic_mac_ratio
+    rank = make_rank(tmp_path, extra={"TASK_PMU_INFO": (columns, [*rows, (1, mac, 0.9)])})
+    assert load_table("kernels", rank).set_index("name").loc["MatMul1"].aic_mac_ratio == 0.5
 
 
 def test_tables_survive_the_table_cache(tmp_path, monkeypatch):

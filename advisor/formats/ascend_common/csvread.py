@@ -158,7 +158,7 @@ _NULL_TEXT = pa.scalar(None, pa.string())
 _DECIMAL = r"^(?P<sign>[+-]?)(?P<whole>\d+)(?:\.(?P<frac>\d*))?$"
 
 
-def _clean_text(values: pa.ChunkedArray) -> pa.ChunkedArray:
+def clean_text(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     """Cells stripped of blanks and wrapping quotes; missing markers ('N/A', '', …) become null."""
     # ASCII kernels are safe on UTF-8 (no multi-byte sequence contains an ASCII byte) and faster.
     values = pc.ascii_trim(values, characters=_STRIP)
@@ -242,7 +242,7 @@ def _to_ns(values: pa.ChunkedArray, digits: int) -> pa.ChunkedArray:
 
 def _convert(values: pa.ChunkedArray, column: Column, unit: str = "") -> pa.ChunkedArray:
     """Clean and convert raw string cells for `column` (_BadValue for a cell that does not fit)."""
-    values = _clean_text(values)
+    values = clean_text(values)
     kind = column.kind
     if kind == "text":
         return values

@@ -2,7 +2,8 @@
 
 Units of the profiler db: every startNs/endNs/timestamp ns (absolute, as the text export); TASK_PMU_INFO
 `*_time` ns (the text kernel_details `(us)` columns are the same values / 1000); sizes bytes. Names
-and types are interned in STRING_IDS and resolved in SQL; joins over unindexed columns run in pandas.
+and types are interned in STRING_IDS: the ids are read and looked up in one array of its values
+(`SqliteFile.strings`); joins over unindexed columns run in pandas.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ...errors import InputError
 from ...model import RankInfo
-from ..ascend_common.db_sqlite import SqliteFile, profiler_db, string_of
+from ..ascend_common.db_sqlite import SqliteFile, profiler_db, sorted_lookup, string_of, take_found
 from ..ascend_common.folder import OUTPUT_DIR, output_file
 from ..sanity import carry_losses, drop_damaged_rows
 from ..schema import INT, PMU_RATIOS, SCHEMAS, conform
@@ -29,7 +32,6 @@ OVERLAP_KINDS = {0: "Computing", 1: "Communication", 2: "Communication(Not Overl
 API_PREFIXES = {"acl": "AscendCL", "runtime": "Runtime", "node": "Node", "model": "Model", "hccl": "Hccl"}
 # PYTORCH_API types -> the text trace's categories (queue events split by name below).
 HOST_CATEGORIES = {"op": "cpu_op", "trace": "python_function"}
-_MISSING_TEXT = {"", "n/a", "na", "nan", "none", "null", "-", "--"}
 _KERNEL_TASK_TYPES = {"AI_CORE", "AI_VECTOR_CORE", "AI_CPU", "MIX_AIC", "MIX_AIV", "FFTS_PLUS"}
 # Columns as the db writes them, for the warnings about damaged values.
 _DURATION = "duration (endNs - startNs)"
@@ -48,17 +50,30 @@ def analysis_db(rank: RankInfo) -> SqliteFile:
 # Shared reads (memoised by SqliteFile.query, so every loader of a rank reuses them)
 
 
-def _select(db: SqliteFile, table: str, alias: str, columns: dict[str, tuple[str, bool]]) -> str:
-    """`out_name: (column, interned)` -> a select list; absent columns read as NULL."""
-    parts = []
-    for out, (column, interned) in columns.items():
-        if not db.has(table, column):
-            parts.append(f'NULL AS "{out}"')
-        elif interned:
-            parts.append(f'{string_of(f"{alias}.{column}")} AS "{out}"')
-        else:
-            parts.append(f'{alias}.{column} AS "{out}"')
-    return ", ".join(parts)
+def _read(
+    db: SqliteFile,
+    table: str,
+    columns: dict[str, tuple[str, bool]],
+    *,
+    clean: bool = False,
+    leading: str = "",
+) -> pd.DataFrame:
+    """`table`'s `columns` (`out_name: (column, interned)`; an absent column reads as NULL), interned
+    strings resolved (`clean`: cleaned as text cells), after the `leading` select items; memoised."""
+    parts = [
+        f'NULL AS "{out}"' if not db.has(table, column) else f'{column} AS "{out}"'
+        for out, (column, _) in columns.items()
+    ]
+    sql = f"SELECT {leading}{', '.join(parts)} FROM {table}"
+    interned = [out for out, (column, strings) in columns.items() if strings and db.has(table, column)]
+
+    def build() -> pd.DataFrame:
+        frame = db.read(sql)
+        for out in interned:
+            frame[out] = db.strings(frame[out], clean=clean)
+        return frame
+
+    return db.memoised(("read", sql, clean), build).copy(deep=False)
 
 
 def _require_strings(db: SqliteFile, why: str) -> None:
@@ -77,11 +92,13 @@ def _tasks(db: SqliteFile, why: str) -> pd.DataFrame:
         "connection_id": ("connectionId", False),
         "raw_type": ("taskType", True),
     }
-    return db.query(f"SELECT {_select(db, 'TASK', 't', columns)} FROM TASK AS t")
+    return _read(db, "TASK", columns)
 
 
 def _compute_info(db: SqliteFile, why: str, keep: list[str] | None = None) -> pd.DataFrame:
-    """COMPUTE_TASK_INFO, its text cleaned; `keep`: only these columns (the others are not cleaned)."""
+    """COMPUTE_TASK_INFO, its text cleaned as the text reader cleans kernel_details cells (blanks and
+    wrapping quotes, as in '"32,3,224,224"', stripped; 'N/A' and other missing markers <NA>);
+    `keep`: only these columns."""
     db.require("COMPUTE_TASK_INFO", "globalTaskId", "name", why=why)
     _require_strings(db, why)
     columns = {
@@ -99,24 +116,8 @@ def _compute_info(db: SqliteFile, why: str, keep: list[str] | None = None) -> pd
         "output_dtypes": ("outputDataTypes", True),
         "output_formats": ("outputFormats", True),
     }
-    frame = db.query(f"SELECT {_select(db, 'COMPUTE_TASK_INFO', 'c', columns)} FROM COMPUTE_TASK_INFO AS c")
-    if keep is not None:
-        frame = frame[keep]
-    for column, (_, interned) in columns.items():
-        if interned and column in frame:
-            frame[column] = _clean_text(frame[column])
-    return frame
-
-
-def _clean_text(values: pd.Series) -> pd.Series:
-    """As the text reader cleans kernel_details cells: blanks and wrapping quotes (shapes are stored
-    as '"32,3,224,224"') stripped, 'N/A' and other missing markers <NA>."""
-    # Per distinct value (a column repeats a few shapes and formats): the string operations of the
-    # whole column cost more than the factorising.
-    codes, distinct = pd.factorize(values.astype("string"))
-    cleaned = [text.strip(' \t\r\n"') for text in distinct]
-    cleaned = [pd.NA if text.lower() in _MISSING_TEXT else text for text in cleaned]
-    return pd.Series(pd.array(cleaned, dtype="string").take(codes, allow_fill=True), index=values.index)
+    frame = _read(db, "COMPUTE_TASK_INFO", columns, clean=True)
+    return frame if keep is None else frame[keep]
 
 
 def comm_op_frame(db: SqliteFile, why: str, *, optional: bool) -> pd.DataFrame:
@@ -133,7 +134,7 @@ def comm_op_frame(db: SqliteFile, why: str, *, optional: bool) -> pd.DataFrame:
         "end_ns": ("endNs", False),
         "connection_id": ("connectionId", False),
     }
-    return db.query(f"SELECT {_select(db, 'COMMUNICATION_OP', 'o', columns)} FROM COMMUNICATION_OP AS o")
+    return _read(db, "COMMUNICATION_OP", columns)
 
 
 def _comm_task_ids(db: SqliteFile) -> pd.Series:
@@ -236,21 +237,46 @@ def _pmu(db: SqliteFile) -> pd.DataFrame | None:
     if not all(db.has("TASK_PMU_INFO", c) for c in ("globalTaskId", "name", "value")):
         return None
     metrics = (*PMU_RATIOS, "aic_total_time", "aiv_total_time")
-    marks = ", ".join("?" * len(metrics))
-    frame = db.query(
-        "SELECT p.globalTaskId AS gid, s.value AS metric, p.value AS value FROM TASK_PMU_INFO AS p "
-        f"JOIN STRING_IDS AS s ON s.id = p.name WHERE s.value IN ({marks})",
-        metrics,
+    # The metrics' ids first: the table holds a row per task and metric (two dozen per task), and SQLite
+    # comparing ids as it scans costs a fraction of resolving every row's name.
+    ids = db.query(
+        f"SELECT id, value FROM STRING_IDS WHERE value IN ({', '.join('?' * len(metrics))})", metrics
     )
-    frame["value"] = frame["value"].astype("float64")
-    return frame.drop_duplicates(["gid", "metric"]).pivot(index="gid", columns="metric", values="value")
+    name_of = {int(i): str(v) for i, v in zip(ids["id"], ids["value"], strict=True) if not pd.isna(i)}
+    frame = db.read(
+        "SELECT globalTaskId AS gid, name AS metric, value FROM TASK_PMU_INFO "
+        f"WHERE name IN ({', '.join('?' * len(name_of))}) AND globalTaskId IS NOT NULL",
+        tuple(name_of),
+    )
+    # Pivoted in numpy: a column per metric found, in name order; the first row of a task and metric.
+    metric_ids = np.array(sorted(name_of), dtype=np.int64)
+    metric = np.searchsorted(metric_ids, frame["metric"].to_numpy(dtype=np.int64))
+    found = np.bincount(metric, minlength=len(metric_ids)) > 0
+    columns = sorted({name_of[int(i)] for i in metric_ids[found]})
+    column = np.array(
+        [columns.index(name_of[int(i)]) if f else -1 for i, f in zip(metric_ids, found, strict=True)],
+        dtype=np.int64,
+    )
+    tasks, row = np.unique(frame["gid"].to_numpy(dtype=np.int64), return_inverse=True)
+    cell = row * len(columns) + column[metric]
+    first = np.full(len(tasks) * len(columns), len(cell))
+    np.minimum.at(first, cell, np.arange(len(cell)))  # the first row of each cell; len(cell) where none
+    taken = first < len(cell)
+    values = np.full(len(first), np.nan)
+    values[taken] = frame["value"].to_numpy(dtype=np.float64, na_value=np.nan)[first[taken]]
+    return pd.DataFrame(values.reshape(len(tasks), len(columns)), index=tasks, columns=columns)
 
 
 @register_table("kernels", "ascend_db", sources=PROFILER_SOURCES)
 def load_kernels(rank: RankInfo) -> pd.DataFrame:
     """COMPUTE_TASK_INFO ⋈ TASK with PMU metrics, plus COMMUNICATION_OP rows (accelerator core HCCL)
-    and COMMUNICATION_SCHEDULE_TASK_INFO tasks, as kernel_details.csv lists them."""
+    and COMMUNICATION_SCHEDULE_TASK_INFO tasks, as kernel_details.csv lists them. Built once per db:
+    op_statistic aggregates it."""
     db = profiler_db(rank)
+    return db.memoised("kernels", lambda: _kernels(db)).copy(deep=False)
+
+
+def _kernels(db: SqliteFile) -> pd.DataFrame:
     why = "needed for the kernel table"
     tasks = _tasks(db, why)
     kernels = _compute_info(db, why).merge(tasks, on="gid", how="inner")
@@ -271,7 +297,7 @@ def load_kernels(rank: RankInfo) -> pd.DataFrame:
             "accelerator_core": ("taskType", True),
         }
         table = "COMMUNICATION_SCHEDULE_TASK_INFO"
-        schedule = db.query(f"SELECT {_select(db, table, 's', columns)} FROM {table} AS s")
+        schedule = _read(db, table, columns)
         parts.append(schedule.merge(tasks, on="gid", how="inner"))
     frame = _concat(parts).sort_values("start_ns", kind="stable", ignore_index=True)
     frame["duration_us"] = _us(frame["end_ns"], frame["start_ns"])
@@ -285,7 +311,12 @@ def load_kernels(rank: RankInfo) -> pd.DataFrame:
 
 
 def _device_task_frame(db: SqliteFile, why: str) -> pd.DataFrame:
-    """TASK rows as the text trace's Ascend Hardware process shows them, with connection ids."""
+    """TASK rows as the text trace's Ascend Hardware process shows them, with connection ids; built
+    once per db (the device task table and the flows start from it)."""
+    return db.memoised("device tasks", lambda: _build_device_task_frame(db, why)).copy(deep=False)
+
+
+def _build_device_task_frame(db: SqliteFile, why: str) -> pd.DataFrame:
     tasks = _tasks(db, why)
     has_info = db.has("COMPUTE_TASK_INFO")
     if has_info:
@@ -336,7 +367,7 @@ def load_hccl(rank: RankInfo) -> pd.DataFrame:
         "dst_rank": ("dstRank", False),
     }
     table = "COMMUNICATION_TASK_INFO"
-    tasks = db.query(f"SELECT {_select(db, table, 'm', columns)} FROM {table} AS m")
+    tasks = _read(db, table, columns)
     tasks = tasks.merge(_tasks(db, why)[["gid", "start_ns", "end_ns"]], on="gid", how="inner")
     tasks["name"] = tasks["task_type"]  # the text trace names a plane task by its type
     tasks["is_op"] = False
@@ -531,27 +562,26 @@ def _host_frame(db: SqliteFile, why: str) -> pd.DataFrame:
         "connection_id": ("connectionId", False),
         "callchain_id": ("callchainId", False),
     }
-    return db.query(
-        "SELECT CAST(p.startNs AS INTEGER) AS start_ns, CAST(p.endNs AS INTEGER) AS end_ns, "
-        f"{_select(db, 'PYTORCH_API', 'p', columns)} FROM PYTORCH_API AS p"
-    )
+    leading = "CAST(startNs AS INTEGER) AS start_ns, CAST(endNs AS INTEGER) AS end_ns, "
+    return _read(db, "PYTORCH_API", columns, leading=leading)
 
 
-def _call_stacks(db: SqliteFile) -> pd.Series:
-    """callchainId -> frames joined with ';\\n', outermost last (as the text "Call stack")."""
+def _call_stacks(db: SqliteFile, chain_ids: pd.Series) -> pd.Series:
+    """The call stack of each callchainId: its frames joined with ';\\n', outermost last (as the text
+    "Call stack"); <NA> for none."""
     if not all(db.has("PYTORCH_CALLCHAINS", c) for c in ("id", "stack", "stackDepth")):
-        return pd.Series([], dtype="string")
-    frame = db.query(
-        "SELECT c.id AS id, c.stackDepth AS depth, s.value AS frame FROM PYTORCH_CALLCHAINS AS c "
-        "JOIN STRING_IDS AS s ON s.id = c.stack"
+        return pd.Series(pd.NA, index=chain_ids.index, dtype="string")
+    frame = db.read("SELECT id, stackDepth AS depth, stack FROM PYTORCH_CALLCHAINS WHERE id IS NOT NULL")
+    # The rows whose stack STRING_IDS names (an inner join), by chain and depth; joined in Arrow.
+    frame = frame[db.interned(frame["stack"])].sort_values(["id", "depth"], kind="stable")
+    chains = frame["id"].to_numpy(dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, chains[1:] != chains[:-1]]) if len(chains) else chains
+    frames = pa.ListArray.from_arrays(
+        pa.array(np.r_[starts, len(chains)], pa.int32()), db.string_array(frame["stack"])
     )
-    frame = frame.dropna(subset=["id"]).sort_values(["id", "depth"], kind="stable")
-    # One pass in Python: a groupby calling a join per chain cost ~0.5 ms a chain (~100 ms a rank).
-    stacks: dict[int, list[str]] = {}
-    for chain, text in zip(frame["id"].tolist(), frame["frame"].astype(str).tolist(), strict=True):
-        stacks.setdefault(chain, []).append(text)
-    joined = [";\n".join(frames) for frames in stacks.values()]
-    return pd.Series(joined, index=pd.Index(list(stacks), dtype=frame["id"].dtype), dtype="string")
+    stacks = pc.binary_join(frames, pa.scalar(";\n", pa.large_string()))
+    position, found = sorted_lookup(chains[starts], chain_ids)
+    return pd.Series(pd.arrays.ArrowStringArray(take_found(stacks, position, found)), index=chain_ids.index)
 
 
 @register_table("host_ops", "ascend_db", sources=PROFILER_SOURCES)
@@ -567,7 +597,7 @@ def load_host_ops(rank: RankInfo) -> pd.DataFrame:
     )
     frame["dur_us"] = _us(frame["end_ns"], frame["start_ns"])
     frame["tid"] = _tid(frame["global_tid"])
-    frame["call_stack"] = frame["callchain_id"].map(_call_stacks(db))
+    frame["call_stack"] = _call_stacks(db, frame["callchain_id"])
     frame = frame.sort_values("start_ns", kind="stable", ignore_index=True)
     return finish(frame, "host_ops", "PYTORCH_API+PYTORCH_CALLCHAINS", db.path)
 
@@ -583,7 +613,7 @@ def _cann_frame(db: SqliteFile, why: str) -> pd.DataFrame:
         "global_tid": ("globalTid", False),
         "connection_id": ("connectionId", False),
     }
-    return db.query(f"SELECT {_select(db, 'CANN_API', 'a', columns)} FROM CANN_API AS a")
+    return _read(db, "CANN_API", columns)
 
 
 @register_table("runtime_api", "ascend_db", sources=PROFILER_SOURCES)
@@ -592,8 +622,7 @@ def load_runtime_api(rank: RankInfo) -> pd.DataFrame:
     db = profiler_db(rank)
     frame = _cann_frame(db, "needed for the CANN API table")
     levels = _decode(frame["type_id"], _enum(db, "ENUM_API_TYPE"))
-    prefixes = levels.map(lambda level: API_PREFIXES.get(level, level) if isinstance(level, str) else pd.NA)
-    frame["name"] = (prefixes.astype("string") + "@" + frame["api"].astype("string")).fillna(frame["api"])
+    frame["name"] = (levels.replace(API_PREFIXES) + "@" + frame["api"].astype("string")).fillna(frame["api"])
     frame["dur_us"] = _us(frame["end_ns"], frame["start_ns"])
     frame["tid"] = _tid(frame["global_tid"])
     frame = frame.sort_values("start_ns", kind="stable", ignore_index=True)
@@ -700,7 +729,7 @@ def load_memory_record(rank: RankInfo) -> pd.DataFrame:
         "active_bytes": ("totalActive", False),
         "device_id": ("deviceId", False),
     }
-    parts = [db.query(f"SELECT {_select(db, 'MEMORY_RECORD', 'm', columns)} FROM MEMORY_RECORD AS m")]
+    parts = [_read(db, "MEMORY_RECORD", columns)]
     if all(db.has("NPU_MEM", c) for c in ("type", "hbm", "ddr", "timestampNs")):
         npu = db.query(
             "SELECT 'APP' AS component, n.timestampNs AS ts_ns, "
@@ -733,7 +762,7 @@ def load_operator_memory(rank: RankInfo) -> pd.DataFrame:
         "stream": ("streamPtr", False),
         "active": ("allocationTotalActive", False),
     }
-    frame = db.query(f"SELECT {_select(db, 'OP_MEMORY', 'o', columns)} FROM OP_MEMORY AS o")
+    frame = _read(db, "OP_MEMORY", columns)
     if db.has("OP_MEMORY", "streamPtr") and db.has("OP_MEMORY", "allocationTotalActive"):
         ge = (frame["stream"].isna() & frame["active"].isna()).to_numpy(dtype=bool)
         frame["name"] = frame["name"].astype("string").mask(ge, "cann::" + frame["name"].astype("string"))
