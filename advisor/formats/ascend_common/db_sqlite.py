@@ -27,7 +27,6 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from pandas._libs.lib import to_object_array_tuples
 
 from ...errors import InputError
 from ...model import RankInfo
@@ -35,6 +34,16 @@ from .csvread import clean_text
 from .folder import DB_FILE, OUTPUT_DIR
 
 T = TypeVar("T")
+
+try:  # how pandas' own SQL reader makes its object columns: private, in pandas 2 and 3
+    from pandas._libs.lib import to_object_array_tuples
+except ImportError:  # a pandas without it: numpy's way, 2.4x slower
+
+    def to_object_array_tuples(rows: list[tuple[Any, ...]]) -> np.ndarray:
+        table = np.empty((len(rows), len(rows[0])), dtype=object)
+        table[:] = rows
+        return table
+
 
 _SIDECARS = ("-wal", "-journal")  # pending changes that an immutable open would not see
 
@@ -270,9 +279,11 @@ def take_found(values: pa.Array, position: np.ndarray, found: np.ndarray) -> pa.
     if valid.all():
         return taken
     _, taken_offsets, data = taken.buffers()
+    bounds = np.frombuffer(taken_offsets, dtype=np.int64)[taken.offset :][: len(taken) + 1]
     lengths = np.zeros(len(found), dtype=np.int64)
-    lengths[found] = np.diff(np.frombuffer(taken_offsets, dtype=np.int64)[taken.offset :][: len(taken) + 1])
-    offsets = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(lengths)])
+    lengths[found] = np.diff(bounds)
+    # From where the taken values start in `data` (an array's first offset need not be 0).
+    offsets = bounds[0] + np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(lengths)])
     buffers = [pa.py_buffer(np.packbits(valid, bitorder="little")), pa.py_buffer(offsets), data]
     return pa.Array.from_buffers(pa.large_string(), len(found), buffers)
 
