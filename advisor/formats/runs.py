@@ -136,6 +136,22 @@ def single_run(label: str, root: Path, folders: list[Member], warnings: list[str
     return sorted(runs[0].folders, key=lambda f: f.path) if runs else []
 
 
+def numbered(one_run: list[Member]) -> tuple[dict[int, Member], list[tuple[int, Member]]]:
+    """The ranks of one run by rank id, in rank order: each its recorded id, the ones that record none
+    the first free ids in their order (also returned as (id, member), for the format's warning)."""
+    by_rank = {member.rank: member for member in one_run if member.rank is not None}
+    guessed = []
+    next_free = 0
+    for member in one_run:
+        if member.rank is not None:
+            continue
+        while next_free in by_rank:
+            next_free += 1
+        by_rank[next_free] = member
+        guessed.append((next_free, member))
+    return dict(sorted(by_rank.items())), guessed
+
+
 def _latest_windows(root: Path, folders: list[Member], warnings: list[str]) -> list[Member]:
     """One folder per (process, rank): the latest profiling window, saying which were left out."""
     windows: dict[tuple[str, int | None], list[Member]] = {}

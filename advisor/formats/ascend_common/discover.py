@@ -16,7 +16,7 @@ from typing import Any
 from ...errors import InputError, cannot
 from ...model import MIXED, ProfileSet, RankInfo
 from ..base import Detection, Format
-from ..runs import single_run
+from ..runs import numbered, single_run
 from . import remote
 from .csvread import read_csv
 from .db_sqlite import read_db_metadata
@@ -301,16 +301,9 @@ def assemble(root: Path, surveys: list[RankSurvey]) -> ProfileSet:
 
 def _numbered(one_run: list[RankFolder], warnings: list[str]) -> dict[int, RankFolder]:
     """The rank folders by rank id, in rank order; a folder that records none gets the first free."""
-    by_rank = {f.rank: f for f in one_run if f.rank is not None}
-    next_free = 0
-    for folder in one_run:
-        if folder.rank is not None:
-            continue
-        while next_free in by_rank:
-            next_free += 1
-        by_rank[next_free] = folder
-        warnings.append(f"{folder.path}: no rank id recorded; numbered rank {next_free} by folder order")
-    return dict(sorted(by_rank.items()))
+    by_rank, guessed = numbered(one_run)
+    warnings += [f"{f.path}: no rank id recorded; numbered rank {n} by folder order" for n, f in guessed]
+    return by_rank
 
 
 def _profile_set(

@@ -20,7 +20,7 @@ from typing import Any
 from ...errors import InputError, cannot
 from ...model import ProfileSet, RankInfo
 from ..base import Detection
-from ..runs import single_run
+from ..runs import numbered, single_run
 from .events import ABSOLUTE_TS_NS, BASE_TIME_KEY, read_header
 
 FORMAT_NAME = "kineto"
@@ -253,17 +253,13 @@ def discover(path: Path) -> ProfileSet:
 def _numbered(one_run: list[TraceFile], warnings: list[str]) -> dict[int, TraceFile]:
     """The traces of one run by rank: the recorded or named rank; traces without one numbered in path
     order, with a warning when there are several."""
-    by_rank = {trace.rank: trace for trace in one_run if trace.rank is not None}
-    next_free = 0
-    for trace in (t for t in one_run if t.rank is None):
-        while next_free in by_rank:
-            next_free += 1
-        by_rank[next_free] = trace
-        if len(one_run) > 1:
-            warnings.append(
-                f"{trace.path}: no rank recorded (distributedInfo.rank) or in the file name; "
-                f"numbered rank {next_free} by file order"
-            )
+    by_rank, guessed = numbered(one_run)
+    if len(one_run) > 1:
+        warnings += [
+            f"{trace.path}: no rank recorded (distributedInfo.rank) or in the file name; "
+            f"numbered rank {rank} by file order"
+            for rank, trace in guessed
+        ]
     return by_rank
 
 
