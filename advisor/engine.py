@@ -757,7 +757,7 @@ def run_analysis(
         compare_path=compare_path,
         options=options or AnalysisOptions(),
         language=language,
-        progress=progress or _no_progress,
+        notify=progress or _no_progress,
         step=step,
         training_log=training_log,
     )
@@ -776,14 +776,13 @@ def _analyse(
     compare_path: str | Path | None,
     options: AnalysisOptions,
     language: str,
-    progress: ProgressFn,
+    notify: ProgressFn,
     step: int | None,
     training_log: TrainingLogInput | None,
     dask: DaskRun | None,
 ) -> Report:
     """`run_analysis`, its ranks on the scheduler of `dask` when given."""
     messages = Messages(language)
-    notify = progress
     started = time.perf_counter()
 
     stored = None
@@ -855,15 +854,7 @@ def _analyse(
     load = sent_first(outcomes, load)
     collected = run_checks(specs, profile, outcomes, options, messages, load)
     run_comparison_checks(
-        by_scope["comparison"],
-        profile,
-        step_traces,
-        compare,
-        options,
-        messages,
-        collected,
-        step,
-        load,
+        by_scope["comparison"], profile, step_traces, compare, options, messages, collected, step, load
     )
     findings = link_causes(cap_gains(collected.findings, step_traces), messages, baseline=compare is not None)
     not_evaluated, summary = collected.not_evaluated, collected.summary
